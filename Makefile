@@ -1,0 +1,47 @@
+# CNN Studio: `make run` opens the app, `make test` runs the whole suite headless.
+# Both create .venv on first use and install the package into it.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+
+.PHONY: run test install dev benchmarks screenshots package package-check clean help
+
+help:
+	@echo "make run          create .venv if missing, install CNN Studio, open the app"
+	@echo "make test         install the test extras and run the whole suite headless"
+	@echo "make benchmarks   run the benchmark scripts (slow; results go to docs/benchmarks.md)"
+	@echo "make screenshots  render every page to docs/images/"
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "CNN Studio needs Python >= 3.10")'
+	$(PYTHON) -m venv $(VENV)
+
+# torch and torchvision are installed together so pip picks a matched pair from the index.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install --upgrade pip
+	$(PIP) install torch torchvision
+	$(PIP) install -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install -e ".[test]"
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(PY) -m cnnstudio
+
+test: $(VENV)/.installed-test
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+benchmarks: $(VENV)/.installed
+	$(PY) benchmarks/train_throughput.py
+
+screenshots: $(VENV)/.installed
+	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache

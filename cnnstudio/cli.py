@@ -1,0 +1,532 @@
+"""The command line: a thin layer over cnnstudio.core.
+
+`cnnstudio` with no arguments opens the desktop app. Every subcommand that takes --json prints one
+JSON value on the last line of stdout. Mistakes a user can make (unknown dataset, bad size, a
+checkpoint that does not fit) end with one clear line on stderr and a non-zero exit, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from cnnstudio import __version__
+from cnnstudio.core.errors import CNNStudioError
+
+EXIT_ERROR = 2
+EXIT_FAILED = 1
+EXIT_STOPPED = 130
+
+
+class CLIError(CNNStudioError):
+    pass
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"cannot be negative, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnnstudio", description="CNN Studio: train and understand convolutional networks. "
+        "Run without a command to open the desktop app.")
+    parser.add_argument("--version", action="version", version=f"CNN Studio {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="open the app, train a short shapes run, predict a drawing, exit 0 if all worked")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("app", help="open the desktop app (the default)")
+
+    p = sub.add_parser("datasets", help="list datasets, or download one")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.add_argument("--download", metavar="NAME", help="download a dataset into the user's data folder")
+
+    p = sub.add_parser("models", help="list the architecture presets, or show one's layer table")
+    p.add_argument("--dataset", metavar="D", default="shapes", help="size the models for this dataset")
+    p.add_argument("--show", metavar="NAME", help="print the per-layer shape table of a preset or JSON spec")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("devices", help="list the devices training can run on")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("train", help="train a model headless")
+    p.add_argument("--dataset", required=False, metavar="D", help="registered name, IDX folder or image folder")
+    p.add_argument("--model", metavar="M", help="preset name or JSON spec file")
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--lr", type=positive_float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
+    p.add_argument("--schedule", choices=["constant", "step", "cosine", "onecycle"])
+    p.add_argument("--label-smoothing", type=fraction)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--val-split", type=fraction)
+    p.add_argument("--augment", choices=["none", "default", "crop", "flip", "crop+flip", "affine"],
+                   help="augmentation preset (default: the dataset's)")
+    p.add_argument("--early-stopping", type=non_negative_int, metavar="PATIENCE",
+                   help="stop after this many epochs without validation improvement (0: off)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--limit-train", type=positive_int, metavar="N", help="train on the first N samples only")
+    p.add_argument("--data-dir", metavar="DIR", help="folder holding (or receiving) the dataset's files")
+    p.add_argument("--download", action="store_true", help="download the dataset first if it is missing")
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: a new folder under the runs folder)")
+    p.add_argument("--resume", metavar="CKPT", help="continue a run from its last.pt")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
+
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset's test split")
+    p.add_argument("--checkpoint", required=True, metavar="C")
+    p.add_argument("--dataset", metavar="D", help="default: the dataset the checkpoint was trained on")
+    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("predict", help="classify image files with a checkpoint")
+    p.add_argument("--checkpoint", required=True, metavar="C")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--top-k", type=positive_int, default=3)
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    try:
+        if args.self_test:
+            from cnnstudio.selftest import run_self_test
+
+            return run_self_test()
+        if args.command in (None, "app"):
+            from cnnstudio.ui.app import run_app
+
+            return run_app()
+        handler = {"datasets": cmd_datasets, "models": cmd_models, "devices": cmd_devices, "train": cmd_train,
+                   "evaluate": cmd_evaluate, "predict": cmd_predict}[args.command]
+        return handler(args)
+    except CNNStudioError as exc:
+        print(f"cnnstudio: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("cnnstudio: interrupted", file=sys.stderr)
+        return EXIT_STOPPED
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def print_table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def human_bytes(n: int | None) -> str:
+    if not n:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+# -- datasets ---------------------------------------------------------------------------------------
+def cmd_datasets(args) -> int:
+    from cnnstudio.core.datasets import download_dataset, list_datasets
+
+    if args.download:
+        progress = TerminalProgress(f"downloading {args.download}") if sys.stderr.isatty() else None
+        path = download_dataset(args.download, progress=progress.bytes if progress else None)
+        if progress:
+            progress.close()
+        print(f"{args.download} is ready in {path}")
+        return 0
+    infos = list_datasets()
+    if args.json:
+        print_json([i.to_dict() for i in infos])
+        return 0
+    rows = []
+    for i in infos:
+        where = i.location or "-"
+        status = "available" if i.available else f"needs download ({human_bytes(i.download_bytes)})"
+        rows.append([i.name, i.title, str(len(i.classes)), "x".join(map(str, i.input_shape)), status, where])
+    print_table(rows, ["name", "title", "classes", "input", "status", "location"])
+    return 0
+
+
+def dataset_shape(name: str) -> tuple[tuple[int, int, int], int]:
+    """(input shape, classes) of a registered dataset without loading it, or of a folder by loading it."""
+    from cnnstudio.core.datasets import dataset_info, load_dataset
+
+    if Path(name).exists():
+        ds = load_dataset(name)
+        return ds.input_shape, ds.num_classes
+    info = dataset_info(name)
+    return tuple(info.input_shape), len(info.classes)
+
+
+# -- models -----------------------------------------------------------------------------------------
+def cmd_models(args) -> int:
+    from cnnstudio.core.models.presets import list_presets, resolve_spec
+    from cnnstudio.core.models.spec import infer_shapes
+
+    input_shape, classes = dataset_shape(args.dataset)
+    if args.show:
+        spec = resolve_spec(args.show)
+        report = infer_shapes(spec, input_shape, classes)
+        if args.json:
+            print_json({"name": spec.get("name", args.show), "input_shape": list(input_shape),
+                        "total_params": report.total_params, "error": report.error,
+                        "layers": [layer_to_dict(l) for l in report.layers]})
+            return 0 if report.ok else EXIT_ERROR
+        print(f"{spec.get('name', args.show)}: {spec.get('description', '')}")
+        print(f"input {'x'.join(map(str, input_shape))}, {classes} classes\n")
+        rows = [[str(l.index + 1), l.label, "x".join(map(str, l.out_shape)), f"{l.params:,}", l.arithmetic or ""]
+                for l in report.layers]
+        print_table(rows, ["#", "layer", "output", "params", "arithmetic"])
+        print(f"\ntotal parameters: {report.total_params:,}")
+        if not report.ok:
+            print(f"cnnstudio: error: {report.error}", file=sys.stderr)
+            return EXIT_ERROR
+        return 0
+    presets = list_presets()
+    out = []
+    for spec in presets:
+        report = infer_shapes(spec, input_shape, classes)
+        out.append({"name": spec["name"], "description": spec.get("description", ""),
+                    "params": report.total_params if report.ok else None, "error": report.error})
+    if args.json:
+        print_json(out)
+        return 0
+    rows = [[m["name"], f"{m['params']:,}" if m["params"] is not None else "n/a", m["description"]] for m in out]
+    print(f"presets sized for {args.dataset} ({'x'.join(map(str, input_shape))}, {classes} classes):\n")
+    print_table(rows, ["name", "params", "description"])
+    return 0
+
+
+def layer_to_dict(layer) -> dict[str, Any]:
+    return {"index": layer.index, "type": layer.type, "label": layer.label, "in_shape": list(layer.in_shape),
+            "out_shape": list(layer.out_shape), "params": layer.params, "arithmetic": layer.arithmetic}
+
+
+def cmd_devices(args) -> int:
+    from cnnstudio.core.training.device import available_devices
+
+    devices = available_devices()
+    if args.json:
+        print_json([{"name": d.id, **d.to_dict()} for d in devices])
+        return 0
+    rows = [[d.id, d.name, human_bytes(d.memory_bytes) if d.memory_bytes else "-", d.detail] for d in devices]
+    print_table(rows, ["device", "name", "memory", "detail"])
+    return 0
+
+
+# -- train ------------------------------------------------------------------------------------------
+AUGMENT_PRESETS = {
+    "none": dict(),
+    "crop": dict(crop_padding=4),
+    "flip": dict(hflip=True),
+    "crop+flip": dict(crop_padding=4, hflip=True),
+    "affine": dict(rotation=10.0, scale=0.1, translate=0.1),
+}
+
+
+def config_from_args(args):
+    from cnnstudio.core.training.config import Augmentation, default_config
+
+    dataset = args.dataset or "shapes"
+    cfg = default_config(dataset if not Path(dataset).exists() else "folder", args.model)
+    cfg.dataset = dataset
+    overrides = {
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
+        "schedule": args.schedule, "precision": args.precision, "val_split": args.val_split, "seed": args.seed,
+        "limit_train": args.limit_train, "data_dir": args.data_dir, "weight_decay": args.weight_decay,
+        "label_smoothing": args.label_smoothing, "early_stopping_patience": args.early_stopping,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(cfg, key, value)
+    cfg.device = args.device
+    if args.augment and args.augment != "default":
+        cfg.augment = Augmentation(**AUGMENT_PRESETS[args.augment])
+    if args.model and Path(args.model).suffix.lower() == ".json":
+        from cnnstudio.core.models.presets import resolve_spec
+
+        cfg.spec = resolve_spec(args.model)
+    return cfg
+
+
+def cmd_train(args) -> int:
+    from cnnstudio.core.training import distributed as dist
+    from cnnstudio.core.training.config import TrainConfig
+    from cnnstudio.core.training.trainer import Trainer
+
+    if args.resume:
+        if not Path(args.resume).is_file():
+            raise CLIError(f"checkpoint to resume not found: {args.resume}")
+        cfg = TrainConfig(epochs=args.epochs or 0, device=args.device, data_dir=args.data_dir)
+    else:
+        if not args.dataset:
+            raise CLIError("--dataset is required (a name from `cnnstudio datasets`, or a folder)")
+        if not args.model:
+            raise CLIError("--model is required (a name from `cnnstudio models`, or a JSON spec file)")
+        cfg = config_from_args(args)
+        cfg.validate()
+
+    ctx = dist.init_from_env(args.device) if dist.launched_by_torchrun() else dist.current()
+    main_rank = ctx.is_main
+    dataset = None
+    if not args.resume:
+        from cnnstudio.core.datasets import load_dataset
+
+        data_dir = Path(args.data_dir) if args.data_dir else None
+        progress = TerminalProgress(f"downloading {cfg.dataset}") if (sys.stderr.isatty() and main_rank) else None
+        dataset = load_dataset(cfg.dataset, data_dir=data_dir, download=args.download,
+                               progress=progress.bytes if progress else None)
+        if progress:
+            progress.close()
+        if dataset.report is not None and dataset.report.files_skipped and main_rank:
+            print(f"note: {dataset.report.summary()}", file=sys.stderr)
+
+    reporter = TrainReporter(enabled=main_rank, json_mode=args.json)
+    trainer = Trainer(cfg, dataset=dataset, run_dir=args.out, resume_from=args.resume, on_event=reporter)
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum, frame):  # first Ctrl-C: stop cleanly and save last.pt; second: abort
+        if trainer.control.stop_requested:
+            raise KeyboardInterrupt
+        print("\nstopping after this batch (Ctrl-C again to abort)...", file=sys.stderr)
+        trainer.stop()
+
+    try:
+        signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        result = trainer.run()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        dist.shutdown()
+    reporter.close()
+    if not main_rank:
+        return 0 if result["status"] != "failed" else EXIT_FAILED
+    if result["status"] == "failed":
+        print(f"cnnstudio: error: {result['message']}", file=sys.stderr)
+        if args.json:
+            print_json({k: v for k, v in result.items() if k != "history"})
+        return EXIT_FAILED
+    summary = {k: v for k, v in result.items() if k != "history"}
+    if args.json:
+        print_json(summary)
+    else:
+        test = summary.get("test_accuracy")
+        print(f"{result['status']}: {summary['epochs']} epochs on {summary['device']} ({summary['precision']}), "
+              f"{summary['train_samples_per_second'] or 0:,.0f} samples/s"
+              + (f", test accuracy {test:.2%}" if test is not None else ""))
+        print(f"run folder: {summary['run_dir']}")
+        if summary.get("checkpoint"):
+            print(f"best checkpoint: {summary['checkpoint']}")
+    return EXIT_STOPPED if result["status"] == "stopped" else 0
+
+
+class TerminalProgress:
+    """A one-line progress bar on stderr, redrawn at most 10 times a second."""
+
+    def __init__(self, title: str):
+        self.title = title
+        self._last = 0.0
+        self._shown = False
+
+    def draw(self, fraction: float, text: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        width = 28
+        filled = int(round(width * max(0.0, min(1.0, fraction))))
+        bar = "#" * filled + "-" * (width - filled)
+        sys.stderr.write(f"\r{self.title} [{bar}] {fraction:6.1%} {text}\x1b[K")
+        sys.stderr.flush()
+        self._shown = True
+
+    def bytes(self, done: int, total: int) -> None:
+        self.draw(done / total if total else 0.0, f"{human_bytes(done)} / {human_bytes(total)}")
+
+    def close(self) -> None:
+        if self._shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self._shown = False
+
+
+class TrainReporter:
+    """Turns trainer events into a progress bar (terminal) or plain lines (pipes, logs) on stderr."""
+
+    def __init__(self, enabled: bool, json_mode: bool):
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.bar = TerminalProgress("training") if self.tty else None
+
+    def __call__(self, event) -> None:
+        from cnnstudio.core.training.events import EpochEvent, LogEvent, StartedEvent, StepEvent
+
+        if not self.enabled:
+            return
+        if isinstance(event, StartedEvent):
+            self._line(f"training on {event.device} ({event.device_name}, {event.precision}, {event.threads} threads): "
+                       f"{event.train_samples} train / {event.val_samples} val / {event.test_samples} test samples, "
+                       f"{event.params:,} parameters; run folder {event.run_dir}")
+        elif isinstance(event, StepEvent) and self.bar is not None:
+            self.bar.title = f"epoch {event.epoch}/{event.epochs}"
+            self.bar.draw(event.step / event.steps_per_epoch,
+                          f"loss {event.loss:.4f} acc {event.accuracy:.2%} {event.samples_per_second:,.0f}/s "
+                          f"ETA {format_seconds(event.eta_seconds)}")
+        elif isinstance(event, EpochEvent):
+            val = (f", val loss {event.val_loss:.4f} acc {event.val_accuracy:.2%}"
+                   if event.val_accuracy is not None else "")
+            self._line(f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f} acc "
+                       f"{event.train_accuracy:.2%}{val} ({event.seconds:.1f} s, {event.samples_per_second:,.0f}/s)"
+                       + (" *best" if event.is_best else ""))
+        elif isinstance(event, LogEvent):
+            self._line(event.message)
+
+    def _line(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+# -- evaluate / predict -----------------------------------------------------------------------------
+def cmd_evaluate(args) -> int:
+    import torch
+
+    from cnnstudio.core.checkpoint import load_checkpoint, model_from_checkpoint
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.metrics import Evaluation, predict_probabilities
+    from cnnstudio.core.training.augment import BatchPreprocessor
+    from cnnstudio.core.training.device import configure_threads, resolve_device
+
+    ckpt = load_checkpoint(args.checkpoint)
+    dataset_name = args.dataset or ckpt.get("meta", {}).get("dataset", {}).get("source") or ckpt["config"]["dataset"]
+    saved_name = ckpt["config"]["dataset"]
+    if not args.dataset and not Path(str(dataset_name)).exists():
+        dataset_name = saved_name
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    ds = load_dataset(str(dataset_name), data_dir=data_dir)
+    check_fits(ckpt, ds, args.checkpoint)
+    device = resolve_device(args.device)
+    configure_threads(device)
+    model = model_from_checkpoint(ckpt).to(device).to(memory_format=torch.channels_last)
+    pre = BatchPreprocessor(ckpt["mean"], ckpt["std"], device)
+    probs = predict_probabilities(model, ds.test_images, pre.normalise, device)
+    ev = Evaluation(list(ds.classes), ds.test_labels.numpy(), probs.numpy())
+    out = {"checkpoint": str(args.checkpoint), "dataset": ds.name, **ev.to_dict(top_misclassified=20)}
+    if args.json:
+        print_json(out)
+        return 0
+    print(f"{ds.name} test split, {out['samples']} samples: accuracy {ev.accuracy:.2%}, loss {ev.loss:.4f}\n")
+    rows = [[r["class"], f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", str(r["support"])]
+            for r in out["per_class"]]
+    print_table(rows, ["class", "precision", "recall", "f1", "support"])
+    return 0
+
+
+def check_fits(ckpt: dict, ds, path) -> None:
+    if tuple(ckpt["input_shape"]) != ds.input_shape or len(ckpt["classes"]) != ds.num_classes:
+        raise CLIError(f"checkpoint {path} expects {len(ckpt['classes'])} classes of shape "
+                       f"{'x'.join(map(str, ckpt['input_shape']))}, but dataset '{ds.name}' has {ds.num_classes} "
+                       f"classes of shape {'x'.join(map(str, ds.input_shape))}")
+
+
+def cmd_predict(args) -> int:
+    from cnnstudio.core.inference import Predictor, open_image
+
+    predictor = Predictor(args.checkpoint)
+    results, failures = [], 0
+    for path in args.images:
+        try:
+            prepared, probs = predictor.predict_image(open_image(path))
+        except CNNStudioError as exc:
+            failures += 1
+            results.append({"image": path, "error": str(exc)})
+            if not args.json:
+                print(f"{path}: error: {exc}", file=sys.stderr)
+            continue
+        top = predictor.top_k(probs, args.top_k)
+        results.append({"image": path, "label": top[0]["label"], "index": top[0]["index"],
+                        "probability": top[0]["probability"], "top_k": top, "empty": prepared.empty})
+        if not args.json:
+            alts = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in top)
+            print(f"{path}: {top[0]['label']} ({alts})")
+    if args.json:
+        print_json(results)
+    return EXIT_FAILED if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The one in-memory dataset form every loader produces.
+
+Images stay uint8 (N, C, H, W): 4x smaller than float32, cheap to move to the training device in one
+copy, and normalised per batch there (see cnnstudio.core.training). Labels are int64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from cnnstudio.core.framing import FramingProfile
+
+if TYPE_CHECKING:  # torch is imported lazily by loaders; the registry listing stays torch-free
+    import torch
+
+
+@dataclass
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass
+class LoadReport:
+    """What happened while loading a folder of files: shown to the user, never silently dropped."""
+
+    files_seen: int = 0
+    files_loaded: int = 0
+    skipped: list[SkippedFile] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def files_skipped(self) -> int:
+        return len(self.skipped)
+
+    def summary(self) -> str:
+        text = f"{self.files_loaded} of {self.files_seen} files loaded"
+        if self.skipped:
+            reasons: dict[str, int] = {}
+            for item in self.skipped:
+                reasons[item.reason] = reasons.get(item.reason, 0) + 1
+            text += ", skipped: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
+        return text
+
+    def to_dict(self) -> dict:
+        return {
+            "files_seen": self.files_seen,
+            "files_loaded": self.files_loaded,
+            "files_skipped": self.files_skipped,
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "notes": list(self.notes),
+        }
+
+
+@dataclass
+class Dataset:
+    """A loaded dataset: uint8 image tensors, int64 labels and the metadata to use them."""
+
+    name: str
+    title: str
+    classes: list[str]
+    train_images: "torch.Tensor"  # uint8 (N, C, H, W)
+    train_labels: "torch.Tensor"  # int64 (N,)
+    test_images: "torch.Tensor"
+    test_labels: "torch.Tensor"
+    mean: tuple[float, ...]  # per channel, in 0..1 units
+    std: tuple[float, ...]
+    framing: FramingProfile
+    source: str = ""  # where it was loaded from
+    report: LoadReport | None = None
+    hflip_ok: bool = False  # whether horizontal flips are a label-preserving augmentation
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        _, c, h, w = self.train_images.shape
+        return (int(c), int(h), int(w))
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def channel_stats(images: "torch.Tensor") -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 (N, C, H, W) images, in 0..1 units, computed in chunks."""
+    import torch
+
+    n, c = images.shape[0], images.shape[1]
+    total = torch.zeros(c, dtype=torch.float64)
+    total_sq = torch.zeros(c, dtype=torch.float64)
+    count = 0
+    for start in range(0, n, 8192):
+        chunk = images[start:start + 8192].to(torch.float64).div_(255.0)
+        total += chunk.sum(dim=(0, 2, 3))
+        total_sq += chunk.pow(2).sum(dim=(0, 2, 3))
+        count += chunk.shape[0] * chunk.shape[2] * chunk.shape[3]
+    mean = total / max(count, 1)
+    std = (total_sq / max(count, 1) - mean.pow(2)).clamp_min(1e-12).sqrt()
+    return tuple(float(m) for m in mean), tuple(max(float(s), 1e-3) for s in std)

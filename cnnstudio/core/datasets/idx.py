@@ -1,0 +1,148 @@
+"""The IDX file format (MNIST and its many look-alikes), and folders of IDX files.
+
+An IDX file is a big-endian header - two zero bytes, a type code (0x08 = unsigned byte), the number
+of dimensions, then one uint32 per dimension - followed by the raw data. MNIST ships images as
+0x00000803 (N x H x W) and labels as 0x00000801 (N). Files are often gzipped. Every defect is
+reported with the file name, because the usual cause is a half-finished download the user must
+delete or replace.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from cnnstudio.core.datasets.base import Dataset
+from cnnstudio.core.datasets.catalog import find_idx_files
+from cnnstudio.core.errors import DatasetError
+from cnnstudio.core.framing import FramingProfile, mnist_profile, natural_profile
+
+IMAGES_MAGIC = 0x00000803
+LABELS_MAGIC = 0x00000801
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's (decompressed) bytes. Gzip is recognised by its magic, not just the name."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+        if head == b"\x1f\x8b":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise DatasetError(f"{path}: the gzip data is truncated or corrupt ({exc}). "
+                           f"Delete the file and download or copy it again.") from exc
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read the file ({exc.strerror or exc}).") from exc
+
+
+def read_idx(path: Path, expected_magic: int | None = None) -> np.ndarray:
+    """Read one IDX file (plain or .gz) into a uint8 array of the shape its header gives."""
+    path = Path(path)
+    data = _read_bytes(path)
+    if len(data) < 4:
+        raise DatasetError(f"{path}: the file is truncated ({len(data)} bytes, no IDX header).")
+    magic = struct.unpack(">I", data[:4])[0]
+    if expected_magic is not None and magic != expected_magic:
+        what = "images" if expected_magic == IMAGES_MAGIC else "labels"
+        raise DatasetError(f"{path}: not an IDX {what} file (magic number 0x{magic:08x}, "
+                           f"expected 0x{expected_magic:08x}).")
+    if data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise DatasetError(f"{path}: not an unsigned-byte IDX file (magic number 0x{magic:08x}).")
+    ndim = data[3]
+    if ndim < 1 or ndim > 4:
+        raise DatasetError(f"{path}: unsupported IDX header ({ndim} dimensions).")
+    header_len = 4 + 4 * ndim
+    if len(data) < header_len:
+        raise DatasetError(f"{path}: the file is truncated (header cut off after {len(data)} bytes).")
+    shape = struct.unpack(f">{ndim}I", data[4:header_len])
+    expected = int(np.prod(shape, dtype=np.int64))
+    actual = len(data) - header_len
+    if actual < expected:
+        raise DatasetError(f"{path}: the file is truncated: its header promises {'x'.join(map(str, shape))} "
+                           f"= {expected} bytes of data but only {actual} are there. "
+                           f"Delete it and download or copy it again.")
+    if actual > expected:
+        raise DatasetError(f"{path}: {actual - expected} unexpected bytes after the data its header "
+                           f"describes ({'x'.join(map(str, shape))}); the file is damaged.")
+    return np.frombuffer(data, dtype=np.uint8, count=expected, offset=header_len).reshape(shape)
+
+
+def read_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 1, H, W) and labels (N,) from an images file and its labels file."""
+    images = read_idx(images_path, IMAGES_MAGIC)
+    labels = read_idx(labels_path, LABELS_MAGIC)
+    if images.ndim != 3:
+        raise DatasetError(f"{images_path}: expected N x H x W images, header says {images.shape}.")
+    if len(images) != len(labels):
+        raise DatasetError(f"{images_path} holds {len(images)} images but {labels_path} holds "
+                           f"{len(labels)} labels: the counts must match.")
+    return images[:, None, :, :], labels
+
+
+def load_idx_folder(
+    folder: Path,
+    *,
+    name: str | None = None,
+    title: str | None = None,
+    classes: list[str] | None = None,
+    framing: FramingProfile | None = None,
+    hflip_ok: bool = False,
+    hint: str = "",
+) -> Dataset:
+    """Load the four MNIST-style IDX files from `folder`.
+
+    Registered datasets pass their class names and framing; a generic folder gets classes
+    "0".."max label" and the MNIST framing when its images are 28x28. `hint` is appended to errors
+    (e.g. how to download the dataset again).
+    """
+    from cnnstudio.core.datasets.assemble import make_dataset
+
+    folder = Path(folder)
+    files = find_idx_files(folder)
+    if files is None:
+        raise DatasetError(f"{folder} does not hold the four IDX files train-images-idx3-ubyte, "
+                           f"train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
+                           f"(each may be .gz).{hint}")
+    try:
+        train_x, train_y = read_idx_pair(files["train-images-idx3-ubyte"], files["train-labels-idx1-ubyte"])
+        test_x, test_y = read_idx_pair(files["t10k-images-idx3-ubyte"], files["t10k-labels-idx1-ubyte"])
+    except DatasetError as exc:
+        raise DatasetError(f"{exc}{hint}") from exc
+
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise DatasetError(f"{folder}: training images are {train_x.shape[2]}x{train_x.shape[3]} but test "
+                           f"images are {test_x.shape[2]}x{test_x.shape[3]}.{hint}")
+    if len(train_x) == 0:
+        raise DatasetError(f"{files['train-images-idx3-ubyte']}: holds no images.{hint}")
+
+    if classes is None:
+        top = int(max(train_y.max(initial=0), test_y.max(initial=0)))
+        classes = [str(i) for i in range(top + 1)]
+        if len(classes) < 2:
+            raise DatasetError(f"{folder}: every label is 0, a classifier needs at least two classes.")
+    for key, labels in (("train-labels-idx1-ubyte", train_y), ("t10k-labels-idx1-ubyte", test_y)):
+        if len(labels) and int(labels.max()) >= len(classes):
+            raise DatasetError(f"{files[key]}: label {int(labels.max())} is out of range: "
+                               f"this dataset has {len(classes)} classes (0..{len(classes) - 1}).{hint}")
+
+    _, _, h, w = train_x.shape
+    if framing is None:
+        framing = mnist_profile() if (h, w) == (28, 28) else natural_profile(h, w, 1)
+    return make_dataset(
+        name=name or folder.name,
+        title=title or folder.name,
+        classes=classes,
+        train_images=train_x,
+        train_labels=train_y.astype(np.int64),
+        test_images=test_x,
+        test_labels=test_y.astype(np.int64),
+        framing=framing,
+        source=str(folder),
+        hflip_ok=hflip_ok,
+    )

@@ -1,0 +1,382 @@
+"""A folder of images, one subfolder per class: the user's own dataset.
+
+Real folders are messy - phone photos and scans of every size and mode, a half-copied file, a text
+file someone named .jpg, a 20000x20000 panorama. Nothing here aborts the load for one bad file: each
+is skipped and recorded in the LoadReport with the reason, and only a problem with the dataset as a
+whole (fewer than two classes, a class with no usable image) is an error.
+
+Loading works in two passes. The first opens every file's header only (cheap: size and mode), which
+rejects non-images and oversized images before any decoding and picks the target size and channel
+count. The second decodes each image straight to that size (JPEG draft mode decodes at 1/2, 1/4 or
+1/8 scale when that is still big enough) and normalises its mode.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from cnnstudio.core.datasets.base import Dataset, LoadReport, SkippedFile
+from cnnstudio.core.errors import DatasetError, DownloadCancelled
+from cnnstudio.core.framing import natural_profile
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+MAX_PIXELS = 50_000_000  # above this an image is refused from its header, before decoding
+MIN_SIZE, MAX_SIZE = 16, 64  # range of the automatically chosen square size
+DEFAULT_TEST_FRACTION = 0.2
+
+# Modes whose pixels are gray levels; an image in any other mode counts as colour.
+GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
+
+# Skip reasons, as shown to the user.
+EMPTY = "empty file"
+NOT_IMAGE = "not an image"
+TOO_LARGE = "too large"
+TRUNCATED = "truncated"
+UNREADABLE = "unreadable"
+
+
+@dataclass
+class _Candidate:
+    path: Path
+    class_index: int
+    split: str | None  # "train" / "test" when the folder is pre-split, else None
+    size: tuple[int, int] = (0, 0)
+    mode: str = ""
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith(".")
+
+
+def _walk_files(folder: Path, seen: set[Path] | None = None) -> list[Path]:
+    """Every non-hidden file below folder (hidden folders not entered), in a stable order.
+
+    Symlinked folders are followed once: `seen` stops a link loop from recursing forever.
+    """
+    seen = set() if seen is None else seen
+    try:
+        real = folder.resolve()
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return []
+    if real in seen:
+        return []
+    seen.add(real)
+    files: list[Path] = []
+    for entry in entries:
+        if not _visible(entry):
+            continue
+        if entry.is_dir():
+            files.extend(_walk_files(entry, seen))
+        elif entry.is_file():
+            files.append(entry)
+    return files
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and _visible(p))
+
+
+def _find_split_dirs(root: Path) -> tuple[Path, Path] | None:
+    """root/train and root/test (any letter case) when the folder is already split."""
+    by_name = {p.name.lower(): p for p in _subdirs(root)}
+    if "train" in by_name and "test" in by_name:
+        return by_name["train"], by_name["test"]
+    return None
+
+
+# --- pass 1: headers -----------------------------------------------------------------------------
+
+def _probe(path: Path) -> tuple[tuple[int, int], str] | str:
+    """(size, mode) from the header, or a skip reason. Decodes no pixels."""
+    try:
+        if path.stat().st_size == 0:
+            return EMPTY
+        with warnings.catch_warnings():
+            # PIL warns about (and above twice its limit refuses) huge images while opening.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                size, mode = im.size, im.mode
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return TOO_LARGE
+    except UnidentifiedImageError:
+        return NOT_IMAGE
+    except Exception:  # noqa: BLE001 - a header PIL chokes on (SyntaxError, struct.error, ...)
+        return UNREADABLE
+    if size[0] <= 0 or size[1] <= 0:
+        return UNREADABLE
+    if size[0] * size[1] > MAX_PIXELS:
+        return TOO_LARGE
+    return size, mode
+
+
+# --- pass 2: decoding ------------------------------------------------------------------------------
+
+def _over_white(im: Image.Image) -> Image.Image:
+    """Composite a transparent image over white (drawings and icons usually mean white paper)."""
+    rgba = im.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _to_8bit_gray(im: Image.Image) -> Image.Image:
+    """16-bit, 32-bit integer and float images scaled into 0..255 (not clipped, not wrapped)."""
+    array = np.asarray(im)
+    if im.mode.startswith("I;16") or (im.mode == "I" and im.format == "PNG"):
+        scaled = array.astype(np.float32) / 257.0  # 0..65535 -> 0..255
+    elif im.mode == "F" and array.size and np.nanmin(array) >= 0 and np.nanmax(array) <= 1.0:
+        scaled = array.astype(np.float32) * 255.0  # the usual 0..1 float convention
+    else:
+        array = array.astype(np.float64)
+        lo = float(np.nanmin(array)) if array.size else 0.0
+        hi = float(np.nanmax(array)) if array.size else 0.0
+        if lo >= 0 and hi <= 255:
+            scaled = array
+        elif lo >= 0 and hi <= 65535:
+            scaled = array / 257.0
+        else:  # anything else: stretch its own range
+            scaled = (array - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(array)
+    scaled = np.nan_to_num(scaled, nan=0.0)
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), "L")
+
+
+def _normalise_mode(im: Image.Image, channels: int) -> Image.Image:
+    """Any PIL mode -> "L" (channels 1) or "RGB" (channels 3), transparency over white."""
+    mode = im.mode
+    if mode in ("RGBA", "RGBa", "LA", "La", "PA") or (mode in ("P", "L", "RGB") and "transparency" in im.info):
+        im = _over_white(im)
+    elif mode in ("I", "F") or mode.startswith("I;16"):
+        im = _to_8bit_gray(im)
+    elif mode == "1":
+        im = im.convert("L")
+    elif mode not in ("L", "RGB"):
+        im = im.convert("RGB")  # P, CMYK, YCbCr, LAB, HSV ...
+    return im.convert("L" if channels == 1 else "RGB")
+
+
+def _cover(im: Image.Image, size: int) -> Image.Image:
+    """Scale the shorter side to `size` and centre-crop the longer one."""
+    w, h = im.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    if (nw, nh) != (w, h):
+        # reducing_gap: a cheap integer reduce first, then bilinear - fast and without aliasing.
+        im = im.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return im.crop((left, top, left + size, top + size))
+
+
+def _decode(path: Path, size: int, channels: int) -> np.ndarray | str:
+    """The image as uint8 (C, size, size), or a skip reason."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                if im.format == "JPEG":
+                    # Decode at the smallest 1/2^k scale that still covers size x size.
+                    im.draft("L" if channels == 1 else "RGB", (size, size))
+                im.load()  # LOAD_TRUNCATED_IMAGES is False: a cut-off file raises here
+                out = _cover(_normalise_mode(im, channels), size)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return TOO_LARGE
+    except UnidentifiedImageError:
+        return NOT_IMAGE
+    except OSError as exc:
+        return TRUNCATED if "truncated" in str(exc).lower() or "broken" in str(exc).lower() else UNREADABLE
+    except Exception:  # noqa: BLE001 - decoder errors of every kind (SyntaxError, ValueError, ...)
+        return UNREADABLE
+    array = np.asarray(out, dtype=np.uint8)
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def _choose_size(sizes: list[tuple[int, int]]) -> int:
+    """The most common shorter side, clamped into [16, 64]: most images need no upscaling."""
+    shorter = Counter(min(w, h) for w, h in sizes)
+    best = max(shorter.items(), key=lambda kv: (kv[1], kv[0]))[0]
+    return int(min(max(best, MIN_SIZE), MAX_SIZE))
+
+
+def _split_indices(labels: np.ndarray, n_classes: int, test_fraction: float, seed: int) -> np.ndarray:
+    """A boolean 'is test' mask: per class, seeded, at least one test image when a class has two."""
+    is_test = np.zeros(len(labels), dtype=bool)
+    for k in range(n_classes):
+        members = np.flatnonzero(labels == k)
+        n = len(members)
+        if n < 2:
+            continue
+        n_test = min(max(1, int(round(n * test_fraction))), n - 1)
+        rng = np.random.default_rng([seed, k])
+        is_test[rng.permutation(members)[:n_test]] = True
+    return is_test
+
+
+def load_image_folder(
+    folder: Path,
+    *,
+    image_size: int | None = None,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Dataset:
+    """Load a folder with one subfolder per class (optionally under train/ and test/).
+
+    progress(done, total) is called as files are checked and decoded; cancel() returning True stops
+    the load with DownloadCancelled (the core's one "user cancelled" error).
+    """
+    # PIL's global switch must be off, or cut-off files would load with grey bottoms instead of
+    # being reported. Restored afterwards for whoever set it.
+    previous = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        return _load(Path(folder).expanduser(), image_size, test_fraction, seed, progress, cancel)
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = previous
+
+
+def _load(
+    folder: Path,
+    image_size: int | None,
+    test_fraction: float,
+    seed: int,
+    progress: Callable[[int, int], None] | None,
+    cancel: Callable[[], bool] | None,
+) -> Dataset:
+    from cnnstudio.core.datasets.assemble import make_dataset
+
+    if not folder.is_dir():
+        raise DatasetError(f"{folder} is not a folder.")
+    if image_size is not None and not (1 <= image_size <= 1024):
+        raise DatasetError(f"image size {image_size} is out of range (1..1024).")
+    report = LoadReport()
+
+    # Which folders are classes, and which split each belongs to.
+    class_dirs: dict[str, list[tuple[Path, str | None]]] = {}
+    try:
+        split_dirs = _find_split_dirs(folder)
+        roots: list[tuple[Path, str | None]] = (
+            [(split_dirs[0], "train"), (split_dirs[1], "test")] if split_dirs else [(folder, None)])
+        for root, split in roots:
+            for sub in _subdirs(root):
+                class_dirs.setdefault(sub.name, []).append((sub, split))
+            loose = [p for p in root.iterdir() if p.is_file() and _visible(p)]
+            if loose:
+                report.notes.append(f"{len(loose)} file(s) directly in {root} ignored: images must be "
+                                    f"in one subfolder per class")
+    except OSError as exc:
+        raise DatasetError(f"Cannot read the folder {folder} ({exc.strerror or exc}).") from exc
+    classes = sorted(class_dirs)
+    if len(classes) < 2:
+        where = f"{folder} (in train/ and test/)" if split_dirs else str(folder)
+        found = f"only {classes[0]!r}" if classes else "none"
+        raise DatasetError(f"{where} needs at least two class subfolders, one per class, each holding "
+                           f"that class's images; found {found}.")
+
+    candidates: list[_Candidate] = []
+    ignored: Counter[str] = Counter()
+    for index, name in enumerate(classes):
+        for sub, split in class_dirs[name]:
+            for path in _walk_files(sub):
+                if path.suffix.lower() in IMAGE_EXTENSIONS:
+                    candidates.append(_Candidate(path, index, split))
+                else:
+                    ignored[path.suffix.lower() or "(no extension)"] += 1
+    if ignored:
+        kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(ignored.items()))
+        report.notes.append(f"{sum(ignored.values())} file(s) without an image extension ignored ({kinds})")
+    report.files_seen = len(candidates)
+    total_steps = 2 * len(candidates)
+    step = 0
+
+    def tick() -> None:
+        nonlocal step
+        step += 1
+        if cancel is not None and cancel():
+            raise DownloadCancelled(f"Loading {folder} cancelled.")
+        if progress is not None and (step % 64 == 0 or step == total_steps):
+            progress(step, total_steps)
+
+    # Pass 1: headers.
+    probed: list[_Candidate] = []
+    for cand in candidates:
+        result = _probe(cand.path)
+        if isinstance(result, str):
+            report.skipped.append(SkippedFile(str(cand.path), result))
+        else:
+            cand.size, cand.mode = result
+            probed.append(cand)
+        tick()
+    if not probed:
+        raise DatasetError(f"{folder}: none of the {len(candidates)} image files could be read "
+                           f"({report.summary()}).")
+
+    size = image_size or _choose_size([c.size for c in probed])
+    channels = 1 if all(c.mode in GRAY_MODES for c in probed) else 3
+
+    # Pass 2: decode.
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    splits: list[str | None] = []
+    for cand in probed:
+        result = _decode(cand.path, size, channels)
+        if isinstance(result, str):
+            report.skipped.append(SkippedFile(str(cand.path), result))
+        else:
+            images.append(result)
+            labels.append(cand.class_index)
+            splits.append(cand.split)
+        tick()
+    # Progress may have skipped the tail; report completion even when pass 1 dropped files.
+    if progress is not None:
+        progress(total_steps, total_steps)
+    report.files_loaded = len(images)
+
+    label_array = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(label_array, minlength=len(classes)) if len(labels) else np.zeros(len(classes), int)
+    empty = [classes[k] for k in range(len(classes)) if counts[k] == 0]
+    if empty:
+        raise DatasetError(f"{folder}: class {', '.join(repr(c) for c in empty)} has no usable images "
+                           f"({report.summary()}). Every class needs at least one readable image.")
+
+    stacked = np.stack(images) if images else np.zeros((0, channels, size, size), np.uint8)
+    if split_dirs:
+        is_test = np.array([s == "test" for s in splits], dtype=bool)
+        train_counts = np.bincount(label_array[~is_test], minlength=len(classes))
+        no_train = [classes[k] for k in range(len(classes)) if train_counts[k] == 0]
+        if no_train:
+            raise DatasetError(f"{folder}: class {', '.join(repr(c) for c in no_train)} has no usable "
+                               f"images in train/; every class needs training images.")
+        if not is_test.any():
+            raise DatasetError(f"{folder}: test/ holds no usable images.")
+        missing_test = [classes[k] for k in range(len(classes))
+                        if not np.any(label_array[is_test] == k)]
+        if missing_test:
+            report.notes.append(f"no test images for class(es) {', '.join(missing_test)}")
+    else:
+        if not 0.0 <= test_fraction < 1.0:
+            raise DatasetError(f"test fraction {test_fraction} must be at least 0 and below 1.")
+        is_test = _split_indices(label_array, len(classes), test_fraction, seed)
+        report.notes.append(f"split {int((~is_test).sum())} train / {int(is_test.sum())} test "
+                            f"({test_fraction:.0%} per class, seed {seed})")
+    report.notes.append(f"images resized to {size}x{size}, {'grayscale' if channels == 1 else 'RGB'}")
+
+    return make_dataset(
+        name=folder.name,
+        title=folder.name,
+        classes=classes,
+        train_images=stacked[~is_test],
+        train_labels=label_array[~is_test],
+        test_images=stacked[is_test],
+        test_labels=label_array[is_test],
+        framing=natural_profile(size, size, channels),
+        source=str(folder),
+        report=report,
+        hflip_ok=False,  # unknown content (letters? arrows?): never assume a mirror keeps the label
+    )

@@ -1,0 +1,196 @@
+"""The one path from a user's image to class probabilities.
+
+Every caller (`cnnstudio predict`, the drawing canvas, an image dropped on the Inspect view) goes
+through prepare_image(), which frames the picture the way the model's training data was framed
+(cnnstudio.core.framing), and Predictor, which normalises exactly as the trainer did.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from cnnstudio.core.errors import CNNStudioError
+from cnnstudio.core.framing import FramingProfile
+
+# Content is what differs from the background by more than this fraction of the full range.
+CONTENT_THRESHOLD = 0.15
+
+
+@dataclass
+class PreparedImage:
+    pixels: np.ndarray  # uint8 (C, H, W), exactly what the model sees before normalisation
+    empty: bool  # nothing drawn / no content found: callers show a hint instead of a guess
+    inverted: bool  # dark-on-light input was inverted to match the dataset
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Open an image file with a clear error for missing, unreadable or damaged files."""
+    path = Path(path)
+    if not path.exists():
+        raise CNNStudioError(f"image not found: {path}")
+    if path.is_dir():
+        raise CNNStudioError(f"{path} is a folder, not an image")
+    try:
+        with Image.open(path) as img:
+            img.seek(0)  # animated GIF / multi-page TIFF: the first frame
+            img.load()
+            return ImageOps.exif_transpose(img) or img
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+        raise CNNStudioError(f"cannot read {path}: not an image or damaged ({exc})") from None
+
+
+def to_float_gray(img: Image.Image) -> np.ndarray:
+    """Luminance in 0..1 (H, W) from any PIL mode. Transparent images: the opaque part is the content."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        return ((arr - lo) / (hi - lo)) if hi > lo else np.zeros_like(arr)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float64) / 255.0
+        alpha = rgba[..., 3]
+        if alpha.min() < 0.99:
+            # Strokes on a transparent sheet: whatever their colour, where they are opaque is the content.
+            lum = rgba[..., :3] @ np.array([0.299, 0.587, 0.114])
+            bg_lum = float(np.median(lum[alpha < 0.5])) if (alpha < 0.5).any() else 1.0
+            ink = np.abs(lum - (1.0 if bg_lum > 0.5 else 0.0))
+            # Light-on-dark convention for the alpha mask; polarity is fixed up by the caller.
+            return 1.0 - alpha * np.maximum(ink, 0.5)
+    return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
+
+
+def _border_median(gray: np.ndarray) -> float:
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return float(np.median(border))
+
+
+def prepare_image(img: Image.Image | np.ndarray, framing: FramingProfile) -> PreparedImage:
+    """Frame any image (size, mode, polarity, aspect ratio) the way the dataset's images were framed."""
+    if isinstance(img, np.ndarray):
+        img = Image.fromarray(img)
+    if framing.fit == "box":
+        return _prepare_box(img, framing)
+    return _prepare_cover(img, framing)
+
+
+def _prepare_cover(img: Image.Image, framing: FramingProfile) -> PreparedImage:
+    h, w = framing.height, framing.width
+    if framing.channels == 1:
+        gray = to_float_gray(img)
+        img = Image.fromarray(np.clip(gray * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+    else:
+        if img.mode in ("RGBA", "LA", "PA", "P"):
+            rgba = img.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(background, rgba)
+        img = img.convert("RGB")
+    scale = max(w / img.width, h / img.height)
+    size = (max(w, round(img.width * scale)), max(h, round(img.height * scale)))
+    img = img.resize(size, Image.Resampling.LANCZOS)
+    left, top = (img.width - w) // 2, (img.height - h) // 2
+    img = img.crop((left, top, left + w, top + h))
+    arr = np.asarray(img, dtype=np.uint8)
+    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return PreparedImage(np.ascontiguousarray(arr), empty=bool(arr.max() == arr.min()), inverted=False)
+
+
+def _prepare_box(img: Image.Image, framing: FramingProfile) -> PreparedImage:
+    h, w = framing.height, framing.width
+    gray = to_float_gray(img)
+    background = _border_median(gray)
+    # Bring the content to the dataset's polarity: light strokes on dark for MNIST-style data.
+    want_light = framing.polarity != "dark-on-light"
+    inverted = (background > 0.5) == want_light
+    if inverted:
+        gray = 1.0 - gray
+        background = 1.0 - background
+    # Content = how far each pixel is from the background, so grey paper or a faint scan still works.
+    content = np.clip((gray - background) if want_light else (background - gray), 0.0, 1.0)
+    peak = float(content.max())
+    out = np.zeros((h, w), dtype=np.float64)
+    if peak < CONTENT_THRESHOLD:
+        return _finish(out, framing, empty=True, inverted=inverted)
+    content = content / peak  # stretch contrast: the faintest drawing uses the full range
+    ys, xs = np.nonzero(content > CONTENT_THRESHOLD)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    crop = content[y0:y1, x0:x1]
+    box = framing.box or min(h, w)
+    ch, cw = crop.shape
+    scale = box / max(ch, cw)
+    nh, nw = max(1, round(ch * scale)), max(1, round(cw * scale))
+    patch_img = Image.fromarray((crop * 255).astype(np.uint8), "L").resize((nw, nh), Image.Resampling.LANCZOS)
+    patch = np.asarray(patch_img, dtype=np.float64) / 255.0
+    if framing.centering == "mass" and patch.sum() > 0:
+        yy, xx = np.indices(patch.shape)
+        cy, cx = (patch * yy).sum() / patch.sum(), (patch * xx).sum() / patch.sum()
+        top, left = round(h / 2 - cy - 0.5), round(w / 2 - cx - 0.5)
+    else:
+        top, left = (h - nh) // 2, (w - nw) // 2
+    top = int(min(max(top, 0), h - nh))
+    left = int(min(max(left, 0), w - nw))
+    out[top:top + nh, left:left + nw] = patch
+    return _finish(out, framing, empty=False, inverted=inverted)
+
+
+def _finish(gray01: np.ndarray, framing: FramingProfile, empty: bool, inverted: bool) -> PreparedImage:
+    if framing.polarity == "dark-on-light":
+        gray01 = 1.0 - gray01
+    pixels = np.clip(gray01 * 255 + 0.5, 0, 255).astype(np.uint8)[None]
+    if framing.channels > 1:
+        pixels = np.repeat(pixels, framing.channels, axis=0)
+    return PreparedImage(np.ascontiguousarray(pixels), empty=empty, inverted=inverted)
+
+
+class Predictor:
+    """A trained model ready for single images: loaded once, evaluated on the CPU by default."""
+
+    def __init__(self, checkpoint: dict[str, Any] | str | os.PathLike, device: str = "cpu"):
+        import torch
+
+        from cnnstudio.core.checkpoint import load_checkpoint, model_from_checkpoint
+
+        data = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+        self.checkpoint = data
+        self.classes: list[str] = list(data["classes"])
+        self.input_shape = tuple(int(v) for v in data["input_shape"])
+        c, h, w = self.input_shape
+        self.framing = (FramingProfile.from_dict(data["framing"]) if data.get("framing")
+                        else FramingProfile(h, w, c))
+        self.device = torch.device(device)
+        self.model = model_from_checkpoint(data).to(self.device)
+        mean = torch.tensor(data["mean"], dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.tensor(data["std"], dtype=torch.float32).view(1, -1, 1, 1)
+        self._scale = (1.0 / (255.0 * std)).to(self.device)
+        self._shift = (-mean / std).to(self.device)
+
+    def normalise(self, pixels_u8):
+        """uint8 (N, C, H, W) tensor -> the model's float input, as the trainer normalises."""
+        return pixels_u8.to(self.device, dtype=self._scale.dtype) * self._scale + self._shift
+
+    def prepare(self, img: Image.Image | np.ndarray) -> PreparedImage:
+        return prepare_image(img, self.framing)
+
+    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
+        """Class probabilities for prepared uint8 pixels (C, H, W) or a batch (N, C, H, W)."""
+        import torch
+
+        batch = torch.from_numpy(np.ascontiguousarray(pixels))
+        if batch.ndim == 3:
+            batch = batch[None]
+        with torch.inference_mode():
+            logits = self.model(self.normalise(batch))
+            probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
+        return probs[0] if pixels.ndim == 3 else probs
+
+    def predict_image(self, img: Image.Image | np.ndarray) -> tuple[PreparedImage, np.ndarray]:
+        prepared = self.prepare(img)
+        return prepared, self.probabilities(prepared.pixels)
+
+    def top_k(self, probs: np.ndarray, k: int = 3) -> list[dict[str, Any]]:
+        order = np.argsort(-probs)[:max(1, k)]
+        return [{"index": int(i), "label": self.classes[i], "probability": float(probs[i])} for i in order]

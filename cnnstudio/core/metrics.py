@@ -1,0 +1,109 @@
+"""Evaluation: class probabilities for a whole split, and the metrics built from them."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@torch.inference_mode()
+def predict_probabilities(model: torch.nn.Module, images_u8: torch.Tensor, normalise, device: torch.device,
+                          amp_dtype=None, batch_size: int = 1024) -> torch.Tensor:
+    """Softmax probabilities (N, K) as float32 on the CPU, computed in large batches.
+
+    `images_u8` may live on the CPU or already on `device`; `normalise` maps a uint8 batch on the
+    device to the model's float input (the trainer's BatchPreprocessor.normalise).
+    """
+    was_training = model.training
+    model.eval()
+    out = []
+    autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+    try:
+        for start in range(0, images_u8.shape[0], batch_size):
+            batch = images_u8[start:start + batch_size].to(device, non_blocking=True)
+            with autocast:
+                logits = model(normalise(batch))
+            out.append(F.softmax(logits.float(), dim=1).cpu())
+    finally:
+        model.train(was_training)
+    if not out:
+        return torch.zeros(0, 0)
+    return torch.cat(out)
+
+
+@dataclass
+class Evaluation:
+    """Everything the evaluation views and `cnnstudio evaluate` show for one split."""
+
+    classes: list[str]
+    labels: np.ndarray  # (N,) int64
+    probabilities: np.ndarray  # (N, K) float32
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.predictions == self.labels).mean()) if len(self.labels) else 0.0
+
+    @property
+    def loss(self) -> float:
+        """Mean cross-entropy (natural log) of the true class."""
+        if not len(self.labels):
+            return 0.0
+        p = self.probabilities[np.arange(len(self.labels)), self.labels]
+        return float(-np.log(np.clip(p, 1e-12, 1.0)).mean())
+
+    def confusion_matrix(self) -> np.ndarray:
+        """counts[true, predicted]"""
+        k = len(self.classes)
+        return np.bincount(self.labels * k + self.predictions, minlength=k * k).reshape(k, k)
+
+    def per_class(self) -> list[dict]:
+        cm = self.confusion_matrix()
+        rows = []
+        for i, name in enumerate(self.classes):
+            tp = int(cm[i, i])
+            support = int(cm[i].sum())
+            predicted = int(cm[:, i].sum())
+            precision = tp / predicted if predicted else 0.0
+            recall = tp / support if support else 0.0
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            rows.append({"class": name, "precision": precision, "recall": recall, "f1": f1, "support": support})
+        return rows
+
+    def samples_for_cell(self, true_class: int, predicted_class: int) -> np.ndarray:
+        """Indices with this (true, predicted) pair, most confident prediction first."""
+        preds = self.predictions
+        idx = np.flatnonzero((self.labels == true_class) & (preds == predicted_class))
+        conf = self.probabilities[idx, predicted_class]
+        return idx[np.argsort(-conf, kind="stable")]
+
+    def misclassified(self) -> np.ndarray:
+        """Indices of wrong predictions, the most confidently wrong first."""
+        preds = self.predictions
+        idx = np.flatnonzero(preds != self.labels)
+        conf = self.probabilities[idx, preds[idx]]
+        return idx[np.argsort(-conf, kind="stable")]
+
+    def to_dict(self, top_misclassified: int = 100) -> dict:
+        wrong = self.misclassified()[:top_misclassified]
+        preds = self.predictions
+        return {
+            "accuracy": self.accuracy,
+            "loss": self.loss,
+            "samples": int(len(self.labels)),
+            "classes": list(self.classes),
+            "per_class": self.per_class(),
+            "confusion_matrix": self.confusion_matrix().tolist(),
+            "misclassified": [
+                {"index": int(i), "true": int(self.labels[i]), "predicted": int(preds[i]),
+                 "confidence": float(self.probabilities[i, preds[i]])}
+                for i in wrong
+            ],
+        }

@@ -1,0 +1,95 @@
+"""The one place a model spec becomes a torch module.
+
+build_model returns an nn.Sequential whose child i is exactly spec layer i (child names "0", "1",
+...), so a forward hook on child i yields the activation shown in row i of the shape table, and
+the shape table's parameter counts can be checked against the real module. Every size that depends
+on the input (in_channels, in_features, the "classes" output) comes from infer_shapes, never from
+a second, hand-written computation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnstudio.core.models.spec import LayerInfo, Shape, validate_spec
+
+
+class BasicBlock(nn.Module):
+    """ResNet BasicBlock (He et al. 2016): conv3x3-BN-ReLU-conv3x3-BN, plus a shortcut, then ReLU.
+
+    The shortcut is a 1x1 conv + BN ("option B") when the stride or the channel count changes,
+    the identity otherwise; torchvision's resnet18 does the same, so parameter counts match it.
+    No operation is in-place, so hooks on the inner modules see unmodified tensors.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut: nn.Module = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels))
+        else:
+            self.shortcut = nn.Identity()
+        # Kaiming (fan_out, ReLU) as in torchvision's ResNets: keeps activations from shrinking
+        # through deep stacks of blocks. BatchNorm keeps PyTorch's default scale 1, shift 0.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + self.shortcut(x))
+
+
+class GlobalAvgPool(nn.Module):
+    """(N, C, H, W) -> (N, C): mean over the spatial axes; one module so it is one spec layer."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(-2, -1))
+
+
+def _module(info: LayerInfo) -> nn.Module:
+    c: dict[str, Any] = info.config
+    kind = info.type
+    if kind == "conv":
+        return nn.Conv2d(info.in_shape[0], c["out"], c["kernel"], c["stride"], c["padding"], bias=c["bias"])
+    if kind in ("maxpool", "avgpool"):
+        cls = nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d
+        return cls(c["kernel"], c["stride"] if c["stride"] is not None else c["kernel"], c["padding"])
+    if kind == "global_avgpool":
+        return GlobalAvgPool()
+    if kind == "batchnorm":
+        return (nn.BatchNorm2d if len(info.in_shape) == 3 else nn.BatchNorm1d)(info.in_shape[0])
+    if kind == "linear":
+        return nn.Linear(info.in_shape[0], info.out_shape[0], bias=c["bias"])
+    if kind == "basic_block":
+        return BasicBlock(info.in_shape[0], c["out"], c["stride"])
+    if kind == "leaky_relu":
+        return nn.LeakyReLU(c["slope"])
+    if kind == "gelu":
+        return nn.GELU(approximate=c["approximate"])
+    if kind == "dropout":
+        return nn.Dropout(c["p"])
+    # Activations are not in-place: a hook that keeps layer i's output must not see it overwritten
+    # by layer i + 1.
+    simple = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "flatten": nn.Flatten}
+    return simple[kind]()
+
+
+def build_model(spec: dict[str, Any], input_shape: Shape, num_classes: int) -> nn.Sequential:
+    """Validate `spec` for this input and class count (SpecError if invalid) and build it.
+
+    The result's child i is spec layer i. PyTorch's default initialisation is kept except in
+    residual blocks (Kaiming). Works with channels_last and autocast: only standard modules and
+    shape-agnostic reductions are used.
+    """
+    report = validate_spec(spec, input_shape, num_classes)
+    return nn.Sequential(*(_module(info) for info in report.layers))

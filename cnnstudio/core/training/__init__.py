@@ -1,0 +1,8 @@
+"""The training engine (Qt-free): config, trainer, events, device choice, batched augmentation."""
+
+from cnnstudio.core.training.config import Augmentation, TrainConfig, default_config
+from cnnstudio.core.training.control import RunControl
+from cnnstudio.core.training.events import EpochEvent, FinishedEvent, LogEvent, StartedEvent, StepEvent
+
+__all__ = ["Augmentation", "TrainConfig", "default_config", "RunControl", "EpochEvent", "FinishedEvent",
+           "LogEvent", "StartedEvent", "StepEvent"]

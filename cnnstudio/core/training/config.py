@@ -1,0 +1,135 @@
+"""The training configuration: one dataclass, JSON round-trippable, with per-dataset defaults."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from cnnstudio.core.errors import CNNStudioError
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+MONITORS = ("val_accuracy", "val_loss")
+
+
+@dataclass
+class Augmentation:
+    """Label-preserving augmentations, applied on the training device as batched tensor ops."""
+
+    crop_padding: int = 0  # random crop after zero padding by this many pixels (0 = off)
+    hflip: bool = False  # random horizontal flip (off for digits and text: a flipped 2 is no 2)
+    rotation: float = 0.0  # random rotation in degrees, uniform in [-rotation, rotation]
+    scale: float = 0.0  # random zoom, uniform in [1 - scale, 1 + scale]
+    translate: float = 0.0  # random shift as a fraction of the image size
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.crop_padding or self.hflip or self.rotation or self.scale or self.translate)
+
+    @property
+    def affine(self) -> bool:
+        return bool(self.rotation or self.scale or self.translate)
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "shapes"
+    model: str = "convnet-5x5"  # preset name or path of a JSON spec; the spec itself travels in `spec`
+    spec: dict | None = None
+    epochs: int = 3
+    batch_size: int = 128
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9  # SGD only
+    nesterov: bool = True  # SGD only
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    step_size: int = 0  # epochs between x0.1 decays for the step schedule (0: a third of the run)
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    val_split: float = 0.1
+    augment: Augmentation = field(default_factory=Augmentation)
+    early_stopping_patience: int = 0  # epochs without improvement before stopping (0 = off)
+    monitor: str = "val_accuracy"
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    limit_train: int = 0  # use only the first N training samples (0 = all): quick experiments
+    data_dir: str | None = None
+    eval_batch_size: int = 1024
+    log_every: int = 0  # steps between step events (0 = about 50 per epoch)
+
+    def validate(self) -> None:
+        """Raise CNNStudioError with one clear sentence for any value that cannot work."""
+
+        def bad(msg: str) -> None:
+            raise CNNStudioError(msg)
+
+        if self.epochs < 1:
+            bad(f"epochs must be at least 1 (got {self.epochs})")
+        if self.batch_size < 1:
+            bad(f"batch size must be at least 1 (got {self.batch_size})")
+        if not self.lr > 0:
+            bad(f"learning rate must be positive (got {self.lr})")
+        if self.weight_decay < 0:
+            bad(f"weight decay cannot be negative (got {self.weight_decay})")
+        if not 0 <= self.val_split < 1:
+            bad(f"validation split must be in [0, 1) (got {self.val_split})")
+        if not 0 <= self.label_smoothing < 1:
+            bad(f"label smoothing must be in [0, 1) (got {self.label_smoothing})")
+        if self.optimizer not in OPTIMIZERS:
+            bad(f"unknown optimizer '{self.optimizer}' (choose from {', '.join(OPTIMIZERS)})")
+        if self.schedule not in SCHEDULES:
+            bad(f"unknown LR schedule '{self.schedule}' (choose from {', '.join(SCHEDULES)})")
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            bad(f"unknown device '{self.device}' (choose from {', '.join(DEVICES)})")
+        if self.precision not in PRECISIONS:
+            bad(f"unknown precision '{self.precision}' (choose from {', '.join(PRECISIONS)})")
+        if self.monitor not in MONITORS:
+            bad(f"unknown monitor '{self.monitor}' (choose from {', '.join(MONITORS)})")
+        if self.limit_train < 0:
+            bad(f"--limit-train cannot be negative (got {self.limit_train})")
+        if self.early_stopping_patience < 0:
+            bad("early-stopping patience cannot be negative")
+        if self.augment.crop_padding < 0 or self.augment.rotation < 0:
+            bad("augmentation amounts cannot be negative")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if isinstance(values.get("augment"), dict):
+            aug_known = {f.name for f in fields(Augmentation)}
+            values["augment"] = Augmentation(**{k: v for k, v in values["augment"].items() if k in aug_known})
+        return cls(**values)
+
+    def with_changes(self, **changes: Any) -> "TrainConfig":
+        return replace(self, **changes)
+
+
+def default_config(dataset: str, model: str | None = None) -> TrainConfig:
+    """Defaults that train well for each built-in dataset; image folders get photo-style defaults."""
+    if dataset in ("mnist", "kmnist"):
+        cfg = TrainConfig(dataset=dataset, model=model or "convnet-5x5", epochs=5, batch_size=128,
+                          optimizer="adam", lr=1e-3, schedule="constant")
+    elif dataset == "fashion-mnist":
+        cfg = TrainConfig(dataset=dataset, model=model or "convnet-5x5", epochs=5, batch_size=128,
+                          optimizer="adam", lr=1e-3, schedule="constant")
+    elif dataset == "cifar10":
+        cfg = TrainConfig(dataset=dataset, model=model or "resnet20", epochs=30, batch_size=256,
+                          optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4,
+                          schedule="onecycle", label_smoothing=0.1,
+                          augment=Augmentation(crop_padding=4, hflip=True))
+    elif dataset == "shapes":
+        cfg = TrainConfig(dataset=dataset, model=model or "cnn3-dropout", epochs=3, batch_size=128,
+                          optimizer="adam", lr=1e-3, schedule="constant")
+    else:  # a folder of the user's own images: usually few, photo-like
+        cfg = TrainConfig(dataset=dataset, model=model or "vgg-bn", epochs=15, batch_size=64,
+                          optimizer="adamw", lr=1e-3, weight_decay=5e-4, schedule="cosine",
+                          val_split=0.1, augment=Augmentation(crop_padding=4, hflip=True))
+    return cfg

@@ -1,0 +1,42 @@
+"""Cooperative pause / resume / stop, checked by the trainer between batches."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+class RunControl:
+    """Thread-safe flags: any thread may pause, resume or stop; the training thread checks them."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # a paused run must wake up to see the stop
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_while_paused(self) -> float:
+        """Block while paused; return the seconds spent waiting (kept out of throughput and ETA)."""
+        if self._running.is_set():
+            return 0.0
+        start = time.perf_counter()
+        while not self._running.wait(timeout=0.1):
+            pass
+        return time.perf_counter() - start

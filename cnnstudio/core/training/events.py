@@ -1,0 +1,66 @@
+"""Events the trainer emits: plain Python numbers only, never tensors, so any thread can take them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class StartedEvent:
+    run_dir: str
+    device: str
+    device_name: str
+    precision: str
+    threads: int
+    train_samples: int
+    val_samples: int
+    test_samples: int
+    epochs: int
+    steps_per_epoch: int
+    start_epoch: int
+    params: int
+
+
+@dataclass
+class StepEvent:
+    epoch: int  # 1-based
+    epochs: int
+    step: int  # within the epoch, 1-based
+    steps_per_epoch: int
+    global_step: int
+    total_steps: int
+    loss: float  # mean training loss since the previous step event
+    accuracy: float  # training accuracy since the previous step event
+    lr: float
+    samples_per_second: float
+    eta_seconds: float
+    elapsed_seconds: float
+
+
+@dataclass
+class EpochEvent:
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    lr: float
+    seconds: float
+    samples_per_second: float
+    is_best: bool
+    checkpoint: str
+
+
+@dataclass
+class LogEvent:
+    message: str
+
+
+@dataclass
+class FinishedEvent:
+    """The end of a run: status is "finished", "early-stopped", "stopped" or "failed"."""
+
+    status: str
+    message: str
+    result: dict = field(default_factory=dict)

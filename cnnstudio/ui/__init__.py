@@ -1,0 +1,1 @@
+"""The Qt layer of CNN Studio: windows, pages, widgets and the QThread bridge to the core."""

@@ -1,0 +1,259 @@
+"""The training engine: resume, pause/stop, safe checkpoints, failures, inference framing."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cnnstudio.core.checkpoint import load_checkpoint, save_checkpoint
+from cnnstudio.core.datasets import load_dataset
+from cnnstudio.core.errors import CheckpointError
+from cnnstudio.core.inference import Predictor, prepare_image
+from cnnstudio.core.training.config import Augmentation, TrainConfig
+from cnnstudio.core.training.events import EpochEvent, FinishedEvent, StepEvent
+from cnnstudio.core.training.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    return load_dataset("shapes")
+
+
+def small_config(**changes) -> TrainConfig:
+    cfg = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=2, batch_size=64, optimizer="adam", lr=2e-3,
+                      val_split=0.1, limit_train=1500, device="cpu", precision="fp32", seed=3,
+                      augment=Augmentation(crop_padding=2, hflip=True, rotation=5.0))
+    for key, value in changes.items():
+        setattr(cfg, key, value)
+    return cfg
+
+
+EPOCH_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
+
+
+def assert_same_epochs(a: dict, b: dict) -> None:
+    for key in EPOCH_KEYS:
+        assert len(a[key]) == len(b[key]), key
+        np.testing.assert_allclose(np.array(a[key], dtype=float), np.array(b[key], dtype=float), rtol=1e-5,
+                                   atol=1e-6, err_msg=key)
+
+
+def test_resume_at_epoch_boundary_matches_uninterrupted(shapes, tmp_path):
+    full = Trainer(small_config(epochs=3), dataset=shapes, run_dir=tmp_path / "full").run()
+    assert full["status"] == "finished"
+
+    first = Trainer(small_config(epochs=1), dataset=shapes, run_dir=tmp_path / "split").run()
+    assert first["epochs"] == 1
+    resumed = Trainer(small_config(epochs=3), dataset=shapes, resume_from=tmp_path / "split" / "last.pt").run()
+    assert resumed["run_dir"] == str(tmp_path / "split")
+    assert_same_epochs(full["history"], resumed["history"])
+    assert resumed["test_accuracy"] == pytest.approx(full["test_accuracy"])
+
+
+def test_stop_mid_epoch_then_resume_matches_uninterrupted(shapes, tmp_path):
+    full = Trainer(small_config(log_every=1), dataset=shapes, run_dir=tmp_path / "full").run()
+
+    holder = {}
+
+    def on_event(event):
+        if isinstance(event, StepEvent) and event.epoch == 2 and event.step == 5:
+            holder["trainer"].stop()
+
+    trainer = Trainer(small_config(log_every=1), dataset=shapes, run_dir=tmp_path / "stopped", on_event=on_event)
+    holder["trainer"] = trainer
+    stopped = trainer.run()
+    assert stopped["status"] == "stopped"
+    ckpt = load_checkpoint(tmp_path / "stopped" / "last.pt")
+    # The stop took effect before the very next batch.
+    assert (ckpt["epoch"], ckpt["batch_in_epoch"]) == (1, 5)
+
+    resumed = Trainer(small_config(log_every=1), dataset=shapes, resume_from=tmp_path / "stopped" / "last.pt").run()
+    assert resumed["status"] == "finished"
+    assert_same_epochs(full["history"], resumed["history"])
+
+
+def test_pause_holds_the_step_count_and_resume_continues(shapes, tmp_path):
+    steps: list[int] = []
+    paused_at = threading.Event()
+    holder = {}
+
+    def on_event(event):
+        if isinstance(event, StepEvent):
+            steps.append(event.global_step)
+            if event.global_step == 3:
+                holder["trainer"].pause()
+                paused_at.set()
+
+    trainer = Trainer(small_config(epochs=1, log_every=1), dataset=shapes, run_dir=tmp_path / "r", on_event=on_event)
+    holder["trainer"] = trainer
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(trainer.run()))
+    thread.start()
+    assert paused_at.wait(30)
+    time.sleep(0.5)
+    held = list(steps)
+    assert held[-1] == 3, "pause must act before the next batch"
+    time.sleep(0.3)
+    assert steps == held, "no steps while paused"
+    trainer.resume()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert result["status"] == "finished"
+    assert steps[-1] > 3 and steps == sorted(steps) and len(set(steps)) == len(steps)
+
+
+def test_checkpoint_is_self_describing(shapes, tmp_path):
+    result = Trainer(small_config(epochs=1), dataset=shapes, run_dir=tmp_path / "r").run()
+    ckpt = load_checkpoint(result["checkpoint"])
+    assert ckpt["classes"] == shapes.classes
+    assert tuple(ckpt["input_shape"]) == shapes.input_shape
+    assert ckpt["framing"]["fit"] == "box"
+    assert ckpt["config"]["model"] == "tiny-bn-cnn"
+    assert ckpt["model_spec"]["name"] == "tiny-bn-cnn"
+    assert len(ckpt["history"]["epoch"]) == 1
+    for key in ("optimizer_state", "rng", "global_step", "epoch"):
+        assert key in ckpt
+    for name in ("config.json", "metrics.json", "result.json", "last.pt", "best.pt"):
+        assert (tmp_path / "r" / name).exists(), name
+
+
+def test_interrupted_save_leaves_previous_checkpoint_loadable(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    base = {"model_spec": {"layers": []}, "model_state": {"w": torch.ones(3)}, "classes": ["a", "b"],
+            "input_shape": [1, 28, 28], "mean": [0.1], "std": [0.3]}
+    save_checkpoint(base, path)
+
+    real_save = torch.save
+
+    def dying_save(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 half a zip")  # some bytes reach the disk, then the process "dies"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint({**base, "model_state": {"w": torch.zeros(3)}}, path)
+    monkeypatch.setattr(torch, "save", real_save)
+    data = load_checkpoint(path)
+    assert torch.equal(data["model_state"]["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"], "no temporary file left behind"
+
+
+class Exploit:
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("container", ["torch-zip", "raw-pickle"])
+def test_crafted_pickle_is_refused_and_runs_nothing(tmp_path, container):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    payload = {"format": "cnnstudio-checkpoint", "model_state": Exploit(str(marker))}
+    if container == "torch-zip":
+        torch.save(payload, path)
+    else:
+        path.write_bytes(pickle.dumps(payload))
+    with pytest.raises(CheckpointError, match="refused|not a readable"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_truncated_and_foreign_files_are_refused(tmp_path):
+    good = tmp_path / "good.pt"
+    save_checkpoint({"model_spec": {}, "model_state": {}, "classes": [], "input_shape": [1, 2, 2], "mean": [0.0],
+                     "std": [1.0]}, good)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"w": torch.ones(1)}}, foreign)
+    with pytest.raises(CheckpointError, match="not a CNN Studio checkpoint"):
+        load_checkpoint(foreign)
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(text)
+
+
+def test_nan_loss_stops_the_run_with_advice(shapes, tmp_path):
+    events = []
+    cfg = small_config(model="convnet-5x5", epochs=2, optimizer="sgd", lr=1e12, momentum=0.0, log_every=1,
+                       augment=Augmentation())
+    result = Trainer(cfg, dataset=shapes, run_dir=tmp_path / "r", on_event=events.append).run()
+    assert result["status"] == "failed"
+    assert "NaN" in result["message"] or "infinite" in result["message"]
+    assert "lower learning rate" in result["message"]
+    finished = [e for e in events if isinstance(e, FinishedEvent)]
+    assert len(finished) == 1 and finished[0].status == "failed"
+
+
+def test_events_carry_plain_numbers(shapes, tmp_path):
+    events = []
+    Trainer(small_config(epochs=1), dataset=shapes, run_dir=tmp_path / "r", on_event=events.append).run()
+    kinds = {type(e).__name__ for e in events}
+    assert {"StartedEvent", "StepEvent", "EpochEvent", "FinishedEvent"} <= kinds
+    for e in events:
+        if isinstance(e, (StepEvent, EpochEvent)):
+            for value in vars(e).values():
+                assert not isinstance(value, torch.Tensor)
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    assert all(e.samples_per_second > 0 and e.eta_seconds >= 0 for e in steps)
+    assert steps[-1].eta_seconds == pytest.approx(0, abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def trained_shapes(shapes, tmp_path_factory):
+    """A small model trained on all of shapes: shared by the inference tests."""
+    run = tmp_path_factory.mktemp("trained")
+    cfg = TrainConfig(dataset="shapes", model="cnn3-dropout", epochs=2, batch_size=128, lr=2e-3, val_split=0.1,
+                      device="cpu", seed=0)
+    result = Trainer(cfg, dataset=shapes, run_dir=run).run()
+    assert result["status"] == "finished"
+    return result
+
+
+def test_small_preset_learns_shapes(trained_shapes):
+    assert trained_shapes["test_accuracy"] >= 0.95
+
+
+def test_prediction_survives_inversion_upscaling_and_offcentre(shapes, trained_shapes):
+    predictor = Predictor(trained_shapes["checkpoint"])
+    agree = total = 0
+    for i in range(0, 400, 20):
+        original = shapes.test_images[i, 0].numpy()
+        base = predictor.probabilities(original[None]).argmax()
+        # Dark figure on white paper, 10x larger, pushed into a corner of a wide canvas.
+        big = Image.fromarray(255 - original).resize((280, 280), Image.Resampling.BICUBIC)
+        canvas = Image.new("L", (700, 500), 255)
+        canvas.paste(big, (20, 200))
+        _, probs = predictor.predict_image(canvas)
+        agree += int(probs.argmax() == base)
+        total += 1
+    assert agree / total >= 0.9, f"{agree}/{total}"
+
+
+def test_prepare_image_frames_like_mnist():
+    from cnnstudio.core.framing import mnist_profile
+
+    img = np.full((200, 300), 255, np.uint8)
+    img[20:60, 30:50] = 0  # a dark bar, top-left, on white
+    prepared = prepare_image(img, mnist_profile())
+    px = prepared.pixels[0].astype(float)
+    assert prepared.inverted and not prepared.empty
+    ys, xs = np.nonzero(px > 40)
+    assert ys.max() - ys.min() + 1 == 20  # the longer side fills the 20-pixel box
+    cy, cx = (px * np.indices(px.shape)[0]).sum() / px.sum(), (px * np.indices(px.shape)[1]).sum() / px.sum()
+    assert abs(cy - 13.5) <= 1 and abs(cx - 13.5) <= 1
+    blank = prepare_image(np.full((50, 50), 255, np.uint8), mnist_profile())
+    assert blank.empty and blank.pixels.max() == 0
