@@ -1,16 +1,216 @@
-"""The main window."""
+"""The main window: a sidebar with the steps from data to model to training and beyond, one page each."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QMainWindow
+import platform
+from typing import Any
+
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QSplitter,
+                               QStackedWidget, QVBoxLayout, QWidget)
 
 from cnnstudio import __version__
+from cnnstudio.ui.state import AppState
+from cnnstudio.ui.tasks import run_in_background, wait_for_all
+
+# (key, sidebar title, one-line hint shown under it)
+PAGES = [
+    ("data", "1  Data", "Pick or import a dataset"),
+    ("model", "2  Model", "Choose or edit an architecture"),
+    ("train", "3  Train", "Train and watch it learn"),
+    ("runs", "4  Runs", "Reopen and compare runs"),
+    ("evaluate", "5  Evaluate", "Confusion matrix, mistakes"),
+    ("inspect", "6  Inspect", "Filters, feature maps, Grad-CAM"),
+    ("draw", "7  Draw", "Draw and classify"),
+]
+
+
+class PlaceholderPage(QWidget):
+    def __init__(self, text: str):
+        super().__init__()
+        layout = QVBoxLayout(self)
+        label = QLabel(text)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setWordWrap(True)
+        label.setStyleSheet("color: palette(mid); font-size: 15px;")
+        layout.addWidget(label)
+
+
+def make_page(key: str, state: AppState) -> QWidget:
+    """Build a page lazily by key; a page module that is not there yet shows a placeholder."""
+    try:
+        if key == "data":
+            from cnnstudio.ui.pages.data_page import DataPage
+
+            return DataPage(state)
+        if key == "model":
+            from cnnstudio.ui.pages.model_page import ModelPage
+
+            return ModelPage(state)
+        if key == "train":
+            from cnnstudio.ui.pages.train_page import TrainPage
+
+            return TrainPage(state)
+        if key == "runs":
+            from cnnstudio.ui.pages.runs_page import RunsPage
+
+            return RunsPage(state)
+        if key == "evaluate":
+            from cnnstudio.ui.pages.evaluate_page import EvaluatePage
+
+            return EvaluatePage(state)
+        if key == "inspect":
+            from cnnstudio.ui.pages.inspect_page import InspectPage
+
+            return InspectPage(state)
+        if key == "draw":
+            from cnnstudio.ui.pages.draw_page import DrawPage
+
+            return DrawPage(state)
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("cnnstudio.ui.pages"):
+            raise
+    return PlaceholderPage("This view arrives in a coming version of CNN Studio.")
 
 
 class MainWindow(QMainWindow):
-    def __init__(self) -> None:
+    def __init__(self, state: AppState | None = None) -> None:
         super().__init__()
         self.setWindowTitle("CNN Studio")
-        self.resize(1200, 800)
-        label = QLabel(f"CNN Studio {__version__}")
-        self.setCentralWidget(label)
+        self.state = state or AppState()
+        self.pages: dict[str, QWidget] = {}
+
+        self.sidebar = QListWidget()
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setIconSize(QSize(20, 20))
+        self.sidebar.setMinimumWidth(230)
+        self.sidebar.setMaximumWidth(280)
+        self.stack = QStackedWidget()
+        for key, title, hint in PAGES:
+            item = QListWidgetItem(f"{title}\n     {hint}")
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            item.setSizeHint(QSize(180, 48))
+            self.sidebar.addItem(item)
+            page = make_page(key, self.state)
+            self.pages[key] = page
+            self.stack.addWidget(page)
+        self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.sidebar.setStyleSheet(
+            "QListWidget#sidebar { border: none; background: palette(alternate-base); font-size: 13px; }"
+            "QListWidget#sidebar::item { padding: 4px 8px; }"
+            "QListWidget#sidebar::item:selected { background: palette(highlight); color: palette(highlighted-text); }")
+
+        splitter = QSplitter()
+        splitter.addWidget(self.sidebar)
+        splitter.addWidget(self.stack)
+        splitter.setStretchFactor(1, 1)
+        splitter.setCollapsible(0, False)
+        self.setCentralWidget(splitter)
+
+        self.device_label = QLabel("Loading PyTorch…")
+        self.statusBar().addPermanentWidget(self.device_label)
+        self.state.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self._build_menus()
+        self._restore_settings()
+        self.sidebar.setCurrentRow(0)
+        # PyTorch takes seconds to import: the window shows first, then torch loads in the background.
+        QTimer.singleShot(0, self._probe_devices)
+
+    # -- navigation -------------------------------------------------------------------------------
+    def show_page(self, key: str) -> None:
+        for row, (k, _, _) in enumerate(PAGES):
+            if k == key:
+                self.sidebar.setCurrentRow(row)
+                return
+
+    def page(self, key: str) -> QWidget:
+        return self.pages[key]
+
+    # -- menus, about, settings -------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        view_menu = self.menuBar().addMenu("&View")
+        for row, (key, title, _) in enumerate(PAGES):
+            action = QAction(title.split(maxsplit=1)[1], self)
+            action.setShortcut(QKeySequence(f"Ctrl+{row + 1}"))
+            action.triggered.connect(lambda checked=False, k=key: self.show_page(k))
+            view_menu.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About CNN Studio", self)
+        about.triggered.connect(self.show_about)
+        help_menu.addAction(about)
+
+    def about_text(self) -> str:
+        from PySide6 import __version__ as pyside_version
+        from PySide6.QtCore import qVersion
+
+        import sys
+
+        torch_version = cuda_version = "not loaded yet"
+        if "torch" in sys.modules:
+            torch = sys.modules["torch"]
+            torch_version = str(torch.__version__)
+            cuda_version = str(torch.version.cuda or "none (CPU build)")
+        try:
+            import pyqtgraph
+
+            pg_version = pyqtgraph.__version__
+        except Exception:
+            pg_version = "n/a"
+        return (f"<h3>CNN Studio {__version__}</h3>"
+                "<p>Train and understand convolutional networks, without writing code.</p>"
+                f"<table><tr><td>PyTorch</td><td>{torch_version}</td></tr>"
+                f"<tr><td>CUDA</td><td>{cuda_version}</td></tr>"
+                f"<tr><td>Qt</td><td>{qVersion()} (PySide6 {pyside_version})</td></tr>"
+                f"<tr><td>pyqtgraph</td><td>{pg_version}</td></tr>"
+                f"<tr><td>Python</td><td>{platform.python_version()}</td></tr></table>")
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About CNN Studio", self.about_text())
+
+    def _restore_settings(self) -> None:
+        settings = QSettings()
+        geometry = settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 820)
+
+    def _save_settings(self) -> None:
+        settings = QSettings()
+        settings.setValue("window/geometry", self.saveGeometry())
+
+    # -- devices ----------------------------------------------------------------------------------
+    def _probe_devices(self) -> None:
+        def probe() -> list[dict[str, Any]]:
+            from cnnstudio.core.training.device import available_devices
+
+            return [d.to_dict() for d in available_devices()]
+
+        run_in_background(probe, on_success=self._on_devices, on_error=lambda msg, _: self.device_label.setText(
+            f"PyTorch unavailable: {msg}"), parent=self)
+
+    def _on_devices(self, devices: list[dict[str, Any]]) -> None:
+        self.devices = devices
+        best = devices[0]
+        self.device_label.setText(f"Device: {best['name']} ({best['detail']})")
+        for page in self.pages.values():
+            hook = getattr(page, "on_devices", None)
+            if hook is not None:
+                hook(devices)
+
+    # -- closing ----------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop training (it saves last.pt), wait for every worker thread, then close."""
+        for page in self.pages.values():
+            shutdown = getattr(page, "shutdown", None)
+            if shutdown is not None:
+                shutdown()
+        wait_for_all()
+        self._save_settings()
+        event.accept()

@@ -1,0 +1,49 @@
+"""The app's shared model: what is chosen (dataset, architecture, config) and what is loaded.
+
+Pages observe it through signals and never talk to each other directly (napari's model/view split):
+the Data page sets the dataset, the Model page the spec, the Train page reads both.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+
+class AppState(QObject):
+    datasetChanged = Signal(object)  # the loaded cnnstudio.core.datasets.base.Dataset
+    datasetLoading = Signal(str)  # name or path being loaded
+    specChanged = Signal(object)  # the current model spec (dict)
+    checkpointChanged = Signal(object)  # path of the checkpoint the Evaluate/Inspect/Draw views use
+    runFinished = Signal(object)  # result dict of a finished run
+    trainingActive = Signal(bool)
+    message = Signal(str)  # a short status-bar message
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dataset: Any = None  # cnnstudio.core.datasets.base.Dataset once loaded
+        self.dataset_name: str = "shapes"
+        self.spec: dict[str, Any] | None = None
+        self.spec_valid: bool = False
+        self.checkpoint_path: str | None = None
+        self.training: bool = False
+
+    def set_dataset(self, dataset: Any, name: str) -> None:
+        self.dataset = dataset
+        self.dataset_name = name
+        self.datasetChanged.emit(dataset)
+
+    def set_spec(self, spec: dict[str, Any], valid: bool) -> None:
+        self.spec = copy.deepcopy(spec)
+        self.spec_valid = valid
+        self.specChanged.emit(self.spec)
+
+    def set_checkpoint(self, path: str | None) -> None:
+        self.checkpoint_path = path
+        self.checkpointChanged.emit(path)
+
+    def set_training(self, active: bool) -> None:
+        self.training = active
+        self.trainingActive.emit(active)

@@ -1,0 +1,131 @@
+"""Run a function on a background QThread and get its result, progress or error back on the GUI thread.
+
+The wiring is the canonical one (superqt's new_worker_qthread): the worker object is moved to a
+QThread, thread.started runs it, its finished signal quits the thread and deletes both later, and the
+Task keeps references until then (a QThread destroyed while running aborts the whole process).
+Workers never touch widgets: they emit plain Python values, and Qt queues them to the GUI thread.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from cnnstudio.core.errors import CNNStudioError, DownloadCancelled
+
+# Tasks still running, so Python does not collect them (and their QThreads) mid-flight.
+_running: set["Task"] = set()
+
+
+class _Worker(QObject):
+    progress = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str, str)  # user message, details (traceback for unexpected errors, else "")
+    cancelled = Signal()
+    finished = Signal()
+
+    def __init__(self, fn: Callable[..., Any], with_progress: bool):
+        super().__init__()
+        self._fn = fn
+        self._with_progress = with_progress
+        self.cancel_requested = False
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            if self._with_progress:
+                result = self._fn(self.progress.emit, lambda: self.cancel_requested)
+            else:
+                result = self._fn()
+        except DownloadCancelled:
+            self.cancelled.emit()
+        except CNNStudioError as exc:
+            self.failed.emit(str(exc), "")
+        except Exception as exc:  # a bug: say so plainly, keep the traceback for "Details"
+            self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        else:
+            if self.cancel_requested:
+                self.cancelled.emit()
+            else:
+                self.succeeded.emit(result)
+        finally:
+            self.finished.emit()
+
+
+class Task(QObject):
+    """One background call. Connect to the signals, then start().
+
+    fn is called as fn() or, with with_progress=True, as fn(report, is_cancelled) where report(value)
+    emits `progress` and is_cancelled() turns True after cancel().
+    """
+
+    progress = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str, str)
+    cancelled = Signal()
+    finished = Signal()
+
+    def __init__(self, fn: Callable[..., Any], with_progress: bool = False, parent: QObject | None = None):
+        super().__init__(parent)
+        self._thread = QThread()
+        self._worker = _Worker(fn, with_progress)  # no parent: moveToThread refuses parented objects
+        self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.run)
+        self._worker.progress.connect(self.progress)
+        self._worker.succeeded.connect(self.succeeded)
+        self._worker.failed.connect(self.failed)
+        self._worker.cancelled.connect(self.cancelled)
+        self._worker.finished.connect(self._thread.quit)
+        self._worker.finished.connect(self._worker.deleteLater)
+        self._thread.finished.connect(self._on_thread_finished)
+        self._done = False
+
+    def start(self) -> "Task":
+        _running.add(self)
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        if not self._done:
+            self._worker.cancel_requested = True
+
+    @property
+    def running(self) -> bool:
+        return not self._done
+
+    def wait(self, msecs: int = 30000) -> bool:
+        """Block until the thread ends (used on application exit)."""
+        if self._done:
+            return True
+        return self._thread.wait(msecs)
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        self._done = True
+        self._thread.deleteLater()
+        _running.discard(self)
+        self.finished.emit()
+
+
+def run_in_background(fn: Callable[..., Any], on_success: Callable[[Any], None] | None = None,
+                      on_error: Callable[[str, str], None] | None = None,
+                      on_progress: Callable[[Any], None] | None = None, with_progress: bool = False,
+                      parent: QObject | None = None) -> Task:
+    task = Task(fn, with_progress=with_progress or on_progress is not None, parent=parent)
+    if on_success:
+        task.succeeded.connect(on_success)
+    if on_error:
+        task.failed.connect(on_error)
+    if on_progress:
+        task.progress.connect(on_progress)
+    return task.start()
+
+
+def wait_for_all(msecs: int = 30000) -> None:
+    """Cancel and wait for every running task: call before the application quits."""
+    for task in list(_running):
+        task.cancel()
+    for task in list(_running):
+        task.wait(msecs)
