@@ -157,7 +157,9 @@ def configure_threads(device) -> int:
     import torch
 
     if device.type == "cpu":
-        n = physical_cores()
+        # Under torchrun several ranks share the machine's cores.
+        local_ranks = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+        n = max(1, physical_cores() // local_ranks)
         if torch.get_num_threads() != n:
             torch.set_num_threads(n)
         return n

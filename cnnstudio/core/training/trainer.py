@@ -267,6 +267,7 @@ class Trainer:
         autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else nullcontext
         criterion_ls = cfg.label_smoothing
         status, message = "finished", ""
+        sample_log = os.environ.get("CNNSTUDIO_SAMPLE_LOG")
         run_start = time.perf_counter()
         paused_total = 0.0
         steps_done_here = 0
@@ -278,6 +279,9 @@ class Trainer:
                 epoch_paused = 0.0
                 perm = self.dist.shard(
                     torch.randperm(n_train, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)))
+                if sample_log:
+                    # Diagnostics (tests of the distributed path): which dataset rows this rank trains on.
+                    torch.save(train_idx[perm], Path(sample_log) / f"rank{self.dist.rank}-epoch{epoch + 1}.pt")
                 perm = perm.to(device, non_blocking=True)
                 batches = torch.tensor_split(perm, steps_per_epoch)
                 loss_acc = torch.zeros((), device=device)
@@ -400,7 +404,7 @@ class Trainer:
 
         result: dict[str, Any] = {
             "status": status, "message": message, "run_dir": str(run_dir),
-            "checkpoint": str(run_dir / "best.pt") if (run_dir / "best.pt").exists() or not self.dist.is_main else None,
+            "checkpoint": str(run_dir / "best.pt") if (run_dir / "best.pt").exists() else None,
             "last_checkpoint": str(run_dir / "last.pt"),
             "epochs": len(self.history["epoch"]), "device": str(device), "precision": precision,
             "threads": threads, "world_size": self.dist.world_size,
@@ -410,13 +414,11 @@ class Trainer:
             "skipped_files": meta["dataset"]["skipped_files"],
             "history": self.history,
         }
-        if status != "stopped" and ds.test_images.shape[0]:
-            # Report the test accuracy of the checkpoint we point people to: best.pt.
-            best_path = run_dir / "best.pt"
-            if self.dist.is_main or best_path.exists():
-                self.dist.barrier()
-                best = load_checkpoint(best_path)
-                model.load_state_dict(best["model_state"])
+        if status != "stopped" and ds.test_images.shape[0] and self.dist.is_main:
+            # Report the test accuracy of the checkpoint we point people to: best.pt. Only rank 0 has
+            # it (on several nodes the run folder need not be shared), and only rank 0 reports.
+            best = load_checkpoint(run_dir / "best.pt")
+            model.load_state_dict(best["model_state"])
             ev = self._evaluate(model, ds.test_images, ds.test_labels, pre, device, amp_dtype, ds.classes)
             result["test_accuracy"] = ev.accuracy
             result["test_loss"] = ev.loss

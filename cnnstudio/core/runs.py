@@ -1,0 +1,334 @@
+"""Reading, renaming and deleting run folders: what the Runs page and any script need, Qt-free.
+
+A run folder (written by cnnstudio.core.training.trainer) holds config.json, metrics.json, result.json,
+last.pt, best.pt and train.log. Any of them may be missing (a run still training, a run killed before
+its first epoch) or damaged (a disk full, a hand edit): reading never raises for that. A folder that
+cannot be read comes back as a RunSummary with status "damaged" and a `problem` saying why, so a
+list of runs always shows every folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cnnstudio.core import paths
+from cnnstudio.core.errors import CNNStudioError
+
+# Status values: the trainer's four, plus what a folder without result.json looks like.
+STATUSES = ("finished", "early-stopped", "stopped", "failed", "incomplete", "damaged")
+MAX_NAME_LENGTH = 120
+_FORBIDDEN_CHARS = set('/\\:*?"<>|')
+
+
+class RunError(CNNStudioError):
+    """A run folder cannot be renamed, deleted or read as asked."""
+
+
+@dataclass
+class RunSummary:
+    """One row of the runs list."""
+
+    name: str  # the folder's name
+    path: str
+    status: str  # one of STATUSES
+    dataset: str | None = None
+    model: str | None = None
+    created: float = 0.0  # seconds since the epoch: when the run started
+    epochs_done: int = 0
+    epochs_planned: int | None = None
+    best_val_accuracy: float | None = None
+    test_accuracy: float | None = None
+    params: int | None = None
+    device: str | None = None
+    precision: str | None = None
+    message: str = ""  # the result's message ("stopped by the user at ...")
+    problem: str | None = None  # why the folder counts as damaged
+    has_best: bool = False
+    has_last: bool = False
+    config: dict[str, Any] = field(default_factory=dict, repr=False)  # config.json's "config"
+
+    @property
+    def damaged(self) -> bool:
+        return self.status == "damaged"
+
+    @property
+    def date_text(self) -> str:
+        if not self.created:
+            return ""
+        return datetime.fromtimestamp(self.created).strftime("%Y-%m-%d %H:%M")
+
+    @property
+    def best_checkpoint(self) -> str | None:
+        return str(Path(self.path) / "best.pt") if self.has_best else None
+
+    @property
+    def last_checkpoint(self) -> str | None:
+        return str(Path(self.path) / "last.pt") if self.has_last else None
+
+
+def empty_history() -> dict[str, Any]:
+    """The same empty history as the trainer's (kept here so this module never imports torch)."""
+    return {
+        "epoch": [], "train_loss": [], "train_accuracy": [], "val_loss": [], "val_accuracy": [],
+        "lr": [], "seconds": [], "samples_per_second": [],
+        "steps": {"step": [], "loss": [], "accuracy": [], "lr": []},
+    }
+
+
+def _read_json(path: Path) -> tuple[Any, str | None]:
+    """(value, None), or (None, problem). A missing file is (None, None)."""
+    if not path.is_file():
+        return None, None
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"{path.name} cannot be read ({exc.__class__.__name__})"
+    except json.JSONDecodeError as exc:
+        return None, f"{path.name} is not valid JSON ({exc.msg} at line {exc.lineno})"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def is_run_folder(path: Path) -> bool:
+    """A folder the trainer made: it holds at least one of the files a run writes."""
+    return path.is_dir() and any((path / f).exists() for f in
+                                 ("config.json", "metrics.json", "result.json", "last.pt", "best.pt", "train.log"))
+
+
+def read_run(path: str | os.PathLike) -> RunSummary:
+    """Summarise one run folder; never raises for damaged contents."""
+    path = Path(path)
+    summary = RunSummary(name=path.name, path=str(path), status="incomplete")
+    try:
+        summary.has_best = (path / "best.pt").is_file()
+        summary.has_last = (path / "last.pt").is_file()
+        stamp = path / "config.json"
+        summary.created = (stamp if stamp.exists() else path).stat().st_mtime
+    except OSError as exc:
+        summary.status, summary.problem = "damaged", f"the folder cannot be read ({exc.__class__.__name__})"
+        return summary
+
+    problems: list[str] = []
+    config_doc, problem = _read_json(path / "config.json")
+    if problem:
+        problems.append(problem)
+    elif config_doc is None:
+        problems.append("config.json is missing")
+    elif not isinstance(config_doc, dict) or not isinstance(config_doc.get("config"), dict):
+        problems.append("config.json does not hold a training configuration")
+    else:
+        cfg = config_doc["config"]
+        summary.config = cfg
+        ds = config_doc.get("dataset")
+        summary.dataset = (ds.get("name") if isinstance(ds, dict) else None) or cfg.get("dataset")
+        spec = cfg.get("spec")
+        summary.model = (spec.get("name") if isinstance(spec, dict) else None) or cfg.get("model")
+        epochs = cfg.get("epochs")
+        summary.epochs_planned = epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
+        params = config_doc.get("params")
+        summary.params = params if isinstance(params, int) else None
+        summary.device = config_doc.get("device") if isinstance(config_doc.get("device"), str) else None
+        summary.precision = config_doc.get("precision") if isinstance(config_doc.get("precision"), str) else None
+
+    history, problem = _read_json(path / "metrics.json")
+    if problem:
+        problems.append(problem)
+    elif history is not None:
+        try:
+            history = normalise_history(history)
+        except RunError as exc:
+            problems.append(str(exc))
+        else:
+            summary.epochs_done = len(history["epoch"])
+            vals = [v for v in history["val_accuracy"] if v is not None]
+            summary.best_val_accuracy = max(vals) if vals else None
+
+    result, problem = _read_json(path / "result.json")
+    if problem:
+        problems.append(problem)
+    elif isinstance(result, dict):
+        status = result.get("status")
+        if status in ("finished", "early-stopped", "stopped", "failed"):
+            summary.status = status
+        summary.message = str(result.get("message") or "")
+        summary.test_accuracy = _number(result.get("test_accuracy"))
+        best = _number(result.get("best_val_accuracy"))
+        if best is not None:
+            summary.best_val_accuracy = best
+        if isinstance(result.get("epochs"), int):
+            summary.epochs_done = max(summary.epochs_done, result["epochs"])
+    elif result is not None:
+        problems.append("result.json does not hold a result")
+
+    if problems:
+        summary.status, summary.problem = "damaged", "; ".join(problems)
+    return summary
+
+
+def list_runs(root: str | os.PathLike | None = None) -> list[RunSummary]:
+    """Every run folder under `root` (default: the user's runs folder), newest first."""
+    root = Path(root) if root is not None else paths.runs_dir()
+    if not root.is_dir():
+        return []
+    runs = []
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        if not is_run_folder(entry):
+            continue
+        runs.append(read_run(entry))
+    runs.sort(key=lambda r: (r.created, r.name), reverse=True)
+    return runs
+
+
+def normalise_history(data: Any) -> dict[str, Any]:
+    """Check a metrics.json history and fill in missing keys; RunError if it is not one."""
+    if not isinstance(data, dict):
+        raise RunError("metrics.json does not hold a metrics history")
+    history: dict[str, Any] = {}
+    for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds",
+                "samples_per_second"):
+        values = data.get(key, [])
+        if not isinstance(values, list):
+            raise RunError(f"metrics.json's '{key}' is not a list")
+        history[key] = values
+    steps = data.get("steps") or {}
+    if not isinstance(steps, dict):
+        raise RunError("metrics.json's 'steps' is not an object")
+    history["steps"] = {}
+    for key in ("step", "loss", "accuracy", "lr"):
+        values = steps.get(key, [])
+        if not isinstance(values, list):
+            raise RunError(f"metrics.json's 'steps.{key}' is not a list")
+        history["steps"][key] = values
+    n = len(history["epoch"])
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"):
+        if len(history[key]) != n:
+            raise RunError(f"metrics.json is inconsistent: {n} epochs but {len(history[key])} values of '{key}'")
+    m = len(history["steps"]["step"])
+    for key in ("loss", "lr"):
+        if len(history["steps"][key]) != m:
+            raise RunError(f"metrics.json is inconsistent: {m} steps but {len(history['steps'][key])} "
+                           f"values of 'steps.{key}'")
+    for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"):
+        if any(v is not None and _number(v) is None for v in history[key]):
+            raise RunError(f"metrics.json's '{key}' holds something that is not a number")
+    for key in ("step", "loss", "lr"):
+        if any(_number(v) is None for v in history["steps"][key]):
+            raise RunError(f"metrics.json's 'steps.{key}' holds something that is not a number")
+    return history
+
+
+def load_history(path: str | os.PathLike) -> dict[str, Any]:
+    """The metrics history of a run folder (empty lists when it has none yet); RunError if damaged."""
+    path = Path(path)
+    data, problem = _read_json(path / "metrics.json")
+    if problem:
+        raise RunError(problem)
+    if data is None:
+        return empty_history()
+    return normalise_history(data)
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """config.json of a run folder ({"config": {...}, "dataset": {...}, ...}); RunError if absent or damaged."""
+    path = Path(path)
+    data, problem = _read_json(path / "config.json")
+    if problem:
+        raise RunError(problem)
+    if not isinstance(data, dict):
+        raise RunError(f"{path.name} has no readable config.json")
+    return data
+
+
+def load_result(path: str | os.PathLike) -> dict[str, Any] | None:
+    """result.json of a run folder, or None while it has none; RunError if damaged."""
+    data, problem = _read_json(Path(path) / "result.json")
+    if problem:
+        raise RunError(problem)
+    if data is not None and not isinstance(data, dict):
+        raise RunError("result.json does not hold a result")
+    return data
+
+
+def validate_run_name(name: str) -> str | None:
+    """None if `name` can be a run folder's name, else a sentence saying why not."""
+    if not name or not name.strip():
+        return "The name cannot be empty."
+    if name != name.strip():
+        return "The name cannot start or end with a space."
+    if name in (".", "..") or name.startswith("."):
+        return "The name cannot start with a dot."
+    bad = sorted({ch for ch in name if ch in _FORBIDDEN_CHARS or ord(ch) < 32})
+    if bad:
+        shown = " ".join(repr(ch)[1:-1] if ord(ch) >= 32 else f"\\x{ord(ch):02x}" for ch in bad)
+        return f"The name cannot contain {shown} (not allowed in folder names on every system)."
+    if len(name) > MAX_NAME_LENGTH:
+        return f"The name is too long ({len(name)} characters; at most {MAX_NAME_LENGTH})."
+    if name.upper().split(".")[0] in {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                                      *(f"LPT{i}" for i in range(1, 10))}:
+        return f"'{name}' is a reserved name on Windows."
+    return None
+
+
+def rename_run(path: str | os.PathLike, new_name: str) -> Path:
+    """Rename a run folder in place (same parent); returns the new path. RunError says why not."""
+    path = Path(path)
+    problem = validate_run_name(new_name)
+    if problem:
+        raise RunError(problem)
+    if not path.is_dir():
+        raise RunError(f"The run folder {path} no longer exists.")
+    target = path.with_name(new_name)
+    if target == path:
+        return path
+    if target.exists() and not _same_file(target, path):
+        raise RunError(f"There is already a run called '{new_name}'.")
+    try:
+        os.rename(path, target)
+    except OSError as exc:
+        raise RunError(f"Cannot rename '{path.name}' to '{new_name}': {exc.strerror or exc}") from None
+    return target
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True for a case-only rename on a case-insensitive file system."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def delete_run(path: str | os.PathLike, root: str | os.PathLike | None = None) -> None:
+    """Delete a run folder and everything in it. Refuses anything that is not a run folder inside `root`
+    (default: the user's runs folder), so a wrong path can never remove unrelated files."""
+    path = Path(path)
+    root = Path(root) if root is not None else paths.runs_dir()
+    if not path.is_dir():
+        raise RunError(f"The run folder {path} no longer exists.")
+    try:
+        inside = path.resolve().parent == root.resolve()
+    except OSError:
+        inside = False
+    if not inside:
+        raise RunError(f"{path} is not a run folder in {root}; not deleting it.")
+    if not is_run_folder(path):
+        raise RunError(f"{path} does not look like a run folder; not deleting it.")
+    try:
+        shutil.rmtree(path)
+    except OSError as exc:
+        raise RunError(f"Cannot delete '{path.name}': {exc.strerror or exc}") from None

@@ -1,0 +1,148 @@
+"""The command line: listings, train / evaluate / predict, and clear one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnstudio.cli import main
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def last_json(out: str):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_datasets_json_lists_the_registry(capsys):
+    code, out, _ = run_cli(capsys, "datasets", "--json")
+    assert code == 0
+    items = {d["name"]: d for d in last_json(out)}
+    assert {"mnist", "fashion-mnist", "cifar10", "shapes"} <= set(items)
+    assert items["shapes"]["available"] is True
+    for d in items.values():
+        assert {"name", "title", "classes", "input_shape", "available", "location"} <= set(d)
+    if (FASHION / "train-images-idx3-ubyte.gz").exists():
+        assert items["fashion-mnist"]["available"] is True
+        assert items["fashion-mnist"]["location"] == str(FASHION)
+
+
+def test_models_json_lists_every_preset(capsys):
+    code, out, _ = run_cli(capsys, "models", "--json")
+    assert code == 0
+    names = [m["name"] for m in last_json(out)]
+    for preset in ("cnn3-dropout", "tiny-bn-cnn", "convnet-5x5", "bn-cnn4", "sigmoid-cnn", "lenet5", "vgg-bn",
+                   "resnet20", "resnet18"):
+        assert preset in names
+    assert all(m["params"] > 0 for m in last_json(out))
+
+
+def test_models_show_prints_the_shape_table(capsys):
+    code, out, _ = run_cli(capsys, "models", "--show", "convnet-5x5", "--dataset", "shapes")
+    assert code == 0
+    assert "(28 - 5 + 2*2)/1 + 1 = 28" in out
+    assert "64x7x7" in out and "3,137,000" in out
+    code, out, _ = run_cli(capsys, "models", "--show", "convnet-5x5", "--json")
+    table = last_json(out)
+    assert table["layers"][0]["out_shape"] == [32, 28, 28]
+
+
+@pytest.fixture(scope="module")
+def shapes_run(tmp_path_factory):
+    """One short CLI training on shapes, shared by the evaluate / predict tests."""
+    out_dir = tmp_path_factory.mktemp("cli-run")
+    proc = subprocess.run([sys.executable, "-m", "cnnstudio", "train", "--dataset", "shapes", "--model", "cnn3-dropout",
+                           "--epochs", "2", "--json", "--out", str(out_dir / "run"), "--seed", "1"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "CNNSTUDIO_HOME": str(out_dir / "home")})
+    assert proc.returncode == 0, proc.stderr
+    return last_json(proc.stdout)
+
+
+def test_train_json_has_the_promised_fields(shapes_run):
+    for key in ("test_accuracy", "best_val_accuracy", "epochs", "train_samples_per_second", "device", "precision",
+                "run_dir", "checkpoint", "skipped_files"):
+        assert key in shapes_run, key
+    assert 0 <= shapes_run["test_accuracy"] <= 1
+    assert shapes_run["epochs"] == 2
+    assert Path(shapes_run["checkpoint"]).name == "best.pt" and Path(shapes_run["checkpoint"]).exists()
+    assert shapes_run["test_accuracy"] > 0.8
+
+
+def test_evaluate_matches_the_training_report(capsys, shapes_run):
+    code, out, _ = run_cli(capsys, "evaluate", "--checkpoint", shapes_run["checkpoint"], "--json")
+    assert code == 0
+    result = last_json(out)
+    assert result["accuracy"] == pytest.approx(shapes_run["test_accuracy"], abs=0.005)
+    assert len(result["confusion_matrix"]) == 8 and len(result["per_class"]) == 8
+    assert sum(map(sum, result["confusion_matrix"])) == 2000
+
+
+def test_predict_reports_bad_images_and_predicts_the_rest(capsys, shapes_run, tmp_path):
+    from cnnstudio.core.datasets import load_dataset
+
+    ds = load_dataset("shapes")
+    good = tmp_path / "figure.png"
+    Image.fromarray(255 - ds.test_images[0, 0].numpy()).resize((200, 200)).save(good)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    code, out, _ = run_cli(capsys, "predict", "--checkpoint", shapes_run["checkpoint"], str(good), str(broken),
+                           str(tmp_path / "missing.png"), "--top-k", "3", "--json")
+    results = last_json(out)
+    assert [r["image"] for r in results] == [str(good), str(broken), str(tmp_path / "missing.png")]
+    assert results[0]["label"] in ds.classes and results[0]["index"] == ds.classes.index(results[0]["label"])
+    assert len(results[0]["top_k"]) == 3
+    assert "error" in results[1] and "error" in results[2] and "not found" in results[2]["error"]
+    assert code != 0  # some images failed: scripts can tell
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["train", "--dataset", "nosuchdata", "--model", "tiny-bn-cnn"], "nosuchdata"),
+    (["train", "--dataset", "shapes", "--model", "nosuchmodel"], "nosuchmodel"),
+    (["train", "--dataset", "shapes", "--model", "tiny-bn-cnn", "--epochs", "0"], "at least 1"),
+    (["train", "--dataset", "shapes", "--model", "tiny-bn-cnn", "--batch-size", "-5"], "at least 1"),
+    (["evaluate", "--checkpoint", "/nonexistent/best.pt"], "not found"),
+])
+def test_bad_arguments_give_one_clear_line(args, fragment, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "cnnstudio", *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert fragment in lines[-1]
+
+
+def test_checkpoint_that_does_not_fit_the_data_is_refused(capsys, shapes_run, tmp_path):
+    folder = tmp_path / "colours"
+    rng = np.random.default_rng(0)
+    for cls in ("red", "blue", "green"):
+        (folder / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(folder / cls / f"{i}.png")
+    code, _, err = run_cli(capsys, "evaluate", "--checkpoint", shapes_run["checkpoint"], "--dataset", str(folder))
+    assert code != 0
+    assert "expects 8 classes" in err and "Traceback" not in err
+
+
+def test_resume_continues_the_run(capsys, tmp_path):
+    run = tmp_path / "run"
+    code, out, _ = run_cli(capsys, "train", "--dataset", "shapes", "--model", "tiny-bn-cnn", "--epochs", "1",
+                           "--limit-train", "600", "--out", str(run), "--json")
+    assert code == 0
+    code, out, _ = run_cli(capsys, "train", "--resume", str(run / "last.pt"), "--epochs", "2", "--json")
+    assert code == 0
+    result = last_json(out)
+    assert result["epochs"] == 2 and result["run_dir"] == str(run)
+    history = json.loads((run / "metrics.json").read_text())
+    assert history["epoch"] == [1, 2]
