@@ -146,3 +146,26 @@ def test_resume_continues_the_run(capsys, tmp_path):
     assert result["epochs"] == 2 and result["run_dir"] == str(run)
     history = json.loads((run / "metrics.json").read_text())
     assert history["epoch"] == [1, 2]
+
+
+def test_exported_command_line_reproduces_the_config(tmp_path):
+    import shlex
+
+    from cnnstudio.cli import build_parser, config_from_args
+    from cnnstudio.core.launch import command_line, launcher_script, torchrun_command
+    from cnnstudio.core.training.config import Augmentation, TrainConfig
+
+    cfg = TrainConfig(dataset="fashion-mnist", model="bn-cnn4", epochs=7, batch_size=64, optimizer="sgd", lr=0.05,
+                      schedule="cosine", weight_decay=5e-4, label_smoothing=0.1, seed=4, val_split=0.2,
+                      early_stopping_patience=3, augment=Augmentation(crop_padding=4, hflip=True))
+    argv = shlex.split(command_line(cfg))[1:]
+    parsed = config_from_args(build_parser().parse_args(argv))
+    for field in ("dataset", "model", "epochs", "batch_size", "optimizer", "lr", "schedule", "weight_decay",
+                  "label_smoothing", "seed", "val_split", "early_stopping_patience", "augment"):
+        assert getattr(parsed, field) == getattr(cfg, field), field
+    multi = torchrun_command(cfg, nproc_per_node=4, nnodes=2)
+    assert multi.startswith("torchrun --nproc-per-node 4 --nnodes 2") and "-m cnnstudio train" in multi
+    script = tmp_path / "launch.sh"
+    script.write_text(launcher_script(cfg, nproc_per_node=2))
+    check = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr

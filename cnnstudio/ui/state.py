@@ -11,6 +11,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from cnnstudio.core.training.config import Augmentation
+
 
 class AppState(QObject):
     datasetChanged = Signal(object)  # the loaded cnnstudio.core.datasets.base.Dataset
@@ -20,6 +22,7 @@ class AppState(QObject):
     runFinished = Signal(object)  # result dict of a finished run
     trainingActive = Signal(bool)
     message = Signal(str)  # a short status-bar message
+    augmentationChanged = Signal(object)  # cnnstudio.core.training.config.Augmentation chosen on the Data page
 
     def __init__(self) -> None:
         super().__init__()
@@ -29,6 +32,9 @@ class AppState(QObject):
         self.spec_valid: bool = False
         self.checkpoint_path: str | None = None
         self.training: bool = False
+        # The augmentation chosen on the Data page (none until it picks the dataset's defaults); the
+        # Train page reads it. A plain dataclass: importing it does not import torch.
+        self.augmentation: Augmentation = Augmentation()
 
     def set_dataset(self, dataset: Any, name: str) -> None:
         self.dataset = dataset
@@ -39,6 +45,10 @@ class AppState(QObject):
         self.spec = copy.deepcopy(spec)
         self.spec_valid = valid
         self.specChanged.emit(self.spec)
+
+    def set_augmentation(self, augmentation: Augmentation) -> None:
+        self.augmentation = copy.deepcopy(augmentation)
+        self.augmentationChanged.emit(self.augmentation)
 
     def set_checkpoint(self, path: str | None) -> None:
         self.checkpoint_path = path

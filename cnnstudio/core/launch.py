@@ -1,0 +1,84 @@
+"""A run's configuration as the command line that reproduces it: plain or under torchrun.
+
+The app's "Export command line" uses this, so a run set up by clicking can be repeated headless or
+taken to a cluster. Only settings that differ from the dataset's defaults are spelled out.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from cnnstudio.core.training.config import TrainConfig, default_config
+
+AUGMENT_FLAGS = {
+    (0, False, 0.0, 0.0, 0.0): "none",
+    (4, False, 0.0, 0.0, 0.0): "crop",
+    (0, True, 0.0, 0.0, 0.0): "flip",
+    (4, True, 0.0, 0.0, 0.0): "crop+flip",
+    (0, False, 10.0, 0.1, 0.1): "affine",
+}
+
+
+def train_arguments(config: TrainConfig, spec_path: str | None = None) -> list[str]:
+    """`cnnstudio train` arguments for this config. A custom architecture needs its JSON file (spec_path)."""
+    base = default_config(config.dataset if not Path(config.dataset).exists() else "folder", config.model)
+    model = spec_path or config.model
+    args = ["train", "--dataset", config.dataset, "--model", model, "--epochs", str(config.epochs),
+            "--batch-size", str(config.batch_size), "--lr", f"{config.lr:g}", "--optimizer", config.optimizer,
+            "--schedule", config.schedule]
+    if config.weight_decay != base.weight_decay or config.weight_decay:
+        args += ["--weight-decay", f"{config.weight_decay:g}"]
+    if config.label_smoothing:
+        args += ["--label-smoothing", f"{config.label_smoothing:g}"]
+    if config.val_split != base.val_split:
+        args += ["--val-split", f"{config.val_split:g}"]
+    if config.early_stopping_patience:
+        args += ["--early-stopping", str(config.early_stopping_patience)]
+    if config.seed:
+        args += ["--seed", str(config.seed)]
+    if config.limit_train:
+        args += ["--limit-train", str(config.limit_train)]
+    if config.precision != "auto":
+        args += ["--precision", config.precision]
+    if config.data_dir:
+        args += ["--data-dir", config.data_dir]
+    aug = config.augment
+    key = (aug.crop_padding, aug.hflip, float(aug.rotation), float(aug.scale), float(aug.translate))
+    if key != (base.augment.crop_padding, base.augment.hflip, float(base.augment.rotation),
+               float(base.augment.scale), float(base.augment.translate)):
+        args += ["--augment", AUGMENT_FLAGS.get(key, "default")]
+    return args
+
+
+def command_line(config: TrainConfig, spec_path: str | None = None, device: str | None = None) -> str:
+    args = ["cnnstudio", *train_arguments(config, spec_path)]
+    if device or config.device != "auto":
+        args += ["--device", device or config.device]
+    return shlex.join(args + ["--json"])
+
+
+def torchrun_command(config: TrainConfig, nproc_per_node: int = 1, nnodes: int = 1,
+                     rdzv_endpoint: str = "$HEAD_NODE:29500", spec_path: str | None = None) -> str:
+    launcher = ["torchrun", "--nproc-per-node", str(nproc_per_node)]
+    if nnodes > 1:
+        launcher += ["--nnodes", str(nnodes), "--rdzv-backend", "c10d", "--rdzv-endpoint", rdzv_endpoint,
+                     "--rdzv-id", "cnnstudio"]
+    else:
+        launcher += ["--standalone"]
+    tail = shlex.join(["-m", "cnnstudio", *train_arguments(config, spec_path), "--json"])
+    # The endpoint may hold a shell variable the user fills in: leave it unquoted.
+    return " ".join(shlex.quote(a) if not a.startswith("$") else a for a in launcher) + " " + tail
+
+
+def launcher_script(config: TrainConfig, nproc_per_node: int = 1, nnodes: int = 1,
+                    spec_path: str | None = None) -> str:
+    """A small bash launcher for a cluster node (works as is on one node; set HEAD_NODE for several)."""
+    cmd = torchrun_command(config, nproc_per_node, nnodes, spec_path=spec_path)
+    return f"""#!/usr/bin/env bash
+# CNN Studio run exported from the app. Run it on every node (or from SLURM: see docs/scaling.md).
+# Needs CNN Studio installed (pip install cnnstudio, or the project's `make install`).
+set -euo pipefail
+HEAD_NODE="${{HEAD_NODE:-localhost}}"   # the first node's address when training on several nodes
+{cmd}
+"""

@@ -1,0 +1,274 @@
+"""Run one Trainer on a background QThread and bring its events to the GUI thread, throttled.
+
+Wiring is the canonical one (field notes, pitfall 2): a parentless QObject worker is moved to a
+QThread; thread.started -> worker.run; worker.finished -> thread.quit and worker.deleteLater;
+thread.finished -> thread.deleteLater. A TrainingRun (living on the GUI thread) owns both and keeps
+itself referenced in a module registry until the thread has ended, so neither Python nor Qt can
+destroy a running QThread.
+
+The trainer calls its on_event callback on the worker thread. The worker turns every event into a
+plain dict and emits a Qt signal; Qt queues it to the GUI thread. Step events come about 50 per epoch
+and, on a fast GPU, hundreds per second, so they are coalesced: they are collected in a list and
+emitted together at most every 50 ms (<= 20 GUI updates per second). Nothing is dropped -- the charts
+need every point to match metrics.json -- and the latest step always arrives: a pending batch is
+flushed before every epoch, log and finished event, and whenever the trainer checks for a pause at
+the start of a batch once 50 ms have passed (so a slow step or a pause never leaves it stuck).
+
+Every run carries a generation number; a page ignores signals from any run but its current one,
+so late signals of a finished or abandoned run cannot touch the next.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import traceback
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from cnnstudio.core.training.control import RunControl
+
+STEP_INTERVAL_S = 0.05  # at most 20 step updates per second reach the GUI
+
+# Runs whose thread has not ended yet: the registry keeps them (and so their QThreads) alive.
+_active: set["TrainingRun"] = set()
+_generation = 0
+
+
+def next_generation() -> int:
+    global _generation
+    _generation += 1
+    return _generation
+
+
+def active_runs() -> list["TrainingRun"]:
+    """Training runs whose thread is still alive."""
+    return [run for run in _active if run.running]
+
+
+def active_run_dirs() -> set[str]:
+    """Run folders being written by a live training run (the Runs page refuses to delete those)."""
+    return {run.run_dir for run in _active if run.running and run.run_dir}
+
+
+def wait_for_runs(msecs: int = 60000) -> bool:
+    """Stop every training run and wait for its thread: call before the application quits."""
+    for run in list(_active):
+        run.stop()
+    ok = True
+    for run in list(_active):
+        ok = run.wait(msecs) and ok
+    return ok
+
+
+def event_to_dict(event: Any) -> dict[str, Any]:
+    """A trainer event as a plain dict with a "kind" key: started, step, epoch, log or finished."""
+    kind = type(event).__name__.removesuffix("Event").lower()
+    data = asdict(event) if is_dataclass(event) else dict(getattr(event, "__dict__", {}))
+    data["kind"] = kind
+    return data
+
+
+class _SignallingControl(RunControl):
+    """RunControl that tells the worker when the trainer checks it (once per batch, on the worker thread)."""
+
+    def __init__(self, on_check, on_paused):
+        super().__init__()
+        self._on_check = on_check
+        self._on_paused = on_paused
+
+    def wait_while_paused(self) -> float:
+        self._on_check()
+        if self.paused and not self.stop_requested:
+            self._on_paused(True)
+            waited = super().wait_while_paused()
+            self._on_paused(False)
+            return waited
+        return super().wait_while_paused()
+
+
+class TrainingWorker(QObject):
+    """Lives on the training thread. Signals carry (generation, payload) with plain-Python payloads."""
+
+    started = Signal(int, object)  # StartedEvent dict + "history" (what a resumed run already has)
+    steps = Signal(int, object)  # list of StepEvent dicts, oldest first (coalesced, never dropped)
+    epoch = Signal(int, object)  # EpochEvent dict
+    log = Signal(int, str)
+    pausedChanged = Signal(int, bool)  # True once the trainer really waits, False when it goes on
+    done = Signal(int, object)  # the result dict (status, message, run_dir, checkpoint, history, ...)
+    failed = Signal(int, str, str)  # message, details (a traceback for an unexpected error, else "")
+    finished = Signal()  # the thread wiring: emitted last, always
+
+    def __init__(self, generation: int, config: Any, dataset: Any = None, resume_from: str | None = None,
+                 run_dir: str | None = None):
+        super().__init__()  # no parent: moveToThread refuses parented objects
+        self.generation = generation
+        self.config = config
+        self.dataset = dataset
+        self.resume_from = resume_from
+        self.run_dir = run_dir
+        self.control = _SignallingControl(self._maybe_flush, self._paused)
+        self._lock = threading.Lock()
+        self._pending: list[dict[str, Any]] = []
+        self._last_emit = 0.0
+        self.trainer: Any = None
+        # How many step events came in and how many `steps` signals went out (the benchmark checks the rate).
+        self.stats = {"step_events": 0, "step_signals": 0}
+
+    # -- control (any thread) ---------------------------------------------------------------------
+    def pause(self) -> None:
+        self.control.pause()
+
+    def resume(self) -> None:
+        self.control.resume()
+
+    def stop(self) -> None:
+        self.control.stop()
+
+    # -- the run (worker thread) ------------------------------------------------------------------
+    @Slot()
+    def run(self) -> None:
+        gen = self.generation
+        try:
+            from cnnstudio.core.training.trainer import Trainer  # imports torch: on this thread, not the GUI's
+
+            self.trainer = Trainer(self.config, dataset=self.dataset, run_dir=self.run_dir,
+                                   resume_from=self.resume_from, on_event=self._on_event, control=self.control)
+            result = self.trainer.run()
+            self._flush()
+            if not isinstance(result, dict):
+                raise TypeError(f"the trainer returned {type(result).__name__}, not a result dict")
+            if result.get("status") == "failed":
+                self.failed.emit(gen, str(result.get("message") or "training failed"), "")
+            self.done.emit(gen, result)
+        except Exception as exc:  # a bug in the worker or the trainer: say so, never die silently
+            details = traceback.format_exc()
+            message = f"Training stopped unexpectedly: {type(exc).__name__}: {exc}"
+            self._flush()
+            self.failed.emit(gen, message, details)
+            run_dir = getattr(self.trainer, "run_dir", None)
+            self.done.emit(gen, {"status": "failed", "message": message, "details": details,
+                                 "run_dir": str(run_dir) if run_dir else None, "checkpoint": None,
+                                 "history": getattr(self.trainer, "history", None)})
+        finally:
+            self.finished.emit()
+
+    def _on_event(self, event: Any) -> None:
+        kind = type(event).__name__
+        if kind == "StepEvent":
+            self.stats["step_events"] += 1
+            with self._lock:
+                self._pending.append(event_to_dict(event))
+            self._maybe_flush()
+            return
+        self._flush()  # the latest step always arrives before what follows it
+        if kind == "StartedEvent":
+            data = event_to_dict(event)
+            history = getattr(self.trainer, "history", None)
+            data["history"] = copy.deepcopy(history) if history else None
+            self.started.emit(self.generation, data)
+        elif kind == "EpochEvent":
+            self.epoch.emit(self.generation, event_to_dict(event))
+        elif kind == "LogEvent":
+            self.log.emit(self.generation, str(event.message))
+        # FinishedEvent: the result dict run() returns is emitted as `done` after it.
+
+    def _maybe_flush(self) -> None:
+        if self._pending and time.monotonic() - self._last_emit >= STEP_INTERVAL_S:
+            self._flush()
+
+    def _flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if batch:
+            self._last_emit = time.monotonic()
+            self.stats["step_signals"] += 1
+            self.steps.emit(self.generation, batch)
+
+    def _paused(self, paused: bool) -> None:
+        if paused:
+            self._flush()
+        self.pausedChanged.emit(self.generation, paused)
+
+
+class TrainingRun(QObject):
+    """One training run on its own QThread, owned by the GUI thread. Connect to `worker`'s signals
+    (they arrive queued on the GUI thread), then start()."""
+
+    ended = Signal(int)  # the thread has finished: safe to start another run
+
+    def __init__(self, config: Any, dataset: Any = None, resume_from: str | None = None,
+                 run_dir: str | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.generation = next_generation()
+        self.worker = TrainingWorker(self.generation, config, dataset, resume_from, run_dir)
+        self._thread: QThread | None = QThread()
+        self._thread.setObjectName(f"cnnstudio-training-{self.generation}")
+        self.worker.moveToThread(self._thread)
+        self._thread.started.connect(self.worker.run)
+        self.worker.finished.connect(self._thread.quit)
+        self.worker.finished.connect(self.worker.deleteLater)
+        self._thread.finished.connect(self._thread.deleteLater)
+        self._thread.finished.connect(self._on_thread_finished)
+        self.worker.started.connect(self._on_started)
+        self._control = self.worker.control  # plain Python: usable after the worker is deleted
+        self.stats = self.worker.stats  # plain dict: readable after Qt has deleted the worker
+        self.run_dir: str | None = run_dir or (str(Path(resume_from).parent) if resume_from else None)
+        self._done = False
+        self._started = False
+
+    def start(self) -> "TrainingRun":
+        _active.add(self)
+        self._started = True
+        self._thread.start()
+        return self
+
+    # -- control, from the GUI thread -------------------------------------------------------------
+    def pause(self) -> None:
+        self._control.pause()
+
+    def resume(self) -> None:
+        self._control.resume()
+
+    def stop(self) -> None:
+        self._control.stop()
+
+    def cancel(self) -> None:  # tasks.wait_for_all() calls cancel() then wait() on what it holds
+        self.stop()
+
+    @property
+    def paused(self) -> bool:
+        return self._control.paused
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._control.stop_requested
+
+    @property
+    def running(self) -> bool:
+        return self._started and not self._done
+
+    def wait(self, msecs: int = 60000) -> bool:
+        """Block until the thread has ended (True), or msecs passed (False)."""
+        if self._done or self._thread is None:
+            return True
+        return self._thread.wait(msecs)
+
+    def thread_alive(self) -> bool:
+        return self._thread is not None and not self._done and self._thread.isRunning()
+
+    @Slot(int, object)
+    def _on_started(self, generation: int, data: dict) -> None:
+        if generation == self.generation and data.get("run_dir"):
+            self.run_dir = data["run_dir"]
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        self._done = True
+        self._thread = None  # Qt deletes it (deleteLater); never touch it again
+        _active.discard(self)
+        self.ended.emit(self.generation)

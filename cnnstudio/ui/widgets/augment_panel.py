@@ -1,0 +1,103 @@
+"""The augmentation switches: random crop, horizontal flip, rotation, zoom and shift.
+
+Each amount is a spin box whose lowest value reads "Off", so there is one control per augmentation
+instead of a checkbox plus a number. The panel knows nothing about torch or datasets; it turns its
+controls into an Augmentation and back, and warns when a flip would change what an image means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QCheckBox, QFormLayout, QLabel, QSpinBox, QWidget
+
+from cnnstudio.core.training.config import Augmentation
+
+
+def _amount(maximum: int, suffix: str, tip: str) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(0, maximum)
+    box.setSpecialValueText("Off")  # shown at 0
+    box.setSuffix(suffix)
+    box.setToolTip(tip)
+    box.setAccelerated(True)
+    return box
+
+
+class AugmentationPanel(QWidget):
+    changed = Signal(object)  # Augmentation
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._flip_safe = True
+        self.crop = _amount(16, " px", "Pad the image with black by this many pixels on every side, then cut a "
+                                        "random window of the original size: the object shifts a little.")
+        self.hflip = QCheckBox("Mirror half of the images left-right")
+        self.hflip.setToolTip("Only for images whose class survives a mirror (a shirt, a cat); never for "
+                              "digits or letters.")
+        self.rotation = _amount(180, "°", "Rotate each image by a random angle between -N and +N degrees.")
+        self.scale = _amount(50, " %", "Zoom each image in or out by a random factor between 1 - N % and 1 + N %.")
+        self.translate = _amount(30, " %", "Shift each image by up to N % of its size, in x and y.")
+        self.flip_warning = QLabel()
+        self.flip_warning.setWordWrap(True)
+        self.flip_warning.setStyleSheet("color: rgb(210, 120, 0);")
+        self.flip_warning.hide()
+
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setHorizontalSpacing(10)
+        form.setVerticalSpacing(4)
+        form.addRow("Random crop (padding)", self.crop)
+        form.addRow("Horizontal flip", self.hflip)
+        form.addRow("", self.flip_warning)
+        form.addRow("Random rotation (±)", self.rotation)
+        form.addRow("Random zoom (±)", self.scale)
+        form.addRow("Random shift (±)", self.translate)
+
+        for box in (self.crop, self.rotation, self.scale, self.translate):
+            box.valueChanged.connect(self._emit)
+        self.hflip.toggled.connect(self._emit)
+
+    def augmentation(self) -> Augmentation:
+        return Augmentation(
+            crop_padding=int(self.crop.value()),
+            hflip=bool(self.hflip.isChecked()),
+            rotation=float(self.rotation.value()),
+            scale=self.scale.value() / 100.0,
+            translate=self.translate.value() / 100.0,
+        )
+
+    def set_augmentation(self, aug: Augmentation, emit: bool = True) -> None:
+        """Show `aug` in the controls (one changed signal at the end, not one per control)."""
+        aug = replace(aug)
+        controls = (self.crop, self.hflip, self.rotation, self.scale, self.translate)
+        for c in controls:
+            c.blockSignals(True)
+        try:
+            self.crop.setValue(int(aug.crop_padding))
+            self.hflip.setChecked(bool(aug.hflip))
+            self.rotation.setValue(int(round(aug.rotation)))
+            self.scale.setValue(int(round(aug.scale * 100)))
+            self.translate.setValue(int(round(aug.translate * 100)))
+        finally:
+            for c in controls:
+                c.blockSignals(False)
+        self._update_warning()
+        if emit:
+            self.changed.emit(self.augmentation())
+
+    def set_flip_safe(self, safe: bool) -> None:
+        """Whether mirroring keeps this dataset's labels true (Dataset.hflip_ok)."""
+        self._flip_safe = safe
+        self._update_warning()
+
+    def _update_warning(self) -> None:
+        show = self.hflip.isChecked() and not self._flip_safe
+        self.flip_warning.setText("Careful: this dataset is not marked flip-safe. A mirrored 2 or a mirrored "
+                                  "letter is no longer the same class." if show else "")
+        self.flip_warning.setVisible(show)
+
+    def _emit(self, *_args: object) -> None:
+        self._update_warning()
+        self.changed.emit(self.augmentation())

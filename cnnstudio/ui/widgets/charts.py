@@ -1,0 +1,469 @@
+"""Live training charts: loss per step, loss per epoch, accuracy per epoch, learning rate.
+
+Every curve is a PlotDataItem created once and updated with setData (field notes, pitfall 6); long
+histories are clipped to the view and peak-downsampled, so a 100,000-step run draws as fast as a
+short one. The same widget shows a run live (append_steps / append_epoch), a finished run reopened
+from its metrics.json (load_history), or several runs overlaid in distinct colours (overlay).
+
+Colours follow the palette: the background is the palette's base colour, axes and text its text
+colour, and the curve colours are picked for a light or a dark theme.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
+
+# Curve colours for one run: (light theme, dark theme).
+COLORS = {
+    "train": ("#1f6fb4", "#5fa8e8"),
+    "val": ("#e8710a", "#ffa54f"),
+    "lr": ("#6a3d9a", "#c39bd3"),
+}
+# One colour per run when runs are overlaid (Tableau 10, brightened for dark themes).
+OVERLAY_LIGHT = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                 "#bcbd22", "#17becf"]
+OVERLAY_DARK = ["#5fa8e8", "#ffa54f", "#6fd36f", "#ff6b6b", "#c39bd3", "#d4a38f", "#f5a3d6", "#c7c7c7",
+                "#e0e05a", "#5fe0ef"]
+
+DEFAULT_SMOOTHING = 0.85  # EMA weight of the smoothed loss (TensorBoard-style, bias-corrected)
+EMPTY_HINT = "Curves appear here as soon as training starts"
+
+
+def ema(values: Iterable[float], weight: float = DEFAULT_SMOOTHING) -> np.ndarray:
+    """Bias-corrected exponential moving average: the first value is not pulled towards zero."""
+    out = []
+    acc = 0.0
+    for i, v in enumerate(values, start=1):
+        acc = weight * acc + (1 - weight) * float(v)
+        out.append(acc / (1 - weight ** i))
+    return np.asarray(out, dtype=float)
+
+
+def _floats(values: Iterable[Any]) -> np.ndarray:
+    """Numbers as floats, None as NaN (pyqtgraph leaves a gap there)."""
+    return np.asarray([math.nan if v is None else float(v) for v in values], dtype=float)
+
+
+class _Series:
+    """A growing pair of x / y arrays with amortised appends (no list -> array copy per update)."""
+
+    def __init__(self) -> None:
+        self.x = np.empty(256)
+        self.y = np.empty(256)
+        self.n = 0
+
+    def clear(self) -> None:
+        self.n = 0
+
+    def extend(self, xs: Iterable[float], ys: Iterable[float]) -> None:
+        xs = np.asarray(list(xs), dtype=float)
+        ys = np.asarray(list(ys), dtype=float)
+        need = self.n + len(xs)
+        if need > len(self.x):
+            size = max(need, 2 * len(self.x))
+            self.x = np.resize(self.x, size)
+            self.y = np.resize(self.y, size)
+        self.x[self.n:need] = xs
+        self.y[self.n:need] = ys
+        self.n = need
+
+    def view(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.x[:self.n], self.y[:self.n]
+
+
+class TrainingCharts(QWidget):
+    """Four linked-in-spirit plots in a 2 x 2 grid. Curve keys for curve_data(): step_loss,
+    step_loss_smooth, epoch_train_loss, epoch_val_loss, epoch_train_acc, epoch_val_acc, lr."""
+
+    def __init__(self, parent: QWidget | None = None, smoothing: float = DEFAULT_SMOOTHING):
+        super().__init__(parent)
+        self.smoothing = smoothing
+        self._dark = False
+        self.run_name = ""
+        layout = QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+
+        self.loss_plot = self._make_plot("Training loss (every logged step)", "step", "loss")
+        self.epoch_loss_plot = self._make_plot("Loss per epoch: training vs. validation", "epoch", "loss")
+        self.acc_plot = self._make_plot("Accuracy per epoch", "epoch", "accuracy", units="%")
+        self.lr_plot = self._make_plot("Learning rate", "step", "learning rate")
+        for i, plot in enumerate((self.loss_plot, self.epoch_loss_plot, self.acc_plot, self.lr_plot)):
+            layout.addWidget(plot, i // 2, i % 2)
+        layout.setRowStretch(0, 1)
+        layout.setRowStretch(1, 1)
+        layout.setColumnStretch(0, 1)
+        layout.setColumnStretch(1, 1)
+
+        self.loss_legend = self.loss_plot.addLegend(offset=(-8, 8))
+        self.epoch_loss_legend = self.epoch_loss_plot.addLegend(offset=(-8, 8))
+        self.acc_legend = self.acc_plot.addLegend(offset=(-8, -8))  # accuracy rises to the top-right
+        self.lr_legend = self.lr_plot.addLegend(offset=(-8, 8))
+
+        # The single-run curves: created once, only ever updated with setData.
+        self.curves: dict[str, pg.PlotDataItem] = {
+            "step_loss": self.loss_plot.plot(name="loss (raw)"),
+            "step_loss_smooth": self.loss_plot.plot(name="loss (smoothed)"),
+            "epoch_train_loss": self.epoch_loss_plot.plot(name="training", symbol="o", symbolSize=6),
+            "epoch_val_loss": self.epoch_loss_plot.plot(name="validation", symbol="o", symbolSize=6),
+            "epoch_train_acc": self.acc_plot.plot(name="training", symbol="o", symbolSize=6),
+            "epoch_val_acc": self.acc_plot.plot(name="validation", symbol="o", symbolSize=6),
+            "lr": self.lr_plot.plot(),
+        }
+        self._single_legend_entries = {
+            self.loss_legend: [self.curves["step_loss"], self.curves["step_loss_smooth"]],
+            self.epoch_loss_legend: [self.curves["epoch_train_loss"], self.curves["epoch_val_loss"]],
+            self.acc_legend: [self.curves["epoch_train_acc"], self.curves["epoch_val_acc"]],
+        }
+        self._steps = _Series()
+        self._lr = _Series()
+        self._smooth: list[float] = []
+        self._ema_acc = 0.0
+        self._epochs: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "val_loss", "train_acc", "val_acc")}
+
+        # Overlay mode: one set of curves per run, kept in a pool and reused.
+        self.overlay_curves: list[dict[str, Any]] = []
+        self._pool: list[dict[str, pg.PlotDataItem]] = []
+        self.mode = "single"
+
+        self._hint = pg.TextItem(EMPTY_HINT, anchor=(0.5, 0.5))
+        self.loss_plot.addItem(self._hint, ignoreBounds=True)
+        self._hint.setPos(0.5, 0.5)
+        self._apply_theme()
+        self.clear()
+
+    # -- construction ------------------------------------------------------------------------------
+    def _make_plot(self, title: str, x_label: str, y_label: str, units: str | None = None) -> pg.PlotWidget:
+        plot = pg.PlotWidget()
+        plot.setMinimumSize(240, 160)
+        plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        item = plot.getPlotItem()
+        item.setProperty("chart_title", title)
+        item.setLabel("bottom", x_label)
+        item.setLabel("left", y_label, units=units)
+        item.showGrid(x=True, y=True, alpha=0.15)
+        item.setClipToView(True)
+        item.setDownsampling(auto=True, mode="peak")
+        item.setMenuEnabled(True)
+        item.getViewBox().setMouseEnabled(x=True, y=False)  # wheel zooms along the steps only
+        return plot
+
+    def _plots(self) -> list[pg.PlotWidget]:
+        return [self.loss_plot, self.epoch_loss_plot, self.acc_plot, self.lr_plot]
+
+    # -- theme ---------------------------------------------------------------------------------------
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self._apply_theme()
+        super().changeEvent(event)
+
+    def _apply_theme(self) -> None:
+        pal = self.palette()
+        base = pal.color(QPalette.ColorRole.Base)
+        text = pal.color(QPalette.ColorRole.Text)
+        self._dark = base.lightness() < 128
+        muted = QColor(text)
+        muted.setAlpha(170)
+        for plot in self._plots():
+            plot.setBackground(base)
+            item = plot.getPlotItem()
+            item.setTitle(item.property("chart_title"), color=text.name(), size="10pt")
+            for name in ("left", "bottom"):
+                axis = item.getAxis(name)
+                axis.setPen(pg.mkPen(muted))
+                axis.setTextPen(pg.mkPen(text))
+        for legend in (self.loss_legend, self.epoch_loss_legend, self.acc_legend, self.lr_legend):
+            legend.setLabelTextColor(text)
+            fill = QColor(base)
+            fill.setAlpha(200)
+            legend.setBrush(pg.mkBrush(fill))
+        self._hint.setColor(muted)
+        self._style_single_curves()
+        self._style_overlay_curves()
+
+    def color(self, key: str) -> QColor:
+        light, dark = COLORS[key]
+        return QColor(dark if self._dark else light)
+
+    def overlay_color(self, index: int) -> QColor:
+        colors = OVERLAY_DARK if self._dark else OVERLAY_LIGHT
+        return QColor(colors[index % len(colors)])
+
+    def _style_single_curves(self) -> None:
+        train, val, lr = self.color("train"), self.color("val"), self.color("lr")
+        faint = QColor(train)
+        faint.setAlpha(90)
+        c = self.curves
+        c["step_loss"].setPen(pg.mkPen(faint, width=1))
+        c["step_loss_smooth"].setPen(pg.mkPen(train, width=2.5))
+        for key, color in (("epoch_train_loss", train), ("epoch_val_loss", val), ("epoch_train_acc", train),
+                           ("epoch_val_acc", val)):
+            c[key].setPen(pg.mkPen(color, width=2))
+            c[key].setSymbolBrush(pg.mkBrush(color))
+            c[key].setSymbolPen(pg.mkPen(color))
+        c["lr"].setPen(pg.mkPen(lr, width=2))
+
+    def _style_overlay_curves(self) -> None:
+        for i, entry in enumerate(self.overlay_curves):
+            self._style_overlay_set(entry["curves"], self.overlay_color(i))
+
+    def _style_overlay_set(self, curves: dict[str, pg.PlotDataItem], color: QColor) -> None:
+        faint = QColor(color)
+        faint.setAlpha(60)
+        curves["step_loss"].setPen(pg.mkPen(faint, width=1))
+        curves["step_loss_smooth"].setPen(pg.mkPen(color, width=2.2))
+        curves["epoch_val_loss"].setPen(pg.mkPen(color, width=2))
+        curves["epoch_train_loss"].setPen(pg.mkPen(color, width=1.2, style=Qt.PenStyle.DashLine))
+        curves["epoch_val_acc"].setPen(pg.mkPen(color, width=2))
+        curves["epoch_train_acc"].setPen(pg.mkPen(color, width=1.2, style=Qt.PenStyle.DashLine))
+        for key in ("epoch_val_loss", "epoch_val_acc", "epoch_train_loss", "epoch_train_acc"):
+            curves[key].setSymbolBrush(pg.mkBrush(color))
+            curves[key].setSymbolPen(pg.mkPen(color))
+        curves["lr"].setPen(pg.mkPen(color, width=2))
+
+    # -- one run, live or loaded -----------------------------------------------------------------------
+    def clear(self) -> None:
+        """Empty every curve and go back to single-run mode."""
+        self._set_mode("single")
+        self._steps.clear()
+        self._lr.clear()
+        self._smooth = []
+        self._ema_acc = 0.0
+        for values in self._epochs.values():
+            values.clear()
+        for curve in self.curves.values():
+            curve.setData([], [])
+        self._update_epoch_ticks(0)
+        self._hint.setText(EMPTY_HINT)
+        self._hint.setVisible(True)
+        self._place_hint()
+
+    def begin_run(self, name: str = "", history: dict | None = None) -> None:
+        """Start showing a new live run; `history` is what a resumed run already has."""
+        self.clear()
+        self.run_name = name
+        if history:
+            self.load_history(history, name)
+
+    def append_steps(self, steps: list[dict]) -> None:
+        """Add step events (dicts with global_step, loss, lr), oldest first."""
+        if not steps:
+            return
+        if self.mode != "single":
+            self._set_mode("single")
+        xs = [s["global_step"] for s in steps]
+        self._append_step_values(xs, [s["loss"] for s in steps], [s["lr"] for s in steps])
+        self._refresh_step_curves()
+
+    def _append_step_values(self, xs: list, losses: list, lrs: list) -> None:
+        self._steps.extend(xs, losses)
+        self._lr.extend(xs, lrs)
+        w = self.smoothing
+        acc = self._ema_acc
+        n = len(self._smooth)
+        for loss in losses:
+            n += 1
+            acc = w * acc + (1 - w) * float(loss)
+            self._smooth.append(acc / (1 - w ** n))
+        self._ema_acc = acc
+
+    def _refresh_step_curves(self) -> None:
+        x, y = self._steps.view()
+        self.curves["step_loss"].setData(x, y)
+        self.curves["step_loss_smooth"].setData(x, np.asarray(self._smooth))
+        self.curves["lr"].setData(*self._lr.view())
+        if self._hint.isVisible() and self._steps.n:
+            self._hint.setVisible(False)
+
+    def append_epoch(self, epoch: dict) -> None:
+        """Add one epoch event (epoch, train_loss, train_accuracy, val_loss, val_accuracy)."""
+        if self.mode != "single":
+            self._set_mode("single")
+        e = self._epochs
+        e["epoch"].append(epoch["epoch"])
+        e["train_loss"].append(epoch.get("train_loss"))
+        e["val_loss"].append(epoch.get("val_loss"))
+        e["train_acc"].append(epoch.get("train_accuracy"))
+        e["val_acc"].append(epoch.get("val_accuracy"))
+        self._refresh_epoch_curves()
+
+    def _refresh_epoch_curves(self) -> None:
+        e = self._epochs
+        x = _floats(e["epoch"])
+        self.curves["epoch_train_loss"].setData(x, _floats(e["train_loss"]), connect="finite")
+        self.curves["epoch_val_loss"].setData(x, _floats(e["val_loss"]), connect="finite")
+        self.curves["epoch_train_acc"].setData(x, 100 * _floats(e["train_acc"]), connect="finite")
+        self.curves["epoch_val_acc"].setData(x, 100 * _floats(e["val_acc"]), connect="finite")
+        self._update_epoch_ticks(int(max(e["epoch"])) if e["epoch"] else 0)
+        if self._hint.isVisible() and e["epoch"]:
+            self._hint.setVisible(False)
+
+    def load_history(self, history: dict, name: str = "") -> None:
+        """Show a whole metrics history (metrics.json, or a checkpoint's) in single-run mode."""
+        self.clear()
+        self.run_name = name
+        steps = history.get("steps") or {}
+        xs, losses, lrs = list(steps.get("step", [])), list(steps.get("loss", [])), list(steps.get("lr", []))
+        n = min(len(xs), len(losses), len(lrs))
+        if n:
+            self._append_step_values(xs[:n], losses[:n], lrs[:n])
+            self._refresh_step_curves()
+        epochs = list(history.get("epoch", []))
+        if epochs:
+            e = self._epochs
+            e["epoch"] = epochs
+            e["train_loss"] = list(history.get("train_loss", []))[:len(epochs)]
+            e["val_loss"] = list(history.get("val_loss", []))[:len(epochs)]
+            e["train_acc"] = list(history.get("train_accuracy", []))[:len(epochs)]
+            e["val_acc"] = list(history.get("val_accuracy", []))[:len(epochs)]
+            for key in ("train_loss", "val_loss", "train_acc", "val_acc"):
+                e[key] += [None] * (len(epochs) - len(e[key]))
+            self._refresh_epoch_curves()
+        if not n and not epochs:
+            self._hint.setText("This run has no metrics yet")
+            self._hint.setVisible(True)
+            self._place_hint()
+        self._autorange()
+
+    # -- several runs ----------------------------------------------------------------------------------
+    def overlay(self, runs: list[tuple[str, dict]]) -> None:
+        """Overlay several runs' histories, one colour each, named in the legends."""
+        self.clear()
+        self._set_mode("overlay")
+        self.overlay_curves = []
+        max_epoch = 0
+        for i, (name, history) in enumerate(runs):
+            if i >= len(self._pool):
+                self._pool.append(self._new_overlay_set())
+            curves = self._pool[i]
+            color = self.overlay_color(i)
+            self._style_overlay_set(curves, color)
+            steps = history.get("steps") or {}
+            sx, sl, slr = list(steps.get("step", [])), list(steps.get("loss", [])), list(steps.get("lr", []))
+            n = min(len(sx), len(sl), len(slr))
+            sx_arr = np.asarray(sx[:n], dtype=float)
+            curves["step_loss"].setData(sx_arr, np.asarray(sl[:n], dtype=float))
+            curves["step_loss_smooth"].setData(sx_arr, ema(sl[:n], self.smoothing))
+            curves["lr"].setData(sx_arr, np.asarray(slr[:n], dtype=float))
+            epochs = list(history.get("epoch", []))
+            ex = _floats(epochs)
+            m = len(epochs)
+
+            def col(key: str, scale: float = 1.0) -> np.ndarray:
+                values = list(history.get(key, []))[:m]
+                values += [None] * (m - len(values))
+                return scale * _floats(values)
+
+            curves["epoch_val_loss"].setData(ex, col("val_loss"), connect="finite")
+            curves["epoch_train_loss"].setData(ex, col("train_loss"), connect="finite")
+            curves["epoch_val_acc"].setData(ex, col("val_accuracy", 100), connect="finite")
+            curves["epoch_train_acc"].setData(ex, col("train_accuracy", 100), connect="finite")
+            for curve in curves.values():
+                curve.setVisible(True)
+            label = name if len(name) <= 40 else name[:37] + "..."
+            self.loss_legend.addItem(curves["step_loss_smooth"], label)
+            self.epoch_loss_legend.addItem(curves["epoch_val_loss"], label)
+            self.acc_legend.addItem(curves["epoch_val_acc"], label)
+            self.lr_legend.addItem(curves["lr"], label)
+            self.overlay_curves.append({"name": name, "curves": curves})
+            if epochs:
+                max_epoch = max(max_epoch, int(max(epochs)))
+        for curves in self._pool[len(runs):]:
+            for curve in curves.values():
+                curve.setData([], [])
+                curve.setVisible(False)
+        self._update_epoch_ticks(max_epoch)
+        self._hint.setVisible(False)
+        self.epoch_loss_plot.getPlotItem().setTitle(
+            "Loss per epoch: validation (solid), training (dashed)", color=self._text_color(), size="10pt")
+        self.acc_plot.getPlotItem().setTitle(
+            "Accuracy per epoch: validation (solid), training (dashed)", color=self._text_color(), size="10pt")
+        self._autorange()
+
+    def _new_overlay_set(self) -> dict[str, pg.PlotDataItem]:
+        return {
+            "step_loss": self.loss_plot.plot(),
+            "step_loss_smooth": self.loss_plot.plot(),
+            "epoch_val_loss": self.epoch_loss_plot.plot(symbol="o", symbolSize=6),
+            "epoch_train_loss": self.epoch_loss_plot.plot(symbol="t", symbolSize=5),
+            "epoch_val_acc": self.acc_plot.plot(symbol="o", symbolSize=6),
+            "epoch_train_acc": self.acc_plot.plot(symbol="t", symbolSize=5),
+            "lr": self.lr_plot.plot(),
+        }
+
+    def _text_color(self) -> str:
+        return self.palette().color(QPalette.ColorRole.Text).name()
+
+    def _set_mode(self, mode: str) -> None:
+        if mode == self.mode and mode == "single":
+            return
+        for legend in (self.loss_legend, self.epoch_loss_legend, self.acc_legend, self.lr_legend):
+            legend.clear()
+        if mode == "single":
+            for curves in self._pool:
+                for curve in curves.values():
+                    curve.setData([], [])
+                    curve.setVisible(False)
+            self.overlay_curves = []
+            for curve in self.curves.values():
+                curve.setVisible(True)
+            for legend, items in self._single_legend_entries.items():
+                for item in items:
+                    legend.addItem(item, item.name())
+            for plot in self._plots():
+                item = plot.getPlotItem()
+                item.setTitle(item.property("chart_title"), color=self._text_color(), size="10pt")
+        else:
+            for curve in self.curves.values():
+                curve.setData([], [])
+                curve.setVisible(False)
+        self.mode = mode
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    def _update_epoch_ticks(self, n: int) -> None:
+        """Whole-number epoch ticks: 1, 2, 3 ... (auto ticks would show 1.5 for a short run)."""
+        for plot in (self.epoch_loss_plot, self.acc_plot):
+            axis = plot.getPlotItem().getAxis("bottom")
+            if 0 < n <= 12:
+                axis.setTicks([[(i, str(i)) for i in range(1, n + 1)], []])
+            elif n > 12:
+                step = max(1, int(math.ceil(n / 10)))
+                axis.setTicks([[(i, str(i)) for i in range(step, n + 1, step)], []])
+            else:
+                axis.setTicks(None)
+        for plot in (self.epoch_loss_plot, self.acc_plot):
+            if n == 1:
+                plot.getPlotItem().setXRange(0.5, 1.5, padding=0)
+            else:
+                plot.getPlotItem().enableAutoRange(axis="x")
+
+    def _place_hint(self) -> None:
+        vb = self.loss_plot.getPlotItem().getViewBox()
+        (x0, x1), (y0, y1) = vb.viewRange()
+        self._hint.setPos((x0 + x1) / 2, (y0 + y1) / 2)
+
+    def _autorange(self) -> None:
+        for plot in self._plots():
+            plot.getPlotItem().enableAutoRange()
+
+    def curve_data(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """The (x, y) arrays a single-run curve holds now (tests and screenshots read them)."""
+        x, y = self.curves[key].getOriginalDataset()
+        if x is None:
+            return np.empty(0), np.empty(0)
+        return np.asarray(x), np.asarray(y)
+
+    @property
+    def step_count(self) -> int:
+        return self._steps.n
+
+    @property
+    def epoch_count(self) -> int:
+        return len(self._epochs["epoch"])

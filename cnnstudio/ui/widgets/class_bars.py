@@ -1,0 +1,68 @@
+"""A bar chart of images per class, with the class names on the x axis (pyqtgraph, palette colours).
+
+One BarGraphItem is created once and updated with setOpts: the chart is redrawn when the dataset
+changes, never rebuilt. Colours come from the widget palette so the chart follows a dark theme.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QWidget
+
+MAX_LABEL_CHARS = 10  # longer class names are shortened on the axis; the tooltip has them in full
+
+
+class ClassCountChart(pg.PlotWidget):
+    def __init__(self, parent: QWidget | None = None):
+        self._ready = False  # the base constructor already sends palette events
+        super().__init__(parent)
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(x=False, y=False)
+        self.hideButtons()
+        self.getPlotItem().setLabel("left", "images")
+        self.showGrid(x=False, y=True, alpha=0.25)
+        self._bars = pg.BarGraphItem(x=[], height=[], width=0.7)
+        self.addItem(self._bars)
+        self._counts = np.zeros(0, dtype=np.int64)
+        self._names: list[str] = []
+        self.setMinimumHeight(130)
+        self._ready = True
+        self._apply_palette()
+
+    def _apply_palette(self) -> None:
+        pal = self.palette()
+        text = pal.color(QPalette.ColorRole.WindowText)
+        self.setBackground(pal.color(QPalette.ColorRole.Base))
+        for name in ("left", "bottom"):
+            axis = self.getPlotItem().getAxis(name)
+            axis.setPen(pg.mkPen(pal.color(QPalette.ColorRole.Mid)))
+            axis.setTextPen(pg.mkPen(text))
+        highlight = pal.color(QPalette.ColorRole.Highlight)
+        self._bars.setOpts(brush=pg.mkBrush(highlight), pen=pg.mkPen(highlight.darker(130)))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if self._ready and event.type() == QEvent.Type.PaletteChange:  # the user switched light/dark mode
+            self._apply_palette()
+        super().changeEvent(event)
+
+    def set_counts(self, names: Sequence[str], counts: Sequence[int]) -> None:
+        self._names = list(names)
+        self._counts = np.asarray(counts, dtype=np.int64)
+        x = np.arange(len(self._counts))
+        self._bars.setOpts(x=x, height=self._counts, width=0.7)
+        ticks = [(i, n if len(n) <= MAX_LABEL_CHARS else n[:MAX_LABEL_CHARS - 1] + "…")
+                 for i, n in enumerate(self._names)]
+        self.getPlotItem().getAxis("bottom").setTicks([ticks])
+        top = int(self._counts.max()) if len(self._counts) else 1
+        self.setXRange(-0.6, max(len(self._counts) - 0.4, 0.6), padding=0)
+        self.setYRange(0, top * 1.08 + 1, padding=0)
+        self.setToolTip("\n".join(f"{n}: {int(c):,}" for n, c in zip(self._names, self._counts)))
+
+    def counts(self) -> np.ndarray:
+        """The plotted heights, per class (for tests)."""
+        return self._counts.copy()
