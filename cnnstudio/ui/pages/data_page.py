@@ -156,8 +156,10 @@ class DataPage(QWidget):
         box = QGroupBox("Choose a dataset")
         layout = QVBoxLayout(box)
         self.datasets = DatasetList()
-        self.datasets.setMinimumHeight(150)
-        self.datasets.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        # Five registered rows (plus a few opened folders) fit without scrolling; the previews below
+        # get the rest of the height.
+        self.datasets.setMinimumHeight(120)
+        self.datasets.setMaximumHeight(165)
         self.datasets.datasetActivated.connect(self._on_activated)
         layout.addWidget(self.datasets)
 
@@ -179,6 +181,11 @@ class DataPage(QWidget):
         buttons.addWidget(self.open_button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
+        folder_hint = QLabel("Your own images? Open a folder with one subfolder per class (for example "
+                             "cats/ and dogs/), or a folder holding the four MNIST-style IDX files.")
+        folder_hint.setWordWrap(True)
+        folder_hint.setStyleSheet("color: palette(placeholder-text);")
+        layout.addWidget(folder_hint)
 
         self.download_row = _ProgressRow()
         self.download_row.cancel.clicked.connect(self.cancel_download)
@@ -188,6 +195,7 @@ class DataPage(QWidget):
         layout.addWidget(self.loading_row)
         self.banner = Banner()
         layout.addWidget(self.banner)
+        layout.addStretch(1)
         return box
 
     def _build_loaded_box(self) -> QGroupBox:
@@ -223,6 +231,7 @@ class DataPage(QWidget):
         chart_title.setStyleSheet("font-weight: 600;")
         layout.addWidget(chart_title)
         self.class_chart = ClassCountChart()
+        self.class_chart.setMaximumHeight(170)
         layout.addWidget(self.class_chart, 1)
         return box
 

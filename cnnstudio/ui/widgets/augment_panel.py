@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QFormLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QGridLayout, QLabel, QSpinBox, QWidget
 
 from cnnstudio.core.training.config import Augmentation
 
@@ -22,6 +22,7 @@ def _amount(maximum: int, suffix: str, tip: str) -> QSpinBox:
     box.setSuffix(suffix)
     box.setToolTip(tip)
     box.setAccelerated(True)
+    box.setMinimumWidth(80)
     return box
 
 
@@ -33,8 +34,8 @@ class AugmentationPanel(QWidget):
         self._flip_safe = True
         self.crop = _amount(16, " px", "Pad the image with black by this many pixels on every side, then cut a "
                                         "random window of the original size: the object shifts a little.")
-        self.hflip = QCheckBox("Mirror half of the images left-right")
-        self.hflip.setToolTip("Only for images whose class survives a mirror (a shirt, a cat); never for "
+        self.hflip = QCheckBox("On")
+        self.hflip.setToolTip("Mirror a random half of the images left-right. Only for images whose class survives a mirror (a shirt, a cat); never for "
                               "digits or letters.")
         self.rotation = _amount(180, "°", "Rotate each image by a random angle between -N and +N degrees.")
         self.scale = _amount(50, " %", "Zoom each image in or out by a random factor between 1 - N % and 1 + N %.")
@@ -44,16 +45,23 @@ class AugmentationPanel(QWidget):
         self.flip_warning.setStyleSheet("color: rgb(210, 120, 0);")
         self.flip_warning.hide()
 
-        form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.setHorizontalSpacing(10)
-        form.setVerticalSpacing(4)
-        form.addRow("Random crop (padding)", self.crop)
-        form.addRow("Horizontal flip", self.hflip)
-        form.addRow("", self.flip_warning)
-        form.addRow("Random rotation (±)", self.rotation)
-        form.addRow("Random zoom (±)", self.scale)
-        form.addRow("Random shift (±)", self.translate)
+        # Two columns of label + control: five switches in three rows leave room for the preview.
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(4)
+        rows = [("Random crop (padding)", self.crop, 0, 0), ("Horizontal flip", self.hflip, 1, 0),
+                ("Random rotation (±)", self.rotation, 0, 2), ("Random zoom (±)", self.scale, 1, 2),
+                ("Random shift (±)", self.translate, 2, 2)]
+        for text, control, row, col in rows:
+            label = QLabel(text)
+            label.setBuddy(control)
+            grid.addWidget(label, row, col)
+            grid.addWidget(control, row, col + 1)
+        grid.addWidget(self.flip_warning, 3, 0, 1, 4)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+        grid.setColumnMinimumWidth(2, 10)
 
         for box in (self.crop, self.rotation, self.scale, self.translate):
             box.valueChanged.connect(self._emit)

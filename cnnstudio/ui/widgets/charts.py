@@ -95,6 +95,7 @@ class TrainingCharts(QWidget):
         self.epoch_loss_plot = self._make_plot("Loss per epoch: training vs. validation", "epoch", "loss")
         self.acc_plot = self._make_plot("Accuracy per epoch", "epoch", "accuracy", units="%")
         self.lr_plot = self._make_plot("Learning rate", "step", "learning rate")
+        self.lr_plot.getPlotItem().getAxis("left").setWidth(72)  # "0.0005" is wider than a loss tick
         for i, plot in enumerate((self.loss_plot, self.epoch_loss_plot, self.acc_plot, self.lr_plot)):
             layout.addWidget(plot, i // 2, i % 2)
         layout.setRowStretch(0, 1)
@@ -153,6 +154,9 @@ class TrainingCharts(QWidget):
         item.setDownsampling(auto=True, mode="peak")
         item.setMenuEnabled(True)
         item.getViewBox().setMouseEnabled(x=True, y=False)  # wheel zooms along the steps only
+        left = item.getAxis("left")
+        left.setWidth(58)  # room for tick labels and the axis title side by side
+        left.enableAutoSIPrefix(False)  # 0.001, not "x0.001" in the axis title
         return plot
 
     def _plots(self) -> list[pg.PlotWidget]:
@@ -279,6 +283,7 @@ class TrainingCharts(QWidget):
         self.curves["step_loss"].setData(x, y)
         self.curves["step_loss_smooth"].setData(x, np.asarray(self._smooth))
         self.curves["lr"].setData(*self._lr.view())
+        self._fit_lr_range(self._lr.view()[1])
         if self._hint.isVisible() and self._steps.n:
             self._hint.setVisible(False)
 
@@ -331,6 +336,7 @@ class TrainingCharts(QWidget):
             self._hint.setVisible(True)
             self._place_hint()
         self._autorange()
+        self._fit_lr_range(self._lr.view()[1])
 
     # -- several runs ----------------------------------------------------------------------------------
     def overlay(self, runs: list[tuple[str, dict]]) -> None:
@@ -380,12 +386,15 @@ class TrainingCharts(QWidget):
                 curve.setData([], [])
                 curve.setVisible(False)
         self._update_epoch_ticks(max_epoch)
+        self._autorange()
+        lr_values = [c["curves"]["lr"].getOriginalDataset()[1] for c in self.overlay_curves]
+        lr_values = [v for v in lr_values if v is not None and len(v)]
+        self._fit_lr_range(np.concatenate(lr_values) if lr_values else np.empty(0))
         self._hint.setVisible(False)
         self.epoch_loss_plot.getPlotItem().setTitle(
             "Loss per epoch: validation (solid), training (dashed)", color=self._text_color(), size="10pt")
         self.acc_plot.getPlotItem().setTitle(
             "Accuracy per epoch: validation (solid), training (dashed)", color=self._text_color(), size="10pt")
-        self._autorange()
 
     def _new_overlay_set(self) -> dict[str, pg.PlotDataItem]:
         return {
@@ -443,6 +452,16 @@ class TrainingCharts(QWidget):
                 plot.getPlotItem().setXRange(0.5, 1.5, padding=0)
             else:
                 plot.getPlotItem().enableAutoRange(axis="x")
+
+    def _fit_lr_range(self, values: np.ndarray) -> None:
+        """The learning rate axis starts at zero: a constant rate is a flat line part-way up, not noise."""
+        finite = values[np.isfinite(values)] if len(values) else values
+        top = float(finite.max()) if len(finite) else 0.0
+        vb = self.lr_plot.getPlotItem().getViewBox()
+        if top > 0:
+            vb.setYRange(0.0, top * 1.15, padding=0)
+        else:
+            vb.enableAutoRange(axis="y")
 
     def _place_hint(self) -> None:
         vb = self.loss_plot.getPlotItem().getViewBox()

@@ -53,7 +53,7 @@ class ImageGrid(QWidget):
         self._count = 0
         self.setMouseTracking(True)  # hover tooltips name each thumbnail's class
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(120, 120)
+        self.setMinimumSize(100, 100)
 
     # -- data -------------------------------------------------------------------------------------
     def set_images(self, images: np.ndarray | None, captions: list[str] | None = None,
@@ -107,10 +107,11 @@ class ImageGrid(QWidget):
         painter.drawImage(self._target_rect(), self._qimage)
 
     def sizeHint(self) -> QSize:
+        # Modest on purpose: the layout hands over whatever room is left and the grid scales into it.
         if self._array is None:
-            return QSize(240, 240)
+            return QSize(200, 200)
         gh, gw = self._array.shape[:2]
-        return QSize(gw * 2 + 4, gh * 2 + 4)
+        return QSize(gw + 4, gh + 4)
 
     # -- hover ------------------------------------------------------------------------------------
     def index_at(self, pos: QPoint) -> int | None:
