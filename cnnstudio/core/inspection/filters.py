@@ -76,9 +76,9 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 def _build(key: str, conv: nn.Conv2d, color: bool, per_filter: bool) -> FilterGrid:
-    w = np.array(conv.weight.detach().to("cpu", torch.float32), dtype=np.float32, copy=True)
-    b = (np.array(conv.bias.detach().to("cpu", torch.float32), dtype=np.float32, copy=True)
-         if conv.bias is not None else None)
+    # Copies: the cache must not change when the optimizer updates the weights in place.
+    w = conv.weight.detach().to("cpu", torch.float32).numpy().copy()
+    b = conv.bias.detach().to("cpu", torch.float32).numpy().copy() if conv.bias is not None else None
     o = w.shape[0]
     flat = w.reshape(o, -1)
     ranges = np.stack([flat.min(axis=1), flat.max(axis=1)], axis=1).astype(np.float32)
