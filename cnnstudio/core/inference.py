@@ -153,6 +153,7 @@ class Predictor:
         import torch
 
         from cnnstudio.core.checkpoint import load_checkpoint, model_from_checkpoint
+        from cnnstudio.core.training.augment import BatchPreprocessor
 
         data = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
         self.checkpoint = data
@@ -163,14 +164,12 @@ class Predictor:
                         else FramingProfile(h, w, c))
         self.device = torch.device(device)
         self.model = model_from_checkpoint(data).to(self.device)
-        mean = torch.tensor(data["mean"], dtype=torch.float32).view(1, -1, 1, 1)
-        std = torch.tensor(data["std"], dtype=torch.float32).view(1, -1, 1, 1)
-        self._scale = (1.0 / (255.0 * std)).to(self.device)
-        self._shift = (-mean / std).to(self.device)
+        # The trainer's own normalisation, so a prediction sees exactly what training saw.
+        self._pre = BatchPreprocessor(data["mean"], data["std"], self.device, channels_last=False)
 
     def normalise(self, pixels_u8):
         """uint8 (N, C, H, W) tensor -> the model's float input, as the trainer normalises."""
-        return pixels_u8.to(self.device, dtype=self._scale.dtype) * self._scale + self._shift
+        return self._pre.normalise(pixels_u8.to(self.device))
 
     def prepare(self, img: Image.Image | np.ndarray) -> PreparedImage:
         return prepare_image(img, self.framing)
