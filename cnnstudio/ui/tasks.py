@@ -11,7 +11,7 @@ from __future__ import annotations
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from cnnstudio.core.errors import CNNStudioError, DownloadCancelled
 
@@ -77,8 +77,13 @@ class Task(QObject):
         self._worker.succeeded.connect(self.succeeded)
         self._worker.failed.connect(self.failed)
         self._worker.cancelled.connect(self.cancelled)
-        self._worker.finished.connect(self._thread.quit)
-        self._worker.finished.connect(self._worker.deleteLater)
+        # Direct: quit() is thread-safe, and a queued quit would wait for the GUI thread - which, inside
+        # wait() / wait_for_all() on window close, is blocked waiting for this thread: a 30 s hang.
+        self._worker.finished.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
+        # No worker.deleteLater: the worker belongs to its Python wrapper, and deleting it on the worker
+        # thread races Shiboken's wrapper bookkeeping (PySide6 6.12: a segfault in
+        # Shiboken::Object::destroy about once in a few hundred tasks). _on_thread_finished releases it
+        # on the GUI thread once the thread has ended.
         self._thread.finished.connect(self._on_thread_finished)
         self._done = False
 
@@ -104,6 +109,8 @@ class Task(QObject):
     @Slot()
     def _on_thread_finished(self) -> None:
         self._done = True
+        self._thread.wait()  # `finished` is emitted just before the thread really ends
+        self._worker = None  # deleted here, on the GUI thread, now that its thread is gone
         self._thread.deleteLater()
         _running.discard(self)
         self.finished.emit()

@@ -31,7 +31,7 @@ from cnnstudio.ui.tasks import Task, run_in_background
 from cnnstudio.ui.widgets.augment_panel import AugmentationPanel
 from cnnstudio.ui.widgets.banner import Banner, show_error_dialog
 from cnnstudio.ui.widgets.class_bars import ClassCountChart
-from cnnstudio.ui.widgets.dataset_list import DatasetList, shape_text
+from cnnstudio.ui.widgets.dataset_list import DatasetList
 from cnnstudio.ui.widgets.image_grid import ImageGrid
 
 PREVIEW_COUNT = 64  # samples in the preview grid (8 x 8)
@@ -62,9 +62,10 @@ class _ProgressRow(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.label = QLabel()
+        self.label.setWordWrap(True)  # long titles wrap instead of widening the whole column
         self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.bar = QProgressBar()
-        self.bar.setFixedWidth(150)
+        self.bar.setFixedWidth(130)
         self.bar.setTextVisible(True)
         self.cancel = QPushButton("Cancel")
         row = QHBoxLayout(self)
@@ -195,17 +196,11 @@ class DataPage(QWidget):
         layout.addWidget(self.loading_row)
         self.banner = Banner()
         layout.addWidget(self.banner)
+        self._build_report(layout)
         layout.addStretch(1)
         return box
 
-    def _build_loaded_box(self) -> QGroupBox:
-        box = QGroupBox("Loaded dataset")
-        layout = QVBoxLayout(box)
-        self.info_label = QLabel("Nothing loaded yet.")
-        self.info_label.setWordWrap(True)
-        self.info_label.setTextFormat(Qt.TextFormat.RichText)
-        layout.addWidget(self.info_label)
-
+    def _build_report(self, layout: QVBoxLayout) -> None:
         # Load report of a folder: summary line, notes, and the skipped files behind a toggle.
         self.report_label = QLabel()
         self.report_label.setWordWrap(True)
@@ -221,11 +216,18 @@ class DataPage(QWidget):
         self.skipped_list = QTreeWidget()
         self.skipped_list.setHeaderLabels(["Skipped file", "Why"])
         self.skipped_list.setRootIsDecorated(False)
-        self.skipped_list.setMaximumHeight(140)
         self.skipped_list.hide()
         layout.addWidget(self.report_label)
         layout.addWidget(self.skipped_toggle)
         layout.addWidget(self.skipped_list)
+
+    def _build_loaded_box(self) -> QGroupBox:
+        box = QGroupBox("Loaded dataset")
+        layout = QVBoxLayout(box)
+        self.info_label = QLabel("Nothing loaded yet.")
+        self.info_label.setWordWrap(True)
+        self.info_label.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self.info_label)
 
         chart_title = QLabel("Training images per class")
         chart_title.setStyleSheet("font-weight: 600;")
@@ -233,6 +235,7 @@ class DataPage(QWidget):
         self.class_chart = ClassCountChart()
         self.class_chart.setMaximumHeight(170)
         layout.addWidget(self.class_chart, 1)
+        layout.addStretch(1)
         return box
 
     def _build_samples_box(self) -> QGroupBox:
@@ -320,8 +323,8 @@ class DataPage(QWidget):
             else:
                 text += (f"\nNot on this computer yet: Download fetches {human_size(info.download_bytes)} "
                          f"into {info.location}.")
-        elif info.location:
-            text += f"\nFolder: {info.location}"
+        elif info.kind == "builtin":
+            text += "\nAlways available, no download needed."
         self.details.setText(text)
 
     def _update_buttons(self) -> None:
@@ -336,6 +339,9 @@ class DataPage(QWidget):
 
     def _on_activated(self, key: str) -> None:
         """The user selected a row: load it if it can be used offline, else say how to get it."""
+        # Files may have been put in place by hand since the list was made (the download error
+        # says how): look again, it is only a few file checks.
+        self.refresh_datasets()
         self._show_selected_details()
         self._update_buttons()
         info = self.datasets.info(key)
@@ -348,6 +354,11 @@ class DataPage(QWidget):
                 self.load(key)
             return
         if key == self._download_key:
+            return
+        if self._download_task is not None:
+            self.banner.show_message(f"{info.title} is not on this computer yet. It can be downloaded "
+                                     f"({human_size(info.download_bytes)}) once the download of "
+                                     f"{self._download_title()} has finished.", "info")
             return
         self.banner.show_message(f"{info.title} is not on this computer yet. Click Download to fetch it "
                                  f"({human_size(info.download_bytes)}).", "info")
@@ -592,6 +603,9 @@ class DataPage(QWidget):
                 row.setToolTip(0, item.path)
                 self.skipped_list.addTopLevelItem(row)
             self.skipped_list.resizeColumnToContents(0)
+            # As tall as its rows (a few skipped files need no big empty box), at most ~6 rows.
+            rows = self.skipped_list.sizeHintForRow(0) * min(report.files_skipped, 6)
+            self.skipped_list.setFixedHeight(rows + self.skipped_list.header().sizeHint().height() + 6)
             self.skipped_toggle.setText(f"Show the {report.files_skipped} skipped file(s) and why")
             self.skipped_toggle.show()
         else:

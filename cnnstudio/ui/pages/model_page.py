@@ -12,6 +12,7 @@ Nothing here imports torch: the page works (and the table fills) while torch is 
 from __future__ import annotations
 
 import copy
+import html
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +218,9 @@ class ModelPage(QWidget):
             if preset["name"] == current_name:
                 with QSignalBlocker(self.presets):
                     self.presets.setCurrentItem(item)
+        # Every preset fits without scrolling; the rest of the column explains the selected one.
+        rows = self.presets.sizeHintForRow(0) * self.presets.topLevelItemCount()
+        self.presets.setMaximumHeight(rows + self.presets.header().sizeHint().height() + 2 * self.presets.frameWidth() + 4)
 
     def preset_rows(self) -> list[tuple[str, str]]:
         """(name, parameter text) per preset as listed (for tests)."""
@@ -231,8 +235,6 @@ class ModelPage(QWidget):
             preset = get_preset(item.data(0, Qt.ItemDataRole.UserRole))
         except CNNStudioError:
             return
-        import html
-
         self.preset_description.setText(
             f"<b>{html.escape(preset['name'])}</b> &nbsp;({html.escape(item.text(1))} parameters here)<br>"
             f"{html.escape(preset['description'])}<br><br>"
@@ -249,6 +251,8 @@ class ModelPage(QWidget):
             if answer != QMessageBox.StandardButton.Yes:
                 with QSignalBlocker(self.presets):
                     self.presets.setCurrentItem(None)
+                    self.presets.clearSelection()
+                self._show_custom_description()
                 return
         self.select_preset(name)
 
@@ -345,6 +349,14 @@ class ModelPage(QWidget):
         with QSignalBlocker(self.presets):
             self.presets.setCurrentItem(None)
             self.presets.clearSelection()
+        self._show_custom_description()
+
+    def _show_custom_description(self) -> None:
+        base = self._base or Path(self._source_file or "model").stem
+        self.preset_description.setText(
+            f"<b>Your own architecture</b>, based on {html.escape(base)}.<br><br>"
+            f"<span style='color: palette(placeholder-text)'>Click a preset to start over from it; "
+            f"Save as JSON keeps your version.</span>")
 
     # ---------------------------------------------------------------------------------------------
     # the live shape table
@@ -378,6 +390,8 @@ class ModelPage(QWidget):
                         label = str(layer.get("type", "?")) if isinstance(layer, dict) else "?"
                     cells = [str(row + 1), label, "?", "", ""]
                 is_error = report.error_index == row and not report.ok
+                if is_error and info is None:
+                    cells[COL_OUT] = "does not fit"  # readable even when the row's tint is hidden by selection
                 for col, text in enumerate(cells):
                     item = QTableWidgetItem(text)
                     if col in (COL_INDEX, COL_PARAMS):
@@ -484,6 +498,9 @@ class ModelPage(QWidget):
         with QSignalBlocker(self.presets):
             self.presets.setCurrentItem(None)
             self.presets.clearSelection()
+        self.preset_description.setText(
+            f"<b>Opened from {html.escape(Path(path).name)}</b><br>{html.escape(str(spec.get('description', '')))}"
+            f"<br><br><span style='color: palette(placeholder-text)'>Click a preset to switch to it.</span>")
         self._changed(select_row=0)
         self.state.message.emit(f"Opened {Path(path).name}")
         return True

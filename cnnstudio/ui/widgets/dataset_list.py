@@ -44,7 +44,7 @@ class DatasetList(QTreeWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setColumnCount(4)
-        self.setHeaderLabels(["Dataset", "Classes", "Images", "Status"])
+        self.setHeaderLabels(["Dataset", "Classes", "Image size", "Status"])
         self.setRootIsDecorated(False)
         self.setUniformRowHeights(True)
         self.setAlternatingRowColors(True)

@@ -107,11 +107,9 @@ class ImageGrid(QWidget):
         painter.drawImage(self._target_rect(), self._qimage)
 
     def sizeHint(self) -> QSize:
-        # Modest on purpose: the layout hands over whatever room is left and the grid scales into it.
-        if self._array is None:
-            return QSize(200, 200)
-        gh, gw = self._array.shape[:2]
-        return QSize(gw + 4, gh + 4)
+        # Small on purpose: the grid expands into whatever room the layout has left and scales to fit;
+        # a large hint would make a scroll area scroll the whole page for a few pixels.
+        return QSize(160, 120)
 
     # -- hover ------------------------------------------------------------------------------------
     def index_at(self, pos: QPoint) -> int | None:
