@@ -1,0 +1,180 @@
+"""Render every page of the app, in a realistic state, to docs/images/*.png.
+
+Runs the real app offscreen (or on whatever QT_QPA_PLATFORM says) in a fresh data folder: loads the
+shapes dataset, trains cnn3-dropout (pictures taken during and after), trains a second model so the Runs
+page can overlay two runs, then shows Evaluate, Inspect and Draw with the trained model.
+
+    QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/images] [--epochs 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=str(ROOT / "docs" / "images"))
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--size", default="1280x820")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    home = tempfile.mkdtemp(prefix="cnnstudio-shots-")
+    os.environ["CNNSTUDIO_HOME"] = home
+
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from cnnstudio.ui.app import create_application
+    from cnnstudio.ui.main_window import MainWindow
+
+    app = create_application(sys.argv[:1])
+    QSettings().clear()  # the default window geometry, not the developer's
+    width, height = (int(v) for v in args.size.split("x"))
+    window = MainWindow()
+    window.resize(width, height)
+    window.show()
+
+    def pump(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.01)
+
+    def wait_until(condition, timeout: float, what: str) -> None:
+        end = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > end:
+                raise SystemExit(f"screenshots: timed out waiting for {what}")
+            app.processEvents()
+            time.sleep(0.02)
+
+    def shot(name: str, page: str | None = None) -> None:
+        if page:
+            window.show_page(page)
+        pump(0.4)
+        path = out / f"{name}.png"
+        window.grab().save(str(path))
+        print(f"wrote {path}")
+
+    state = window.state
+    wait_until(lambda: state.dataset is not None, 120, "the shapes dataset")
+    wait_until(lambda: getattr(window, "devices", None) is not None, 60, "the device probe")
+    shot("data", "data")
+    shot("model", "model")
+
+    train = window.page("train")
+    finished: list = []
+    epochs_seen: list = []
+    train.runFinished.connect(finished.append)
+    train.epochFinished.connect(epochs_seen.append)
+    window.show_page("train")
+    train.start_training({"epochs": args.epochs, "seed": 0})
+    wait_until(lambda: len(epochs_seen) >= max(1, args.epochs // 2), 600, "half the training")
+    pump(1.0)
+    shot("train-running", "train")
+    wait_until(lambda: finished, 600, "the end of the training")
+    pump(0.5)
+    shot("train", "train")
+    first_result = finished[-1]
+
+    # A second run, so the Runs page has two to compare.
+    model_page = window.page("model")
+    model_page.select_preset("bn-cnn4")
+    finished.clear()
+    train.start_training({"epochs": args.epochs, "seed": 0})
+    wait_until(lambda: finished, 600, "the second training")
+    runs = window.page("runs")
+    window.show_page("runs")
+    runs.refresh()
+    runs.select_paths([first_result["run_dir"], finished[-1]["run_dir"]])
+    shot("runs", "runs")
+
+    # The judging and looking-inside views use the first (cnn3-dropout) model.
+    state.set_checkpoint(first_result["checkpoint"])
+    evaluate = window.page("evaluate")
+    if hasattr(evaluate, "evaluationReady"):
+        ready: list = []
+        evaluate.evaluationReady.connect(ready.append)
+        window.show_page("evaluate")
+        wait_until(lambda: ready or getattr(evaluate, "evaluation", None) is not None, 120, "the evaluation")
+        ev = evaluate.evaluation
+        cm = ev.confusion_matrix().copy()
+        for i in range(len(cm)):
+            cm[i, i] = -1
+        t, p = divmod(int(cm.argmax()), cm.shape[1])
+        evaluate.select_cell(t, p)
+        pump(1.0)
+        shot("evaluate", "evaluate")
+
+    inspect = window.page("inspect")
+    if hasattr(inspect, "inspectionReady"):
+        done: list = []
+        inspect.inspectionReady.connect(done.append)
+        window.show_page("inspect")
+        inspect.show_test_sample(3)
+        wait_until(lambda: done, 120, "the inspection")
+        pump(1.0)
+        shot("inspect", "inspect")
+
+    draw = window.page("draw")
+    if hasattr(draw, "canvas"):
+        predicted: list = []
+        draw.predictionUpdated.connect(predicted.append)
+        window.show_page("draw")
+        pump(0.5)
+        draw_star(draw.canvas, app)
+        wait_until(lambda: predicted and not predicted[-1].get("empty", True), 60, "a prediction")
+        pump(0.8)
+        shot("draw", "draw")
+
+    window.close()
+    QTimer.singleShot(0, app.quit)
+    app.exec()
+    return 0
+
+
+def draw_star(canvas, app) -> None:
+    """Draw a five-pointed star as one stroke with synthetic mouse events, like a user would."""
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    w, h = canvas.width(), canvas.height()
+    cx, cy, r = w / 2, h / 2, min(w, h) * 0.33
+    points = []
+    for i in range(11):
+        angle = -math.pi / 2 + i * 4 * math.pi / 5
+        points.append(QPointF(cx + r * math.cos(angle), cy + r * math.sin(angle)))
+    dense = []
+    for a, b in zip(points, points[1:]):
+        for k in range(8):
+            t = k / 8
+            dense.append(QPointF(a.x() + (b.x() - a.x()) * t, a.y() + (b.y() - a.y()) * t))
+    dense.append(points[-1])
+
+    def send(kind, pos, buttons):
+        event = QMouseEvent(kind, pos, canvas.mapToGlobal(pos), Qt.MouseButton.LeftButton, buttons,
+                            Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(canvas, event)
+        app.processEvents()
+
+    send(QMouseEvent.Type.MouseButtonPress, dense[0], Qt.MouseButton.LeftButton)
+    for p in dense[1:]:
+        send(QMouseEvent.Type.MouseMove, p, Qt.MouseButton.LeftButton)
+    send(QMouseEvent.Type.MouseButtonRelease, dense[-1], Qt.MouseButton.NoButton)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
