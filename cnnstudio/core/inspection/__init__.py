@@ -2,23 +2,27 @@
 
     conv_layers(model_or_spec, input_shape=None, num_classes=None) -> list[ConvLayer]
     filters(model, layer_ref, per_filter=True) -> FilterGrid       cached until the weights change
-    all_filters(model, per_filter=True) -> list[FilterGrid]
+    all_filters(model, per_filter=True) -> list[FilterGrid];  clear_filter_cache()
     feature_maps(model, x) -> list[FeatureMap]                     one hooked forward pass
     grad_cam(model, x, target_class=None, layer_ref=None) -> CamResult
     saliency(model, x, target_class=None) -> np.ndarray (H, W) in 0..1
     inspect_image(model, x, layer_ref=None, target_class=None, with_saliency=False) -> Inspection
-    cam_layers(model, input_shape) -> list[LayerChoice]; default_cam_layer(model, input_shape) -> key
-    tile(images, cols=None, pad=1, pad_value=0) -> uint8 mosaic; tile_at(...) -> tile index
-    overlay(input_u8, cam, alpha=0.5, colormap="jet") -> uint8 (H, W, 3)
+    cam_layers(model, input_shape) -> list[LayerChoice];  default_cam_layer(model, input_shape) -> key
+    tile(images, cols=None, pad=1, pad_value=0) -> uint8 mosaic;  tile_at(y, x, ...) -> tile index
+    overlay(input_u8, cam, alpha=0.5, colormap="jet") -> uint8 (H, W, 3);  colorize(values01, colormap)
 
 `model` is what build_model / Predictor.model gives (an nn.Sequential whose child i is spec layer i);
-`x` is one *normalised* image, (C, H, W) or (1, C, H, W), e.g.
+`x` is one *normalised* image, (C, H, W) or (1, C, H, W), tensor or array, e.g.
 predictor.normalise(torch.from_numpy(prepared.pixels)[None]). Layers are named by key: "3" for spec
 layer 3, "5.conv1" for a convolution inside the residual block at layer 5 (see layers.py).
 
 Every call leaves the model as it found it: training flags restored module by module, hooks
 removed (also on errors), requires_grad and .grad untouched. It does switch the model to eval mode
 while running, so do not inspect a model that another thread is training at that moment.
+
+Modules: layers (keys, labels, layer choice, receptive-field geometry), kernels (filters),
+activations (feature maps, the eval/hook machinery), attribution (Grad-CAM, saliency,
+inspect_image), display (levels, mosaics, colour maps, overlays; numpy only).
 """
 
 from cnnstudio.core.inspection.activations import FeatureMap, MapTiles, feature_maps
@@ -32,12 +36,12 @@ from cnnstudio.core.inspection.attribution import (
     saliency,
 )
 from cnnstudio.core.inspection.display import COLORMAPS, colorize, overlay, tile, tile_at
-from cnnstudio.core.inspection.filters import FilterGrid, all_filters, filters
+from cnnstudio.core.inspection.kernels import FilterGrid, all_filters, clear_filter_cache, filters
 from cnnstudio.core.inspection.layers import ConvLayer, InspectionError, LayerChoice, LayerRef, conv_layers
 
 __all__ = [
     "COLORMAPS", "CamResult", "ConvLayer", "FeatureMap", "FilterGrid", "Inspection", "InspectionError",
-    "LayerChoice", "LayerRef", "MapTiles", "all_filters", "cam_layers", "colorize", "conv_layers",
-    "default_cam_layer", "feature_maps", "filters", "grad_cam", "inspect_image", "overlay", "saliency",
-    "tile", "tile_at",
+    "LayerChoice", "LayerRef", "MapTiles", "all_filters", "cam_layers", "clear_filter_cache", "colorize",
+    "conv_layers", "default_cam_layer", "feature_maps", "filters", "grad_cam", "inspect_image", "overlay",
+    "saliency", "tile", "tile_at",
 ]

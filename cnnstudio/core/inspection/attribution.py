@@ -198,8 +198,10 @@ def grad_cam(model: nn.Sequential, x: torch.Tensor | np.ndarray, target_class: i
 
     target_class: the class to explain (default: the predicted one). layer_ref: any layer with a
     spatial output - a spec index ("9", 9), a block-internal conv ("5.conv1"), an entry of
-    conv_layers() / cam_layers() (default: see layers.default_cam_index). The heatmap is weighted by
-    the class's logit gradients, rectified, upsampled bilinearly to the input size, scaled to 0..1.
+    conv_layers() / cam_layers() (default: the last spatial map before flatten / global pooling, see
+    layers.default_cam_index). The layer's channels are weighted by the mean gradient of the class's
+    logit, summed, rectified, upsampled bilinearly to the input size (aligned by receptive-field
+    centres, see upsample) and scaled to 0..1.
     """
     p = _run(model, x, cam=True, cam_ref=layer_ref, target_class=target_class, input_grad=False, strict=True)
     probs = torch.softmax(p.logits[0].float(), dim=0)

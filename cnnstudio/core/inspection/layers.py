@@ -215,8 +215,7 @@ def top_index(key: str) -> int:
 # --------------------------------------------------------------------------------------------------
 # Grad-CAM layer choice
 
-# Layers that neither move nor resize pixels: the map of a conv "continues" through them, so Grad-CAM
-# may take the rectified (post-BN/ReLU) output of the last convolution, as Selvaraju et al. do.
+# Layers that neither move nor resize pixels: receptive-field geometry passes through them unchanged.
 ELEMENTWISE = (nn.BatchNorm2d, nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Dropout, nn.Identity)
 
 
@@ -228,25 +227,23 @@ def spatial(shape: Shape) -> bool:
 def default_cam_index(model: nn.Sequential, shapes: list[Shape]) -> int:
     """The Sequential child whose output Grad-CAM uses when no layer is given.
 
-    The last convolution or residual block with a spatial (> 1x1) output, followed through the
-    element-wise layers after it (BatchNorm, activation, dropout) but not through pooling: on 28x28
-    inputs the pooled map is 4x4 or smaller and too coarse to show where the evidence is, while the
-    rectified conv output is what Selvaraju et al. (2017) use. Models without convolutions fall back
-    to the last spatial output of any layer. `shapes` are the children's output shapes (no batch).
+    The last layer that still has a spatial (> 1x1) map before the network collapses it (Flatten,
+    global pooling): the last conv stage's output including its pooling, or the last BasicBlock of a
+    ResNet. This is the most class-specific map that still has a "where"; earlier layers have finer
+    grids but respond to edges more than to classes. On 28x28 inputs the map can be small (4x4 for
+    cnn3-dropout, 3x3 for vgg-bn); cam_layers() lists the finer alternatives for a layer picker.
+    `shapes` are the children's output shapes (no batch dimension).
     """
-    children = list(model.children())
-    convs = [i for i, m in enumerate(children) if isinstance(m, (nn.Conv2d, BasicBlock)) and spatial(shapes[i])]
-    if convs:
-        i = convs[-1]
-        while (i + 1 < len(children) and isinstance(children[i + 1], ELEMENTWISE)
-               and shapes[i + 1] == shapes[i]):
-            i += 1
-        return i
-    spatial_ids = [i for i, s in enumerate(shapes) if spatial(s)]
-    if not spatial_ids:
+    best = None
+    for i, shape in enumerate(shapes):
+        if len(shape) != 3:
+            break  # flattened or globally pooled: nothing spatial after this point
+        if spatial(shape):
+            best = i
+    if best is None:
         raise InspectionError("this model has no layer with a spatial output, so there is nothing for "
                               "Grad-CAM to localise; use saliency() instead")
-    return spatial_ids[-1]
+    return best
 
 
 # --------------------------------------------------------------------------------------------------

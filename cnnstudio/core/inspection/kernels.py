@@ -134,3 +134,9 @@ def filters(model: nn.Module, layer_ref: LayerRef, per_filter: bool = True) -> F
 def all_filters(model: nn.Module, per_filter: bool = True) -> list[FilterGrid]:
     """filters() for every convolution, in forward order (block-internal ones included)."""
     return [filters(model, c.key, per_filter) for c in conv_layers(model)]
+
+
+def clear_filter_cache() -> None:
+    """Forget every cached FilterGrid (for benchmarks; weight changes are detected without it)."""
+    with _lock:
+        _cache.clear()
