@@ -1,0 +1,132 @@
+"""What the Evaluate and Inspect views need for one checkpoint: the model, and the test set it was trained for.
+
+A checkpoint describes itself (classes, input shape, the dataset's name in its config), so both views
+can check that the dataset loaded in the app is the one the model expects. When it is not, the
+checkpoint's own dataset is loaded in the background (never downloaded: that is the Data page's job,
+with its progress bar and Cancel button) and kept in a small cache, so Evaluate and Inspect share one
+copy and agree on what "test image 17" is. Everything here runs on worker threads; it never touches
+a widget, and it never changes the app's chosen dataset (the Data page owns that).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# (dataset name, data_dir) -> Dataset: at most two, so switching between two runs does not reload.
+_CACHE_SIZE = 2
+_cache: "OrderedDict[tuple[str, str | None], Any]" = OrderedDict()
+_lock = threading.Lock()  # one load at a time: a second view asking for the same dataset waits, then shares it
+
+
+@dataclass
+class ModelContext:
+    """A loaded checkpoint and the test set to use with it (None when it is not available)."""
+
+    path: str
+    predictor: Any  # cnnstudio.core.inference.Predictor
+    dataset: Any = None  # cnnstudio.core.datasets.base.Dataset whose classes and input shape fit the model
+    dataset_note: str = ""  # why dataset is None, or where it came from when it is not the app's dataset
+    from_app: bool = False  # dataset is the one loaded in the app (state.dataset)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.predictor.classes)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.predictor.input_shape)  # type: ignore[return-value]
+
+
+def trained_on(checkpoint: dict[str, Any]) -> str:
+    """A readable name of the dataset a checkpoint was trained on: "Shapes", "MNIST", a folder name."""
+    meta = ((checkpoint.get("meta") or {}).get("dataset") or {})
+    name = meta.get("title") or (checkpoint.get("config") or {}).get("dataset") or "its dataset"
+    return Path(str(name)).name if ("/" in str(name) or "\\" in str(name)) else str(name)
+
+
+def dataset_fits(checkpoint: dict[str, Any], dataset: Any) -> bool:
+    """Whether `dataset` has exactly the checkpoint's classes (same order) and input shape."""
+    if dataset is None:
+        return False
+    try:
+        return (list(dataset.classes) == list(checkpoint["classes"])
+                and tuple(int(v) for v in dataset.input_shape) == tuple(int(v) for v in checkpoint["input_shape"]))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return False
+
+
+def describe_mismatch(checkpoint: dict[str, Any], dataset: Any) -> str:
+    c, h, w = (int(v) for v in checkpoint["input_shape"])
+    want = f"{trained_on(checkpoint)} ({len(checkpoint['classes'])} classes, {c}×{h}×{w})"
+    if dataset is None:
+        return f"This model was trained on {want}, and no dataset is loaded."
+    dc, dh, dw = dataset.input_shape
+    have = f"{getattr(dataset, 'title', None) or dataset.name} ({len(dataset.classes)} classes, {dc}×{dh}×{dw})"
+    return f"This model was trained on {want}, but the loaded dataset is {have}."
+
+
+def load_dataset_for(checkpoint: dict[str, Any]) -> Any:
+    """The checkpoint's own dataset, from the cache or loaded now (no download). Raises CNNStudioError."""
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.errors import DatasetError
+
+    config = checkpoint.get("config") or {}
+    name = config.get("dataset")
+    if not name:
+        raise DatasetError("the checkpoint does not say which dataset it was trained on")
+    data_dir = config.get("data_dir")
+    key = (str(name), str(data_dir) if data_dir else None)
+    with _lock:
+        dataset = _cache.get(key)
+        if dataset is None:
+            dataset = load_dataset(str(name), data_dir=Path(data_dir) if data_dir else None, download=False)
+            _cache[key] = dataset
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+        else:
+            _cache.move_to_end(key)
+    if not dataset_fits(checkpoint, dataset):
+        raise DatasetError(f"the dataset {name!r} on this computer no longer matches the model: "
+                           f"{describe_mismatch(checkpoint, dataset)}")
+    return dataset
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def load_context(path: str, app_dataset: Any, load_missing: bool = True) -> ModelContext:
+    """Background: load the checkpoint (CheckpointError if unusable) and find its test set.
+
+    The app's dataset is used when it fits; otherwise the checkpoint's dataset is loaded from disk
+    (load_missing) and, when that is impossible, dataset is None and dataset_note says what to load.
+    """
+    from cnnstudio.core.errors import CNNStudioError
+    from cnnstudio.core.inference import Predictor
+
+    predictor = Predictor(str(path))
+    context = ModelContext(str(path), predictor)
+    checkpoint = predictor.checkpoint
+    if dataset_fits(checkpoint, app_dataset):
+        context.dataset, context.from_app = app_dataset, True
+        return context
+    mismatch = describe_mismatch(checkpoint, app_dataset)
+    if not load_missing:
+        context.dataset_note = f"{mismatch} Load {trained_on(checkpoint)} on the Data page (1  Data)."
+        return context
+    try:
+        context.dataset = load_dataset_for(checkpoint)
+        context.dataset_note = f"Using the test set of {trained_on(checkpoint)}, the dataset this model was trained on."
+    except CNNStudioError as exc:
+        context.dataset_note = (f"{mismatch} Its test set could not be loaded ({exc}). Load "
+                                f"{trained_on(checkpoint)} on the Data page (1  Data).")
+    except Exception as exc:  # a damaged dataset folder: say so, the model itself is still usable
+        context.dataset_note = (f"{mismatch} Its test set could not be loaded ({type(exc).__name__}: {exc}). "
+                                f"Load {trained_on(checkpoint)} on the Data page (1  Data).")
+    return context

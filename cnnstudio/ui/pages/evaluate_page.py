@@ -1,0 +1,711 @@
+"""Evaluate: how good is the model, and where does it go wrong?
+
+The current checkpoint (state.checkpointChanged: a finished run, or a run opened from Runs) is
+evaluated on the test split of the dataset it was trained on, in the background. The page shows the
+test accuracy and loss, a confusion matrix (click a cell: exactly those test images, most confident
+first; click an image: look inside the network with it on the Inspect page) and a sortable per-class
+table, and exports the metrics (CSV, JSON) and any of its pictures (PNG).
+
+The dataset: the one loaded in the app when its classes and input shape match the checkpoint, else
+the checkpoint's own dataset, loaded from disk in the background (cnnstudio.ui.checkpoint_data);
+when that is impossible the page says what to load, and evaluates once it is loaded.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QFont, QIcon, QImage, QPalette, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QFrame, QHBoxLayout, QHeaderView,
+                               QLabel, QListView, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton,
+                               QRadioButton, QSplitter, QStackedWidget, QTableWidget, QTableWidgetItem,
+                               QToolButton, QVBoxLayout, QWidget)
+
+from cnnstudio.ui.qimage import chw_to_hwc, numpy_to_qimage
+from cnnstudio.ui.state import AppState
+from cnnstudio.ui.tasks import Task
+from cnnstudio.ui.widgets.banner import Banner
+from cnnstudio.ui.widgets.confusion_matrix import ConfusionMatrixView
+from cnnstudio.ui.widgets.prediction import format_probability
+
+EVAL_CHUNK = 1000  # test images per progress step
+GALLERY_LIMIT = 600  # thumbnails shown for one cell (the most confident first); the header says when capped
+THUMB = 84  # target thumbnail side in pixels (whole-factor nearest-neighbour scaling)
+NO_MODEL = ("No model to evaluate yet.\n\nTrain one on the Train page (3  Train) or open a run on the Runs page "
+            "(4  Runs); it is evaluated on its test set automatically.")
+CSV_FIELDS = ["class", "precision", "recall", "f1", "support"]
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
+def _muted_color(widget: QWidget) -> QColor:
+    pal = widget.palette()
+    text, window = pal.color(QPalette.ColorRole.WindowText), pal.color(QPalette.ColorRole.Window)
+    return QColor.fromRgbF(*(0.62 * a + 0.38 * b for a, b in zip(text.getRgbF()[:3], window.getRgbF()[:3])))
+
+
+def _section_title(text: str) -> QLabel:
+    label = QLabel(text)
+    font = label.font()
+    font.setBold(True)
+    font.setPointSizeF(font.pointSizeF() * 1.08)
+    label.setFont(font)
+    return label
+
+
+class _NumberItem(QTableWidgetItem):
+    """A table cell shown as text ("93.1 %") but sorted by its number."""
+
+    def __init__(self, text: str, value: float):
+        super().__init__(text)
+        self.setData(Qt.ItemDataRole.UserRole, float(value))
+        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        a, b = self.data(Qt.ItemDataRole.UserRole), other.data(Qt.ItemDataRole.UserRole)
+        if a is None or b is None:
+            return super().__lt__(other)
+        return float(a) < float(b)
+
+
+class MetricCard(QFrame):
+    """A caption and a big number."""
+
+    def __init__(self, caption: str, tip: str = ""):
+        super().__init__()
+        self.setObjectName("metricCard")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 6, 14, 8)
+        layout.setSpacing(0)
+        self.caption = QLabel(caption)
+        self.value = QLabel("–")
+        font = self.value.font()
+        font.setPointSizeF(max(font.pointSizeF(), 9.0) * 2.1)
+        font.setWeight(QFont.Weight.DemiBold)
+        self.value.setFont(font)
+        self.detail = QLabel("")
+        layout.addWidget(self.caption)
+        layout.addWidget(self.value)
+        layout.addWidget(self.detail)
+        self.setToolTip(tip)
+        self._apply_muted()
+
+    def _apply_muted(self) -> None:
+        for label in (self.caption, self.detail):
+            pal = label.palette()
+            pal.setColor(QPalette.ColorRole.WindowText, _muted_color(self))
+            label.setPalette(pal)
+
+    def set(self, value: str, detail: str = "") -> None:
+        self.value.setText(value)
+        self.detail.setText(detail)
+        self.detail.setVisible(bool(detail))
+
+
+class EvaluatePage(QWidget):
+    """Test-set metrics of the current checkpoint, its confusion matrix, its mistakes."""
+
+    evaluationReady = Signal(object)  # cnnstudio.core.metrics.Evaluation
+    evaluationFailed = Signal(str)
+    cellSelected = Signal(int, int)  # (true, predicted) whose images the gallery shows
+    inspectRequested = Signal(int)  # a test index the user wants to look at on the Inspect page
+
+    def __init__(self, state: AppState | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state or AppState()
+        self.checkpoint_path: str | None = None
+        self.evaluation: Any = None  # cnnstudio.core.metrics.Evaluation
+        self.context: Any = None  # cnnstudio.ui.checkpoint_data.ModelContext of the evaluated checkpoint
+        self.test_images: np.ndarray | None = None  # uint8 (N, C, H, W)
+        self.selected_cell: tuple[int, int] | None = None
+        self.eval_seconds = 0.0
+        self._gen = 0
+        self._task: Task | None = None
+        self._waiting_for_dataset = False
+        self._gallery_indices: list[int] = []
+        self._shut_down = False
+        self._build()
+        self.state.checkpointChanged.connect(self.set_checkpoint)
+        self.state.datasetChanged.connect(self._on_dataset_changed)
+        if self.state.checkpoint_path:
+            self.set_checkpoint(self.state.checkpoint_path)
+
+    # ------------------------------------------------------------------------------------------------
+    # UI
+    def _build(self) -> None:
+        self.banner = Banner()
+        self.stack = QStackedWidget()
+
+        # Empty / busy page.
+        empty = QWidget()
+        empty_layout = QVBoxLayout(empty)
+        empty_layout.addStretch(1)
+        self.empty_label = QLabel(NO_MODEL)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        font = self.empty_label.font()
+        font.setPointSizeF(max(font.pointSizeF(), 9.0) * 1.25)
+        self.empty_label.setFont(font)
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setMaximumWidth(360)
+        self.busy_bar.setTextVisible(False)
+        self.busy_bar.hide()
+        empty_layout.addWidget(self.empty_label)
+        empty_layout.addWidget(self.busy_bar, 0, Qt.AlignmentFlag.AlignHCenter)
+        empty_layout.addStretch(2)
+        self.stack.addWidget(empty)
+
+        # Results page.
+        results = QWidget()
+        outer = QVBoxLayout(results)
+        outer.setContentsMargins(0, 0, 0, 0)
+
+        header = QHBoxLayout()
+        self.accuracy_card = MetricCard("Test accuracy", "The share of test images whose most likely class is the "
+                                                          "right one. The test images were never used in training.")
+        self.loss_card = MetricCard("Test loss", "Mean cross-entropy on the test set: lower is better. Unlike "
+                                                  "accuracy it also counts how sure the model was.")
+        self.mistakes_card = MetricCard("Mistakes", "Test images whose most likely class is wrong.")
+        for card in (self.accuracy_card, self.loss_card, self.mistakes_card):
+            header.addWidget(card)
+        header.addSpacing(8)
+        info = QVBoxLayout()
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        self.model_label.setTextFormat(Qt.TextFormat.PlainText)
+        info.addStretch(1)
+        info.addWidget(self.model_label)
+        buttons = QHBoxLayout()
+        self.export_button = QToolButton()
+        self.export_button.setText("Export…")
+        self.export_button.setIcon(QIcon.fromTheme("document-save-as"))
+        self.export_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.export_button.setToolTip("Save the metrics (CSV, JSON) or a picture of the matrix, the gallery or "
+                                      "the table")
+        menu = QMenu(self.export_button)
+        self.export_csv_action = menu.addAction("Metrics as CSV (per-class table)…", self.export_csv_dialog)
+        self.export_json_action = menu.addAction("Metrics as JSON (everything)…", self.export_json_dialog)
+        menu.addSeparator()
+        menu.addAction("Confusion matrix as PNG…", lambda: self.save_png_dialog("matrix"))
+        menu.addAction("Gallery as PNG…", lambda: self.save_png_dialog("gallery"))
+        menu.addAction("Per-class table as PNG…", lambda: self.save_png_dialog("table"))
+        self.export_button.setMenu(menu)
+        self.reevaluate_button = QPushButton("Evaluate again")
+        self.reevaluate_button.setToolTip("Evaluate the checkpoint again (e.g. after the file changed)")
+        self.reevaluate_button.clicked.connect(self.reevaluate)
+        buttons.addStretch(1)
+        buttons.addWidget(self.reevaluate_button)
+        buttons.addWidget(self.export_button)
+        info.addLayout(buttons)
+        header.addLayout(info, 1)
+        outer.addLayout(header)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setChildrenCollapsible(False)
+
+        # Left: the confusion matrix.
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 6, 6, 0)
+        top = QHBoxLayout()
+        top.addWidget(_section_title("Confusion matrix"))
+        top.addStretch(1)
+        self.counts_radio = QRadioButton("Counts")
+        self.percent_radio = QRadioButton("% of true class")
+        self.counts_radio.setToolTip("Each cell: how many test images of the row's class got the column's class")
+        self.percent_radio.setToolTip("Each row as percentages: the diagonal is each class's recall")
+        self.counts_radio.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.counts_radio)
+        group.addButton(self.percent_radio)
+        self.percent_radio.toggled.connect(self.set_normalised)
+        top.addWidget(self.counts_radio)
+        top.addWidget(self.percent_radio)
+        left_layout.addLayout(top)
+        self.matrix_hint = QLabel("Rows: the true class · columns: what the model said. Blue diagonal: right; "
+                                  "red: mistakes. Click a cell to see its images.")
+        self.matrix_hint.setWordWrap(True)
+        left_layout.addWidget(self.matrix_hint)
+        self.matrix = ConfusionMatrixView()
+        self.matrix.cellClicked.connect(self.select_cell)
+        self.matrix.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.matrix.customContextMenuRequested.connect(
+            lambda pos: self._png_menu("matrix", self.matrix.mapToGlobal(pos)))
+        left_layout.addWidget(self.matrix, 1)
+        splitter.addWidget(left)
+
+        # Right: the gallery above the per-class table.
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.setChildrenCollapsible(False)
+        gallery_box = QWidget()
+        gl = QVBoxLayout(gallery_box)
+        gl.setContentsMargins(6, 6, 0, 0)
+        self.gallery_title = _section_title("Images")
+        gl.addWidget(self.gallery_title)
+        self.gallery_hint = QLabel("Click a cell of the matrix to see its test images.")
+        self.gallery_hint.setWordWrap(True)
+        gl.addWidget(self.gallery_hint)
+        self.gallery = QListWidget()
+        self.gallery.setViewMode(QListView.ViewMode.IconMode)
+        self.gallery.setMovement(QListView.Movement.Static)
+        self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
+        self.gallery.setUniformItemSizes(True)
+        self.gallery.setWrapping(True)
+        self.gallery.setSpacing(2)
+        self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.gallery.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.gallery.itemClicked.connect(self._on_gallery_clicked)
+        self.gallery.itemActivated.connect(self._on_gallery_clicked)
+        self.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.gallery.customContextMenuRequested.connect(
+            lambda pos: self._png_menu("gallery", self.gallery.viewport().mapToGlobal(pos)))
+        gl.addWidget(self.gallery, 1)
+        right.addWidget(gallery_box)
+
+        table_box = QWidget()
+        tl = QVBoxLayout(table_box)
+        tl.setContentsMargins(6, 6, 0, 0)
+        table_top = QHBoxLayout()
+        table_top.addWidget(_section_title("Per class"))
+        table_top.addStretch(1)
+        self.macro_label = QLabel()
+        table_top.addWidget(self.macro_label)
+        tl.addLayout(table_top)
+        self.table = QTableWidget(0, len(CSV_FIELDS))
+        self.table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Test images"])
+        tips = ["", "Of the images the model called this class, the share that really are",
+                "Of the images of this class, the share the model recognised", "Harmonic mean of precision and recall",
+                "How many test images have this class"]
+        for col, tip in enumerate(tips):
+            if tip:
+                self.table.horizontalHeaderItem(col).setToolTip(tip)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, len(CSV_FIELDS)):
+            self.table.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # the classes' own order
+        self.table.setSortingEnabled(True)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(
+            lambda pos: self._png_menu("table", self.table.viewport().mapToGlobal(pos)))
+        self.table.itemDoubleClicked.connect(self._on_table_double_clicked)
+        tl.addWidget(self.table, 1)
+        right.addWidget(table_box)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 5)
+        splitter.setStretchFactor(1, 6)
+        splitter.setSizes([480, 560])
+        outer.addWidget(splitter, 1)
+        self.stack.addWidget(results)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 8, 10, 8)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.stack, 1)
+        self._muted = [self.matrix_hint, self.gallery_hint, self.model_label, self.macro_label]
+        self._apply_muted()
+
+    def _apply_muted(self) -> None:
+        color = _muted_color(self)
+        for label in self._muted:
+            pal = label.palette()
+            pal.setColor(QPalette.ColorRole.WindowText, color)
+            label.setPalette(pal)
+
+    def changeEvent(self, event) -> None:
+        from PySide6.QtCore import QEvent
+
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "_muted"):
+            self._apply_muted()
+        super().changeEvent(event)
+
+    def _show_empty(self, text: str, busy: bool = False) -> None:
+        if busy and self.empty_label.text() != text:
+            self.busy_bar.setRange(0, 0)  # indeterminate until progress arrives
+        self.empty_label.setText(text)
+        self.busy_bar.setVisible(busy)
+        self.stack.setCurrentIndex(0)
+
+    # ------------------------------------------------------------------------------------------------
+    # Evaluation
+    def set_checkpoint(self, path: str | None) -> None:
+        """Evaluate this checkpoint on its test set (in the background); None clears the page."""
+        if self._shut_down:
+            return
+        self._gen += 1
+        self.checkpoint_path = str(path) if path else None
+        self._waiting_for_dataset = False
+        self.banner.clear_message()
+        if not path:
+            self.evaluation = self.context = self.test_images = None
+            self._show_empty(NO_MODEL)
+            return
+        self._show_empty(f"Loading {Path(path).name}…", busy=True)
+        if self._task is not None and self._task.running:
+            self._task.cancel()  # its result would be dropped anyway: stop spending CPU on it
+        gen = self._gen
+        app_dataset = self.state.dataset
+
+        def work(report, is_cancelled) -> dict[str, Any]:
+            from cnnstudio.core.metrics import Evaluation, predict_probabilities
+            from cnnstudio.ui.checkpoint_data import load_context
+
+            import torch
+
+            context = load_context(str(path), app_dataset)
+            if context.dataset is None:
+                return {"gen": gen, "context": context}
+            ds = context.dataset
+            n = len(ds.test_labels)
+            start = time.perf_counter()
+            p = context.predictor
+            parts = []
+            for first in range(0, n, EVAL_CHUNK):  # chunks: progress, and a new checkpoint cancels this one
+                if is_cancelled():
+                    return {"gen": gen, "cancelled": True}
+                report((first, n))
+                parts.append(predict_probabilities(p.model, ds.test_images[first:first + EVAL_CHUNK], p.normalise,
+                                                   torch.device("cpu"), batch_size=500))
+            probs = torch.cat(parts) if parts else torch.zeros(0, len(p.classes))
+            evaluation = Evaluation(list(p.classes), ds.test_labels.numpy().astype(np.int64), probs.numpy())
+            return {"gen": gen, "context": context, "evaluation": evaluation,
+                    "images": ds.test_images.numpy(), "seconds": time.perf_counter() - start}
+
+        task = Task(work, with_progress=True)
+        task.progress.connect(lambda text, g=gen: self._on_progress(g, text))
+        task.succeeded.connect(self._on_evaluated)
+        task.failed.connect(lambda message, details, g=gen: self._on_failed(g, message, details))
+        self._task = task
+        task.start()
+
+    def reevaluate(self) -> None:
+        if self.checkpoint_path:
+            self.set_checkpoint(self.checkpoint_path)
+
+    def busy(self) -> bool:
+        return self._task is not None and self._task.running
+
+    def _on_progress(self, gen: int, value: Any) -> None:
+        if gen != self._gen or self._shut_down:
+            return
+        done, total = value
+        self._show_empty(f"Evaluating {Path(self.checkpoint_path or '').name} on {total:,} test images…", busy=True)
+        self.busy_bar.setRange(0, max(1, total))
+        self.busy_bar.setValue(done)
+
+    def _on_failed(self, gen: int, message: str, details: str) -> None:
+        if gen != self._gen or self._shut_down:
+            return
+        name = Path(self.checkpoint_path or "").name
+        self._show_empty(f"Could not evaluate {name}.")
+        self.banner.show_message(f"Could not evaluate {name}: {message}", "error")
+        self.evaluationFailed.emit(message)
+
+    def _on_evaluated(self, result: dict[str, Any]) -> None:
+        if result["gen"] != self._gen or self._shut_down or result.get("cancelled"):
+            return
+        context = result["context"]
+        self.context = context
+        if "evaluation" not in result:
+            self._waiting_for_dataset = True
+            self._show_empty("This model cannot be evaluated until its dataset is loaded.")
+            self.banner.show_message(context.dataset_note, "warning")
+            self.evaluationFailed.emit(context.dataset_note)
+            return
+        self.evaluation = result["evaluation"]
+        self.test_images = result["images"]
+        self.eval_seconds = float(result["seconds"])
+        if context.dataset_note and not context.from_app:
+            self.banner.show_message(context.dataset_note, "info")
+        self._fill()
+        self.stack.setCurrentIndex(1)
+        self.evaluationReady.emit(self.evaluation)
+
+    def _on_dataset_changed(self, dataset: Any) -> None:
+        if self._waiting_for_dataset and self.checkpoint_path and self.context is not None:
+            from cnnstudio.ui.checkpoint_data import dataset_fits
+
+            if dataset_fits(self.context.predictor.checkpoint, dataset):
+                self.set_checkpoint(self.checkpoint_path)
+
+    # ------------------------------------------------------------------------------------------------
+    # Showing an evaluation
+    def _fill(self) -> None:
+        ev = self.evaluation
+        n = len(ev.labels)
+        wrong = int((ev.predictions != ev.labels).sum())
+        self.accuracy_card.set(_pct(ev.accuracy), f"{n - wrong:,} of {n:,} test images right")
+        self.loss_card.set(f"{ev.loss:.3f}", "cross-entropy, lower is better")
+        self.mistakes_card.set(f"{wrong:,}", f"{_pct(wrong / n) if n else '–'} of the test set")
+        data = self.context.predictor.checkpoint
+        from cnnstudio.ui.checkpoint_data import trained_on
+
+        spec_name = (data.get("model_spec") or {}).get("name") or (data.get("config") or {}).get("model", "model")
+        run = Path(self.checkpoint_path or "").parent.name
+        self.model_label.setText(f"Model {spec_name} from run {run} ({Path(self.checkpoint_path or '').name}), "
+                                 f"trained on {trained_on(data)}.\nEvaluated on its {n:,} test images in "
+                                 f"{self.eval_seconds:.1f} s.")
+        self.model_label.setToolTip(self.checkpoint_path or "")
+
+        self.matrix.set_matrix(ev.confusion_matrix(), ev.classes)
+        self.matrix.set_normalised(self.percent_radio.isChecked())
+        self._fill_table()
+        # Start on the most common mistake: the most instructive cell for a first look.
+        cm = ev.confusion_matrix().copy()
+        np.fill_diagonal(cm, -1)
+        if cm.size and cm.max() > 0:
+            t, p = np.unravel_index(int(np.argmax(cm)), cm.shape)
+        else:
+            t = p = int(np.argmax(np.diag(ev.confusion_matrix()))) if len(ev.classes) else 0
+        self.select_cell(int(t), int(p))
+
+    def _fill_table(self) -> None:
+        rows = self.evaluation.per_class()
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            name = QTableWidgetItem(row["class"])
+            name.setData(Qt.ItemDataRole.UserRole + 1, r)  # the class index, whatever the sort order
+            self.table.setItem(r, 0, name)
+            for c, key in enumerate(("precision", "recall", "f1"), start=1):
+                self.table.setItem(r, c, _NumberItem(_pct(row[key]), row[key]))
+            self.table.setItem(r, 4, _NumberItem(f"{row['support']:,}", row["support"]))
+        self.table.setSortingEnabled(True)
+        k = max(1, len(rows))
+        macro = {key: sum(r[key] for r in rows) / k for key in ("precision", "recall", "f1")}
+        self.macro_label.setText(f"Average over classes: precision {_pct(macro['precision'])}, recall "
+                                 f"{_pct(macro['recall'])}, F1 {_pct(macro['f1'])}")
+        self.table.setToolTip("Click a column header to sort. Double-click a class to see its correct images.")
+
+    def set_normalised(self, normalised: bool) -> None:
+        """Counts (False) or each row as percentages of its true class (True)."""
+        if self.percent_radio.isChecked() != bool(normalised):
+            self.percent_radio.setChecked(bool(normalised))
+            self.counts_radio.setChecked(not normalised)
+        self.matrix.set_normalised(bool(normalised))
+
+    def select_cell(self, true_class: int, predicted_class: int) -> None:
+        """Show the test images with this (true, predicted) pair, the most confident first (= a click)."""
+        ev = self.evaluation
+        if ev is None:
+            return
+        k = len(ev.classes)
+        if not (0 <= true_class < k and 0 <= predicted_class < k):
+            return
+        self.selected_cell = (int(true_class), int(predicted_class))
+        self.matrix.set_selected(self.selected_cell)
+        indices = ev.samples_for_cell(true_class, predicted_class)
+        total = len(indices)
+        shown = indices[:GALLERY_LIMIT]
+        t_name, p_name = ev.classes[true_class], ev.classes[predicted_class]
+        if true_class == predicted_class:
+            self.gallery_title.setText(f"{t_name}: recognised correctly ({total:,})")
+        else:
+            self.gallery_title.setText(f"{t_name} mistaken for {p_name} ({total:,})")
+        if total == 0:
+            self.gallery_hint.setText("No test image falls in this cell.")
+        else:
+            capped = f" Showing the {len(shown):,} most confident of {total:,}." if total > len(shown) else ""
+            self.gallery_hint.setText("Most confident first; the percentage is the model's confidence in "
+                                      f"{p_name}. Click an image to look inside the network with it.{capped}")
+        self._fill_gallery(shown)
+        self.cellSelected.emit(*self.selected_cell)
+
+    def gallery_indices(self) -> list[int]:
+        """The test-set indices shown in the gallery, in order."""
+        return list(self._gallery_indices)
+
+    def _thumb_scale(self) -> int:
+        h, w = self.test_images.shape[2:]
+        return max(1, round(THUMB / max(h, w)))
+
+    def _fill_gallery(self, indices: np.ndarray) -> None:
+        ev = self.evaluation
+        self.gallery.clear()
+        self._gallery_indices = [int(i) for i in indices]
+        if not len(indices):
+            return
+        scale = self._thumb_scale()
+        h, w = self.test_images.shape[2:]
+        icon = QSize(w * scale, h * scale)
+        fm = self.gallery.fontMetrics()
+        cell_w = max(icon.width() + 12, fm.horizontalAdvance("100.0 % pentagon") + 6)
+        self.gallery.setIconSize(icon)
+        self.gallery.setGridSize(QSize(cell_w, icon.height() + 2 * fm.height() + 10))
+        preds = ev.predictions
+        self.gallery.setUpdatesEnabled(False)
+        for i in self._gallery_indices:
+            t, p = int(ev.labels[i]), int(preds[i])
+            conf = float(ev.probabilities[i, p])
+            hwc = chw_to_hwc(self.test_images[i])
+            pixmap = QPixmap.fromImage(numpy_to_qimage(hwc)).scaled(
+                icon, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
+            mark = "✓" if t == p else "✗"
+            item = QListWidgetItem(QIcon(pixmap), f"{format_probability(conf)} {ev.classes[p]}\n{mark} true: "
+                                                  f"{ev.classes[t]}")
+            item.setData(Qt.ItemDataRole.UserRole, i)
+            order = np.argsort(-ev.probabilities[i])[:3]
+            guesses = "\n".join(f"  {ev.classes[j]}: {format_probability(float(ev.probabilities[i, j]))}"
+                                for j in order)
+            item.setToolTip(f"Test image #{i}\nTrue class: {ev.classes[t]}\nTop guesses:\n{guesses}\n"
+                            "Click to look inside the network with it")
+            item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+            self.gallery.addItem(item)
+        self.gallery.setUpdatesEnabled(True)
+        self.gallery.scrollToTop()
+
+    def gallery_item_rect(self, position: int):
+        """Viewport rectangle of the gallery's position-th image (for tests that click it)."""
+        return self.gallery.visualItemRect(self.gallery.item(position))
+
+    def _on_table_double_clicked(self, item: QTableWidgetItem) -> None:
+        name = self.table.item(item.row(), 0)
+        index = name.data(Qt.ItemDataRole.UserRole + 1) if name is not None else None
+        if index is not None:
+            self.select_cell(int(index), int(index))
+
+    # ------------------------------------------------------------------------------------------------
+    # Opening an image in the Inspect view
+    def _on_gallery_clicked(self, item: QListWidgetItem) -> None:
+        index = item.data(Qt.ItemDataRole.UserRole)
+        if index is not None:
+            self.open_in_inspect(int(index))
+
+    def open_in_inspect(self, index: int) -> bool:
+        """Show test image `index` on the Inspect page (of the window this page is in)."""
+        self.inspectRequested.emit(int(index))
+        window = self.window()
+        page_of = getattr(window, "page", None)
+        if page_of is None:
+            return False
+        try:
+            inspect = page_of("inspect")
+        except (KeyError, LookupError):
+            return False
+        show = getattr(inspect, "show_test_sample", None)
+        if show is None:
+            return False
+        show(int(index), checkpoint=self.checkpoint_path)
+        show_page = getattr(window, "show_page", None)
+        if show_page is not None:
+            show_page("inspect")
+        return True
+
+    # ------------------------------------------------------------------------------------------------
+    # Export
+    def export_csv(self, path: str | Path) -> Path:
+        """The per-class table (class, precision, recall, f1, support) as CSV."""
+        if self.evaluation is None:
+            raise RuntimeError("nothing to export: no evaluation yet")
+        path = Path(path)
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+            writer.writeheader()
+            for row in self.evaluation.per_class():
+                writer.writerow({k: row[k] for k in CSV_FIELDS})
+        return path
+
+    def export_json(self, path: str | Path) -> Path:
+        """Everything: accuracy, loss, per-class metrics, confusion matrix, the most confident mistakes."""
+        if self.evaluation is None:
+            raise RuntimeError("nothing to export: no evaluation yet")
+        data = self.evaluation.to_dict()
+        data["checkpoint"] = self.checkpoint_path
+        if self.context is not None:
+            from cnnstudio.ui.checkpoint_data import trained_on
+
+            data["dataset"] = trained_on(self.context.predictor.checkpoint)
+            data["split"] = "test"
+        path = Path(path)
+        path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        return path
+
+    def _default_name(self, suffix: str) -> str:
+        run = Path(self.checkpoint_path or "evaluation").parent.name or "evaluation"
+        return f"{run}-{suffix}"
+
+    def _ask_path(self, title: str, name: str, filters: str) -> str:
+        path, _ = QFileDialog.getSaveFileName(self, title, name, filters)
+        return path
+
+    def export_csv_dialog(self) -> None:
+        if self.evaluation is None:
+            self.banner.show_message("Nothing to export yet: evaluate a model first.", "info")
+            return
+        path = self._ask_path("Export metrics as CSV", self._default_name("metrics.csv"), "CSV files (*.csv)")
+        if path:
+            self._report_saved(lambda: self.export_csv(path), path)
+
+    def export_json_dialog(self) -> None:
+        if self.evaluation is None:
+            self.banner.show_message("Nothing to export yet: evaluate a model first.", "info")
+            return
+        path = self._ask_path("Export metrics as JSON", self._default_name("metrics.json"), "JSON files (*.json)")
+        if path:
+            self._report_saved(lambda: self.export_json(path), path)
+
+    def grab_image(self, what: str) -> QImage:
+        """A picture of the confusion matrix ("matrix"), the gallery ("gallery") or the table ("table")."""
+        widget = {"matrix": self.matrix, "gallery": self.gallery, "table": self.table}[what]
+        if what == "matrix":
+            return self.matrix.to_image(2.0)  # twice the size: crisp in documents
+        return widget.grab().toImage()
+
+    def save_png(self, what: str, path: str | Path) -> Path:
+        path = Path(path)
+        if not self.grab_image(what).save(str(path), "PNG"):
+            raise OSError(f"could not write {path}")
+        return path
+
+    def save_png_dialog(self, what: str) -> None:
+        if self.evaluation is None:
+            self.banner.show_message("Nothing to save yet: evaluate a model first.", "info")
+            return
+        names = {"matrix": "confusion-matrix.png", "gallery": "gallery.png", "table": "per-class.png"}
+        path = self._ask_path("Save as PNG", self._default_name(names[what]), "PNG images (*.png)")
+        if path:
+            if not path.lower().endswith(".png"):
+                path += ".png"
+            self._report_saved(lambda: self.save_png(what, path), path)
+
+    def _png_menu(self, what: str, global_pos) -> None:
+        menu = QMenu(self)
+        action = QAction("Save as PNG…", menu)
+        action.triggered.connect(lambda: self.save_png_dialog(what))
+        menu.addAction(action)
+        if what == "matrix":
+            menu.addSeparator()
+            menu.addAction("Show counts", lambda: self.set_normalised(False))
+            menu.addAction("Show % of true class", lambda: self.set_normalised(True))
+        menu.popup(global_pos)
+
+    def _report_saved(self, save, path: str) -> None:
+        try:
+            save()
+        except OSError as exc:
+            self.banner.show_message(f"Could not save {path}: {exc}", "error")
+            return
+        self.banner.show_message(f"Saved {path}", "ok")
+        self.state.message.emit(f"Saved {path}")
+
+    # ------------------------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Drop late results; the main window then waits for the worker thread."""
+        self._shut_down = True
+        self._gen += 1
