@@ -1,0 +1,679 @@
+"""Draw and classify: sketch a figure (or open, drop or paste a picture) and watch the model's guess live.
+
+Everything a user gives the page goes through the core's single preprocessing path
+(cnnstudio.core.inference: Predictor.predict_image -> prepare_image), so what the page shows is exactly
+what `cnnstudio predict` would say about the same picture. The prepared input (what the model sees) is
+shown beside the bars, pixel for pixel, and published as preparedInputChanged for the Inspect view.
+
+Threading: the model is loaded, and each prediction computed, on a background Task
+(cnnstudio.ui.tasks). At most one prediction is in flight; changes that arrive meanwhile are coalesced
+into one follow-up request, so the GUI never waits and never builds a backlog. Results from an older
+context (another model, a cleared page, another picture) are dropped by a generation counter.
+Live updates during a stroke: the canvas reports changes at most ~30 times a second and the page
+starts a short timer (prediction_delay_ms) on the first report that is not yet scheduled; the timer
+is not restarted by later reports, so predictions keep coming while the pen moves. A stroke's end,
+undo, redo and clear predict at once.
+
+Colour models (3 input channels): the canvas switches to RGB output and a colour button appears;
+for gray models strokes are black ink, and the core inverts them to the dataset's polarity.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QEvent, QMimeData, QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import (QAction, QActionGroup, QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QIcon,
+                           QImage, QKeySequence, QPalette, QShortcut)
+from PySide6.QtWidgets import (QColorDialog, QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton,
+                               QSizePolicy, QSlider, QToolBar, QToolButton, QVBoxLayout, QWidget)
+
+from cnnstudio.ui.qimage import numpy_to_qimage, qimage_to_numpy
+from cnnstudio.ui.state import AppState
+from cnnstudio.ui.tasks import Task
+from cnnstudio.ui.widgets.banner import Banner
+from cnnstudio.ui.widgets.canvas import DrawingCanvas
+from cnnstudio.ui.widgets.prediction import PixelView, ProbabilityBars, format_probability
+
+TOP_K = 5
+NO_MODEL = "Train a model or open one from Runs first"
+DRAW_HINT = "Draw a figure to see what the model thinks"
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff *.ppm *.pgm);;All files (*)"
+DISPLAY_MAX = 1024  # a loaded picture is shown from a thumbnail of at most this many pixels a side
+UNSURE = 0.5  # below this top probability the headline says "not sure"
+
+
+def describe_preparation(framing: Any, inverted: bool) -> str:
+    """One line on how an input was framed, e.g. '28x28 gray, inverted, fitted into 20x20, centred by mass'."""
+    c, h, w = framing.channels, framing.height, framing.width
+    parts = [f"{w}×{h} {'gray' if c == 1 else 'colour'}"]
+    if framing.fit == "box":
+        if inverted:
+            parts.append("inverted")
+        if framing.box:
+            parts.append(f"fitted into {framing.box}×{framing.box}")
+        parts.append("centred by mass" if framing.centering == "mass" else "centred")
+    else:
+        parts.append("scaled to cover, centre-cropped")
+    return " · ".join(parts)
+
+
+def explain_preparation(framing: Any, inverted: bool) -> str:
+    """A sentence on why the input looks the way it does."""
+    if framing.fit != "box":
+        return (f"Like the training photos, the picture is scaled to cover {framing.width}×{framing.height} "
+                "pixels and its centre is cut out.")
+    steps = ["cropped to its content"]
+    if inverted:
+        light = framing.polarity != "dark-on-light"
+        steps.append("inverted to " + ("light strokes on dark" if light else "dark strokes on light"))
+    if framing.box:
+        steps.append(f"scaled into a {framing.box}×{framing.box} box")
+    steps.append("centred by its centre of mass" if framing.centering == "mass" else "centred")
+    return "Like the training images, your input is " + ", ".join(steps[:-1]) + " and " + steps[-1] + "."
+
+
+def _open_for_display(path: str) -> dict[str, Any]:
+    """Background: the picture as the core opens it, plus a display thumbnail as numpy."""
+    from PIL import Image
+
+    from cnnstudio.core.inference import open_image
+
+    img = open_image(path)
+    thumb = img.copy()
+    thumb.thumbnail((DISPLAY_MAX, DISPLAY_MAX), Image.Resampling.LANCZOS)
+    return {"image": img, "display": np.asarray(thumb.convert("RGBA")), "name": Path(path).name, "path": path}
+
+
+class DrawPage(QWidget):
+    """Draw (or open) a picture and see the current model's top classes and its prepared input."""
+
+    modelLoaded = Signal(object)  # the Predictor
+    predictionUpdated = Signal(object)  # {'top': [(label, p)], 'empty': bool, 'probabilities': array|None, ...}
+    preparedInputChanged = Signal(object)  # uint8 (C, H, W) the model sees, or None when nothing is drawn
+    imageError = Signal(str)  # a picture could not be opened or pasted (also shown in the banner)
+
+    def __init__(self, state: AppState | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state or AppState()
+        self.predictor: Any = None  # cnnstudio.core.inference.Predictor once loaded
+        self.checkpoint_path: str | None = None
+        self._loaded_path: str | None = None  # the checkpoint of self.predictor
+        self.last_prediction: dict[str, Any] | None = None
+        self.last_prepared: np.ndarray | None = None
+        self.prediction_delay_ms = 30
+        self._model_gen = 0  # bumped by every set_checkpoint: late model loads are dropped
+        self._context_gen = 0  # bumped by clear / new picture / model change: late predictions are dropped
+        self._inflight: Task | None = None
+        self._pending = False
+        self._loading_model = False
+        self._image: Any = None  # the opened picture (PIL image or numpy array) in picture mode
+        self._image_name = ""
+        self._shut_down = False
+        self._image_error_shown = False
+
+        self.banner = Banner()
+        self.canvas = DrawingCanvas()
+        self.setAcceptDrops(True)
+        self._build_ui()
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.request_prediction)
+        self.canvas.strokeChanged.connect(self._schedule_prediction)
+        self.canvas.imageChanged.connect(self.request_prediction)
+        self.canvas.historyChanged.connect(self._update_actions)
+        self.canvas.strokeFinished.connect(self._on_stroke_finished)
+        self.state.checkpointChanged.connect(self.set_checkpoint)
+        self._show_neutral()
+        self._update_actions()
+        if self.state.checkpoint_path:
+            self.set_checkpoint(self.state.checkpoint_path)
+
+    # -- UI ---------------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        self.toolbar = QToolBar()
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tools = QActionGroup(self)
+        self.pen_action = self._action("Pen", "draw-freehand", "Draw (P)", "P", checkable=True)
+        self.eraser_action = self._action("Eraser", "draw-eraser", "Erase (E)", "E", checkable=True)
+        for action in (self.pen_action, self.eraser_action):
+            tools.addAction(action)
+            self.toolbar.addAction(action)
+        self.pen_action.setChecked(True)
+        self.eraser_action.toggled.connect(self.canvas.set_eraser)
+
+        self.color_button = QToolButton()
+        self.color_button.setToolTip("Ink colour (for models that see colour)")
+        self.color_button.clicked.connect(self._choose_color)
+        self._color_action = self.toolbar.addWidget(self.color_button)
+        self._color_action.setVisible(False)
+        self._paint_color_button()
+
+        self.toolbar.addSeparator()
+        size_label = QLabel(" Size ")
+        self.toolbar.addWidget(size_label)
+        self.size_slider = QSlider(Qt.Orientation.Horizontal)
+        self.size_slider.setRange(4, 80)
+        self.size_slider.setValue(int(self.canvas.brush_size()))
+        self.size_slider.setFixedWidth(130)
+        self.size_slider.setToolTip("Brush size in drawing pixels ( [ and ] change it)")
+        self.size_slider.valueChanged.connect(self._on_size)
+        self.toolbar.addWidget(self.size_slider)
+        self.size_value = QLabel()
+        self.size_value.setMinimumWidth(44)
+        self.toolbar.addWidget(self.size_value)
+        self._on_size(self.size_slider.value())
+
+        self.toolbar.addSeparator()
+        self.undo_action = self._action("Undo", "edit-undo", "Undo the last stroke (Ctrl+Z)",
+                                        QKeySequence.StandardKey.Undo)
+        self.redo_action = self._action("Redo", "edit-redo", "Redo (Ctrl+Shift+Z or Ctrl+Y)",
+                                        [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.clear_action = self._action("Clear", "edit-clear", "Clear the page (Delete or Ctrl+Backspace)",
+                                         [QKeySequence(Qt.Key.Key_Delete), QKeySequence("Ctrl+Backspace")])
+        self.undo_action.triggered.connect(self.undo)
+        self.redo_action.triggered.connect(self.redo)
+        self.clear_action.triggered.connect(self.clear)
+        for action in (self.undo_action, self.redo_action, self.clear_action):
+            self.toolbar.addAction(action)
+
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.toolbar.addWidget(spacer)
+        self.open_action = self._action("Open image…", "document-open",
+                                        "Classify a picture file; you can also drop one here or paste (Ctrl+V)",
+                                        QKeySequence.StandardKey.Open)
+        self.open_action.triggered.connect(self.open_image_dialog)
+        self.toolbar.addAction(self.open_action)
+        paste = QAction(self)
+        paste.setShortcut(QKeySequence.StandardKey.Paste)
+        paste.triggered.connect(self.paste)
+        self.addAction(paste)
+        for key, step in (("[", -4), ("]", 4)):
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.activated.connect(lambda s=step: self.size_slider.setValue(self.size_slider.value() + s))
+
+        # Picture mode strip: what is shown instead of the drawing, and the way back.
+        self.image_strip = QFrame()
+        self.image_strip.setObjectName("imageStrip")
+        self.image_strip.setStyleSheet("QFrame#imageStrip { background: rgba(38, 139, 210, 0.14); "
+                                       "border-left: 4px solid rgb(38, 139, 210); border-radius: 3px; }")
+        strip = QHBoxLayout(self.image_strip)
+        strip.setContentsMargins(8, 4, 4, 4)
+        self.image_label = QLabel()
+        self.image_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.back_button = QPushButton("Back to drawing")
+        self.back_button.clicked.connect(self.back_to_drawing)
+        strip.addWidget(self.image_label, 1)
+        strip.addWidget(self.back_button)
+        self.image_strip.hide()
+
+        left = QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
+        left.addWidget(self.toolbar)
+        left.addWidget(self.image_strip)
+        left.addWidget(self.canvas, 1)
+
+        # Right: the guess, the bars, what the model sees, which model.
+        panel = QFrame()
+        panel.setObjectName("predictionPanel")
+        panel.setFixedWidth(330)
+        right = QVBoxLayout(panel)
+        right.setContentsMargins(12, 8, 4, 8)
+        title = self._section_title("Prediction")
+        self.headline = QLabel()
+        self.headline.setWordWrap(True)
+        self.headline.setTextFormat(Qt.TextFormat.RichText)
+        self.headline.setMinimumHeight(56)
+        self.headline.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.bars = ProbabilityBars(TOP_K)
+        seen_title = self._section_title("What the model sees")
+        self.prepared_view = PixelView()
+        self.prepared_view.setFixedHeight(172)
+        self.prepared_caption = QLabel()
+        self.prepared_caption.setWordWrap(True)
+        self.prepared_caption.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        self.prepared_caption.setMinimumHeight(2 * self.fontMetrics().lineSpacing() + 4)
+        self.explain_label = QLabel()
+        self.explain_label.setWordWrap(True)
+        self.explain_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        self.model_label.setTextFormat(Qt.TextFormat.PlainText)
+        self._muted = [self.prepared_caption, self.explain_label, self.model_label]
+        self._apply_muted()
+        right.addWidget(title)
+        right.addWidget(self.headline)
+        right.addWidget(self.bars)
+        right.addSpacing(16)
+        right.addWidget(seen_title)
+        right.addWidget(self.prepared_view)
+        right.addWidget(self.prepared_caption)
+        right.addWidget(self.explain_label)
+        right.addStretch(1)
+        right.addWidget(self.model_label)
+
+        body = QHBoxLayout()
+        body.setContentsMargins(0, 0, 0, 0)
+        body.addLayout(left, 1)
+        body.addWidget(panel)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(10, 8, 10, 8)
+        outer.addWidget(self.banner)
+        outer.addLayout(body, 1)
+
+    def _action(self, text: str, icon: str, tip: str, shortcut: Any = None, checkable: bool = False) -> QAction:
+        action = QAction(QIcon.fromTheme(icon), text, self)
+        action.setToolTip(tip)
+        action.setCheckable(checkable)
+        if isinstance(shortcut, list):
+            action.setShortcuts(shortcut)
+        elif shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut) if isinstance(shortcut, str) else shortcut)
+        # Shortcuts work while the page is shown, wherever the focus is within the window.
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.addAction(action)
+        return action
+
+    @staticmethod
+    def _section_title(text: str) -> QLabel:
+        label = QLabel(text)
+        font = label.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.08)
+        label.setFont(font)
+        return label
+
+    def _apply_muted(self) -> None:
+        """Secondary text: the palette's text colour blended towards the background (light and dark themes)."""
+        pal = self.palette()
+        text, window = pal.color(QPalette.ColorRole.WindowText), pal.color(QPalette.ColorRole.Window)
+        mix = QColor.fromRgbF(*(0.68 * a + 0.32 * b for a, b in zip(text.getRgbF()[:3], window.getRgbF()[:3])))
+        for label in self._muted:
+            label_pal = label.palette()
+            label_pal.setColor(QPalette.ColorRole.WindowText, mix)
+            label.setPalette(label_pal)
+
+    def _on_size(self, value: int) -> None:
+        self.canvas.set_brush_size(value)
+        self.size_value.setText(f"{value} px")
+
+    def _paint_color_button(self) -> None:
+        color = self.canvas.color()
+        self.color_button.setText("Colour")
+        self.color_button.setStyleSheet(
+            f"QToolButton {{ border-left: 14px solid {color.name()}; padding-left: 4px; }}")
+
+    def _choose_color(self) -> None:
+        color = QColorDialog.getColor(self.canvas.color(), self, "Ink colour")
+        if color.isValid():
+            self.canvas.set_color(color)
+            self._paint_color_button()
+
+    def _update_actions(self) -> None:
+        picture = self._image is not None
+        self.undo_action.setEnabled(self.canvas.can_undo() and not picture)
+        self.redo_action.setEnabled(self.canvas.can_redo() and not picture)
+        self.clear_action.setEnabled(picture or not self.canvas.is_empty())
+        for action in (self.pen_action, self.eraser_action):
+            action.setEnabled(not picture)
+        self.size_slider.setEnabled(not picture)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.canvas.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    # -- drawing commands -------------------------------------------------------------------------
+    def undo(self) -> None:
+        if self._image is None:
+            self.canvas.undo()
+
+    def redo(self) -> None:
+        if self._image is None:
+            self.canvas.redo()
+
+    def clear(self) -> None:
+        """Clear the drawing; in picture mode also put the picture away."""
+        was_blank = self.canvas.is_empty()
+        if self._image is not None:
+            self._leave_picture()
+        self.canvas.clear()  # emits imageChanged (and so predicts) when something was drawn
+        if was_blank:
+            self.request_prediction()
+
+    # -- model ------------------------------------------------------------------------------------
+    def set_checkpoint(self, path: str | None) -> None:
+        """Load the model of a checkpoint in the background (None unloads); modelLoaded follows."""
+        self._model_gen += 1
+        self._context_gen += 1
+        gen = self._model_gen
+        self.checkpoint_path = str(path) if path else None
+        if not path:
+            self.predictor, self._loaded_path = None, None
+            self._loading_model = False
+            self._apply_model_ui()
+            self._show_neutral()
+            return
+        self._loading_model = True
+        self.model_label.setText(f"Loading {Path(path).name}…")
+        if self.predictor is None:
+            self._show_neutral()  # "Loading the model…"; with a model shown, it stays until the new one is in
+
+        def load() -> dict[str, Any]:
+            from cnnstudio.core.errors import CNNStudioError
+            from cnnstudio.core.inference import Predictor
+
+            try:
+                return {"gen": gen, "path": str(path), "predictor": Predictor(str(path))}
+            except CNNStudioError as exc:
+                return {"gen": gen, "path": str(path), "error": str(exc)}
+            except Exception as exc:  # a damaged or foreign file: say so, without a traceback
+                return {"gen": gen, "path": str(path), "error": f"{type(exc).__name__}: {exc}"}
+
+        task = Task(load)
+        task.succeeded.connect(self._on_model_loaded)
+        task.start()
+
+    def _on_model_loaded(self, result: dict[str, Any]) -> None:
+        if self._shut_down or result["gen"] != self._model_gen:
+            return  # another checkpoint was chosen meanwhile
+        self._loading_model = False
+        if "error" in result:
+            self.banner.show_message(f"Could not load the model {Path(result['path']).name}: {result['error']}",
+                                     "error")
+            self.checkpoint_path = self._loaded_path  # the previous model, if any, stays
+            self._apply_model_ui()
+            self._show_neutral()
+            if self.predictor is not None:
+                self.request_prediction()
+            return
+        self.banner.clear_message()
+        self.predictor, self._loaded_path = result["predictor"], result["path"]
+        self.checkpoint_path = result["path"]
+        self._apply_model_ui()
+        self.modelLoaded.emit(self.predictor)
+        self.request_prediction()
+
+    def _apply_model_ui(self) -> None:
+        p = self.predictor
+        if p is None:
+            self.model_label.setText("No model loaded.")
+            self.model_label.setToolTip("")
+            self.canvas.set_color_mode(False)
+            self._color_action.setVisible(False)
+            return
+        data = p.checkpoint
+        spec_name = (data.get("model_spec") or {}).get("name") or (data.get("config") or {}).get("model", "model")
+        dataset = ((data.get("meta") or {}).get("dataset") or {}).get("title") \
+            or (data.get("config") or {}).get("dataset", "")
+        c, h, w = p.input_shape
+        self.model_label.setText(f"Model: {spec_name}" + (f" · trained on {dataset}" if dataset else "")
+                                 + f"\n{len(p.classes)} classes · input {c}×{h}×{w}")
+        self.model_label.setToolTip(self.checkpoint_path or "")
+        colour = p.framing.channels == 3
+        self.canvas.set_color_mode(colour)
+        self._color_action.setVisible(colour)
+
+    # -- predictions ------------------------------------------------------------------------------
+    def _schedule_prediction(self) -> None:
+        """Live updates during a stroke: a short timer, started once and not restarted by later reports."""
+        if self.prediction_delay_ms <= 0:
+            self.request_prediction()
+        elif not self._timer.isActive():
+            self._timer.start(self.prediction_delay_ms)
+
+    def request_prediction(self) -> None:
+        """Predict the current input now (or right after the prediction in flight)."""
+        self._timer.stop()
+        self._update_actions()
+        if self._shut_down:
+            return
+        if self.predictor is None:
+            self._show_neutral()
+            return
+        if self._image is None and self.canvas.is_empty():
+            # A blank page: the neutral state at once, never a guess (and late results are dropped).
+            self._context_gen += 1
+            self._publish({"top": [], "empty": True, "probabilities": None, "pixels": None, "inverted": False,
+                           "source": "drawing", "ms": 0.0})
+            return
+        if self._inflight is not None:
+            self._pending = True
+            return
+        self._start_prediction()
+
+    def _start_prediction(self) -> None:
+        predictor, gen = self.predictor, self._context_gen
+        source = "drawing" if self._image is None else "image"
+        data = self.canvas.to_numpy() if self._image is None else self._image
+
+        def predict() -> dict[str, Any]:
+            import torch
+
+            # One intra-op thread for one small image: as fast as two on an idle machine, and with the
+            # cores busy (a training run, other programs) two OpenMP threads wait on each other and a
+            # 1 ms inference takes 20-70 ms. The setting is per OS thread (OpenMP), so training elsewhere
+            # in the process keeps its threads.
+            torch.set_num_threads(1)
+            start = time.perf_counter()
+            prepared, probs = predictor.predict_image(data)
+            return {"gen": gen, "predictor": predictor, "prepared": prepared, "probs": probs, "source": source,
+                    "ms": (time.perf_counter() - start) * 1000}
+
+        task = Task(predict)
+        task.succeeded.connect(self._on_prediction)
+        task.failed.connect(self._on_prediction_failed)
+        self._inflight = task
+        task.start()
+
+    def _on_prediction(self, result: dict[str, Any]) -> None:
+        self._inflight = None
+        if self._shut_down:
+            return
+        if result["gen"] == self._context_gen and result["predictor"] is self.predictor:
+            prepared, probs = result["prepared"], result["probs"]
+            if prepared.empty:
+                top: list[tuple[str, float]] = []
+                probs = None
+            else:
+                top = [(row["label"], row["probability"]) for row in self.predictor.top_k(probs, TOP_K)]
+            self._publish({"top": top, "empty": bool(prepared.empty), "probabilities": probs,
+                           "pixels": None if prepared.empty else prepared.pixels, "inverted": prepared.inverted,
+                           "source": result["source"], "ms": result["ms"]})
+        if self._pending:
+            self._pending = False
+            self.request_prediction()
+
+    def _on_prediction_failed(self, message: str, details: str) -> None:
+        self._inflight = None
+        if self._shut_down:
+            return
+        self.banner.show_message(f"Prediction failed: {message}", "error")
+        if self._pending:
+            self._pending = False
+            self.request_prediction()
+
+    def _publish(self, prediction: dict[str, Any]) -> None:
+        self.last_prediction = prediction
+        pixels = prediction["pixels"]
+        changed = not (pixels is None and self.last_prepared is None)
+        self.last_prepared = pixels
+        if prediction["empty"]:
+            self._show_neutral()
+        else:
+            self._show_prediction(prediction)
+        if changed:
+            self.preparedInputChanged.emit(pixels)
+        self.predictionUpdated.emit(prediction)
+
+    def _show_prediction(self, prediction: dict[str, Any]) -> None:
+        label, p = prediction["top"][0]
+        pct = format_probability(p)
+        highlight = self.palette().color(QPalette.ColorRole.Highlight).name()
+        if p >= UNSURE:
+            self.headline.setText(f"<span style='font-size:22px; font-weight:600; color:{highlight}'>"
+                                  f"{_html(label)}</span>&nbsp;&nbsp;<span style='font-size:15px'>{pct}</span>")
+        else:
+            self.headline.setText(f"<span style='font-size:15px'>Not sure. Maybe </span>"
+                                  f"<span style='font-size:20px; font-weight:600; color:{highlight}'>"
+                                  f"{_html(label)}</span>&nbsp;<span style='font-size:14px'>({pct})</span>")
+        self.bars.set_rows(prediction["top"])
+        self.prepared_view.set_pixels(prediction["pixels"])
+        self.prepared_caption.setText(describe_preparation(self.predictor.framing, prediction["inverted"]))
+        self.explain_label.setText(explain_preparation(self.predictor.framing, prediction["inverted"]))
+
+    def _show_neutral(self) -> None:
+        """No guess: no model yet, a model loading, or nothing drawn."""
+        if self.predictor is None:
+            text = "Loading the model…" if self._loading_model else NO_MODEL
+            self.headline.setText(f"<span style='font-size:14px'>{text}</span>")
+            self.bars.clear("The classes and their probabilities appear here.")
+            self.prepared_view.set_placeholder("")
+            self.prepared_caption.setText("")
+            self.explain_label.setText("")
+            self.canvas.set_hint("Draw a figure here")
+            if not self._loading_model and not self.checkpoint_path:
+                self.model_label.setText("No model loaded.")
+        else:
+            self.headline.setText(f"<span style='font-size:14px'>{DRAW_HINT}</span>")
+            self.bars.clear()
+            c, h, w = self.predictor.input_shape
+            self.prepared_caption.setText(f"{w}×{h} input: nothing drawn yet")
+            classes = self.predictor.classes
+            known = ", ".join(classes[:12]) + (f" and {len(classes) - 12} more" if len(classes) > 12 else "")
+            self.explain_label.setText(f"This model knows {len(classes)} classes: {known}.")
+        self.prepared_view.set_pixels(None)
+
+    # -- pictures: open, drop, paste --------------------------------------------------------------
+    def open_image_dialog(self) -> None:
+        settings = QSettings()
+        folder = str(settings.value("draw/image_folder", "") or "")
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image to classify", folder, IMAGE_FILTER)
+        if path:
+            settings.setValue("draw/image_folder", str(Path(path).parent))
+            self.open_image_file(path)
+
+    def open_image_file(self, path: str) -> None:
+        """Open a picture file in the background and classify it; a bad file shows a message (imageError)."""
+        task = Task(lambda: _open_for_display(str(path)))
+        task.succeeded.connect(self._on_image_opened)
+        task.failed.connect(self._on_image_failed)
+        task.start()
+
+    def _on_image_opened(self, result: dict[str, Any]) -> None:
+        if self._shut_down:
+            return
+        display = numpy_to_qimage(result["display"]).copy()
+        self.set_image(result["image"], result["name"], display)
+
+    def _on_image_failed(self, message: str, details: str = "") -> None:
+        if self._shut_down:
+            return
+        self.banner.show_message(message, "error")
+        self._image_error_shown = True
+        self.imageError.emit(message)
+
+    def _on_stroke_finished(self) -> None:
+        if self._image_error_shown:  # the message about a picture has been read: the user draws on
+            self._image_error_shown = False
+            self.banner.clear_message()
+
+    def set_image(self, image: Any, name: str = "pasted image", display: QImage | None = None) -> None:
+        """Classify a picture (PIL image, numpy array or QImage) instead of the drawing."""
+        if isinstance(image, QImage):
+            if display is None:
+                display = image
+            image = qimage_to_numpy(image)
+        if display is None:
+            array = np.asarray(image.convert("RGBA")) if hasattr(image, "convert") else np.asarray(image)
+            display = numpy_to_qimage(np.ascontiguousarray(array, dtype=np.uint8)).copy()
+        self.banner.clear_message()
+        self._image_error_shown = False
+        self._image, self._image_name = image, name
+        self._context_gen += 1
+        self.canvas.show_image(display if display is not None else QImage())
+        self.image_label.setText(f"Showing {name}. Your drawing is kept.")
+        self.image_strip.show()
+        self.request_prediction()
+
+    def back_to_drawing(self) -> None:
+        if self._image is None:
+            return
+        self._leave_picture()
+        self.request_prediction()
+
+    def _leave_picture(self) -> None:
+        self._image, self._image_name = None, ""
+        self._context_gen += 1
+        self.canvas.show_image(None)
+        self.image_strip.hide()
+        self._update_actions()
+
+    def busy(self) -> bool:
+        """Whether a model load or a prediction is under way or scheduled (tests wait for False)."""
+        return self._loading_model or self._inflight is not None or self._pending or self._timer.isActive()
+
+    def showing_image(self) -> bool:
+        return self._image is not None
+
+    def paste(self) -> None:
+        """Ctrl+V: an image on the clipboard, or a copied image file."""
+        self._take_mime(QGuiApplication.clipboard().mimeData(), "pasted image",
+                        "The clipboard holds no image or image file.")
+
+    def _take_mime(self, mime: QMimeData | None, name: str, nothing: str) -> bool:
+        if mime is None:
+            self._on_image_failed(nothing)
+            return False
+        for url in mime.urls() if mime.hasUrls() else []:
+            if url.isLocalFile():
+                self.open_image_file(url.toLocalFile())
+                return True
+        if mime.hasImage():
+            image = QImage(mime.imageData())
+            if not image.isNull():
+                self.set_image(image, name)
+                return True
+        if mime.hasText():
+            text = mime.text().strip()
+            path = QUrl(text).toLocalFile() if text.startswith("file:") else text
+            if path and "\n" not in path and Path(path).is_file():
+                self.open_image_file(path)
+                return True
+        self._on_image_failed(nothing)
+        return False
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        mime = event.mimeData()
+        if mime.hasImage() or any(url.isLocalFile() for url in mime.urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        if self._take_mime(event.mimeData(), "dropped image", "That is not an image or image file."):
+            event.acceptProposedAction()
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop timers and drop late results; the main window then waits for the worker threads."""
+        self._shut_down = True
+        self._timer.stop()
+        self._model_gen += 1
+        self._context_gen += 1
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "_muted"):
+            self._apply_muted()
+        if event.type() == QEvent.Type.PaletteChange and self.last_prediction and not self.last_prediction["empty"] \
+                and self.predictor is not None:
+            self._show_prediction(self.last_prediction)  # the headline colour follows the theme
+        super().changeEvent(event)
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
