@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
+
+# Set CNNSTUDIO_STARTUP_PROBE=1 to measure start-up: once the main window is first exposed the app prints
+# "CNNSTUDIO_WINDOW_SHOWN <unix time>" on stdout and closes itself (benchmarks/ui_responsiveness.py).
+STARTUP_PROBE_ENV = "CNNSTUDIO_STARTUP_PROBE"
 
 
 def create_application(argv: list[str] | None = None):
@@ -25,5 +31,28 @@ def run_app(argv: list[str] | None = None) -> int:
     from cnnstudio.ui.main_window import MainWindow
 
     window = MainWindow()
+    if os.environ.get(STARTUP_PROBE_ENV):
+        _install_startup_probe(window)
     window.show()
     return app.exec()
+
+
+def _install_startup_probe(window) -> None:
+    """Print when the window is first exposed (really on screen), then close it the normal way."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    class ExposeProbe(QObject):
+        def __init__(self):
+            super().__init__(window)
+            self.fired = False
+
+        def eventFilter(self, obj, event):  # noqa: N802 (Qt naming)
+            if not self.fired and event.type() == QEvent.Type.Expose and obj.isExposed():
+                self.fired = True
+                print(f"CNNSTUDIO_WINDOW_SHOWN {time.time():.6f}", flush=True)
+                QTimer.singleShot(0, window.close)  # closeEvent waits for background threads as usual
+            return False
+
+    probe = ExposeProbe()
+    window.winId()  # create the native window so its QWindow exists before show()
+    window.windowHandle().installEventFilter(probe)

@@ -1,8 +1,9 @@
 """Run one Trainer on a background QThread and bring its events to the GUI thread, throttled.
 
 Wiring is the canonical one (field notes, pitfall 2): a parentless QObject worker is moved to a
-QThread; thread.started -> worker.run; worker.finished -> thread.quit and worker.deleteLater;
-thread.finished -> thread.deleteLater. A TrainingRun (living on the GUI thread) owns both and keeps
+QThread; thread.started -> worker.run; worker.finished -> thread.quit (a direct connection: see
+TrainingRun) and worker.deleteLater. Python owns the QThread, so instead of thread.deleteLater the
+TrainingRun waits for the finished thread and then drops its last reference (see _on_thread_finished). A TrainingRun (living on the GUI thread) owns both and keeps
 itself referenced in a module registry until the thread has ended, so neither Python nor Qt can
 destroy a running QThread.
 
@@ -28,7 +29,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from cnnstudio.core.training.control import RunControl
 
@@ -155,6 +156,10 @@ class TrainingWorker(QObject):
                                  "run_dir": str(run_dir) if run_dir else None, "checkpoint": None,
                                  "history": getattr(self.trainer, "history", None)})
         finally:
+            # The trainer holds the model and the data copies (on the GPU too): let them go now, even if
+            # a Python reference to this worker lingers after the run.
+            self.trainer = None
+            self.dataset = None
             self.finished.emit()
 
     def _on_event(self, event: Any) -> None:
@@ -210,9 +215,13 @@ class TrainingRun(QObject):
         self._thread.setObjectName(f"cnnstudio-training-{self.generation}")
         self.worker.moveToThread(self._thread)
         self._thread.started.connect(self.worker.run)
-        self.worker.finished.connect(self._thread.quit)
+        # Direct: the QThread object lives on the GUI thread, so a queued quit() would wait for the GUI's
+        # event loop, and a GUI thread blocked in wait() (closing the window) would never see it: deadlock.
+        # quit() is thread-safe; calling it from the worker thread ends that thread's event loop.
+        self.worker.finished.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
         self.worker.finished.connect(self.worker.deleteLater)
-        self._thread.finished.connect(self._thread.deleteLater)
+        # No thread.finished -> thread.deleteLater here: Python created this QThread and owns it, and
+        # _on_thread_finished must still call wait() on it. It releases the thread itself, after wait().
         self._thread.finished.connect(self._on_thread_finished)
         self.worker.started.connect(self._on_started)
         self._control = self.worker.control  # plain Python: usable after the worker is deleted
@@ -268,7 +277,13 @@ class TrainingRun(QObject):
 
     @Slot()
     def _on_thread_finished(self) -> None:
+        # QThread emits finished() *before* the ending thread deletes its deferred objects (our worker's
+        # deleteLater). Dropping our Python references now could let Python delete the worker here while
+        # that thread deletes it too: a double delete. wait() returns once the thread is completely done
+        # (a moment later); only then let go of the wrappers.
+        if self._thread is not None:
+            self._thread.wait()
         self._done = True
-        self._thread = None  # Qt deletes it (deleteLater); never touch it again
+        self._thread = None  # the last reference: Python deletes the finished QThread, here on its own thread
         _active.discard(self)
         self.ended.emit(self.generation)

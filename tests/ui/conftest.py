@@ -35,3 +35,16 @@ def state():
     from cnnstudio.ui.state import AppState
 
     return AppState()
+
+
+@pytest.fixture(autouse=True)
+def _no_training_thread_left_running(qtbot):
+    """Fail a test that leaves a training run's QThread alive; stop and join it anyway so the session
+    survives ("QThread: Destroyed while thread is still running" would abort every later test)."""
+    yield
+    from cnnstudio.ui import training_worker
+
+    left = [run for run in training_worker.active_runs() if run.thread_alive()]
+    training_worker.wait_for_runs(120_000)
+    qtbot.waitUntil(lambda: not training_worker.active_runs(), timeout=10_000)
+    assert not left, f"{len(left)} training thread(s) were still running at the end of the test"

@@ -161,7 +161,8 @@ class RunsPage(QWidget):
         lower.addWidget(self.summary)
         lower.setStretchFactor(0, 1)
         lower.setStretchFactor(1, 0)
-        lower.setSizes([700, 290])
+        lower.setSizes([680, 320])
+        self._lower_split = lower
         lower.setChildrenCollapsible(False)
 
         split = QSplitter(Qt.Orientation.Vertical)
@@ -169,7 +170,7 @@ class RunsPage(QWidget):
         split.addWidget(lower)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
-        split.setSizes([250, 480])
+        split.setSizes([170, 560])
         split.setChildrenCollapsible(False)
         col.addWidget(split, 1)
 
@@ -324,7 +325,8 @@ class RunsPage(QWidget):
             except RunError:
                 skipped.append(run.name)
         self.charts.overlay(shown)
-        self.summary.setHtml(self._compare_html([r for r in runs if r.name not in skipped], skipped))
+        colors = {o["name"]: (o["label"], o["color"]) for o in self.charts.overlay_curves}
+        self.summary.setHtml(self._compare_html([r for r in runs if r.name not in skipped], skipped, colors))
         self.selectionShown.emit(len(shown))
 
     def _summary_html(self, run: RunSummary, problem: str | None) -> str:
@@ -358,12 +360,18 @@ class RunsPage(QWidget):
         rows.append(f"<p style='color:gray'>Checkpoints: {e(files) or 'none'}<br>{e(run.path)}</p>")
         return "".join(rows)
 
-    def _compare_html(self, runs: list[RunSummary], skipped: list[str]) -> str:
+    def _compare_html(self, runs: list[RunSummary], skipped: list[str],
+                      colors: dict[str, tuple[str, str]] | None = None) -> str:
         e = html.escape
+        colors = colors or {}
         out = [f"<h3>Comparing {len(runs)} runs</h3>"]
         if skipped:
             out.append(f"<p style='color:#c0392b'>Not shown (damaged): {e(', '.join(skipped))}</p>")
-        header = "".join(f"<th style='padding:2px 6px'>{e(r.name[:24])}</th>" for r in runs)
+        header = ""
+        for r in runs:
+            label, color = colors.get(r.name, (r.name[:20], ""))
+            swatch = f"<span style='color:{color}'>&#9644;</span> " if color else ""
+            header += f"<th style='padding:2px 6px' align='left'>{swatch}{e(label)}</th>"
         lines = [f"<tr><td></td>{header}</tr>"]
         result_rows = [("Test accuracy", [_pct(r.test_accuracy) for r in runs]),
                        ("Best val. accuracy", [_pct(r.best_val_accuracy) for r in runs])]

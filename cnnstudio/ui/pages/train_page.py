@@ -17,7 +17,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractSpinBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
                                QGroupBox, QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit, QProgressBar,
@@ -31,6 +31,9 @@ from cnnstudio.ui.training_worker import TrainingRun, wait_for_runs
 from cnnstudio.ui.widgets.charts import TrainingCharts
 
 MAX_LOG_LINES = 2000
+# Charts redraw at most every 200 ms; the progress bar follows every update (<= 20 per second). Redrawing
+# plots is the costly part of an update (axis text); less of it leaves the cores to training.
+CHART_INTERVAL_MS = 200
 SHORTCUTS = {
     "start": ("F5", "Ctrl+Return"),
     "pause": ("Ctrl+P",),
@@ -141,6 +144,11 @@ class TrainPage(QWidget):
         self.total_steps = 0
         self.last_result: dict[str, Any] | None = None
         self.error_dialog: QMessageBox | None = None
+        self._chart_pending: list[dict[str, Any]] = []
+        self._chart_last = 0.0
+        self._chart_timer = QTimer(self)
+        self._chart_timer.setSingleShot(True)
+        self._chart_timer.timeout.connect(self._flush_charts)
 
         self._build()
         self._fill_form(default_config(state.dataset_name))
@@ -378,6 +386,9 @@ class TrainPage(QWidget):
         self.status_label = QLabel("")
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         self.status_label.setWordWrap(True)
+        # A fixed height: new text must not re-layout the page (that would repaint every chart).
+        self.status_label.setFixedHeight(2 * self.status_label.fontMetrics().lineSpacing() + 4)
+        self.status_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         col.addWidget(self.status_label)
 
         self.charts = TrainingCharts()
@@ -519,7 +530,7 @@ class TrainPage(QWidget):
         self.device_combo.blockSignals(True)
         self.device_combo.clear()
         best = devices[0]["name"] if devices else "CPU"
-        self.device_combo.addItem(f"Automatic: {self._short_name(devices[0]) if devices else best}", "auto")
+        self.device_combo.addItem(f"Automatic ({self._short_name(devices[0]) if devices else best})", "auto")
         for d in devices:
             self.device_combo.addItem(self._device_title(d), d["id"])
             self.device_combo.setItemData(self.device_combo.count() - 1, f"{d['name']}: {d.get('detail', '')}",
@@ -771,6 +782,8 @@ class TrainPage(QWidget):
         self._run_info = {"model": cfg.model, "dataset": cfg.dataset}
         self._best_val = None
         self._last_step = None
+        self._chart_pending = []
+        self._chart_timer.stop()
         self.current_step = 0
         self.total_steps = 0
         self._started_at = time.monotonic()
@@ -857,9 +870,11 @@ class TrainPage(QWidget):
             return
         self._run_info.update(data)
         self.total_steps = int(data["epochs"]) * int(data["steps_per_epoch"])
+        self.charts.set_live_extent(self.total_steps, int(data["epochs"]))
         history = data.get("history")
-        if history and history.get("epoch") or (history and history.get("steps", {}).get("step")):
+        if history and (history.get("epoch") or history.get("steps", {}).get("step")):
             self.charts.begin_run(self._run_info.get("model", ""), history)
+            self.charts.set_live_extent(self.total_steps, int(data["epochs"]))
             self.current_step = int(history["steps"]["step"][-1]) if history["steps"]["step"] else 0
             vals = [v for v in history.get("val_accuracy", []) if v is not None]
             self._best_val = max(vals) if vals else None
@@ -875,13 +890,26 @@ class TrainPage(QWidget):
     def _on_steps(self, generation: int, steps: list) -> None:
         if not self._mine(generation) or not steps:
             return
-        self.charts.append_steps(steps)
+        self._chart_pending.extend(steps)
+        wait_ms = CHART_INTERVAL_MS - 1000 * (time.monotonic() - self._chart_last)
+        if wait_ms <= 0:
+            self._flush_charts()
+        elif not self._chart_timer.isActive():
+            self._chart_timer.start(int(wait_ms) + 1)
         last = steps[-1]
         self._last_step = last
         self.current_step = int(last["global_step"])
         self.total_steps = int(last["total_steps"])
         self._show_progress(last)
         self.stepsReceived.emit(self.current_step)
+
+    @Slot()
+    def _flush_charts(self) -> None:
+        self._chart_timer.stop()
+        if self._chart_pending:
+            pending, self._chart_pending = self._chart_pending, []
+            self.charts.append_steps(pending)
+        self._chart_last = time.monotonic()
 
     def _show_progress(self, s: dict[str, Any]) -> None:
         total = max(1, int(s["total_steps"]))
@@ -899,6 +927,7 @@ class TrainPage(QWidget):
     def _on_epoch(self, generation: int, e: dict) -> None:
         if not self._mine(generation):
             return
+        self._flush_charts()
         self.charts.append_epoch(e)
         if e.get("val_accuracy") is not None:
             self._best_val = max(self._best_val or 0.0, e["val_accuracy"])
@@ -921,12 +950,13 @@ class TrainPage(QWidget):
         if not self._mine(generation):
             return
         if paused:
+            self._flush_charts()
             self.status_label.setText(f"Paused at step {self.current_step:,} of {self.total_steps:,}.")
             self._set_banner(f"Paused. Press Resume ({shortcut_text('pause')}) to continue exactly where it "
                              "stopped, or Stop to end the run.", "warning")
             self.progress_bar.setFormat("Paused  ·  " + self.progress_bar.format())
             self._log(f"Paused at step {self.current_step:,}.")
-        else:
+        elif self._run is not None and not self._run.stop_requested:
             self._log("Resumed.")
             if self._last_step:
                 self._show_progress(self._last_step)
@@ -949,6 +979,7 @@ class TrainPage(QWidget):
         result = self._result or {"status": "failed", "message": "the training thread ended without a result",
                                   "run_dir": self._run.run_dir if self._run else None, "checkpoint": None}
         failure = self._failure
+        self._flush_charts()
         if failure is None and result.get("status") == "failed":
             failure = (str(result.get("message") or "training failed"), str(result.get("details") or ""))
         self._run = None

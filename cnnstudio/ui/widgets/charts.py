@@ -33,7 +33,7 @@ OVERLAY_DARK = ["#5fa8e8", "#ffa54f", "#6fd36f", "#ff6b6b", "#c39bd3", "#d4a38f"
                 "#e0e05a", "#5fe0ef"]
 
 DEFAULT_SMOOTHING = 0.85  # EMA weight of the smoothed loss (TensorBoard-style, bias-corrected)
-EMPTY_HINT = "Curves appear here as soon as training starts"
+EMPTY_HINT = "Curves appear once training starts"
 
 
 def ema(values: Iterable[float], weight: float = DEFAULT_SMOOTHING) -> np.ndarray:
@@ -44,6 +44,16 @@ def ema(values: Iterable[float], weight: float = DEFAULT_SMOOTHING) -> np.ndarra
         acc = weight * acc + (1 - weight) * float(v)
         out.append(acc / (1 - weight ** i))
     return np.asarray(out, dtype=float)
+
+
+def short_run_label(name: str, limit: int = 26) -> str:
+    """A legend-sized name: "20261122-041140-shapes-cnn3-dropout" -> "04:11:40 cnn3-dropout"."""
+    import re
+
+    m = re.match(r"^(\d{8})-(\d{2})(\d{2})(\d{2})-[^-]+-(.+?)(-\d+)?$", name)
+    if m:
+        return f"{m.group(2)}:{m.group(3)}:{m.group(4)} {m.group(5)}{m.group(6) or ''}"[:limit]
+    return name if len(name) <= limit else name[:limit - 1] + "…"
 
 
 def _floats(values: Iterable[Any]) -> np.ndarray:
@@ -128,6 +138,12 @@ class TrainingCharts(QWidget):
         self._smooth: list[float] = []
         self._ema_acc = 0.0
         self._epochs: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "val_loss", "train_acc", "val_acc")}
+
+        # While a run is live, the x axes span the whole run (known at its start) and the loss axis moves
+        # only in steps, so an update repaints the curves, not the axes (their tick text is the costly part).
+        self._live_extent: tuple[int, int] | None = None
+        self._loss_yrange: tuple[float, float] | None = None
+        self._lr_top = 0.0
 
         # Overlay mode: one set of curves per run, kept in a pool and reused.
         self.overlay_curves: list[dict[str, Any]] = []
@@ -244,7 +260,13 @@ class TrainingCharts(QWidget):
             values.clear()
         for curve in self.curves.values():
             curve.setData([], [])
+        self._live_extent = None
+        self._loss_yrange = None
+        self._lr_top = 0.0
         self._update_epoch_ticks(0)
+        self._autorange()
+        for legend in (self.loss_legend, self.epoch_loss_legend, self.acc_legend, self.lr_legend):
+            legend.setVisible(False)  # no legend over an empty plot: the hint says what will come
         self._hint.setText(EMPTY_HINT)
         self._hint.setVisible(True)
         self._place_hint()
@@ -255,6 +277,25 @@ class TrainingCharts(QWidget):
         self.run_name = name
         if history:
             self.load_history(history, name)
+
+    def set_live_extent(self, total_steps: int, epochs: int) -> None:
+        """Fix the x axes to the whole run, known when it starts: while it grows only the curves redraw
+        (and the user sees how far along the run is)."""
+        self._live_extent = (max(1, int(total_steps)), max(1, int(epochs)))
+        steps, n_epochs = self._live_extent
+        for plot in (self.loss_plot, self.lr_plot):
+            vb = plot.getPlotItem().getViewBox()
+            vb.disableAutoRange()
+            vb.setXRange(0, steps, padding=0.02)
+        for plot in (self.epoch_loss_plot, self.acc_plot):
+            vb = plot.getPlotItem().getViewBox()
+            vb.disableAutoRange(axis=pg.ViewBox.XAxis)
+            vb.setXRange(0.5, n_epochs + 0.5, padding=0)
+            vb.enableAutoRange(axis=pg.ViewBox.YAxis)
+        self._update_epoch_ticks(n_epochs)
+        if self._steps.n:
+            self._fit_loss_range()
+            self._fit_lr_range(self._lr.view()[1])
 
     def append_steps(self, steps: list[dict]) -> None:
         """Add step events (dicts with global_step, loss, lr), oldest first."""
@@ -283,7 +324,11 @@ class TrainingCharts(QWidget):
         self.curves["step_loss"].setData(x, y)
         self.curves["step_loss_smooth"].setData(x, np.asarray(self._smooth))
         self.curves["lr"].setData(*self._lr.view())
+        if self._live_extent is not None:
+            self._fit_loss_range()
         self._fit_lr_range(self._lr.view()[1])
+        if self._steps.n and not self.loss_legend.isVisible():
+            self.loss_legend.setVisible(True)
         if self._hint.isVisible() and self._steps.n:
             self._hint.setVisible(False)
 
@@ -306,7 +351,11 @@ class TrainingCharts(QWidget):
         self.curves["epoch_val_loss"].setData(x, _floats(e["val_loss"]), connect="finite")
         self.curves["epoch_train_acc"].setData(x, 100 * _floats(e["train_acc"]), connect="finite")
         self.curves["epoch_val_acc"].setData(x, 100 * _floats(e["val_acc"]), connect="finite")
-        self._update_epoch_ticks(int(max(e["epoch"])) if e["epoch"] else 0)
+        if self._live_extent is None:
+            self._update_epoch_ticks(int(max(e["epoch"])) if e["epoch"] else 0)
+        if e["epoch"] and not self.acc_legend.isVisible():
+            self.epoch_loss_legend.setVisible(True)
+            self.acc_legend.setVisible(True)
         if self._hint.isVisible() and e["epoch"]:
             self._hint.setVisible(False)
 
@@ -335,12 +384,12 @@ class TrainingCharts(QWidget):
             self._hint.setText("This run has no metrics yet")
             self._hint.setVisible(True)
             self._place_hint()
-        self._autorange()
         self._fit_lr_range(self._lr.view()[1])
 
     # -- several runs ----------------------------------------------------------------------------------
     def overlay(self, runs: list[tuple[str, dict]]) -> None:
-        """Overlay several runs' histories, one colour each, named in the legends."""
+        """Overlay several runs' histories, one colour each (overlay_color(i)), named in the loss legend.
+        Validation curves are solid, training curves dashed."""
         self.clear()
         self._set_mode("overlay")
         self.overlay_curves = []
@@ -373,12 +422,10 @@ class TrainingCharts(QWidget):
             curves["epoch_train_acc"].setData(ex, col("train_accuracy", 100), connect="finite")
             for curve in curves.values():
                 curve.setVisible(True)
-            label = name if len(name) <= 40 else name[:37] + "..."
+            label = short_run_label(name)
+            # One legend maps colours to runs; the same colour means the same run in every plot.
             self.loss_legend.addItem(curves["step_loss_smooth"], label)
-            self.epoch_loss_legend.addItem(curves["epoch_val_loss"], label)
-            self.acc_legend.addItem(curves["epoch_val_acc"], label)
-            self.lr_legend.addItem(curves["lr"], label)
-            self.overlay_curves.append({"name": name, "curves": curves})
+            self.overlay_curves.append({"name": name, "label": label, "color": color.name(), "curves": curves})
             if epochs:
                 max_epoch = max(max_epoch, int(max(epochs)))
         for curves in self._pool[len(runs):]:
@@ -391,10 +438,13 @@ class TrainingCharts(QWidget):
         lr_values = [v for v in lr_values if v is not None and len(v)]
         self._fit_lr_range(np.concatenate(lr_values) if lr_values else np.empty(0))
         self._hint.setVisible(False)
+        self.loss_legend.setVisible(bool(runs))
+        # Short titles: a long one widens pyqtgraph's layout beyond the view and clips the plot.
+        self.loss_plot.getPlotItem().setTitle("Training loss (smoothed)", color=self._text_color(), size="10pt")
         self.epoch_loss_plot.getPlotItem().setTitle(
-            "Loss per epoch: validation (solid), training (dashed)", color=self._text_color(), size="10pt")
+            "Loss per epoch (dashed: training)", color=self._text_color(), size="10pt")
         self.acc_plot.getPlotItem().setTitle(
-            "Accuracy per epoch: validation (solid), training (dashed)", color=self._text_color(), size="10pt")
+            "Accuracy per epoch (dashed: training)", color=self._text_color(), size="10pt")
 
     def _new_overlay_set(self) -> dict[str, pg.PlotDataItem]:
         return {
@@ -426,6 +476,7 @@ class TrainingCharts(QWidget):
             for legend, items in self._single_legend_entries.items():
                 for item in items:
                     legend.addItem(item, item.name())
+                legend.setVisible(False)
             for plot in self._plots():
                 item = plot.getPlotItem()
                 item.setTitle(item.property("chart_title"), color=self._text_color(), size="10pt")
@@ -447,6 +498,8 @@ class TrainingCharts(QWidget):
                 axis.setTicks([[(i, str(i)) for i in range(step, n + 1, step)], []])
             else:
                 axis.setTicks(None)
+        if self._live_extent is not None:
+            return
         for plot in (self.epoch_loss_plot, self.acc_plot):
             if n == 1:
                 plot.getPlotItem().setXRange(0.5, 1.5, padding=0)
@@ -454,14 +507,36 @@ class TrainingCharts(QWidget):
                 plot.getPlotItem().enableAutoRange(axis="x")
 
     def _fit_lr_range(self, values: np.ndarray) -> None:
-        """The learning rate axis starts at zero: a constant rate is a flat line part-way up, not noise."""
+        """The learning rate axis starts at zero: a constant rate is a flat line part-way up, not noise.
+        The top moves only when the rate outgrows it (a warm-up), not on every update."""
         finite = values[np.isfinite(values)] if len(values) else values
         top = float(finite.max()) if len(finite) else 0.0
         vb = self.lr_plot.getPlotItem().getViewBox()
-        if top > 0:
-            vb.setYRange(0.0, top * 1.15, padding=0)
-        else:
-            vb.enableAutoRange(axis="y")
+        if top <= 0:
+            self._lr_top = 0.0
+            vb.enableAutoRange(axis=pg.ViewBox.YAxis)
+        elif top > self._lr_top or top < self._lr_top / 2:
+            self._lr_top = top * 1.15
+            vb.setYRange(0.0, self._lr_top, padding=0)
+
+    def _fit_loss_range(self) -> None:
+        """Live loss axis with hysteresis: it changes when the loss leaves it, with headroom below, so a
+        falling loss re-scales the axis a dozen times in a run instead of at every update."""
+        y = self._steps.view()[1]
+        finite = y[np.isfinite(y)]
+        if not len(finite):
+            return
+        lo, hi = float(finite.min()), float(finite.max())
+        span = max(hi - lo, 1e-3 * max(1.0, abs(hi)))
+        current = self._loss_yrange
+        if current is None or lo < current[0] or hi > current[1]:
+            bottom = lo - 0.2 * span
+            if lo >= 0:
+                bottom = max(0.0, bottom)
+            self._loss_yrange = (bottom, hi + 0.05 * span)
+            vb = self.loss_plot.getPlotItem().getViewBox()
+            vb.disableAutoRange(axis=pg.ViewBox.YAxis)
+            vb.setYRange(*self._loss_yrange, padding=0)
 
     def _place_hint(self) -> None:
         vb = self.loss_plot.getPlotItem().getViewBox()
