@@ -117,6 +117,7 @@ def tutorial_accuracy(model, loader, device) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=128, help="the engine's batch (the reference uses 100)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--system-dir", default="/usr/share/datasets/fashion-mnist")
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table row")
@@ -156,7 +157,7 @@ def main() -> int:
             ref_times.append(seconds)
             ref_n += n
             print(f"epoch {epoch}: reference {n / seconds:,.0f} samples/s", flush=True)
-            cfg = TrainConfig(dataset="fashion-mnist", model=MODEL, epochs=epoch, batch_size=256, optimizer="adam",
+            cfg = TrainConfig(dataset="fashion-mnist", model=MODEL, epochs=epoch, batch_size=args.batch_size, optimizer="adam",
                               lr=1e-3, val_split=0.0, device=args.device, precision="auto", seed=0)
             resume = run_dir / "last.pt" if epoch > 1 else None
             result = Trainer(cfg, dataset=ds, run_dir=run_dir, resume_from=resume).run()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -568,31 +567,26 @@ class TrainPage(QWidget):
         return choice
 
     def resolved_precision(self) -> tuple[str | None, str | None]:
-        """(precision, None) or (None, why it cannot be used); (None, None) while unknown."""
+        """(precision, None) or (None, why it cannot be used); (None, None) while unknown.
+
+        torch is consulted only after on_devices(): before that it may be half-imported by another
+        thread, and touching it here would block the GUI thread on the import lock for seconds."""
         requested = self.precision_combo.currentData() or "auto"
         device = self._device_id()
         if device == "cpu" and requested == "fp16":
             return None, "fp16 training is not supported on the CPU; choose bf16 or fp32."
-        if not self.devices and requested == "auto" and "torch" not in sys.modules:
-            return None, None
+        if not self.devices:
+            return (None if requested == "auto" else requested), None
         try:
+            import torch
+
             from cnnstudio.core.training.device import resolve_precision
 
-            if "torch" in sys.modules:
-                import torch
-
-                return resolve_precision(requested, torch.device(device)), None
-            if device == "cpu":
-                from cnnstudio.core.training.device import cpu_supports_bf16
-
-                if requested == "auto":
-                    return ("bf16" if cpu_supports_bf16() else "fp32"), None
-                return requested, None
+            return resolve_precision(requested, torch.device(device)), None
         except CNNStudioError as exc:
             return None, str(exc)
         except Exception:  # an unusual torch build: let the trainer decide
             return None, None
-        return (requested if requested != "auto" else None), None
 
     def _update_precision_label(self) -> str | None:
         precision, problem = self.resolved_precision()

@@ -1,0 +1,290 @@
+"""UI responsiveness while training, in-app training speed, and start-up time.
+
+1. Start-up: launches `cnnstudio` (the console script, offscreen) with CNNSTUDIO_STARTUP_PROBE=1, which
+   makes the app print the time its main window was first exposed and then close itself; reports the
+   time from launching the process to that moment (target < 2 s).
+2. Responsiveness: opens the main window offscreen, loads the dataset, picks the model, and trains
+   from the Train page (the real QThread worker, live charts, progress bar, log) while a 10 ms QTimer
+   probe on the GUI thread records event-loop stalls (actual interval - 10 ms). Reports p50 / p99 / max
+   (target p99 < 50 ms) and how often the GUI got a step update.
+3. Speed: runs the same config through the Trainer directly in this process (no Qt, the main
+   thread), alternating with the in-app runs, and reports the in-app training images/s as a ratio of
+   the headless engine's (target >= 0.95). A third variant runs the Trainer on a plain Python thread,
+   to tell the GUI's cost apart from the cost of training off the main thread at all.
+
+    python benchmarks/ui_responsiveness.py [--dataset shapes] [--model cnn3-dropout] [--epochs 2]
+                                           [--rounds 2] [--startup-runs 3]
+
+Prints the figures and, last, one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+_HOME = tempfile.mkdtemp(prefix="cnnstudio-bench-")
+os.environ["CNNSTUDIO_HOME"] = _HOME  # runs of this benchmark never land in the user's runs folder
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = (len(s) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+# -- 1. start-up -------------------------------------------------------------------------------------
+
+def measure_startup(runs: int) -> list[float]:
+    exe = shutil.which("cnnstudio", path=str(Path(sys.executable).parent)) or shutil.which("cnnstudio")
+    cmd = [exe] if exe else [sys.executable, "-m", "cnnstudio"]
+    times = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            env = dict(os.environ, CNNSTUDIO_STARTUP_PROBE="1", CNNSTUDIO_HOME=str(Path(tmp) / "home"),
+                       XDG_CONFIG_HOME=str(Path(tmp) / "config"), QT_QPA_PLATFORM="offscreen")
+            t0 = time.time()
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                    cwd=str(ROOT))
+            shown = None
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith("CNNSTUDIO_WINDOW_SHOWN"):
+                    shown = float(line.split()[1])
+                    break
+            try:
+                proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+            if shown is None or proc.returncode != 0:
+                raise RuntimeError(f"the app did not report its window (exit {proc.returncode})")
+            times.append(shown - t0)
+    return times
+
+
+# -- 2 and 3. in-app training with a stall probe, and the headless engine ---------------------------
+
+def make_config(args, spec):
+    from cnnstudio.core.training.config import default_config
+
+    cfg = default_config(args.dataset).with_changes(model=spec["name"], spec=spec, epochs=args.epochs,
+                                                    limit_train=args.limit, seed=0)
+    if args.batch_size:
+        cfg = cfg.with_changes(batch_size=args.batch_size)
+    return cfg
+
+
+def run_headless(cfg, dataset) -> dict:
+    from cnnstudio.core.training.trainer import Trainer
+
+    t0 = time.perf_counter()
+    result = Trainer(cfg, dataset=dataset).run()
+    if result["status"] != "finished":
+        raise RuntimeError(f"headless run {result['status']}: {result.get('message')}")
+    return {"samples_per_second": result["train_samples_per_second"], "wall_s": time.perf_counter() - t0,
+            "test_accuracy": result.get("test_accuracy")}
+
+
+def run_headless_thread(cfg, dataset) -> dict:
+    """The same Trainer on a plain Python thread (no Qt): separates the GUI's cost from the cost of
+    training off the main thread (libgomp spins much less for a non-initial thread's team when it
+    manages more threads than CPUs, so each parallel region pays a futex wake-up)."""
+    import threading
+
+    out: dict = {}
+    thread = threading.Thread(target=lambda: out.setdefault("r", run_headless(cfg, dataset)))
+    thread.start()
+    thread.join()
+    return out["r"]
+
+
+def settle_background_tasks(app, timeout_s: float = 60.0) -> None:
+    """Let other pages' background work (loading the new checkpoint, the Data page's loading) finish, so
+    it neither competes with the next measured run for the cores nor draws from torch's global RNG."""
+    from cnnstudio.ui import tasks
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if not tasks._running:
+            break
+        time.sleep(0.01)
+    app.processEvents()
+
+
+def run_in_app(app, window, cfg) -> dict:
+    from PySide6.QtCore import QEventLoop, Qt, QTimer
+
+    page = window.page("train")
+    window.show_page("train")
+    ticks: list[float] = []
+    probe = QTimer()
+    probe.setTimerType(Qt.TimerType.PreciseTimer)
+    probe.setInterval(10)
+    probe.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    loop = QEventLoop()
+    out: dict = {}
+
+    def finished(result):
+        out["result"] = result
+        loop.quit()
+
+    page.runFinished.connect(finished)
+    overrides = {k: getattr(cfg, k) for k in ("epochs", "batch_size", "limit_train", "seed", "optimizer", "lr",
+                                             "schedule", "val_split", "augment", "weight_decay",
+                                             "label_smoothing", "device", "precision")}
+    probe.start()
+    t0 = time.perf_counter()
+    if not page.start_training(overrides):
+        raise RuntimeError(f"the Train page refused to start: {page.banner.text()}")
+    run = page.run
+    loop.exec()
+    wall = time.perf_counter() - t0
+    probe.stop()
+    page.runFinished.disconnect(finished)
+    settle_background_tasks(app)
+    result = out["result"]
+    if result["status"] != "finished":
+        raise RuntimeError(f"in-app run {result['status']}: {result.get('message')}")
+    intervals = [b - a for a, b in zip(ticks, ticks[1:])]
+    stalls_ms = [max(0.0, (iv - 0.010) * 1000) for iv in intervals]
+    return {"samples_per_second": result["train_samples_per_second"], "wall_s": wall,
+            "test_accuracy": result.get("test_accuracy"), "stalls_ms": stalls_ms,
+            "step_events": run.stats["step_events"], "step_signals": run.stats["step_signals"],
+            "chart_points": page.charts.step_count}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="shapes")
+    parser.add_argument("--model", default="cnn3-dropout")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=0, help="0: the dataset's default")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N training images (0: all)")
+    parser.add_argument("--rounds", type=int, default=2, help="headless/in-app pairs, alternated")
+    parser.add_argument("--startup-runs", type=int, default=3)
+    parser.add_argument("--skip-startup", action="store_true")
+    args = parser.parse_args()
+
+    startup = [] if args.skip_startup else measure_startup(args.startup_runs)
+    if startup:
+        print(f"start-up to window shown: {', '.join(f'{t:.2f}' for t in startup)} s "
+              f"(median {statistics.median(startup):.2f} s; target < 2 s)", flush=True)
+
+    from cnnstudio.ui.app import create_application
+
+    app = create_application([])
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.models.presets import get_preset
+    from cnnstudio.core.training.device import cpu_name, physical_cores
+    from cnnstudio.ui.main_window import MainWindow
+
+    import torch
+
+    dataset = load_dataset(args.dataset)
+    spec = get_preset(args.model)
+    cfg = make_config(args, spec)
+    window = MainWindow()
+    window.resize(1280, 820)
+    window.show()
+    app.processEvents()
+    window.state.set_dataset(dataset, args.dataset)
+    window.state.set_spec(spec, True)
+    from cnnstudio.ui.tasks import wait_for_all
+
+    # Let start-up work (the device probe, the Data page's own loading) finish before measuring.
+    settle_background_tasks(app)
+
+    # Warm-up (first-call allocations, oneDNN kernels), not counted. On a thread, not the main thread: a
+    # thread that ever runs a parallel region keeps its own OpenMP pool for good, and a main-thread pool
+    # would tax every later off-main-thread run (libgomp spins less once it manages more threads than
+    # CPUs). In the app the GUI thread never trains, so its runs must not see such a pool either: the
+    # main-thread headless runs come last.
+    run_headless_thread(cfg.with_changes(epochs=1, limit_train=min(2000, dataset.train_images.shape[0])), dataset)
+
+    headless, threaded, in_app = [], [], []
+    schedule = [("app", "thread") if r % 2 == 0 else ("thread", "app") for r in range(args.rounds)]
+    schedule += [("headless",)] * args.rounds
+    for r, order in enumerate(schedule):
+        r = r % args.rounds
+        for kind in order:
+            if kind == "headless":
+                h = run_headless(cfg, dataset)
+                headless.append(h)
+                print(f"  round {r + 1} headless: {h['samples_per_second']:,.0f} images/s ({h['wall_s']:.1f} s)",
+                      flush=True)
+            elif kind == "thread":
+                t = run_headless_thread(cfg, dataset)
+                threaded.append(t)
+                print(f"  round {r + 1} headless on a Python thread: {t['samples_per_second']:,.0f} images/s "
+                      f"({t['wall_s']:.1f} s)", flush=True)
+            else:
+                a = run_in_app(app, window, cfg)
+                in_app.append(a)
+                st = a["stalls_ms"]
+                print(f"  round {r + 1} in-app:   {a['samples_per_second']:,.0f} images/s ({a['wall_s']:.1f} s); "
+                      f"stalls p50 {percentile(st, 0.5):.1f} ms, p99 {percentile(st, 0.99):.1f} ms, "
+                      f"max {max(st):.1f} ms; {a['step_signals']} GUI updates for {a['step_events']} step events",
+                      flush=True)
+    window.close()
+    wait_for_all()
+
+    stalls = [s for a in in_app for s in a["stalls_ms"]]
+    h_rate = statistics.mean(h["samples_per_second"] for h in headless)
+    t_rate = statistics.mean(t["samples_per_second"] for t in threaded)
+    a_rate = statistics.mean(a["samples_per_second"] for a in in_app)
+    updates_per_s = max(a["step_signals"] / a["wall_s"] for a in in_app)
+    figures = {
+        "benchmark": "ui_responsiveness",
+        "dataset": args.dataset, "model": args.model, "epochs": args.epochs, "batch_size": cfg.batch_size,
+        "limit_train": args.limit, "rounds": args.rounds,
+        "cpu": cpu_name(), "cores": physical_cores(), "torch": str(torch.__version__),
+        "python": platform.python_version(),
+        "startup_s": [round(t, 3) for t in startup],
+        "startup_median_s": round(statistics.median(startup), 3) if startup else None,
+        "stall_p50_ms": round(percentile(stalls, 0.5), 2), "stall_p99_ms": round(percentile(stalls, 0.99), 2),
+        "stall_max_ms": round(max(stalls), 2) if stalls else None, "probe_ticks": len(stalls),
+        "gui_updates_per_s_max": round(updates_per_s, 1),
+        "headless_samples_per_s": round(h_rate, 1), "in_app_samples_per_s": round(a_rate, 1),
+        "in_app_ratio": round(a_rate / h_rate, 3),
+        "headless_thread_samples_per_s": round(t_rate, 1),
+        "thread_vs_main_ratio": round(t_rate / h_rate, 3), "in_app_vs_thread_ratio": round(a_rate / t_rate, 3),
+        "headless_thread_runs": [round(t["samples_per_second"], 1) for t in threaded],
+        "headless_runs": [round(h["samples_per_second"], 1) for h in headless],
+        "in_app_runs": [round(a["samples_per_second"], 1) for a in in_app],
+        "test_accuracy_in_app": in_app[-1]["test_accuracy"], "test_accuracy_headless": headless[-1]["test_accuracy"],
+    }
+    print()
+    print(f"Event-loop stalls while training ({len(stalls)} probe intervals of 10 ms): "
+          f"p50 {figures['stall_p50_ms']} ms, p99 {figures['stall_p99_ms']} ms, max {figures['stall_max_ms']} ms "
+          "(target p99 < 50 ms)")
+    print(f"GUI step updates: at most {figures['gui_updates_per_s_max']} per second (throttle: 20)")
+    print(f"Training speed: in-app {a_rate:,.0f} images/s vs headless {h_rate:,.0f} images/s = "
+          f"{figures['in_app_ratio']:.3f} (target >= 0.95)")
+    print(f"  of which: a plain Python thread reaches {t_rate:,.0f} images/s = {figures['thread_vs_main_ratio']:.3f} of "
+          f"the main thread; the app reaches {figures['in_app_vs_thread_ratio']:.3f} of the plain thread")
+    if startup:
+        print(f"Start-up to window shown: median {figures['startup_median_s']:.2f} s (target < 2 s)")
+    print(json.dumps(figures))
+    shutil.rmtree(_HOME, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

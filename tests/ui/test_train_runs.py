@@ -1,0 +1,512 @@
+"""The Train and Runs pages, driven like a user would (pytest-qt, offscreen).
+
+Trainings here are tiny (tiny-bn-cnn, a few hundred shapes images, 1-3 epochs) so the file runs in
+well under a minute on 2 CPU cores. Waits are on signals and conditions with timeouts, never sleeps;
+the only fixed wait is the half second during which a paused run must not move.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from cnnstudio.core import paths
+from cnnstudio.core.models.presets import get_preset
+from cnnstudio.core.training.events import EpochEvent, LogEvent, StepEvent
+from cnnstudio.ui.state import AppState
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAIN_TIMEOUT_MS = 120_000
+# Long enough that Stop / Pause land mid-run: 3 epochs of ~110 steps on 1,800 images, batch 16.
+LONG_RUN = {"epochs": 3, "limit_train": 2000, "batch_size": 16}
+
+
+@pytest.fixture(scope="session")
+def shapes():
+    from cnnstudio.core.datasets import load_dataset
+
+    return load_dataset("shapes")
+
+
+@pytest.fixture
+def state(shapes):
+    st = AppState()
+    st.set_dataset(shapes, "shapes")
+    st.set_spec(get_preset("tiny-bn-cnn"), True)
+    return st
+
+
+@pytest.fixture
+def train_page(qtbot, state):
+    from cnnstudio.ui.pages.train_page import TrainPage
+
+    page = TrainPage(state)
+    qtbot.addWidget(page)
+    page.resize(1040, 760)
+    page.show()
+    yield page
+    page.shutdown()
+
+
+def set_form(page, epochs: int, limit: int, batch: int) -> None:
+    page.epochs_spin.setValue(epochs)
+    page.limit_spin.setValue(limit)
+    page.batch_spin.setValue(batch)
+
+
+def train_once(qtbot, page, **overrides) -> dict:
+    with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as blocker:
+        assert page.start_training(overrides)
+    return blocker.args[0]
+
+
+# -- Train page ---------------------------------------------------------------------------------------
+
+
+def test_start_button_trains_and_charts_hold_the_history(qtbot, train_page, state):
+    page = train_page
+    set_form(page, epochs=2, limit=300, batch=32)
+    assert page.start_button.isEnabled()
+    finished_on_state, checkpoints = [], []
+    state.runFinished.connect(finished_on_state.append)
+    state.checkpointChanged.connect(checkpoints.append)
+
+    with qtbot.waitSignal(page.runStarted, timeout=TRAIN_TIMEOUT_MS):
+        qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
+    assert page.is_running() and state.training
+    assert not page.start_button.isEnabled() and page.stop_button.isEnabled()
+    assert not page.epochs_spin.isEnabled()  # the form shows what runs; it is locked meanwhile
+    with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as blocker:
+        pass
+    result = blocker.args[0]
+    assert result["status"] == "finished", result.get("message")
+    history = result["history"]
+
+    # Every logged step reached the chart (coalesced, never dropped), in order.
+    x, y = page.charts.curve_data("step_loss")
+    assert len(x) > 0
+    assert list(x) == history["steps"]["step"]
+    assert np.allclose(y, history["steps"]["loss"])
+    assert len(page.charts.curve_data("step_loss_smooth")[0]) == len(x)
+    assert np.allclose(page.charts.curve_data("lr")[1], history["steps"]["lr"])
+    for key in ("epoch_train_loss", "epoch_val_loss", "epoch_train_acc", "epoch_val_acc"):
+        ex, ey = page.charts.curve_data(key)
+        assert list(ex) == [1, 2], key
+    assert np.allclose(page.charts.curve_data("epoch_val_acc")[1], 100 * np.array(history["val_accuracy"]))
+    assert page.current_step == page.total_steps == history["steps"]["step"][-1]
+
+    assert page.progress_bar.value() == page.progress_bar.maximum()
+    assert "100" in page.progress_bar.text()
+    assert not page.is_running() and not state.training
+    assert page.start_button.isEnabled() and not page.stop_button.isEnabled()
+    assert finished_on_state and finished_on_state[-1]["status"] == "finished"
+    assert checkpoints[-1] == result["checkpoint"] and Path(result["checkpoint"]).name == "best.pt"
+    assert state.checkpoint_path == result["checkpoint"] and Path(result["checkpoint"]).is_file()
+    log = page.log_view.toPlainText()
+    assert "Epoch 2/2" in log and "Finished" in log
+    assert page.banner.property("kind") == "success"
+
+
+def test_stop_ends_the_run_within_two_seconds_and_leaves_last_pt(qtbot, train_page):
+    from cnnstudio.core.checkpoint import load_checkpoint
+
+    page = train_page
+    assert page.start_training({**LONG_RUN, "epochs": 20})
+    qtbot.waitUntil(lambda: page.current_step > 0, timeout=TRAIN_TIMEOUT_MS)
+    with qtbot.waitSignal(page.runFinished, timeout=10_000) as blocker:
+        t0 = time.monotonic()
+        qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
+    elapsed = time.monotonic() - t0
+    result = blocker.args[0]
+    assert result["status"] == "stopped"
+    assert elapsed < 2.0, f"stopping took {elapsed:.2f} s"
+    last = Path(result["run_dir"]) / "last.pt"
+    ckpt = load_checkpoint(last)
+    assert ckpt["global_step"] >= page.current_step > 0
+    assert page.progress_bar.value() < page.progress_bar.maximum()
+    assert "Stopped" in page.progress_bar.text()
+    assert page.banner.property("kind") == "warning" and "last.pt" in page.banner.text()
+
+
+def test_pause_holds_the_step_count_and_resume_finishes(qtbot, train_page):
+    page = train_page
+    assert page.start_training(LONG_RUN)
+    qtbot.waitUntil(lambda: page.current_step > 0, timeout=TRAIN_TIMEOUT_MS)
+    with qtbot.waitSignal(page.pausedChanged, timeout=10_000,
+                          check_params_cb=lambda paused: paused is True):
+        qtbot.mouseClick(page.pause_button, Qt.MouseButton.LeftButton)
+    assert page.is_paused()
+    assert "Resume" in page.pause_button.text()
+    held_step, held_progress = page.current_step, page.progress_bar.value()
+    events_before = page.run.stats["step_events"]
+    qtbot.wait(500)
+    assert page.current_step == held_step
+    assert page.progress_bar.value() == held_progress
+    assert page.run.stats["step_events"] == events_before  # the trainer itself did not step
+    assert held_step < page.total_steps
+
+    with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as blocker:
+        qtbot.mouseClick(page.pause_button, Qt.MouseButton.LeftButton)  # now "Resume"
+    result = blocker.args[0]
+    assert result["status"] == "finished"
+    assert page.current_step == page.total_steps > held_step
+    assert page.progress_bar.value() == page.progress_bar.maximum()
+
+
+def test_stop_while_paused_ends_the_run(qtbot, train_page):
+    page = train_page
+    assert page.start_training(LONG_RUN)
+    qtbot.waitUntil(lambda: page.current_step > 0, timeout=TRAIN_TIMEOUT_MS)
+    with qtbot.waitSignal(page.pausedChanged, timeout=10_000, check_params_cb=lambda paused: paused):
+        page.pause()
+    with qtbot.waitSignal(page.runFinished, timeout=10_000) as blocker:
+        qtbot.keyClick(page, Qt.Key.Key_F5, Qt.KeyboardModifier.ShiftModifier)  # the Stop shortcut
+    assert blocker.args[0]["status"] == "stopped"
+    assert "Resumed" not in page.log_view.toPlainText()
+
+
+def test_keyboard_shortcuts_are_in_the_tooltips(train_page):
+    page = train_page
+    assert "F5" in page.start_button.toolTip()
+    assert "Ctrl+P" in page.pause_button.toolTip()
+    assert "Shift+F5" in page.stop_button.toolTip()
+
+
+CLOSE_SCRIPT = textwrap.dedent("""
+    import os, sys
+    from PySide6.QtCore import QTimer
+    from cnnstudio.ui.app import create_application
+    app = create_application([])
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.models.presets import get_preset
+    from cnnstudio.ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    window.state.set_dataset(load_dataset("shapes"), "shapes")
+    window.state.set_spec(get_preset("tiny-bn-cnn"), True)
+    window.show_page("train")
+    page = window.page("train")
+    seen = []
+
+    def first_step(step):
+        if not seen:
+            seen.append(step)
+            print("FIRST_STEP", step, flush=True)
+            QTimer.singleShot(0, window.close)
+
+    page.stepsReceived.connect(first_step)
+    page.runStarted.connect(lambda info: print("RUN_DIR", info["run_dir"], flush=True))
+    assert page.start_training({"epochs": 30, "limit_train": 3000, "batch_size": 16})
+    QTimer.singleShot(170000, lambda: (print("TIMEOUT", flush=True), app.exit(3)))
+    code = app.exec()
+    print("EXIT", code, flush=True)
+    sys.exit(code)
+""")
+
+
+def test_closing_the_window_during_training_exits_cleanly(tmp_path):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", CNNSTUDIO_HOME=str(tmp_path / "home"),
+               XDG_CONFIG_HOME=str(tmp_path / "config"), PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", CLOSE_SCRIPT], capture_output=True, text=True, timeout=240,
+                          cwd=str(ROOT), env=env)
+    out, err = proc.stdout, proc.stderr
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{out}\nstderr:\n{err}"
+    assert "QThread: Destroyed" not in err, err
+    assert "FIRST_STEP" in out and "EXIT 0" in out
+    run_dir = Path(next(line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("RUN_DIR")))
+    last = run_dir / "last.pt"
+    assert last.is_file(), out
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["status"] == "stopped"
+    from cnnstudio.core.checkpoint import load_checkpoint
+
+    assert load_checkpoint(last)["global_step"] > 0
+
+
+def test_invalid_spec_disables_start_and_names_the_layer(qtbot, train_page, state):
+    page = train_page
+    bad = get_preset("tiny-bn-cnn")
+    bad["layers"][4]["kernel"] = 40  # the second conv: larger than its 15x15 input
+    state.set_spec(bad, False)
+    assert not page.start_button.isEnabled()
+    assert "Layer 5" in page.banner.text() and "Model page" in page.banner.text()
+    assert "Layer 5" in page.start_button.toolTip()
+    assert page.start_training() is False and not page.is_running()
+    state.set_spec(get_preset("tiny-bn-cnn"), True)
+    assert page.start_button.isEnabled()
+    assert "Ready" in page.banner.text()
+
+
+def test_no_dataset_or_model_says_where_to_go(qtbot):
+    from cnnstudio.ui.pages.train_page import TrainPage
+
+    st = AppState()
+    page = TrainPage(st)
+    qtbot.addWidget(page)
+    assert not page.start_button.isEnabled()
+    assert "Data page" in page.banner.text() and "Data page" in page.start_button.toolTip()
+
+
+def test_form_follows_the_dataset_until_edited(qtbot, train_page, state, shapes):
+    from cnnstudio.core.training.config import default_config
+
+    page = train_page
+    state.set_dataset(shapes, "cifar10")  # pretend: only the name matters for the defaults
+    cifar = default_config("cifar10")
+    assert page.epochs_spin.value() == cifar.epochs and page.optimizer_combo.currentData() == "sgd"
+    assert page.momentum_spin.isEnabled()
+    page.epochs_spin.setValue(7)  # the user edits: a dataset change no longer overwrites the form
+    state.set_dataset(shapes, "shapes")
+    assert page.epochs_spin.value() == 7
+    page.reset_form()
+    assert page.epochs_spin.value() == default_config("shapes").epochs
+    cfg = page.build_config({"limit_train": 100})
+    assert cfg.spec["name"] == "tiny-bn-cnn" and cfg.model == "tiny-bn-cnn" and cfg.dataset == "shapes"
+    assert cfg.limit_train == 100
+
+
+def test_device_picker_lists_real_devices_and_precision(qtbot, train_page):
+    page = train_page
+    page.on_devices([
+        {"id": "cuda:0", "name": "NVIDIA H100 80GB HBM3", "memory_bytes": 85 * 2 ** 30, "detail": "CUDA 12.8"},
+        {"id": "cpu", "name": "AMD EPYC", "memory_bytes": None, "detail": "2 cores, 2 threads, bf16"},
+    ])
+    items = [page.device_combo.itemText(i) for i in range(page.device_combo.count())]
+    assert items[0].startswith("Automatic")
+    assert any("H100" in t and "85 GB" in t for t in items)
+    assert any(t.startswith("CPU") and "2 cores" in t for t in items)
+    page.device_combo.setCurrentIndex(page.device_combo.findData("cpu"))
+    page.precision_combo.setCurrentIndex(page.precision_combo.findData("fp16"))
+    assert not page.start_button.isEnabled() and "fp16" in page.banner.text()
+    page.precision_combo.setCurrentIndex(page.precision_combo.findData("auto"))
+    assert page.start_button.isEnabled()
+    assert "Automatic means" in page.precision_label.text()
+
+
+def test_continue_from_a_bad_checkpoint_shows_a_clear_message(qtbot, train_page, tmp_path):
+    page = train_page
+    bad = tmp_path / "last.pt"
+    bad.write_bytes(b"this is not a checkpoint")
+    with qtbot.waitSignal(page.runFailed, timeout=TRAIN_TIMEOUT_MS) as failed:
+        assert page.resume_from_checkpoint(str(bad))
+    assert "not a readable checkpoint" in failed.args[0]
+    qtbot.waitUntil(lambda: not page.is_running(), timeout=10_000)
+    assert page.error_dialog is not None and "not a readable checkpoint" in page.error_dialog.text()
+    assert page.error_dialog.windowTitle() == "Cannot continue from this checkpoint"
+    page.error_dialog.close()
+    assert page.resume_from_checkpoint(str(tmp_path / "missing.pt")) is False
+    assert "does not exist" in page.error_dialog.text()
+    page.error_dialog.close()
+
+
+def test_continue_from_last_pt_goes_on_with_the_history(qtbot, train_page):
+    page = train_page
+    first = train_once(qtbot, page, epochs=1, limit_train=300, batch_size=32)
+    steps_before = len(first["history"]["steps"]["step"])
+    page.epochs_spin.setValue(2)
+    with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as blocker:
+        assert page.resume_from_checkpoint(first["last_checkpoint"])
+    result = blocker.args[0]
+    assert result["status"] == "finished" and result["run_dir"] == first["run_dir"]
+    assert result["history"]["epoch"] == [1, 2]
+    assert page.charts.epoch_count == 2
+    assert len(page.charts.curve_data("step_loss")[0]) == len(result["history"]["steps"]["step"]) > steps_before
+
+
+def test_late_signals_of_an_old_run_are_ignored(qtbot, train_page):
+    page = train_page
+    train_once(qtbot, page, epochs=1, limit_train=200, batch_size=50)
+    step, points = page.current_step, page.charts.step_count
+    old = page._generation - 1
+    page._on_steps(old, [{"global_step": 999, "total_steps": 999, "loss": 1.0, "lr": 0.1, "epoch": 1, "epochs": 1,
+                          "step": 1, "steps_per_epoch": 1, "samples_per_second": 1.0, "eta_seconds": 0,
+                          "elapsed_seconds": 0, "accuracy": 0.5}])
+    page._on_epoch(old, {"epoch": 9})
+    assert page.current_step == step and page.charts.step_count == points
+
+
+def test_worker_coalesces_step_events_without_losing_any(qtbot):
+    """1,000 step events in a burst reach the GUI as a handful of signals holding all 1,000 steps."""
+    from cnnstudio.ui.training_worker import TrainingWorker
+
+    worker = TrainingWorker(1, config=None)
+    batches, epochs, logs = [], [], []
+    worker.steps.connect(lambda gen, steps: batches.append(steps))
+    worker.epoch.connect(lambda gen, e: epochs.append(e))
+    worker.log.connect(lambda gen, text: logs.append(text))
+    t0 = time.monotonic()
+    for i in range(1, 1001):
+        worker._on_event(StepEvent(1, 1, i, 1000, i, 1000, 1.0 / i, 0.5, 0.001, 100.0, 1.0, 0.1))
+    burst = time.monotonic() - t0
+    worker._on_event(LogEvent("hello"))  # flushes what is pending first
+    worker._on_event(EpochEvent(1, 1, 0.5, 0.8, 0.6, 0.7, 0.001, 1.0, 100.0, True, "x"))
+    delivered = [s["global_step"] for batch in batches for s in batch]
+    assert delivered == list(range(1, 1001))  # all of them, in order, the latest included
+    assert len(batches) <= 2 + burst / 0.05  # at most one signal per 50 ms (+ the first and the flush)
+    assert logs == ["hello"] and epochs[0]["epoch"] == 1 and epochs[0]["kind"] == "epoch"
+    assert worker.stats["step_events"] == 1000 and worker.stats["step_signals"] == len(batches)
+    worker.deleteLater()
+
+
+# -- Runs page ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def runs_page(qtbot, state):
+    from cnnstudio.ui.pages.runs_page import RunsPage
+
+    page = RunsPage(state)
+    qtbot.addWidget(page)
+    page.resize(1040, 760)
+    page.show()
+    return page
+
+
+def click_row(qtbot, page, path: str, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    table = page.table
+    for i in range(table.topLevelItemCount()):
+        item = table.topLevelItem(i)
+        if item.data(0, Qt.ItemDataRole.UserRole) == path:
+            rect = table.visualItemRect(item)
+            qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, modifier, rect.center())
+            return
+    raise AssertionError(f"{path} is not in the runs table")
+
+
+def test_runs_page_reopens_a_run_and_overlays_two(qtbot, train_page, runs_page):
+    a = train_once(qtbot, train_page, epochs=1, limit_train=200, batch_size=32)
+    b = train_once(qtbot, train_page, epochs=2, limit_train=200, batch_size=32, lr=0.003)
+    # The page refreshed itself on state.runFinished.
+    assert {r.path for r in runs_page.runs} == {a["run_dir"], b["run_dir"]}
+    assert runs_page.table.topLevelItemCount() == 2
+    newest = runs_page.table.topLevelItem(0)
+    assert newest.data(0, Qt.ItemDataRole.UserRole) == b["run_dir"]  # newest first
+    assert newest.text(7) == "Finished" and newest.text(4) == "2/2" and newest.text(6).endswith("%")
+
+    with qtbot.waitSignal(runs_page.selectionShown, timeout=5000):
+        click_row(qtbot, runs_page, b["run_dir"])
+    x, y = runs_page.charts.curve_data("step_loss")
+    assert list(x) == b["history"]["steps"]["step"]
+    assert list(runs_page.charts.curve_data("epoch_val_loss")[0]) == [1, 2]
+    assert "Learning rate" in runs_page.summary.toPlainText() and "0.003" in runs_page.summary.toPlainText()
+
+    with qtbot.waitSignal(runs_page.selectionShown, timeout=5000) as shown:
+        click_row(qtbot, runs_page, a["run_dir"], Qt.KeyboardModifier.ControlModifier)
+    assert shown.args == [2]
+    overlay = runs_page.charts.overlay_curves
+    assert len(overlay) == 2
+    assert {o["name"] for o in overlay} == {Path(a["run_dir"]).name, Path(b["run_dir"]).name}
+    for o in overlay:
+        sx, sy = o["curves"]["step_loss_smooth"].getOriginalDataset()
+        assert sx is not None and len(sx) > 0
+    colors = {o["curves"]["step_loss_smooth"].opts["pen"].color().name() for o in overlay}
+    assert len(colors) == 2  # one colour per run
+    legend_names = [label.text for _, label in runs_page.charts.loss_legend.items]
+    assert sorted(legend_names) == sorted(o["label"] for o in overlay)  # short labels: "04:11:40 tiny-bn-cnn"
+    assert all("tiny-bn-cnn" in name for name in legend_names)
+    assert "Comparing 2 runs" in runs_page.summary.toPlainText()
+
+    # "Use this model" points Evaluate / Inspect / Draw at the run's best checkpoint.
+    click_row(qtbot, runs_page, a["run_dir"])
+    qtbot.mouseClick(runs_page.open_button, Qt.MouseButton.LeftButton)
+    assert runs_page.state.checkpoint_path == str(Path(a["run_dir"]) / "best.pt")
+
+
+def write_fake_run(root: Path, name: str, *, damaged: bool = False) -> Path:
+    run = root / name
+    run.mkdir(parents=True)
+    if damaged:
+        (run / "config.json").write_text("{ broken")
+        return run
+    h = {"epoch": [1], "train_loss": [1.0], "train_accuracy": [0.5], "val_loss": [1.1], "val_accuracy": [0.4],
+         "lr": [0.001], "seconds": [1.0], "samples_per_second": [10.0],
+         "steps": {"step": [1, 2, 3], "loss": [2.0, 1.5, 1.0], "accuracy": [0.1, 0.2, 0.3], "lr": [0.001] * 3}}
+    (run / "config.json").write_text(json.dumps({"config": {"dataset": "shapes", "model": "m", "epochs": 1},
+                                                 "dataset": {"name": "shapes"}}))
+    (run / "metrics.json").write_text(json.dumps(h))
+    (run / "result.json").write_text(json.dumps({"status": "finished", "test_accuracy": 0.5}))
+    (run / "best.pt").write_bytes(b"x")
+    return run
+
+
+def test_runs_page_damaged_folder_rename_and_delete(qtbot, runs_page, state, monkeypatch):
+    root = paths.runs_dir()
+    good = write_fake_run(root, "good")
+    bad = write_fake_run(root, "broken", damaged=True)
+    runs_page.refresh()
+    assert runs_page.table.topLevelItemCount() == 2
+    statuses = {runs_page.table.topLevelItem(i).text(0): runs_page.table.topLevelItem(i).text(7) for i in range(2)}
+    assert statuses == {"good": "Finished", "broken": "Damaged"}
+
+    runs_page.select_paths([str(bad)])  # a damaged run shows why, and nothing crashes
+    assert "damaged" in runs_page.summary.toPlainText()
+    assert runs_page.charts.step_count == 0
+    runs_page.select_paths([str(good), str(bad)])  # the damaged one is left out of the overlay
+    assert len(runs_page.charts.overlay_curves) == 1
+
+    runs_page.select_paths([str(good)])
+    state.set_checkpoint(str(good / "best.pt"))
+    assert runs_page.rename_selected("a/b") is False
+    assert runs_page.error_dialog is not None and "cannot contain" in runs_page.error_dialog.text()
+    runs_page.error_dialog.close()
+    assert runs_page.rename_selected("baseline") is True
+    assert (root / "baseline").is_dir() and not good.exists()
+    assert state.checkpoint_path == str(root / "baseline" / "best.pt")  # follows the rename
+    assert [r.name for r in runs_page.selected_runs()] == ["baseline"]
+
+    # A run that is training cannot be deleted.
+    import cnnstudio.ui.pages.runs_page as runs_module
+
+    monkeypatch.setattr(runs_module, "active_run_dirs", lambda: {str(root / "baseline")})
+    runs_page.refresh()
+    assert not runs_page.delete_button.isEnabled()
+    assert runs_page.delete_selected(confirm=False) is False
+    assert (root / "baseline").is_dir()
+    runs_page.error_dialog.close()
+    monkeypatch.setattr(runs_module, "active_run_dirs", lambda: set())
+    runs_page.refresh()
+    assert runs_page.delete_selected(confirm=False) is True
+    assert not (root / "baseline").exists()
+    assert state.checkpoint_path is None
+    assert runs_page.table.topLevelItemCount() == 1
+
+
+def test_charts_load_history_and_follow_a_dark_palette(qtbot):
+    from PySide6.QtGui import QColor, QPalette
+
+    from cnnstudio.ui.widgets.charts import TrainingCharts
+
+    charts = TrainingCharts()
+    qtbot.addWidget(charts)
+    pal = charts.palette()
+    pal.setColor(QPalette.ColorRole.Base, QColor("#1e1e1e"))
+    pal.setColor(QPalette.ColorRole.Text, QColor("#eeeeee"))
+    charts.setPalette(pal)
+    assert charts._dark
+    assert charts.loss_plot.backgroundBrush().color().name() == "#1e1e1e"
+    n = 20_000  # a long history: clipped and peak-downsampled, all points kept in the data
+    h = {"epoch": [1, 2, 3], "train_loss": [1.0, 0.8, 0.7], "train_accuracy": [0.5, 0.6, 0.7],
+         "val_loss": [None, 0.9, 0.8], "val_accuracy": [None, 0.55, 0.65], "lr": [0.1] * 3,
+         "steps": {"step": list(range(1, n + 1)), "loss": list(np.linspace(2, 0.5, n)), "accuracy": [0.0] * n,
+                   "lr": list(np.linspace(0.1, 0, n))}}
+    charts.load_history(h, "long")
+    assert charts.step_count == n and len(charts.curve_data("step_loss")[0]) == n
+    vx, vy = charts.curve_data("epoch_val_loss")
+    assert list(vx) == [1, 2, 3] and np.isnan(vy[0])
+    charts.overlay([("a", h), ("b", h), ("c", h)])
+    assert len(charts.overlay_curves) == 3
+    charts.overlay([("a", h)])  # curves are pooled and reused, extra ones hidden
+    assert len(charts.overlay_curves) == 1
+    assert sum(c.isVisible() for c in charts._pool[1].values()) == 0
+    charts.clear()
+    assert charts.step_count == 0 and charts.mode == "single"
