@@ -25,23 +25,29 @@ activations (feature maps, the eval/hook machinery), attribution (Grad-CAM, sali
 inspect_image), display (levels, mosaics, colour maps, overlays; numpy only).
 """
 
-from cnnstudio.core.inspection.activations import FeatureMap, MapTiles, feature_maps
-from cnnstudio.core.inspection.attribution import (
-    CamResult,
-    Inspection,
-    cam_layers,
-    default_cam_layer,
-    grad_cam,
-    inspect_image,
-    saliency,
-)
-from cnnstudio.core.inspection.display import COLORMAPS, colorize, overlay, tile, tile_at
-from cnnstudio.core.inspection.kernels import FilterGrid, all_filters, clear_filter_cache, filters
-from cnnstudio.core.inspection.layers import ConvLayer, InspectionError, LayerChoice, LayerRef, conv_layers
+import importlib
+from typing import Any
 
-__all__ = [
-    "COLORMAPS", "CamResult", "ConvLayer", "FeatureMap", "FilterGrid", "Inspection", "InspectionError",
-    "LayerChoice", "LayerRef", "MapTiles", "all_filters", "cam_layers", "clear_filter_cache", "colorize",
-    "conv_layers", "default_cam_layer", "feature_maps", "filters", "grad_cam", "inspect_image", "overlay",
-    "saliency", "tile", "tile_at",
-]
+# Names resolve lazily, so the numpy-only helpers (display: tile, tile_at, overlay) can be imported by
+# the app's widgets without pulling in torch on the GUI thread at start-up.
+_EXPORTS = {
+    "FeatureMap": "activations", "MapTiles": "activations", "feature_maps": "activations",
+    "CamResult": "attribution", "Inspection": "attribution", "cam_layers": "attribution",
+    "default_cam_layer": "attribution", "grad_cam": "attribution", "inspect_image": "attribution",
+    "saliency": "attribution",
+    "COLORMAPS": "display", "colorize": "display", "overlay": "display", "tile": "display", "tile_at": "display",
+    "FilterGrid": "kernels", "all_filters": "kernels", "clear_filter_cache": "kernels", "filters": "kernels",
+    "ConvLayer": "layers", "InspectionError": "layers", "LayerChoice": "layers", "LayerRef": "layers",
+    "conv_layers": "layers",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
                                QProgressBar, QPushButton, QScrollArea, QSizePolicy, QToolButton, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
@@ -113,7 +113,10 @@ class DataPage(QWidget):
         if state.dataset is not None:
             self._on_dataset_changed(state.dataset)
         else:
-            self.load(state.dataset_name)
+            # Start after the window is on screen: the load imports torch, and that import would
+            # hold the GIL while the other pages are still being built.
+            QTimer.singleShot(0, lambda: self.state.dataset is None and not self.is_loading()
+                              and self.load(self.state.dataset_name))
 
     # ---------------------------------------------------------------------------------------------
     # layout

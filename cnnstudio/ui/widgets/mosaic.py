@@ -15,7 +15,7 @@ from PySide6.QtCore import QPoint, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from cnnstudio.core.inspection import tile_at
+from cnnstudio.core.inspection.display import tile_at
 from cnnstudio.ui.qimage import numpy_to_qimage
 
 MAX_SCALE = 10
