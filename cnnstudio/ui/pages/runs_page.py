@@ -139,9 +139,13 @@ class RunsPage(QWidget):
         self.folder_button = QPushButton("Show folder")
         self.folder_button.setToolTip("Open the run's folder in the file manager")
         self.folder_button.clicked.connect(self.show_folder)
+        self.command_button = QPushButton("Command line…")
+        self.command_button.setToolTip("This run's settings as a `cnnstudio train` command, or for torchrun on "
+                                       "several GPUs and machines")
+        self.command_button.clicked.connect(self.export_command_line)
         self.selection_label = QLabel()
         self.selection_label.setStyleSheet("color: palette(placeholder-text);")
-        for b in (self.open_button, self.rename_button, self.delete_button, self.folder_button):
+        for b in (self.open_button, self.rename_button, self.delete_button, self.folder_button, self.command_button):
             buttons.addWidget(b)
         buttons.addSpacing(12)
         buttons.addWidget(self.selection_label, 1)
@@ -283,6 +287,7 @@ class RunsPage(QWidget):
         self.rename_button.setEnabled(one and not busy)
         self.delete_button.setEnabled(bool(runs) and not busy)
         self.folder_button.setEnabled(one)
+        self.command_button.setEnabled(one)
         if busy:
             self.delete_button.setToolTip("This run is training: stop it on the Train page first.")
         else:
@@ -477,6 +482,24 @@ class RunsPage(QWidget):
             self.state.set_checkpoint(str(Path(new_dir) / cur.name) if new_dir else None)
 
     @Slot()
+    def export_command_line(self):
+        """Show the selected run's configuration as a command line / torchrun launcher."""
+        from cnnstudio.core.runs import RunError, load_config
+        from cnnstudio.core.training.config import TrainConfig
+        from cnnstudio.ui.widgets.export_dialog import ExportCommandDialog
+
+        runs = self.selected_runs()
+        if len(runs) != 1:
+            return None
+        try:
+            config = TrainConfig.from_dict(load_config(runs[0].path).get("config") or {})
+        except (RunError, TypeError, ValueError) as exc:
+            QMessageBox.warning(self, "No settings to export", f"This run's settings cannot be read: {exc}")
+            return None
+        dialog = ExportCommandDialog(config, self)
+        dialog.open()
+        return dialog
+
     def show_folder(self) -> None:
         runs = self.selected_runs()
         if len(runs) == 1:

@@ -362,10 +362,16 @@ class TrainPage(QWidget):
         self.resume_checkpoint_button.setToolTip(
             "Pick a run's last.pt to continue a stopped or finished run (with more epochs, if you raise Epochs).")
         self.resume_checkpoint_button.clicked.connect(self._resume_checkpoint_clicked)
+        self.export_button = QPushButton("Command line…")
+        self.export_button.setMinimumHeight(34)
+        self.export_button.setToolTip("These settings as a `cnnstudio train` command, or a torchrun launcher for "
+                                      "several GPUs and machines")
+        self.export_button.clicked.connect(self.export_command_line)
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.pause_button)
         buttons.addWidget(self.stop_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.export_button)
         buttons.addWidget(self.resume_checkpoint_button)
         col.addLayout(buttons)
 
@@ -491,6 +497,19 @@ class TrainPage(QWidget):
             known = {f.name for f in fields(Augmentation)}
             return Augmentation(**{k: v for k, v in aug.items() if k in known})
         return copy.deepcopy(default_config(self.state.dataset_name).augment)
+
+    def export_command_line(self):
+        """Show the current settings as a command line / torchrun launcher (docs/scaling.md)."""
+        from cnnstudio.ui.widgets.export_dialog import ExportCommandDialog
+
+        try:
+            config = self.build_config()
+        except CNNStudioError as exc:
+            QMessageBox.warning(self, "Settings not valid", str(exc))
+            return None
+        dialog = ExportCommandDialog(config, self)
+        dialog.open()
+        return dialog
 
     def build_config(self, overrides: dict[str, Any] | None = None) -> TrainConfig:
         """The TrainConfig a Start would use: defaults for the dataset, the form, the model spec, the
