@@ -26,6 +26,9 @@ def augment_preview(images_u8: np.ndarray, mean: Sequence[float], std: Sequence[
     import torch
 
     from cnnstudio.core.training.augment import BatchPreprocessor
+    from cnnstudio.ui.torch_threads import use_one_torch_thread
+
+    use_one_torch_thread()  # runs on the GUI thread: leave the cores to the training thread
 
     pre = BatchPreprocessor(mean, std, torch.device("cpu"), channels_last=False)
     gen = torch.Generator().manual_seed(int(seed))

@@ -14,6 +14,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from cnnstudio.core.errors import CNNStudioError, DownloadCancelled
+from cnnstudio.ui.torch_threads import use_one_torch_thread
 
 # Tasks still running, so Python does not collect them (and their QThreads) mid-flight.
 _running: set["Task"] = set()
@@ -35,6 +36,8 @@ class _Worker(QObject):
     @Slot()
     def run(self) -> None:
         try:
+            # Background tasks (loading, evaluation, inspection, prediction) leave the cores to training.
+            use_one_torch_thread()
             if self._with_progress:
                 result = self._fn(self.progress.emit, lambda: self.cancel_requested)
             else:

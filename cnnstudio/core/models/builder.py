@@ -49,6 +49,22 @@ class BasicBlock(nn.Module):
         return self.relu(out + self.shortcut(x))
 
 
+class FastDropout(nn.Dropout):
+    """nn.Dropout with a cheaper mask: random bytes compared with round(p * 256).
+
+    Drawing float Bernoulli samples was 12 % of a convnet-5x5 training step on the CPU; random bytes
+    cost a third of that. p is used to within 1/512 (0.5 exactly). Same module type and state_dict as
+    nn.Dropout, identity in eval mode.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        threshold = int(round(self.p * 256))
+        keep = torch.empty(x.shape, dtype=torch.uint8, device=x.device).random_(0, 256) >= threshold
+        return x * keep * (256.0 / (256 - threshold))
+
+
 class GlobalAvgPool(nn.Module):
     """(N, C, H, W) -> (N, C): mean over the spatial axes; one module so it is one spec layer."""
 
@@ -77,7 +93,7 @@ def _module(info: LayerInfo) -> nn.Module:
     if kind == "gelu":
         return nn.GELU(approximate=c["approximate"])
     if kind == "dropout":
-        return nn.Dropout(c["p"])
+        return FastDropout(c["p"])
     # Activations are not in-place: a hook that keeps layer i's output must not see it overwritten
     # by layer i + 1.
     simple = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "flatten": nn.Flatten}

@@ -452,13 +452,9 @@ class DrawPage(QWidget):
         data = self.canvas.to_numpy() if self._image is None else self._image
 
         def predict() -> dict[str, Any]:
-            import torch
-
-            # One intra-op thread for one small image: as fast as two on an idle machine, and with the
-            # cores busy (a training run, other programs) two OpenMP threads wait on each other and a
-            # 1 ms inference takes 20-70 ms. The setting is per OS thread (OpenMP), so training elsewhere
-            # in the process keeps its threads.
-            torch.set_num_threads(1)
+            # One intra-op thread for one small image (tasks.py sets it for every background task): as
+            # fast as two on an idle machine, and with the cores busy two OpenMP threads wait on each
+            # other and a 1 ms inference takes 20-70 ms.
             start = time.perf_counter()
             prepared, probs = predictor.predict_image(data)
             return {"gen": gen, "predictor": predictor, "prepared": prepared, "probs": probs, "source": source,
