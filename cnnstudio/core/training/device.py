@@ -101,9 +101,10 @@ def available_devices() -> list[DeviceInfo]:
                                       f"CUDA {torch.version.cuda}, compute {props.major}.{props.minor}"))
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         devices.append(DeviceInfo("mps", "Apple GPU (Metal)", None, "Metal Performance Shaders"))
+    # Training uses one thread per physical core (configure_threads), whatever the calling thread has.
     bf16 = ", bf16" if cpu_supports_bf16() else ""
     devices.append(DeviceInfo("cpu", cpu_name(), None,
-                              f"{physical_cores()} cores, {torch.get_num_threads()} threads{bf16}"))
+                              f"{physical_cores()} cores, {physical_cores()} training threads{bf16}"))
     return devices
 
 
