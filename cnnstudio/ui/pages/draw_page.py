@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QMimeData, QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QMimeData, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (QAction, QActionGroup, QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QIcon,
                            QImage, QKeySequence, QPalette, QShortcut)
 from PySide6.QtWidgets import (QColorDialog, QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton,
                                QSizePolicy, QSlider, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
+from cnnstudio.ui.image_input import accepts_image_drag, image_from_mime
 from cnnstudio.ui.qimage import numpy_to_qimage, qimage_to_numpy
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import Task
@@ -622,30 +623,19 @@ class DrawPage(QWidget):
                         "The clipboard holds no image or image file.")
 
     def _take_mime(self, mime: QMimeData | None, name: str, nothing: str) -> bool:
-        if mime is None:
+        found = image_from_mime(mime)
+        if found is None:
             self._on_image_failed(nothing)
             return False
-        for url in mime.urls() if mime.hasUrls() else []:
-            if url.isLocalFile():
-                self.open_image_file(url.toLocalFile())
-                return True
-        if mime.hasImage():
-            image = QImage(mime.imageData())
-            if not image.isNull():
-                self.set_image(image, name)
-                return True
-        if mime.hasText():
-            text = mime.text().strip()
-            path = QUrl(text).toLocalFile() if text.startswith("file:") else text
-            if path and "\n" not in path and Path(path).is_file():
-                self.open_image_file(path)
-                return True
-        self._on_image_failed(nothing)
-        return False
+        kind, value = found
+        if kind == "file":
+            self.open_image_file(value)
+        else:
+            self.set_image(value, name)
+        return True
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        mime = event.mimeData()
-        if mime.hasImage() or any(url.isLocalFile() for url in mime.urls()):
+        if accepts_image_drag(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()

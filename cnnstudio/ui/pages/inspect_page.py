@@ -26,13 +26,14 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import (QAction, QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QIcon, QImage,
                            QKeySequence, QPalette)
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QSlider, QSpinBox, QStackedWidget, QTabWidget,
                                QVBoxLayout, QWidget)
 
+from cnnstudio.ui.image_input import accepts_image_drag, image_from_mime
 from cnnstudio.ui.qimage import qimage_to_numpy
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import Task
@@ -887,28 +888,19 @@ class InspectPage(QWidget):
                         "The clipboard holds no image or image file.")
 
     def _take_mime(self, mime: QMimeData | None, name: str, nothing: str) -> bool:
-        if mime is not None:
-            for url in mime.urls() if mime.hasUrls() else []:
-                if url.isLocalFile():
-                    self.open_image_file(url.toLocalFile())
-                    return True
-            if mime.hasImage():
-                image = QImage(mime.imageData())
-                if not image.isNull():
-                    self.set_input_image(image, name)
-                    return True
-            if mime.hasText():
-                text = mime.text().strip()
-                path = QUrl(text).toLocalFile() if text.startswith("file:") else text
-                if path and "\n" not in path and Path(path).is_file():
-                    self.open_image_file(path)
-                    return True
-        self._image_failed(nothing)
-        return False
+        found = image_from_mime(mime)
+        if found is None:
+            self._image_failed(nothing)
+            return False
+        kind, value = found
+        if kind == "file":
+            self.open_image_file(value)
+        else:
+            self.set_input_image(value, name)
+        return True
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        mime = event.mimeData()
-        if mime.hasImage() or any(url.isLocalFile() for url in mime.urls()):
+        if accepts_image_drag(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
