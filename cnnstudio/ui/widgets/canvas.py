@@ -88,7 +88,7 @@ class DrawingCanvas(QWidget):
         self._hint = "Draw a figure here"
         self._shown_image: QImage | None = None  # a loaded picture shown instead of the drawing
         self._hover: QPointF | None = None
-        self.emit_interval_ms = 33  # strokeChanged at most ~30 times a second during a stroke
+        self.emit_interval_ms = 16  # strokeChanged at most ~60 times a second during a stroke
         self._since_emit = QElapsedTimer()
         self._emit_timer = QTimer(self)
         self._emit_timer.setSingleShot(True)
