@@ -115,6 +115,11 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """A cancelled download drops the connection mid-file; that is the point, not an error."""
+
+
 @pytest.fixture
 def http_server(tmp_path, monkeypatch):
     """A local HTTP server on a free port serving tmp_path/www; yields (base_url, folder)."""
@@ -122,8 +127,7 @@ def http_server(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     www = tmp_path / "www"
     www.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                             functools.partial(_QuietHandler, directory=str(www)))
+    server = _QuietServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(www)))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
