@@ -29,3 +29,39 @@ def image_from_mime(mime: QMimeData | None) -> tuple[str, object] | None:
 
 def accepts_image_drag(mime: QMimeData) -> bool:
     return mime.hasImage() or any(url.isLocalFile() for url in mime.urls())
+
+
+class ImageInputMixin:
+    """Paste (Ctrl+V), drag and drop of an image or image file, for a page (mix in before QWidget).
+
+    The page provides open_image_file(path), _take_image(qimage, name) and _reject_input(message).
+    """
+
+    def paste(self) -> None:
+        """Ctrl+V: an image on the clipboard, or a copied image file."""
+        from PySide6.QtGui import QGuiApplication
+
+        self._take_mime(QGuiApplication.clipboard().mimeData(), "pasted image",
+                        "The clipboard holds no image or image file.")
+
+    def _take_mime(self, mime: QMimeData | None, name: str, nothing: str) -> bool:
+        found = image_from_mime(mime)
+        if found is None:
+            self._reject_input(nothing)
+            return False
+        kind, value = found
+        if kind == "file":
+            self.open_image_file(value)
+        else:
+            self._take_image(value, name)
+        return True
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        if accepts_image_drag(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        if self._take_mime(event.mimeData(), "dropped image", "That is not an image or image file."):
+            event.acceptProposedAction()

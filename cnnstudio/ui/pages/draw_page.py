@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QMimeData, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import (QAction, QActionGroup, QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QIcon,
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import (QAction, QActionGroup, QColor, QIcon,
                            QImage, QKeySequence, QPalette, QShortcut)
 from PySide6.QtWidgets import (QColorDialog, QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton,
                                QSizePolicy, QSlider, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
-from cnnstudio.ui.image_input import accepts_image_drag, image_from_mime
+from cnnstudio.ui.image_input import ImageInputMixin
 from cnnstudio.ui.qimage import numpy_to_qimage, qimage_to_numpy
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import Task
@@ -89,7 +89,7 @@ def _open_for_display(path: str) -> dict[str, Any]:
     return {"image": img, "display": np.asarray(thumb.convert("RGBA")), "name": Path(path).name, "path": path}
 
 
-class DrawPage(QWidget):
+class DrawPage(ImageInputMixin, QWidget):
     """Draw (or open) a picture and see the current model's top classes and its prepared input."""
 
     modelLoaded = Signal(object)  # the Predictor
@@ -619,32 +619,12 @@ class DrawPage(QWidget):
     def showing_image(self) -> bool:
         return self._image is not None
 
-    def paste(self) -> None:
-        """Ctrl+V: an image on the clipboard, or a copied image file."""
-        self._take_mime(QGuiApplication.clipboard().mimeData(), "pasted image",
-                        "The clipboard holds no image or image file.")
+    # Paste, drag and drop: ImageInputMixin, through these two hooks.
+    def _take_image(self, image, name: str) -> None:
+        self.set_image(image, name)
 
-    def _take_mime(self, mime: QMimeData | None, name: str, nothing: str) -> bool:
-        found = image_from_mime(mime)
-        if found is None:
-            self._on_image_failed(nothing)
-            return False
-        kind, value = found
-        if kind == "file":
-            self.open_image_file(value)
-        else:
-            self.set_image(value, name)
-        return True
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if accepts_image_drag(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        if self._take_mime(event.mimeData(), "dropped image", "That is not an image or image file."):
-            event.acceptProposedAction()
+    def _reject_input(self, message: str) -> None:
+        self._on_image_failed(message)
 
     # -- lifecycle --------------------------------------------------------------------------------
     def shutdown(self) -> None:

@@ -26,14 +26,14 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import (QAction, QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QIcon, QImage,
+from PySide6.QtCore import QEvent, QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import (QAction, QColor, QIcon, QImage,
                            QKeySequence, QPalette)
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QSlider, QSpinBox, QStackedWidget, QTabWidget,
                                QVBoxLayout, QWidget)
 
-from cnnstudio.ui.image_input import accepts_image_drag, image_from_mime
+from cnnstudio.ui.image_input import ImageInputMixin
 from cnnstudio.ui.qimage import qimage_to_numpy
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import Task
@@ -228,7 +228,7 @@ class FeatureSection(QFrame):
         return self.view.tile_count() if isinstance(self.view, MosaicView) else 0
 
 
-class InspectPage(QWidget):
+class InspectPage(ImageInputMixin, QWidget):
     """Filters, feature maps, prediction and Grad-CAM of the current model for one input."""
 
     modelLoaded = Signal(object)  # cnnstudio.ui.checkpoint_data.ModelContext
@@ -882,32 +882,12 @@ class InspectPage(QWidget):
         self.banner.show_message(message, "error")
         self.imageError.emit(message)
 
-    def paste(self) -> None:
-        """Ctrl+V: an image on the clipboard, or a copied image file."""
-        self._take_mime(QGuiApplication.clipboard().mimeData(), "pasted image",
-                        "The clipboard holds no image or image file.")
+    # Paste, drag and drop: ImageInputMixin, through these two hooks.
+    def _take_image(self, image, name: str) -> None:
+        self.set_input_image(image, name)
 
-    def _take_mime(self, mime: QMimeData | None, name: str, nothing: str) -> bool:
-        found = image_from_mime(mime)
-        if found is None:
-            self._image_failed(nothing)
-            return False
-        kind, value = found
-        if kind == "file":
-            self.open_image_file(value)
-        else:
-            self.set_input_image(value, name)
-        return True
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if accepts_image_drag(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        if self._take_mime(event.mimeData(), "dropped image", "That is not an image or image file."):
-            event.acceptProposedAction()
+    def _reject_input(self, message: str) -> None:
+        self._image_failed(message)
 
     def _set_input(self, pixels: np.ndarray | None, description: str, true_class: int | None = None) -> None:
         self._input_gen += 1
