@@ -7,10 +7,12 @@
    from the Train page (the real QThread worker, live charts, progress bar, log) while a 10 ms QTimer
    probe on the GUI thread records event-loop stalls (actual interval - 10 ms). Reports p50 / p99 / max
    (target p99 < 50 ms) and how often the GUI got a step update.
-3. Speed: runs the same config through the Trainer directly in this process (no Qt, the main
-   thread), alternating with the in-app runs, and reports the in-app training images/s as a ratio of
-   the headless engine's (target >= 0.95). A third variant runs the Trainer on a plain Python thread,
-   to tell the GUI's cost apart from the cost of training off the main thread at all.
+3. Speed: runs the same config headless, as the command line does (the Trainer on the main thread of
+   its own process, no Qt), alternating with the in-app runs round by round, and reports the in-app
+   training images/s as a ratio of the headless engine's (target >= 0.95). A third variant runs the
+   Trainer on a plain Python thread of this process, to tell the GUI's cost apart from the cost of
+   training off the main thread at all. The order of the three rotates from round to round, so a
+   machine that speeds up or slows down during the benchmark does not favour one of them.
 
     python benchmarks/ui_responsiveness.py [--dataset shapes] [--model cnn3-dropout] [--epochs 2]
                                            [--rounds 2] [--startup-runs 3]
@@ -101,6 +103,31 @@ def run_headless(cfg, dataset) -> dict:
             "test_accuracy": result.get("test_accuracy")}
 
 
+# The headless engine as `cnnstudio train` runs it: the main thread of a fresh process, the same config.
+_HEADLESS_SNIPPET = """
+import json, sys
+from cnnstudio.core.training.config import TrainConfig
+from cnnstudio.core.training.trainer import Trainer
+result = Trainer(TrainConfig.from_dict(json.loads(sys.argv[1]))).run()
+print("RESULT " + json.dumps({k: result.get(k) for k in
+                              ("status", "message", "train_samples_per_second", "test_accuracy")}))
+"""
+
+
+def run_headless_process(cfg) -> dict:
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _HEADLESS_SNIPPET, json.dumps(cfg.to_dict())], cwd=str(ROOT),
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"headless process failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+    result = json.loads(lines[-1][len("RESULT "):])
+    if result["status"] != "finished":
+        raise RuntimeError(f"headless run {result['status']}: {result.get('message')}")
+    return {"samples_per_second": result["train_samples_per_second"], "wall_s": time.perf_counter() - t0,
+            "test_accuracy": result.get("test_accuracy")}
+
+
 def run_headless_thread(cfg, dataset) -> dict:
     """The same Trainer on a plain Python thread (no Qt): separates the GUI's cost from the cost of
     training off the main thread (libgomp spins much less for a non-initial thread's team when it
@@ -151,11 +178,13 @@ def run_in_app(app, window, cfg) -> dict:
                                              "label_smoothing", "device", "precision")}
     probe.start()
     t0 = time.perf_counter()
+    cpu0 = time.thread_time()  # CPU time of this (the GUI) thread: what the app takes from the trainer
     if not page.start_training(overrides):
         raise RuntimeError(f"the Train page refused to start: {page.banner.text()}")
     run = page.run
     loop.exec()
     wall = time.perf_counter() - t0
+    gui_cpu = time.thread_time() - cpu0
     probe.stop()
     page.runFinished.disconnect(finished)
     settle_background_tasks(app)
@@ -165,7 +194,7 @@ def run_in_app(app, window, cfg) -> dict:
     intervals = [b - a for a, b in zip(ticks, ticks[1:])]
     stalls_ms = [max(0.0, (iv - 0.010) * 1000) for iv in intervals]
     return {"samples_per_second": result["train_samples_per_second"], "wall_s": wall,
-            "test_accuracy": result.get("test_accuracy"), "stalls_ms": stalls_ms,
+            "test_accuracy": result.get("test_accuracy"), "stalls_ms": stalls_ms, "gui_cpu_s": gui_cpu,
             "step_events": run.stats["step_events"], "step_signals": run.stats["step_signals"],
             "chart_points": page.charts.step_count}
 
@@ -177,7 +206,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=0, help="0: the dataset's default")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N training images (0: all)")
-    parser.add_argument("--rounds", type=int, default=2, help="headless/in-app pairs, alternated")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of in-app / plain thread / headless process runs, order rotated")
     parser.add_argument("--startup-runs", type=int, default=3)
     parser.add_argument("--skip-startup", action="store_true")
     args = parser.parse_args()
@@ -197,6 +227,13 @@ def main() -> int:
 
     import torch
 
+    from cnnstudio.ui.torch_threads import use_one_torch_thread
+
+    # The GUI thread keeps to one torch thread, as in the app (cnnstudio/ui/torch_threads.py): a thread
+    # that ever runs a parallel op keeps an OpenMP pool for good, and with more OpenMP threads than
+    # cores libgomp stops spinning, which would tax the off-main-thread runs below. (The headless
+    # engine runs in its own process, so it never adds such a pool here.)
+    use_one_torch_thread()
     dataset = load_dataset(args.dataset)
     spec = get_preset(args.model)
     cfg = make_config(args, spec)
@@ -211,24 +248,18 @@ def main() -> int:
     # Let start-up work (the device probe, the Data page's own loading) finish before measuring.
     settle_background_tasks(app)
 
-    # Warm-up (first-call allocations, oneDNN kernels), not counted. On a thread, not the main thread: a
-    # thread that ever runs a parallel region keeps its own OpenMP pool for good, and a main-thread pool
-    # would tax every later off-main-thread run (libgomp spins less once it manages more threads than
-    # CPUs). In the app the GUI thread never trains, so its runs must not see such a pool either: the
-    # main-thread headless runs come last.
+    # Warm-up (first-call allocations, oneDNN kernels), not counted, on a thread as the measured runs.
     run_headless_thread(cfg.with_changes(epochs=1, limit_train=min(2000, dataset.train_images.shape[0])), dataset)
 
     headless, threaded, in_app = [], [], []
-    schedule = [("app", "thread") if r % 2 == 0 else ("thread", "app") for r in range(args.rounds)]
-    schedule += [("headless",)] * args.rounds
-    for r, order in enumerate(schedule):
-        r = r % args.rounds
-        for kind in order:
+    kinds = ["app", "thread", "headless"]
+    for r in range(args.rounds):
+        for kind in kinds[r % 3:] + kinds[:r % 3]:  # rotate the order from round to round
             if kind == "headless":
-                h = run_headless(cfg, dataset)
+                h = run_headless_process(cfg)
                 headless.append(h)
-                print(f"  round {r + 1} headless: {h['samples_per_second']:,.0f} images/s ({h['wall_s']:.1f} s)",
-                      flush=True)
+                print(f"  round {r + 1} headless (own process): {h['samples_per_second']:,.0f} images/s "
+                      f"({h['wall_s']:.1f} s with start-up)", flush=True)
             elif kind == "thread":
                 t = run_headless_thread(cfg, dataset)
                 threaded.append(t)
@@ -240,15 +271,17 @@ def main() -> int:
                 st = a["stalls_ms"]
                 print(f"  round {r + 1} in-app:   {a['samples_per_second']:,.0f} images/s ({a['wall_s']:.1f} s); "
                       f"stalls p50 {percentile(st, 0.5):.1f} ms, p99 {percentile(st, 0.99):.1f} ms, "
-                      f"max {max(st):.1f} ms; {a['step_signals']} GUI updates for {a['step_events']} step events",
-                      flush=True)
+                      f"max {max(st):.1f} ms; {a['step_signals']} GUI updates for {a['step_events']} step events; "
+                      f"GUI thread CPU {a['gui_cpu_s']:.2f} s", flush=True)
     window.close()
     wait_for_all()
 
     stalls = [s for a in in_app for s in a["stalls_ms"]]
-    h_rate = statistics.mean(h["samples_per_second"] for h in headless)
-    t_rate = statistics.mean(t["samples_per_second"] for t in threaded)
-    a_rate = statistics.mean(a["samples_per_second"] for a in in_app)
+    # Medians: on a shared VM one run in a dozen can be slowed by half by a neighbour; a mean would let
+    # that one run decide the ratio.
+    h_rate = statistics.median(h["samples_per_second"] for h in headless)
+    t_rate = statistics.median(t["samples_per_second"] for t in threaded)
+    a_rate = statistics.median(a["samples_per_second"] for a in in_app)
     updates_per_s = max(a["step_signals"] / a["wall_s"] for a in in_app)
     figures = {
         "benchmark": "ui_responsiveness",
@@ -268,14 +301,16 @@ def main() -> int:
         "headless_thread_runs": [round(t["samples_per_second"], 1) for t in threaded],
         "headless_runs": [round(h["samples_per_second"], 1) for h in headless],
         "in_app_runs": [round(a["samples_per_second"], 1) for a in in_app],
+        "gui_thread_cpu_share": round(sum(a["gui_cpu_s"] for a in in_app) / sum(a["wall_s"] for a in in_app), 4),
         "test_accuracy_in_app": in_app[-1]["test_accuracy"], "test_accuracy_headless": headless[-1]["test_accuracy"],
     }
     print()
     print(f"Event-loop stalls while training ({len(stalls)} probe intervals of 10 ms): "
           f"p50 {figures['stall_p50_ms']} ms, p99 {figures['stall_p99_ms']} ms, max {figures['stall_max_ms']} ms "
           "(target p99 < 50 ms)")
-    print(f"GUI step updates: at most {figures['gui_updates_per_s_max']} per second (throttle: 20)")
-    print(f"Training speed: in-app {a_rate:,.0f} images/s vs headless {h_rate:,.0f} images/s = "
+    print(f"GUI thread CPU while training: {100 * figures['gui_thread_cpu_share']:.1f} % of one core")
+    print(f"GUI step updates: at most {figures['gui_updates_per_s_max']} per second (throttle: 10)")
+    print(f"Training speed (medians): in-app {a_rate:,.0f} images/s vs headless {h_rate:,.0f} images/s = "
           f"{figures['in_app_ratio']:.3f} (target >= 0.95)")
     print(f"  of which: a plain Python thread reaches {t_rate:,.0f} images/s = {figures['thread_vs_main_ratio']:.3f} of "
           f"the main thread; the app reaches {figures['in_app_vs_thread_ratio']:.3f} of the plain thread")

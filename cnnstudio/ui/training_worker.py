@@ -10,10 +10,10 @@ destroy a running QThread.
 The trainer calls its on_event callback on the worker thread. The worker turns every event into a
 plain dict and emits a Qt signal; Qt queues it to the GUI thread. Step events come about 50 per epoch
 and, on a fast GPU, hundreds per second, so they are coalesced: they are collected in a list and
-emitted together at most every 50 ms (<= 20 GUI updates per second). Nothing is dropped -- the charts
+emitted together at most every 100 ms (<= 10 GUI updates per second). Nothing is dropped -- the charts
 need every point to match metrics.json -- and the latest step always arrives: a pending batch is
 flushed before every epoch, log and finished event, and whenever the trainer checks for a pause at
-the start of a batch once 50 ms have passed (so a slow step or a pause never leaves it stuck).
+the start of a batch once the interval has passed (so a slow step or a pause never leaves it stuck).
 
 Every run carries a generation number; a page ignores signals from any run but its current one,
 so late signals of a finished or abandoned run cannot touch the next.
@@ -33,7 +33,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from cnnstudio.core.training.control import RunControl
 
-STEP_INTERVAL_S = 0.05  # at most 20 step updates per second reach the GUI
+STEP_INTERVAL_S = 0.1  # at most 10 step updates per second reach the GUI: smooth, and cheap for the GUI
 
 # Runs whose thread has not ended yet: the registry keeps them (and so their QThreads) alive.
 _active: set["TrainingRun"] = set()

@@ -30,9 +30,15 @@ from cnnstudio.ui.training_worker import TrainingRun, wait_for_runs
 from cnnstudio.ui.widgets.charts import TrainingCharts
 
 MAX_LOG_LINES = 2000
-# Charts redraw at most every 200 ms; the progress bar follows every update (<= 20 per second). Redrawing
-# plots is the costly part of an update (axis text); less of it leaves the cores to training.
+# The progress bar and status line follow the updates at most four times a second; the charts, the
+# costly part of an update, redraw every 200 ms at best. On a machine where training uses every core, each millisecond the GUI
+# thread spends is taken from the training threads (and, through their barriers, from both), so the
+# chart interval adapts: it grows while the GUI thread uses more than GUI_CPU_BUDGET of a core and
+# shrinks back when it uses less than half of that.
 CHART_INTERVAL_MS = 200
+CHART_MAX_INTERVAL_MS = 1000
+PROGRESS_INTERVAL_MS = 250  # progress text (step, images/s, ETA) four times a second: readable, cheap
+GUI_CPU_BUDGET = 0.04
 SHORTCUTS = {
     "start": ("F5", "Ctrl+Return"),
     "pause": ("Ctrl+P",),
@@ -145,9 +151,15 @@ class TrainPage(QWidget):
         self.error_dialog: QMessageBox | None = None
         self._chart_pending: list[dict[str, Any]] = []
         self._chart_last = 0.0
+        self._chart_cpu = 0.0
+        self.chart_interval_ms = CHART_INTERVAL_MS
         self._chart_timer = QTimer(self)
         self._chart_timer.setSingleShot(True)
         self._chart_timer.timeout.connect(self._flush_charts)
+        self._progress_last = 0.0
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.timeout.connect(self._flush_progress)
 
         self._build()
         self._fill_form(default_config(state.dataset_name))
@@ -797,6 +809,10 @@ class TrainPage(QWidget):
         self._last_step = None
         self._chart_pending = []
         self._chart_timer.stop()
+        self._chart_last = 0.0
+        self.chart_interval_ms = CHART_INTERVAL_MS
+        self._progress_timer.stop()
+        self._progress_last = 0.0
         self.current_step = 0
         self.total_steps = 0
         self._started_at = time.monotonic()
@@ -904,7 +920,7 @@ class TrainPage(QWidget):
         if not self._mine(generation) or not steps:
             return
         self._chart_pending.extend(steps)
-        wait_ms = CHART_INTERVAL_MS - 1000 * (time.monotonic() - self._chart_last)
+        wait_ms = self.chart_interval_ms - 1000 * (time.monotonic() - self._chart_last)
         if wait_ms <= 0:
             self._flush_charts()
         elif not self._chart_timer.isActive():
@@ -913,7 +929,11 @@ class TrainPage(QWidget):
         self._last_step = last
         self.current_step = int(last["global_step"])
         self.total_steps = int(last["total_steps"])
-        self._show_progress(last)
+        wait_ms = PROGRESS_INTERVAL_MS - 1000 * (time.monotonic() - self._progress_last)
+        if wait_ms <= 0:
+            self._flush_progress()
+        elif not self._progress_timer.isActive():
+            self._progress_timer.start(int(wait_ms) + 1)
         self.stepsReceived.emit(self.current_step)
 
     @Slot()
@@ -922,7 +942,27 @@ class TrainPage(QWidget):
         if self._chart_pending:
             pending, self._chart_pending = self._chart_pending, []
             self.charts.append_steps(pending)
-        self._chart_last = time.monotonic()
+        self._adapt_chart_interval()
+
+    def _adapt_chart_interval(self) -> None:
+        """Measure the GUI thread's CPU share since the last chart update (its own CPU clock, so the
+        training threads do not count) and adjust the chart interval to the budget."""
+        now, cpu = time.monotonic(), time.thread_time()
+        if self._chart_last:
+            share = (cpu - self._chart_cpu) / max(1e-3, now - self._chart_last)
+            if share > GUI_CPU_BUDGET:
+                self.chart_interval_ms = min(CHART_MAX_INTERVAL_MS, int(self.chart_interval_ms * 1.5))
+            elif share < GUI_CPU_BUDGET / 2:
+                self.chart_interval_ms = max(CHART_INTERVAL_MS, int(self.chart_interval_ms / 1.5))
+        self._chart_last, self._chart_cpu = now, cpu
+
+    @Slot()
+    def _flush_progress(self) -> None:
+        """Show the latest step now (also before a pause, an epoch line or the end of a run)."""
+        self._progress_timer.stop()
+        self._progress_last = time.monotonic()
+        if self._last_step is not None:
+            self._show_progress(self._last_step)
 
     def _show_progress(self, s: dict[str, Any]) -> None:
         total = max(1, int(s["total_steps"]))
@@ -941,6 +981,7 @@ class TrainPage(QWidget):
         if not self._mine(generation):
             return
         self._flush_charts()
+        self._flush_progress()
         self.charts.append_epoch(e)
         if e.get("val_accuracy") is not None:
             self._best_val = max(self._best_val or 0.0, e["val_accuracy"])
@@ -964,6 +1005,7 @@ class TrainPage(QWidget):
             return
         if paused:
             self._flush_charts()
+            self._flush_progress()
             self.status_label.setText(f"Paused at step {self.current_step:,} of {self.total_steps:,}.")
             self._set_banner(f"Paused. Press Resume ({shortcut_text('pause')}) to continue exactly where it "
                              "stopped, or Stop to end the run.", "warning")
@@ -1023,6 +1065,7 @@ class TrainPage(QWidget):
             self._set_banner(text, "success")
             self.status_label.setText(self._saved_text(result))
         elif status == "stopped":
+            self._flush_progress()
             self.progress_bar.setFormat(f"Stopped at step {self.current_step:,} of {self.total_steps:,}")
             text = (f"Stopped after {took}. The state is saved in last.pt: use 'Continue from checkpoint…' to "
                     "go on.")

@@ -18,7 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QSizePolicy, QWidget
 
 # Curve colours for one run: (light theme, dark theme).
 COLORS = {
@@ -170,6 +170,11 @@ class TrainingCharts(QWidget):
         item.setDownsampling(auto=True, mode="peak")
         item.setMenuEnabled(True)
         item.getViewBox().setMouseEnabled(x=True, y=False)  # wheel zooms along the steps only
+        # The grid makes each axis item span the plot area, so every curve update would repaint both axes
+        # (tick text and grid lines: most of a live chart's paint time). Cached as pixmaps, they are
+        # redrawn only when their ticks change and otherwise blitted.
+        for name in ("left", "bottom"):
+            item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         left = item.getAxis("left")
         left.setWidth(58)  # room for tick labels and the axis title side by side
         left.enableAutoSIPrefix(False)  # 0.001, not "x0.001" in the axis title
