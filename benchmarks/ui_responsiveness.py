@@ -301,6 +301,7 @@ def main() -> int:
         "headless_thread_runs": [round(t["samples_per_second"], 1) for t in threaded],
         "headless_runs": [round(h["samples_per_second"], 1) for h in headless],
         "in_app_runs": [round(a["samples_per_second"], 1) for a in in_app],
+        "round_ratios": [round(a["samples_per_second"] / h["samples_per_second"], 3) for a, h in zip(in_app, headless)],
         "gui_thread_cpu_share": round(sum(a["gui_cpu_s"] for a in in_app) / sum(a["wall_s"] for a in in_app), 4),
         "test_accuracy_in_app": in_app[-1]["test_accuracy"], "test_accuracy_headless": headless[-1]["test_accuracy"],
     }
@@ -312,6 +313,8 @@ def main() -> int:
     print(f"GUI step updates: at most {figures['gui_updates_per_s_max']} per second (throttle: 10)")
     print(f"Training speed (medians): in-app {a_rate:,.0f} images/s vs headless {h_rate:,.0f} images/s = "
           f"{figures['in_app_ratio']:.3f} (target >= 0.95)")
+    print(f"  round by round (in-app / headless): {', '.join(f'{r:.3f}' for r in figures['round_ratios'])}; "
+          f"median {statistics.median(figures['round_ratios']):.3f}")
     print(f"  of which: a plain Python thread reaches {t_rate:,.0f} images/s = {figures['thread_vs_main_ratio']:.3f} of "
           f"the main thread; the app reaches {figures['in_app_vs_thread_ratio']:.3f} of the plain thread")
     if startup:
