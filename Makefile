@@ -6,13 +6,17 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: run test install dev benchmarks screenshots package package-check clean help
+.PHONY: run test install dev benchmarks screenshots package package-check icons clean help
 
 help:
 	@echo "make run          create .venv if missing, install CNN Studio, open the app"
 	@echo "make test         install the test extras and run the whole suite headless"
 	@echo "make benchmarks   run the benchmark scripts (slow; results go to docs/benchmarks.md)"
 	@echo "make screenshots  render every page to docs/images/"
+	@echo "make package      freeze the app (PyInstaller) and build the installers into dist/ (slow, GBs)"
+	@echo "make package-check  self-test the frozen app from outside the tree, then dpkg -i the .deb and"
+	@echo "                  self-test the installed cnnstudio (Linux, root)"
+	@echo "make icons        draw the app icon into resources/ (PNG sizes, .ico, .icns)"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "CNN Studio needs Python >= 3.10")'
@@ -29,6 +33,10 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) install -e ".[test]"
 	@touch $@
 
+$(VENV)/.installed-package: $(VENV)/.installed
+	$(PIP) install -e ".[package]"
+	@touch $@
+
 install: $(VENV)/.installed
 
 run: $(VENV)/.installed
@@ -42,6 +50,16 @@ benchmarks: $(VENV)/.installed
 
 screenshots: $(VENV)/.installed
 	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py
+
+# Not part of `make test` (CI does not run it by default): it takes minutes and several GB of disk.
+package: $(VENV)/.installed-package
+	$(PY) packaging/build.py all
+
+package-check: $(VENV)/.installed-package
+	$(PY) packaging/build.py check
+
+icons: $(VENV)/.installed
+	$(PY) -m cnnstudio.icon resources
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

@@ -27,6 +27,17 @@ def draw_circle(size: int = 280):
     return img
 
 
+def check_data_folder() -> None:
+    """Datasets and runs go to the user's data folder, never into the installed program's folder."""
+    from cnnstudio.core import paths
+
+    data = paths.user_data_dir().resolve()
+    program = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[1])).resolve()
+    if data == program or program in data.parents:
+        raise RuntimeError(f"the data folder {data} lies inside the program folder {program}")
+    say(f"data folder: {data} (datasets download to {paths.datasets_dir()})")
+
+
 def run_self_test(timeout_s: float = 300.0) -> int:
     started = time.monotonic()
     try:
@@ -53,7 +64,7 @@ def run_self_test(timeout_s: float = 300.0) -> int:
                 from cnnstudio.core.training.trainer import Trainer
 
                 ds = load_dataset("shapes")
-                cfg = TrainConfig(dataset="shapes", model="cnn3-dropout", epochs=1, batch_size=128, lr=2e-3,
+                cfg = TrainConfig(dataset="shapes", model="cnn3-dropout", epochs=1, batch_size=64, lr=2e-3,
                                   limit_train=4000, device="cpu", seed=0)
                 return Trainer(cfg, dataset=ds, run_dir=run_dir).run()
 
@@ -75,12 +86,16 @@ def run_self_test(timeout_s: float = 300.0) -> int:
                 raise RuntimeError(f"training did not finish within {timeout_s:.0f} s")
             if result["status"] != "finished":
                 raise RuntimeError(f"training ended with status {result['status']}: {result['message']}")
-            say(f"trained 1 epoch on shapes: test accuracy {result['test_accuracy']:.1%}")
-
             from cnnstudio.core.checkpoint import load_checkpoint
             from cnnstudio.core.inference import Predictor
 
             ckpt = load_checkpoint(result["checkpoint"])
+            chance = 1.0 / len(ckpt["classes"])
+            if result["test_accuracy"] < 2 * chance:
+                raise RuntimeError(f"training did not learn: test accuracy {result['test_accuracy']:.1%}, "
+                                   f"chance is {chance:.1%}")
+            say(f"trained 1 short epoch (4,000 images) on shapes: test accuracy {result['test_accuracy']:.1%} "
+                f"(chance: {chance:.1%})")
             say(f"checkpoint saved and reloaded: {Path(result['checkpoint']).name}, {len(ckpt['classes'])} classes")
             predictor = Predictor(ckpt)
             prepared, probs = predictor.predict_image(draw_circle())
@@ -88,6 +103,19 @@ def run_self_test(timeout_s: float = 300.0) -> int:
             if prepared.empty:
                 raise RuntimeError("the drawn figure was taken for an empty canvas")
             say(f"drawn circle predicted as {top['label']!r} ({top['probability']:.0%})")
+
+            import torch
+
+            from cnnstudio.core.inspection import all_filters, inspect_image
+
+            x = predictor.normalise(torch.from_numpy(prepared.pixels)[None])
+            seen = inspect_image(predictor.model, x)
+            grids = all_filters(predictor.model)
+            if seen.cam is None or not seen.feature_maps or not grids:
+                raise RuntimeError(f"inspection came back empty: {seen.cam_error}")
+            say(f"inspected: {len(grids)} filter grids, {len(seen.feature_maps)} feature maps, Grad-CAM "
+                f"{seen.cam.cam.shape[1]}x{seen.cam.cam.shape[0]}")
+        check_data_folder()
         window.close()
         app.processEvents()
         say(f"passed in {time.monotonic() - started:.1f} s")

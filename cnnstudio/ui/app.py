@@ -18,7 +18,10 @@ def create_application(argv: list[str] | None = None):
     app.setApplicationName("CNN Studio")
     app.setOrganizationName("CNN Studio")
     app.setApplicationDisplayName("CNN Studio")
-    app.setDesktopFileName("cnnstudio")
+    app.setDesktopFileName("cnnstudio")  # matches resources/cnnstudio.desktop (Wayland, task switchers)
+    from cnnstudio.ui.app_icon import app_icon
+
+    app.setWindowIcon(app_icon())
     import pyqtgraph as pg
 
     # Row-major images (numpy's own layout) and antialiased curves everywhere.
