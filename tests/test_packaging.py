@@ -203,3 +203,9 @@ def test_self_test_refuses_a_data_folder_inside_the_program(monkeypatch, tmp_pat
         check_data_folder()
     monkeypatch.setenv("CNNSTUDIO_HOME", str(tmp_path / "data"))
     check_data_folder()  # anywhere else is fine
+
+
+def test_window_icon_sizes_are_icon_files():
+    from cnnstudio.ui.app_icon import WINDOW_ICON_SIZES
+
+    assert set(WINDOW_ICON_SIZES) == {n for n in icon.PNG_SIZES if n <= 512}

@@ -13,7 +13,9 @@ from pathlib import Path
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QIcon, QImage, QPixmap
 
-from cnnstudio.icon import PNG_SIZES, render
+# The sizes of resources/icons a window icon uses (cnnstudio.icon.PNG_SIZES up to 512). Not imported
+# from there: that module loads Pillow, which the window does not need to show.
+WINDOW_ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 
 
 def icon_folders() -> list[Path]:
@@ -28,12 +30,14 @@ def icon_folders() -> list[Path]:
 def app_icon() -> QIcon:
     icon = QIcon()
     for folder in icon_folders():
-        for n in PNG_SIZES:
+        for n in WINDOW_ICON_SIZES:
             path = folder / f"cnnstudio-{n}.png"
-            if n <= 512 and path.is_file():
+            if path.is_file():
                 icon.addFile(str(path), QSize(n, n))
         if not icon.isNull():
             return icon
+    from cnnstudio.icon import render
+
     for n in (32, 256):
         im = render(n)
         image = QImage(im.tobytes("raw", "RGBA"), n, n, 4 * n, QImage.Format.Format_RGBA8888).copy()

@@ -31,10 +31,10 @@ from cnnstudio.ui.widgets.charts import TrainingCharts
 
 MAX_LOG_LINES = 2000
 # The progress bar and status line follow the updates at most four times a second; the charts, the
-# costly part of an update, redraw every 200 ms at best. On a machine where training uses every core, each millisecond the GUI
-# thread spends is taken from the training threads (and, through their barriers, from both), so the
-# chart interval adapts: it grows while the GUI thread uses more than GUI_CPU_BUDGET of a core and
-# shrinks back when it uses less than half of that.
+# costly part of an update, redraw every 200 ms at best. Where training uses every core, each
+# millisecond the GUI thread spends is taken from the training threads (and, through their barriers,
+# from both), so the chart interval adapts: it grows while the GUI thread uses more than
+# GUI_CPU_BUDGET of a core and shrinks back when it uses less than half of that.
 CHART_INTERVAL_MS = 200
 CHART_MAX_INTERVAL_MS = 1000
 PROGRESS_INTERVAL_MS = 250  # progress text (step, images/s, ETA) four times a second: readable, cheap
