@@ -1096,7 +1096,7 @@ class TrainPage(QWidget):
         if not result.get("run_dir"):
             return ""
         return (f"Saved as run '{Path(result['run_dir']).name}': reopen it and compare it with other runs on the "
-                "Runs page (4  Runs).")
+                "Runs page (4 Runs).")
 
     # ------------------------------------------------------------------------------------------------
     # Dialogs and log
