@@ -223,7 +223,8 @@ def interp_reference(raw: np.ndarray, size: int, offset: float, stride: float) -
 CAM_CASES = [
     ("convnet-5x5", 5, (1.5, 4.0), True),  # padded 5x5 convs and 2x2 pools: 7x7 map
     ("bn-cnn4", 13, (1.5, 4.0), True),
-    ("cnn3-dropout", 11, (-0.5, 8.0), False),  # the last 2x2 pool pads 7x7 to 8x8: 4x4 map
+    ("cnn3-dropout", 10, (-0.5, 8.0), False),  # the last 2x2 pool pads 7x7 to 8x8: 4x4 map (not the
+    #                                            dropout after it: identity at inspection time)
     ("resnet20", 11, (0.0, 4.0), False),  # strided 3x3 convs, pad 1: cell j centred on pixel 4j
     ("sigmoid-cnn", 3, (2.0, 1.0), False),  # two unpadded 3x3 convs: cell j sees pixels j..j+4
 ]
@@ -258,7 +259,9 @@ def test_grad_cam_for_a_chosen_class_and_layer():
     res = I.grad_cam(model, x, target_class=other)
     assert res.class_index == other and res.predicted == int(probs.argmax()) != other
     assert res.probability == pytest.approx(float(probs[other]), rel=1e-5)
-    np.testing.assert_allclose(res.raw, reference_cam(model, x, 11, other).numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(res.raw, reference_cam(model, x, 10, other).numpy(), rtol=1e-4, atol=1e-6)
+    after_dropout = I.grad_cam(model, x, target_class=other, layer_ref=11)  # still selectable, same map
+    np.testing.assert_allclose(after_dropout.raw, res.raw, rtol=1e-5, atol=1e-7)
     # Any spatial layer may be chosen; the map has that layer's size before upsampling.
     early = I.grad_cam(model, x, layer_ref=1)
     assert early.raw.shape == (28, 28) and early.key == "1"
@@ -513,7 +516,8 @@ def test_custom_spec_in_train_mode(shape):
         np.testing.assert_allclose(fm.values, ref.numpy(), rtol=1e-5, atol=1e-5)
     model.train()
     ins = I.inspect_image(model, x, with_saliency=True)
-    assert ins.cam.key == "7"  # the dropout after the average pool: the last spatial map before the flatten
+    assert ins.cam.key == "6"  # the average pool: the last spatial map before the flatten (the dropout after
+    #                            it is the identity at inspection time)
     assert ins.cam.cam.shape == shape[1:] and np.isfinite(ins.cam.cam).all()
     assert [c.key for c in I.conv_layers(model)] == ["0.conv1", "0.conv2", "0.shortcut.0", "1", "4"]
     colour = [g.color for g in I.all_filters(model)]

@@ -243,6 +243,10 @@ def default_cam_index(model: nn.Sequential, shapes: list[Shape]) -> int:
     if best is None:
         raise InspectionError("this model has no layer with a spatial output, so there is nothing for "
                               "Grad-CAM to localise; use saliency() instead")
+    # A dropout is the identity at inspection time (eval mode): name the layer that made the map
+    # ("10: MaxPool 2x2", not "11: Dropout 0.3"); the heatmap is the same.
+    while best > 0 and isinstance(model[best], nn.modules.dropout._DropoutNd) and shapes[best - 1] == shapes[best]:
+        best -= 1
     return best
 
 
