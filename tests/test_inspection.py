@@ -525,3 +525,8 @@ def test_custom_spec_in_train_mode(shape):
     half = (shape[1] + 1) // 2  # the block's stride-2 grid
     assert I.grad_cam(model, x, layer_ref="0.shortcut.0").raw.shape == (half, half)
     assert all(m.training for m in model.modules())
+
+
+def test_layer_numbers_count_from_one_like_the_model_page():
+    assert I.layer_number("0") == "1" and I.layer_number(10) == "11"
+    assert I.layer_number("5.conv1") == "6.conv1" and I.layer_number("6.shortcut.0") == "7.shortcut.0"

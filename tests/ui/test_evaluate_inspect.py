@@ -190,6 +190,11 @@ def test_grad_cam_for_the_predicted_and_another_class(qtbot, inspect_page, train
     np.testing.assert_allclose(ins.cam.cam, expected.cam, atol=1e-5)
     assert page.cam_image is not None and page.cam_image.shape == (28, 28, 3)
     assert trained["predictor"].classes[other] in page.cam_caption.text()
+    # Layers are numbered from 1 on screen, as in the Model page's table; the data keeps the 0-based key.
+    key = page.cam_layer_combo.currentData()
+    assert page.cam_layer_combo.currentText().startswith(f"{int(key) + 1}: ")
+    assert page.cam_caption.text().endswith(f"at layer {int(key) + 1}")
+    assert page.feature_sections[0].title.text().startswith("<b>1: ")
 
     # An earlier layer, then saliency: each gives a heatmap over the input.
     first = page.cam_layer_combo.itemData(0)

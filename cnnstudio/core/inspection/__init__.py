@@ -9,6 +9,7 @@
     inspect_image(model, x, layer_ref=None, target_class=None, with_saliency=False) -> Inspection
     cam_layers(model, input_shape) -> list[LayerChoice];  default_cam_layer(model, input_shape) -> key
     tile(images, cols=None, pad=1, pad_value=0) -> uint8 mosaic;  tile_at(y, x, ...) -> tile index
+    layer_number(key) -> the key as the app shows it, from 1 ("5.conv1" -> "6.conv1")
     overlay(input_u8, cam, alpha=0.5, colormap="jet") -> uint8 (H, W, 3);  colorize(values01, colormap)
 
 `model` is what build_model / Predictor.model gives (an nn.Sequential whose child i is spec layer i);
@@ -38,6 +39,7 @@ _EXPORTS = {
     "COLORMAPS": "display", "colorize": "display", "overlay": "display", "tile": "display", "tile_at": "display",
     "FilterGrid": "kernels", "all_filters": "kernels", "clear_filter_cache": "kernels", "filters": "kernels",
     "ConvLayer": "layers", "InspectionError": "layers", "LayerChoice": "layers", "LayerRef": "layers",
+    "layer_number": "display",
     "conv_layers": "layers",
 }
 

@@ -15,6 +15,13 @@ import numpy as np
 Levels = Union[Literal["map", "layer"], tuple[float, float]]
 
 
+def layer_number(key: str | int) -> str:
+    """A layer key as the app shows it, counted from 1 like the Model page's table: "3" -> "4",
+    "5.conv1" -> "6.conv1". Keys stay 0-based (nn.Sequential's indices, state_dict names)."""
+    head, _, rest = str(key).partition(".")
+    return str(int(head) + 1) + (f".{rest}" if rest else "")
+
+
 def levels_of(values: np.ndarray, levels: Levels) -> tuple[np.ndarray, np.ndarray]:
     """Black and white points for a stack of maps (N, ...): float32 arrays lo, hi of shape (N,).
 

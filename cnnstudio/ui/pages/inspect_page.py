@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFrame, QGridL
                                QPushButton, QScrollArea, QSlider, QSpinBox, QStackedWidget, QTabWidget,
                                QVBoxLayout, QWidget)
 
+from cnnstudio.core.inspection.display import layer_number  # numpy only: no torch at start-up
 from cnnstudio.ui.image_input import ImageInputMixin
 from cnnstudio.ui.qimage import qimage_to_numpy
 from cnnstudio.ui.state import AppState
@@ -205,7 +206,7 @@ class FeatureSection(QFrame):
             what = f"{c} map{'s' if c != 1 else ''} of {h}×{w}"
         else:
             what = f"a vector of {self.shape[0]:,} values"
-        self.title.setText(f"<b>{_html(self.index)}: {_html(self.label)}</b>"
+        self.title.setText(f"<b>{_html(layer_number(self.index))}: {_html(self.label)}</b>"
                            f"&nbsp;&nbsp;<span style='color:{muted}'>{what}</span>")
 
     def set_data(self, data: dict[str, Any], labels: list[str] | None = None) -> None:
@@ -695,9 +696,10 @@ class InspectPage(ImageInputMixin, QWidget):
         self.layer_combo.clear()
         for conv in ctx.extra["conv_layers"]:
             if conv.in_block:
-                self.layer_combo.addItem(f"    {conv.key}: {conv.label}  (in residual block {conv.index})", conv.key)
+                self.layer_combo.addItem(f"    {layer_number(conv.key)}: {conv.label}  (in residual block "
+                                         f"{layer_number(conv.index)})", conv.key)
             else:
-                self.layer_combo.addItem(f"{conv.key}: {conv.label}", conv.key)
+                self.layer_combo.addItem(f"{layer_number(conv.key)}: {conv.label}", conv.key)
         i = self.layer_combo.findData(keep)
         self.layer_combo.setCurrentIndex(i if i >= 0 else 0)
         self.layer_combo.blockSignals(False)
@@ -718,7 +720,7 @@ class InspectPage(ImageInputMixin, QWidget):
         for choice in ctx.extra["cam_layers"]:
             c, h, w = choice.shape
             mark = "  (default)" if choice.key == default else ""
-            self.cam_layer_combo.addItem(f"{choice.key}: {choice.label}, {h}×{w}{mark}", choice.key)
+            self.cam_layer_combo.addItem(f"{layer_number(choice.key)}: {choice.label}, {h}×{w}{mark}", choice.key)
         k = self.cam_layer_combo.findData(keep_layer if keep_layer is not None else default)
         self.cam_layer_combo.setCurrentIndex(max(0, k))
         self.cam_layer_combo.blockSignals(False)
@@ -1005,7 +1007,8 @@ class InspectPage(ImageInputMixin, QWidget):
             self.cam_caption.setText(f"Saliency for {self._explained_name(ins)}")
         elif ins.cam is not None:
             self.heatmap = ins.cam.cam
-            self.cam_caption.setText(f"Grad-CAM for {self._explained_name(ins)} at layer {ins.cam.key}")
+            self.cam_caption.setText(f"Grad-CAM for {self._explained_name(ins)} "
+                                     f"at layer {layer_number(ins.cam.key)}")
         else:
             self.heatmap = None
             self.cam_caption.setText(ins.cam_error or "No heatmap for this model")
