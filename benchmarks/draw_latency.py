@@ -41,13 +41,7 @@ os.environ["CNNSTUDIO_HOME"] = tempfile.mkdtemp(prefix="cnnstudio-bench-")
 PRESETS = ["cnn3-dropout", "tiny-bn-cnn", "convnet-5x5", "bn-cnn4", "sigmoid-cnn"]
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = (len(s) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+from _stats import percentile  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 
 def make_checkpoint(preset: str, folder: Path) -> str:

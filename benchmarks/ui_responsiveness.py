@@ -41,13 +41,7 @@ _HOME = tempfile.mkdtemp(prefix="cnnstudio-bench-")
 os.environ["CNNSTUDIO_HOME"] = _HOME  # runs of this benchmark never land in the user's runs folder
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = (len(s) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+from _stats import percentile  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 
 # -- 1. start-up -------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from cnnstudio.ui.tasks import Task
 from cnnstudio.ui.widgets.banner import Banner
 from cnnstudio.ui.widgets.canvas import DrawingCanvas
 from cnnstudio.ui.widgets.prediction import PixelView, ProbabilityBars, format_probability
+from cnnstudio.ui.widgets.section_title import section_title
 
 TOP_K = 5
 NO_MODEL = "Train a model or open one from Runs first"
@@ -227,14 +228,14 @@ class DrawPage(ImageInputMixin, QWidget):
         panel.setFixedWidth(330)
         right = QVBoxLayout(panel)
         right.setContentsMargins(12, 8, 4, 8)
-        title = self._section_title("Prediction")
+        title = section_title("Prediction")
         self.headline = QLabel()
         self.headline.setWordWrap(True)
         self.headline.setTextFormat(Qt.TextFormat.RichText)
         self.headline.setMinimumHeight(56)
         self.headline.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.bars = ProbabilityBars(TOP_K)
-        seen_title = self._section_title("What the model sees")
+        seen_title = section_title("What the model sees")
         self.prepared_view = PixelView()
         self.prepared_view.setFixedHeight(172)
         self.prepared_caption = QLabel()
@@ -281,15 +282,6 @@ class DrawPage(ImageInputMixin, QWidget):
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         self.addAction(action)
         return action
-
-    @staticmethod
-    def _section_title(text: str) -> QLabel:
-        label = QLabel(text)
-        font = label.font()
-        font.setBold(True)
-        font.setPointSizeF(font.pointSizeF() * 1.08)
-        label.setFont(font)
-        return label
 
     def _apply_muted(self) -> None:
         """Secondary text: the palette's text colour blended towards the background (light and dark themes)."""

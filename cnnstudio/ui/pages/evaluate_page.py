@@ -33,6 +33,7 @@ from cnnstudio.ui.tasks import Task
 from cnnstudio.ui.widgets.banner import Banner
 from cnnstudio.ui.widgets.confusion_matrix import ConfusionMatrixView
 from cnnstudio.ui.widgets.prediction import format_probability
+from cnnstudio.ui.widgets.section_title import section_title
 
 EVAL_CHUNK = 1000  # test images per progress step
 GALLERY_LIMIT = 600  # thumbnails shown for one cell (the most confident first); the header says when capped
@@ -50,15 +51,6 @@ def _muted_color(widget: QWidget) -> QColor:
     pal = widget.palette()
     text, window = pal.color(QPalette.ColorRole.WindowText), pal.color(QPalette.ColorRole.Window)
     return QColor.fromRgbF(*(0.62 * a + 0.38 * b for a, b in zip(text.getRgbF()[:3], window.getRgbF()[:3])))
-
-
-def _section_title(text: str) -> QLabel:
-    label = QLabel(text)
-    font = label.font()
-    font.setBold(True)
-    font.setPointSizeF(font.pointSizeF() * 1.08)
-    label.setFont(font)
-    return label
 
 
 class _NumberItem(QTableWidgetItem):
@@ -219,7 +211,7 @@ class EvaluatePage(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 6, 6, 0)
         top = QHBoxLayout()
-        top.addWidget(_section_title("Confusion matrix"))
+        top.addWidget(section_title("Confusion matrix"))
         top.addStretch(1)
         self.counts_radio = QRadioButton("Counts")
         self.percent_radio = QRadioButton("% of true class")
@@ -251,7 +243,7 @@ class EvaluatePage(QWidget):
         gallery_box = QWidget()
         gl = QVBoxLayout(gallery_box)
         gl.setContentsMargins(6, 6, 0, 0)
-        self.gallery_title = _section_title("Images")
+        self.gallery_title = section_title("Images")
         gl.addWidget(self.gallery_title)
         self.gallery_hint = QLabel("Click a cell of the matrix to see its test images.")
         self.gallery_hint.setWordWrap(True)
@@ -277,7 +269,7 @@ class EvaluatePage(QWidget):
         tl = QVBoxLayout(table_box)
         tl.setContentsMargins(6, 6, 0, 0)
         table_top = QHBoxLayout()
-        table_top.addWidget(_section_title("Per class"))
+        table_top.addWidget(section_title("Per class"))
         table_top.addStretch(1)
         self.macro_label = QLabel()
         table_top.addWidget(self.macro_label)
