@@ -108,7 +108,9 @@ def main() -> int:
         ready: list = []
         evaluate.evaluationReady.connect(ready.append)
         window.show_page("evaluate")
-        wait_until(lambda: ready or getattr(evaluate, "evaluation", None) is not None, 120, "the evaluation")
+        # Only the signal counts: `evaluation` may still hold the previous checkpoint's result while this
+        # one runs (a stale run's result is dropped by the page, so it never emits for it).
+        wait_until(lambda: ready, 120, "the evaluation")
         ev = evaluate.evaluation
         cm = ev.confusion_matrix().copy()
         for i in range(len(cm)):
