@@ -7,15 +7,16 @@
    from the Train page (the real QThread worker, live charts, progress bar, log) while a 10 ms QTimer
    probe on the GUI thread records event-loop stalls (actual interval - 10 ms). Reports p50 / p99 / max
    (target p99 < 50 ms) and how often the GUI got a step update.
-3. Speed: runs the same config headless, as the command line does (the Trainer on the main thread of
-   its own process, no Qt), alternating with the in-app runs round by round, and reports the in-app
-   training images/s as a ratio of the headless engine's (target >= 0.95). A third variant runs the
-   Trainer on a plain Python thread of this process, to tell the GUI's cost apart from the cost of
-   training off the main thread at all. The order of the three rotates from round to round, so a
-   machine that speeds up or slows down during the benchmark does not favour one of them.
+3. Speed: trains the same way without the probe (as a user trains: the probe's 100 wake-ups a second
+   cost the trainer time of their own), and runs the same config headless as the command line does
+   (the Trainer on the main thread of its own process, no Qt). Reports the in-app training images/s
+   as a ratio of the headless engine's, the median of the rounds' ratios (target >= 0.95). The order
+   of the runs rotates from round to round, so a machine that speeds up or slows down during the
+   benchmark does not favour one of them. --with-thread adds the Trainer on a plain Python thread of
+   this process, to tell the GUI's cost apart from the cost of training off the main thread.
 
     python benchmarks/ui_responsiveness.py [--dataset shapes] [--model cnn3-dropout] [--epochs 2]
-                                           [--rounds 2] [--startup-runs 3]
+                                           [--rounds 10] [--startup-runs 3] [--with-thread]
 
 Prints the figures and, last, one JSON line.
 """
@@ -167,6 +168,14 @@ def run_in_app(app, window, cfg, with_probe: bool = True) -> dict:
         loop.quit()
 
     page.runFinished.connect(finished)
+    # (time, GUI thread CPU time) at each step update: the share between the first tenth of the run and
+    # its last update is the steady state, without the one-off work of starting and finishing a run.
+    marks: list[tuple[float, float]] = []
+
+    def on_steps(_step: int) -> None:
+        marks.append((time.perf_counter(), time.thread_time()))
+
+    page.stepsReceived.connect(on_steps)
     overrides = {k: getattr(cfg, k) for k in ("epochs", "batch_size", "limit_train", "seed", "optimizer", "lr",
                                              "schedule", "val_split", "augment", "weight_decay",
                                              "label_smoothing", "device", "precision")}
@@ -182,13 +191,15 @@ def run_in_app(app, window, cfg, with_probe: bool = True) -> dict:
     gui_cpu = time.thread_time() - cpu0
     probe.stop()
     page.runFinished.disconnect(finished)
+    page.stepsReceived.disconnect(on_steps)
     settle_background_tasks(app)
     result = out["result"]
     if result["status"] != "finished":
         raise RuntimeError(f"in-app run {result['status']}: {result.get('message')}")
     intervals = [b - a for a, b in zip(ticks, ticks[1:])]
     stalls_ms = [max(0.0, (iv - 0.010) * 1000) for iv in intervals]
-    return {"samples_per_second": result["train_samples_per_second"], "wall_s": wall,
+    (t_a, c_a), (t_b, c_b) = marks[len(marks) // 10], marks[-1]
+    return {"gui_cpu_steady": (c_b - c_a) / max(1e-6, t_b - t_a),"samples_per_second": result["train_samples_per_second"], "wall_s": wall,
             "test_accuracy": result.get("test_accuracy"), "stalls_ms": stalls_ms, "gui_cpu_s": gui_cpu,
             "step_events": run.stats["step_events"], "step_signals": run.stats["step_signals"],
             "chart_points": page.charts.step_count}
@@ -202,9 +213,11 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=0, help="0: the dataset's default")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N training images (0: all)")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds of in-app / plain thread / headless process runs, order rotated")
+                        help="rounds of in-app / headless process (/ plain thread) runs, order rotated")
     parser.add_argument("--startup-runs", type=int, default=3)
     parser.add_argument("--skip-startup", action="store_true")
+    parser.add_argument("--with-thread", action="store_true",
+                        help="also run the Trainer on a plain Python thread of this process (a diagnostic)")
     args = parser.parse_args()
 
     startup = [] if args.skip_startup else measure_startup(args.startup_runs)
@@ -247,12 +260,12 @@ def main() -> int:
     run_headless_thread(cfg.with_changes(epochs=1, limit_train=min(2000, dataset.train_images.shape[0])), dataset)
 
     headless, threaded, in_app, in_app_quiet = [], [], [], []
-    # "quiet": in-app without the 10 ms probe, as a user trains. The probe wakes the GUI thread 100 times
-    # a second, and on two busy cores each wake pre-empts a training thread: it measures stalls, but it
-    # also costs training speed that the app itself does not.
-    kinds = ["app", "quiet", "thread", "headless"]
+    # "quiet": in-app without the 10 ms probe, as a user trains: the throughput target is read there.
+    # The probe wakes the GUI thread 100 times a second, and on two busy cores each wake pre-empts a
+    # training thread; it is the instrument for the stalls, and its own cost shows in the "app" runs.
+    kinds = ["quiet", "headless", "app"] + (["thread"] if args.with_thread else [])
     for r in range(args.rounds):
-        for kind in kinds[r % 4:] + kinds[:r % 4]:  # rotate the order from round to round
+        for kind in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:  # rotate the order from round to round
             if kind == "headless":
                 h = run_headless_process(cfg)
                 headless.append(h)
@@ -266,26 +279,32 @@ def main() -> int:
             elif kind == "quiet":
                 q = run_in_app(app, window, cfg, with_probe=False)
                 in_app_quiet.append(q)
-                print(f"  round {r + 1} in-app without the probe: {q['samples_per_second']:,.0f} images/s "
-                      f"({q['wall_s']:.1f} s); GUI thread CPU {q['gui_cpu_s']:.2f} s", flush=True)
+                print(f"  round {r + 1} in-app:   {q['samples_per_second']:,.0f} images/s ({q['wall_s']:.1f} s); "
+                      f"GUI thread {100 * q['gui_cpu_steady']:.1f} % of a core while training", flush=True)
             else:
                 a = run_in_app(app, window, cfg)
                 in_app.append(a)
                 st = a["stalls_ms"]
-                print(f"  round {r + 1} in-app:   {a['samples_per_second']:,.0f} images/s ({a['wall_s']:.1f} s); "
-                      f"stalls p50 {percentile(st, 0.5):.1f} ms, p99 {percentile(st, 0.99):.1f} ms, "
-                      f"max {max(st):.1f} ms; {a['step_signals']} GUI updates for {a['step_events']} step events; "
-                      f"GUI thread CPU {a['gui_cpu_s']:.2f} s", flush=True)
+                print(f"  round {r + 1} in-app with the stall probe: {a['samples_per_second']:,.0f} images/s "
+                      f"({a['wall_s']:.1f} s); stalls p50 {percentile(st, 0.5):.1f} ms, "
+                      f"p99 {percentile(st, 0.99):.1f} ms, max {max(st):.1f} ms; {a['step_signals']} GUI updates "
+                      f"for {a['step_events']} step events", flush=True)
     window.close()
     wait_for_all()
+
+    def rates(runs: list[dict]) -> list[float]:
+        return [run["samples_per_second"] for run in runs]
+
+    def paired(runs: list[dict]) -> list[float]:
+        """In-app / headless of each round: the two ran minutes apart at most, so a machine that drifts
+        between rounds moves both."""
+        return [a / h for a, h in zip(rates(runs), rates(headless))]
 
     stalls = [s for a in in_app for s in a["stalls_ms"]]
     # Medians: on a shared VM one run in a dozen can be slowed by half by a neighbour; a mean would let
     # that one run decide the ratio.
-    h_rate = statistics.median(h["samples_per_second"] for h in headless)
-    t_rate = statistics.median(t["samples_per_second"] for t in threaded)
-    a_rate = statistics.median(a["samples_per_second"] for a in in_app)
-    q_rate = statistics.median(q["samples_per_second"] for q in in_app_quiet)
+    h_rate, q_rate, a_rate = (statistics.median(rates(x)) for x in (headless, in_app_quiet, in_app))
+    quiet_pairs, probe_pairs = paired(in_app_quiet), paired(in_app)
     updates_per_s = max(a["step_signals"] / a["wall_s"] for a in in_app)
     figures = {
         "benchmark": "ui_responsiveness",
@@ -298,39 +317,46 @@ def main() -> int:
         "stall_p50_ms": round(percentile(stalls, 0.5), 2), "stall_p99_ms": round(percentile(stalls, 0.99), 2),
         "stall_max_ms": round(max(stalls), 2) if stalls else None, "probe_ticks": len(stalls),
         "gui_updates_per_s_max": round(updates_per_s, 1),
-        "headless_samples_per_s": round(h_rate, 1), "in_app_samples_per_s": round(a_rate, 1),
-        "in_app_ratio": round(a_rate / h_rate, 3),
-        "headless_thread_samples_per_s": round(t_rate, 1),
-        "thread_vs_main_ratio": round(t_rate / h_rate, 3), "in_app_vs_thread_ratio": round(a_rate / t_rate, 3),
-        "headless_thread_runs": [round(t["samples_per_second"], 1) for t in threaded],
-        "headless_runs": [round(h["samples_per_second"], 1) for h in headless],
-        "in_app_runs": [round(a["samples_per_second"], 1) for a in in_app],
-        "round_ratios": [round(a["samples_per_second"] / h["samples_per_second"], 3) for a, h in zip(in_app, headless)],
-        "in_app_quiet_samples_per_s": round(q_rate, 1), "in_app_quiet_ratio": round(q_rate / h_rate, 3),
-        "in_app_quiet_runs": [round(q["samples_per_second"], 1) for q in in_app_quiet],
-        "round_ratios_quiet": [round(q["samples_per_second"] / h["samples_per_second"], 3)
-                               for q, h in zip(in_app_quiet, headless)],
-        "gui_thread_cpu_share": round(sum(a["gui_cpu_s"] for a in in_app) / sum(a["wall_s"] for a in in_app), 4),
-        "gui_thread_cpu_share_quiet": round(sum(q["gui_cpu_s"] for q in in_app_quiet)
-                                            / sum(q["wall_s"] for q in in_app_quiet), 4),
-        "test_accuracy_in_app": in_app[-1]["test_accuracy"], "test_accuracy_headless": headless[-1]["test_accuracy"],
+        "headless_samples_per_s": round(h_rate, 1), "in_app_samples_per_s": round(q_rate, 1),
+        "in_app_ratio": round(statistics.median(quiet_pairs), 3),
+        "in_app_ratio_of_medians": round(q_rate / h_rate, 3),
+        "in_app_round_ratios": [round(r, 3) for r in quiet_pairs],
+        "in_app_probe_samples_per_s": round(a_rate, 1),
+        "in_app_probe_ratio": round(statistics.median(probe_pairs), 3),
+        "in_app_probe_round_ratios": [round(r, 3) for r in probe_pairs],
+        "headless_runs": [round(x, 1) for x in rates(headless)],
+        "in_app_runs": [round(x, 1) for x in rates(in_app_quiet)],
+        "in_app_probe_runs": [round(x, 1) for x in rates(in_app)],
+        "gui_thread_cpu_share_training": round(statistics.median(q["gui_cpu_steady"] for q in in_app_quiet), 4),
+        "gui_thread_cpu_share_training_probe": round(statistics.median(a["gui_cpu_steady"] for a in in_app), 4),
+        "gui_thread_cpu_share_whole_run": round(sum(q["gui_cpu_s"] for q in in_app_quiet)
+                                                / sum(q["wall_s"] for q in in_app_quiet), 4),
+        "test_accuracy_in_app": in_app_quiet[-1]["test_accuracy"],
+        "test_accuracy_headless": headless[-1]["test_accuracy"],
     }
+    if threaded:
+        t_rate = statistics.median(rates(threaded))
+        figures.update({"headless_thread_samples_per_s": round(t_rate, 1),
+                        "thread_vs_process_ratio": round(statistics.median(
+                            t / h for t, h in zip(rates(threaded), rates(headless))), 3),
+                        "headless_thread_runs": [round(x, 1) for x in rates(threaded)]})
     print()
     print(f"Event-loop stalls while training ({len(stalls)} probe intervals of 10 ms): "
           f"p50 {figures['stall_p50_ms']} ms, p99 {figures['stall_p99_ms']} ms, max {figures['stall_max_ms']} ms "
           "(target p99 < 50 ms)")
-    print(f"GUI thread CPU while training: {100 * figures['gui_thread_cpu_share']:.1f} % of one core with the probe, "
-          f"{100 * figures['gui_thread_cpu_share_quiet']:.1f} % without")
+    print(f"GUI thread CPU while training: {100 * figures['gui_thread_cpu_share_training']:.1f} % of one core "
+          f"({100 * figures['gui_thread_cpu_share_training_probe']:.1f} % with the probe; "
+          f"{100 * figures['gui_thread_cpu_share_whole_run']:.1f} % counting the start and end of each run)")
     print(f"GUI step updates: at most {figures['gui_updates_per_s_max']} per second (throttle: 10)")
-    print(f"Training speed (medians): in-app {a_rate:,.0f} images/s vs headless {h_rate:,.0f} images/s = "
-          f"{figures['in_app_ratio']:.3f} (target >= 0.95)")
-    print(f"Without the probe (as a user trains): in-app {q_rate:,.0f} images/s = {figures['in_app_quiet_ratio']:.3f} "
-          f"of headless; round by round {', '.join(f'{r:.3f}' for r in figures['round_ratios_quiet'])}, "
-          f"median {statistics.median(figures['round_ratios_quiet']):.3f}")
-    print(f"  round by round (in-app / headless): {', '.join(f'{r:.3f}' for r in figures['round_ratios'])}; "
-          f"median {statistics.median(figures['round_ratios']):.3f}")
-    print(f"  of which: a plain Python thread reaches {t_rate:,.0f} images/s = {figures['thread_vs_main_ratio']:.3f} of "
-          f"the main thread; the app reaches {figures['in_app_vs_thread_ratio']:.3f} of the plain thread")
+    print(f"Training speed, in-app / headless: median of the {args.rounds} rounds' ratios "
+          f"{figures['in_app_ratio']:.3f} (target >= 0.95); medians {q_rate:,.0f} vs {h_rate:,.0f} images/s = "
+          f"{figures['in_app_ratio_of_medians']:.3f}")
+    print(f"  round by round: {', '.join(f'{r:.3f}' for r in quiet_pairs)}")
+    print(f"  with the 10 ms stall probe running: median ratio {figures['in_app_probe_ratio']:.3f} "
+          f"({', '.join(f'{r:.3f}' for r in probe_pairs)})")
+    if threaded:
+        print(f"  the Trainer on a plain Python thread of this process: {figures['thread_vs_process_ratio']:.3f} of "
+              "the headless process")
     if startup:
         print(f"Start-up to window shown: median {figures['startup_median_s']:.2f} s (target < 2 s)")
     print(json.dumps(figures))

@@ -10,8 +10,18 @@ import time
 # "CNNSTUDIO_WINDOW_SHOWN <unix time>" on stdout and closes itself (benchmarks/ui_responsiveness.py).
 STARTUP_PROBE_ENV = "CNNSTUDIO_STARTUP_PROBE"
 
+# Qt's raster engine hands every fill of 96 or more scanlines (and every large image conversion or smooth
+# scale) to a pool of "Thread (pooled)" threads and waits for them. Each chart or progress-bar repaint
+# then wakes those threads, which pre-empt the trainer's OpenMP threads; one stalled OpenMP thread makes
+# the other wait at the next barrier. Measured here (2 cores, training shapes in the app): about 1,000
+# pool wake-ups a second and 5,000-7,800 pre-emptions of the GUI thread per run with the pool; 90-100
+# without it. Our fills are chart- and widget-sized, so doing them on the GUI thread costs nothing
+# visible. Qt reads the variable once, at the first fill: it must be set before the QApplication.
+NO_GUI_THREADPOOL_ENV = "QT_NO_GUI_THREADPOOL"
+
 
 def create_application(argv: list[str] | None = None):
+    os.environ.setdefault(NO_GUI_THREADPOOL_ENV, "1")
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(list(argv if argv is not None else sys.argv))
