@@ -47,6 +47,9 @@ test: $(VENV)/.installed-test
 
 benchmarks: $(VENV)/.installed
 	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/inspection_speed.py
+	$(PY) benchmarks/draw_latency.py
+	$(PY) benchmarks/ui_responsiveness.py
 
 screenshots: $(VENV)/.installed
 	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py

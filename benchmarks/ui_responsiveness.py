@@ -199,7 +199,8 @@ def run_in_app(app, window, cfg, with_probe: bool = True) -> dict:
     intervals = [b - a for a, b in zip(ticks, ticks[1:])]
     stalls_ms = [max(0.0, (iv - 0.010) * 1000) for iv in intervals]
     (t_a, c_a), (t_b, c_b) = marks[len(marks) // 10], marks[-1]
-    return {"gui_cpu_steady": (c_b - c_a) / max(1e-6, t_b - t_a),"samples_per_second": result["train_samples_per_second"], "wall_s": wall,
+    return {"samples_per_second": result["train_samples_per_second"], "wall_s": wall,
+            "gui_cpu_steady": (c_b - c_a) / max(1e-6, t_b - t_a),
             "test_accuracy": result.get("test_accuracy"), "stalls_ms": stalls_ms, "gui_cpu_s": gui_cpu,
             "step_events": run.stats["step_events"], "step_signals": run.stats["step_signals"],
             "chart_points": page.charts.step_count}
@@ -212,7 +213,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=0, help="0: the dataset's default")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N training images (0: all)")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=10,
                         help="rounds of in-app / headless process (/ plain thread) runs, order rotated")
     parser.add_argument("--startup-runs", type=int, default=3)
     parser.add_argument("--skip-startup", action="store_true")

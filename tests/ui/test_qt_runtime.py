@@ -42,17 +42,14 @@ def test_many_void_qt_calls_do_not_abort_python():
 
 
 _POOL_PROBE = """
-import os, sys
+import sys
 from pathlib import Path
-
-import pytest
 if sys.argv[1] == "app":
     from cnnstudio.ui.app import create_application
     app = create_application([])
 else:
     from PySide6.QtWidgets import QApplication
     app = QApplication([])
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 image = QImage(1200, 900, QImage.Format.Format_ARGB32_Premultiplied)
 image.fill(QColor("white"))

@@ -35,8 +35,8 @@ MAX_LOG_LINES = 2000
 # millisecond the GUI thread spends is taken from the training threads (and, through their barriers,
 # from both), so the chart interval adapts: it grows while the GUI thread uses more than
 # GUI_CPU_BUDGET of a core and shrinks back when it uses less than half of that. At 1.5 % the app trained
-# at 0.99-1.0x the speed of the same Trainer on a plain thread (2 cores; 0.97x at 4 %), with charts every
-# 0.5-1 s there; a machine with time to spare keeps them at 200 ms.
+# at 0.996x the speed of the same Trainer on a plain thread (2 cores, 6 rounds; 0.971x at 4 %), with
+# charts every 0.5-1 s there; a machine with time to spare keeps them at 200 ms.
 CHART_INTERVAL_MS = 200
 CHART_MAX_INTERVAL_MS = 1000
 PROGRESS_INTERVAL_MS = 250  # progress text (step, images/s, ETA) four times a second: readable, cheap
