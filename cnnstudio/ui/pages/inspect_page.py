@@ -41,6 +41,7 @@ from cnnstudio.ui.tasks import Task
 from cnnstudio.ui.widgets.banner import Banner
 from cnnstudio.ui.widgets.mosaic import MosaicView, VectorView
 from cnnstudio.ui.widgets.prediction import PixelView, ProbabilityBars, format_probability
+from cnnstudio.ui.widgets.section_title import section_title
 
 TOP_K = 5
 MAX_FILTER_INPUTS = 64  # wider layers show the kernels of their first 64 input channels
@@ -54,15 +55,6 @@ def _muted_color(widget: QWidget) -> QColor:
     pal = widget.palette()
     text, window = pal.color(QPalette.ColorRole.WindowText), pal.color(QPalette.ColorRole.Window)
     return QColor.fromRgbF(*(0.62 * a + 0.38 * b for a, b in zip(text.getRgbF()[:3], window.getRgbF()[:3])))
-
-
-def _title(text: str) -> QLabel:
-    label = QLabel(text)
-    font = label.font()
-    font.setBold(True)
-    font.setPointSizeF(font.pointSizeF() * 1.08)
-    label.setFont(font)
-    return label
 
 
 def _html(text: str) -> str:
@@ -385,7 +377,7 @@ class InspectPage(ImageInputMixin, QWidget):
         panel.setFixedWidth(336)
         v = QVBoxLayout(panel)
         v.setContentsMargins(0, 4, 10, 0)
-        v.addWidget(_title("Prediction"))
+        v.addWidget(section_title("Prediction"))
         self.headline = QLabel()
         self.headline.setTextFormat(Qt.TextFormat.RichText)
         self.headline.setWordWrap(True)
@@ -394,7 +386,7 @@ class InspectPage(ImageInputMixin, QWidget):
         self.bars = ProbabilityBars(TOP_K)
         v.addWidget(self.bars)
         v.addSpacing(10)
-        v.addWidget(_title("Where the model looks"))
+        v.addWidget(section_title("Where the model looks"))
         views = QGridLayout()
         views.setHorizontalSpacing(8)
         views.setVerticalSpacing(0)

@@ -1,4 +1,4 @@
-"""The bold, slightly larger heading that opens a section of a page (Evaluate, Draw)."""
+"""The bold, slightly larger heading that opens a section of a page (Evaluate, Inspect, Draw)."""
 
 from __future__ import annotations
 
