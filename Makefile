@@ -23,9 +23,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # torch and torchvision are installed together so pip picks a matched pair from the index.
+# --no-cache-dir: the CUDA build is ~6 GB installed; keeping a second copy of its wheels in pip's
+# cache doubles the disk it needs, which is what a full CI disk runs out of first.
 $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PIP) install --upgrade pip
-	$(PIP) install torch torchvision
+	$(PIP) install --no-cache-dir torch torchvision
 	$(PIP) install -e .
 	@touch $@
 
