@@ -10,7 +10,8 @@
 3. Speed: trains the same way without the probe (as a user trains: the probe's 100 wake-ups a second
    cost the trainer time of their own), and runs the same config headless as the command line does
    (the Trainer on the main thread of its own process, no Qt). Reports the in-app training images/s
-   as a ratio of the headless engine's, the median of the rounds' ratios (target >= 0.95). The order
+   as a ratio of the headless engine's, the median of the rounds' ratios (target >= 0.95) with a 95 %
+   interval for that median, and the same for the last epoch alone (the steady state). The order
    of the runs rotates from round to round, so a machine that speeds up or slows down during the
    benchmark does not favour one of them. --with-thread adds the Trainer on a plain Python thread of
    this process, to tell the GUI's cost apart from the cost of training off the main thread.
@@ -42,7 +43,7 @@ _HOME = tempfile.mkdtemp(prefix="cnnstudio-bench-")
 os.environ["CNNSTUDIO_HOME"] = _HOME  # runs of this benchmark never land in the user's runs folder
 
 
-from _stats import percentile  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
+from _stats import median_interval, percentile  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 
 # -- 1. start-up -------------------------------------------------------------------------------------
@@ -87,6 +88,12 @@ def make_config(args, spec):
     return cfg
 
 
+def last_epoch_rate(result: dict) -> float:
+    """The last epoch's images/s: the steady state, without the first steps' one-off work (oneDNN picking
+    kernels, first allocations), which a fresh headless process pays and a warm app does not."""
+    return result["history"]["samples_per_second"][-1]
+
+
 def run_headless(cfg, dataset) -> dict:
     from cnnstudio.core.training.trainer import Trainer
 
@@ -95,7 +102,7 @@ def run_headless(cfg, dataset) -> dict:
     if result["status"] != "finished":
         raise RuntimeError(f"headless run {result['status']}: {result.get('message')}")
     return {"samples_per_second": result["train_samples_per_second"], "wall_s": time.perf_counter() - t0,
-            "test_accuracy": result.get("test_accuracy")}
+            "last_epoch_samples_per_second": last_epoch_rate(result), "test_accuracy": result.get("test_accuracy")}
 
 
 # The headless engine as `cnnstudio train` runs it: the main thread of a fresh process, the same config.
@@ -105,7 +112,7 @@ from cnnstudio.core.training.config import TrainConfig
 from cnnstudio.core.training.trainer import Trainer
 result = Trainer(TrainConfig.from_dict(json.loads(sys.argv[1]))).run()
 print("RESULT " + json.dumps({k: result.get(k) for k in
-                              ("status", "message", "train_samples_per_second", "test_accuracy")}))
+                              ("status", "message", "train_samples_per_second", "test_accuracy", "history")}))
 """
 
 
@@ -120,7 +127,7 @@ def run_headless_process(cfg) -> dict:
     if result["status"] != "finished":
         raise RuntimeError(f"headless run {result['status']}: {result.get('message')}")
     return {"samples_per_second": result["train_samples_per_second"], "wall_s": time.perf_counter() - t0,
-            "test_accuracy": result.get("test_accuracy")}
+            "last_epoch_samples_per_second": last_epoch_rate(result), "test_accuracy": result.get("test_accuracy")}
 
 
 def run_headless_thread(cfg, dataset) -> dict:
@@ -200,6 +207,7 @@ def run_in_app(app, window, cfg, with_probe: bool = True) -> dict:
     stalls_ms = [max(0.0, (iv - 0.010) * 1000) for iv in intervals]
     (t_a, c_a), (t_b, c_b) = marks[len(marks) // 10], marks[-1]
     return {"samples_per_second": result["train_samples_per_second"], "wall_s": wall,
+            "last_epoch_samples_per_second": last_epoch_rate(result),
             "gui_cpu_steady": (c_b - c_a) / max(1e-6, t_b - t_a),
             "test_accuracy": result.get("test_accuracy"), "stalls_ms": stalls_ms, "gui_cpu_s": gui_cpu,
             "step_events": run.stats["step_events"], "step_signals": run.stats["step_signals"],
@@ -296,16 +304,25 @@ def main() -> int:
     def rates(runs: list[dict]) -> list[float]:
         return [run["samples_per_second"] for run in runs]
 
-    def paired(runs: list[dict]) -> list[float]:
+    def paired(runs: list[dict], key: str = "samples_per_second") -> list[float]:
         """In-app / headless of each round: the two ran minutes apart at most, so a machine that drifts
         between rounds moves both."""
-        return [a / h for a, h in zip(rates(runs), rates(headless))]
+        return [a[key] / h[key] for a, h in zip(runs, headless)]
+
+    def interval(ratios: list[float]) -> list[float] | None:
+        """95 % interval of the median ratio; None with too few rounds for one (fewer than 6)."""
+        lo, hi = median_interval(ratios)
+        return None if lo != lo else [round(lo, 3), round(hi, 3)]
+
+    def shown(ci: list[float] | None) -> str:
+        return f"{ci[0]:.3f} to {ci[1]:.3f}" if ci else "needs 6 rounds or more"
 
     stalls = [s for a in in_app for s in a["stalls_ms"]]
     # Medians: on a shared VM one run in a dozen can be slowed by half by a neighbour; a mean would let
     # that one run decide the ratio.
     h_rate, q_rate, a_rate = (statistics.median(rates(x)) for x in (headless, in_app_quiet, in_app))
     quiet_pairs, probe_pairs = paired(in_app_quiet), paired(in_app)
+    last_epoch_pairs = paired(in_app_quiet, "last_epoch_samples_per_second")
     updates_per_s = max(a["step_signals"] / a["wall_s"] for a in in_app)
     figures = {
         "benchmark": "ui_responsiveness",
@@ -320,8 +337,11 @@ def main() -> int:
         "gui_updates_per_s_max": round(updates_per_s, 1),
         "headless_samples_per_s": round(h_rate, 1), "in_app_samples_per_s": round(q_rate, 1),
         "in_app_ratio": round(statistics.median(quiet_pairs), 3),
+        "in_app_ratio_ci95": interval(quiet_pairs),
         "in_app_ratio_of_medians": round(q_rate / h_rate, 3),
         "in_app_round_ratios": [round(r, 3) for r in quiet_pairs],
+        "in_app_ratio_last_epoch": round(statistics.median(last_epoch_pairs), 3),
+        "in_app_ratio_last_epoch_ci95": interval(last_epoch_pairs),
         "in_app_probe_samples_per_s": round(a_rate, 1),
         "in_app_probe_ratio": round(statistics.median(probe_pairs), 3),
         "in_app_probe_round_ratios": [round(r, 3) for r in probe_pairs],
@@ -350,9 +370,12 @@ def main() -> int:
           f"{100 * figures['gui_thread_cpu_share_whole_run']:.1f} % counting the start and end of each run)")
     print(f"GUI step updates: at most {figures['gui_updates_per_s_max']} per second (throttle: 10)")
     print(f"Training speed, in-app / headless: median of the {args.rounds} rounds' ratios "
-          f"{figures['in_app_ratio']:.3f} (target >= 0.95); medians {q_rate:,.0f} vs {h_rate:,.0f} images/s = "
+          f"{figures['in_app_ratio']:.3f} (95 % interval of that median: {shown(figures['in_app_ratio_ci95'])}; "
+          f"target >= 0.95); medians {q_rate:,.0f} vs {h_rate:,.0f} images/s = "
           f"{figures['in_app_ratio_of_medians']:.3f}")
     print(f"  round by round: {', '.join(f'{r:.3f}' for r in quiet_pairs)}")
+    print(f"  the last epoch only (steady state): median ratio {figures['in_app_ratio_last_epoch']:.3f} "
+          f"(95 % interval {shown(figures['in_app_ratio_last_epoch_ci95'])})")
     print(f"  with the 10 ms stall probe running: median ratio {figures['in_app_probe_ratio']:.3f} "
           f"({', '.join(f'{r:.3f}' for r in probe_pairs)})")
     if threaded:
