@@ -13,10 +13,10 @@ def percentile(values: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-def median_interval(values: list[float], level: float = 0.95) -> tuple[float, float]:
+def median_interval(values: list[float], level: float = 0.95) -> tuple[float, float] | None:
     """Distribution-free confidence interval for the median: the order statistics x(k), x(n+1-k) with the
     largest k whose binomial(n, 1/2) coverage is still >= level. No assumption about the noise's shape,
-    which on a shared VM is anything but normal. (NaN, NaN) when n is too small for the level."""
+    which on a shared VM is anything but normal. None when n is too small for the level (n < 6 at 95 %)."""
     from math import comb
 
     s, n = sorted(values), len(values)
@@ -26,6 +26,4 @@ def median_interval(values: list[float], level: float = 0.95) -> tuple[float, fl
         coverage = 1 - 2 * sum(comb(n, i) for i in range(k)) / 2 ** n
         if coverage >= level:
             best = k
-    if best is None:
-        return float("nan"), float("nan")
-    return s[best - 1], s[n - best]
+    return None if best is None else (s[best - 1], s[n - best])

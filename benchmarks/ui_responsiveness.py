@@ -311,8 +311,8 @@ def main() -> int:
 
     def interval(ratios: list[float]) -> list[float] | None:
         """95 % interval of the median ratio; None with too few rounds for one (fewer than 6)."""
-        lo, hi = median_interval(ratios)
-        return None if lo != lo else [round(lo, 3), round(hi, 3)]
+        found = median_interval(ratios)
+        return [round(x, 3) for x in found] if found else None
 
     def shown(ci: list[float] | None) -> str:
         return f"{ci[0]:.3f} to {ci[1]:.3f}" if ci else "needs 6 rounds or more"
@@ -358,8 +358,7 @@ def main() -> int:
     if threaded:
         t_rate = statistics.median(rates(threaded))
         figures.update({"headless_thread_samples_per_s": round(t_rate, 1),
-                        "thread_vs_process_ratio": round(statistics.median(
-                            t / h for t, h in zip(rates(threaded), rates(headless))), 3),
+                        "thread_vs_process_ratio": round(statistics.median(paired(threaded)), 3),
                         "headless_thread_runs": [round(x, 1) for x in rates(threaded)]})
     print()
     print(f"Event-loop stalls while training ({len(stalls)} probe intervals of 10 ms): "
