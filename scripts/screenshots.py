@@ -10,8 +10,10 @@ page can overlay two runs, then shows Evaluate, Inspect and Draw with the traine
 from __future__ import annotations
 
 import argparse
+import atexit
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -32,6 +34,8 @@ def main() -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     home = tempfile.mkdtemp(prefix="cnnstudio-shots-")
     os.environ["CNNSTUDIO_HOME"] = home
+    # The runs trained for the pictures (~50 MB of checkpoints) go when the script ends, however it ends.
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
 
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
