@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import (QAction, QActionGroup, QColor, QIcon,
+from PySide6.QtGui import (QAction, QActionGroup, QIcon,
                            QImage, QKeySequence, QPalette, QShortcut)
 from PySide6.QtWidgets import (QColorDialog, QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton,
                                QSizePolicy, QSlider, QToolBar, QToolButton, QVBoxLayout, QWidget)
@@ -38,6 +38,7 @@ from cnnstudio.ui.tasks import Task
 from cnnstudio.ui.widgets.banner import Banner
 from cnnstudio.ui.widgets.canvas import DrawingCanvas
 from cnnstudio.ui.widgets.prediction import PixelView, ProbabilityBars, format_probability
+from cnnstudio.ui.widgets.muted import muted_color, paint_muted
 from cnnstudio.ui.widgets.section_title import section_title
 
 TOP_K = 5
@@ -285,13 +286,7 @@ class DrawPage(ImageInputMixin, QWidget):
 
     def _apply_muted(self) -> None:
         """Secondary text: the palette's text colour blended towards the background (light and dark themes)."""
-        pal = self.palette()
-        text, window = pal.color(QPalette.ColorRole.WindowText), pal.color(QPalette.ColorRole.Window)
-        mix = QColor.fromRgbF(*(0.68 * a + 0.32 * b for a, b in zip(text.getRgbF()[:3], window.getRgbF()[:3])))
-        for label in self._muted:
-            label_pal = label.palette()
-            label_pal.setColor(QPalette.ColorRole.WindowText, mix)
-            label.setPalette(label_pal)
+        paint_muted(self._muted, muted_color(self, text_weight=0.68))
 
     def _on_size(self, value: int) -> None:
         self.canvas.set_brush_size(value)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QFont, QIcon, QImage, QPalette, QPixmap
+from PySide6.QtGui import QAction, QFont, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QFrame, QHBoxLayout, QHeaderView,
                                QLabel, QListView, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton,
                                QRadioButton, QSplitter, QStackedWidget, QTableWidget, QTableWidgetItem,
@@ -32,6 +32,7 @@ from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import Task
 from cnnstudio.ui.widgets.banner import Banner
 from cnnstudio.ui.widgets.confusion_matrix import ConfusionMatrixView
+from cnnstudio.ui.widgets.muted import muted_color, paint_muted
 from cnnstudio.ui.widgets.prediction import format_probability
 from cnnstudio.ui.widgets.section_title import section_title
 
@@ -45,12 +46,6 @@ CSV_FIELDS = ["class", "precision", "recall", "f1", "support"]
 
 def _pct(value: float) -> str:
     return f"{100 * value:.1f} %"
-
-
-def _muted_color(widget: QWidget) -> QColor:
-    pal = widget.palette()
-    text, window = pal.color(QPalette.ColorRole.WindowText), pal.color(QPalette.ColorRole.Window)
-    return QColor.fromRgbF(*(0.62 * a + 0.38 * b for a, b in zip(text.getRgbF()[:3], window.getRgbF()[:3])))
 
 
 class _NumberItem(QTableWidgetItem):
@@ -92,10 +87,7 @@ class MetricCard(QFrame):
         self._apply_muted()
 
     def _apply_muted(self) -> None:
-        for label in (self.caption, self.detail):
-            pal = label.palette()
-            pal.setColor(QPalette.ColorRole.WindowText, _muted_color(self))
-            label.setPalette(pal)
+        paint_muted((self.caption, self.detail), muted_color(self))
 
     def set(self, value: str, detail: str = "") -> None:
         self.value.setText(value)
@@ -314,11 +306,7 @@ class EvaluatePage(QWidget):
         self._apply_muted()
 
     def _apply_muted(self) -> None:
-        color = _muted_color(self)
-        for label in self._muted:
-            pal = label.palette()
-            pal.setColor(QPalette.ColorRole.WindowText, color)
-            label.setPalette(pal)
+        paint_muted(self._muted, muted_color(self))
 
     def changeEvent(self, event) -> None:
         from PySide6.QtCore import QEvent

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import (QAction, QColor, QIcon, QImage,
+from PySide6.QtGui import (QAction, QIcon, QImage,
                            QKeySequence, QPalette)
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QSlider, QSpinBox, QStackedWidget, QTabWidget,
@@ -41,6 +41,7 @@ from cnnstudio.ui.tasks import Task
 from cnnstudio.ui.widgets.banner import Banner
 from cnnstudio.ui.widgets.mosaic import MosaicView, VectorView
 from cnnstudio.ui.widgets.prediction import PixelView, ProbabilityBars, format_probability
+from cnnstudio.ui.widgets.muted import muted_color, paint_muted
 from cnnstudio.ui.widgets.section_title import section_title
 
 TOP_K = 5
@@ -49,12 +50,6 @@ NO_MODEL = ("Nothing to look inside yet.\n\nTrain a model on the Train page (3  
             "page (4  Runs). This page then shows its filters, what each layer sees in an image, and where "
             "the model looks when it decides.")
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff *.ppm *.pgm);;All files (*)"
-
-
-def _muted_color(widget: QWidget) -> QColor:
-    pal = widget.palette()
-    text, window = pal.color(QPalette.ColorRole.WindowText), pal.color(QPalette.ColorRole.Window)
-    return QColor.fromRgbF(*(0.62 * a + 0.38 * b for a, b in zip(text.getRgbF()[:3], window.getRgbF()[:3])))
 
 
 def _html(text: str) -> str:
@@ -517,12 +512,9 @@ class InspectPage(ImageInputMixin, QWidget):
         return self.tabs
 
     def _apply_theme(self) -> None:
-        color = _muted_color(self)
+        color = muted_color(self)
         self._muted_name = color.name()
-        for label in self._muted:
-            pal = label.palette()
-            pal.setColor(QPalette.ColorRole.WindowText, color)
-            label.setPalette(pal)
+        paint_muted(self._muted, color)
         for section in self.feature_sections:
             section.set_title(self._muted_name)
         base = self.palette().color(QPalette.ColorRole.Base)
