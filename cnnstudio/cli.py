@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 import time
@@ -47,21 +48,41 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def positive_float(text: str) -> float:
+def finite_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got '{text}'")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = finite_float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
 
 
+def non_negative_float(text: str) -> float:
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"cannot be negative, got {text}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    from cnnstudio.core.training.config import MAX_SEED
+
+    value = non_negative_int(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SEED}, got {text}")
+    return value
+
+
 def fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    value = finite_float(text)
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return value
@@ -96,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=positive_float)
-    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--weight-decay", type=non_negative_float)
     p.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
     p.add_argument("--schedule", choices=["constant", "step", "cosine", "onecycle"])
     p.add_argument("--label-smoothing", type=fraction)
@@ -107,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="augmentation preset (default: the dataset's)")
     p.add_argument("--early-stopping", type=non_negative_int, metavar="PATIENCE",
                    help="stop after this many epochs without validation improvement (0: off)")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=seed_int)
     p.add_argument("--limit-train", type=positive_int, metavar="N", help="train on the first N samples only")
     p.add_argument("--data-dir", metavar="DIR", help="folder holding (or receiving) the dataset's files")
     p.add_argument("--download", action="store_true", help="download the dataset first if it is missing")
@@ -154,7 +175,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def print_json(value: Any) -> None:
-    print(json.dumps(value, default=_json_default))
+    """One line of strict JSON: NaN and infinities (a diverged metric) become null, as JSON has neither."""
+    print(json.dumps(_finite(value), default=_json_default, allow_nan=False))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return _finite(value.tolist())
+    return value
 
 
 def _json_default(value: Any) -> Any:
@@ -315,6 +349,11 @@ def cmd_train(args) -> int:
     from cnnstudio.core.training.trainer import Trainer
 
     if args.resume:
+        ignored = [flag for flag, value in _resume_fixed_options(args) if value is not None and value is not False]
+        if ignored:
+            raise CLIError(f"--resume continues a run with its saved settings, so {', '.join(ignored)} cannot be "
+                           "changed (only --epochs, --device, --data-dir, --out and --json can). Start a new run "
+                           "to train with other settings.")
         if not Path(args.resume).is_file():
             raise CLIError(f"checkpoint to resume not found: {args.resume}")
         cfg = TrainConfig(epochs=args.epochs or 0, device=args.device, data_dir=args.data_dir)
@@ -338,8 +377,11 @@ def cmd_train(args) -> int:
                                progress=progress.bytes if progress else None)
         if progress:
             progress.close()
-        if dataset.report is not None and dataset.report.files_skipped and main_rank:
-            print(f"note: {dataset.report.summary()}", file=sys.stderr)
+        if dataset.report is not None and main_rank:
+            if dataset.report.files_skipped:
+                print(f"note: {dataset.report.summary()}", file=sys.stderr)
+            for note in dataset.report.notes:
+                print(f"note: {note}", file=sys.stderr)
 
     reporter = TrainReporter(enabled=main_rank, json_mode=args.json)
     trainer = Trainer(cfg, dataset=dataset, run_dir=args.out, resume_from=args.resume, on_event=reporter)
@@ -368,7 +410,9 @@ def cmd_train(args) -> int:
         print(f"cnnstudio: error: {result['message']}", file=sys.stderr)
         if args.json:
             print_json({k: v for k, v in result.items() if k != "history"})
-        return EXIT_FAILED
+        # Refused before training started (settings, data, checkpoint): the same exit as every other
+        # command's refusal. Failed while training (diverged, out of memory, disk full): 1.
+        return EXIT_ERROR if result.get("phase") == "setup" else EXIT_FAILED
     summary = {k: v for k, v in result.items() if k != "history"}
     if args.json:
         print_json(summary)
@@ -381,6 +425,16 @@ def cmd_train(args) -> int:
         if summary.get("checkpoint"):
             print(f"best checkpoint: {summary['checkpoint']}")
     return EXIT_STOPPED if result["status"] == "stopped" else 0
+
+
+def _resume_fixed_options(args) -> list[tuple[str, Any]]:
+    """The train options a resumed run keeps from its checkpoint, with what the user passed."""
+    return [("--dataset", args.dataset), ("--model", args.model), ("--batch-size", args.batch_size),
+            ("--lr", args.lr), ("--weight-decay", args.weight_decay), ("--optimizer", args.optimizer),
+            ("--schedule", args.schedule), ("--label-smoothing", args.label_smoothing),
+            ("--precision", args.precision), ("--val-split", args.val_split), ("--augment", args.augment),
+            ("--early-stopping", args.early_stopping), ("--seed", args.seed), ("--limit-train", args.limit_train),
+            ("--download", args.download)]
 
 
 class TerminalProgress:
@@ -472,8 +526,12 @@ def cmd_evaluate(args) -> int:
     from cnnstudio.core.training.device import configure_threads, resolve_device
 
     ckpt = load_checkpoint(args.checkpoint)
-    dataset_name = args.dataset or ckpt.get("meta", {}).get("dataset", {}).get("source") or ckpt["config"]["dataset"]
-    saved_name = ckpt["config"]["dataset"]
+    meta_dataset = (ckpt.get("meta") or {}).get("dataset")
+    source = meta_dataset.get("source") if isinstance(meta_dataset, dict) else None
+    saved_name = (ckpt.get("config") or {}).get("dataset")
+    dataset_name = args.dataset or (source if isinstance(source, str) and source else None) or saved_name
+    if not dataset_name:
+        raise CLIError(f"{args.checkpoint} does not say which dataset it was trained on; name one with --dataset")
     if not args.dataset and not Path(str(dataset_name)).exists():
         dataset_name = saved_name
     data_dir = Path(args.data_dir) if args.data_dir else None

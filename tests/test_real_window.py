@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import json
 import os
 import shutil
 import subprocess
@@ -95,3 +96,52 @@ def test_app_opens_in_a_real_window_and_closes_cleanly(xserver, tmp_path):
     assert app.returncode == 0, stderr[-2000:]
     assert "QThread: Destroyed" not in stderr
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("page_key, delay_s, how", [
+    ("6", 0.0, "close"),  # Inspect follows training: closing as the first best.pt lands
+    ("7", 0.4, "close"),  # Draw reloads the model after each epoch
+    ("4", 1.5, "close"),  # Runs refreshes on each epoch
+    ("6", 0.2, "ctrl+q"),
+])
+def test_closing_a_real_window_while_training_exits_cleanly(xserver, tmp_path, page_key, delay_s, how):
+    """Start a shapes training with F5 on the Train page, switch page, wait for best.pt, then close the
+    way a user does (the title bar's close button, or Ctrl+Q). It used to abort (exit 134) every time."""
+    env = {**os.environ, "DISPLAY": xserver, "QT_QPA_PLATFORM": "xcb", "CNNSTUDIO_HOME": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    xenv = {**os.environ, "DISPLAY": xserver}
+    app = subprocess.Popen([sys.executable, "-m", "cnnstudio"], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        window = find_window(xserver, "CNN Studio", timeout=60)
+        assert window is not None, "no 'CNN Studio' window appeared"
+        runs = tmp_path / "runs"
+        end = time.monotonic() + 120
+        subprocess.run(["xdotool", "windowfocus", "--sync", str(window)], env=xenv, check=True)
+        while not any(runs.glob("*/config.json")) and time.monotonic() < end:
+            # The shapes set loads in the background; F5 starts training once it is there.
+            subprocess.run(["xdotool", "key", "ctrl+3"], env=xenv, check=True)
+            subprocess.run(["xdotool", "key", "F5"], env=xenv, check=True)
+            time.sleep(1.0)
+        subprocess.run(["xdotool", "key", f"ctrl+{page_key}"], env=xenv, check=True)
+        while not any(runs.glob("*/best.pt")) and time.monotonic() < end:
+            time.sleep(0.02)
+        assert any(runs.glob("*/best.pt")), "training did not reach its first checkpoint"
+        time.sleep(delay_s)
+        assert app.poll() is None, "the app exited on its own"
+        if how == "close":
+            send_wm_delete(xserver, window)
+        else:
+            subprocess.run(["xdotool", "key", "ctrl+q"], env=xenv, check=True)
+        _, stderr = app.communicate(timeout=120)
+    finally:
+        if app.poll() is None:
+            app.kill()
+    assert app.returncode == 0, stderr[-2000:]
+    assert "QThread: Destroyed" not in stderr and "Signal source has been deleted" not in stderr
+    assert "Traceback" not in stderr
+    (run_dir,) = [p.parent for p in runs.glob("*/last.pt")]
+    from cnnstudio.core.checkpoint import load_checkpoint
+
+    assert load_checkpoint(run_dir / "last.pt")["global_step"] > 0
+    assert json.loads((run_dir / "result.json").read_text())["status"] == "stopped"

@@ -127,8 +127,9 @@ def test_checkpoint_is_self_describing(shapes, tmp_path):
 
 def test_interrupted_save_leaves_previous_checkpoint_loadable(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
-    base = {"model_spec": {"layers": []}, "model_state": {"w": torch.ones(3)}, "classes": ["a", "b"],
-            "input_shape": [1, 28, 28], "mean": [0.1], "std": [0.3]}
+    base = {"model_spec": {"layers": [{"type": "flatten"}, {"type": "linear", "out": "classes"}]},
+            "model_state": {"w": torch.ones(3)}, "classes": ["a", "b"], "input_shape": [1, 28, 28],
+            "mean": [0.1], "std": [0.3], "config": {"dataset": "shapes"}}
     save_checkpoint(base, path)
 
     real_save = torch.save

@@ -8,11 +8,12 @@ loader refuses any pickle that would construct arbitrary objects, and so never r
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from cnnstudio.core.errors import CheckpointError
 
@@ -30,47 +31,268 @@ def save_checkpoint(data: dict[str, Any], path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "version": VERSION, **data}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise CheckpointError(describe_write_failure(path, exc)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        # torch reports a failed write from its C++ zip writer as a RuntimeError ("[enforce fail at
+        # inline_container.cc] ... file write failed"): the usual cause is a full disk.
+        if isinstance(exc, (OSError, RuntimeError)):
+            raise CheckpointError(describe_write_failure(path, exc)) from None
         raise
     return path
 
 
+def describe_write_failure(path: Path, exc: BaseException) -> str:
+    """One sentence for a file that could not be written: a full disk named as such, the old file intact."""
+    import errno
+    import shutil
+
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    previous = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or (free is not None and free < 16 * 2**20):
+        return f"disk full while saving {path}; {previous}. Free some space, then continue from last.pt."
+    if isinstance(exc, PermissionError):
+        return f"cannot save {path}: permission denied; {previous}"
+    reason = getattr(exc, "strerror", None) or _first_line(exc)
+    return f"cannot save {path} ({reason}); {previous}"
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict[str, Any]:
-    """Load a CNN Studio checkpoint, refusing anything else with a CheckpointError."""
+    """Load a CNN Studio checkpoint, refusing anything else with a CheckpointError.
+
+    Every field is checked (validate_checkpoint) before anyone builds a model from it, so a crafted or
+    foreign file ends in one sentence, never in a traceback or a giant allocation later.
+    """
     import torch
 
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
     try:
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint not found: {path}")
+        _check_archive(path)
         data = torch.load(path, map_location=map_location, weights_only=True)
+    except CheckpointError:
+        raise
     except pickle.UnpicklingError as exc:
-        # weights_only refuses globals it does not know: the file wanted to build arbitrary objects.
-        raise CheckpointError(f"{path} was refused: it is not a plain CNN Studio checkpoint and could run "
-                              f"code when loaded ({_refusal_reason(exc)})") from None
+        if _is_weights_only_refusal(exc):
+            # weights_only refuses globals it does not know: the file wanted to build arbitrary objects.
+            raise CheckpointError(f"{path} was refused: it is not a plain CNN Studio checkpoint and could run "
+                                  f"code when loaded ({_refusal_reason(exc)})") from None
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt: {_first_line(exc)})") from None
+    except PermissionError:
+        raise CheckpointError(f"cannot read {path}: permission denied") from None
+    except MemoryError:
+        raise CheckpointError(f"{path} is too large to load into memory") from None
     except Exception as exc:  # truncated zip, garbage bytes, a text file: the unpickler fails in many ways
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: "
                               f"{_first_line(exc)})") from None
+    validate_checkpoint(data, path)
+    return data
+
+
+# -- what a checkpoint may hold ----------------------------------------------------------------------
+# Generous for any network this app builds (the largest preset has ~10 M parameters), small enough that
+# a crafted file cannot make us allocate tens of gigabytes before it is refused.
+MAX_PARAMS = 500_000_000
+MAX_ACTIVATION = 256_000_000  # elements of one layer's output for one image
+MAX_SIDE = 8192
+MAX_CHANNELS = 64
+MAX_CLASSES = 100_000
+# torch.save writes its zip entries stored, not deflated: what a file unpacks to is about its size. A
+# file that unpacks to far more than it holds is a compression bomb.
+_MAX_UNPACK_RATIO = 4
+_UNPACK_SLACK = 16 * 2**20
+_POLARITIES = ("light-on-dark", "dark-on-light", "natural")
+_FITS = ("box", "cover")
+_CENTERINGS = ("mass", "box")
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse a file that is not torch's zip format, or whose entries unpack to far more than it holds."""
+    import zipfile
+
+    size = path.stat().st_size
+    if not zipfile.is_zipfile(path):
+        # torch.save has written zip archives since PyTorch 1.6; anything else is damaged or foreign,
+        # and the legacy format would let a header declare storage sizes we would allocate unchecked.
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: not a complete "
+                              "PyTorch zip archive)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: "
+                              f"{_first_line(exc)})") from None
+    if declared > _MAX_UNPACK_RATIO * size + _UNPACK_SLACK:
+        raise CheckpointError(f"{path} was refused: it unpacks to {_gb(declared)} from a {_gb(size)} file, "
+                              "which no CNN Studio checkpoint does")
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
+def _is_int(value: Any, low: int = 0, high: int = 2**62) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> None:
+    """Check every field a caller relies on: type, range, and sizes before anything is allocated.
+
+    Raises CheckpointError naming the first problem. The one place that decides what a usable
+    checkpoint is; load_checkpoint calls it, and so does anything handed a checkpoint dict.
+    """
+    import torch
+
+    def bad(what: str) -> None:
+        raise CheckpointError(f"{path} is not a usable CNN Studio checkpoint: {what}")
+
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a CNN Studio checkpoint")
-    if int(data.get("version", 0)) > VERSION:
-        raise CheckpointError(f"{path} was written by a newer CNN Studio (format {data.get('version')}); "
+    version = data.get("version", 0)
+    if not _is_int(version):
+        bad(f"its format version is {version!r}, not a whole number")
+    if version > VERSION:
+        raise CheckpointError(f"{path} was written by a newer CNN Studio (format {version}); "
                               "update CNN Studio to open it")
     for key in ("model_spec", "model_state", "classes", "input_shape", "mean", "std"):
         if key not in data:
             raise CheckpointError(f"{path} is missing '{key}'; it is not a complete CNN Studio checkpoint")
-    return data
+
+    classes = data["classes"]
+    if (not isinstance(classes, list) or not 1 <= len(classes) <= MAX_CLASSES
+            or not all(isinstance(c, str) for c in classes)):
+        bad("'classes' must be a list of 1 to 100,000 class names")
+    shape = data["input_shape"]
+    if (not isinstance(shape, (list, tuple)) or len(shape) != 3 or not _is_int(shape[0], 1, MAX_CHANNELS)
+            or not all(_is_int(v, 1, MAX_SIDE) for v in shape[1:])):
+        bad(f"'input_shape' must be [channels, height, width] (1..{MAX_CHANNELS} channels, sides "
+            f"1..{MAX_SIDE}), got {_short(shape)}")
+    channels = shape[0]
+    for key in ("mean", "std"):
+        values = data[key]
+        if (not isinstance(values, (list, tuple)) or len(values) != channels
+                or not all(_is_number(v) for v in values)):
+            bad(f"'{key}' must hold {channels} finite number(s), one per channel, got {_short(values)}")
+    if not all(v > 0 for v in data["std"]):
+        bad("'std' must be positive")
+    _validate_framing(data.get("framing"), shape, bad)
+    # The training configuration is optional for using a model (predicting, inspecting); resuming and
+    # evaluating on "its" dataset need it and say so. When present it must be readable.
+    config = data.get("config")
+    if config is not None and (not isinstance(config, dict) or not isinstance(config.get("dataset", ""), str)):
+        bad("its training configuration ('config') is damaged")
+    for key in ("meta", "history"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            bad(f"'{key}' must be an object")
+    for key in ("epoch", "batch_in_epoch", "global_step", "best_epoch", "bad_epochs"):
+        if key in data and not _is_int(data[key]):
+            bad(f"'{key}' must be a whole number >= 0, got {_short(data[key])}")
+    if data.get("best_metric") is not None and not _is_number(data["best_metric"]):
+        bad(f"'best_metric' must be a finite number, got {_short(data['best_metric'])}")
+
+    state = data["model_state"]
+    if not isinstance(state, dict) or not state or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        bad("'model_state' must map parameter names to tensors")
+    _validate_spec_size(data["model_spec"], tuple(shape), len(classes), bad)
+    _validate_state_fits(data["model_spec"], tuple(shape), len(classes), state, bad)
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{path} holds non-finite weights ('{name}' has NaN or infinite values): "
+                                  "the training that wrote it diverged. Train again with a lower learning rate.")
+
+
+def _validate_framing(framing: Any, shape: Any, bad: Callable[[str], None]) -> None:
+    if framing is None:
+        return
+    if not isinstance(framing, dict):
+        bad("'framing' must be an object")
+    c, h, w = shape
+    problems = []
+    if framing.get("height", h) != h or framing.get("width", w) != w or framing.get("channels", c) != c:
+        problems.append("its size differs from the input shape")
+    if framing.get("polarity", "natural") not in _POLARITIES:
+        problems.append(f"polarity {_short(framing.get('polarity'))}")
+    if framing.get("fit", "cover") not in _FITS:
+        problems.append(f"fit {_short(framing.get('fit'))}")
+    if framing.get("centering", "box") not in _CENTERINGS:
+        problems.append(f"centering {_short(framing.get('centering'))}")
+    box = framing.get("box")
+    if box is not None and not _is_int(box, 1, max(h, w)):
+        problems.append(f"box {_short(box)}")
+    if not isinstance(framing.get("description", ""), str):
+        problems.append("description is not text")
+    if problems:
+        bad(f"'framing' is damaged ({'; '.join(problems)})")
+
+
+def _validate_spec_size(spec: Any, shape: tuple, num_classes: int, bad: Callable[[str], None]) -> None:
+    """The spec must be valid for the input, and its model small enough to build: no allocation yet."""
+    from cnnstudio.core.models.spec import infer_shapes
+
+    try:
+        report = infer_shapes(spec, shape, num_classes)
+    except (RecursionError, MemoryError, OverflowError):
+        report = None
+    if report is None or not report.ok:
+        bad(f"its model spec is invalid ({report.error if report is not None else 'unreadable'})")
+    if report.total_params > MAX_PARAMS:
+        bad(f"its model would have {report.total_params:,} parameters (at most {MAX_PARAMS:,})")
+    largest = max((math.prod(layer.out_shape) for layer in report.layers), default=0)
+    if largest > MAX_ACTIVATION:
+        bad(f"one of its layers would output {largest:,} values per image (at most {MAX_ACTIVATION:,})")
+
+
+def _validate_state_fits(spec: Any, shape: tuple, num_classes: int, state: dict, bad: Callable[[str], None]) -> None:
+    """Every weight the spec's model needs is there with its shape. Built on the meta device: shapes only,
+    no memory, so this costs microseconds whatever the model's size."""
+    import torch
+
+    from cnnstudio.core.models.builder import build_model
+
+    with torch.device("meta"):
+        needed = build_model(spec, shape, num_classes).state_dict()
+    missing = [k for k in needed if k not in state]
+    if missing:
+        bad(f"its weights lack {len(missing)} of the model's tensors (e.g. '{missing[0]}')")
+    unexpected = [k for k in state if k not in needed]
+    if unexpected:
+        bad(f"its weights hold {len(unexpected)} tensor(s) its model does not have (e.g. '{unexpected[0]}')")
+    for key, tensor in needed.items():
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            bad(f"weight '{key}' has shape {list(state[key].shape)} but the model needs {list(tensor.shape)}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_weights_only_refusal(exc: BaseException) -> bool:
+    """torch's weights_only unpickler refusing a global, as opposed to bytes that are no pickle at all."""
+    # torch wraps every unpickling failure in "Weights only load failed"; only these name a refused object.
+    text = str(exc)
+    return "Unsupported global" in text or "Unsupported operand" in text
 
 
 def _refusal_reason(exc: BaseException) -> str:

@@ -8,6 +8,7 @@ through prepare_image(), which frames the picture the way the model's training d
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from cnnstudio.core.framing import FramingProfile
 
 # Content is what differs from the background by more than this fraction of the full range.
 CONTENT_THRESHOLD = 0.15
+# The same limit as an image folder's loader: above it an image is refused before decoding.
+MAX_IMAGE_PIXELS = 50_000_000
 
 
 @dataclass
@@ -37,11 +40,21 @@ def open_image(path: str | os.PathLike) -> Image.Image:
     if path.is_dir():
         raise CNNStudioError(f"{path} is a folder, not an image")
     try:
-        with Image.open(path) as img:
-            img.seek(0)  # animated GIF / multi-page TIFF: the first frame
-            img.load()
-            return ImageOps.exif_transpose(img) or img
-    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+        with warnings.catch_warnings():
+            # PIL warns on stderr about images over ~89 M pixels: refuse them with a sentence instead.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_IMAGE_PIXELS:
+                    raise Image.DecompressionBombError("too many pixels")
+                img.seek(0)  # animated GIF / multi-page TIFF: the first frame
+                img.load()
+                return ImageOps.exif_transpose(img) or img
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise CNNStudioError(f"cannot read {path}: the image is too large (more than "
+                             f"{MAX_IMAGE_PIXELS // 1_000_000} million pixels)") from None
+    except PermissionError:
+        raise CNNStudioError(f"cannot read {path}: permission denied") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise CNNStudioError(f"cannot read {path}: not an image or damaged ({exc})") from None
 
 
@@ -162,10 +175,14 @@ class Predictor:
     def __init__(self, checkpoint: dict[str, Any] | str | os.PathLike, device: str = "cpu"):
         import torch
 
-        from cnnstudio.core.checkpoint import load_checkpoint, model_from_checkpoint
+        from cnnstudio.core.checkpoint import load_checkpoint, model_from_checkpoint, validate_checkpoint
         from cnnstudio.core.training.augment import BatchPreprocessor
 
-        data = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+        if isinstance(checkpoint, dict):
+            validate_checkpoint(checkpoint)
+            data = checkpoint
+        else:
+            data = load_checkpoint(checkpoint)
         self.checkpoint = data
         self.classes: list[str] = list(data["classes"])
         self.input_shape = tuple(int(v) for v in data["input_shape"])
@@ -188,12 +205,16 @@ class Predictor:
         """Class probabilities for prepared uint8 pixels (C, H, W) or a batch (N, C, H, W)."""
         import torch
 
-        batch = torch.from_numpy(np.ascontiguousarray(pixels))
+        # Writable and contiguous (a copy only when needed): torch warns about read-only numpy memory.
+        batch = torch.from_numpy(np.require(pixels, requirements=["C", "W"]))
         if batch.ndim == 3:
             batch = batch[None]
         with torch.inference_mode():
             logits = self.model(self.normalise(batch))
             probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
+        if not np.isfinite(probs).all():
+            raise CNNStudioError("the model's output is not a number for this image (its weights overflow): "
+                                 "the model is unusable; train it again with a lower learning rate")
         return probs[0] if pixels.ndim == 3 else probs
 
     def predict_image(self, img: Image.Image | np.ndarray) -> tuple[PreparedImage, np.ndarray]:

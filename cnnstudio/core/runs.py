@@ -10,6 +10,7 @@ list of runs always shows every folder.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -73,7 +74,7 @@ class RunSummary:
 
 
 def empty_history() -> dict[str, Any]:
-    """The same empty history as the trainer's (kept here so this module never imports torch)."""
+    """A run's metrics history before its first step: the trainer fills it, metrics.json stores it."""
     return {
         "epoch": [], "train_loss": [], "train_accuracy": [], "val_loss": [], "val_accuracy": [],
         "lr": [], "seconds": [], "samples_per_second": [],
@@ -81,39 +82,102 @@ def empty_history() -> dict[str, Any]:
     }
 
 
+# A run's own files are small (metrics.json of a long run is a few MB); a larger one is not ours.
+MAX_JSON_BYTES = 64 * 2**20
+# Counts shown in the list: anything outside this is a damaged or hand-edited file, not a real run.
+MAX_COUNT = 10**9
+
+
 def _read_json(path: Path) -> tuple[Any, str | None]:
-    """(value, None), or (None, problem). A missing file is (None, None)."""
-    if not path.is_file():
-        return None, None
+    """(value, None), or (None, problem). A missing file is (None, None). Never raises."""
     try:
-        return json.loads(path.read_text(encoding="utf-8")), None
+        if not path.is_file():
+            return None, None
+        if path.stat().st_size > MAX_JSON_BYTES:
+            return None, f"{path.name} is too large to be a run's file ({path.stat().st_size:,} bytes)"
+        text = path.read_text(encoding="utf-8")
+    except PermissionError:
+        return None, f"{path.name} cannot be read (permission denied)"
     except (OSError, UnicodeDecodeError) as exc:
         return None, f"{path.name} cannot be read ({exc.__class__.__name__})"
+    try:
+        return json.loads(text), None
     except json.JSONDecodeError as exc:
         return None, f"{path.name} is not valid JSON ({exc.msg} at line {exc.lineno})"
+    except RecursionError:
+        return None, f"{path.name} is nested too deeply to be a run's file"
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        return None, f"{path.name} holds a value that cannot be read ({str(exc)[:80]})"
 
 
 def _number(value: Any) -> float | None:
+    """A finite number as float, or None (bools, text, NaN, infinities and huge integers are not)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _numeric(value: Any) -> bool:
+    """Any int or float (NaN included: an old diverged run's curve), not a bool or text."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _count(value: Any) -> int | None:
+    """A whole number in 0..MAX_COUNT, or None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT:
+        return value
+    return None
+
+
+def _fraction(value: Any) -> float | None:
+    """An accuracy: a finite number in 0..1, or None."""
+    number = _number(value)
+    return number if number is not None and 0.0 <= number <= 1.0 else None
+
+
+def _text(value: Any, limit: int = 2000) -> str | None:
+    return value[:limit] if isinstance(value, str) else None
 
 
 def is_run_folder(path: Path) -> bool:
-    """A folder the trainer made: it holds at least one of the files a run writes."""
-    return path.is_dir() and any((path / f).exists() for f in
-                                 ("config.json", "metrics.json", "result.json", "last.pt", "best.pt", "train.log"))
+    """A folder the trainer made: it holds at least one of the files a run writes.
+
+    A folder that cannot be looked into counts too (it shows as damaged, with the reason) rather than
+    vanishing from the list or taking the list down.
+    """
+    try:
+        return path.is_dir() and any((path / f).exists() for f in RUN_FILES)
+    except OSError:
+        return True
+
+
+RUN_FILES = ("config.json", "metrics.json", "result.json", "last.pt", "best.pt", "train.log")
 
 
 def read_run(path: str | os.PathLike) -> RunSummary:
     """Summarise one run folder; never raises for damaged contents."""
     path = Path(path)
+    try:
+        return _read_run(path)
+    except Exception as exc:  # noqa: BLE001 - one odd folder must never empty the whole list
+        return RunSummary(name=path.name, path=str(path), status="damaged",
+                          problem=f"the folder cannot be read ({exc.__class__.__name__}: {str(exc)[:120]})")
+
+
+def _read_run(path: Path) -> RunSummary:
     summary = RunSummary(name=path.name, path=str(path), status="incomplete")
     try:
         summary.has_best = (path / "best.pt").is_file()
         summary.has_last = (path / "last.pt").is_file()
         stamp = path / "config.json"
         summary.created = (stamp if stamp.exists() else path).stat().st_mtime
+    except PermissionError:
+        summary.status, summary.problem = "damaged", "the folder cannot be read (permission denied)"
+        return summary
     except OSError as exc:
         summary.status, summary.problem = "damaged", f"the folder cannot be read ({exc.__class__.__name__})"
         return summary
@@ -130,15 +194,13 @@ def read_run(path: str | os.PathLike) -> RunSummary:
         cfg = config_doc["config"]
         summary.config = cfg
         ds = config_doc.get("dataset")
-        summary.dataset = (ds.get("name") if isinstance(ds, dict) else None) or cfg.get("dataset")
+        summary.dataset = _text((ds.get("name") if isinstance(ds, dict) else None) or cfg.get("dataset"), 200)
         spec = cfg.get("spec")
-        summary.model = (spec.get("name") if isinstance(spec, dict) else None) or cfg.get("model")
-        epochs = cfg.get("epochs")
-        summary.epochs_planned = epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
-        params = config_doc.get("params")
-        summary.params = params if isinstance(params, int) else None
-        summary.device = config_doc.get("device") if isinstance(config_doc.get("device"), str) else None
-        summary.precision = config_doc.get("precision") if isinstance(config_doc.get("precision"), str) else None
+        summary.model = _text((spec.get("name") if isinstance(spec, dict) else None) or cfg.get("model"), 200)
+        summary.epochs_planned = _count(cfg.get("epochs")) or None
+        summary.params = _count(config_doc.get("params"))
+        summary.device = _text(config_doc.get("device"), 100)
+        summary.precision = _text(config_doc.get("precision"), 100)
 
     history, problem = _read_json(path / "metrics.json")
     if problem:
@@ -150,7 +212,7 @@ def read_run(path: str | os.PathLike) -> RunSummary:
             problems.append(str(exc))
         else:
             summary.epochs_done = len(history["epoch"])
-            vals = [v for v in history["val_accuracy"] if v is not None]
+            vals = [v for v in history["val_accuracy"] if _fraction(v) is not None]
             summary.best_val_accuracy = max(vals) if vals else None
 
     result, problem = _read_json(path / "result.json")
@@ -160,13 +222,16 @@ def read_run(path: str | os.PathLike) -> RunSummary:
         status = result.get("status")
         if status in ("finished", "early-stopped", "stopped", "failed"):
             summary.status = status
-        summary.message = str(result.get("message") or "")
-        summary.test_accuracy = _number(result.get("test_accuracy"))
-        best = _number(result.get("best_val_accuracy"))
+        summary.message = _text(result.get("message")) or ""
+        summary.test_accuracy = _fraction(result.get("test_accuracy"))
+        best = _fraction(result.get("best_val_accuracy"))
         if best is not None:
             summary.best_val_accuracy = best
-        if isinstance(result.get("epochs"), int):
-            summary.epochs_done = max(summary.epochs_done, result["epochs"])
+        epochs = _count(result.get("epochs"))
+        if epochs is not None:
+            summary.epochs_done = max(summary.epochs_done, epochs)
+        elif "epochs" in result:
+            problems.append(f"result.json's 'epochs' is not a plausible count ({_short(result['epochs'])})")
     elif result is not None:
         problems.append("result.json does not hold a result")
 
@@ -175,18 +240,56 @@ def read_run(path: str | os.PathLike) -> RunSummary:
     return summary
 
 
-def list_runs(root: str | os.PathLike | None = None) -> list[RunSummary]:
-    """Every run folder under `root` (default: the user's runs folder), newest first."""
-    root = Path(root) if root is not None else paths.runs_dir()
-    if not root.is_dir():
-        return []
-    runs = []
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else f"{str(value)[:12]}... ({len(str(value))} digits)"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# What save_checkpoint and write_json_atomic write before their rename: ".last.pt.k3j2.tmp", ".metrics.json.tmp".
+_TEMP_GLOB = ".*.tmp"
+
+
+def remove_orphaned_temp_files(path: str | os.PathLike, min_age_s: float = 0.0) -> int:
+    """Delete the hidden temporary files that saves killed half-way left in a run folder (a checkpoint's
+    can be tens of MB). Only files older than min_age_s: a live run may be writing a fresh one. Returns
+    how many were removed; never raises."""
+    import time
+
+    removed = 0
+    now = time.time()
     try:
+        candidates = list(Path(path).glob(_TEMP_GLOB))
+    except OSError:
+        return 0
+    for tmp in candidates:
+        try:
+            if tmp.is_file() and now - tmp.stat().st_mtime >= min_age_s:
+                tmp.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def list_runs(root: str | os.PathLike | None = None) -> list[RunSummary]:
+    """Every run folder under `root` (default: the user's runs folder), newest first.
+
+    Each folder is read on its own: an unreadable or damaged one is listed as damaged, with the reason,
+    and never hides the others.
+    """
+    root = Path(root) if root is not None else paths.runs_dir()
+    try:
+        if not root.is_dir():
+            return []
         entries = list(root.iterdir())
     except OSError:
         return []
+    runs = []
     for entry in entries:
-        if entry.name.startswith(".") or not entry.is_dir():
+        try:
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+        except OSError:
             continue
         if not is_run_folder(entry):
             continue
@@ -225,10 +328,10 @@ def normalise_history(data: Any) -> dict[str, Any]:
             raise RunError(f"metrics.json is inconsistent: {m} steps but {len(history['steps'][key])} "
                            f"values of 'steps.{key}'")
     for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"):
-        if any(v is not None and _number(v) is None for v in history[key]):
+        if any(v is not None and not _numeric(v) for v in history[key]):
             raise RunError(f"metrics.json's '{key}' holds something that is not a number")
     for key in ("step", "loss", "lr"):
-        if any(_number(v) is None for v in history["steps"][key]):
+        if any(not _numeric(v) for v in history["steps"][key]):
             raise RunError(f"metrics.json's 'steps.{key}' holds something that is not a number")
     return history
 

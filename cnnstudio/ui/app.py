@@ -47,7 +47,11 @@ def run_app(argv: list[str] | None = None) -> int:
     if os.environ.get(STARTUP_PROBE_ENV):
         _install_startup_probe(window)
     window.show()
-    return app.exec()
+    code = app.exec()
+    from cnnstudio.ui.main_window import shut_down_background_work
+
+    shut_down_background_work()
+    return code
 
 
 def _install_startup_probe(window) -> None:

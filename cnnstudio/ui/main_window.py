@@ -7,12 +7,14 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QSplitter,
-                               QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QProgressDialog,
+                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from cnnstudio import __version__
 from cnnstudio.ui.state import AppState
-from cnnstudio.ui.tasks import run_in_background, wait_for_all
+from cnnstudio.ui import tasks
+from cnnstudio.ui.tasks import run_in_background
+from cnnstudio.ui.training_worker import active_runs, wait_for_runs
 
 # (key, sidebar title, one-line hint shown under it)
 PAGES = [
@@ -77,7 +79,10 @@ def make_page(key: str, state: AppState) -> QWidget:
 class MainWindow(QMainWindow):
     def __init__(self, state: AppState | None = None) -> None:
         super().__init__()
+        tasks.reopen()  # a window opened after another one closed in this process (tests, self-test)
         self.setWindowTitle("CNN Studio")
+        self._close_after: set[int] = set()  # training runs whose end closes the window
+        self._saving_notice: QProgressDialog | None = None
         self.state = state or AppState()
         self.pages: dict[str, QWidget] = {}
 
@@ -206,11 +211,46 @@ class MainWindow(QMainWindow):
 
     # -- closing ----------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Stop training (it saves last.pt), wait for every worker thread, then close."""
+        """Close in two steps when a run is training: ask it to stop (it saves last.pt within a batch)
+        and keep the window responsive, saying what it waits for; close for real once its thread ended.
+
+        Then every page stops its own work, the task gate closes and every background task is waited
+        for, so nothing runs on after the event loop (a QThread alive at exit aborts the process).
+        """
+        runs = active_runs()
+        if runs:
+            event.ignore()
+            for run in runs:
+                run.stop()
+                if run.generation not in self._close_after:
+                    self._close_after.add(run.generation)
+                    run.ended.connect(lambda _gen: QTimer.singleShot(0, self.close))
+            self._show_saving_notice()
+            return
+        if self._saving_notice is not None:
+            self._saving_notice.close()
         for page in self.pages.values():
             shutdown = getattr(page, "shutdown", None)
             if shutdown is not None:
                 shutdown()
-        wait_for_all()
+        tasks.shutdown()
         self._save_settings()
         event.accept()
+
+    def _show_saving_notice(self) -> None:
+        """A small busy dialog, shown only if saving takes more than a moment."""
+        self.statusBar().showMessage("Stopping training: saving the current run to last.pt, then closing…")
+        if self._saving_notice is None:
+            notice = QProgressDialog("Saving the current run to last.pt before closing…", "", 0, 0, self)
+            notice.setWindowTitle("Closing CNN Studio")
+            notice.setCancelButton(None)  # the run is stopping already; there is nothing to cancel
+            notice.setWindowModality(Qt.WindowModality.WindowModal)
+            notice.setMinimumDuration(400)
+            notice.setValue(0)  # starts the minimum-duration timer
+            self._saving_notice = notice
+
+
+def shut_down_background_work() -> None:
+    """After the event loop has ended: stop and wait for whatever still runs (app.quit() without a close)."""
+    wait_for_runs(120000)
+    tasks.shutdown()

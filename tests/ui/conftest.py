@@ -21,10 +21,13 @@ def _no_task_left_running(qtbot):
     """Cancel and join every background Task after the test, then let their finished slots run.
 
     A QThread still running when its QThread object is destroyed aborts the whole test process.
-    Runs before qtbot closes the test's widgets (this fixture's teardown comes first).
+    Runs before qtbot closes the test's widgets (this fixture's teardown comes first). A main window
+    closed by an earlier test closed the task gate: each test starts with it open.
     """
-    yield
     from cnnstudio.ui import tasks
+
+    tasks.reopen()
+    yield
 
     tasks.wait_for_all()
     qtbot.waitUntil(lambda: not tasks._running, timeout=10_000)

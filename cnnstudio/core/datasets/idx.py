@@ -10,9 +10,11 @@ delete or replace.
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -25,52 +27,99 @@ IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's (decompressed) bytes. Gzip is recognised by its magic, not just the name."""
+# The largest IDX file we read: 4 GiB of pixels is ~5 million 28x28 images, far beyond any IDX dataset,
+# and still fits this machine's memory. A header promising more is damaged or hostile.
+MAX_IDX_BYTES = 4 * 2**30
+# Deflate cannot compress better than about 1032:1, so a .gz of n bytes unpacks to at most this many.
+_MAX_DEFLATE_RATIO = 1032
+
+
+def _open(path: Path) -> tuple[BinaryIO, bool]:
+    """The file opened for reading its (decompressed) bytes, and whether it is gzipped (by magic, not name)."""
+    f = open(path, "rb")
+    if f.read(2) == b"\x1f\x8b":
+        f.close()
+        return gzip.open(path, "rb"), True
+    f.seek(0)
+    return f, False
+
+
+def read_idx(path: Path, expected_magic: int | None = None) -> np.ndarray:
+    """Read one IDX file (plain or .gz) into a uint8 array of the shape its header gives.
+
+    The header is read first and its sizes checked against MAX_IDX_BYTES and the file's real size, so
+    a damaged or crafted header (2^31 x 2^31 images, a small .gz that unpacks to gigabytes) is refused
+    before anything large is allocated or decompressed.
+    """
+    path = Path(path)
     try:
-        with open(path, "rb") as f:
-            head = f.read(2)
-        if head == b"\x1f\x8b":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
+        file_size = path.stat().st_size
+        f, gzipped = _open(path)
+        with f:
+            return _read_idx_stream(path, f, gzipped, file_size, expected_magic)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DatasetError(f"{path}: the gzip data is truncated or corrupt ({exc}). "
                            f"Delete the file and download or copy it again.") from exc
+    except PermissionError as exc:
+        raise DatasetError(f"{path}: cannot read the file (permission denied).") from exc
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read the file ({exc.strerror or exc}).") from exc
 
 
-def read_idx(path: Path, expected_magic: int | None = None) -> np.ndarray:
-    """Read one IDX file (plain or .gz) into a uint8 array of the shape its header gives."""
-    path = Path(path)
-    data = _read_bytes(path)
-    if len(data) < 4:
-        raise DatasetError(f"{path}: the file is truncated ({len(data)} bytes, no IDX header).")
-    magic = struct.unpack(">I", data[:4])[0]
+def _read_idx_stream(path: Path, f: BinaryIO, gzipped: bool, file_size: int,
+                     expected_magic: int | None) -> np.ndarray:
+    head = f.read(4)
+    if len(head) < 4:
+        raise DatasetError(f"{path}: the file is truncated ({len(head)} bytes, no IDX header).")
+    magic = struct.unpack(">I", head)[0]
     if expected_magic is not None and magic != expected_magic:
         what = "images" if expected_magic == IMAGES_MAGIC else "labels"
         raise DatasetError(f"{path}: not an IDX {what} file (magic number 0x{magic:08x}, "
                            f"expected 0x{expected_magic:08x}).")
-    if data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+    if head[0] != 0 or head[1] != 0 or head[2] != 0x08:
         raise DatasetError(f"{path}: not an unsigned-byte IDX file (magic number 0x{magic:08x}).")
-    ndim = data[3]
+    ndim = head[3]
     if ndim < 1 or ndim > 4:
         raise DatasetError(f"{path}: unsupported IDX header ({ndim} dimensions).")
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise DatasetError(f"{path}: the file is truncated (header cut off after {4 + len(dims)} bytes).")
+    shape = struct.unpack(f">{ndim}I", dims)
+    expected = math.prod(shape)  # a Python int: cannot overflow, unlike a numpy product
+    described = "x".join(map(str, shape))
+    if expected > MAX_IDX_BYTES:
+        raise DatasetError(f"{path}: its header describes {described} = {expected:,} bytes of data, more than "
+                           f"the {MAX_IDX_BYTES // 2**30} GiB an IDX file may hold here; the header is damaged.")
     header_len = 4 + 4 * ndim
-    if len(data) < header_len:
-        raise DatasetError(f"{path}: the file is truncated (header cut off after {len(data)} bytes).")
-    shape = struct.unpack(f">{ndim}I", data[4:header_len])
-    expected = int(np.prod(shape, dtype=np.int64))
-    actual = len(data) - header_len
-    if actual < expected:
-        raise DatasetError(f"{path}: the file is truncated: its header promises {'x'.join(map(str, shape))} "
-                           f"= {expected} bytes of data but only {actual} are there. "
-                           f"Delete it and download or copy it again.")
-    if actual > expected:
-        raise DatasetError(f"{path}: {actual - expected} unexpected bytes after the data its header "
-                           f"describes ({'x'.join(map(str, shape))}); the file is damaged.")
-    return np.frombuffer(data, dtype=np.uint8, count=expected, offset=header_len).reshape(shape)
+    if gzipped:
+        if expected > _MAX_DEFLATE_RATIO * file_size:
+            raise DatasetError(f"{path}: its header promises {described} = {expected:,} bytes, more than a "
+                               f"{file_size:,}-byte .gz file can hold; the file is truncated or damaged.")
+    else:
+        actual = file_size - header_len
+        if actual < expected:
+            raise _truncated(path, described, expected, actual)
+        if actual > expected:
+            raise DatasetError(f"{path}: {actual - expected} unexpected bytes after the data its header "
+                               f"describes ({described}); the file is damaged.")
+    data = f.read(expected)  # at most `expected` bytes are decompressed, whatever the .gz holds
+    if len(data) < expected:
+        raise _truncated(path, described, expected, len(data))
+    extra = len(f.read(_EXTRA_PROBE)) if gzipped else 0
+    if extra:
+        more = f"{extra}" if extra < _EXTRA_PROBE else f"more than {_EXTRA_PROBE - 1:,}"
+        raise DatasetError(f"{path}: {more} unexpected bytes after the data its header describes "
+                           f"({described}); the file is damaged.")
+    return np.frombuffer(data, dtype=np.uint8, count=expected).reshape(shape)
+
+
+# After the data, a .gz is read this far to report trailing bytes without decompressing a bomb.
+_EXTRA_PROBE = 1 << 20
+
+
+def _truncated(path: Path, described: str, expected: int, actual: int) -> DatasetError:
+    return DatasetError(f"{path}: the file is truncated: its header promises {described} = {expected} bytes "
+                        f"of data but only {actual} are there. Delete it and download or copy it again.")
 
 
 def read_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -25,9 +25,10 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from cnnstudio.core.datasets.base import Dataset, LoadReport, SkippedFile
 from cnnstudio.core.errors import DatasetError, DownloadCancelled
 from cnnstudio.core.framing import natural_profile
+from cnnstudio.core.inference import MAX_IMAGE_PIXELS
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
-MAX_PIXELS = 50_000_000  # above this an image is refused from its header, before decoding
+MAX_PIXELS = MAX_IMAGE_PIXELS  # above this an image is refused from its header, before decoding
 MIN_SIZE, MAX_SIZE = 16, 64  # range of the automatically chosen square size
 DEFAULT_TEST_FRACTION = 0.2
 
@@ -55,28 +56,52 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".")
 
 
-def _walk_files(folder: Path, seen: set[Path] | None = None) -> list[Path]:
+@dataclass
+class _Walk:
+    """State of one walk over a dataset folder."""
+
+    root: Path  # the dataset folder, resolved
+    seen_dirs: set[Path]  # resolved folders already walked: a link loop ends here
+    unreadable: list[Path]  # folders that could not be listed
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def _walk_files(folder: Path, walk: _Walk) -> list[Path]:
     """Every non-hidden file below folder (hidden folders not entered), in a stable order.
 
-    Symlinked folders are followed once: `seen` stops a link loop from recursing forever.
+    A link that points back into the dataset folder is not followed: what it points to is counted once,
+    under its real class folder, never a second time under the class the link sits in (that would give
+    one image two labels). Links that point outside are followed, once each.
     """
-    seen = set() if seen is None else seen
     try:
         real = folder.resolve()
         entries = sorted(folder.iterdir())
     except OSError:
+        walk.unreadable.append(folder)
         return []
-    if real in seen:
+    if real in walk.seen_dirs:
         return []
-    seen.add(real)
+    walk.seen_dirs.add(real)
     files: list[Path] = []
     for entry in entries:
         if not _visible(entry):
             continue
-        if entry.is_dir():
-            files.extend(_walk_files(entry, seen))
-        elif entry.is_file():
-            files.append(entry)
+        try:
+            if entry.is_symlink() and _inside(entry.resolve(), walk.root):
+                continue
+            if entry.is_dir():
+                files.extend(_walk_files(entry, walk))
+            elif entry.is_file():
+                files.append(entry)
+        except (OSError, RuntimeError):  # a broken or looping link
+            continue
     return files
 
 
@@ -281,13 +306,23 @@ def _load(
 
     candidates: list[_Candidate] = []
     ignored: Counter[str] = Counter()
+    walk = _Walk(root=folder.resolve(), seen_dirs=set(), unreadable=[])
     for index, name in enumerate(classes):
         for sub, split in class_dirs[name]:
-            for path in _walk_files(sub):
+            for path in _walk_files(sub, walk):
                 if path.suffix.lower() in IMAGE_EXTENSIONS:
                     candidates.append(_Candidate(path, index, split))
                 else:
                     ignored[path.suffix.lower() or "(no extension)"] += 1
+    class_folders = {sub for dirs in class_dirs.values() for sub, _ in dirs}
+    locked = [p for p in walk.unreadable if p in class_folders]
+    if locked:
+        names = ", ".join(str(p) for p in locked[:3]) + (f" and {len(locked) - 3} more" if len(locked) > 3 else "")
+        raise DatasetError(f"Cannot read the class folder {names}: permission denied. Give yourself read "
+                           "access to it (or remove it from the dataset folder) and load again.")
+    if walk.unreadable:
+        report.notes.append(f"{len(walk.unreadable)} folder(s) could not be read and were skipped "
+                            f"(permission denied): {', '.join(str(p) for p in walk.unreadable[:3])}")
     if ignored:
         kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(ignored.items()))
         report.notes.append(f"{sum(ignored.values())} file(s) without an image extension ignored ({kinds})")
@@ -365,6 +400,16 @@ def _load(
         is_test = _split_indices(label_array, len(classes), test_fraction, seed)
         report.notes.append(f"split {int((~is_test).sum())} train / {int(is_test.sum())} test "
                             f"({test_fraction:.0%} per class, seed {seed})")
+        alone = [classes[k] for k in range(len(classes)) if counts[k] == 1]
+        if test_fraction > 0 and alone:
+            shown = ", ".join(alone[:5]) + (f" and {len(alone) - 5} more" if len(alone) > 5 else "")
+            if not is_test.any():
+                report.notes.append(f"no test images: every class has a single image, so all are used for "
+                                    f"training and test accuracy cannot be measured. Add images (at least 2 "
+                                    f"per class, better 20 or more).")
+            else:
+                report.notes.append(f"class(es) {shown} have a single image, used for training: they are "
+                                    f"not tested")
     report.notes.append(f"images resized to {size}x{size}, {'grayscale' if channels == 1 else 'RGB'}")
 
     return make_dataset(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -12,6 +13,8 @@ SCHEDULES = ("constant", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MONITORS = ("val_accuracy", "val_loss")
+MAX_SEED = 2**32 - 1  # what every RNG we seed takes, with room for the per-epoch seeds derived from it
+MAX_EPOCHS = 100_000
 
 
 @dataclass
@@ -67,6 +70,31 @@ class TrainConfig:
         def bad(msg: str) -> None:
             raise CNNStudioError(msg)
 
+        if not isinstance(self.augment, Augmentation):
+            bad(f"augmentation settings are damaged (got {self.augment!r:.60})")
+        for name in ("dataset", "model", "optimizer", "schedule", "device", "precision", "monitor"):
+            if not isinstance(getattr(self, name), str):
+                bad(f"{name} must be text (got {getattr(self, name)!r:.60})")
+        # Types first: a config read from JSON or typed by hand may hold text, NaN or infinity, and
+        # comparisons with NaN are all False, so the range checks below would let it through.
+        for name in ("epochs", "batch_size", "step_size", "early_stopping_patience", "seed", "limit_train",
+                     "eval_batch_size", "log_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                bad(f"{name.replace('_', ' ')} must be a whole number (got {value!r})")
+        for name, value in (("learning rate", self.lr), ("momentum", self.momentum),
+                            ("weight decay", self.weight_decay), ("warmup epochs", self.warmup_epochs),
+                            ("label smoothing", self.label_smoothing), ("validation split", self.val_split),
+                            *((f"augmentation {k}", getattr(self.augment, k)) for k in
+                              ("crop_padding", "rotation", "scale", "translate"))):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                bad(f"{name} must be a finite number (got {value!r})")
+        if not 0 <= self.seed <= MAX_SEED:
+            bad(f"seed must be between 0 and {MAX_SEED:,} (got {self.seed})")
+        if self.epochs > MAX_EPOCHS:
+            bad(f"epochs must be at most {MAX_EPOCHS:,} (got {self.epochs:,})")
+        if self.momentum < 0 or self.warmup_epochs < 0 or self.step_size < 0:
+            bad("momentum, warmup and step size cannot be negative")
         if self.epochs < 1:
             bad(f"epochs must be at least 1 (got {self.epochs})")
         if self.batch_size < 1:

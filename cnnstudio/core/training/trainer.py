@@ -24,13 +24,14 @@ import torch.nn.functional as F
 
 from cnnstudio import __version__
 from cnnstudio.core import paths
-from cnnstudio.core.checkpoint import load_checkpoint, save_checkpoint
+from cnnstudio.core.checkpoint import describe_write_failure, load_checkpoint, save_checkpoint
 from cnnstudio.core.datasets import load_dataset
 from cnnstudio.core.datasets.base import Dataset
 from cnnstudio.core.errors import CNNStudioError, TrainingError
 from cnnstudio.core.metrics import Evaluation, predict_probabilities
 from cnnstudio.core.models.builder import build_model
 from cnnstudio.core.models.presets import resolve_spec
+from cnnstudio.core.runs import empty_history, remove_orphaned_temp_files
 from cnnstudio.core.training import distributed as dist_utils
 from cnnstudio.core.training.augment import BatchPreprocessor
 from cnnstudio.core.training.config import TrainConfig
@@ -41,14 +42,6 @@ from cnnstudio.core.training.events import EpochEvent, FinishedEvent, LogEvent, 
 from cnnstudio.core.training.schedule import lr_factor
 
 EventCallback = Callable[[Any], None]
-
-
-def empty_history() -> dict[str, Any]:
-    return {
-        "epoch": [], "train_loss": [], "train_accuracy": [], "val_loss": [], "val_accuracy": [],
-        "lr": [], "seconds": [], "samples_per_second": [],
-        "steps": {"step": [], "loss": [], "accuracy": [], "lr": []},
-    }
 
 
 def new_run_dir(dataset_name: str, model_name: str) -> Path:
@@ -63,9 +56,22 @@ def new_run_dir(dataset_name: str, model_name: str) -> Path:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and a rename; a full disk is a TrainingError naming the file."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2))
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise TrainingError(describe_write_failure(path, exc)) from None
+
+
+# A training loss this many times that of a uniform guess (ln C) means the weights blew up: no run that
+# is learning gets there, and carrying on only writes checkpoints of a broken model.
+DIVERGED_LOSS_FACTOR = 100.0
 
 
 class Trainer:
@@ -85,6 +91,7 @@ class Trainer:
         self._on_event = on_event
         self.dist = dist_utils.current()
         self.history = empty_history()
+        self.started = False  # True once StartedEvent went out: a failure before it is a refused setup
 
     # -- control, from any thread ---------------------------------------------------------------
     def pause(self) -> None:
@@ -120,29 +127,56 @@ class Trainer:
         return result
 
     def _fail(self, message: str) -> dict[str, Any]:
+        """The failed result: written to result.json (so the Runs page shows why), logged, emitted.
+
+        `phase` says whether the run was refused before it started ("setup": bad settings, data or
+        checkpoint) or failed while training ("training": diverged, out of memory, disk full)."""
         result = {"status": "failed", "message": message, "run_dir": str(self.run_dir) if self.run_dir else None,
-                  "history": self.history}
+                  "phase": "training" if self.started else "setup", "epochs": len(self.history["epoch"]),
+                  "best_val_accuracy": _best(self.history["val_accuracy"]), "history": self.history}
         self._write_log(message)
+        if self.run_dir is not None and self.dist.is_main and self.run_dir.is_dir():
+            try:
+                write_json_atomic(self.run_dir / "result.json",
+                                  {k: v for k, v in result.items() if k != "history"})
+            except CNNStudioError:
+                pass  # the disk that failed the run may refuse this too; the message still reaches the user
         self.emit(FinishedEvent("failed", message, result))
         return result
 
     def _write_log(self, text: str) -> None:
-        if self.run_dir is not None and self.run_dir.exists() and self.dist.is_main:
-            with open(self.run_dir / "train.log", "a", encoding="utf-8") as f:
-                f.write(f"[{datetime.now().isoformat(timespec='seconds')}] {text}\n")
+        """Append to train.log; never raises (it runs inside error handling, where a second error from a
+        full disk or a vanished folder would hide the first)."""
+        if self.run_dir is None or not self.dist.is_main:
+            return
+        try:
+            if self.run_dir.is_dir():
+                with open(self.run_dir / "train.log", "a", encoding="utf-8") as f:
+                    f.write(f"[{datetime.now().isoformat(timespec='seconds')}] {text}\n")
+        except OSError:
+            pass
 
     def _run(self) -> dict[str, Any]:
         cfg = self.config
         ckpt = None
         if self.resume_from is not None:
             ckpt = load_checkpoint(self.resume_from)
-            saved = TrainConfig.from_dict(ckpt["config"])
+            if not isinstance(ckpt.get("config"), dict) or not ckpt["config"].get("dataset"):
+                raise CNNStudioError(f"cannot continue from {self.resume_from}: it holds no training "
+                                     "configuration (a model exported for prediction, not a run's last.pt)")
+            try:
+                saved = TrainConfig.from_dict(ckpt["config"])
+            except (TypeError, ValueError) as exc:
+                raise CNNStudioError(f"cannot continue from {self.resume_from}: its training configuration "
+                                     f"is damaged ({exc})") from None
             # Resuming continues the saved run; only the number of epochs may grow.
             cfg = saved.with_changes(epochs=max(saved.epochs, cfg.epochs) if cfg.epochs else saved.epochs,
                                      device=cfg.device, data_dir=cfg.data_dir or saved.data_dir)
             self.history = ckpt.get("history") or empty_history()
             if self.run_dir is None:
                 self.run_dir = self.resume_from.parent
+            # Saves killed half-way (a crash, kill -9) leave hidden temporary files; this run owns the folder.
+            remove_orphaned_temp_files(self.run_dir)
         cfg.validate()
         self.config = cfg
 
@@ -225,7 +259,15 @@ class Trainer:
             self.run_dir = new_run_dir(ds.name, str(spec.get("name") or cfg.model))
         run_dir = self.run_dir
         if self.dist.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                run_dir.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:
+                raise CNNStudioError(f"cannot use {run_dir} as the run folder: a file of that name exists") from None
+            except OSError as exc:
+                raise CNNStudioError(f"cannot create the run folder {run_dir}: "
+                                     f"{exc.strerror or exc.__class__.__name__}") from None
+            if not os.access(run_dir, os.W_OK | os.X_OK):
+                raise CNNStudioError(f"cannot write into the run folder {run_dir}: permission denied")
         params = sum(p.numel() for p in model.parameters())
         meta = {
             "app_version": __version__, "torch_version": str(torch.__version__),
@@ -238,6 +280,7 @@ class Trainer:
         }
         if self.dist.is_main:
             write_json_atomic(run_dir / "config.json", {"config": cfg.to_dict(), **meta})
+        self.started = True
         self.emit(StartedEvent(str(run_dir), str(device), device_name(device), precision, threads, n_train,
                                int(val_x.shape[0]), int(ds.test_images.shape[0]), cfg.epochs, steps_per_epoch,
                                start_epoch, params))
@@ -268,6 +311,7 @@ class Trainer:
         criterion_ls = cfg.label_smoothing
         status, message = "finished", ""
         sample_log = os.environ.get("CNNSTUDIO_SAMPLE_LOG")
+        diverged_loss = DIVERGED_LOSS_FACTOR * max(1.0, math.log(ds.num_classes))
         run_start = time.perf_counter()
         paused_total = 0.0
         steps_done_here = 0
@@ -292,6 +336,9 @@ class Trainer:
                 first_batch = start_batch if epoch == start_epoch else 0
                 if first_batch == 0:
                     partial = {"loss_sum": 0.0, "correct": 0, "seen": 0}
+                # Training seconds this epoch spent before a stop and resume: the epoch's images/s counts
+                # every image of the epoch, so it must count every second too.
+                prior_seconds = float(partial.get("seconds", 0.0)) if first_batch else 0.0
                 for b in range(first_batch, steps_per_epoch):
                     waited = self.control.wait_while_paused()
                     paused_total += waited
@@ -300,6 +347,7 @@ class Trainer:
                     if self._stop_agreed(b, log_every):
                         # Fold the unread sums into the partial epoch so a resume continues them.
                         partial = _merge_partial(partial, loss_acc, correct_acc, seen_acc)
+                        partial["seconds"] = prior_seconds + time.perf_counter() - epoch_start - epoch_paused
                         save("last.pt", checkpoint_payload(epoch, b, partial))
                         status, message = "stopped", f"stopped by the user at epoch {epoch + 1}, step {b}"
                         raise _Stopped
@@ -331,11 +379,13 @@ class Trainer:
                         # The only host sync of the step loop: once per event, not once per step.
                         loss_sum, correct = self.dist.all_reduce_sums(loss_acc, correct_acc)
                         seen = self.dist.all_reduce_count(seen_acc)
-                        if not math.isfinite(loss_sum):
-                            raise TrainingError(
-                                f"the loss became {'NaN' if math.isnan(loss_sum) else 'infinite'} at epoch "
-                                f"{epoch + 1}, step {b + 1}: training diverged. Try a lower learning rate "
-                                f"(now {cfg.lr:g}; e.g. {cfg.lr / 10:g}). The last good checkpoint is kept.")
+                        step_loss = loss_sum / max(1, seen)
+                        if not math.isfinite(step_loss) or step_loss > diverged_loss:
+                            what = ("became NaN" if math.isnan(step_loss) else "became infinite"
+                                    if math.isinf(step_loss) else f"grew to {step_loss:.3g} (a random guess "
+                                    f"scores about {math.log(ds.num_classes):.2g})")
+                            raise TrainingError(self._diverged(f"the training loss {what} at epoch {epoch + 1}, "
+                                                               f"step {b + 1}"))
                         partial = {"loss_sum": partial["loss_sum"] + loss_sum,
                                    "correct": partial["correct"] + correct, "seen": partial["seen"] + seen}
                         now = time.perf_counter()
@@ -356,13 +406,20 @@ class Trainer:
                 start_batch = 0
 
                 # -- end of epoch: validate, checkpoint, early stopping -----------------------
-                train_seconds = time.perf_counter() - epoch_start - epoch_paused
+                train_seconds = prior_seconds + time.perf_counter() - epoch_start - epoch_paused
                 train_loss = partial["loss_sum"] / max(1, partial["seen"])
                 train_acc = partial["correct"] / max(1, partial["seen"])
                 val_loss = val_acc = None
                 if val_x.shape[0]:
                     ev = self._evaluate(model, val_x, val_y, pre, device, amp_dtype, ds.classes)
                     val_loss, val_acc = ev.loss, ev.accuracy
+                    if not math.isfinite(val_loss):
+                        raise TrainingError(self._diverged(f"the validation loss became "
+                                                           f"{'NaN' if math.isnan(val_loss) else 'infinite'} "
+                                                           f"after epoch {epoch + 1}"))
+                if not _weights_finite(model):
+                    raise TrainingError(self._diverged(f"the weights hold NaN or infinite values after epoch "
+                                                       f"{epoch + 1}"))
                 metric = _monitor_value(cfg.monitor, val_loss, val_acc, train_loss, train_acc)
                 is_best = best_metric is None or metric > best_metric
                 if is_best:
@@ -395,16 +452,22 @@ class Trainer:
         except _Stopped:
             pass
         except torch.OutOfMemoryError:
-            del x, y
+            # Drop the batch's tensors so the cache can be emptied. (Assigned, not deleted: `x` does not
+            # exist yet when the memory ran out while copying the data to the device.)
+            x = y = logits = loss = None  # noqa: F841
             if device.type == "cuda":
                 torch.cuda.empty_cache()
             raise TrainingError(f"out of {device.type.upper()} memory with batch size {cfg.batch_size}. Try a "
                                 f"smaller batch (e.g. {max(1, cfg.batch_size // 2)}) or a smaller model. "
                                 "The last good checkpoint is kept.") from None
 
+        # best.pt is missing when a last.pt was resumed in a folder without one and no epoch beat the
+        # checkpoint's best: then the model as it ends is what there is to test and to point people to.
+        has_best = (run_dir / "best.pt").exists()
         result: dict[str, Any] = {
             "status": status, "message": message, "run_dir": str(run_dir),
-            "checkpoint": str(run_dir / "best.pt") if (run_dir / "best.pt").exists() else None,
+            "checkpoint": str(run_dir / ("best.pt" if has_best else "last.pt"))
+            if has_best or (run_dir / "last.pt").exists() else None,
             "last_checkpoint": str(run_dir / "last.pt"),
             "epochs": len(self.history["epoch"]), "device": str(device), "precision": precision,
             "threads": threads, "world_size": self.dist.world_size,
@@ -417,8 +480,8 @@ class Trainer:
         if status != "stopped" and ds.test_images.shape[0] and self.dist.is_main:
             # Report the test accuracy of the checkpoint we point people to: best.pt. Only rank 0 has
             # it (on several nodes the run folder need not be shared), and only rank 0 reports.
-            best = load_checkpoint(run_dir / "best.pt")
-            model.load_state_dict(best["model_state"])
+            if has_best:
+                model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model_state"])
             ev = self._evaluate(model, ds.test_images, ds.test_labels, pre, device, amp_dtype, ds.classes)
             result["test_accuracy"] = ev.accuracy
             result["test_loss"] = ev.loss
@@ -426,6 +489,11 @@ class Trainer:
             write_json_atomic(run_dir / "result.json", {k: v for k, v in result.items() if k != "history"})
         self.emit(FinishedEvent(status, message or f"{status}: {len(self.history['epoch'])} epochs", result))
         return result
+
+    def _diverged(self, what: str) -> str:
+        cfg = self.config
+        return (f"{what}: training diverged. Try a lower learning rate (now {cfg.lr:g}; e.g. {cfg.lr / 10:g}). "
+                "The last good checkpoint is kept.")
 
     def _stop_agreed(self, batch: int, log_every: int) -> bool:
         """A stop must be seen by every rank at the same batch; alone, check at every batch."""
@@ -447,6 +515,12 @@ class _Stopped(Exception):
 def _merge_partial(partial: dict, loss_acc, correct_acc, seen_acc: int) -> dict:
     return {"loss_sum": partial["loss_sum"] + float(loss_acc), "correct": partial["correct"] + int(correct_acc),
             "seen": partial["seen"] + seen_acc}
+
+
+def _weights_finite(model: torch.nn.Module) -> bool:
+    """One host sync for the whole model: a sum is NaN or infinite when any of its terms is."""
+    sums = [p.detach().float().sum() for p in model.parameters()]
+    return not sums or bool(torch.isfinite(torch.stack(sums)).all())
 
 
 def _monitor_value(monitor: str, val_loss, val_acc, train_loss, train_acc) -> float:

@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QInp
                                QVBoxLayout, QWidget)
 
 from cnnstudio.core import paths
-from cnnstudio.core.runs import RunError, RunSummary, delete_run, list_runs, load_history, rename_run
+from cnnstudio.core.runs import (RunError, RunSummary, delete_run, list_runs, load_history,
+                                 remove_orphaned_temp_files, rename_run)
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.training_worker import active_run_dirs
 from cnnstudio.ui.widgets.charts import TrainingCharts
@@ -39,16 +40,21 @@ def _pct(value: float | None) -> str:
 
 
 def _setting_text(key: str, value: Any) -> str:
+    """A setting as shown in the summary; a hand-edited or damaged value shows as "(unreadable)"."""
+    try:
+        return _format_setting(key, value)
+    except (ValueError, TypeError, OverflowError, AttributeError):  # "1e999" as an int, text as a count...
+        return "(unreadable)"
+
+
+def _format_setting(key: str, value: Any) -> str:
     if value is None:
         return ""
     if key == "augment" and isinstance(value, dict):
         from cnnstudio.core.training.config import Augmentation
         from cnnstudio.ui.pages.train_page import augmentation_text
 
-        try:
-            return augmentation_text(Augmentation(**value))
-        except TypeError:
-            return str(value)
+        return augmentation_text(Augmentation(**value))
     if key == "val_split" and isinstance(value, (int, float)):
         return f"{100 * value:.0f} %"
     if key == "limit_train":
@@ -305,6 +311,10 @@ class RunsPage(QWidget):
         self.selectionShown.emit(0)
 
     def _show_one(self, run: RunSummary) -> None:
+        if run.path not in active_run_dirs():
+            # Saves killed half-way leave hidden temporary files (tens of MB for a checkpoint). A minute's
+            # age keeps this away from a save in flight by another process.
+            remove_orphaned_temp_files(run.path, min_age_s=60)
         problem = run.problem
         history = None
         if not problem:
