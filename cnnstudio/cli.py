@@ -319,28 +319,25 @@ AUGMENT_PRESETS = {
 
 
 def config_from_args(args):
-    from cnnstudio.core.training.config import Augmentation, default_config
+    from cnnstudio.core.training.config import Augmentation, build_config, default_config
 
     dataset = args.dataset or "shapes"
-    cfg = default_config(dataset if not Path(dataset).exists() else "folder", args.model)
-    cfg.dataset = dataset
+    base = default_config(dataset if not Path(dataset).exists() else "folder", args.model)
     overrides = {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
         "schedule": args.schedule, "precision": args.precision, "val_split": args.val_split, "seed": args.seed,
         "limit_train": args.limit_train, "data_dir": args.data_dir, "weight_decay": args.weight_decay,
         "label_smoothing": args.label_smoothing, "early_stopping_patience": args.early_stopping,
     }
-    for key, value in overrides.items():
-        if value is not None:
-            setattr(cfg, key, value)
-    cfg.device = args.device
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    overrides.update(dataset=dataset, device=args.device)
     if args.augment and args.augment != "default":
-        cfg.augment = Augmentation(**AUGMENT_PRESETS[args.augment])
+        overrides["augment"] = Augmentation(**AUGMENT_PRESETS[args.augment])
     if args.model and Path(args.model).suffix.lower() == ".json":
         from cnnstudio.core.models.presets import resolve_spec
 
-        cfg.spec = resolve_spec(args.model)
-    return cfg
+        overrides["spec"] = resolve_spec(args.model)
+    return build_config(base, overrides)
 
 
 def cmd_train(args) -> int:
@@ -363,7 +360,6 @@ def cmd_train(args) -> int:
         if not args.model:
             raise CLIError("--model is required (a name from `cnnstudio models`, or a JSON spec file)")
         cfg = config_from_args(args)
-        cfg.validate()
 
     ctx = dist.init_from_env(args.device) if dist.launched_by_torchrun() else dist.current()
     main_rank = ctx.is_main
@@ -521,7 +517,7 @@ def cmd_evaluate(args) -> int:
 
     from cnnstudio.core.checkpoint import load_checkpoint, model_from_checkpoint
     from cnnstudio.core.datasets import load_dataset
-    from cnnstudio.core.metrics import Evaluation, predict_probabilities
+    from cnnstudio.core.metrics import evaluate
     from cnnstudio.core.training.augment import BatchPreprocessor
     from cnnstudio.core.training.device import configure_threads, resolve_device
 
@@ -536,13 +532,13 @@ def cmd_evaluate(args) -> int:
         dataset_name = saved_name
     data_dir = Path(args.data_dir) if args.data_dir else None
     ds = load_dataset(str(dataset_name), data_dir=data_dir)
-    check_fits(ckpt, ds, args.checkpoint)
+    # A dataset named on the command line may number its classes where the checkpoint names them.
+    check_fits(ckpt, ds, args.checkpoint, same_names=not args.dataset)
     device = resolve_device(args.device)
     configure_threads(device)
     model = model_from_checkpoint(ckpt).to(device).to(memory_format=torch.channels_last)
     pre = BatchPreprocessor(ckpt["mean"], ckpt["std"], device)
-    probs = predict_probabilities(model, ds.test_images, pre.normalise, device)
-    ev = Evaluation(list(ds.classes), ds.test_labels.numpy(), probs.numpy())
+    ev = evaluate(model, ds.test_images, ds.test_labels, ds.classes, pre.normalise, device)
     out = {"checkpoint": str(args.checkpoint), "dataset": ds.name, **ev.to_dict(top_misclassified=20)}
     if args.json:
         print_json(out)
@@ -554,11 +550,13 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def check_fits(ckpt: dict, ds, path) -> None:
-    if tuple(ckpt["input_shape"]) != ds.input_shape or len(ckpt["classes"]) != ds.num_classes:
+def check_fits(ckpt: dict, ds, path, same_names: bool = True) -> None:
+    from cnnstudio.core.checkpoint import fit_problem
+
+    problem = fit_problem(ckpt, ds, same_names=same_names)
+    if problem:
         raise CLIError(f"checkpoint {path} expects {len(ckpt['classes'])} classes of shape "
-                       f"{'x'.join(map(str, ckpt['input_shape']))}, but dataset '{ds.name}' has {ds.num_classes} "
-                       f"classes of shape {'x'.join(map(str, ds.input_shape))}")
+                       f"{'x'.join(map(str, ckpt['input_shape']))}: {problem}")
 
 
 def cmd_predict(args) -> int:

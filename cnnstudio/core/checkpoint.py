@@ -12,6 +12,7 @@ import math
 import os
 import pickle
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -215,7 +216,6 @@ def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> No
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         bad("'model_state' must map parameter names to tensors")
     _validate_spec_size(data["model_spec"], tuple(shape), len(classes), bad)
-    _validate_state_fits(data["model_spec"], tuple(shape), len(classes), state, bad)
     for name, tensor in state.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise CheckpointError(f"{path} holds non-finite weights ('{name}' has NaN or infinite values): "
@@ -308,11 +308,73 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
+@dataclass(frozen=True)
+class CheckpointSummary:
+    """What the pages and the CLI show of a loaded checkpoint, read in one place (no .get() chains)."""
+
+    model_name: str
+    dataset_name: str | None  # the registered name or folder it was trained on (config["dataset"])
+    dataset_title: str  # readable: "Shapes", "Fashion-MNIST", a folder's name
+    classes: tuple[str, ...]
+    input_shape: tuple[int, int, int]
+    data_dir: str | None = None
+
+    @classmethod
+    def of(cls, checkpoint: dict[str, Any]) -> "CheckpointSummary":
+        """From a checkpoint validate_checkpoint accepted."""
+        config = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
+        meta = checkpoint.get("meta") if isinstance(checkpoint.get("meta"), dict) else {}
+        meta_ds = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
+        spec = checkpoint.get("model_spec") if isinstance(checkpoint.get("model_spec"), dict) else {}
+        dataset_name = config.get("dataset") if isinstance(config.get("dataset"), str) else None
+        title = meta_ds.get("title") if isinstance(meta_ds.get("title"), str) else None
+        title = title or dataset_name or "its dataset"
+        if "/" in title or "\\" in title:
+            title = Path(title).name
+        model = spec.get("name") if isinstance(spec.get("name"), str) else None
+        data_dir = config.get("data_dir") if isinstance(config.get("data_dir"), str) else None
+        return cls(model_name=model or str(config.get("model") or "model"), dataset_name=dataset_name,
+                   dataset_title=title, classes=tuple(checkpoint["classes"]),
+                   input_shape=tuple(int(v) for v in checkpoint["input_shape"]), data_dir=data_dir)
+
+    @property
+    def shape_text(self) -> str:
+        return "x".join(map(str, self.input_shape))
+
+
+def fit_problem(checkpoint: dict[str, Any], dataset: Any, *, same_names: bool = True) -> str | None:
+    """The one "does this checkpoint fit this dataset" check: None when it does, else a sentence.
+
+    Fitting means the same input shape and the same number of classes; with same_names (the default)
+    also the same class names in the same order, so "class 3" means the same thing to both. Evaluating
+    on a copy of the data whose classes are numbered instead of named passes same_names=False.
+    """
+    summary = CheckpointSummary.of(checkpoint)
+    want = f"{summary.dataset_title} ({len(summary.classes)} classes, {summary.shape_text})"
+    if dataset is None:
+        return f"This model was trained on {want}, and no dataset is loaded."
+    shape = tuple(int(v) for v in dataset.input_shape)
+    classes = list(dataset.classes)
+    have = (f"{getattr(dataset, 'title', None) or dataset.name} ({len(classes)} classes, "
+            f"{'x'.join(map(str, shape))})")
+    if shape != summary.input_shape or len(classes) != len(summary.classes):
+        return f"This model was trained on {want}, but the dataset is {have}."
+    if same_names and classes != list(summary.classes):
+        return f"This model was trained on {want}, but the dataset {have} names its classes differently."
+    return None
+
+
 def model_from_checkpoint(data: dict[str, Any]):
     """Rebuild the model from a loaded checkpoint with the one builder, weights loaded, in eval mode."""
     from cnnstudio.core.models.builder import build_model
 
-    model = build_model(data["model_spec"], tuple(data["input_shape"]), len(data["classes"]))
+    shape, num_classes = tuple(data["input_shape"]), len(data["classes"])
+
+    def bad(what: str) -> None:
+        raise CheckpointError(f"the checkpoint's weights do not fit its model spec: {what}")
+
+    _validate_state_fits(data["model_spec"], shape, num_classes, data["model_state"], bad)
+    model = build_model(data["model_spec"], shape, num_classes)
     try:
         model.load_state_dict(data["model_state"])
     except RuntimeError as exc:

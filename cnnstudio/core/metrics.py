@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -107,3 +108,28 @@ class Evaluation:
                 for i in wrong
             ],
         }
+
+
+def evaluate(model: torch.nn.Module, images_u8: torch.Tensor, labels: torch.Tensor | np.ndarray,
+             classes: Sequence[str], normalise, device: torch.device, amp_dtype=None, batch_size: int = 1024,
+             chunk: int | None = None, progress: Callable[[tuple[int, int]], None] | None = None,
+             cancelled: Callable[[], bool] | None = None) -> Evaluation | None:
+    """The one evaluation: probabilities for every image of a split, then the Evaluation built from them.
+
+    The trainer (validation and test), `cnnstudio evaluate` and the Evaluate page all call this. With
+    `chunk`, the split is done in chunks of that many images, calling progress((done, total)) before
+    each and returning None as soon as cancelled() turns True (a newer checkpoint was chosen).
+    """
+    n = int(images_u8.shape[0])
+    step = chunk or max(1, n)
+    parts = []
+    for first in range(0, n, step):
+        if cancelled is not None and cancelled():
+            return None
+        if progress is not None:
+            progress((first, n))
+        parts.append(predict_probabilities(model, images_u8[first:first + step], normalise, device, amp_dtype,
+                                           batch_size))
+    probs = torch.cat(parts) if parts else torch.zeros(0, len(classes))
+    labels_np = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    return Evaluation(list(classes), labels_np.astype(np.int64), probs.numpy())

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnnstudio.core.checkpoint import CheckpointSummary, fit_problem
+
 # (dataset name, data_dir) -> Dataset: at most two, so switching between two runs does not reload.
 _CACHE_SIZE = 2
 _cache: "OrderedDict[tuple[str, str | None], Any]" = OrderedDict()
@@ -44,30 +46,16 @@ class ModelContext:
 
 def trained_on(checkpoint: dict[str, Any]) -> str:
     """A readable name of the dataset a checkpoint was trained on: "Shapes", "MNIST", a folder name."""
-    meta = ((checkpoint.get("meta") or {}).get("dataset") or {})
-    name = meta.get("title") or (checkpoint.get("config") or {}).get("dataset") or "its dataset"
-    return Path(str(name)).name if ("/" in str(name) or "\\" in str(name)) else str(name)
+    return CheckpointSummary.of(checkpoint).dataset_title
 
 
 def dataset_fits(checkpoint: dict[str, Any], dataset: Any) -> bool:
     """Whether `dataset` has exactly the checkpoint's classes (same order) and input shape."""
-    if dataset is None:
-        return False
-    try:
-        return (list(dataset.classes) == list(checkpoint["classes"])
-                and tuple(int(v) for v in dataset.input_shape) == tuple(int(v) for v in checkpoint["input_shape"]))
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return False
+    return dataset is not None and fit_problem(checkpoint, dataset) is None
 
 
 def describe_mismatch(checkpoint: dict[str, Any], dataset: Any) -> str:
-    c, h, w = (int(v) for v in checkpoint["input_shape"])
-    want = f"{trained_on(checkpoint)} ({len(checkpoint['classes'])} classes, {c}×{h}×{w})"
-    if dataset is None:
-        return f"This model was trained on {want}, and no dataset is loaded."
-    dc, dh, dw = dataset.input_shape
-    have = f"{getattr(dataset, 'title', None) or dataset.name} ({len(dataset.classes)} classes, {dc}×{dh}×{dw})"
-    return f"This model was trained on {want}, but the loaded dataset is {have}."
+    return fit_problem(checkpoint, dataset) or ""
 
 
 def load_dataset_for(checkpoint: dict[str, Any]) -> Any:
@@ -75,11 +63,10 @@ def load_dataset_for(checkpoint: dict[str, Any]) -> Any:
     from cnnstudio.core.datasets import load_dataset
     from cnnstudio.core.errors import DatasetError
 
-    config = checkpoint.get("config") or {}
-    name = config.get("dataset")
+    summary = CheckpointSummary.of(checkpoint)
+    name, data_dir = summary.dataset_name, summary.data_dir
     if not name:
         raise DatasetError("the checkpoint does not say which dataset it was trained on")
-    data_dir = config.get("data_dir")
     key = (str(name), str(data_dir) if data_dir else None)
     with _lock:
         dataset = _cache.get(key)

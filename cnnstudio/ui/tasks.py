@@ -1,144 +1,193 @@
-"""Run a function on a background QThread and get its result, progress or error back on the GUI thread.
+"""Background work for the UI: one shared thread pool, results back on the GUI thread as Qt signals.
 
-The wiring is the canonical one (superqt's new_worker_qthread): the worker object is moved to a
-QThread, thread.started runs it, its finished signal quits the thread and deletes both later, and the
-Task keeps references until then (a QThread destroyed while running aborts the whole process).
-Workers never touch widgets: they emit plain Python values, and Qt queues them to the GUI thread.
+Two shapes of work, one mechanism under both:
 
-Shutting down is the mechanism's job, not each page's: shutdown() closes the gate first (a task asked
-for afterwards - say by a page reacting to the last epoch's checkpoint while the window closes - is
-refused and never gets a thread), then cancels and waits for every running task. Without the gate such a
-late task outlived app.exec(); Python's teardown then deleted its worker while the thread still ran
-("Signal source has been deleted") and destroyed the running QThread, which aborts the process.
-Tasks take no QObject parent for the same reason: a parent deleted with its page would delete the Task
-(and with it the slot that releases the thread) while the thread still runs. The registry owns them.
+- Task: one call (load a dataset, probe the devices, evaluate a model), with progress and a
+  cooperative cancel. `run_in_background()` is the short form.
+- LatestRunner: a stream of calls where only the newest matters (predict the drawing after each stroke,
+  inspect the chosen input, load the model just picked). At most one call in flight and one pending per
+  runner; a newer submission replaces the pending one, which then never runs, and (unless it says
+  otherwise) makes the in-flight one stale: its result is dropped, never delivered. This replaces the
+  per-page generation counters and pending flags.
+
+Every call runs on one ThreadPoolExecutor whose threads are reused (no QThread per call: fewer OpenMP
+pools competing with training, and no worker QObject to delete from a foreign thread). A worker never
+touches a widget. Completion crosses to the GUI thread through one long-lived relay QObject created on
+the GUI thread: its signal carries a closure, and Qt queues it because the emitting thread is another.
+
+Shutting down is the mechanism's job, not each page's: shutdown() closes the gate first (a call asked for
+afterwards - say by a page reacting to the last epoch's checkpoint while the window closes - is refused
+and never runs), then cancels and waits for every call in flight. Before the gate, such a late call
+outlived app.exec() and Python's teardown destroyed its still-running thread, aborting the process.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 import traceback
+from dataclasses import dataclass
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from cnnstudio.core.errors import CNNStudioError, DownloadCancelled
 from cnnstudio.ui.torch_threads import use_one_torch_thread
 
-# Tasks still running, so Python does not collect them (and their QThreads) mid-flight.
+# Two threads: a long call (evaluating a model) does not hold up a quick one (the next prediction). More
+# would only compete with training for the cores.
+POOL_THREADS = 2
+
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+# Calls not finished yet (their futures), so shutdown() can wait for them, and Tasks, which the
+# registry keeps alive until their result has been delivered.
+_futures: set[concurrent.futures.Future] = set()
 _running: set["Task"] = set()
-# False from shutdown() on: no new thread is started (reopen() turns it back on for a new main window).
-_accepting = True
+_accepting = True  # False from shutdown() on; reopen() turns it back on for a new main window
 
 
-class _Worker(QObject):
-    progress = Signal(object)
-    succeeded = Signal(object)
-    failed = Signal(str, str)  # user message, details (traceback for unexpected errors, else "")
-    cancelled = Signal()
-    finished = Signal()
+def _executor() -> concurrent.futures.ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = concurrent.futures.ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="cnnstudio-task",
+                                                          initializer=_init_thread)
+        return _pool
 
-    def __init__(self, fn: Callable[..., Any], with_progress: bool):
+
+def _init_thread() -> None:
+    try:
+        # Background calls (loading, evaluation, inspection, prediction) leave the cores to training.
+        use_one_torch_thread()
+    except Exception:  # noqa: BLE001 - torch missing: the call itself will say so
+        pass
+
+
+class _Relay(QObject):
+    """Runs closures on the thread it lives on (the GUI thread); emitted from workers, so queued."""
+
+    call = Signal(object)
+
+    def __init__(self) -> None:
         super().__init__()
-        self._fn = fn
-        self._with_progress = with_progress
-        self.cancel_requested = False
+        self.call.connect(self._run)
 
-    @Slot()
-    def run(self) -> None:
-        try:
-            # Background tasks (loading, evaluation, inspection, prediction) leave the cores to training.
-            use_one_torch_thread()
-            if self._with_progress:
-                result = self._fn(self.progress.emit, lambda: self.cancel_requested)
-            else:
-                result = self._fn()
-        except DownloadCancelled:
-            self.cancelled.emit()
-        except CNNStudioError as exc:
-            self.failed.emit(str(exc), "")
-        except Exception as exc:  # a bug: say so plainly, keep the traceback for "Details"
-            self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
-        else:
-            if self.cancel_requested:
-                self.cancelled.emit()
-            else:
-                self.succeeded.emit(result)
-        finally:
-            self.finished.emit()
+    @Slot(object)
+    def _run(self, fn: Callable[[], None]) -> None:
+        fn()
+
+
+_relay: _Relay | None = None
+
+
+def _to_gui(fn: Callable[[], None]) -> None:
+    _relay.call.emit(fn)  # type: ignore[union-attr]
+
+
+def _submit(work: Callable[[], None]) -> concurrent.futures.Future:
+    """Run `work` on the pool (called on the GUI thread, which owns the relay)."""
+    global _relay
+    if _relay is None:
+        _relay = _Relay()
+    future = _executor().submit(work)
+    _futures.add(future)
+    future.add_done_callback(_futures.discard)
+    return future
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A call that raised: `message` is for the user; `details` holds a traceback only for a bug."""
+
+    message: str
+    details: str = ""
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> tuple[str, Any]:
+    """("ok", result), ("cancelled", None) or ("failed", Failure): never raises."""
+    try:
+        return "ok", fn(*args)
+    except DownloadCancelled:
+        return "cancelled", None
+    except CNNStudioError as exc:
+        return "failed", Failure(str(exc))
+    except Exception as exc:  # noqa: BLE001 - a bug: say so plainly, keep the traceback for "Details"
+        return "failed", Failure(f"{type(exc).__name__}: {exc}", traceback.format_exc())
 
 
 class Task(QObject):
     """One background call. Connect to the signals, then start().
 
     fn is called as fn() or, with with_progress=True, as fn(report, is_cancelled) where report(value)
-    emits `progress` and is_cancelled() turns True after cancel().
+    emits `progress` (only when the value changed) and is_cancelled() turns True after cancel().
     """
 
     progress = Signal(object)
     succeeded = Signal(object)
-    failed = Signal(str, str)
+    failed = Signal(str, str)  # user message, details (a traceback for unexpected errors, else "")
     cancelled = Signal()
     finished = Signal()
 
     def __init__(self, fn: Callable[..., Any], with_progress: bool = False, parent: QObject | None = None):
-        # `parent` is accepted for callers' convenience and deliberately not used (see the module notes).
+        # `parent` is accepted for callers' convenience and not used: the registry owns a running Task,
+        # so a page deleted mid-call cannot delete it (and the slot that delivers its end) with it.
         super().__init__()
-        self._thread = QThread()
-        self._worker = _Worker(fn, with_progress)  # no parent: moveToThread refuses parented objects
-        self._worker.moveToThread(self._thread)
-        self._thread.started.connect(self._worker.run)
-        self._worker.progress.connect(self.progress)
-        self._worker.succeeded.connect(self.succeeded)
-        self._worker.failed.connect(self.failed)
-        self._worker.cancelled.connect(self.cancelled)
-        # Direct: quit() is thread-safe, and a queued quit would wait for the GUI thread - which, inside
-        # wait() / wait_for_all() on window close, is blocked waiting for this thread: a 30 s hang.
-        self._worker.finished.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
-        # No worker.deleteLater: the worker belongs to its Python wrapper, and deleting it on the worker
-        # thread races Shiboken's wrapper bookkeeping (PySide6 6.12: a segfault in
-        # Shiboken::Object::destroy about once in a few hundred tasks). _on_thread_finished releases it
-        # on the GUI thread once the thread has ended.
-        self._thread.finished.connect(self._on_thread_finished)
+        self._fn = fn
+        self._with_progress = with_progress
+        self._cancel = threading.Event()
+        self._future: concurrent.futures.Future | None = None
         self._done = False
+        self._last_progress: Any = object()
         self.refused = False
 
     def start(self) -> "Task":
         if not _accepting:
             # The application is shutting down: this work would outlive the event loop. It never runs;
-            # `refused` tells a caller that cares, and no signal of it ever fires.
-            self._done = True
-            self.refused = True
-            self._worker = None
-            self._thread = None
+            # `refused` tells a caller that cares, and no signal of it fires.
+            self._done = self.refused = True
             return self
         _running.add(self)
-        self._thread.start()
+        self._future = _submit(self._work)
         return self
+
+    def _work(self) -> None:
+        if self._with_progress:
+            outcome = _call(self._fn, self._report, self._cancel.is_set)
+        else:
+            outcome = _call(self._fn)
+        _to_gui(lambda: self._deliver(*outcome))
+
+    def _report(self, value: Any) -> None:
+        if value != self._last_progress:  # Orange3's rule: a signal only when the shown value changes
+            self._last_progress = value
+            _to_gui(lambda: None if self._done else self.progress.emit(value))
+
+    def _deliver(self, kind: str, value: Any) -> None:
+        self._done = True
+        _running.discard(self)
+        if kind == "ok" and not self._cancel.is_set():
+            self.succeeded.emit(value)
+        elif kind == "failed" and not self._cancel.is_set():
+            self.failed.emit(value.message, value.details)
+        else:
+            self.cancelled.emit()
+        self.finished.emit()
 
     def cancel(self) -> None:
         if not self._done:
-            self._worker.cancel_requested = True
+            self._cancel.set()
 
     @property
     def running(self) -> bool:
         return not self._done
 
     def wait(self, msecs: int = 30000) -> bool:
-        """Block until the thread ends (used on application exit)."""
-        if self._done or self._thread is None:
+        """Block until the call has returned (its result is then on its way to the GUI thread)."""
+        if self._future is None:
             return True
-        return self._thread.wait(msecs)
-
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        self._done = True
-        self._thread.wait()  # `finished` is emitted just before the thread really ends
-        self._worker = None  # deleted here, on the GUI thread, now that its thread is gone
-        self._thread.deleteLater()
-        self.finished.emit()
-        # Released from the event loop, not inside this slot: the registry may hold the last reference,
-        # and a QObject must not be destroyed while Qt is still delivering a signal to it.
-        QTimer.singleShot(0, lambda: _running.discard(self))
+        done, _ = concurrent.futures.wait([self._future], timeout=msecs / 1000)
+        return bool(done)
 
 
 def run_in_background(fn: Callable[..., Any], on_success: Callable[[Any], None] | None = None,
@@ -155,18 +204,103 @@ def run_in_background(fn: Callable[..., Any], on_success: Callable[[Any], None] 
     return task.start()
 
 
+@dataclass
+class _Job:
+    ticket: int
+    fn: Callable[[], Any]
+    on_success: Callable[[Any], None] | None
+    on_error: Callable[[Failure], None] | None
+
+
+class LatestRunner(QObject):
+    """Runs a stream of calls where only the newest matters; see the module notes.
+
+    submit(fn, on_success, on_error): fn() runs on the pool; on_success(result) or on_error(Failure) run
+    on the GUI thread, only if nothing made the call stale by then. `supersede=False` keeps the in-flight
+    result wanted (the drawing's prediction: each stroke's answer is shown as it comes, the newest pending
+    stroke still runs next). discard() makes everything submitted so far stale (the model changed).
+    """
+
+    busyChanged = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._ticket = 0
+        self._wanted_from = 0  # results of tickets below this are stale
+        self._inflight: _Job | None = None
+        self._pending: _Job | None = None
+        self._closed = False
+
+    @property
+    def busy(self) -> bool:
+        return self._inflight is not None
+
+    def submit(self, fn: Callable[[], Any], on_success: Callable[[Any], None] | None = None,
+               on_error: Callable[[Failure], None] | None = None, *, supersede: bool = True) -> int:
+        """Queue fn as the newest call; returns its ticket."""
+        self._ticket += 1
+        if supersede:
+            self._wanted_from = self._ticket
+        job = _Job(self._ticket, fn, on_success, on_error)
+        if self._closed or not _accepting:
+            return job.ticket
+        if self._inflight is None:
+            self._start(job)
+        else:
+            self._pending = job  # an older pending call is replaced: it never runs
+        return job.ticket
+
+    def discard(self) -> None:
+        """Drop whatever is pending and make the in-flight result stale."""
+        self._pending = None
+        self._wanted_from = self._ticket + 1
+
+    def is_current(self, ticket: int) -> bool:
+        return ticket >= self._wanted_from and not self._closed
+
+    def close(self) -> None:
+        """No more calls: the pending one is dropped, the in-flight result will be."""
+        self.discard()
+        self._closed = True
+
+    def _start(self, job: _Job) -> None:
+        was_busy = self._inflight is not None
+        self._inflight = job
+        _submit(lambda: self._work(job))
+        if not was_busy:
+            self.busyChanged.emit(True)
+
+    def _work(self, job: _Job) -> None:
+        outcome = _call(job.fn)
+        _to_gui(lambda: self._finish(job, *outcome))
+
+    def _finish(self, job: _Job, kind: str, value: Any) -> None:
+        self._inflight = None
+        if self.is_current(job.ticket):
+            if kind == "ok" and job.on_success is not None:
+                job.on_success(value)
+            elif kind == "failed" and job.on_error is not None:
+                job.on_error(value)
+        pending, self._pending = self._pending, None
+        if pending is not None and not self._closed and _accepting:
+            self._start(pending)
+        else:
+            self.busyChanged.emit(False)
+
+
 def wait_for_all(msecs: int = 30000) -> bool:
-    """Cancel and wait for every running task; True when all of them ended within msecs each."""
+    """Cancel every Task and wait for every call in flight; True when all ended within msecs."""
     for task in list(_running):
         task.cancel()
-    ok = True
-    for task in list(_running):
-        ok = task.wait(msecs) and ok
-    return ok
+    pending = list(_futures)
+    if not pending:
+        return True
+    _, not_done = concurrent.futures.wait(pending, timeout=msecs / 1000)
+    return not not_done
 
 
 def shutdown(msecs: int = 30000) -> bool:
-    """Refuse new tasks from now on, then cancel and wait for the running ones. Call when the main
+    """Refuse new calls from now on, then cancel and wait for the running ones. Call when the main
     window closes and again once the event loop has ended; safe to call any number of times."""
     global _accepting
     _accepting = False
@@ -174,10 +308,15 @@ def shutdown(msecs: int = 30000) -> bool:
 
 
 def reopen() -> None:
-    """Accept tasks again (a new main window in the same process: tests, the self-test)."""
+    """Accept calls again (a new main window in the same process: tests, the self-test)."""
     global _accepting
     _accepting = True
 
 
 def accepting() -> bool:
     return _accepting
+
+
+def idle() -> bool:
+    """No call in flight and no result waiting to be delivered (tests wait for this)."""
+    return not _futures and not _running

@@ -30,7 +30,7 @@ def _no_task_left_running(qtbot):
     yield
 
     tasks.wait_for_all()
-    qtbot.waitUntil(lambda: not tasks._running, timeout=10_000)
+    qtbot.waitUntil(tasks.idle, timeout=10_000)
 
 
 @pytest.fixture

@@ -466,7 +466,7 @@ def test_a_newer_checkpoint_wins(qtbot, app_state, trained):
     from cnnstudio.ui import tasks
 
     tasks.wait_for_all()
-    qtbot.waitUntil(lambda: not tasks._running, timeout=10_000)
+    qtbot.waitUntil(tasks.idle, timeout=10_000)
     assert len(ready) == 1 and page.checkpoint_path == trained["last"]
     assert page.stack.currentIndex() == 1
     page.shutdown()

@@ -33,7 +33,7 @@ def test_shutdown_waits_for_running_tasks_and_refuses_new_ones(qtbot):
     running.cancelled.connect(lambda: cancelled.append(1))
     threading.Timer(0.3, release.set).start()
     assert tasks.shutdown(10_000)  # returns once the running task has ended
-    assert not running._thread or not running._thread.isRunning()
+    assert running.wait(0)  # its call has returned
     late_ran = []
     late = tasks.run_in_background(lambda: late_ran.append(1))
     assert late.refused and not late.running
@@ -66,7 +66,7 @@ def test_a_task_outlives_the_page_that_started_it(qtbot):
     qtbot.wait(50)
     release.set()
     assert task.wait(5000)
-    qtbot.waitUntil(lambda: not tasks._running, timeout=5000)
+    qtbot.waitUntil(tasks.idle, timeout=5000)
 
 
 CLOSE_SCRIPT = textwrap.dedent("""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Mapping
 
 from cnnstudio.core.errors import CNNStudioError
 
@@ -160,3 +160,36 @@ def default_config(dataset: str, model: str | None = None) -> TrainConfig:
                           optimizer="adamw", lr=1e-3, weight_decay=5e-4, schedule="cosine",
                           val_split=0.1, augment=Augmentation(crop_padding=4, hflip=True))
     return cfg
+
+
+def build_config(base: TrainConfig, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+    """The one way to make a run's config: `base` with `overrides` (TrainConfig field names) applied, then
+    validated. The CLI, the Train page and a resumed run all come through here, so every caller gets
+    the same checks and the same one-sentence CNNStudioError for an unknown setting or a bad value."""
+    known = {f.name for f in fields(TrainConfig)}
+    changes: dict[str, Any] = {}
+    for key, value in (overrides or {}).items():
+        if key not in known:
+            raise CNNStudioError(f"unknown training setting '{key}'")
+        if key == "augment" and isinstance(value, dict):
+            aug_known = {f.name for f in fields(Augmentation)}
+            unknown = sorted(set(value) - aug_known)
+            if unknown:
+                raise CNNStudioError(f"unknown augmentation setting '{unknown[0]}'")
+            value = Augmentation(**value)
+        changes[key] = value
+    cfg = replace(base, **changes)
+    cfg.validate()
+    return cfg
+
+
+# What a resumed run may change; everything else continues as the checkpoint saved it.
+RESUMABLE = ("epochs", "device", "data_dir")
+
+
+def resumed_config(saved: TrainConfig, requested: TrainConfig) -> TrainConfig:
+    """The config a resumed run trains with: the saved one, with more epochs (never fewer), and the
+    requested device and data folder."""
+    epochs = max(saved.epochs, requested.epochs) if requested.epochs else saved.epochs
+    return build_config(saved, {"epochs": epochs, "device": requested.device,
+                                "data_dir": requested.data_dir or saved.data_dir})

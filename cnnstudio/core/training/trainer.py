@@ -14,7 +14,7 @@ import os
 import time
 import traceback
 from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -24,17 +24,17 @@ import torch.nn.functional as F
 
 from cnnstudio import __version__
 from cnnstudio.core import paths
-from cnnstudio.core.checkpoint import describe_write_failure, load_checkpoint, save_checkpoint
+from cnnstudio.core.checkpoint import describe_write_failure, fit_problem, load_checkpoint, save_checkpoint
 from cnnstudio.core.datasets import load_dataset
 from cnnstudio.core.datasets.base import Dataset
 from cnnstudio.core.errors import CNNStudioError, TrainingError
-from cnnstudio.core.metrics import Evaluation, predict_probabilities
+from cnnstudio.core.metrics import Evaluation, evaluate
 from cnnstudio.core.models.builder import build_model
 from cnnstudio.core.models.presets import resolve_spec
 from cnnstudio.core.runs import empty_history, remove_orphaned_temp_files
 from cnnstudio.core.training import distributed as dist_utils
 from cnnstudio.core.training.augment import BatchPreprocessor
-from cnnstudio.core.training.config import TrainConfig
+from cnnstudio.core.training.config import TrainConfig, resumed_config
 from cnnstudio.core.training.control import RunControl
 from cnnstudio.core.training.device import (autocast_dtype, configure_threads, resolve_device,
                                             resolve_precision)
@@ -157,6 +157,30 @@ class Trainer:
             pass
 
     def _run(self) -> dict[str, Any]:
+        """Prepare, train epoch by epoch, then finish: the steps torchvision's reference keeps apart."""
+        run = self._prepare()
+        status, message = "finished", ""
+        try:
+            for epoch in range(run.start_epoch, run.cfg.epochs):
+                self._train_one_epoch(run, epoch)
+                early = self._end_epoch(run, epoch)
+                if early:
+                    status, message = "early-stopped", early
+                    break
+        except _Stopped as stop:
+            status, message = "stopped", str(stop)
+        except torch.OutOfMemoryError as exc:
+            # The traceback's frames hold the batch's activations: clear them, then empty the cache.
+            traceback.clear_frames(exc.__traceback__)
+            run.release_batch()
+            cfg = run.cfg
+            raise TrainingError(f"out of {run.device.type.upper()} memory with batch size {cfg.batch_size}. Try a "
+                                f"smaller batch (e.g. {max(1, cfg.batch_size // 2)}) or a smaller model. "
+                                "The last good checkpoint is kept.") from None
+        return self._finish(run, status, message)
+
+    # -- step 1: configuration, data, model, optimizer, resumed state --------------------------------
+    def _prepare(self) -> "_RunState":
         cfg = self.config
         ckpt = None
         if self.resume_from is not None:
@@ -169,9 +193,7 @@ class Trainer:
             except (TypeError, ValueError) as exc:
                 raise CNNStudioError(f"cannot continue from {self.resume_from}: its training configuration "
                                      f"is damaged ({exc})") from None
-            # Resuming continues the saved run; only the number of epochs may grow.
-            cfg = saved.with_changes(epochs=max(saved.epochs, cfg.epochs) if cfg.epochs else saved.epochs,
-                                     device=cfg.device, data_dir=cfg.data_dir or saved.data_dir)
+            cfg = resumed_config(saved, cfg)
             self.history = ckpt.get("history") or empty_history()
             if self.run_dir is None:
                 self.run_dir = self.resume_from.parent
@@ -187,17 +209,14 @@ class Trainer:
         spec = cfg.spec if cfg.spec is not None else resolve_spec(cfg.model)
         cfg.spec = spec
         if ckpt is not None:
-            if list(ckpt["classes"]) != list(ds.classes) or tuple(ckpt["input_shape"]) != ds.input_shape:
-                raise CNNStudioError(
-                    f"the checkpoint was trained on {len(ckpt['classes'])} classes of shape "
-                    f"{tuple(ckpt['input_shape'])}, but dataset '{ds.name}' has {ds.num_classes} classes of "
-                    f"shape {ds.input_shape}")
+            problem = fit_problem(ckpt, ds)
+            if problem:
+                raise CNNStudioError(f"cannot continue from {self.resume_from}: {problem}")
         torch.manual_seed(cfg.seed)  # the same seed gives the same initial weights
         model = build_model(spec, ds.input_shape, ds.num_classes)
 
         device = self.dist.device if self.dist.enabled else resolve_device(cfg.device)
         precision = resolve_precision(cfg.precision, device)
-        amp_dtype = autocast_dtype(precision)
         threads = configure_threads(device)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
@@ -206,261 +225,220 @@ class Trainer:
         n_all = ds.train_images.shape[0]
         if cfg.limit_train:
             n_all = min(n_all, cfg.limit_train)
-        split_gen = torch.Generator().manual_seed(cfg.seed)
-        order = torch.randperm(n_all, generator=split_gen)
+        order = torch.randperm(n_all, generator=torch.Generator().manual_seed(cfg.seed))
         n_val = int(round(cfg.val_split * n_all)) if cfg.val_split > 0 else 0
         if n_val and n_all - n_val < 1:
             raise CNNStudioError("the validation split leaves no training samples")
         val_idx, train_idx = order[:n_val].sort().values, order[n_val:].sort().values
-        train_x = ds.train_images[train_idx].to(device)
-        train_y = ds.train_labels[train_idx].to(device)
-        val_x = ds.train_images[val_idx].to(device)
-        val_y = ds.train_labels[val_idx]
-        n_train = train_x.shape[0]
-
-        pre = BatchPreprocessor(ds.mean, ds.std, device, channels_last=True)
         model = model.to(device).to(memory_format=torch.channels_last)
-        ddp_model = self.dist.wrap(model)
         optimizer = make_optimizer(cfg, model, device)
-        scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
-
+        run = _RunState(
+            cfg=cfg, ds=ds, spec=spec, device=device, precision=precision, amp_dtype=autocast_dtype(precision),
+            threads=threads, model=model, ddp_model=self.dist.wrap(model), optimizer=optimizer,
+            scaler=torch.amp.GradScaler(device.type) if precision == "fp16" else None,
+            pre=BatchPreprocessor(ds.mean, ds.std, device, channels_last=True), train_idx=train_idx,
+            train_x=ds.train_images[train_idx].to(device), train_y=ds.train_labels[train_idx].to(device),
+            val_x=ds.train_images[val_idx].to(device), val_y=ds.train_labels[val_idx],
+            aug_gen=torch.Generator().manual_seed(cfg.seed + 1))
         # Batches of one shard: each rank takes its slice of every epoch's permutation.
-        shard = self.dist.shard_size(n_train)
-        steps_per_epoch = max(1, math.ceil(shard / cfg.batch_size))
-        total_steps = steps_per_epoch * cfg.epochs
-        log_every = cfg.log_every or max(1, steps_per_epoch // 50)
-
-        start_epoch, start_batch, global_step = 0, 0, 0
-        partial = {"loss_sum": 0.0, "correct": 0, "seen": 0}
-        best_metric, best_epoch, bad_epochs = None, 0, 0
-        aug_gen = torch.Generator().manual_seed(cfg.seed + 1)
+        run.steps_per_epoch = max(1, math.ceil(self.dist.shard_size(run.n_train) / cfg.batch_size))
+        run.total_steps = run.steps_per_epoch * cfg.epochs
+        run.log_every = cfg.log_every or max(1, run.steps_per_epoch // 50)
+        run.diverged_loss = DIVERGED_LOSS_FACTOR * max(1.0, math.log(ds.num_classes))
+        run.lr = cfg.lr
         if ckpt is not None:
-            model.load_state_dict(ckpt["model_state"])
-            if ckpt.get("optimizer_state"):
-                optimizer.load_state_dict(ckpt["optimizer_state"])
-            if scaler is not None and ckpt.get("scaler_state"):
-                scaler.load_state_dict(ckpt["scaler_state"])
-            start_epoch = int(ckpt.get("epoch", 0))
-            start_batch = int(ckpt.get("batch_in_epoch", 0))
-            global_step = int(ckpt.get("global_step", 0))
-            partial = dict(ckpt.get("epoch_partial") or partial)
-            best_metric = ckpt.get("best_metric")
-            best_epoch = int(ckpt.get("best_epoch", 0))
-            bad_epochs = int(ckpt.get("bad_epochs", 0))
-            rng = ckpt.get("rng") or {}
-            if "torch" in rng:
-                torch.set_rng_state(rng["torch"])
-            if "aug" in rng:
-                aug_gen.set_state(rng["aug"])
-            if "cuda" in rng and device.type == "cuda":
-                torch.cuda.set_rng_state_all(list(rng["cuda"]))
+            run.restore(ckpt)
 
         if self.run_dir is None:
             self.run_dir = new_run_dir(ds.name, str(spec.get("name") or cfg.model))
-        run_dir = self.run_dir
+        run.run_dir = self.run_dir
         if self.dist.is_main:
-            try:
-                run_dir.mkdir(parents=True, exist_ok=True)
-            except FileExistsError:
-                raise CNNStudioError(f"cannot use {run_dir} as the run folder: a file of that name exists") from None
-            except OSError as exc:
-                raise CNNStudioError(f"cannot create the run folder {run_dir}: "
-                                     f"{exc.strerror or exc.__class__.__name__}") from None
-            if not os.access(run_dir, os.W_OK | os.X_OK):
-                raise CNNStudioError(f"cannot write into the run folder {run_dir}: permission denied")
+            _make_run_folder(run.run_dir)
         params = sum(p.numel() for p in model.parameters())
-        meta = {
+        run.meta = {
             "app_version": __version__, "torch_version": str(torch.__version__),
             "dataset": {"name": ds.name, "title": ds.title, "source": ds.source,
-                        "train_samples": n_train, "val_samples": int(val_x.shape[0]),
+                        "train_samples": run.n_train, "val_samples": int(run.val_x.shape[0]),
                         "test_samples": int(ds.test_images.shape[0]),
                         "skipped_files": ds.report.files_skipped if ds.report else 0},
             "device": str(device), "precision": precision, "threads": threads, "params": params,
             "world_size": self.dist.world_size,
         }
         if self.dist.is_main:
-            write_json_atomic(run_dir / "config.json", {"config": cfg.to_dict(), **meta})
+            write_json_atomic(run.run_dir / "config.json", {"config": cfg.to_dict(), **run.meta})
         self.started = True
-        self.emit(StartedEvent(str(run_dir), str(device), device_name(device), precision, threads, n_train,
-                               int(val_x.shape[0]), int(ds.test_images.shape[0]), cfg.epochs, steps_per_epoch,
-                               start_epoch, params))
+        self.emit(StartedEvent(str(run.run_dir), str(device), device_name(device), precision, threads, run.n_train,
+                               int(run.val_x.shape[0]), int(ds.test_images.shape[0]), cfg.epochs,
+                               run.steps_per_epoch, run.start_epoch, params))
+        run.clock_start = time.perf_counter()
+        return run
 
-        def checkpoint_payload(epoch: int, batch_in_epoch: int, epoch_partial: dict) -> dict[str, Any]:
-            rng = {"torch": torch.get_rng_state(), "aug": aug_gen.get_state()}
-            if device.type == "cuda":
-                rng["cuda"] = torch.cuda.get_rng_state_all()
-            return {
-                "model_spec": spec, "classes": list(ds.classes), "input_shape": list(ds.input_shape),
-                "mean": list(ds.mean), "std": list(ds.std), "framing": ds.framing.to_dict(),
-                "config": cfg.to_dict(), "history": self.history, "meta": meta,
-                "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "optimizer_state": optimizer.state_dict(),
-                "scaler_state": scaler.state_dict() if scaler is not None else None,
-                "epoch": epoch, "batch_in_epoch": batch_in_epoch, "global_step": global_step,
-                "epoch_partial": dict(epoch_partial), "best_metric": best_metric, "best_epoch": best_epoch,
-                "bad_epochs": bad_epochs, "rng": rng,
-            }
-
-        def save(name: str, payload: dict[str, Any]) -> Path:
-            path = run_dir / name
-            if self.dist.is_main:
-                save_checkpoint(payload, path)
-            return path
-
-        autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else nullcontext
-        criterion_ls = cfg.label_smoothing
-        status, message = "finished", ""
+    # -- step 2: one epoch of optimisation ---------------------------------------------------------
+    def _train_one_epoch(self, run: "_RunState", epoch: int) -> None:
+        cfg, device = run.cfg, run.device
+        run.model.train()
+        epoch_start = time.perf_counter()
+        epoch_paused = 0.0
+        perm = self.dist.shard(
+            torch.randperm(run.n_train, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)))
         sample_log = os.environ.get("CNNSTUDIO_SAMPLE_LOG")
-        diverged_loss = DIVERGED_LOSS_FACTOR * max(1.0, math.log(ds.num_classes))
-        run_start = time.perf_counter()
-        paused_total = 0.0
-        steps_done_here = 0
-        lr = cfg.lr
-        try:
-            for epoch in range(start_epoch, cfg.epochs):
-                model.train()
-                epoch_start = time.perf_counter()
-                epoch_paused = 0.0
-                perm = self.dist.shard(
-                    torch.randperm(n_train, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)))
-                if sample_log:
-                    # Diagnostics (tests of the distributed path): which dataset rows this rank trains on.
-                    torch.save(train_idx[perm], Path(sample_log) / f"rank{self.dist.rank}-epoch{epoch + 1}.pt")
-                perm = perm.to(device, non_blocking=True)
-                batches = torch.tensor_split(perm, steps_per_epoch)
-                loss_acc = torch.zeros((), device=device)
-                correct_acc = torch.zeros((), device=device, dtype=torch.long)
+        if sample_log:
+            # Diagnostics (tests of the distributed path): which dataset rows this rank trains on.
+            torch.save(run.train_idx[perm], Path(sample_log) / f"rank{self.dist.rank}-epoch{epoch + 1}.pt")
+        batches = torch.tensor_split(perm.to(device, non_blocking=True), run.steps_per_epoch)
+        loss_acc = torch.zeros((), device=device)
+        correct_acc = torch.zeros((), device=device, dtype=torch.long)
+        seen_acc = 0
+        interval_start, interval_paused = time.perf_counter(), 0.0
+        first_batch = run.start_batch if epoch == run.start_epoch else 0
+        if first_batch == 0:
+            run.partial = {"loss_sum": 0.0, "correct": 0, "seen": 0}
+        # Training seconds this epoch spent before a stop and resume: the epoch's images/s counts
+        # every image of the epoch, so it must count every second too.
+        prior_seconds = float(run.partial.get("seconds", 0.0)) if first_batch else 0.0
+        autocast = (lambda: torch.autocast(device.type, dtype=run.amp_dtype)) if run.amp_dtype else nullcontext
+        for b in range(first_batch, run.steps_per_epoch):
+            waited = self.control.wait_while_paused()
+            run.paused_total += waited
+            epoch_paused += waited
+            interval_paused += waited
+            if self._stop_agreed(b, run.log_every):
+                # Fold the unread sums into the partial epoch so a resume continues them.
+                run.partial = _merge_partial(run.partial, loss_acc, correct_acc, seen_acc)
+                run.partial["seconds"] = prior_seconds + time.perf_counter() - epoch_start - epoch_paused
+                self._save(run, "last.pt", self._payload(run, epoch, b))
+                raise _Stopped(f"stopped by the user at epoch {epoch + 1}, step {b}")
+            run.lr = cfg.lr * lr_factor(cfg.schedule, run.global_step, run.total_steps, run.steps_per_epoch,
+                                        cfg.warmup_epochs, cfg.step_size, cfg.epochs)
+            for g in run.optimizer.param_groups:
+                g["lr"] = run.lr
+            idx = batches[b]
+            run.x = x = run.pre.augment(run.train_x[idx], cfg.augment, run.aug_gen)
+            run.y = y = run.train_y[idx]
+            with autocast():
+                logits = run.ddp_model(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            run.optimizer.zero_grad(set_to_none=True)
+            if run.scaler is not None:
+                run.scaler.scale(loss).backward()
+                run.scaler.step(run.optimizer)
+                run.scaler.update()
+            else:
+                loss.backward()
+                run.optimizer.step()
+            bs = y.shape[0]
+            loss_acc += loss.detach().float() * bs
+            correct_acc += (logits.detach().argmax(1) == y).sum()
+            seen_acc += bs
+            run.global_step += 1
+            run.steps_done_here += 1
+            if (b + 1) % run.log_every == 0 or b + 1 == run.steps_per_epoch:
+                # The only host sync of the step loop: once per event, not once per step.
+                loss_sum, correct = self.dist.all_reduce_sums(loss_acc, correct_acc)
+                seen = self.dist.all_reduce_count(seen_acc)
+                self._check_step_loss(run, loss_sum / max(1, seen), epoch, b)
+                run.partial = {"loss_sum": run.partial["loss_sum"] + loss_sum,
+                               "correct": run.partial["correct"] + correct, "seen": run.partial["seen"] + seen}
+                now = time.perf_counter()
+                dt = max(1e-9, now - interval_start - interval_paused)
+                elapsed = now - run.clock_start - run.paused_total
+                rate_steps = run.steps_done_here / max(1e-9, elapsed)
+                steps = self.history["steps"]
+                steps["step"].append(run.global_step)
+                steps["loss"].append(loss_sum / max(1, seen))
+                steps["accuracy"].append(correct / max(1, seen))
+                steps["lr"].append(run.lr)
+                self.emit(StepEvent(epoch + 1, cfg.epochs, b + 1, run.steps_per_epoch, run.global_step,
+                                    run.total_steps, loss_sum / max(1, seen), correct / max(1, seen), run.lr,
+                                    seen / dt, (run.total_steps - run.global_step) / max(1e-9, rate_steps),
+                                    elapsed))
+                loss_acc.zero_()
+                correct_acc.zero_()
                 seen_acc = 0
-                interval_start = time.perf_counter()
-                interval_paused = 0.0
-                first_batch = start_batch if epoch == start_epoch else 0
-                if first_batch == 0:
-                    partial = {"loss_sum": 0.0, "correct": 0, "seen": 0}
-                # Training seconds this epoch spent before a stop and resume: the epoch's images/s counts
-                # every image of the epoch, so it must count every second too.
-                prior_seconds = float(partial.get("seconds", 0.0)) if first_batch else 0.0
-                for b in range(first_batch, steps_per_epoch):
-                    waited = self.control.wait_while_paused()
-                    paused_total += waited
-                    epoch_paused += waited
-                    interval_paused += waited
-                    if self._stop_agreed(b, log_every):
-                        # Fold the unread sums into the partial epoch so a resume continues them.
-                        partial = _merge_partial(partial, loss_acc, correct_acc, seen_acc)
-                        partial["seconds"] = prior_seconds + time.perf_counter() - epoch_start - epoch_paused
-                        save("last.pt", checkpoint_payload(epoch, b, partial))
-                        status, message = "stopped", f"stopped by the user at epoch {epoch + 1}, step {b}"
-                        raise _Stopped
-                    idx = batches[b]
-                    lr = cfg.lr * lr_factor(cfg.schedule, global_step, total_steps, steps_per_epoch,
-                                            cfg.warmup_epochs, cfg.step_size, cfg.epochs)
-                    for g in optimizer.param_groups:
-                        g["lr"] = lr
-                    x = pre.augment(train_x[idx], cfg.augment, aug_gen)
-                    y = train_y[idx]
-                    with autocast():
-                        logits = ddp_model(x)
-                        loss = F.cross_entropy(logits, y, label_smoothing=criterion_ls)
-                    optimizer.zero_grad(set_to_none=True)
-                    if scaler is not None:
-                        scaler.scale(loss).backward()
-                        scaler.step(optimizer)
-                        scaler.update()
-                    else:
-                        loss.backward()
-                        optimizer.step()
-                    bs = y.shape[0]
-                    loss_acc += loss.detach().float() * bs
-                    correct_acc += (logits.detach().argmax(1) == y).sum()
-                    seen_acc += bs
-                    global_step += 1
-                    steps_done_here += 1
-                    if (b + 1) % log_every == 0 or b + 1 == steps_per_epoch:
-                        # The only host sync of the step loop: once per event, not once per step.
-                        loss_sum, correct = self.dist.all_reduce_sums(loss_acc, correct_acc)
-                        seen = self.dist.all_reduce_count(seen_acc)
-                        step_loss = loss_sum / max(1, seen)
-                        if not math.isfinite(step_loss) or step_loss > diverged_loss:
-                            what = ("became NaN" if math.isnan(step_loss) else "became infinite"
-                                    if math.isinf(step_loss) else f"grew to {step_loss:.3g} (a random guess "
-                                    f"scores about {math.log(ds.num_classes):.2g})")
-                            raise TrainingError(self._diverged(f"the training loss {what} at epoch {epoch + 1}, "
-                                                               f"step {b + 1}"))
-                        partial = {"loss_sum": partial["loss_sum"] + loss_sum,
-                                   "correct": partial["correct"] + correct, "seen": partial["seen"] + seen}
-                        now = time.perf_counter()
-                        dt = max(1e-9, now - interval_start - interval_paused)
-                        elapsed = now - run_start - paused_total
-                        rate_steps = steps_done_here / max(1e-9, elapsed)
-                        self.history["steps"]["step"].append(global_step)
-                        self.history["steps"]["loss"].append(loss_sum / max(1, seen))
-                        self.history["steps"]["accuracy"].append(correct / max(1, seen))
-                        self.history["steps"]["lr"].append(lr)
-                        self.emit(StepEvent(epoch + 1, cfg.epochs, b + 1, steps_per_epoch, global_step, total_steps,
-                                            loss_sum / max(1, seen), correct / max(1, seen), lr, seen / dt,
-                                            (total_steps - global_step) / max(1e-9, rate_steps), elapsed))
-                        loss_acc.zero_()
-                        correct_acc.zero_()
-                        seen_acc = 0
-                        interval_start, interval_paused = time.perf_counter(), 0.0
-                start_batch = 0
+                interval_start, interval_paused = time.perf_counter(), 0.0
+        run.start_batch = 0
+        run.epoch_seconds = prior_seconds + time.perf_counter() - epoch_start - epoch_paused
 
-                # -- end of epoch: validate, checkpoint, early stopping -----------------------
-                train_seconds = prior_seconds + time.perf_counter() - epoch_start - epoch_paused
-                train_loss = partial["loss_sum"] / max(1, partial["seen"])
-                train_acc = partial["correct"] / max(1, partial["seen"])
-                val_loss = val_acc = None
-                if val_x.shape[0]:
-                    ev = self._evaluate(model, val_x, val_y, pre, device, amp_dtype, ds.classes)
-                    val_loss, val_acc = ev.loss, ev.accuracy
-                    if not math.isfinite(val_loss):
-                        raise TrainingError(self._diverged(f"the validation loss became "
-                                                           f"{'NaN' if math.isnan(val_loss) else 'infinite'} "
-                                                           f"after epoch {epoch + 1}"))
-                if not _weights_finite(model):
-                    raise TrainingError(self._diverged(f"the weights hold NaN or infinite values after epoch "
-                                                       f"{epoch + 1}"))
-                metric = _monitor_value(cfg.monitor, val_loss, val_acc, train_loss, train_acc)
-                is_best = best_metric is None or metric > best_metric
-                if is_best:
-                    best_metric, best_epoch, bad_epochs = metric, epoch + 1, 0
-                else:
-                    bad_epochs += 1
-                h = self.history
-                h["epoch"].append(epoch + 1)
-                h["train_loss"].append(train_loss)
-                h["train_accuracy"].append(train_acc)
-                h["val_loss"].append(val_loss)
-                h["val_accuracy"].append(val_acc)
-                h["lr"].append(lr)
-                h["seconds"].append(train_seconds)
-                h["samples_per_second"].append(partial["seen"] / max(1e-9, train_seconds))
-                partial = {"loss_sum": 0.0, "correct": 0, "seen": 0}
-                payload = checkpoint_payload(epoch + 1, 0, partial)
-                last = save("last.pt", payload)
-                if is_best:
-                    save("best.pt", payload)
-                if self.dist.is_main:
-                    write_json_atomic(run_dir / "metrics.json", self.history)
-                self.emit(EpochEvent(epoch + 1, cfg.epochs, train_loss, train_acc, val_loss, val_acc, lr,
-                                     train_seconds, h["samples_per_second"][-1], is_best, str(last)))
-                if cfg.early_stopping_patience and bad_epochs >= cfg.early_stopping_patience and epoch + 1 < cfg.epochs:
-                    status = "early-stopped"
-                    message = (f"stopped early after epoch {epoch + 1}: {cfg.monitor} did not improve for "
-                               f"{bad_epochs} epochs (best at epoch {best_epoch})")
-                    break
-        except _Stopped:
-            pass
-        except torch.OutOfMemoryError:
-            # Drop the batch's tensors so the cache can be emptied. (Assigned, not deleted: `x` does not
-            # exist yet when the memory ran out while copying the data to the device.)
-            x = y = logits = loss = None  # noqa: F841
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            raise TrainingError(f"out of {device.type.upper()} memory with batch size {cfg.batch_size}. Try a "
-                                f"smaller batch (e.g. {max(1, cfg.batch_size // 2)}) or a smaller model. "
-                                "The last good checkpoint is kept.") from None
+    def _check_step_loss(self, run: "_RunState", step_loss: float, epoch: int, batch: int) -> None:
+        if not math.isfinite(step_loss) or step_loss > run.diverged_loss:
+            what = ("became NaN" if math.isnan(step_loss) else "became infinite" if math.isinf(step_loss)
+                    else f"grew to {step_loss:.3g} (a random guess scores about "
+                         f"{math.log(run.ds.num_classes):.2g})")
+            raise TrainingError(self._diverged(f"the training loss {what} at epoch {epoch + 1}, step {batch + 1}"))
 
+    # -- step 3: validate, record, checkpoint, early stopping -----------------------------------------
+    def _end_epoch(self, run: "_RunState", epoch: int) -> str:
+        """Returns the early-stopping message when training should stop here, else ""."""
+        cfg = run.cfg
+        partial = run.partial
+        train_loss = partial["loss_sum"] / max(1, partial["seen"])
+        train_acc = partial["correct"] / max(1, partial["seen"])
+        val_loss = val_acc = None
+        if run.val_x.shape[0]:
+            ev = self._evaluate(run.model, run.val_x, run.val_y, run.pre, run.device, run.amp_dtype, run.ds.classes)
+            val_loss, val_acc = ev.loss, ev.accuracy
+            if not math.isfinite(val_loss):
+                raise TrainingError(self._diverged(f"the validation loss became "
+                                                   f"{'NaN' if math.isnan(val_loss) else 'infinite'} "
+                                                   f"after epoch {epoch + 1}"))
+        if not _weights_finite(run.model):
+            raise TrainingError(self._diverged(f"the weights hold NaN or infinite values after epoch {epoch + 1}"))
+        metric = _monitor_value(cfg.monitor, val_loss, val_acc, train_loss, train_acc)
+        is_best = run.best_metric is None or metric > run.best_metric
+        if is_best:
+            run.best_metric, run.best_epoch, run.bad_epochs = metric, epoch + 1, 0
+        else:
+            run.bad_epochs += 1
+        h = self.history
+        h["epoch"].append(epoch + 1)
+        h["train_loss"].append(train_loss)
+        h["train_accuracy"].append(train_acc)
+        h["val_loss"].append(val_loss)
+        h["val_accuracy"].append(val_acc)
+        h["lr"].append(run.lr)
+        h["seconds"].append(run.epoch_seconds)
+        h["samples_per_second"].append(partial["seen"] / max(1e-9, run.epoch_seconds))
+        run.partial = {"loss_sum": 0.0, "correct": 0, "seen": 0}
+        payload = self._payload(run, epoch + 1, 0)
+        last = self._save(run, "last.pt", payload)
+        if is_best:
+            self._save(run, "best.pt", payload)
+        if self.dist.is_main:
+            write_json_atomic(run.run_dir / "metrics.json", self.history)
+        self.emit(EpochEvent(epoch + 1, cfg.epochs, train_loss, train_acc, val_loss, val_acc, run.lr,
+                             run.epoch_seconds, h["samples_per_second"][-1], is_best, str(last)))
+        if cfg.early_stopping_patience and run.bad_epochs >= cfg.early_stopping_patience and epoch + 1 < cfg.epochs:
+            return (f"stopped early after epoch {epoch + 1}: {cfg.monitor} did not improve for "
+                    f"{run.bad_epochs} epochs (best at epoch {run.best_epoch})")
+        return ""
+
+    def _payload(self, run: "_RunState", epoch: int, batch_in_epoch: int) -> dict[str, Any]:
+        """The checkpoint: self-describing model, and every state a resume needs to continue bit for bit."""
+        ds, device = run.ds, run.device
+        rng = {"torch": torch.get_rng_state(), "aug": run.aug_gen.get_state()}
+        if device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "model_spec": run.spec, "classes": list(ds.classes), "input_shape": list(ds.input_shape),
+            "mean": list(ds.mean), "std": list(ds.std), "framing": ds.framing.to_dict(),
+            "config": run.cfg.to_dict(), "history": self.history, "meta": run.meta,
+            "model_state": {k: v.detach().cpu() for k, v in run.model.state_dict().items()},
+            "optimizer_state": run.optimizer.state_dict(),
+            "scaler_state": run.scaler.state_dict() if run.scaler is not None else None,
+            "epoch": epoch, "batch_in_epoch": batch_in_epoch, "global_step": run.global_step,
+            "epoch_partial": dict(run.partial), "best_metric": run.best_metric, "best_epoch": run.best_epoch,
+            "bad_epochs": run.bad_epochs, "rng": rng,
+        }
+
+    def _save(self, run: "_RunState", name: str, payload: dict[str, Any]) -> Path:
+        path = run.run_dir / name
+        if self.dist.is_main:
+            save_checkpoint(payload, path)
+        return path
+
+    # -- step 4: test the checkpoint people will use, write the result ---------------------------------
+    def _finish(self, run: "_RunState", status: str, message: str) -> dict[str, Any]:
+        ds, run_dir = run.ds, run.run_dir
         # best.pt is missing when a last.pt was resumed in a folder without one and no epoch beat the
         # checkpoint's best: then the model as it ends is what there is to test and to point people to.
         has_best = (run_dir / "best.pt").exists()
@@ -469,20 +447,21 @@ class Trainer:
             "checkpoint": str(run_dir / ("best.pt" if has_best else "last.pt"))
             if has_best or (run_dir / "last.pt").exists() else None,
             "last_checkpoint": str(run_dir / "last.pt"),
-            "epochs": len(self.history["epoch"]), "device": str(device), "precision": precision,
-            "threads": threads, "world_size": self.dist.world_size,
+            "epochs": len(self.history["epoch"]), "device": str(run.device), "precision": run.precision,
+            "threads": run.threads, "world_size": self.dist.world_size,
             "best_val_accuracy": _best(self.history["val_accuracy"]),
-            "best_epoch": best_epoch,
+            "best_epoch": run.best_epoch,
             "train_samples_per_second": _mean_rate(self.history),
-            "skipped_files": meta["dataset"]["skipped_files"],
+            "skipped_files": run.meta["dataset"]["skipped_files"],
             "history": self.history,
         }
         if status != "stopped" and ds.test_images.shape[0] and self.dist.is_main:
             # Report the test accuracy of the checkpoint we point people to: best.pt. Only rank 0 has
             # it (on several nodes the run folder need not be shared), and only rank 0 reports.
             if has_best:
-                model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model_state"])
-            ev = self._evaluate(model, ds.test_images, ds.test_labels, pre, device, amp_dtype, ds.classes)
+                run.model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model_state"])
+            ev = self._evaluate(run.model, ds.test_images, ds.test_labels, run.pre, run.device, run.amp_dtype,
+                                ds.classes)
             result["test_accuracy"] = ev.accuracy
             result["test_loss"] = ev.loss
         if self.dist.is_main:
@@ -504,12 +483,99 @@ class Trainer:
         return self.dist.any_flag(self.control.stop_requested)
 
     def _evaluate(self, model, images, labels, pre, device, amp_dtype, classes) -> Evaluation:
-        probs = predict_probabilities(model, images, pre.normalise, device, amp_dtype, self.config.eval_batch_size)
-        return Evaluation(list(classes), labels.cpu().numpy(), probs.numpy())
+        return evaluate(model, images, labels, classes, pre.normalise, device, amp_dtype, self.config.eval_batch_size)
 
 
 class _Stopped(Exception):
-    pass
+    """Raised at a batch boundary once the user's stop is agreed; its text is the result's message."""
+
+
+@dataclass(eq=False)
+class _RunState:
+    """Everything one run carries from step to step: what was prepared, and the counters a checkpoint saves."""
+
+    cfg: TrainConfig
+    ds: Dataset
+    spec: dict
+    device: torch.device
+    precision: str
+    amp_dtype: Any
+    threads: int
+    model: torch.nn.Module
+    ddp_model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: Any
+    pre: BatchPreprocessor
+    train_idx: torch.Tensor
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    aug_gen: torch.Generator
+    run_dir: Path = Path()
+    meta: dict = field(default_factory=dict)
+    steps_per_epoch: int = 1
+    total_steps: int = 1
+    log_every: int = 1
+    diverged_loss: float = math.inf
+    start_epoch: int = 0
+    start_batch: int = 0
+    global_step: int = 0
+    partial: dict = field(default_factory=lambda: {"loss_sum": 0.0, "correct": 0, "seen": 0})
+    best_metric: float | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    lr: float = 0.0
+    epoch_seconds: float = 0.0
+    clock_start: float = 0.0
+    paused_total: float = 0.0
+    steps_done_here: int = 0
+    x: Any = None  # the batch in flight, dropped on out-of-memory so the cache can be emptied
+    y: Any = None
+
+    @property
+    def n_train(self) -> int:
+        return int(self.train_x.shape[0])
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        """Continue where a checkpoint left off: weights, optimizer, counters and every RNG."""
+        self.model.load_state_dict(ckpt["model_state"])
+        if ckpt.get("optimizer_state"):
+            self.optimizer.load_state_dict(ckpt["optimizer_state"])
+        if self.scaler is not None and ckpt.get("scaler_state"):
+            self.scaler.load_state_dict(ckpt["scaler_state"])
+        self.start_epoch = int(ckpt.get("epoch", 0))
+        self.start_batch = int(ckpt.get("batch_in_epoch", 0))
+        self.global_step = int(ckpt.get("global_step", 0))
+        self.partial = dict(ckpt.get("epoch_partial") or self.partial)
+        self.best_metric = ckpt.get("best_metric")
+        self.best_epoch = int(ckpt.get("best_epoch", 0))
+        self.bad_epochs = int(ckpt.get("bad_epochs", 0))
+        self.lr = self.cfg.lr
+        rng = ckpt.get("rng") or {}
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        if "aug" in rng:
+            self.aug_gen.set_state(rng["aug"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(list(rng["cuda"]))
+
+    def release_batch(self) -> None:
+        self.x = self.y = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def _make_run_folder(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise CNNStudioError(f"cannot use {run_dir} as the run folder: a file of that name exists") from None
+    except OSError as exc:
+        raise CNNStudioError(f"cannot create the run folder {run_dir}: "
+                             f"{exc.strerror or exc.__class__.__name__}") from None
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        raise CNNStudioError(f"cannot write into the run folder {run_dir}: permission denied")
 
 
 def _merge_partial(partial: dict, loss_acc, correct_acc, seen_acc: int) -> dict:
