@@ -57,3 +57,33 @@ def mnist_profile(description: str = "light digit on dark, fitted into 20x20, ce
 def natural_profile(height: int, width: int, channels: int) -> FramingProfile:
     return FramingProfile(height, width, channels, polarity="natural", fit="cover", box=None,
                           centering="box", description=f"photo scaled to cover {width}x{height}, centre-cropped")
+
+
+def describe_preparation(framing: FramingProfile, inverted: bool) -> str:
+    """One line on how an input was framed, e.g. '28x28 gray, inverted, fitted into 20x20, centred by mass'."""
+    c, h, w = framing.channels, framing.height, framing.width
+    parts = [f"{w}×{h} {'gray' if c == 1 else 'colour'}"]
+    if framing.fit == "box":
+        if inverted:
+            parts.append("inverted")
+        if framing.box:
+            parts.append(f"fitted into {framing.box}×{framing.box}")
+        parts.append("centred by mass" if framing.centering == "mass" else "centred")
+    else:
+        parts.append("scaled to cover, centre-cropped")
+    return " · ".join(parts)
+
+
+def explain_preparation(framing: FramingProfile, inverted: bool) -> str:
+    """A sentence on why the input looks the way it does."""
+    if framing.fit != "box":
+        return (f"Like the training photos, the picture is scaled to cover {framing.width}×{framing.height} "
+                "pixels and its centre is cut out.")
+    steps = ["cropped to its content"]
+    if inverted:
+        light = framing.polarity != "dark-on-light"
+        steps.append("inverted to " + ("light strokes on dark" if light else "dark strokes on light"))
+    if framing.box:
+        steps.append(f"scaled into a {framing.box}×{framing.box} box")
+    steps.append("centred by its centre of mass" if framing.centering == "mass" else "centred")
+    return "Like the training images, your input is " + ", ".join(steps[:-1]) + " and " + steps[-1] + "."

@@ -33,7 +33,15 @@ class ModelContext:
     dataset: Any = None  # cnnstudio.core.datasets.base.Dataset whose classes and input shape fit the model
     dataset_note: str = ""  # why dataset is None, or where it came from when it is not the app's dataset
     from_app: bool = False  # dataset is the one loaded in the app (state.dataset)
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The model's layers as Inspect offers them (core.inspection.ConvLayer / LayerChoice lists).
+    conv_layers: list[Any] = field(default_factory=list)
+    cam_layers: list[Any] = field(default_factory=list)
+    default_cam: str | None = None
+    live: bool = False  # a training run's last.pt, reloaded after an epoch (Inspect's "Update during training")
+
+    @property
+    def summary(self) -> CheckpointSummary:
+        return CheckpointSummary.of(self.predictor.checkpoint)
 
     @property
     def classes(self) -> list[str]:
@@ -99,6 +107,7 @@ def load_context(path: str, app_dataset: Any, load_missing: bool = True) -> Mode
 
     predictor = Predictor(str(path))
     context = ModelContext(str(path), predictor)
+    _describe_layers(context)
     checkpoint = predictor.checkpoint
     if dataset_fits(checkpoint, app_dataset):
         context.dataset, context.from_app = app_dataset, True
@@ -117,3 +126,16 @@ def load_context(path: str, app_dataset: Any, load_missing: bool = True) -> Mode
         context.dataset_note = (f"{mismatch} Its test set could not be loaded ({type(exc).__name__}: {exc}). "
                                 f"Load {trained_on(checkpoint)} on the Data page (1  Data).")
     return context
+
+
+def _describe_layers(context: ModelContext) -> None:
+    """The layers Inspect offers (filters, Grad-CAM), found once per load rather than once per page."""
+    from cnnstudio.core.inspection import cam_layers, conv_layers, default_cam_layer
+
+    model, shape = context.predictor.model, context.predictor.input_shape
+    context.conv_layers = conv_layers(model)
+    context.cam_layers = cam_layers(model, shape)
+    try:
+        context.default_cam = default_cam_layer(model, shape)
+    except Exception:  # noqa: BLE001 - no layer Grad-CAM can use (e.g. no spatial output)
+        context.default_cam = None  # no layer with a spatial output: Grad-CAM is not offered

@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
             self.pages[key] = page
             self.stack.addWidget(page)
         self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self._connect_pages()
         self.sidebar.setStyleSheet(
             "QListWidget#sidebar { border: none; background: palette(alternate-base); font-size: 13px; }"
             "QListWidget#sidebar::item { padding: 4px 8px; }"
@@ -121,6 +122,22 @@ class MainWindow(QMainWindow):
         self.sidebar.setCurrentRow(0)
         # PyTorch takes seconds to import: the window shows first, then torch loads in the background.
         QTimer.singleShot(0, self._probe_devices)
+
+    def _connect_pages(self) -> None:
+        """Cross-page actions are signals wired here; pages never look each other up."""
+        pages = self.pages
+        evaluate, inspect = pages.get("evaluate"), pages.get("inspect")
+        train, draw = pages.get("train"), pages.get("draw")
+        if evaluate is not None and inspect is not None and hasattr(evaluate, "inspectRequested"):
+            def inspect_test_image(index: int) -> None:
+                inspect.show_test_sample(index)
+                self.show_page("inspect")
+
+            evaluate.inspectRequested.connect(inspect_test_image)
+        if inspect is not None and hasattr(inspect, "on_training_epoch") and hasattr(train, "epochFinished"):
+            train.epochFinished.connect(inspect.on_training_epoch)
+        if inspect is not None and hasattr(inspect, "on_drawing") and hasattr(draw, "preparedInputChanged"):
+            draw.preparedInputChanged.connect(inspect.on_drawing)
 
     # -- navigation -------------------------------------------------------------------------------
     def show_page(self, key: str) -> None:

@@ -35,6 +35,10 @@ class AppState(QObject):
         # The augmentation chosen on the Data page (none until it picks the dataset's defaults); the
         # Train page reads it. A plain dataclass: importing it does not import torch.
         self.augmentation: Augmentation = Augmentation()
+        from cnnstudio.ui.sessions.current_model import CurrentModel
+
+        # The checkpoint named by set_checkpoint, loaded once for Draw, Evaluate and Inspect.
+        self.model = CurrentModel(self)
 
     def set_dataset(self, dataset: Any, name: str) -> None:
         self.dataset = dataset

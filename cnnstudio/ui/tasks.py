@@ -207,9 +207,15 @@ def run_in_background(fn: Callable[..., Any], on_success: Callable[[Any], None] 
 @dataclass
 class _Job:
     ticket: int
-    fn: Callable[[], Any]
+    fn: Callable[..., Any]
     on_success: Callable[[Any], None] | None
     on_error: Callable[[Failure], None] | None
+    on_progress: Callable[[Any], None] | None = None
+
+
+@dataclass(frozen=True)
+class _Deferred:
+    make: Callable[[], Callable[[], Any] | None]
 
 
 class LatestRunner(QObject):
@@ -219,6 +225,8 @@ class LatestRunner(QObject):
     on the GUI thread, only if nothing made the call stale by then. `supersede=False` keeps the in-flight
     result wanted (the drawing's prediction: each stroke's answer is shown as it comes, the newest pending
     stroke still runs next). discard() makes everything submitted so far stale (the model changed).
+    submit_latest(make) takes a factory instead, called on the GUI thread only when the call starts: a
+    burst of requests while one runs costs nothing until the newest one's input is really needed.
     """
 
     busyChanged = Signal(bool)
@@ -235,13 +243,19 @@ class LatestRunner(QObject):
     def busy(self) -> bool:
         return self._inflight is not None
 
-    def submit(self, fn: Callable[[], Any], on_success: Callable[[Any], None] | None = None,
-               on_error: Callable[[Failure], None] | None = None, *, supersede: bool = True) -> int:
-        """Queue fn as the newest call; returns its ticket."""
+    def submit(self, fn: Callable[..., Any], on_success: Callable[[Any], None] | None = None,
+               on_error: Callable[[Failure], None] | None = None, *, supersede: bool = True,
+               on_progress: Callable[[Any], None] | None = None) -> int:
+        """Queue fn as the newest call; returns its ticket.
+
+        With on_progress, fn is called as fn(report, is_cancelled): report(value) reaches on_progress on
+        the GUI thread (only changed values, only while the call is current), and is_cancelled() turns
+        True once the call is stale, so a long call (an evaluation) stops spending the CPU on it.
+        """
         self._ticket += 1
         if supersede:
             self._wanted_from = self._ticket
-        job = _Job(self._ticket, fn, on_success, on_error)
+        job = _Job(self._ticket, fn, on_success, on_error, on_progress)
         if self._closed or not _accepting:
             return job.ticket
         if self._inflight is None:
@@ -249,6 +263,12 @@ class LatestRunner(QObject):
         else:
             self._pending = job  # an older pending call is replaced: it never runs
         return job.ticket
+
+    def submit_latest(self, make: Callable[[], Callable[[], Any] | None],
+                      on_success: Callable[[Any], None] | None = None,
+                      on_error: Callable[[Failure], None] | None = None, *, supersede: bool = True) -> int:
+        """Like submit, but `make()` builds the call when it starts (None: nothing to do after all)."""
+        return self.submit(_Deferred(make), on_success, on_error, supersede=supersede)
 
     def discard(self) -> None:
         """Drop whatever is pending and make the in-flight result stale."""
@@ -264,6 +284,13 @@ class LatestRunner(QObject):
         self._closed = True
 
     def _start(self, job: _Job) -> None:
+        if isinstance(job.fn, _Deferred):
+            fn = job.fn.make()
+            if fn is None:
+                if self._inflight is None:
+                    self.busyChanged.emit(False)
+                return
+            job = _Job(job.ticket, fn, job.on_success, job.on_error, job.on_progress)
         was_busy = self._inflight is not None
         self._inflight = job
         _submit(lambda: self._work(job))
@@ -271,7 +298,18 @@ class LatestRunner(QObject):
             self.busyChanged.emit(True)
 
     def _work(self, job: _Job) -> None:
-        outcome = _call(job.fn)
+        if job.on_progress is None:
+            outcome = _call(job.fn)
+        else:
+            last: list[Any] = [object()]
+
+            def report(value: Any) -> None:
+                if value != last[0]:
+                    last[0] = value
+                    _to_gui(lambda: job.on_progress(value) if self.is_current(job.ticket) else None)
+
+            # Read from the worker: plain ints, and a stale answer only costs one more chunk of work.
+            outcome = _call(job.fn, report, lambda: not self.is_current(job.ticket) or not _accepting)
         _to_gui(lambda: self._finish(job, *outcome))
 
     def _finish(self, job: _Job, kind: str, value: Any) -> None:

@@ -404,9 +404,9 @@ def _load(
         if test_fraction > 0 and alone:
             shown = ", ".join(alone[:5]) + (f" and {len(alone) - 5} more" if len(alone) > 5 else "")
             if not is_test.any():
-                report.notes.append(f"no test images: every class has a single image, so all are used for "
-                                    f"training and test accuracy cannot be measured. Add images (at least 2 "
-                                    f"per class, better 20 or more).")
+                report.notes.append("no test images: every class has a single image, so all are used for "
+                                    "training and test accuracy cannot be measured. Add images (at least 2 "
+                                    "per class, better 20 or more).")
             else:
                 report.notes.append(f"class(es) {shown} have a single image, used for training: they are "
                                     f"not tested")

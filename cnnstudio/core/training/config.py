@@ -140,6 +140,24 @@ class TrainConfig:
         return replace(self, **changes)
 
 
+def augmentation_text(aug: Augmentation | None) -> str:
+    """The augmentation in words, as the Train and Runs pages and the log show it."""
+    if aug is None or not aug.enabled:
+        return "none"
+    parts = []
+    if aug.crop_padding:
+        parts.append(f"random crop (pad {aug.crop_padding})")
+    if aug.hflip:
+        parts.append("horizontal flips")
+    if aug.rotation:
+        parts.append(f"rotation ±{aug.rotation:g}°")
+    if aug.scale:
+        parts.append(f"zoom ±{100 * aug.scale:.0f} %")
+    if aug.translate:
+        parts.append(f"shift ±{100 * aug.translate:.0f} %")
+    return ", ".join(parts)
+
+
 def default_config(dataset: str, model: str | None = None) -> TrainConfig:
     """Defaults that train well for each built-in dataset; image folders get photo-style defaults."""
     if dataset in ("mnist", "kmnist", "fashion-mnist"):

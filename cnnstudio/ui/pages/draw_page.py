@@ -5,11 +5,8 @@ Everything a user gives the page goes through the core's single preprocessing pa
 what `cnnstudio predict` would say about the same picture. The prepared input (what the model sees) is
 shown beside the bars, pixel for pixel, and published as preparedInputChanged for the Inspect view.
 
-Threading: the model is loaded, and each prediction computed, on a background Task
-(cnnstudio.ui.tasks). At most one prediction is in flight; changes that arrive meanwhile are coalesced
-into one follow-up request, so the GUI never waits and never builds a backlog. Results from an older
-context (another model, a cleared page, another picture) are dropped by a generation counter.
-Live updates during a stroke: the canvas reports changes at most ~30 times a second and the page
+This module is the view: the model (the app's current model, loaded once for every page) and the
+prediction stream live in DrawSession (cnnstudio/ui/sessions/draw_session.py). Live updates during a stroke: the canvas reports changes at most ~30 times a second and the page
 starts a short timer (prediction_delay_ms) on the first report that is not yet scheduled; the timer
 is not restarted by later reports, so predictions keep coming while the pen moves. A stroke's end,
 undo, redo and clear predict at once.
@@ -20,7 +17,6 @@ for gray models strokes are black ink, and the core inverts them to the dataset'
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,64 +27,21 @@ from PySide6.QtGui import (QAction, QActionGroup, QIcon,
 from PySide6.QtWidgets import (QColorDialog, QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton,
                                QSizePolicy, QSlider, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
+from cnnstudio.core.framing import describe_preparation, explain_preparation
 from cnnstudio.ui.image_input import ImageInputMixin
 from cnnstudio.ui.qimage import numpy_to_qimage, qimage_to_numpy
 from cnnstudio.ui.state import AppState
-from cnnstudio.ui.tasks import Task
+from cnnstudio.ui.sessions.draw_session import TOP_K, DrawSession
 from cnnstudio.ui.widgets.banner import Banner
 from cnnstudio.ui.widgets.canvas import DrawingCanvas
 from cnnstudio.ui.widgets.prediction import PixelView, ProbabilityBars, format_probability
 from cnnstudio.ui.widgets.muted import muted_color, paint_muted
 from cnnstudio.ui.widgets.section_title import section_title
 
-TOP_K = 5
 NO_MODEL = "Train a model or open one from Runs first"
 DRAW_HINT = "Draw a figure to see what the model thinks"
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff *.ppm *.pgm);;All files (*)"
-DISPLAY_MAX = 1024  # a loaded picture is shown from a thumbnail of at most this many pixels a side
 UNSURE = 0.5  # below this top probability the headline says "not sure"
-
-
-def describe_preparation(framing: Any, inverted: bool) -> str:
-    """One line on how an input was framed, e.g. '28x28 gray, inverted, fitted into 20x20, centred by mass'."""
-    c, h, w = framing.channels, framing.height, framing.width
-    parts = [f"{w}×{h} {'gray' if c == 1 else 'colour'}"]
-    if framing.fit == "box":
-        if inverted:
-            parts.append("inverted")
-        if framing.box:
-            parts.append(f"fitted into {framing.box}×{framing.box}")
-        parts.append("centred by mass" if framing.centering == "mass" else "centred")
-    else:
-        parts.append("scaled to cover, centre-cropped")
-    return " · ".join(parts)
-
-
-def explain_preparation(framing: Any, inverted: bool) -> str:
-    """A sentence on why the input looks the way it does."""
-    if framing.fit != "box":
-        return (f"Like the training photos, the picture is scaled to cover {framing.width}×{framing.height} "
-                "pixels and its centre is cut out.")
-    steps = ["cropped to its content"]
-    if inverted:
-        light = framing.polarity != "dark-on-light"
-        steps.append("inverted to " + ("light strokes on dark" if light else "dark strokes on light"))
-    if framing.box:
-        steps.append(f"scaled into a {framing.box}×{framing.box} box")
-    steps.append("centred by its centre of mass" if framing.centering == "mass" else "centred")
-    return "Like the training images, your input is " + ", ".join(steps[:-1]) + " and " + steps[-1] + "."
-
-
-def _open_for_display(path: str) -> dict[str, Any]:
-    """Background: the picture as the core opens it, plus a display thumbnail as numpy."""
-    from PIL import Image
-
-    from cnnstudio.core.inference import open_image
-
-    img = open_image(path)
-    thumb = img.copy()
-    thumb.thumbnail((DISPLAY_MAX, DISPLAY_MAX), Image.Resampling.LANCZOS)
-    return {"image": img, "display": np.asarray(thumb.convert("RGBA")), "name": Path(path).name, "path": path}
 
 
 class DrawPage(ImageInputMixin, QWidget):
@@ -102,22 +55,14 @@ class DrawPage(ImageInputMixin, QWidget):
     def __init__(self, state: AppState | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state or AppState()
-        self.predictor: Any = None  # cnnstudio.core.inference.Predictor once loaded
-        self.checkpoint_path: str | None = None
-        self._loaded_path: str | None = None  # the checkpoint of self.predictor
+        self.session = DrawSession(self.state, self)
         self.last_prediction: dict[str, Any] | None = None
         self.last_prepared: np.ndarray | None = None
         # Coalesce mouse moves for 10 ms: preparing a 560x560 drawing and predicting takes ~4 ms, so
         # this keeps a moving pen to ~60 predictions a second and the latency under 20 ms.
         self.prediction_delay_ms = 10
-        self._model_gen = 0  # bumped by every set_checkpoint: late model loads are dropped
-        self._context_gen = 0  # bumped by clear / new picture / model change: late predictions are dropped
-        self._inflight: Task | None = None
-        self._pending = False
-        self._loading_model = False
         self._image: Any = None  # the opened picture (PIL image or numpy array) in picture mode
         self._image_name = ""
-        self._shut_down = False
         self._image_error_shown = False
 
         self.banner = Banner()
@@ -132,11 +77,27 @@ class DrawPage(ImageInputMixin, QWidget):
         self.canvas.imageChanged.connect(self.request_prediction)
         self.canvas.historyChanged.connect(self._update_actions)
         self.canvas.strokeFinished.connect(self._on_stroke_finished)
-        self.state.checkpointChanged.connect(self.set_checkpoint)
+        session = self.session
+        session.modelLoading.connect(self._on_model_loading)
+        session.modelChanged.connect(self._on_model_changed)
+        session.modelFailed.connect(self._on_model_failed)
+        session.predicted.connect(self._publish)
+        session.predictionFailed.connect(lambda message: self.banner.show_message(
+            f"Prediction failed: {message}", "error"))
+        session.imageOpened.connect(self._on_image_opened)
+        session.imageFailed.connect(self._on_image_failed)
+        self._apply_model_ui()
         self._show_neutral()
         self._update_actions()
-        if self.state.checkpoint_path:
-            self.set_checkpoint(self.state.checkpoint_path)
+
+    # The model is the app's current model; these read it from the session.
+    @property
+    def predictor(self) -> Any:
+        return self.session.predictor
+
+    @property
+    def checkpoint_path(self) -> str | None:
+        return self.session.checkpoint_path
 
     # -- UI ---------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -337,55 +298,28 @@ class DrawPage(ImageInputMixin, QWidget):
 
     # -- model ------------------------------------------------------------------------------------
     def set_checkpoint(self, path: str | None) -> None:
-        """Load the model of a checkpoint in the background (None unloads); modelLoaded follows."""
-        self._model_gen += 1
-        self._context_gen += 1
-        gen = self._model_gen
-        self.checkpoint_path = str(path) if path else None
-        if not path:
-            self.predictor, self._loaded_path = None, None
-            self._loading_model = False
-            self._apply_model_ui()
-            self._show_neutral()
-            return
-        self._loading_model = True
+        """Use this checkpoint (the app's current model: every page follows); modelLoaded follows."""
+        self.session.set_checkpoint(path)
+
+    def _on_model_loading(self, path: str) -> None:
         self.model_label.setText(f"Loading {Path(path).name}…")
         if self.predictor is None:
             self._show_neutral()  # "Loading the model…"; with a model shown, it stays until the new one is in
 
-        def load() -> dict[str, Any]:
-            from cnnstudio.core.errors import CNNStudioError
-            from cnnstudio.core.inference import Predictor
+    def _on_model_failed(self, path: str, message: str) -> None:
+        self.banner.show_message(f"Could not load the model {Path(path).name}: {message}", "error")
+        self._apply_model_ui()  # the previous model, if any, stays
+        self._show_neutral()
+        if self.predictor is not None:
+            self.request_prediction()
 
-            try:
-                return {"gen": gen, "path": str(path), "predictor": Predictor(str(path))}
-            except CNNStudioError as exc:
-                return {"gen": gen, "path": str(path), "error": str(exc)}
-            except Exception as exc:  # a damaged or foreign file: say so, without a traceback
-                return {"gen": gen, "path": str(path), "error": f"{type(exc).__name__}: {exc}"}
-
-        task = Task(load)
-        task.succeeded.connect(self._on_model_loaded)
-        task.start()
-
-    def _on_model_loaded(self, result: dict[str, Any]) -> None:
-        if self._shut_down or result["gen"] != self._model_gen:
-            return  # another checkpoint was chosen meanwhile
-        self._loading_model = False
-        if "error" in result:
-            self.banner.show_message(f"Could not load the model {Path(result['path']).name}: {result['error']}",
-                                     "error")
-            self.checkpoint_path = self._loaded_path  # the previous model, if any, stays
-            self._apply_model_ui()
+    def _on_model_changed(self, predictor: Any) -> None:
+        self._apply_model_ui()
+        if predictor is None:
             self._show_neutral()
-            if self.predictor is not None:
-                self.request_prediction()
             return
         self.banner.clear_message()
-        self.predictor, self._loaded_path = result["predictor"], result["path"]
-        self.checkpoint_path = result["path"]
-        self._apply_model_ui()
-        self.modelLoaded.emit(self.predictor)
+        self.modelLoaded.emit(predictor)
         self.request_prediction()
 
     def _apply_model_ui(self) -> None:
@@ -396,12 +330,10 @@ class DrawPage(ImageInputMixin, QWidget):
             self.canvas.set_color_mode(False)
             self._color_action.setVisible(False)
             return
-        data = p.checkpoint
-        spec_name = (data.get("model_spec") or {}).get("name") or (data.get("config") or {}).get("model", "model")
-        dataset = ((data.get("meta") or {}).get("dataset") or {}).get("title") \
-            or (data.get("config") or {}).get("dataset", "")
+        summary = self.state.model.context.summary
+        dataset = summary.dataset_title if summary.dataset_name or summary.dataset_title != "its dataset" else ""
         c, h, w = p.input_shape
-        self.model_label.setText(f"Model: {spec_name}" + (f" · trained on {dataset}" if dataset else "")
+        self.model_label.setText(f"Model: {summary.model_name}" + (f" · trained on {dataset}" if dataset else "")
                                  + f"\n{len(p.classes)} classes · input {c}×{h}×{w}")
         self.model_label.setToolTip(self.checkpoint_path or "")
         colour = p.framing.channels == 3
@@ -420,68 +352,22 @@ class DrawPage(ImageInputMixin, QWidget):
         """Predict the current input now (or right after the prediction in flight)."""
         self._timer.stop()
         self._update_actions()
-        if self._shut_down:
-            return
         if self.predictor is None:
             self._show_neutral()
             return
         if self._image is None and self.canvas.is_empty():
             # A blank page: the neutral state at once, never a guess (and late results are dropped).
-            self._context_gen += 1
+            self.session.new_context()
             self._publish({"top": [], "empty": True, "probabilities": None, "pixels": None, "inverted": False,
                            "source": "drawing", "ms": 0.0})
             return
-        if self._inflight is not None:
-            self._pending = True
-            return
-        self._start_prediction()
+        self.session.predict(self._current_input)
 
-    def _start_prediction(self) -> None:
-        predictor, gen = self.predictor, self._context_gen
-        source = "drawing" if self._image is None else "image"
-        data = self.canvas.to_numpy() if self._image is None else self._image
-
-        def predict() -> dict[str, Any]:
-            # One intra-op thread for one small image (tasks.py sets it for every background task): as
-            # fast as two on an idle machine, and with the cores busy two OpenMP threads wait on each
-            # other and a 1 ms inference takes 20-70 ms.
-            start = time.perf_counter()
-            prepared, probs = predictor.predict_image(data)
-            return {"gen": gen, "predictor": predictor, "prepared": prepared, "probs": probs, "source": source,
-                    "ms": (time.perf_counter() - start) * 1000}
-
-        task = Task(predict)
-        task.succeeded.connect(self._on_prediction)
-        task.failed.connect(self._on_prediction_failed)
-        self._inflight = task
-        task.start()
-
-    def _on_prediction(self, result: dict[str, Any]) -> None:
-        self._inflight = None
-        if self._shut_down:
-            return
-        if result["gen"] == self._context_gen and result["predictor"] is self.predictor:
-            prepared, probs = result["prepared"], result["probs"]
-            if prepared.empty:
-                top: list[tuple[str, float]] = []
-                probs = None
-            else:
-                top = [(row["label"], row["probability"]) for row in self.predictor.top_k(probs, TOP_K)]
-            self._publish({"top": top, "empty": bool(prepared.empty), "probabilities": probs,
-                           "pixels": None if prepared.empty else prepared.pixels, "inverted": prepared.inverted,
-                           "source": result["source"], "ms": result["ms"]})
-        if self._pending:
-            self._pending = False
-            self.request_prediction()
-
-    def _on_prediction_failed(self, message: str, details: str) -> None:
-        self._inflight = None
-        if self._shut_down:
-            return
-        self.banner.show_message(f"Prediction failed: {message}", "error")
-        if self._pending:
-            self._pending = False
-            self.request_prediction()
+    def _current_input(self) -> tuple[Any, str]:
+        """What to predict, read when the prediction starts: the drawing, or the picture shown instead."""
+        if self._image is None:
+            return self.canvas.to_numpy(), "drawing"
+        return self._image, "image"
 
     def _publish(self, prediction: dict[str, Any]) -> None:
         self.last_prediction = prediction
@@ -515,14 +401,15 @@ class DrawPage(ImageInputMixin, QWidget):
     def _show_neutral(self) -> None:
         """No guess: no model yet, a model loading, or nothing drawn."""
         if self.predictor is None:
-            text = "Loading the model…" if self._loading_model else NO_MODEL
+            loading = self.session.loading
+            text = "Loading the model…" if loading else NO_MODEL
             self.headline.setText(f"<span style='font-size:14px'>{text}</span>")
             self.bars.clear("The classes and their probabilities appear here.")
             self.prepared_view.set_placeholder("")
             self.prepared_caption.setText("")
             self.explain_label.setText("")
             self.canvas.set_hint("Draw a figure here")
-            if not self._loading_model and not self.checkpoint_path:
+            if not loading and not self.checkpoint_path:
                 self.model_label.setText("No model loaded.")
         else:
             self.headline.setText(f"<span style='font-size:14px'>{DRAW_HINT}</span>")
@@ -545,20 +432,13 @@ class DrawPage(ImageInputMixin, QWidget):
 
     def open_image_file(self, path: str) -> None:
         """Open a picture file in the background and classify it; a bad file shows a message (imageError)."""
-        task = Task(lambda: _open_for_display(str(path)))
-        task.succeeded.connect(self._on_image_opened)
-        task.failed.connect(self._on_image_failed)
-        task.start()
+        self.session.open_image(str(path))
 
     def _on_image_opened(self, result: dict[str, Any]) -> None:
-        if self._shut_down:
-            return
         display = numpy_to_qimage(result["display"]).copy()
         self.set_image(result["image"], result["name"], display)
 
     def _on_image_failed(self, message: str, details: str = "") -> None:
-        if self._shut_down:
-            return
         self.banner.show_message(message, "error")
         self._image_error_shown = True
         self.imageError.emit(message)
@@ -580,7 +460,7 @@ class DrawPage(ImageInputMixin, QWidget):
         self.banner.clear_message()
         self._image_error_shown = False
         self._image, self._image_name = image, name
-        self._context_gen += 1
+        self.session.new_context()
         self.canvas.show_image(display if display is not None else QImage())
         self.image_label.setText(f"Showing {name}. Your drawing is kept.")
         self.image_strip.show()
@@ -594,14 +474,14 @@ class DrawPage(ImageInputMixin, QWidget):
 
     def _leave_picture(self) -> None:
         self._image, self._image_name = None, ""
-        self._context_gen += 1
+        self.session.new_context()
         self.canvas.show_image(None)
         self.image_strip.hide()
         self._update_actions()
 
     def busy(self) -> bool:
         """Whether a model load or a prediction is under way or scheduled (tests wait for False)."""
-        return self._loading_model or self._inflight is not None or self._pending or self._timer.isActive()
+        return self.session.busy or self._timer.isActive()
 
     def showing_image(self) -> bool:
         return self._image is not None
@@ -615,11 +495,9 @@ class DrawPage(ImageInputMixin, QWidget):
 
     # -- lifecycle --------------------------------------------------------------------------------
     def shutdown(self) -> None:
-        """Stop timers and drop late results; the main window then waits for the worker threads."""
-        self._shut_down = True
+        """Stop timers and drop late results; the main window then waits for the background calls."""
         self._timer.stop()
-        self._model_gen += 1
-        self._context_gen += 1
+        self.session.shutdown()
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange and hasattr(self, "_muted"):

@@ -15,28 +15,29 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QAction, QFont, QIcon, QImage, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QFrame, QHBoxLayout, QHeaderView,
-                               QLabel, QListView, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton,
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QHBoxLayout, QHeaderView,
+                               QLabel, QListView, QListWidget, QListWidgetItem, QMenu, QPushButton,
                                QRadioButton, QSplitter, QStackedWidget, QTableWidget, QTableWidgetItem,
                                QToolButton, QVBoxLayout, QWidget)
 
+from cnnstudio.ui.picture_export import PictureExportMixin
 from cnnstudio.ui.qimage import chw_to_hwc, numpy_to_qimage
 from cnnstudio.ui.state import AppState
-from cnnstudio.ui.tasks import Task
+from cnnstudio.ui.sessions.evaluate_session import EvaluateSession, EvaluationResult
 from cnnstudio.ui.widgets.banner import Banner
 from cnnstudio.ui.widgets.confusion_matrix import ConfusionMatrixView
+from cnnstudio.ui.widgets.empty_state import EmptyState
+from cnnstudio.ui.widgets.metric_card import MetricCard, NumberItem
 from cnnstudio.ui.widgets.muted import muted_color, paint_muted
 from cnnstudio.ui.widgets.prediction import format_probability
 from cnnstudio.ui.widgets.section_title import section_title
 
-EVAL_CHUNK = 1000  # test images per progress step
 GALLERY_LIMIT = 600  # thumbnails shown for one cell (the most confident first); the header says when capped
 THUMB = 84  # target thumbnail side in pixels (whole-factor nearest-neighbour scaling)
 NO_MODEL = ("No model to evaluate yet.\n\nTrain one on the Train page (3  Train) or open a run on the Runs page "
@@ -48,54 +49,7 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f} %"
 
 
-class _NumberItem(QTableWidgetItem):
-    """A table cell shown as text ("93.1 %") but sorted by its number."""
-
-    def __init__(self, text: str, value: float):
-        super().__init__(text)
-        self.setData(Qt.ItemDataRole.UserRole, float(value))
-        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        a, b = self.data(Qt.ItemDataRole.UserRole), other.data(Qt.ItemDataRole.UserRole)
-        if a is None or b is None:
-            return super().__lt__(other)
-        return float(a) < float(b)
-
-
-class MetricCard(QFrame):
-    """A caption and a big number."""
-
-    def __init__(self, caption: str, tip: str = ""):
-        super().__init__()
-        self.setObjectName("metricCard")
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(14, 6, 14, 8)
-        layout.setSpacing(0)
-        self.caption = QLabel(caption)
-        self.value = QLabel("–")
-        font = self.value.font()
-        font.setPointSizeF(max(font.pointSizeF(), 9.0) * 2.1)
-        font.setWeight(QFont.Weight.DemiBold)
-        self.value.setFont(font)
-        self.detail = QLabel("")
-        layout.addWidget(self.caption)
-        layout.addWidget(self.value)
-        layout.addWidget(self.detail)
-        self.setToolTip(tip)
-        self._apply_muted()
-
-    def _apply_muted(self) -> None:
-        paint_muted((self.caption, self.detail), muted_color(self))
-
-    def set(self, value: str, detail: str = "") -> None:
-        self.value.setText(value)
-        self.detail.setText(detail)
-        self.detail.setVisible(bool(detail))
-
-
-class EvaluatePage(QWidget):
+class EvaluatePage(PictureExportMixin, QWidget):
     """Test-set metrics of the current checkpoint, its confusion matrix, its mistakes."""
 
     evaluationReady = Signal(object)  # cnnstudio.core.metrics.Evaluation
@@ -106,22 +60,30 @@ class EvaluatePage(QWidget):
     def __init__(self, state: AppState | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state or AppState()
-        self.checkpoint_path: str | None = None
+        self.session = EvaluateSession(self.state, self)
         self.evaluation: Any = None  # cnnstudio.core.metrics.Evaluation
         self.context: Any = None  # cnnstudio.ui.checkpoint_data.ModelContext of the evaluated checkpoint
         self.test_images: np.ndarray | None = None  # uint8 (N, C, H, W)
         self.selected_cell: tuple[int, int] | None = None
         self.eval_seconds = 0.0
-        self._gen = 0
-        self._task: Task | None = None
-        self._waiting_for_dataset = False
         self._gallery_indices: list[int] = []
-        self._shut_down = False
         self._build()
-        self.state.checkpointChanged.connect(self.set_checkpoint)
-        self.state.datasetChanged.connect(self._on_dataset_changed)
-        if self.state.checkpoint_path:
-            self.set_checkpoint(self.state.checkpoint_path)
+        session = self.session
+        session.loading.connect(lambda path: self._show_empty(f"Loading {Path(path).name}…", busy=True))
+        session.progress.connect(self._on_progress)
+        session.evaluated.connect(self._on_evaluated)
+        session.failed.connect(self._on_failed)
+        session.needsDataset.connect(self._on_needs_dataset)
+        session.cleared.connect(self._on_cleared)
+        model = self.state.model
+        if model.loading:
+            self._show_empty(f"Loading {Path(model.path or '').name}…", busy=True)
+        elif model.context is not None:
+            session.evaluate(model.context)
+
+    @property
+    def checkpoint_path(self) -> str | None:
+        return self.session.checkpoint_path
 
     # ------------------------------------------------------------------------------------------------
     # UI
@@ -129,25 +91,8 @@ class EvaluatePage(QWidget):
         self.banner = Banner()
         self.stack = QStackedWidget()
 
-        # Empty / busy page.
-        empty = QWidget()
-        empty_layout = QVBoxLayout(empty)
-        empty_layout.addStretch(1)
-        self.empty_label = QLabel(NO_MODEL)
-        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setWordWrap(True)
-        font = self.empty_label.font()
-        font.setPointSizeF(max(font.pointSizeF(), 9.0) * 1.25)
-        self.empty_label.setFont(font)
-        self.busy_bar = QProgressBar()
-        self.busy_bar.setRange(0, 0)
-        self.busy_bar.setMaximumWidth(360)
-        self.busy_bar.setTextVisible(False)
-        self.busy_bar.hide()
-        empty_layout.addWidget(self.empty_label)
-        empty_layout.addWidget(self.busy_bar, 0, Qt.AlignmentFlag.AlignHCenter)
-        empty_layout.addStretch(2)
-        self.stack.addWidget(empty)
+        self.empty = EmptyState(NO_MODEL)
+        self.stack.addWidget(self.empty)
 
         # Results page.
         results = QWidget()
@@ -316,113 +261,56 @@ class EvaluatePage(QWidget):
         super().changeEvent(event)
 
     def _show_empty(self, text: str, busy: bool = False) -> None:
-        if busy and self.empty_label.text() != text:
-            self.busy_bar.setRange(0, 0)  # indeterminate until progress arrives
-        self.empty_label.setText(text)
-        self.busy_bar.setVisible(busy)
+        self.empty.show_text(text, busy)
         self.stack.setCurrentIndex(0)
 
     # ------------------------------------------------------------------------------------------------
     # Evaluation
     def set_checkpoint(self, path: str | None) -> None:
-        """Evaluate this checkpoint on its test set (in the background); None clears the page."""
-        if self._shut_down:
-            return
-        self._gen += 1
-        self.checkpoint_path = str(path) if path else None
-        self._waiting_for_dataset = False
-        self.banner.clear_message()
-        if not path:
-            self.evaluation = self.context = self.test_images = None
-            self._show_empty(NO_MODEL)
-            return
-        self._show_empty(f"Loading {Path(path).name}…", busy=True)
-        if self._task is not None and self._task.running:
-            self._task.cancel()  # its result would be dropped anyway: stop spending CPU on it
-        gen = self._gen
-        app_dataset = self.state.dataset
-
-        def work(report, is_cancelled) -> dict[str, Any]:
-            from cnnstudio.core.metrics import Evaluation, predict_probabilities
-            from cnnstudio.ui.checkpoint_data import load_context
-
-            import torch
-
-            context = load_context(str(path), app_dataset)
-            if context.dataset is None:
-                return {"gen": gen, "context": context}
-            ds = context.dataset
-            n = len(ds.test_labels)
-            start = time.perf_counter()
-            p = context.predictor
-            parts = []
-            for first in range(0, n, EVAL_CHUNK):  # chunks: progress, and a new checkpoint cancels this one
-                if is_cancelled():
-                    return {"gen": gen, "cancelled": True}
-                report((first, n))
-                parts.append(predict_probabilities(p.model, ds.test_images[first:first + EVAL_CHUNK], p.normalise,
-                                                   torch.device("cpu"), batch_size=500))
-            probs = torch.cat(parts) if parts else torch.zeros(0, len(p.classes))
-            evaluation = Evaluation(list(p.classes), ds.test_labels.numpy().astype(np.int64), probs.numpy())
-            return {"gen": gen, "context": context, "evaluation": evaluation,
-                    "images": ds.test_images.numpy(), "seconds": time.perf_counter() - start}
-
-        task = Task(work, with_progress=True)
-        task.progress.connect(lambda text, g=gen: self._on_progress(g, text))
-        task.succeeded.connect(self._on_evaluated)
-        task.failed.connect(lambda message, details, g=gen: self._on_failed(g, message, details))
-        self._task = task
-        task.start()
+        """Use this checkpoint (the app's current model: every page follows); it is evaluated on its test
+        set in the background. None clears the page."""
+        self.state.set_checkpoint(str(path) if path else None)
 
     def reevaluate(self) -> None:
-        if self.checkpoint_path:
-            self.set_checkpoint(self.checkpoint_path)
+        self.session.reevaluate()
 
     def busy(self) -> bool:
-        return self._task is not None and self._task.running
+        return self.session.busy
 
-    def _on_progress(self, gen: int, value: Any) -> None:
-        if gen != self._gen or self._shut_down:
-            return
-        done, total = value
+    def _on_cleared(self) -> None:
+        self.banner.clear_message()
+        self.evaluation = self.context = self.test_images = None
+        self._show_empty(NO_MODEL)
+
+    def _on_progress(self, done: int, total: int) -> None:
         self._show_empty(f"Evaluating {Path(self.checkpoint_path or '').name} on {total:,} test images…", busy=True)
-        self.busy_bar.setRange(0, max(1, total))
-        self.busy_bar.setValue(done)
+        self.empty.progress(done, total)
 
-    def _on_failed(self, gen: int, message: str, details: str) -> None:
-        if gen != self._gen or self._shut_down:
-            return
+    def _on_failed(self, message: str) -> None:
         name = Path(self.checkpoint_path or "").name
-        self._show_empty(f"Could not evaluate {name}.")
+        if self.evaluation is None:
+            self._show_empty(f"Could not evaluate {name}.")
         self.banner.show_message(f"Could not evaluate {name}: {message}", "error")
         self.evaluationFailed.emit(message)
 
-    def _on_evaluated(self, result: dict[str, Any]) -> None:
-        if result["gen"] != self._gen or self._shut_down or result.get("cancelled"):
-            return
-        context = result["context"]
+    def _on_needs_dataset(self, note: str) -> None:
+        self.context = self.session.context
+        self._show_empty("This model cannot be evaluated until its dataset is loaded.")
+        self.banner.show_message(note, "warning")
+        self.evaluationFailed.emit(note)
+
+    def _on_evaluated(self, result: EvaluationResult) -> None:
+        context = result.context
         self.context = context
-        if "evaluation" not in result:
-            self._waiting_for_dataset = True
-            self._show_empty("This model cannot be evaluated until its dataset is loaded.")
-            self.banner.show_message(context.dataset_note, "warning")
-            self.evaluationFailed.emit(context.dataset_note)
-            return
-        self.evaluation = result["evaluation"]
-        self.test_images = result["images"]
-        self.eval_seconds = float(result["seconds"])
+        self.evaluation = result.evaluation
+        self.test_images = result.images
+        self.eval_seconds = float(result.seconds)
+        self.banner.clear_message()
         if context.dataset_note and not context.from_app:
             self.banner.show_message(context.dataset_note, "info")
         self._fill()
         self.stack.setCurrentIndex(1)
         self.evaluationReady.emit(self.evaluation)
-
-    def _on_dataset_changed(self, dataset: Any) -> None:
-        if self._waiting_for_dataset and self.checkpoint_path and self.context is not None:
-            from cnnstudio.ui.checkpoint_data import dataset_fits
-
-            if dataset_fits(self.context.predictor.checkpoint, dataset):
-                self.set_checkpoint(self.checkpoint_path)
 
     # ------------------------------------------------------------------------------------------------
     # Showing an evaluation
@@ -433,13 +321,10 @@ class EvaluatePage(QWidget):
         self.accuracy_card.set(_pct(ev.accuracy), f"{n - wrong:,} of {n:,} test images right")
         self.loss_card.set(f"{ev.loss:.3f}", "cross-entropy, lower is better")
         self.mistakes_card.set(f"{wrong:,}", f"{_pct(wrong / n) if n else '–'} of the test set")
-        data = self.context.predictor.checkpoint
-        from cnnstudio.ui.checkpoint_data import trained_on
-
-        spec_name = (data.get("model_spec") or {}).get("name") or (data.get("config") or {}).get("model", "model")
+        summary = self.context.summary
         run = Path(self.checkpoint_path or "").parent.name
-        self.model_label.setText(f"Model {spec_name} from run {run} ({Path(self.checkpoint_path or '').name}), "
-                                 f"trained on {trained_on(data)}.\nEvaluated on its {n:,} test images in "
+        self.model_label.setText(f"Model {summary.model_name} from run {run} ({Path(self.checkpoint_path or '').name}), "
+                                 f"trained on {summary.dataset_title}.\nEvaluated on its {n:,} test images in "
                                  f"{self.eval_seconds:.1f} s.")
         self.model_label.setToolTip(self.checkpoint_path or "")
 
@@ -464,8 +349,8 @@ class EvaluatePage(QWidget):
             name.setData(Qt.ItemDataRole.UserRole + 1, r)  # the class index, whatever the sort order
             self.table.setItem(r, 0, name)
             for c, key in enumerate(("precision", "recall", "f1"), start=1):
-                self.table.setItem(r, c, _NumberItem(_pct(row[key]), row[key]))
-            self.table.setItem(r, 4, _NumberItem(f"{row['support']:,}", row["support"]))
+                self.table.setItem(r, c, NumberItem(_pct(row[key]), row[key]))
+            self.table.setItem(r, 4, NumberItem(f"{row['support']:,}", row["support"]))
         self.table.setSortingEnabled(True)
         k = max(1, len(rows))
         macro = {key: sum(r[key] for r in rows) / k for key in ("precision", "recall", "f1")}
@@ -567,25 +452,9 @@ class EvaluatePage(QWidget):
         if index is not None:
             self.open_in_inspect(int(index))
 
-    def open_in_inspect(self, index: int) -> bool:
-        """Show test image `index` on the Inspect page (of the window this page is in)."""
+    def open_in_inspect(self, index: int) -> None:
+        """Ask to look at test image `index` on the Inspect page (the main window connects the two)."""
         self.inspectRequested.emit(int(index))
-        window = self.window()
-        page_of = getattr(window, "page", None)
-        if page_of is None:
-            return False
-        try:
-            inspect = page_of("inspect")
-        except (KeyError, LookupError):
-            return False
-        show = getattr(inspect, "show_test_sample", None)
-        if show is None:
-            return False
-        show(int(index), checkpoint=self.checkpoint_path)
-        show_page = getattr(window, "show_page", None)
-        if show_page is not None:
-            show_page("inspect")
-        return True
 
     # ------------------------------------------------------------------------------------------------
     # Export
@@ -608,9 +477,7 @@ class EvaluatePage(QWidget):
         data = self.evaluation.to_dict()
         data["checkpoint"] = self.checkpoint_path
         if self.context is not None:
-            from cnnstudio.ui.checkpoint_data import trained_on
-
-            data["dataset"] = trained_on(self.context.predictor.checkpoint)
+            data["dataset"] = self.context.summary.dataset_title
             data["split"] = "test"
         path = Path(path)
         path.write_text(json.dumps(data, indent=2), encoding="utf-8")
@@ -630,7 +497,7 @@ class EvaluatePage(QWidget):
             return
         path = self._ask_path("Export metrics as CSV", self._default_name("metrics.csv"), "CSV files (*.csv)")
         if path:
-            self._report_saved(lambda: self.export_csv(path), path)
+            self.report_saved(lambda: self.export_csv(path), path)
 
     def export_json_dialog(self) -> None:
         if self.evaluation is None:
@@ -638,54 +505,28 @@ class EvaluatePage(QWidget):
             return
         path = self._ask_path("Export metrics as JSON", self._default_name("metrics.json"), "JSON files (*.json)")
         if path:
-            self._report_saved(lambda: self.export_json(path), path)
+            self.report_saved(lambda: self.export_json(path), path)
 
     def grab_image(self, what: str) -> QImage:
         """A picture of the confusion matrix ("matrix"), the gallery ("gallery") or the table ("table")."""
+        if self.evaluation is None:
+            raise ValueError("nothing to save yet: evaluate a model first")
         widget = {"matrix": self.matrix, "gallery": self.gallery, "table": self.table}[what]
         if what == "matrix":
             return self.matrix.to_image(2.0)  # twice the size: crisp in documents
         return widget.grab().toImage()
 
-    def save_png(self, what: str, path: str | Path) -> Path:
-        path = Path(path)
-        if not self.grab_image(what).save(str(path), "PNG"):
-            raise OSError(f"could not write {path}")
-        return path
-
-    def save_png_dialog(self, what: str) -> None:
-        if self.evaluation is None:
-            self.banner.show_message("Nothing to save yet: evaluate a model first.", "info")
-            return
+    def png_name(self, what: str) -> str:
         names = {"matrix": "confusion-matrix.png", "gallery": "gallery.png", "table": "per-class.png"}
-        path = self._ask_path("Save as PNG", self._default_name(names[what]), "PNG images (*.png)")
-        if path:
-            if not path.lower().endswith(".png"):
-                path += ".png"
-            self._report_saved(lambda: self.save_png(what, path), path)
+        return self._default_name(names[what])
 
-    def _png_menu(self, what: str, global_pos) -> None:
-        menu = QMenu(self)
-        action = QAction("Save as PNG…", menu)
-        action.triggered.connect(lambda: self.save_png_dialog(what))
-        menu.addAction(action)
+    def png_menu_actions(self, menu: Any, what: str) -> None:
         if what == "matrix":
             menu.addSeparator()
             menu.addAction("Show counts", lambda: self.set_normalised(False))
             menu.addAction("Show % of true class", lambda: self.set_normalised(True))
-        menu.popup(global_pos)
-
-    def _report_saved(self, save, path: str) -> None:
-        try:
-            save()
-        except OSError as exc:
-            self.banner.show_message(f"Could not save {path}: {exc}", "error")
-            return
-        self.banner.show_message(f"Saved {path}", "ok")
-        self.state.message.emit(f"Saved {path}")
 
     # ------------------------------------------------------------------------------------------------
     def shutdown(self) -> None:
-        """Drop late results; the main window then waits for the worker thread."""
-        self._shut_down = True
-        self._gen += 1
+        """Drop late results; the main window then waits for the background calls."""
+        self.session.shutdown()

@@ -51,8 +51,7 @@ def _format_setting(key: str, value: Any) -> str:
     if value is None:
         return ""
     if key == "augment" and isinstance(value, dict):
-        from cnnstudio.core.training.config import Augmentation
-        from cnnstudio.ui.pages.train_page import augmentation_text
+        from cnnstudio.core.training.config import Augmentation, augmentation_text
 
         return augmentation_text(Augmentation(**value))
     if key == "val_split" and isinstance(value, (int, float)):

@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QComboBox, QDoubleSpinBox, QFil
 
 from cnnstudio.core import paths
 from cnnstudio.core.errors import CNNStudioError
-from cnnstudio.core.training.config import OPTIMIZERS, SCHEDULES, Augmentation, TrainConfig, default_config
+from cnnstudio.core.training.config import (OPTIMIZERS, SCHEDULES, Augmentation, TrainConfig, augmentation_text,
+                                            default_config)
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.training_worker import TrainingRun, wait_for_runs
 from cnnstudio.ui.widgets.charts import TrainingCharts
@@ -68,23 +69,6 @@ def format_duration(seconds: float | None) -> str:
 
 def format_percent(value: float | None) -> str:
     return "--" if value is None else f"{100 * value:.1f} %"
-
-
-def augmentation_text(aug: Augmentation | None) -> str:
-    if aug is None or not aug.enabled:
-        return "none"
-    parts = []
-    if aug.crop_padding:
-        parts.append(f"random crop (pad {aug.crop_padding})")
-    if aug.hflip:
-        parts.append("horizontal flips")
-    if aug.rotation:
-        parts.append(f"rotation ±{aug.rotation:g}°")
-    if aug.scale:
-        parts.append(f"zoom ±{100 * aug.scale:.0f} %")
-    if aug.translate:
-        parts.append(f"shift ±{100 * aug.translate:.0f} %")
-    return ", ".join(parts)
 
 
 class _NoWheelSpinBox(QSpinBox):

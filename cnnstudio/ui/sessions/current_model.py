@@ -1,0 +1,78 @@
+"""The checkpoint in use: loaded once, held here, observed by every page that shows a model.
+
+AppState.set_checkpoint(path) names the checkpoint; CurrentModel loads it on the background pool (the
+model, its layers, and the test set it was trained on: the app's dataset when it fits, else the
+checkpoint's own from disk) and announces the ModelContext. Draw, Evaluate and Inspect all observe the
+same object, so a checkpoint is read once, not three times, and "test image 17" means the same image
+on every page. A failed load leaves the previous model in place and says why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from cnnstudio.ui.tasks import Failure, LatestRunner
+
+
+class CurrentModel(QObject):
+    loadingStarted = Signal(str)  # the checkpoint path being loaded
+    loaded = Signal(object)  # cnnstudio.ui.checkpoint_data.ModelContext
+    failed = Signal(str, str)  # path, message (the previous model, if any, stays)
+    cleared = Signal()
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._state = state
+        self._runner = LatestRunner(self)
+        self.context: Any = None  # ModelContext of the model in use, or None
+        self.path: str | None = None  # the checkpoint asked for last (loading or loaded)
+        state.checkpointChanged.connect(self.load)
+        state.datasetChanged.connect(self._on_dataset_changed)
+
+    @property
+    def loading(self) -> bool:
+        return self._runner.busy
+
+    def load(self, path: str | None) -> None:
+        """Load this checkpoint in the background (None: no model)."""
+        if not path:
+            self._runner.discard()
+            self.path, self.context = None, None
+            self.cleared.emit()
+            return
+        self.path = str(path)
+        app_dataset = self._state.dataset
+        self.loadingStarted.emit(self.path)
+
+        def work(p=self.path):
+            from cnnstudio.ui.checkpoint_data import load_context
+
+            return load_context(p, app_dataset)
+
+        self._runner.submit(work, self._on_loaded, lambda failure, p=self.path: self._on_failed(p, failure))
+
+    def reload(self) -> None:
+        if self.path:
+            self.load(self.path)
+
+    def close(self) -> None:
+        self._runner.close()
+
+    def _on_loaded(self, context: Any) -> None:
+        self.context = context
+        self.loaded.emit(context)
+
+    def _on_failed(self, path: str, failure: Failure) -> None:
+        if self.context is not None:
+            self.path = self.context.path
+        self.failed.emit(path, failure.message)
+
+    def _on_dataset_changed(self, dataset: Any) -> None:
+        """A model without its test set gets it as soon as the app loads a dataset that fits."""
+        from cnnstudio.ui.checkpoint_data import dataset_fits
+
+        ctx = self.context
+        if ctx is not None and ctx.dataset is None and dataset_fits(ctx.predictor.checkpoint, dataset):
+            self.reload()

@@ -1,0 +1,177 @@
+"""The Inspect page's Filters tab: a convolution's filters as one zoomable mosaic, hover names the filter.
+
+A view only: it asks for a mosaic through `requested(key, per_filter)` and shows what it is given
+(cnnstudio.core.inspection.mosaic.filter_mosaic's dict). Row-major image with explicit levels, created
+once; a new layer is shown whole, the same layer after an epoch keeps the user's zoom.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Signal
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from cnnstudio.core.inspection.display import layer_number
+
+HOVER_HINT = "Hover over a filter to see its weights."
+
+
+class FilterPanel(QWidget):
+    requested = Signal(str, bool)  # layer key, contrast per filter
+    saveRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.grid: Any = None  # cnnstudio.core.inspection.FilterGrid shown
+        self.mosaic: np.ndarray | None = None  # uint8, as the core made it
+        self.layout_info: dict[str, Any] = {}
+        self._autorange_key: tuple | None = None
+        fl = QVBoxLayout(self)
+        fl.setContentsMargins(6, 6, 6, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Layer"))
+        self.layer_combo = QComboBox()
+        self.layer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.layer_combo.currentIndexChanged.connect(lambda _i: self.request())
+        row.addWidget(self.layer_combo)
+        row.addSpacing(12)
+        row.addWidget(QLabel("Contrast"))
+        self.contrast_combo = QComboBox()
+        self.contrast_combo.addItem("each filter on its own", True)
+        self.contrast_combo.addItem("shared by the layer", False)
+        self.contrast_combo.setToolTip("Each filter on its own: every pattern is visible.\nShared by the layer: "
+                                       "strong and weak filters can be compared.")
+        self.contrast_combo.currentIndexChanged.connect(lambda _i: self.request())
+        row.addWidget(self.contrast_combo)
+        row.addStretch(1)
+        self.save_button = QPushButton("Save as PNG…")
+        self.save_button.setToolTip("Save the whole filter mosaic as a picture, each weight a crisp square")
+        self.save_button.clicked.connect(self.saveRequested)
+        row.addWidget(self.save_button)
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.setToolTip("Show the whole mosaic again")
+        self.fit_button.clicked.connect(lambda: self.fit(whole=True))
+        row.addWidget(self.fit_button)
+        fl.addLayout(row)
+        self.help = QLabel()
+        self.help.setWordWrap(True)
+        fl.addWidget(self.help)
+        self.view = pg.GraphicsView()
+        self.box = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.view.setCentralItem(self.box)
+        self.item = pg.ImageItem()
+        self.item.setOpts(axisOrder="row-major")
+        self.box.addItem(self.item)
+        self.view.scene().sigMouseMoved.connect(self._on_hover)
+        fl.addWidget(self.view, 1)
+        self.hover = QLabel(HOVER_HINT)
+        fl.addWidget(self.hover)
+
+    def apply_theme(self) -> None:
+        self.view.setBackground(self.palette().color(QPalette.ColorRole.Base))
+
+    # -- the model's layers ---------------------------------------------------------------------------
+    def set_layers(self, conv_layers: list[Any]) -> None:
+        """Offer these convolutions (core.inspection.ConvLayer), keeping the chosen one when it is there."""
+        keep = self.layer_combo.currentData()
+        self.layer_combo.blockSignals(True)
+        self.layer_combo.clear()
+        for conv in conv_layers:
+            if conv.in_block:
+                self.layer_combo.addItem(f"    {layer_number(conv.key)}: {conv.label}  (in residual block "
+                                         f"{layer_number(conv.index)})", conv.key)
+            else:
+                self.layer_combo.addItem(f"{layer_number(conv.key)}: {conv.label}", conv.key)
+        i = self.layer_combo.findData(keep)
+        self.layer_combo.setCurrentIndex(i if i >= 0 else 0)
+        self.layer_combo.blockSignals(False)
+
+    def layer_keys(self) -> list[str]:
+        return [self.layer_combo.itemData(i) for i in range(self.layer_combo.count())]
+
+    def select_layer(self, key: str) -> bool:
+        i = self.layer_combo.findData(str(key))
+        if i < 0:
+            return False
+        if i == self.layer_combo.currentIndex():
+            self.request()
+        else:
+            self.layer_combo.setCurrentIndex(i)
+        return True
+
+    def request(self) -> None:
+        key = self.layer_combo.currentData()
+        if key is not None:
+            self.requested.emit(str(key), bool(self.contrast_combo.currentData()))
+
+    # -- showing a mosaic -------------------------------------------------------------------------------
+    def show_result(self, result: dict[str, Any]) -> None:
+        self.grid = result["grid"]
+        self.mosaic = result["mosaic"]
+        self.layout_info = result["layout"]
+        self.item.setImage(result["display"], autoLevels=False, levels=(0, 255))
+        key = (result["key"], self.mosaic.shape)
+        if key != self._autorange_key:  # a new layer: show it whole; the same layer after an epoch keeps the zoom
+            self._autorange_key = key
+            self.fit(whole=False)
+        self._describe()
+
+    @property
+    def tile_count(self) -> int:
+        return int(self.layout_info.get("count", 0))
+
+    def fit(self, whole: bool = True) -> None:
+        """Show the whole mosaic, or (whole=False) a tall one's top rows at the view's full width, readable."""
+        if self.mosaic is None:
+            return
+        h, w = self.mosaic.shape[:2]
+        view = self.box.boundingRect()
+        vw, vh = max(1.0, view.width()), max(1.0, view.height())
+        if not whole and h / w > 1.5 * vh / vw:
+            self.box.setRange(xRange=(0, w), yRange=(0, w * vh / vw), padding=0.02)
+        else:
+            self.box.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
+
+    def _describe(self) -> None:
+        g, lay = self.grid, self.layout_info
+        kh, kw = lay["tile"]
+        size = f"{kh}×{kw}"
+        if g.color:
+            text = (f"{g.out_channels} filters of {size} pixels, shown in colour: each one is the colour pattern "
+                    "it responds to in the input image.")
+        elif g.in_channels == 1:
+            text = (f"{g.out_channels} filters, each {size} weights. Bright = positive weight, dark = negative, "
+                    "grey = 0: a filter responds where the image looks like its bright part.")
+        else:
+            shown = lay["shown_inputs"]
+            part = (f"its {size} kernel for each of the {g.in_channels} input channels" if shown == g.in_channels
+                    else f"its {size} kernels for the first {shown} of {g.in_channels} input channels")
+            text = (f"{g.out_channels} filters, one per row: {part}, left to right. Bright = positive weight, "
+                    "dark = negative, grey = 0.")
+        self.help.setText(text + " Scroll to zoom, drag to pan, Fit to see all.")
+        self.hover.setText(HOVER_HINT)
+
+    def text_at(self, y: float, x: float) -> str | None:
+        """Hover text for mosaic pixel (row y, column x): filter index and value range, or None."""
+        from cnnstudio.core.inspection import tile_at
+
+        g, lay = self.grid, self.layout_info
+        if g is None:
+            return None
+        index = tile_at(y, x, lay["tile"], lay["cols"], lay["count"], 1)
+        if index is None:
+            return None
+        if lay["inputs"] > 1:
+            f, c = divmod(index, lay["shown_inputs"])
+            return f"{g.describe(f).capitalize()} · the kernel shown is for input channel {c}"
+        return g.describe(index).capitalize()
+
+    def _on_hover(self, pos: QPointF) -> None:
+        if self.mosaic is None:
+            return
+        point = self.box.mapSceneToView(pos)
+        self.hover.setText(self.text_at(point.y(), point.x()) or HOVER_HINT)

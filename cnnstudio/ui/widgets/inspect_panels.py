@@ -1,0 +1,321 @@
+"""The Inspect page's controls: the input row and the left panel (prediction, heatmap and its settings).
+
+Views only: they hold widgets and emit what the user asks for; the page connects them to its session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QIcon, QKeySequence, QPalette
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton,
+                               QScrollArea, QSlider, QSpinBox, QVBoxLayout, QWidget)
+
+from cnnstudio.core.inspection.display import layer_number
+from cnnstudio.ui.widgets.feature_section import FeatureSection, _html
+from cnnstudio.ui.widgets.prediction import PixelView, ProbabilityBars, format_probability
+from cnnstudio.ui.widgets.section_title import section_title
+
+TOP_K = 5
+
+
+class InputBar(QWidget):
+    """Which input: a test image (number, previous, next, random), a picture, or the drawing; and the
+    line saying what is shown and which model."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Test image"))
+        self.index_spin = QSpinBox()
+        self.index_spin.setRange(0, 0)
+        self.index_spin.setKeyboardTracking(False)
+        self.index_spin.setToolTip("Which image of the test set to look at")
+        bar.addWidget(self.index_spin)
+        self.count_label = QLabel("")
+        bar.addWidget(self.count_label)
+        self.prev_button = QPushButton("◀ Previous")
+        self.next_button = QPushButton("Next ▶")
+        self.random_button = QPushButton("Random")
+        self.prev_button.setToolTip("The previous test image (Alt+Left)")
+        self.next_button.setToolTip("The next test image (Alt+Right)")
+        self.random_button.setToolTip("A random test image (Alt+R)")
+        self.prev_button.setShortcut(QKeySequence("Alt+Left"))
+        self.next_button.setShortcut(QKeySequence("Alt+Right"))
+        self.random_button.setShortcut(QKeySequence("Alt+R"))
+        for b in (self.prev_button, self.next_button, self.random_button):
+            bar.addWidget(b)
+        bar.addSpacing(14)
+        self.open_button = QPushButton(QIcon.fromTheme("document-open"), "Open image…")
+        self.open_button.setToolTip("Look at a picture file instead; you can also drop one on this page or paste "
+                                    "one (Ctrl+V). It is framed like the training images.")
+        bar.addWidget(self.open_button)
+        self.follow_draw_check = QCheckBox("Follow the drawing")
+        self.follow_draw_check.setToolTip("Inspect whatever you draw on the Draw page (7  Draw), live")
+        bar.addWidget(self.follow_draw_check)
+        bar.addStretch(1)
+        self.follow_train_check = QCheckBox("Update during training")
+        self.follow_train_check.setChecked(True)
+        self.follow_train_check.setToolTip("While a model trains, reload it after every epoch (from the run's "
+                                           "last.pt) and show how its filters and maps change")
+        bar.addWidget(self.follow_train_check)
+
+        info = QHBoxLayout()
+        self.input_label = QLabel()
+        self.input_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.model_label = QLabel()
+        self.model_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.model_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        info.addWidget(self.input_label, 1)
+        info.addWidget(self.model_label, 1)
+        col = QVBoxLayout(self)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(2)
+        col.addLayout(bar)
+        col.addLayout(info)
+
+
+
+class ExplainPanel(QFrame):
+    """The prediction, the input beside its heatmap, and the heatmap's settings."""
+
+    pictureMenuRequested = Signal(str, QPoint)  # "input" / "heatmap", global position
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.heatmap: np.ndarray | None = None  # float (H, W) 0..1 shown (Grad-CAM or saliency)
+        self.cam_image: np.ndarray | None = None  # uint8 (H, W, 3): the heatmap blended over the input
+        self.setFixedWidth(336)
+        v = QVBoxLayout(self)
+        v.setContentsMargins(0, 4, 10, 0)
+        v.addWidget(section_title("Prediction"))
+        self.headline = QLabel()
+        self.headline.setTextFormat(Qt.TextFormat.RichText)
+        self.headline.setWordWrap(True)
+        self.headline.setMinimumHeight(44)
+        v.addWidget(self.headline)
+        self.bars = ProbabilityBars(TOP_K)
+        v.addWidget(self.bars)
+        v.addSpacing(10)
+        v.addWidget(section_title("Where the model looks"))
+        views = QGridLayout()
+        views.setHorizontalSpacing(8)
+        views.setVerticalSpacing(0)
+        self.input_view = PixelView("no input")
+        self.input_view.setFixedHeight(150)
+        self.heat_view = PixelView("")
+        self.heat_view.setFixedHeight(150)
+        self.input_caption = QLabel("What the model sees")
+        self.cam_caption = QLabel("Grad-CAM")
+        for lbl in (self.input_caption, self.cam_caption):
+            lbl.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+            lbl.setWordWrap(True)
+        views.addWidget(self.input_view, 0, 0)
+        views.addWidget(self.heat_view, 0, 1)
+        for view, what in ((self.input_view, "input"), (self.heat_view, "heatmap")):
+            view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            view.customContextMenuRequested.connect(
+                lambda pos, v=view, w=what: self.pictureMenuRequested.emit(w, v.mapToGlobal(pos)))
+        views.addWidget(self.input_caption, 1, 0)
+        views.addWidget(self.cam_caption, 1, 1)
+        v.addLayout(views)
+        form = QGridLayout()
+        form.setColumnStretch(1, 1)
+        self.class_combo = QComboBox()
+        self.class_combo.setToolTip("The class whose evidence the heatmap shows")
+        self.method_combo = QComboBox()
+        self.method_combo.addItem("Grad-CAM", "gradcam")
+        self.method_combo.addItem("Saliency (pixel gradients)", "saliency")
+        self.method_combo.setToolTip("Grad-CAM: which regions of a layer's maps raise the class score.\n"
+                                     "Saliency: which single pixels would change the score the most.")
+        self.cam_layer_combo = QComboBox()
+        self.cam_layer_combo.setToolTip("The layer Grad-CAM looks at: later layers know more about classes, "
+                                        "earlier layers have finer detail")
+        self.alpha_slider = QSlider(Qt.Orientation.Horizontal)
+        self.alpha_slider.setRange(0, 100)
+        self.alpha_slider.setValue(50)
+        self.alpha_slider.setToolTip("How strongly the heatmap covers the input")
+        for row, (name, widget) in enumerate((("Explain", self.class_combo), ("Method", self.method_combo),
+                                              ("Layer", self.cam_layer_combo), ("Opacity", self.alpha_slider))):
+            form.addWidget(QLabel(name), row, 0)
+            form.addWidget(widget, row, 1)
+        self.cam_layer_label = form.itemAtPosition(2, 0).widget()
+        v.addLayout(form)
+        self.heat_help = QLabel()
+        self.heat_help.setWordWrap(True)
+        v.addWidget(self.heat_help)
+        v.addStretch(1)
+
+    def set_model(self, ctx: Any, same_arch: bool) -> None:
+        """Offer this model's classes and Grad-CAM layers, keeping the choices when the model is the same."""
+        keep_class = self.class_combo.currentData() if same_arch else None
+        self.class_combo.blockSignals(True)
+        self.class_combo.clear()
+        self.class_combo.addItem("the predicted class", None)
+        for i, name in enumerate(ctx.classes):
+            self.class_combo.addItem(name, i)
+        j = self.class_combo.findData(keep_class) if keep_class is not None else 0
+        self.class_combo.setCurrentIndex(max(0, j))
+        self.class_combo.blockSignals(False)
+        keep_layer = self.cam_layer_combo.currentData() if same_arch else None
+        self.cam_layer_combo.blockSignals(True)
+        self.cam_layer_combo.clear()
+        for choice in ctx.cam_layers:
+            c, h, w = choice.shape
+            mark = "  (default)" if choice.key == ctx.default_cam else ""
+            self.cam_layer_combo.addItem(f"{layer_number(choice.key)}: {choice.label}, {h}×{w}{mark}", choice.key)
+        k = self.cam_layer_combo.findData(keep_layer if keep_layer is not None else ctx.default_cam)
+        self.cam_layer_combo.setCurrentIndex(max(0, k))
+        self.cam_layer_combo.blockSignals(False)
+
+    # -- the heatmap's settings and picture --------------------------------------------------------------
+    def target_class(self) -> int | None:
+        data = self.class_combo.currentData()
+        return None if data is None else int(data)
+
+    def method(self) -> str:
+        return self.method_combo.currentData() or "gradcam"
+
+    @staticmethod
+    def select(combo: QComboBox, data: Any) -> bool:
+        """Choose the entry holding `data` (the first entry for None); False when there is none."""
+        i = combo.findData(data) if data is not None else 0
+        if i >= 0:
+            combo.setCurrentIndex(i)
+        return i >= 0
+
+    def describe_method(self) -> None:
+        saliency = self.method() == "saliency"
+        self.cam_layer_combo.setEnabled(not saliency)
+        if saliency:
+            self.heat_help.setText("Saliency: bright pixels are those whose change would move the class score "
+                                   "the most.")
+        else:
+            self.heat_help.setText("Grad-CAM: red marks the regions that raised the score of the explained class "
+                                   "the most, blue the ones that did not matter for it.")
+
+    def show_heatmap(self, ins: Any, classes: list[str], input_pixels: np.ndarray | None) -> None:
+        """The inspection's Grad-CAM or saliency over the input, with a caption naming what it explains."""
+        target = self.target_class()
+        explained = ins.cam.class_index if ins.cam is not None else (target if target is not None else ins.predicted)
+        name = f"'{classes[explained]}'"
+        if self.method() == "saliency":
+            self.heatmap = ins.saliency
+            self.cam_caption.setText(f"Saliency for {name}")
+        elif ins.cam is not None:
+            self.heatmap = ins.cam.cam
+            self.cam_caption.setText(f"Grad-CAM for {name} at layer {layer_number(ins.cam.key)}")
+        else:
+            self.heatmap = None
+            self.cam_caption.setText(ins.cam_error or "No heatmap for this model")
+        self.redraw_heat(input_pixels)
+
+    def redraw_heat(self, input_pixels: np.ndarray | None) -> None:
+        from cnnstudio.core.inspection import overlay
+
+        if self.heatmap is None or input_pixels is None:
+            self.cam_image = None
+            self.heat_view.set_pixels(None)
+            return
+        colormap = "inferno" if self.method() == "saliency" else "jet"
+        self.cam_image = overlay(input_pixels, self.heatmap, alpha=self.alpha_slider.value() / 100, colormap=colormap)
+        self.heat_view.set_pixels(np.ascontiguousarray(self.cam_image.transpose(2, 0, 1)))
+
+    def clear_heatmap(self) -> None:
+        self.heatmap = self.cam_image = None
+        self.heat_view.set_pixels(None)
+
+    def show_prediction(self, probs: Any, predicted: int, classes: list[str], true_class: int | None) -> None:
+        """The top classes as bars and a headline: the predicted class, and right or wrong when known."""
+        order = np.argsort(-probs)[:TOP_K]
+        self.bars.set_rows([(classes[i], float(probs[i])) for i in order])
+        highlight = self.palette().color(QPalette.ColorRole.Highlight).name()
+        verdict = ""
+        if true_class is not None:
+            verdict = ("&nbsp;&nbsp;<span style='color:#3a9a4a'>✓ correct</span>" if true_class == predicted else
+                       f"<br><span style='color:#dc322f'>✗ wrong: it is {_html(classes[true_class])}</span>")
+        self.headline.setText(f"<span style='font-size:20px; font-weight:600; color:{highlight}'>"
+                              f"{_html(classes[predicted])}</span>&nbsp;&nbsp;<span style='font-size:14px'>"
+                              f"{format_probability(float(probs[predicted]))}</span>{verdict}")
+
+    def class_names(self) -> list[str]:
+        return [self.class_combo.itemText(i) for i in range(1, self.class_combo.count())]
+
+
+
+class FeatureMapsPanel(QWidget):
+    """Every layer's output for the inspected input, one FeatureSection per layer, first to last.
+
+    Sections are created once per architecture and then only given new data (no widget churn while a
+    drawing is followed stroke by stroke)."""
+
+    pictureMenuRequested = Signal(str, QPoint)  # "layer:<key>", global position
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.sections: list[FeatureSection] = []
+        self._arch: list[tuple[str, str, tuple]] = []
+        self._muted = "#888"
+        ml = QVBoxLayout(self)
+        ml.setContentsMargins(6, 6, 6, 0)
+        top = QHBoxLayout()
+        self.help = QLabel("What every layer computes for this input, from the first layer to the class "
+                           "scores. Each small image is one channel: bright = strong response.")
+        self.help.setWordWrap(True)
+        top.addWidget(self.help, 1)
+        top.addWidget(QLabel("Brightness"))
+        self.levels_combo = QComboBox()
+        self.levels_combo.addItem("each map on its own", "map")
+        self.levels_combo.addItem("shared by the layer", "layer")
+        self.levels_combo.setToolTip("Each map on its own: every pattern is visible.\nShared by the layer: "
+                                     "strong and weak channels can be compared.")
+        top.addWidget(self.levels_combo)
+        ml.addLayout(top)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        container = QWidget()
+        self.column = QVBoxLayout(container)
+        self.column.setContentsMargins(0, 0, 8, 0)
+        self.column.addStretch(1)
+        self.scroll.setWidget(container)
+        ml.addWidget(self.scroll, 1)
+
+    def set_muted(self, color: str) -> None:
+        self._muted = color
+        for section in self.sections:
+            section.set_title(color)
+
+    def section(self, key: str) -> FeatureSection | None:
+        return next((s for s in self.sections if s.key == str(key)), None)
+
+    def show_sections(self, sections: list[dict[str, Any]], classes: list[str]) -> None:
+        arch = [(s["key"], s["label"], tuple(s["shape"])) for s in sections]
+        if arch != self._arch:
+            self._rebuild(sections)
+            self._arch = arch
+        n = len(sections)
+        for i, (section, data) in enumerate(zip(self.sections, sections)):
+            labels = classes if (i == n - 1 and data["kind"] == "vector" and data["shape"][0] == len(classes)) \
+                else None
+            section.set_data(data, labels)
+
+    def _rebuild(self, sections: list[dict[str, Any]]) -> None:
+        for section in self.sections:
+            self.column.removeWidget(section)
+            section.deleteLater()
+        self.sections = []
+        for s in sections:
+            section = FeatureSection(s["key"], s["index"], s["label"], s["shape"], s["kind"])
+            section.set_title(self._muted)
+            section.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            section.customContextMenuRequested.connect(
+                lambda pos, sec=section: self.pictureMenuRequested.emit(f"layer:{sec.key}", sec.mapToGlobal(pos)))
+            self.column.insertWidget(self.column.count() - 1, section)
+            self.sections.append(section)
+        if sections and sections[-1]["kind"] == "vector":
+            last = self.sections[-1]
+            last.title.setText(last.title.text() + f"&nbsp;&nbsp;<span style='color:{self._muted}'>"
+                               "(the class scores, before softmax)</span>")
