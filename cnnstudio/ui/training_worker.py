@@ -7,8 +7,8 @@ TrainingRun waits for the finished thread and then drops its last reference (see
 itself referenced in a module registry until the thread has ended, so neither Python nor Qt can
 destroy a running QThread.
 
-The trainer calls its on_event callback on the worker thread. The worker turns every event into a
-plain dict and emits a Qt signal; Qt queues it to the GUI thread. Step events come about 50 per epoch
+The trainer calls its on_event callback on the worker thread. The worker emits the core's own event
+dataclasses (plain numbers, never tensors) as Qt signals; Qt queues them to the GUI thread. Step events come about 50 per epoch
 and, on a fast GPU, hundreds per second, so they are coalesced: they are collected in a list and
 emitted together at most every 100 ms (<= 10 GUI updates per second). Nothing is dropped -- the charts
 need every point to match metrics.json -- and the latest step always arrives: a pending batch is
@@ -25,7 +25,6 @@ import copy
 import threading
 import time
 import traceback
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +65,6 @@ def wait_for_runs(msecs: int = 60000) -> bool:
     return ok
 
 
-def event_to_dict(event: Any) -> dict[str, Any]:
-    """A trainer event as a plain dict with a "kind" key: started, step, epoch, log or finished."""
-    kind = type(event).__name__.removesuffix("Event").lower()
-    data = asdict(event) if is_dataclass(event) else dict(getattr(event, "__dict__", {}))
-    data["kind"] = kind
-    return data
-
-
 class _SignallingControl(RunControl):
     """RunControl that tells the worker when the trainer checks it (once per batch, on the worker thread)."""
 
@@ -93,11 +84,11 @@ class _SignallingControl(RunControl):
 
 
 class TrainingWorker(QObject):
-    """Lives on the training thread. Signals carry (generation, payload) with plain-Python payloads."""
+    """Lives on the training thread. Signals carry (generation, payload); payloads are the core's events."""
 
-    started = Signal(int, object)  # StartedEvent dict + "history" (what a resumed run already has)
-    steps = Signal(int, object)  # list of StepEvent dicts, oldest first (coalesced, never dropped)
-    epoch = Signal(int, object)  # EpochEvent dict
+    started = Signal(int, object, object)  # StartedEvent, history so far (a resumed run's) or None
+    steps = Signal(int, object)  # list of StepEvent, oldest first (coalesced, never dropped)
+    epoch = Signal(int, object)  # EpochEvent
     log = Signal(int, str)
     pausedChanged = Signal(int, bool)  # True once the trainer really waits, False when it goes on
     done = Signal(int, object)  # the result dict (status, message, run_dir, checkpoint, history, ...)
@@ -114,7 +105,7 @@ class TrainingWorker(QObject):
         self.run_dir = run_dir
         self.control = _SignallingControl(self._maybe_flush, self._paused)
         self._lock = threading.Lock()
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[Any] = []
         self._last_emit = 0.0
         self.trainer: Any = None
         # How many step events came in and how many `steps` signals went out (the benchmark checks the rate).
@@ -167,17 +158,15 @@ class TrainingWorker(QObject):
         if kind == "StepEvent":
             self.stats["step_events"] += 1
             with self._lock:
-                self._pending.append(event_to_dict(event))
+                self._pending.append(event)
             self._maybe_flush()
             return
         self._flush()  # the latest step always arrives before what follows it
         if kind == "StartedEvent":
-            data = event_to_dict(event)
             history = getattr(self.trainer, "history", None)
-            data["history"] = copy.deepcopy(history) if history else None
-            self.started.emit(self.generation, data)
+            self.started.emit(self.generation, event, copy.deepcopy(history) if history else None)
         elif kind == "EpochEvent":
-            self.epoch.emit(self.generation, event_to_dict(event))
+            self.epoch.emit(self.generation, event)
         elif kind == "LogEvent":
             self.log.emit(self.generation, str(event.message))
         # FinishedEvent: the result dict run() returns is emitted as `done` after it.
@@ -270,10 +259,10 @@ class TrainingRun(QObject):
     def thread_alive(self) -> bool:
         return self._thread is not None and not self._done and self._thread.isRunning()
 
-    @Slot(int, object)
-    def _on_started(self, generation: int, data: dict) -> None:
-        if generation == self.generation and data.get("run_dir"):
-            self.run_dir = data["run_dir"]
+    @Slot(int, object, object)
+    def _on_started(self, generation: int, event: Any, _history: Any) -> None:
+        if generation == self.generation and event.run_dir:
+            self.run_dir = event.run_dir
 
     @Slot()
     def _on_thread_finished(self) -> None:

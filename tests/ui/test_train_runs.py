@@ -327,12 +327,12 @@ def test_late_signals_of_an_old_run_are_ignored(qtbot, train_page):
     page = train_page
     train_once(qtbot, page, epochs=1, limit_train=200, batch_size=50)
     step, points = page.current_step, page.charts.step_count
-    old = page._generation - 1
-    page._on_steps(old, [{"global_step": 999, "total_steps": 999, "loss": 1.0, "lr": 0.1, "epoch": 1, "epochs": 1,
-                          "step": 1, "steps_per_epoch": 1, "samples_per_second": 1.0, "eta_seconds": 0,
-                          "elapsed_seconds": 0, "accuracy": 0.5}])
-    page._on_epoch(old, {"epoch": 9})
+    epochs_before = page.charts.epoch_count
+    old = page.session.generation - 1  # what a worker of an earlier run would still send
+    page.session.receive_steps(old, [StepEvent(1, 1, 1, 1, 999, 999, 1.0, 0.5, 0.1, 1.0, 0.0, 0.0)])
+    page.session.receive_epoch(old, EpochEvent(9, 9, 1.0, 0.5, None, None, 0.1, 1.0, 1.0, False, "x"))
     assert page.current_step == step and page.charts.step_count == points
+    assert page.charts.epoch_count == epochs_before
 
 
 def test_worker_coalesces_step_events_without_losing_any(qtbot):
@@ -350,67 +350,55 @@ def test_worker_coalesces_step_events_without_losing_any(qtbot):
     burst = time.monotonic() - t0
     worker._on_event(LogEvent("hello"))  # flushes what is pending first
     worker._on_event(EpochEvent(1, 1, 0.5, 0.8, 0.6, 0.7, 0.001, 1.0, 100.0, True, "x"))
-    delivered = [s["global_step"] for batch in batches for s in batch]
+    delivered = [s.global_step for batch in batches for s in batch]
     assert delivered == list(range(1, 1001))  # all of them, in order, the latest included
     assert len(batches) <= 2 + burst / STEP_INTERVAL_S  # one signal per interval (+ the first and the flush)
-    assert logs == ["hello"] and epochs[0]["epoch"] == 1 and epochs[0]["kind"] == "epoch"
+    assert logs == ["hello"] and epochs[0].epoch == 1 and isinstance(epochs[0], EpochEvent)
     assert worker.stats["step_events"] == 1000 and worker.stats["step_signals"] == len(batches)
     worker.deleteLater()
 
 
-def _step(i: int, total: int = 100) -> dict:
-    return {"global_step": i, "total_steps": total, "loss": 1.0 / i, "lr": 0.1, "epoch": 1, "epochs": 1,
-            "step": i, "steps_per_epoch": total, "samples_per_second": 100.0, "eta_seconds": 1.0,
-            "elapsed_seconds": 1.0, "accuracy": 0.5}
+def _step(i: int, total: int = 100) -> StepEvent:
+    return StepEvent(epoch=1, epochs=1, step=i, steps_per_epoch=total, global_step=i, total_steps=total, loss=1.0 / i,
+                     accuracy=0.5, lr=0.1, samples_per_second=100.0, eta_seconds=1.0, elapsed_seconds=1.0)
 
 
-def test_chart_interval_follows_the_gui_cpu_budget(train_page, monkeypatch):
+def test_chart_interval_follows_the_gui_cpu_budget():
     """A GUI thread over its CPU budget draws the charts less often (up to the cap); an idle one goes
     back to the fastest interval."""
-    from cnnstudio.ui.pages import train_page as module
+    from cnnstudio.ui.chart_pacing import CHART_INTERVAL_MS, CHART_MAX_INTERVAL_MS, ChartPacing
 
-    page = train_page
     clock = {"wall": 100.0, "cpu": 5.0}
-    monkeypatch.setattr(module.time, "monotonic", lambda: clock["wall"])
-    monkeypatch.setattr(module.time, "thread_time", lambda: clock["cpu"])
-    page._chart_last = 0.0
-    page._adapt_chart_interval()  # the first update only sets the reference point
-    assert page.chart_interval_ms == module.CHART_INTERVAL_MS
+    pacing = ChartPacing(wall=lambda: clock["wall"], cpu=lambda: clock["cpu"])
+    pacing.redrew()  # the first redraw only sets the reference point
+    assert pacing.interval_ms == CHART_INTERVAL_MS
     seen = []
     for _ in range(10):  # 20 % of a core, far over the budget
         clock["wall"] += 1.0
         clock["cpu"] += 0.2
-        page._adapt_chart_interval()
-        seen.append(page.chart_interval_ms)
-    assert seen == sorted(seen) and seen[0] > module.CHART_INTERVAL_MS
-    assert seen[-1] == module.CHART_MAX_INTERVAL_MS
+        pacing.redrew()
+        seen.append(pacing.interval_ms)
+    assert seen == sorted(seen) and seen[0] > CHART_INTERVAL_MS
+    assert seen[-1] == CHART_MAX_INTERVAL_MS
     for _ in range(10):  # 0.5 % of a core
         clock["wall"] += 1.0
         clock["cpu"] += 0.005
-        page._adapt_chart_interval()
-    assert page.chart_interval_ms == module.CHART_INTERVAL_MS
+        pacing.redrew()
+    assert pacing.interval_ms == CHART_INTERVAL_MS
 
 
 def test_progress_text_is_throttled_but_the_latest_step_arrives(qtbot, train_page):
-    from types import SimpleNamespace
-
     page = train_page
-    page._generation = 7
-    page._run = SimpleNamespace(paused=False, stop_requested=False)  # a run in progress, as the page sees it
-    try:
-        page._progress_last = 0.0
-        page._on_steps(7, [_step(1)])
-        first = page.progress_bar.format()
-        assert "step 1/100" in first and page.progress_bar.value() == 10
-        page._on_steps(7, [_step(2)])
-        page._on_steps(7, [_step(3)])
-        assert page.progress_bar.format() == first  # within the interval: not redrawn yet
-        assert page.current_step == 3  # but the page knows where the run is
-        qtbot.waitUntil(lambda: "step 3/100" in page.progress_bar.format(), timeout=2000)
-        assert page.progress_bar.value() == 30
-    finally:
-        page._run = None
-        page._chart_timer.stop()
+    run = page.session.generation  # steps of the page's current run, as its worker reports them
+    page.session.receive_steps(run, [_step(1)])
+    first = page.progress_bar.format()
+    assert "step 1/100" in first and page.progress_bar.value() == 10
+    page.session.receive_steps(run, [_step(2)])
+    page.session.receive_steps(run, [_step(3)])
+    assert page.progress_bar.format() == first  # within the interval: not redrawn yet
+    assert page.current_step == 3  # but the page knows where the run is
+    qtbot.waitUntil(lambda: "step 3/100" in page.progress_bar.format(), timeout=2000)
+    assert page.progress_bar.value() == 30
 
 
 # -- Runs page ---------------------------------------------------------------------------------------

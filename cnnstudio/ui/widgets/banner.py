@@ -17,10 +17,11 @@ _STYLES = {
     "info": "background: rgba(38, 139, 210, 0.14); border-left: 4px solid rgb(38, 139, 210);",
     "ok": "background: rgba(60, 170, 80, 0.14); border-left: 4px solid rgb(60, 170, 80);",
 }
+_STYLES["success"] = _STYLES["ok"]
 
 
 class Banner(QLabel):
-    """A message line that is hidden when empty. kind: error, warning, info or ok."""
+    """A message line that is hidden when empty. kind: error, warning, info, ok (or success, the same)."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -33,6 +34,7 @@ class Banner(QLabel):
 
     def show_message(self, text: str, kind: str = "info") -> None:
         self.kind = kind
+        self.setProperty("kind", kind)  # also for style sheets: QLabel[kind="error"]
         self.setStyleSheet(f"QLabel {{ {_STYLES.get(kind, _STYLES['info'])} padding: 6px 8px; "
                            f"color: palette(window-text); border-radius: 3px; }}")
         self.setText(text)
@@ -40,6 +42,7 @@ class Banner(QLabel):
 
     def clear_message(self) -> None:
         self.kind = ""
+        self.setProperty("kind", "")
         self.setText("")
         self.hide()
 

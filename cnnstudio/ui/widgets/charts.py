@@ -302,14 +302,14 @@ class TrainingCharts(QWidget):
             self._fit_loss_range()
             self._fit_lr_range(self._lr.view()[1])
 
-    def append_steps(self, steps: list[dict]) -> None:
-        """Add step events (dicts with global_step, loss, lr), oldest first."""
+    def append_steps(self, steps: list) -> None:
+        """Add the trainer's StepEvents (global_step, loss, lr), oldest first."""
         if not steps:
             return
         if self.mode != "single":
             self._set_mode("single")
-        xs = [s["global_step"] for s in steps]
-        self._append_step_values(xs, [s["loss"] for s in steps], [s["lr"] for s in steps])
+        xs = [s.global_step for s in steps]
+        self._append_step_values(xs, [s.loss for s in steps], [s.lr for s in steps])
         self._refresh_step_curves()
 
     def _append_step_values(self, xs: list, losses: list, lrs: list) -> None:
@@ -337,16 +337,16 @@ class TrainingCharts(QWidget):
         if self._hint.isVisible() and self._steps.n:
             self._hint.setVisible(False)
 
-    def append_epoch(self, epoch: dict) -> None:
-        """Add one epoch event (epoch, train_loss, train_accuracy, val_loss, val_accuracy)."""
+    def append_epoch(self, epoch) -> None:
+        """Add the trainer's EpochEvent (epoch, train_loss, train_accuracy, val_loss, val_accuracy)."""
         if self.mode != "single":
             self._set_mode("single")
         e = self._epochs
-        e["epoch"].append(epoch["epoch"])
-        e["train_loss"].append(epoch.get("train_loss"))
-        e["val_loss"].append(epoch.get("val_loss"))
-        e["train_acc"].append(epoch.get("train_accuracy"))
-        e["val_acc"].append(epoch.get("val_accuracy"))
+        e["epoch"].append(epoch.epoch)
+        e["train_loss"].append(epoch.train_loss)
+        e["val_loss"].append(epoch.val_loss)
+        e["train_acc"].append(epoch.train_accuracy)
+        e["val_acc"].append(epoch.val_accuracy)
         self._refresh_epoch_curves()
 
     def _refresh_epoch_curves(self) -> None:

@@ -1,0 +1,104 @@
+"""The Train page's right side: Start / Pause / Stop, the message banner, progress, charts and the log.
+
+A view only: the page connects the buttons and decides what the texts say.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget
+
+from cnnstudio.ui.widgets.banner import Banner
+from cnnstudio.ui.widgets.charts import TrainingCharts
+
+MAX_LOG_LINES = 2000
+SHORTCUTS = {
+    "start": ("F5", "Ctrl+Return"),
+    "pause": ("Ctrl+P",),
+    "stop": ("Shift+F5", "Ctrl+."),
+}
+
+
+def shortcut_text(action: str) -> str:
+    return " or ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText) for k in SHORTCUTS[action])
+
+
+class RunPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        col = QVBoxLayout(self)
+        col.setContentsMargins(6, 0, 0, 0)
+
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("▶  Start training")
+        self.start_button.setDefault(True)
+        self.start_button.setMinimumHeight(34)
+        self.start_button.setStyleSheet(
+            "QPushButton:enabled { background: palette(highlight); color: palette(highlighted-text);"
+            " font-weight: bold; padding: 4px 16px; border-radius: 4px; }")
+        self.pause_button = QPushButton("❚❚  Pause")
+        self.pause_button.setMinimumHeight(34)
+        self.pause_button.setToolTip(f"Pause training; Resume continues exactly where it paused ({shortcut_text('pause')})")
+        self.stop_button = QPushButton("■  Stop")
+        self.stop_button.setMinimumHeight(34)
+        self.stop_button.setToolTip("Stop training. The current state is saved as last.pt, so you can continue "
+                                    f"later with 'Continue from checkpoint…' ({shortcut_text('stop')})")
+        self.resume_checkpoint_button = QPushButton("Continue from checkpoint…")
+        self.resume_checkpoint_button.setMinimumHeight(34)
+        self.resume_checkpoint_button.setToolTip(
+            "Pick a run's last.pt to continue a stopped or finished run (with more epochs, if you raise Epochs).")
+        self.export_button = QPushButton("Command line…")
+        self.export_button.setMinimumHeight(34)
+        self.export_button.setToolTip("These settings as a `cnnstudio train` command, or a torchrun launcher for "
+                                      "several GPUs and machines")
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.pause_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.resume_checkpoint_button)
+        col.addLayout(buttons)
+
+        self.banner = Banner()
+        col.addWidget(self.banner)
+
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.setFormat("Not started")
+        self.progress_bar.setMinimumHeight(22)
+        col.addWidget(self.progress_bar)
+        self.status_label = QLabel("")
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.status_label.setWordWrap(True)
+        # A fixed height: new text must not re-layout the page (that would repaint every chart).
+        self.status_label.setFixedHeight(2 * self.status_label.fontMetrics().lineSpacing() + 4)
+        self.status_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        col.addWidget(self.status_label)
+
+        self.charts = TrainingCharts()
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(MAX_LOG_LINES)
+        self.log_view.setPlaceholderText("The training log appears here.")
+        self.log_view.setMinimumHeight(60)
+        font = self.log_view.font()
+        font.setStyleHint(font.StyleHint.Monospace)
+        font.setFamily("monospace")
+        self.log_view.setFont(font)
+        vsplit = QSplitter(Qt.Orientation.Vertical)
+        vsplit.addWidget(self.charts)
+        vsplit.addWidget(self.log_view)
+        vsplit.setStretchFactor(0, 1)
+        vsplit.setStretchFactor(1, 0)
+        vsplit.setSizes([560, 110])
+        vsplit.setChildrenCollapsible(False)
+        col.addWidget(vsplit, 1)
+
+    def log(self, text: str) -> None:
+        self.log_view.appendPlainText(f"[{time.strftime('%H:%M:%S')}] {text}")
+

@@ -1,0 +1,299 @@
+"""The Train page's settings form: what will be trained, the optimiser, regularisation, hardware.
+
+A view only: values() gives the form as TrainConfig fields, set_config() shows a config, fill() puts the
+recommended values in (and forgets that the user edited anything). The page decides what they mean.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractSpinBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, QLabel,
+                               QPushButton, QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
+
+from cnnstudio.core.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
+from cnnstudio.ui.sessions.train_session import device_short_name, device_title
+
+OPTIMIZER_TITLES = {"adam": "Adam", "adamw": "AdamW (decoupled weight decay)", "sgd": "SGD with momentum"}
+SCHEDULE_TITLES = {"constant": "Constant", "step": "Step decay (x0.1)", "cosine": "Cosine decay",
+                   "onecycle": "One-cycle (warm up, then anneal)"}
+PRECISION_TITLES = {"auto": "Automatic", "fp32": "fp32 (full precision)", "bf16": "bf16 (mixed)",
+                    "fp16": "fp16 (mixed, GPUs only)"}
+
+
+class _NoWheelSpinBox(QSpinBox):
+    """Scrolling the form must not change the number under the mouse."""
+
+    def wheelEvent(self, event):  # noqa: N802 (Qt naming)
+        if self.hasFocus():
+            super().wheelEvent(event)
+        else:
+            event.ignore()
+
+
+class _NoWheelDoubleSpinBox(QDoubleSpinBox):
+    def wheelEvent(self, event):  # noqa: N802
+        if self.hasFocus():
+            super().wheelEvent(event)
+        else:
+            event.ignore()
+
+
+class _LearningRateBox(_NoWheelDoubleSpinBox):
+    """A learning rate in plain decimals, stepping by x10 / x0.1 with the arrows."""
+
+    def __init__(self):
+        super().__init__()
+        self.setDecimals(6)
+        self.setRange(1e-6, 10.0)
+
+    def stepBy(self, steps: int) -> None:  # noqa: N802
+        value = self.value() * (10.0 ** (steps / 2))  # two clicks per decade: 1e-3, 3.16e-3, 1e-2
+        self.setValue(float(f"{value:.2g}"))
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802
+        return f"{value:.6f}".rstrip("0").rstrip(".") if value else "0"
+
+
+class TrainForm(QScrollArea):
+    edited = Signal()  # not emitted; kept for symmetry
+    hardwareChanged = Signal()  # device or precision changed
+    resetRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumWidth(270)
+        self.setMaximumWidth(380)
+        self.user_edited = False  # the user changed a value since the form was last filled
+        self._filling = False
+        holder = QWidget()
+        col = QVBoxLayout(holder)
+        col.setContentsMargins(0, 0, 6, 0)
+
+        self.form_groups: list[QWidget] = []
+        what = QGroupBox("What will be trained")
+        what_form = QFormLayout(what)
+        self.dataset_label = QLabel()
+        self.model_label = QLabel()
+        self.augment_label = QLabel()
+        for label in (self.dataset_label, self.model_label, self.augment_label):
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.augment_label.setToolTip("Augmentation is chosen on the Data page.")
+        what_form.addRow("Data:", self.dataset_label)
+        what_form.addRow("Model:", self.model_label)
+        what_form.addRow("Augment:", self.augment_label)
+        col.addWidget(what)
+
+        basic = QGroupBox("Training")
+        form = QFormLayout(basic)
+        self.epochs_spin = _NoWheelSpinBox()
+        self.epochs_spin.setRange(1, 10000)
+        self.epochs_spin.setToolTip("How many times the network sees every training image.")
+        self.batch_spin = _NoWheelSpinBox()
+        self.batch_spin.setRange(1, 65536)
+        self.batch_spin.setToolTip("Images per optimisation step. Larger batches are faster per image on a GPU; "
+                                   "very large ones may need a larger learning rate.")
+        self.optimizer_combo = QComboBox()
+        for key in OPTIMIZERS:
+            self.optimizer_combo.addItem(OPTIMIZER_TITLES.get(key, key), key)
+        self.optimizer_combo.setToolTip("The rule that turns gradients into weight updates. Adam is a safe start.")
+        self.lr_spin = _LearningRateBox()
+        self.lr_spin.setToolTip("Step size of each update. Too high: the loss jumps or becomes NaN; "
+                                "too low: it falls very slowly. The arrows step by about x3.")
+        self.momentum_spin = _NoWheelDoubleSpinBox()
+        self.momentum_spin.setRange(0.0, 0.999)
+        self.momentum_spin.setDecimals(3)
+        self.momentum_spin.setSingleStep(0.05)
+        self.momentum_spin.setToolTip("SGD only: how much of the previous update carries over.")
+        self.schedule_combo = QComboBox()
+        for key in SCHEDULES:
+            self.schedule_combo.addItem(SCHEDULE_TITLES.get(key, key), key)
+        self.schedule_combo.setToolTip("How the learning rate changes during training (see the Learning rate chart).")
+        form.addRow("Epochs:", self.epochs_spin)
+        form.addRow("Batch size:", self.batch_spin)
+        form.addRow("Optimizer:", self.optimizer_combo)
+        form.addRow("Learning rate:", self.lr_spin)
+        form.addRow("Momentum:", self.momentum_spin)
+        form.addRow("LR schedule:", self.schedule_combo)
+        col.addWidget(basic)
+        self.form_groups.append(basic)
+
+        adv = QGroupBox("Regularisation and data split")
+        aform = QFormLayout(adv)
+        self.weight_decay_spin = _NoWheelDoubleSpinBox()
+        self.weight_decay_spin.setDecimals(5)
+        self.weight_decay_spin.setRange(0.0, 1.0)
+        self.weight_decay_spin.setSingleStep(1e-4)
+        self.weight_decay_spin.setSpecialValueText("off")
+        self.weight_decay_spin.setToolTip("Pulls weights towards zero (not biases or norm scales). 0 = off.")
+        self.warmup_spin = _NoWheelDoubleSpinBox()
+        self.warmup_spin.setRange(0.0, 100.0)
+        self.warmup_spin.setDecimals(1)
+        self.warmup_spin.setSingleStep(0.5)
+        self.warmup_spin.setSpecialValueText("off")
+        self.warmup_spin.setToolTip("Epochs over which the learning rate ramps up from zero at the start.")
+        self.smoothing_spin = _NoWheelDoubleSpinBox()
+        self.smoothing_spin.setRange(0.0, 0.5)
+        self.smoothing_spin.setDecimals(2)
+        self.smoothing_spin.setSingleStep(0.05)
+        self.smoothing_spin.setSpecialValueText("off")
+        self.smoothing_spin.setToolTip("Label smoothing: train towards 0.9 instead of 1.0 for the right class "
+                                       "(with 0.1), which makes the network less over-confident.")
+        self.val_spin = _NoWheelSpinBox()
+        self.val_spin.setRange(0, 50)
+        self.val_spin.setSuffix(" %")
+        self.val_spin.setToolTip("Share of the training images held back to measure validation loss and "
+                                 "accuracy after every epoch. The best epoch on it is saved as best.pt.")
+        self.patience_spin = _NoWheelSpinBox()
+        self.patience_spin.setRange(0, 1000)
+        self.patience_spin.setSpecialValueText("off")
+        self.patience_spin.setSuffix(" epochs")
+        self.patience_spin.setToolTip("Early stopping: stop when validation accuracy has not improved for this "
+                                      "many epochs. Off = always train all epochs.")
+        self.limit_spin = _NoWheelSpinBox()
+        self.limit_spin.setRange(0, 9_999_999)
+        self.limit_spin.setSingleStep(1000)
+        self.limit_spin.setSpecialValueText("all")
+        self.limit_spin.setToolTip("Use only the first N training images: for quick experiments. 'all' uses them all.")
+        self.seed_spin = _NoWheelSpinBox()
+        self.seed_spin.setRange(0, 999_999)
+        self.seed_spin.setToolTip("The same seed gives the same initial weights and the same data order.")
+        aform.addRow("Weight decay:", self.weight_decay_spin)
+        aform.addRow("Warm-up:", self.warmup_spin)
+        aform.addRow("Label smoothing:", self.smoothing_spin)
+        aform.addRow("Validation split:", self.val_spin)
+        aform.addRow("Early stopping:", self.patience_spin)
+        aform.addRow("Training images:", self.limit_spin)
+        aform.addRow("Random seed:", self.seed_spin)
+        col.addWidget(adv)
+        self.form_groups.append(adv)
+
+        hw = QGroupBox("Hardware")
+        hform = QFormLayout(hw)
+        self.device_combo = QComboBox()
+        self.device_combo.addItem("Automatic (best available)", "auto")
+        self.device_combo.addItem("CPU", "cpu")
+        self.device_combo.setToolTip("Where training runs. Automatic picks a CUDA GPU, then Apple MPS, then the CPU.")
+        self.device_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.device_combo.setMinimumContentsLength(14)
+        self.precision_combo = QComboBox()
+        for key in ("auto", "fp32", "bf16", "fp16"):
+            self.precision_combo.addItem(PRECISION_TITLES[key], key)
+        self.precision_combo.setToolTip("Mixed precision (bf16/fp16) computes in 16 bits where it is safe: about "
+                                        "twice as fast where the hardware supports it, same accuracy.")
+        self.precision_label = QLabel()
+        self.precision_label.setWordWrap(True)
+        self.precision_label.setStyleSheet("color: palette(placeholder-text);")
+        hform.addRow("Device:", self.device_combo)
+        hform.addRow("Precision:", self.precision_combo)
+        hform.addRow("", self.precision_label)
+        col.addWidget(hw)
+
+        self.defaults_button = QPushButton("Reset to recommended values")
+        self.defaults_button.setToolTip("Refill the form with the recommended values for this dataset.")
+        self.defaults_button.clicked.connect(self.resetRequested)
+        col.addWidget(self.defaults_button)
+        col.addStretch(1)
+
+        for spin in (self.epochs_spin, self.batch_spin, self.lr_spin, self.momentum_spin, self.weight_decay_spin,
+                     self.warmup_spin, self.smoothing_spin, self.val_spin, self.patience_spin, self.limit_spin,
+                     self.seed_spin):
+            spin.valueChanged.connect(self._on_form_edited)
+            spin.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.UpDownArrows)
+            spin.setKeyboardTracking(False)
+        for combo in (self.optimizer_combo, self.schedule_combo):
+            combo.currentIndexChanged.connect(self._on_form_edited)
+        for combo in (self.optimizer_combo, self.schedule_combo, self.precision_combo, self.device_combo):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
+        for spin in (self.epochs_spin, self.batch_spin, self.lr_spin, self.momentum_spin, self.weight_decay_spin,
+                     self.warmup_spin, self.smoothing_spin, self.val_spin, self.patience_spin, self.limit_spin,
+                     self.seed_spin):
+            spin.setMinimumWidth(90)
+            spin.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.optimizer_combo.currentIndexChanged.connect(self._update_optimizer_fields)
+        self.device_combo.currentIndexChanged.connect(lambda _i: self.hardwareChanged.emit())
+        self.precision_combo.currentIndexChanged.connect(lambda _i: self.hardwareChanged.emit())
+        self.setWidget(holder)
+
+
+    def fill(self, cfg: TrainConfig) -> None:
+        """Fill the form with recommended values (a dataset change refills it until the user edits it)."""
+        self.set_config(cfg)
+        self.user_edited = False
+
+    def set_config(self, cfg: TrainConfig) -> None:
+        """Show these values (what really runs, when a run was started with overrides)."""
+        self._filling = True
+        try:
+            self.epochs_spin.setValue(cfg.epochs)
+            self.batch_spin.setValue(cfg.batch_size)
+            self.optimizer_combo.setCurrentIndex(max(0, self.optimizer_combo.findData(cfg.optimizer)))
+            self.lr_spin.setValue(cfg.lr)
+            self.momentum_spin.setValue(cfg.momentum)
+            self.schedule_combo.setCurrentIndex(max(0, self.schedule_combo.findData(cfg.schedule)))
+            self.weight_decay_spin.setValue(cfg.weight_decay)
+            self.warmup_spin.setValue(cfg.warmup_epochs)
+            self.smoothing_spin.setValue(cfg.label_smoothing)
+            self.val_spin.setValue(int(round(100 * cfg.val_split)))
+            self.patience_spin.setValue(cfg.early_stopping_patience)
+            self.limit_spin.setValue(cfg.limit_train)
+            self.seed_spin.setValue(cfg.seed)
+            for combo, value in ((self.device_combo, cfg.device), (self.precision_combo, cfg.precision)):
+                index = combo.findData(value)
+                if index >= 0:
+                    combo.setCurrentIndex(index)
+        finally:
+            self._filling = False
+        self._update_optimizer_fields()
+
+    def _on_form_edited(self, *_args) -> None:
+        if not self._filling:
+            self.user_edited = True
+
+    def _update_optimizer_fields(self) -> None:
+        self.momentum_spin.setEnabled(self.optimizer_combo.currentData() == "sgd")
+
+    def values(self) -> dict[str, Any]:
+        """The form as TrainConfig fields."""
+        return {
+            "epochs": self.epochs_spin.value(),
+            "batch_size": self.batch_spin.value(),
+            "optimizer": self.optimizer_combo.currentData(),
+            "lr": float(self.lr_spin.value()),
+            "momentum": float(self.momentum_spin.value()),
+            "schedule": self.schedule_combo.currentData(),
+            "weight_decay": float(self.weight_decay_spin.value()),
+            "warmup_epochs": float(self.warmup_spin.value()),
+            "label_smoothing": float(self.smoothing_spin.value()),
+            "val_split": self.val_spin.value() / 100.0,
+            "early_stopping_patience": self.patience_spin.value(),
+            "limit_train": self.limit_spin.value(),
+            "seed": self.seed_spin.value(),
+            "device": self.device_combo.currentData() or "auto",
+            "precision": self.precision_combo.currentData() or "auto",
+        }
+
+    def set_devices(self, devices: list[dict[str, Any]]) -> None:
+        """The devices PyTorch found, best first; the current choice is kept when it is still there."""
+        current = self.device_combo.currentData()
+        self.device_combo.blockSignals(True)
+        self.device_combo.clear()
+        self.device_combo.addItem(f"Automatic ({device_short_name(devices[0]) if devices else 'CPU'})", "auto")
+        for d in devices:
+            self.device_combo.addItem(device_title(d), d["id"])
+            self.device_combo.setItemData(self.device_combo.count() - 1, f"{d['name']}: {d.get('detail', '')}",
+                                          Qt.ItemDataRole.ToolTipRole)
+        index = self.device_combo.findData(current)
+        self.device_combo.setCurrentIndex(index if index >= 0 else 0)
+        self.device_combo.blockSignals(False)
+
+    def set_running(self, running: bool) -> None:
+        """The form shows what the running run uses; edits start to count at the next Start."""
+        for box in (*self.form_groups, self.device_combo, self.precision_combo, self.defaults_button):
+            box.setEnabled(not running)
