@@ -211,6 +211,7 @@ class _Job:
     on_success: Callable[[Any], None] | None
     on_error: Callable[[Failure], None] | None
     on_progress: Callable[[Any], None] | None = None
+    on_cancelled: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,7 @@ class LatestRunner(QObject):
         self._inflight: _Job | None = None
         self._pending: _Job | None = None
         self._closed = False
+        self._user_cancelled = -1
 
     @property
     def busy(self) -> bool:
@@ -245,7 +247,8 @@ class LatestRunner(QObject):
 
     def submit(self, fn: Callable[..., Any], on_success: Callable[[Any], None] | None = None,
                on_error: Callable[[Failure], None] | None = None, *, supersede: bool = True,
-               on_progress: Callable[[Any], None] | None = None) -> int:
+               on_progress: Callable[[Any], None] | None = None,
+               on_cancelled: Callable[[], None] | None = None) -> int:
         """Queue fn as the newest call; returns its ticket.
 
         With on_progress, fn is called as fn(report, is_cancelled): report(value) reaches on_progress on
@@ -255,7 +258,7 @@ class LatestRunner(QObject):
         self._ticket += 1
         if supersede:
             self._wanted_from = self._ticket
-        job = _Job(self._ticket, fn, on_success, on_error, on_progress)
+        job = _Job(self._ticket, fn, on_success, on_error, on_progress, on_cancelled)
         if self._closed or not _accepting:
             return job.ticket
         if self._inflight is None:
@@ -275,6 +278,15 @@ class LatestRunner(QObject):
         self._pending = None
         self._wanted_from = self._ticket + 1
 
+    def cancel(self) -> bool:
+        """The user's Cancel: the call in flight stops at its next check (is_cancelled) and its
+        on_cancelled runs when it has; a pending call is dropped. False when nothing was running."""
+        if self._inflight is None:
+            return False
+        self._user_cancelled = self._inflight.ticket
+        self.discard()
+        return True
+
     def is_current(self, ticket: int) -> bool:
         return ticket >= self._wanted_from and not self._closed
 
@@ -290,7 +302,7 @@ class LatestRunner(QObject):
                 if self._inflight is None:
                     self.busyChanged.emit(False)
                 return
-            job = _Job(job.ticket, fn, job.on_success, job.on_error, job.on_progress)
+            job = _Job(job.ticket, fn, job.on_success, job.on_error, job.on_progress, job.on_cancelled)
         was_busy = self._inflight is not None
         self._inflight = job
         _submit(lambda: self._work(job))
@@ -314,7 +326,10 @@ class LatestRunner(QObject):
 
     def _finish(self, job: _Job, kind: str, value: Any) -> None:
         self._inflight = None
-        if self.is_current(job.ticket):
+        if job.ticket == self._user_cancelled and not self._closed:
+            if job.on_cancelled is not None:
+                job.on_cancelled()
+        elif self.is_current(job.ticket):
             if kind == "ok" and job.on_success is not None:
                 job.on_success(value)
             elif kind == "failed" and job.on_error is not None:

@@ -5,10 +5,10 @@ what is loading. Right column: what is loaded (sizes, load report, images per cl
 with a class filter, and the augmentation switches with the same samples augmented the way training
 will augment them.
 
-Loading and downloading run on background threads (cnnstudio.ui.tasks); the page only ever sees
-their results on the GUI thread. A load started later wins: results of an older one are dropped by
-a generation counter. The loaded dataset comes back through AppState.datasetChanged, so a dataset
-set by another page (reopening a run) shows here the same way.
+Loading and downloading live in DataSession (cnnstudio/ui/sessions/data_session.py): a load started
+later wins, and the page only ever sees results on the GUI thread. The loaded dataset comes back
+through AppState.datasetChanged, so a dataset set by another page (reopening a run) shows here the
+same way.
 """
 
 from __future__ import annotations
@@ -19,68 +19,26 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QProgressBar, QPushButton, QScrollArea, QSizePolicy, QToolButton, QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from cnnstudio.core.datasets import DatasetInfo, info_from_dataset, list_datasets
 from cnnstudio.core.datasets.catalog import human_size
 from cnnstudio.core.training.config import Augmentation, default_config
 from cnnstudio.ui.state import AppState
-from cnnstudio.ui.tasks import Task, run_in_background
-from cnnstudio.ui.widgets.augment_panel import AugmentationPanel
+from cnnstudio.ui.sessions.data_session import DataSession
+from cnnstudio.ui.tasks import Task
+from cnnstudio.ui.widgets.progress_row import ProgressRow
 from cnnstudio.ui.widgets.banner import Banner, show_error_dialog
 from cnnstudio.ui.widgets.class_bars import ClassCountChart
 from cnnstudio.ui.widgets.dataset_list import DatasetList
-from cnnstudio.ui.widgets.image_grid import ImageGrid
+from cnnstudio.ui.widgets.data_previews import AugmentBox, SamplesBox
+from cnnstudio.ui.widgets.load_report import LoadReportView
+from cnnstudio.ui.widgets.section_title import page_header
 
 PREVIEW_COUNT = 64  # samples in the preview grid (8 x 8)
 AUGMENT_COUNT = 32  # of those, how many are shown augmented (4 x 8)
-GRID_COLS = 8
 ALL_CLASSES = -1
-
-
-def _percent_reporter(report: Any, pack: Any) -> Any:
-    """progress(done, total) that calls report(pack(done, total, pct)) only when the percent changes.
-
-    A download reports every 256 KB chunk; forwarding each one would flood the GUI event loop.
-    """
-    last = [-1]
-
-    def progress(done: int, total: int) -> None:
-        pct = int(100 * done / total) if total > 0 else 0
-        if pct != last[0]:
-            last[0] = pct
-            report(pack(done, total, pct))
-
-    return progress
-
-
-class _ProgressRow(QWidget):
-    """"Loading Shapes… [=====   ] [Cancel]": one activity, hidden while idle."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.label = QLabel()
-        self.label.setWordWrap(True)  # long titles wrap instead of widening the whole column
-        self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.bar = QProgressBar()
-        self.bar.setFixedWidth(130)
-        self.bar.setTextVisible(True)
-        self.cancel = QPushButton("Cancel")
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.label, 1)
-        row.addWidget(self.bar)
-        row.addWidget(self.cancel)
-        self.hide()
-
-    def start(self, text: str, busy: bool) -> None:
-        self.label.setText(text)
-        self.bar.setRange(0, 0 if busy else 100)  # (0, 0) = an indeterminate "busy" bar
-        self.bar.setValue(0)
-        self.cancel.setEnabled(True)
-        self.show()
 
 
 class DataPage(QWidget):
@@ -96,12 +54,17 @@ class DataPage(QWidget):
         self._sample_idx = np.zeros(0, np.int64)
         self._rng = np.random.default_rng(0)
         self._aug_seed = 0
-        self._load_task: Task | None = None
-        self._load_gen = 0  # bumped per load; results of older loads are ignored
-        self._loading_key: str | None = None
-        self._download_task: Task | None = None
-        self._download_key: str | None = None
+        self._loading_title = ""
         self._error_box: Any = None
+        self.session = session = DataSession(state, self)
+        session.loadProgress.connect(self._on_load_progress)
+        session.loaded.connect(self._on_loaded)
+        session.loadFailed.connect(self._on_load_failed)
+        session.loadCancelled.connect(self._on_load_cancelled)
+        session.downloadProgress.connect(self._on_download_progress)
+        session.downloaded.connect(self._on_downloaded)
+        session.downloadFailed.connect(self._on_download_failed)
+        session.downloadCancelled.connect(self._on_download_cancelled)
         self._build_ui()
 
         state.datasetChanged.connect(self._on_dataset_changed)
@@ -128,16 +91,8 @@ class DataPage(QWidget):
         grid.setHorizontalSpacing(12)
         grid.setVerticalSpacing(10)
 
-        title = QLabel("Data")
-        title.setStyleSheet("font-size: 18px; font-weight: 600;")
-        subtitle = QLabel("Choose the images the network learns from, look at them, and decide how "
-                          "training may vary them.")
-        subtitle.setStyleSheet("color: palette(placeholder-text);")
-        header = QHBoxLayout()
-        header.addWidget(title)
-        header.addSpacing(10)
-        header.addWidget(subtitle, 1)
-        grid.addLayout(header, 0, 0, 1, 2)
+        grid.addLayout(page_header("Data", "Choose the images the network learns from, look at them, and decide "
+                                           "how training may vary them."), 0, 0, 1, 2)
 
         grid.addWidget(self._build_choose_box(), 1, 0)
         grid.addWidget(self._build_loaded_box(), 1, 1)
@@ -191,38 +146,21 @@ class DataPage(QWidget):
         folder_hint.setStyleSheet("color: palette(placeholder-text);")
         layout.addWidget(folder_hint)
 
-        self.download_row = _ProgressRow()
+        self.download_row = ProgressRow()
         self.download_row.cancel.clicked.connect(self.cancel_download)
-        self.loading_row = _ProgressRow()
+        self.loading_row = ProgressRow()
         self.loading_row.cancel.clicked.connect(self.cancel_load)
         layout.addWidget(self.download_row)
         layout.addWidget(self.loading_row)
         self.banner = Banner()
         layout.addWidget(self.banner)
-        self._build_report(layout)
+        self.report = LoadReportView()
+        self.report_label, self.skipped_toggle, self.skipped_list = (self.report.report_label,
+                                                                     self.report.skipped_toggle,
+                                                                     self.report.skipped_list)
+        layout.addWidget(self.report)
         layout.addStretch(1)
         return box
-
-    def _build_report(self, layout: QVBoxLayout) -> None:
-        # Load report of a folder: summary line, notes, and the skipped files behind a toggle.
-        self.report_label = QLabel()
-        self.report_label.setWordWrap(True)
-        self.report_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.report_label.hide()
-        self.skipped_toggle = QToolButton()
-        self.skipped_toggle.setCheckable(True)
-        self.skipped_toggle.setArrowType(Qt.ArrowType.RightArrow)
-        self.skipped_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.skipped_toggle.setAutoRaise(True)
-        self.skipped_toggle.toggled.connect(self._toggle_skipped)
-        self.skipped_toggle.hide()
-        self.skipped_list = QTreeWidget()
-        self.skipped_list.setHeaderLabels(["Skipped file", "Why"])
-        self.skipped_list.setRootIsDecorated(False)
-        self.skipped_list.hide()
-        layout.addWidget(self.report_label)
-        layout.addWidget(self.skipped_toggle)
-        layout.addWidget(self.skipped_list)
 
     def _build_loaded_box(self) -> QGroupBox:
         box = QGroupBox("Loaded dataset")
@@ -242,57 +180,19 @@ class DataPage(QWidget):
         return box
 
     def _build_samples_box(self) -> QGroupBox:
-        box = QGroupBox("Sample images")
-        layout = QVBoxLayout(box)
-        controls = QHBoxLayout()
-        controls.addWidget(QLabel("Show"))
-        self.class_filter = QComboBox()
-        self.class_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        box = SamplesBox()
+        self.class_filter, self.shuffle_button, self.preview = box.class_filter, box.shuffle_button, box.preview
         self.class_filter.currentIndexChanged.connect(lambda _i: self.pick_samples())
-        controls.addWidget(self.class_filter)
-        self.shuffle_button = QPushButton("Shuffle")
-        self.shuffle_button.setToolTip("Show other random training images.")
         self.shuffle_button.clicked.connect(lambda: self.pick_samples())
-        controls.addWidget(self.shuffle_button)
-        controls.addStretch(1)
-        hint = QLabel("Hover an image for its class.")
-        hint.setStyleSheet("color: palette(placeholder-text);")
-        controls.addWidget(hint)
-        layout.addLayout(controls)
-        self.preview = ImageGrid(GRID_COLS, "Loading the dataset…")
-        layout.addWidget(self.preview, 1)
         return box
 
     def _build_augment_box(self) -> QGroupBox:
-        box = QGroupBox("Augmentation (training images only)")
-        layout = QVBoxLayout(box)
-        intro = QLabel("Random changes applied to every training batch, so the network learns the object "
-                       "rather than its exact pixels. Test images are never changed.")
-        intro.setWordWrap(True)
-        intro.setStyleSheet("color: palette(placeholder-text);")
-        layout.addWidget(intro)
-        self.aug_panel = AugmentationPanel()
+        box = AugmentBox()
+        for name in ("aug_panel", "redraw_button", "reset_aug_button", "aug_caption", "aug_preview"):
+            setattr(self, name, getattr(box, name))
         self.aug_panel.changed.connect(self._on_augmentation_changed)
-        layout.addWidget(self.aug_panel)
-
-        buttons = QHBoxLayout()
-        self.redraw_button = QPushButton("New random draw")
-        self.redraw_button.setToolTip("Augment the same images again with new random numbers.")
         self.redraw_button.clicked.connect(self.redraw_augmentation)
-        self.reset_aug_button = QPushButton("Dataset defaults")
-        self.reset_aug_button.setToolTip("The augmentation that suits this dataset.")
         self.reset_aug_button.clicked.connect(self.reset_augmentation)
-        buttons.addWidget(self.redraw_button)
-        buttons.addWidget(self.reset_aug_button)
-        buttons.addStretch(1)
-        layout.addLayout(buttons)
-
-        self.aug_caption = QLabel()
-        self.aug_caption.setWordWrap(True)
-        self.aug_caption.setStyleSheet("color: palette(placeholder-text);")
-        layout.addWidget(self.aug_caption)
-        self.aug_preview = ImageGrid(GRID_COLS, "The first samples, augmented, appear here.")
-        layout.addWidget(self.aug_preview, 1)
         return box
 
     # ---------------------------------------------------------------------------------------------
@@ -306,8 +206,8 @@ class DataPage(QWidget):
             self._error("Could not list the datasets", str(exc))
             return
         self.datasets.set_infos(infos)
-        if self._download_task is not None and self._download_key:
-            self.datasets.set_progress(self._download_key, self.download_row.bar.value())
+        if self.session.download_key:
+            self.datasets.set_progress(self.session.download_key, self.download_row.bar.value())
         self._update_buttons()
 
     def _selected_info(self) -> DatasetInfo | None:
@@ -333,7 +233,7 @@ class DataPage(QWidget):
     def _update_buttons(self) -> None:
         info = self._selected_info()
         downloadable = (info is not None and info.kind == "torchvision" and not info.available
-                        and self._download_task is None)
+                        and not self.session.downloading)
         self.download_button.setEnabled(downloadable)
         if info is not None and info.kind == "torchvision" and info.available:
             self.download_button.setText("Downloaded")
@@ -351,14 +251,14 @@ class DataPage(QWidget):
         if info is None:
             return
         if info.available:
-            if self.is_loading() and key == self._loading_key:
+            if self.is_loading() and key == self.session.loading_key:
                 return  # already on its way
             if key != self.state.dataset_name or self.state.dataset is None or self.is_loading():
                 self.load(key)
             return
-        if key == self._download_key:
+        if key == self.session.download_key:
             return
-        if self._download_task is not None:
+        if self.session.downloading:
             self.banner.show_message(f"{info.title} is not on this computer yet. It can be downloaded "
                                      f"({human_size(info.download_bytes)}) once the download of "
                                      f"{self._download_title()} has finished.", "info")
@@ -369,40 +269,20 @@ class DataPage(QWidget):
     # ---------------------------------------------------------------------------------------------
     # loading
 
-    def load(self, key: str, title: str | None = None) -> Task:
+    def load(self, key: str, title: str | None = None) -> None:
         """Load a registered dataset (by name) or a folder (by path) in the background."""
-        if self._load_task is not None and self._load_task.running:
-            self._load_task.cancel()  # cooperative; its result is dropped by the generation check
-        self._load_gen += 1
-        gen = self._load_gen
-        self._loading_key = key
         info = self.datasets.info(key)
-        title = title or (info.title if info is not None else Path(key).name or key)
+        self._loading_title = title or (info.title if info is not None else Path(key).name or key)
         is_folder = info is None or info.kind in ("image-folder", "idx-folder")
-        self.loading_row.start(f"Loading {title}…", busy=not is_folder)
+        self.loading_row.start(f"Loading {self._loading_title}…", busy=not is_folder)
         self.banner.clear_message()
-        self.state.datasetLoading.emit(key)
+        self.session.load(key)
 
-        def work(report: Any, is_cancelled: Any) -> Any:
-            from cnnstudio.core.datasets import load_dataset  # imports torch on first use
-
-            progress = _percent_reporter(report, lambda done, total, pct: pct)
-            return load_dataset(key, progress=progress, cancel=is_cancelled)
-
-        task = run_in_background(
-            work, with_progress=True, parent=self,
-            on_success=lambda ds, g=gen, k=key: self._on_loaded(g, k, ds),
-            on_error=lambda msg, details, g=gen, t=title: self._on_load_failed(g, t, msg, details),
-            on_progress=lambda pct, g=gen: self._on_load_progress(g, pct))
-        task.cancelled.connect(lambda g=gen, t=title: self._on_load_cancelled(g, t))
-        self._load_task = task
-        return task
-
-    def open_folder(self, path: str | Path) -> Task:
+    def open_folder(self, path: str | Path) -> None:
         """Load a folder of images (one subfolder per class) or of MNIST IDX files."""
         folder = str(Path(path).expanduser())
         self.datasets.clearSelection()
-        return self.load(folder, title=Path(folder).name or folder)
+        self.load(folder, title=Path(folder).name or folder)
 
     def _ask_folder(self) -> None:
         start = self.state.dataset_name if Path(self.state.dataset_name).is_dir() else str(Path.home())
@@ -411,22 +291,18 @@ class DataPage(QWidget):
             self.open_folder(path)
 
     def cancel_load(self) -> None:
-        if self._load_task is not None and self._load_task.running:
-            self._load_task.cancel()
+        if self.session.cancel_load():
             self.loading_row.label.setText("Cancelling…")
             self.loading_row.cancel.setEnabled(False)
 
     def is_loading(self) -> bool:
-        return self._load_task is not None and self._load_task.running
+        return self.session.loading
 
-    def _on_load_progress(self, gen: int, pct: int) -> None:
-        if gen == self._load_gen:
-            self.loading_row.bar.setRange(0, 100)
-            self.loading_row.bar.setValue(int(pct))
+    def _on_load_progress(self, pct: int) -> None:
+        self.loading_row.bar.setRange(0, 100)
+        self.loading_row.bar.setValue(int(pct))
 
-    def _on_loaded(self, gen: int, key: str, dataset: Any) -> None:
-        if gen != self._load_gen:
-            return  # a later load replaced this one
+    def _on_loaded(self, key: str, dataset: Any) -> None:
         self.loading_row.hide()
         if self.datasets.info(key) is None or self.datasets.info(key).kind in ("image-folder", "idx-folder"):
             self.datasets.add_folder(key, info_from_dataset(dataset))
@@ -439,22 +315,18 @@ class DataPage(QWidget):
                                      f"{report.files_seen} files were skipped: see the load report.", "warning")
         self.state.message.emit(f"Loaded {dataset.title}")
 
-    def _on_load_failed(self, gen: int, title: str, message: str, details: str) -> None:
-        if gen != self._load_gen:
-            return
+    def _on_load_failed(self, message: str, details: str) -> None:
         self.loading_row.hide()
-        self._error(f"Could not load {title}", message, details)
+        self._error(f"Could not load {self._loading_title}", message, details)
         # Point the selection back at what is still loaded, so the list does not lie.
         if self.state.dataset is not None:
             self.datasets.select_key(self.state.dataset_name)
             self._show_selected_details()
             self._update_buttons()
 
-    def _on_load_cancelled(self, gen: int, title: str) -> None:
-        if gen != self._load_gen:
-            return
+    def _on_load_cancelled(self) -> None:
         self.loading_row.hide()
-        self.banner.show_message(f"Loading {title} was cancelled.", "info")
+        self.banner.show_message(f"Loading {self._loading_title} was cancelled.", "info")
 
     # ---------------------------------------------------------------------------------------------
     # downloading
@@ -466,57 +338,42 @@ class DataPage(QWidget):
         if info is None or info.kind != "torchvision":
             self.banner.show_message("Select a dataset that needs a download first.", "info")
             return None
-        if self._download_task is not None:
+        if self.session.downloading:
             self.banner.show_message(f"Wait for the download of {self._download_title()} to finish first "
                                      f"(or cancel it).", "info")
             return None
-        self._download_key = key
         self.download_row.start(f"Downloading {info.title}…", busy=False)
         self.datasets.set_progress(key, 0)
         self.banner.clear_message()
-
-        def work(report: Any, is_cancelled: Any) -> str:
-            from cnnstudio.core import datasets as api  # looked up at call time (tests replace it)
-
-            progress = _percent_reporter(report, lambda done, total, pct: (done, total, pct))
-            return str(api.download_dataset(key, progress=progress, cancel=is_cancelled))
-
-        task = run_in_background(
-            work, with_progress=True, parent=self,
-            on_success=lambda path, k=key: self._on_downloaded(k, path),
-            on_error=lambda msg, details, k=key: self._on_download_failed(k, msg, details),
-            on_progress=self._on_download_progress)
-        task.cancelled.connect(lambda k=key: self._on_download_cancelled(k))
-        self._download_task = task
+        task = self.session.download(key)
         self._update_buttons()
         return task
 
     def cancel_download(self) -> None:
-        if self._download_task is not None:
-            self._download_task.cancel()
+        if self.session.downloading:
+            self.session.cancel_download()
             self.download_row.label.setText("Cancelling the download…")
             self.download_row.cancel.setEnabled(False)
 
     def is_downloading(self) -> bool:
-        return self._download_task is not None
+        return self.session.downloading
 
     def _download_title(self) -> str:
-        info = self.datasets.info(self._download_key or "")
-        return info.title if info is not None else str(self._download_key)
+        key = self.session.download_key
+        info = self.datasets.info(key or "")
+        return info.title if info is not None else str(key)
 
-    def _on_download_progress(self, value: Any) -> None:
-        done, total, pct = value
-        if self._download_key is None:
+    def _on_download_progress(self, done: int, total: int, pct: int) -> None:
+        key = self.session.download_key
+        if key is None:
             return
         self.download_row.bar.setValue(int(pct))
         if self.download_row.cancel.isEnabled():
             self.download_row.label.setText(f"Downloading {self._download_title()}: "
                                              f"{human_size(done)} of {human_size(total)}")
-        self.datasets.set_progress(self._download_key, int(pct))
+        self.datasets.set_progress(key, int(pct))
 
     def _end_download(self, key: str) -> None:
-        self._download_task = None
-        self._download_key = None
         self.download_row.hide()
         self.datasets.set_progress(key, None)
 
@@ -554,7 +411,7 @@ class DataPage(QWidget):
             self.datasets.add_folder(key, info_from_dataset(dataset))
         self.datasets.set_loaded(key)
         self._show_info(dataset)
-        self._show_report(dataset)
+        self.report.show_report(dataset)
         counts = np.bincount(self._labels_np, minlength=dataset.num_classes)
         self.class_chart.set_counts(dataset.classes, counts)
 
@@ -579,45 +436,6 @@ class DataPage(QWidget):
             f"{h} x {w} pixels, {colour} &nbsp;·&nbsp; {ds.num_classes} classes<br>"
             f"{len(ds.train_images):,} training images &nbsp;·&nbsp; {len(ds.test_images):,} test images<br>"
             f"<span style='color: palette(placeholder-text)'>From: {html.escape(source)}</span>")
-
-    def _show_report(self, ds: Any) -> None:
-        report = ds.report
-        self.skipped_list.clear()
-        self.skipped_toggle.setChecked(False)
-        if report is None:
-            for w in (self.report_label, self.skipped_toggle, self.skipped_list):
-                w.hide()
-            return
-        lines = [f"<b>Load report:</b> {report.files_loaded:,} of {report.files_seen:,} image files loaded"
-                 + (f", <b>{report.files_skipped:,} skipped</b>" if report.skipped else ", none skipped")]
-        lines += [f"• {html.escape(n)}" for n in report.notes]
-        self.report_label.setText("<br>".join(lines))
-        self.report_label.show()
-        if report.skipped:
-            root = Path(ds.source) if ds.source else None
-            for item in report.skipped:
-                shown = item.path
-                if root is not None:
-                    try:
-                        shown = str(Path(item.path).relative_to(root))
-                    except ValueError:
-                        pass
-                row = QTreeWidgetItem([shown, item.reason])
-                row.setToolTip(0, item.path)
-                self.skipped_list.addTopLevelItem(row)
-            self.skipped_list.resizeColumnToContents(0)
-            # As tall as its rows (a few skipped files need no big empty box), at most ~6 rows.
-            rows = self.skipped_list.sizeHintForRow(0) * min(report.files_skipped, 6)
-            self.skipped_list.setFixedHeight(rows + self.skipped_list.header().sizeHint().height() + 6)
-            self.skipped_toggle.setText(f"Show the {report.files_skipped} skipped file(s) and why")
-            self.skipped_toggle.show()
-        else:
-            self.skipped_toggle.hide()
-        self.skipped_list.hide()
-
-    def _toggle_skipped(self, shown: bool) -> None:
-        self.skipped_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
-        self.skipped_list.setVisible(shown)
 
     # -- samples ----------------------------------------------------------------------------------
     def set_class_filter(self, class_index: int | None) -> None:
@@ -709,6 +527,4 @@ class DataPage(QWidget):
 
     def shutdown(self) -> None:
         """Window closing: ask running loads and downloads to stop (the window waits for them)."""
-        for task in (self._load_task, self._download_task):
-            if task is not None and task.running:
-                task.cancel()
+        self.session.shutdown()

@@ -1,13 +1,6 @@
-"""Inspect: look inside the network with one image.
-
-For the current checkpoint the page shows
-  - the input (a test image, a picture file, a pasted or dropped image, or the Draw page's drawing),
-    framed exactly like the training data (cnnstudio.core.inference: Predictor.prepare),
-  - the predicted probabilities, and where the model looks: a Grad-CAM heatmap for the predicted class
-    or any chosen class, at a chosen layer, or gradient saliency, blended over the input,
-  - the feature maps of every layer for that input (a scrollable list of sections; vectors as bars
-    or a heat strip), and
-  - the filters of a chosen convolution as a zoomable mosaic (pyqtgraph), hover names filter and weights.
+"""Inspect: look inside the network with one input (a test image, a picture, or the Draw page's drawing),
+framed exactly like the training data: the prediction, a Grad-CAM or saliency heatmap, every layer's
+feature maps, and any convolution's filters as a zoomable mosaic.
 
 This module is the view. The model (the app's current model, or a training run's last.pt after each
 epoch), the inspections, the filter mosaics and picture framing live in InspectSession
@@ -29,7 +22,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QStackedWidget, QTabWidg
 from cnnstudio.core.framing import describe_preparation
 from cnnstudio.ui.image_input import ImageInputMixin
 from cnnstudio.ui.picture_export import PictureExportMixin
-from cnnstudio.ui.qimage import qimage_to_numpy
+from cnnstudio.ui.qimage import chw_to_hwc, crisp_qimage, qimage_to_numpy
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.sessions.inspect_session import InspectRequest, InspectSession
 from cnnstudio.ui.widgets.banner import Banner
@@ -287,15 +280,8 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         same_arch = keys == self.filters.layer_keys() and self.explain.class_names() == ctx.classes
         self.filters.set_layers(ctx.conv_layers)
         self.explain.set_model(ctx, same_arch)
-        # Test set.
-        n = len(ctx.dataset.test_labels) if ctx.dataset is not None else 0
-        self.index_spin.blockSignals(True)
-        self.index_spin.setRange(0, max(0, n - 1))
-        self.index_spin.setValue(min(self.test_index, max(0, n - 1)))
-        self.index_spin.blockSignals(False)
-        self.count_label.setText(f"of {n:,}" if n else "(no test set)")
-        for w in (self.index_spin, self.prev_button, self.next_button, self.random_button):
-            w.setEnabled(n > 0)
+        self.input_bar.set_test_count(len(ctx.dataset.test_labels) if ctx.dataset is not None else 0,
+                                      self.test_index)
         self._on_method()
 
     def _show_model_label(self) -> None:
@@ -522,23 +508,14 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
     # ------------------------------------------------------------------------------------------------
     # Pictures
     def grab_image(self, what: str) -> QImage:
-        """A picture of "filters" (the whole mosaic, each weight a SCALE-pixel square), "input",
-        "heatmap" (the overlay), or "layer:<key>" (that layer's feature-map section as shown)."""
-        from cnnstudio.ui.qimage import numpy_to_qimage
-
-        def crisp(array: np.ndarray, target: int) -> QImage:
-            scale = max(1, target // max(array.shape[:2]))
-            big = np.repeat(np.repeat(array, scale, axis=0), scale, axis=1)
-            return numpy_to_qimage(np.ascontiguousarray(big)).copy()
-
+        """A picture of "filters" (the whole mosaic, each weight a crisp square), "input", "heatmap" (the
+        overlay), or "layer:<key>" (that layer's feature-map section as shown)."""
         if what == "filters" and self.filters.mosaic is not None:
-            return crisp(self.filters.mosaic, 2048)
+            return crisp_qimage(self.filters.mosaic, 2048)
         if what == "input" and self.input_pixels is not None:
-            from cnnstudio.ui.qimage import chw_to_hwc
-
-            return crisp(chw_to_hwc(self.input_pixels), 448)
+            return crisp_qimage(chw_to_hwc(self.input_pixels), 448)
         if what == "heatmap" and self.cam_image is not None:
-            return crisp(self.cam_image, 448)
+            return crisp_qimage(self.cam_image, 448)
         if what.startswith("layer:"):
             section = self.section(what.split(":", 1)[1])
             if section is not None:

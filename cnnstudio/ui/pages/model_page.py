@@ -29,6 +29,7 @@ from cnnstudio.core.models import (LAYER_TYPES, ShapeReport, format_shape, get_p
 from cnnstudio.core.models.layer_types import layer_label, normalize_layer
 from cnnstudio.core.training.config import default_config
 from cnnstudio.ui.state import AppState
+from cnnstudio.ui.widgets.section_title import page_header
 from cnnstudio.ui.widgets.banner import Banner, show_error_dialog
 from cnnstudio.ui.widgets.layer_form import LayerForm
 
@@ -66,16 +67,8 @@ class ModelPage(QWidget):
     # layout
 
     def _build_ui(self) -> None:
-        title = QLabel("Model")
-        title.setStyleSheet("font-size: 18px; font-weight: 600;")
-        subtitle = QLabel("Pick a ready-made architecture, or change it layer by layer: shapes and parameter "
-                          "counts update as you edit.")
-        subtitle.setStyleSheet("color: palette(placeholder-text);")
-        subtitle.setWordWrap(True)
-        header = QHBoxLayout()
-        header.addWidget(title)
-        header.addSpacing(10)
-        header.addWidget(subtitle, 1)
+        header = page_header("Model", "Pick a ready-made architecture, or change it layer by layer: shapes and "
+                                      "parameter counts update as you edit.")
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self._build_presets_box())

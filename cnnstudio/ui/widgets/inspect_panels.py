@@ -77,6 +77,16 @@ class InputBar(QWidget):
         col.addLayout(info)
 
 
+    def set_test_count(self, n: int, index: int) -> None:
+        """How many test images the model has (0: none), showing `index` (clamped)."""
+        self.index_spin.blockSignals(True)
+        self.index_spin.setRange(0, max(0, n - 1))
+        self.index_spin.setValue(min(index, max(0, n - 1)))
+        self.index_spin.blockSignals(False)
+        self.count_label.setText(f"of {n:,}" if n else "(no test set)")
+        for w in (self.index_spin, self.prev_button, self.next_button, self.random_button):
+            w.setEnabled(n > 0)
+
 
 class ExplainPanel(QFrame):
     """The prediction, the input beside its heatmap, and the heatmap's settings."""
