@@ -78,6 +78,24 @@ class Evaluation:
             rows.append({"class": name, "precision": precision, "recall": recall, "f1": f1, "support": support})
         return rows
 
+    def macro_averages(self) -> dict[str, float]:
+        """Precision, recall and F1 averaged over classes, each class counting the same."""
+        rows = self.per_class()
+        k = max(1, len(rows))
+        return {key: sum(r[key] for r in rows) / k for key in ("precision", "recall", "f1")}
+
+    def most_common_mistake(self) -> tuple[int, int]:
+        """The (true, predicted) cell with the most wrong answers: the most instructive first look. With no
+        mistakes, the diagonal cell of the class with the most right answers."""
+        cm = self.confusion_matrix()
+        off = cm.copy()
+        np.fill_diagonal(off, -1)
+        if off.size and off.max() > 0:
+            t, p = np.unravel_index(int(np.argmax(off)), off.shape)
+            return int(t), int(p)
+        d = int(np.argmax(np.diag(cm))) if len(self.classes) else 0
+        return d, d
+
     def samples_for_cell(self, true_class: int, predicted_class: int) -> np.ndarray:
         """Indices with this (true, predicted) pair, most confident prediction first."""
         preds = self.predictions

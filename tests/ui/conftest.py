@@ -51,3 +51,35 @@ def _no_training_thread_left_running(qtbot):
     training_worker.wait_for_runs(120_000)
     qtbot.waitUntil(lambda: not training_worker.active_runs(), timeout=10_000)
     assert not left, f"{len(left)} training thread(s) were still running at the end of the test"
+
+
+@pytest.fixture(scope="session")
+def shapes_dataset():
+    """The built-in shapes set, loaded once for the whole session."""
+    from cnnstudio.core.datasets import load_dataset
+
+    return load_dataset("shapes")
+
+
+@pytest.fixture(scope="session")
+def shapes_checkpoint(shapes_dataset, tmp_path_factory):
+    """best.pt of a tiny shapes model (tiny-bn-cnn, one short epoch) trained once for the session."""
+    from cnnstudio.core.training.config import Augmentation, TrainConfig
+    from cnnstudio.core.training.trainer import Trainer
+
+    run_dir = tmp_path_factory.mktemp("shared-run") / "run"
+    config = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=1, limit_train=1500, device="cpu",
+                         precision="fp32", seed=0, augment=Augmentation())
+    result = Trainer(config, dataset=shapes_dataset, run_dir=run_dir).run()
+    assert result["status"] == "finished", result
+    return result["checkpoint"]
+
+
+@pytest.fixture
+def shapes_state(shapes_dataset):
+    """An AppState with shapes loaded, as the Data page leaves it."""
+    from cnnstudio.ui.state import AppState
+
+    st = AppState()
+    st.set_dataset(shapes_dataset, "shapes")
+    return st

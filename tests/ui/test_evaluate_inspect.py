@@ -257,6 +257,22 @@ def test_evaluation_matches_an_independent_computation(evaluate_page, trained, s
     assert page.loss_card.value.text() == f"{ev.loss:.3f}"
     assert np.array_equal(page.matrix.counts(), ev.confusion_matrix())
     assert page.table.rowCount() == len(ev.classes)
+    # What the page shows, against numbers counted here from the core Predictor's own probabilities
+    # (not from page.evaluation, the object that produced them).
+    k = len(shapes.classes)
+    counts = np.zeros((k, k), int)
+    for t, p in zip(labels, preds):
+        counts[t, p] += 1
+    assert np.array_equal(page.matrix.counts(), counts)
+    loss = -np.mean(np.log(np.clip(test_probabilities[np.arange(len(labels)), labels], 1e-12, 1.0)))
+    assert float(page.loss_card.value.text()) == pytest.approx(loss, abs=2e-3)
+    for row in range(page.table.rowCount()):
+        i = shapes.classes.index(page.table.item(row, 0).text())
+        precision = counts[i, i] / max(1, counts[:, i].sum())
+        recall = counts[i, i] / max(1, counts[i].sum())
+        assert page.table.item(row, 1).text() == f"{100 * precision:.1f} %"
+        assert page.table.item(row, 2).text() == f"{100 * recall:.1f} %"
+        assert page.table.item(row, 4).text() == f"{counts[i].sum():,}"
 
 
 def expected_cell(probs: np.ndarray, labels: np.ndarray, t: int, p: int) -> np.ndarray:

@@ -332,13 +332,7 @@ class EvaluatePage(PictureExportMixin, QWidget):
         self.matrix.set_normalised(self.percent_radio.isChecked())
         self._fill_table()
         # Start on the most common mistake: the most instructive cell for a first look.
-        cm = ev.confusion_matrix().copy()
-        np.fill_diagonal(cm, -1)
-        if cm.size and cm.max() > 0:
-            t, p = np.unravel_index(int(np.argmax(cm)), cm.shape)
-        else:
-            t = p = int(np.argmax(np.diag(ev.confusion_matrix()))) if len(ev.classes) else 0
-        self.select_cell(int(t), int(p))
+        self.select_cell(*ev.most_common_mistake())
 
     def _fill_table(self) -> None:
         rows = self.evaluation.per_class()
@@ -352,8 +346,7 @@ class EvaluatePage(PictureExportMixin, QWidget):
                 self.table.setItem(r, c, NumberItem(_pct(row[key]), row[key]))
             self.table.setItem(r, 4, NumberItem(f"{row['support']:,}", row["support"]))
         self.table.setSortingEnabled(True)
-        k = max(1, len(rows))
-        macro = {key: sum(r[key] for r in rows) / k for key in ("precision", "recall", "f1")}
+        macro = self.evaluation.macro_averages()
         self.macro_label.setText(f"Average over classes: precision {_pct(macro['precision'])}, recall "
                                  f"{_pct(macro['recall'])}, F1 {_pct(macro['f1'])}")
         self.table.setToolTip("Click a column header to sort. Double-click a class to see its correct images.")

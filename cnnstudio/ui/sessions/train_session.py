@@ -138,7 +138,7 @@ class TrainSession(QObject):
         return self.run is not None and self.run.stop_requested
 
     # -- decisions ------------------------------------------------------------------------------------
-    def build_config(self, form: dict[str, Any], augmentation: Any,
+    def build_config(self, form: dict[str, Any], augmentation: Any = None,
                      overrides: dict[str, Any] | None = None) -> TrainConfig:
         """The TrainConfig a Start would use: the dataset's defaults, the form, the model spec, the
         augmentation, then `overrides` (TrainConfig field names). CNNStudioError if invalid."""
@@ -146,13 +146,14 @@ class TrainSession(QObject):
 
         changes: dict[str, Any] = dict(form)
         changes["dataset"] = self.state.dataset_name
-        changes["augment"] = augmentation
+        base = default_config(self.state.dataset_name)
+        changes["augment"] = augmentation if augmentation is not None else base.augment
         spec = copy.deepcopy(self.state.spec) if self.state.spec is not None else None
         if spec is not None:
             changes["spec"] = spec
             changes["model"] = str(spec.get("name") or "custom")
         changes.update(overrides or {})
-        return build_config(default_config(self.state.dataset_name), changes)
+        return build_config(base, changes)
 
     def resume_config(self, epochs: int, device: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
         """For a resumed run only epochs (at least the saved number) and device matter."""
