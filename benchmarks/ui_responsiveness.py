@@ -151,7 +151,7 @@ def settle_background_tasks(app, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         app.processEvents()
-        if not tasks._running:
+        if tasks.idle():
             break
         time.sleep(0.01)
     app.processEvents()
