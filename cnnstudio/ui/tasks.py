@@ -24,6 +24,7 @@ outlived app.exec() and Python's teardown destroyed its still-running thread, ab
 from __future__ import annotations
 
 import concurrent.futures
+import sys
 import threading
 import traceback
 from dataclasses import dataclass
@@ -106,6 +107,14 @@ class Failure:
 
 def _call(fn: Callable[..., Any], *args: Any) -> tuple[str, Any]:
     """("ok", result), ("cancelled", None) or ("failed", Failure): never raises."""
+    # Threads are reused: a call that raised torch's thread count (a training run in the self-test)
+    # must not leave it raised for the small calls after it. Cheap: a read, and a write only then.
+    try:
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.get_num_threads() != 1:
+            torch.set_num_threads(1)
+    except Exception:  # noqa: BLE001 - torch half-imported by another thread: the next call sees it
+        pass
     try:
         return "ok", fn(*args)
     except DownloadCancelled:

@@ -129,7 +129,7 @@ class TrainingWorker(QObject):
             from cnnstudio.core.training.trainer import Trainer  # imports torch: on this thread, not the GUI's
 
             self.trainer = Trainer(self.config, dataset=self.dataset, run_dir=self.run_dir,
-                                   resume_from=self.resume_from, on_event=self._on_event, control=self.control)
+                                   resume_from=self.resume_from, on_event=self.on_event, control=self.control)
             result = self.trainer.run()
             self._flush()
             if not isinstance(result, dict):
@@ -153,7 +153,8 @@ class TrainingWorker(QObject):
             self.dataset = None
             self.finished.emit()
 
-    def _on_event(self, event: Any) -> None:
+    def on_event(self, event: Any) -> None:
+        """The Trainer's event callback (on the training thread): steps are coalesced, the rest sent at once."""
         kind = type(event).__name__
         if kind == "StepEvent":
             self.stats["step_events"] += 1

@@ -360,7 +360,7 @@ def test_table_sorts_by_number(qtbot, evaluate_page):
     # Double-clicking a class row shows its correct images, whatever the sort order.
     name = page.table.item(0, 0).text()
     index = page.evaluation.classes.index(name)
-    page._on_table_double_clicked(page.table.item(0, 0))
+    page.table.itemDoubleClicked.emit(page.table.item(0, 0))  # what a double click sends
     assert page.selected_cell == (index, index)
 
 

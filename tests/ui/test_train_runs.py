@@ -346,10 +346,10 @@ def test_worker_coalesces_step_events_without_losing_any(qtbot):
     worker.log.connect(lambda gen, text: logs.append(text))
     t0 = time.monotonic()
     for i in range(1, 1001):
-        worker._on_event(StepEvent(1, 1, i, 1000, i, 1000, 1.0 / i, 0.5, 0.001, 100.0, 1.0, 0.1))
+        worker.on_event(StepEvent(1, 1, i, 1000, i, 1000, 1.0 / i, 0.5, 0.001, 100.0, 1.0, 0.1))
     burst = time.monotonic() - t0
-    worker._on_event(LogEvent("hello"))  # flushes what is pending first
-    worker._on_event(EpochEvent(1, 1, 0.5, 0.8, 0.6, 0.7, 0.001, 1.0, 100.0, True, "x"))
+    worker.on_event(LogEvent("hello"))  # flushes what is pending first
+    worker.on_event(EpochEvent(1, 1, 0.5, 0.8, 0.6, 0.7, 0.001, 1.0, 100.0, True, "x"))
     delivered = [s.global_step for batch in batches for s in batch]
     assert delivered == list(range(1, 1001))  # all of them, in order, the latest included
     assert len(batches) <= 2 + burst / STEP_INTERVAL_S  # one signal per interval (+ the first and the flush)
