@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -109,6 +110,20 @@ class Evaluation:
         idx = np.flatnonzero(preds != self.labels)
         conf = self.probabilities[idx, preds[idx]]
         return idx[np.argsort(-conf, kind="stable")]
+
+    CSV_FIELDS = ("class", "precision", "recall", "f1", "support")
+
+    def write_csv(self, path: str | Path) -> Path:
+        """The per-class table (class, precision, recall, f1, support) as CSV."""
+        import csv
+
+        path = Path(path)
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(self.CSV_FIELDS))
+            writer.writeheader()
+            for row in self.per_class():
+                writer.writerow({k: row[k] for k in self.CSV_FIELDS})
+        return path
 
     def to_dict(self, top_misclassified: int = 100) -> dict:
         wrong = self.misclassified()[:top_misclassified]

@@ -187,7 +187,7 @@ class DataPage(QWidget):
         return box
 
     def _build_augment_box(self) -> QGroupBox:
-        box = AugmentBox()
+        self.augment_box = box = AugmentBox()
         for name in ("aug_panel", "redraw_button", "reset_aug_button", "aug_caption", "aug_preview"):
             setattr(self, name, getattr(box, name))
         self.aug_panel.changed.connect(self._on_augmentation_changed)
@@ -496,24 +496,9 @@ class DataPage(QWidget):
     def _update_augmented_preview(self) -> None:
         if self._dataset is None:
             return
-        aug = self.aug_panel.augmentation()
         idx = self._sample_idx[:AUGMENT_COUNT]
-        classes = self._dataset.classes
-        captions = [classes[int(k)] for k in self._labels_np[idx]]
-        try:
-            from cnnstudio.ui.augment_preview import augment_preview
-
-            images = augment_preview(self._train_np[idx], self._dataset.mean, self._dataset.std, aug,
-                                     self._aug_seed)
-        except Exception as exc:  # the preview is a nicety: report, never crash
-            self.aug_preview.set_images(None, placeholder=f"Preview unavailable: {exc}")
-            return
-        self.aug_preview.set_images(images, captions)
-        if aug.enabled:
-            self.aug_caption.setText(f"The first {len(idx)} sample images as one training batch could see "
-                                     f"them; every batch draws new random changes.")
-        else:
-            self.aug_caption.setText("Augmentation is off: training sees the sample images exactly as they are.")
+        self.augment_box.show_augmented(self._train_np[idx], [self._dataset.classes[int(k)] for k in
+                                                               self._labels_np[idx]], self._dataset, self._aug_seed)
 
     # ---------------------------------------------------------------------------------------------
     # errors and shutdown

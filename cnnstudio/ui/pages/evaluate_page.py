@@ -13,7 +13,6 @@ when that is impossible the page says what to load, and evaluates once it is loa
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,9 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QHBoxLayout, QHeaderView,
-                               QLabel, QListView, QListWidget, QListWidgetItem, QMenu, QPushButton,
-                               QRadioButton, QSplitter, QStackedWidget, QTableWidget, QTableWidgetItem,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QHBoxLayout, QLabel, QListWidgetItem, QMenu, QPushButton,
+                               QRadioButton, QSplitter, QStackedWidget, QTableWidgetItem, QToolButton, QVBoxLayout,
+                               QWidget)
 
 from cnnstudio.ui.picture_export import PictureExportMixin
 from cnnstudio.ui.qimage import chw_to_hwc, numpy_to_qimage
@@ -33,7 +31,7 @@ from cnnstudio.ui.sessions.evaluate_session import EvaluateSession, EvaluationRe
 from cnnstudio.ui.widgets.banner import Banner
 from cnnstudio.ui.widgets.confusion_matrix import ConfusionMatrixView
 from cnnstudio.ui.widgets.empty_state import EmptyState
-from cnnstudio.ui.widgets.metric_card import MetricCard, NumberItem
+from cnnstudio.ui.widgets.metric_card import MetricCard, NumberItem, per_class_table, thumbnail_gallery
 from cnnstudio.ui.widgets.muted import muted_color, paint_muted
 from cnnstudio.ui.widgets.prediction import format_probability
 from cnnstudio.ui.widgets.section_title import section_title
@@ -42,7 +40,6 @@ GALLERY_LIMIT = 600  # thumbnails shown for one cell (the most confident first);
 THUMB = 84  # target thumbnail side in pixels (whole-factor nearest-neighbour scaling)
 NO_MODEL = ("No model to evaluate yet.\n\nTrain one on the Train page (3  Train) or open a run on the Runs page "
             "(4  Runs); it is evaluated on its test set automatically.")
-CSV_FIELDS = ["class", "precision", "recall", "f1", "support"]
 
 
 def _pct(value: float) -> str:
@@ -185,15 +182,7 @@ class EvaluatePage(PictureExportMixin, QWidget):
         self.gallery_hint = QLabel("Click a cell of the matrix to see its test images.")
         self.gallery_hint.setWordWrap(True)
         gl.addWidget(self.gallery_hint)
-        self.gallery = QListWidget()
-        self.gallery.setViewMode(QListView.ViewMode.IconMode)
-        self.gallery.setMovement(QListView.Movement.Static)
-        self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
-        self.gallery.setUniformItemSizes(True)
-        self.gallery.setWrapping(True)
-        self.gallery.setSpacing(2)
-        self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.gallery.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.gallery = thumbnail_gallery()
         self.gallery.itemClicked.connect(self._on_gallery_clicked)
         self.gallery.itemActivated.connect(self._on_gallery_clicked)
         self.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -211,23 +200,7 @@ class EvaluatePage(PictureExportMixin, QWidget):
         self.macro_label = QLabel()
         table_top.addWidget(self.macro_label)
         tl.addLayout(table_top)
-        self.table = QTableWidget(0, len(CSV_FIELDS))
-        self.table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Test images"])
-        tips = ["", "Of the images the model called this class, the share that really are",
-                "Of the images of this class, the share the model recognised", "Harmonic mean of precision and recall",
-                "How many test images have this class"]
-        for col, tip in enumerate(tips):
-            if tip:
-                self.table.horizontalHeaderItem(col).setToolTip(tip)
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setAlternatingRowColors(True)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, len(CSV_FIELDS)):
-            self.table.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # the classes' own order
-        self.table.setSortingEnabled(True)
+        self.table = per_class_table()
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(
             lambda pos: self._png_menu("table", self.table.viewport().mapToGlobal(pos)))
@@ -455,13 +428,7 @@ class EvaluatePage(PictureExportMixin, QWidget):
         """The per-class table (class, precision, recall, f1, support) as CSV."""
         if self.evaluation is None:
             raise RuntimeError("nothing to export: no evaluation yet")
-        path = Path(path)
-        with path.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-            writer.writeheader()
-            for row in self.evaluation.per_class():
-                writer.writerow({k: row[k] for k in CSV_FIELDS})
-        return path
+        return self.evaluation.write_csv(path)
 
     def export_json(self, path: str | Path) -> Path:
         """Everything: accuracy, loss, per-class metrics, confusion matrix, the most confident mistakes."""

@@ -322,37 +322,30 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         if checkpoint and checkpoint != self.checkpoint_path:
             self.set_checkpoint(checkpoint)  # shown once that model is loaded
             return
-        ctx = self.context
-        if ctx is None:
+        if self.context is None:
             return  # shown once the model is loaded
-        if ctx.dataset is None:
-            self._set_input(None, "No test set for this model: open, paste or draw an image.")
+        picked = self.session.test_image(index)
+        if isinstance(picked, str):
+            if self.session.test_count():
+                self.banner.show_message(picked, "warning")  # out of range: the shown image stays
+            else:
+                self._set_input(None, picked)
             return
-        n = len(ctx.dataset.test_labels)
-        if not 0 <= index < n:
-            self.banner.show_message(f"There is no test image {index}: the test set has {n:,} (0 to {n - 1}).",
-                                     "warning")
-            return
-        self.index_spin.blockSignals(True)
-        self.index_spin.setValue(index)
-        self.index_spin.blockSignals(False)
-        pixels = ctx.dataset.test_images[index].numpy()
-        label = int(ctx.dataset.test_labels[index])
+        pixels, label, n = picked
+        self.input_bar.set_test_count(n, index)
         self.input_name = f"test image {index}"
-        self._true_class = label
-        self._set_input(pixels, f"Test image {index} of {n:,} · true class: {ctx.classes[label]}", true_class=label)
+        self._set_input(pixels, f"Test image {index} of {n:,} · true class: {self.context.classes[label]}",
+                        true_class=label)
 
     def step_test_sample(self, step: int) -> None:
-        if self.context is None or self.context.dataset is None:
-            return
-        n = len(self.context.dataset.test_labels)
-        self.show_test_sample((self.test_index + step) % n if self.input_kind == "test" else self.test_index)
+        n = self.session.test_count()
+        if n:
+            self.show_test_sample((self.test_index + step) % n if self.input_kind == "test" else self.test_index)
 
     def random_test_sample(self) -> None:
-        if self.context is None or self.context.dataset is None:
-            return
-        n = len(self.context.dataset.test_labels)
-        self.show_test_sample(int(np.random.default_rng().integers(0, n)))
+        n = self.session.test_count()
+        if n:
+            self.show_test_sample(int(np.random.default_rng().integers(0, n)))
 
     def set_input_image(self, image: Any, name: str = "image") -> None:
         """Inspect a picture: numpy array (any size; a uint8 (C, H, W) of the model's input shape is used

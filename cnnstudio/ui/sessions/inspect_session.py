@@ -109,6 +109,21 @@ class InspectSession(QObject):
         for runner in (self._inspections, self._filters, self._images):
             runner.discard()
 
+    # -- the test images -------------------------------------------------------------------------------
+    def test_count(self) -> int:
+        ctx = self.context
+        return len(ctx.dataset.test_labels) if ctx is not None and ctx.dataset is not None else 0
+
+    def test_image(self, index: int) -> tuple[np.ndarray, int, int] | str:
+        """Test image `index` of the model's test set as (pixels, true class, count), or why there is none."""
+        n = self.test_count()
+        if not n:
+            return "No test set for this model: open, paste or draw an image."
+        if not 0 <= index < n:
+            return f"There is no test image {index}: the test set has {n:,} (0 to {n - 1})."
+        ds = self.context.dataset
+        return ds.test_images[index].numpy(), int(ds.test_labels[index]), n
+
     # -- inspections and filters --------------------------------------------------------------------
     def inspect(self, request: InspectRequest) -> None:
         ctx = self.context

@@ -62,3 +62,20 @@ class AugmentBox(QGroupBox):
         self.aug_preview = ImageGrid(GRID_COLS, "The first samples, augmented, appear here.")
         layout.addWidget(self.aug_preview, 1)
 
+
+    def show_augmented(self, images, captions: list[str], dataset, seed: int) -> None:
+        """The samples as one training batch could see them, with the switches as they are now."""
+        aug = self.aug_panel.augmentation()
+        try:
+            from cnnstudio.ui.augment_preview import augment_preview
+
+            shown = augment_preview(images, dataset.mean, dataset.std, aug, seed)
+        except Exception as exc:  # noqa: BLE001 - the preview is a nicety: report, never crash
+            self.aug_preview.set_images(None, placeholder=f"Preview unavailable: {exc}")
+            return
+        self.aug_preview.set_images(shown, captions)
+        if aug.enabled:
+            self.aug_caption.setText(f"The first {len(images)} sample images as one training batch could see "
+                                     f"them; every batch draws new random changes.")
+        else:
+            self.aug_caption.setText("Augmentation is off: training sees the sample images exactly as they are.")

@@ -1,11 +1,12 @@
-"""Small pieces of the Evaluate page: a metric card (a caption and a big number) and a table cell that
-sorts by its number."""
+"""Pieces of the Evaluate page: a metric card (a caption and a big number), the per-class table (cells
+that sort by their number) and the thumbnail gallery."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QFrame, QLabel, QTableWidgetItem, QVBoxLayout
+from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHeaderView, QLabel, QListView, QListWidget,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout)
 
 from cnnstudio.ui.widgets.muted import muted_color, paint_muted
 
@@ -55,3 +56,42 @@ class MetricCard(QFrame):
         self.value.setText(value)
         self.detail.setText(detail)
         self.detail.setVisible(bool(detail))
+
+
+CLASS_COLUMNS = ["Class", "Precision", "Recall", "F1", "Test images"]
+_CLASS_TIPS = ["", "Of the images the model called this class, the share that really are",
+               "Of the images of this class, the share the model recognised", "Harmonic mean of precision and recall",
+               "How many test images have this class"]
+
+
+def per_class_table() -> QTableWidget:
+    """The per-class table, empty: sortable, read-only, whole rows selected, in the classes' own order."""
+    table = QTableWidget(0, len(CLASS_COLUMNS))
+    table.setHorizontalHeaderLabels(CLASS_COLUMNS)
+    for col, tip in enumerate(_CLASS_TIPS):
+        if tip:
+            table.horizontalHeaderItem(col).setToolTip(tip)
+    table.verticalHeader().hide()
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setAlternatingRowColors(True)
+    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    for col in range(1, len(CLASS_COLUMNS)):
+        table.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+    table.setSortingEnabled(True)
+    return table
+
+
+def thumbnail_gallery() -> QListWidget:
+    """An icon grid of test images that wraps to the width and never scrolls sideways."""
+    gallery = QListWidget()
+    gallery.setViewMode(QListView.ViewMode.IconMode)
+    gallery.setMovement(QListView.Movement.Static)
+    gallery.setResizeMode(QListView.ResizeMode.Adjust)
+    gallery.setUniformItemSizes(True)
+    gallery.setWrapping(True)
+    gallery.setSpacing(2)
+    gallery.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    gallery.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return gallery
