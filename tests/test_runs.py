@@ -173,3 +173,17 @@ def test_runs_module_imports_neither_torch_nor_qt():
             "bad=[m for m in ('torch','PySide6','pyqtgraph') if m in sys.modules]; assert not bad, bad; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_run_labels_come_from_the_run_not_from_parsing_its_folder_name(tmp_path):
+    """Dataset names have hyphens too: "fashion-mnist" must not end up in the model's place."""
+    from cnnstudio.core.runs import run_label
+
+    for name, model, expected in (("20261201-095219-fashion-mnist-convnet-5x5", "convnet-5x5", "09:52:19 convnet-5x5"),
+                                  ("20261201-095219-kuzushiji-mnist-bn-cnn4-2", "bn-cnn4", "09:52:19 bn-cnn4-2"),
+                                  ("my best run", "convnet-5x5", "my best run")):
+        path = tmp_path / name
+        path.mkdir()
+        (path / "config.json").write_text(json.dumps({"config": {"dataset": "fashion-mnist", "model": model,
+                                                                 "epochs": 1}}))
+        assert run_label(read_run(path)) == expected

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -71,6 +72,21 @@ class RunSummary:
     @property
     def last_checkpoint(self) -> str | None:
         return str(Path(self.path) / "last.pt") if self.has_last else None
+
+
+_STAMP = re.compile(r"^\d{8}-(\d{2})(\d{2})(\d{2})-.*?(-\d+)?$")
+
+
+def run_label(run: RunSummary, limit: int = 32) -> str:
+    """A legend-sized name from the run's own files, not from parsing its folder name (dataset names
+    have hyphens too: "fashion-mnist"): the start time and the model, "09:52:19 convnet-5x5". A folder
+    the user renamed keeps the name they chose."""
+    m = _STAMP.match(run.name)
+    if m and run.model:
+        label = f"{m.group(1)}:{m.group(2)}:{m.group(3)} {run.model}{m.group(4) or ''}"
+    else:
+        label = run.name
+    return label if len(label) <= limit else label[:limit - 1] + "…"
 
 
 def empty_history() -> dict[str, Any]:

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QInp
 
 from cnnstudio.core import paths
 from cnnstudio.core.runs import (RunError, RunSummary, delete_run, list_runs, load_history,
-                                 remove_orphaned_temp_files, rename_run)
+                                 remove_orphaned_temp_files, rename_run, run_label)
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.training_worker import active_run_dirs
 from cnnstudio.ui.widgets.charts import TrainingCharts
@@ -335,7 +335,7 @@ class RunsPage(QWidget):
             try:
                 if run.problem:
                     raise RunError(run.problem)
-                shown.append((run.name, load_history(run.path)))
+                shown.append((run.name, load_history(run.path), run_label(run)))
             except RunError:
                 skipped.append(run.name)
         self.charts.overlay(shown)
@@ -383,7 +383,7 @@ class RunsPage(QWidget):
             out.append(f"<p style='color:#c0392b'>Not shown (damaged): {e(', '.join(skipped))}</p>")
         header = ""
         for r in runs:
-            label, color = colors.get(r.name, (r.name[:20], ""))
+            label, color = colors.get(r.name, (run_label(r), ""))
             swatch = f"<span style='color:{color}'>&#9644;</span> " if color else ""
             header += f"<th style='padding:2px 6px' align='left'>{swatch}{e(label)}</th>"
         lines = [f"<tr><td></td>{header}</tr>"]

@@ -392,14 +392,16 @@ class TrainingCharts(QWidget):
         self._fit_lr_range(self._lr.view()[1])
 
     # -- several runs ----------------------------------------------------------------------------------
-    def overlay(self, runs: list[tuple[str, dict]]) -> None:
+    def overlay(self, runs: list[tuple]) -> None:
         """Overlay several runs' histories, one colour each (overlay_color(i)), named in the loss legend.
-        Validation curves are solid, training curves dashed."""
+        Each run is (name, history) or (name, history, label): the label shown in the legend (by default
+        a short form of the name). Validation curves are solid, training curves dashed."""
         self.clear()
         self._set_mode("overlay")
         self.overlay_curves = []
         max_epoch = 0
-        for i, (name, history) in enumerate(runs):
+        for i, run in enumerate(runs):
+            name, history = run[0], run[1]
             if i >= len(self._pool):
                 self._pool.append(self._new_overlay_set())
             curves = self._pool[i]
@@ -427,7 +429,7 @@ class TrainingCharts(QWidget):
             curves["epoch_train_acc"].setData(ex, col("train_accuracy", 100), connect="finite")
             for curve in curves.values():
                 curve.setVisible(True)
-            label = short_run_label(name)
+            label = run[2] if len(run) > 2 else short_run_label(name)
             # One legend maps colours to runs; the same colour means the same run in every plot.
             self.loss_legend.addItem(curves["step_loss_smooth"], label)
             self.overlay_curves.append({"name": name, "label": label, "color": color.name(), "curves": curves})
