@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QLabel, QListWidget, QListWidgetItem, QMainWindow
                                QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from cnnstudio import __version__
+from cnnstudio.ui.session_memory import recall, remember
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui import tasks
 from cnnstudio.ui.tasks import run_in_background
@@ -85,6 +86,14 @@ class MainWindow(QMainWindow):
         self._saving_notice: QProgressDialog | None = None
         self.state = state or AppState()
         self.pages: dict[str, QWidget] = {}
+        # The last session: its dataset is what the Data page loads first, its architecture what the Model
+        # page shows, its checkpoint what Evaluate, Inspect and Draw open (only what still exists).
+        remembered = recall() if state is None else None
+        if remembered is not None:
+            if remembered.dataset:
+                self.state.dataset_name = remembered.dataset
+            if remembered.spec is not None:
+                self.state.remembered_spec = (remembered.spec, remembered.spec_chosen)
 
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
@@ -119,6 +128,10 @@ class MainWindow(QMainWindow):
         self.state.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self._build_menus()
         self._restore_settings()
+        model_page = self.pages.get("model")
+        remember(self.state, lambda: not getattr(model_page, "follows_dataset", True))
+        if remembered is not None and remembered.checkpoint:
+            self.state.set_checkpoint(remembered.checkpoint)
         self.sidebar.setCurrentRow(0)
         # PyTorch takes seconds to import: the window shows first, then torch loads in the background.
         QTimer.singleShot(0, self._probe_devices)

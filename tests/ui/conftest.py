@@ -33,6 +33,18 @@ def _no_task_left_running(qtbot):
     qtbot.waitUntil(tasks.idle, timeout=10_000)
 
 
+@pytest.fixture(autouse=True)
+def _own_settings(tmp_path_factory):
+    """Each test reads and writes its own QSettings (window geometry, the remembered session): nothing
+    leaks from one test to the next, nor into the user's real settings."""
+    from PySide6.QtCore import QSettings
+
+    folder = tmp_path_factory.mktemp("settings")
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(folder))
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    yield
+
+
 @pytest.fixture
 def state():
     from cnnstudio.ui.state import AppState

@@ -17,25 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt
-from PySide6.QtGui import QBrush, QColor, QPalette
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
-                               QMenu, QMessageBox, QPushButton, QSizePolicy, QSplitter, QStyle, QTableWidget,
-                               QTableWidgetItem, QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QMenu, QMessageBox,
+                               QPushButton, QSizePolicy, QSplitter, QToolButton, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from cnnstudio.core.datasets import dataset_info, dataset_names
 from cnnstudio.core.errors import CNNStudioError
-from cnnstudio.core.models import (LAYER_TYPES, ShapeReport, format_shape, get_preset, infer_shapes, list_presets,
-                                   load_spec, new_layer, save_spec)
-from cnnstudio.core.models.layer_types import layer_label, normalize_layer
+from cnnstudio.core.models import (LAYER_TYPES, ShapeReport, get_preset, infer_shapes, list_presets, load_spec,
+                                   new_layer, save_spec)
 from cnnstudio.core.training.config import default_config
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.widgets.section_title import page_header
 from cnnstudio.ui.widgets.banner import Banner, show_error_dialog
 from cnnstudio.ui.widgets.layer_form import LayerForm
+from cnnstudio.ui.widgets.layer_table import COL_LABEL, ERROR_TINT, LayerTable  # noqa: F401 (ERROR_TINT: tests)
 
-COLUMNS = ["#", "Layer", "Output shape", "Parameters", "How the output size is computed"]
-COL_INDEX, COL_LABEL, COL_OUT, COL_PARAMS, COL_ARITH = range(len(COLUMNS))
-ERROR_TINT = QColor(220, 50, 47, 70)  # translucent: readable over light and dark rows alike
 FALLBACK_INPUT = ((1, 28, 28), 10)  # before any dataset is known
 
 
@@ -61,7 +57,36 @@ class ModelPage(QWidget):
         self._build_ui()
         self._fill_presets()
         state.datasetChanged.connect(self._on_dataset_changed)
-        self.select_preset(default_config(state.dataset_name).model, auto=True)
+        remembered = getattr(state, "remembered_spec", None)
+        if remembered is not None:  # the last session's architecture (session_memory.py)
+            self.use_spec(*remembered)
+        else:
+            self.select_preset(default_config(state.dataset_name).model, auto=True)
+
+    @property
+    def follows_dataset(self) -> bool:
+        """True while the architecture was suggested for the dataset rather than chosen by the user."""
+        return self._auto
+
+    def use_spec(self, spec: dict[str, Any], chosen: bool = True) -> None:
+        """Show this architecture (a preset's own, or an edited one), e.g. the last session's."""
+        name = spec.get("name")
+        preset = name if isinstance(name, str) and name in {row[0] for row in self.preset_rows()} else None
+        if preset is not None and not chosen:
+            self.select_preset(preset, auto=True)
+            return
+        self._spec = copy.deepcopy(spec)
+        self._base = preset
+        self._custom = preset is None or spec != self._preset_spec(preset)
+        self._auto = False
+        self._source_file = None
+        for i in range(self.presets.topLevelItemCount()):
+            item = self.presets.topLevelItem(i)
+            if item.data(0, Qt.ItemDataRole.UserRole) == preset:
+                with QSignalBlocker(self.presets):
+                    self.presets.setCurrentItem(item)
+                self._show_preset_description(item)
+        self._changed(select_row=0)
 
     # ---------------------------------------------------------------------------------------------
     # layout
@@ -128,19 +153,7 @@ class ModelPage(QWidget):
         self.banner = Banner()
         layout.addWidget(self.banner)
 
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        head = self.table.horizontalHeader()
-        for col in (COL_INDEX, COL_LABEL, COL_OUT, COL_PARAMS):
-            head.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        head.setSectionResizeMode(COL_ARITH, QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table = LayerTable()
         self.table.currentCellChanged.connect(lambda row, _c, prev, _p: self._on_row_changed(row, prev))
         layout.addWidget(self.table, 3)
 
@@ -248,6 +261,12 @@ class ModelPage(QWidget):
                 self._show_custom_description()
                 return
         self.select_preset(name)
+
+    @staticmethod
+    def _preset_spec(name: str) -> dict[str, Any]:
+        spec = get_preset(name)
+        spec.pop("recommended", None)
+        return spec
 
     def select_preset(self, name: str, auto: bool = False) -> None:
         """Show a preset's architecture (auto: chosen for the dataset, so a dataset change may replace it)."""
@@ -364,40 +383,7 @@ class ModelPage(QWidget):
         self.state.set_spec(self._spec, self._report.ok)
 
     def _fill_table(self) -> None:
-        layers = self._spec.get("layers", [])
-        report = self._report
-        infos = {info.index: info for info in report.layers}
-        muted = self.palette().color(QPalette.ColorRole.PlaceholderText)
-        warn_icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
-        with QSignalBlocker(self.table):
-            self.table.setRowCount(len(layers))
-            for row, layer in enumerate(layers):
-                info = infos.get(row)
-                if info is not None:
-                    cells = [str(row + 1), info.label, format_shape(info.out_shape), f"{info.params:,}",
-                             info.arithmetic or ""]
-                else:
-                    try:
-                        label = layer_label(normalize_layer(row, layer), self._num_classes)
-                    except CNNStudioError:
-                        label = str(layer.get("type", "?")) if isinstance(layer, dict) else "?"
-                    cells = [str(row + 1), label, "?", "", ""]
-                is_error = report.error_index == row and not report.ok
-                if is_error and info is None:
-                    cells[COL_OUT] = "does not fit"  # readable even when the row's tint is hidden by selection
-                for col, text in enumerate(cells):
-                    item = QTableWidgetItem(text)
-                    if col in (COL_INDEX, COL_PARAMS):
-                        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                    if is_error:
-                        item.setBackground(QBrush(ERROR_TINT))
-                        item.setToolTip(report.error or "")
-                    elif info is None:
-                        item.setForeground(QBrush(muted))
-                        item.setToolTip("Not computed: a layer above has a problem.")
-                    if is_error and col == COL_INDEX:
-                        item.setIcon(warn_icon)
-                    self.table.setItem(row, col, item)
+        self.table.show_layers(self._spec.get("layers", []), self._report, self._num_classes)
 
     def _select_row(self, row: int) -> None:
         if self.table.rowCount() == 0:
