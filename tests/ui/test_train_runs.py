@@ -553,3 +553,46 @@ def test_charts_load_history_and_follow_a_dark_palette(qtbot):
     assert sum(c.isVisible() for c in charts._pool[1].values()) == 0
     charts.clear()
     assert charts.step_count == 0 and charts.mode == "single"
+
+
+def test_a_new_run_does_not_start_on_the_previous_runs_axes(qtbot):
+    """Leftover (issue 15): after a run reaching 83-88 %, a fresh run's empty accuracy plot showed 83-88 %."""
+    from cnnstudio.core.training.events import EpochEvent
+    from cnnstudio.ui.widgets.charts import TrainingCharts
+
+    charts = TrainingCharts()
+    qtbot.addWidget(charts)
+    charts.resize(900, 600)
+    charts.show()
+    for epoch, acc in ((1, 0.83), (2, 0.88)):
+        charts.append_epoch(EpochEvent(epoch, 2, 0.5, acc, 0.4, acc, 0.001, 1.0, 100.0, True, "x"))
+    qtbot.waitUntil(lambda: charts.acc_plot.getPlotItem().getViewBox().viewRange()[1][0] > 50, timeout=3000)
+    charts.begin_run("next")
+    (y0, y1) = charts.acc_plot.getPlotItem().getViewBox().viewRange()[1]
+    assert y0 <= 0.0 and y1 >= 100.0
+
+
+def test_the_draw_hint_goes_with_the_first_stroke(qtbot):
+    """Leftover (issue 15): the "Draw a figure here" hint stayed under new strokes until a repaint."""
+    from PySide6.QtCore import QPoint
+
+    from cnnstudio.ui.widgets.canvas import DrawingCanvas
+
+    canvas = DrawingCanvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(400, 400)
+    canvas.show()
+    assert canvas.hint_visible()
+    whole = []
+    real_update = canvas.update
+
+    def spy(*args):
+        if not args:
+            whole.append(True)
+        return real_update(*args)
+
+    canvas.update = spy
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=QPoint(200, 200))
+    assert whole, "the whole canvas must be repainted so the hint disappears"
+    assert not canvas.hint_visible()
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=QPoint(200, 200))

@@ -347,6 +347,8 @@ class DrawingCanvas(QWidget):
 
     def _begin_stroke(self, pos: QPointF, pressure: float, eraser: bool | None = None) -> None:
         self._finish_stroke()
+        if self.hint_visible():
+            self.update()  # the hint goes with the first stroke: repaint all of it, not just the stroke's rect
         self._stroke = Stroke(size=self._brush, color=self._color.rgba(),
                               eraser=self._eraser if eraser is None else eraser)
         self._stroke.points.append((pos.x(), pos.y(), pressure))

@@ -269,6 +269,12 @@ class TrainingCharts(QWidget):
         self._loss_yrange = None
         self._lr_top = 0.0
         self._update_epoch_ticks(0)
+        # An empty plot keeps whatever range it showed last (autorange has no data to go by): a new run
+        # would start on the previous run's axes ("accuracy 83-88 %"). Start from neutral ones instead;
+        # autorange takes over as soon as data arrives.
+        for plot in self._plots():
+            top = 100.0 if plot is self.acc_plot else 1.0
+            plot.getPlotItem().getViewBox().setRange(xRange=(0.0, 1.0), yRange=(0.0, top), padding=0)
         self._autorange()
         for legend in (self.loss_legend, self.epoch_loss_legend, self.acc_legend, self.lr_legend):
             legend.setVisible(False)  # no legend over an empty plot: the hint says what will come
