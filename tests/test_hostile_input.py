@@ -611,3 +611,42 @@ def test_read_run_survives_anything_the_file_system_raises(tmp_path, monkeypatch
     monkeypatch.setattr(Path, "is_file", explode)
     run = read_run(path)
     assert run.damaged and "permission denied" in run.problem
+
+
+# -- leftovers from issue 15 that live in the engine ----------------------------------------------------
+
+def test_eta_and_images_per_second_agree(shapes, tmp_path):
+    from cnnstudio.core.training.events import StepEvent
+
+    steps = []
+    cfg = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=2, batch_size=50, limit_train=1000,
+                      device="cpu", precision="fp32", log_every=3, augment=Augmentation())
+    Trainer(cfg, dataset=shapes, run_dir=tmp_path / "r",
+            on_event=lambda e: steps.append(e) if isinstance(e, StepEvent) else None).run()
+    assert steps
+    for s in steps:
+        images_left = (s.total_steps - s.global_step) * 50
+        assert s.eta_seconds * s.samples_per_second == pytest.approx(images_left, rel=0.35, abs=60)
+
+
+def test_a_run_stopped_before_its_first_epoch_keeps_its_step_curve(shapes, tmp_path):
+    from cnnstudio.core.runs import load_history
+    from cnnstudio.core.training.control import RunControl
+
+    control = RunControl()
+    seen = []
+
+    def on_event(event):
+        if type(event).__name__ == "StepEvent":
+            seen.append(event)
+            if len(seen) == 4:
+                control.stop()
+
+    cfg = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=1, batch_size=20, limit_train=1500,
+                      device="cpu", precision="fp32", log_every=1, augment=Augmentation())
+    result = Trainer(cfg, dataset=shapes, run_dir=tmp_path / "r", on_event=on_event, control=control).run()
+    assert result["status"] == "stopped"
+    history = load_history(tmp_path / "r")
+    assert history["epoch"] == [] and len(history["steps"]["step"]) >= 4
+    # The message and the Train page's bar count the same steps.
+    assert f"step {result['global_step']:,} of {result['total_steps']:,}" in result["message"]

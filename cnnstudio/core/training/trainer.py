@@ -32,6 +32,7 @@ from cnnstudio.core.metrics import Evaluation, evaluate
 from cnnstudio.core.models.builder import build_model
 from cnnstudio.core.models.presets import resolve_spec
 from cnnstudio.core.runs import empty_history, remove_orphaned_temp_files
+from cnnstudio.core.text import plural
 from cnnstudio.core.training import distributed as dist_utils
 from cnnstudio.core.training.augment import BatchPreprocessor
 from cnnstudio.core.training.config import TrainConfig, resumed_config
@@ -291,6 +292,7 @@ class Trainer:
         seen_acc = 0
         interval_start, interval_paused = time.perf_counter(), 0.0
         first_batch = run.start_batch if epoch == run.start_epoch else 0
+        interval_first = first_batch  # the first batch of the current reporting interval
         if first_batch == 0:
             run.partial = {"loss_sum": 0.0, "correct": 0, "seen": 0}
         # Training seconds this epoch spent before a stop and resume: the epoch's images/s counts
@@ -307,7 +309,11 @@ class Trainer:
                 run.partial = _merge_partial(run.partial, loss_acc, correct_acc, seen_acc)
                 run.partial["seconds"] = prior_seconds + time.perf_counter() - epoch_start - epoch_paused
                 self._save(run, "last.pt", self._payload(run, epoch, b))
-                raise _Stopped(f"stopped by the user at epoch {epoch + 1}, step {b}")
+                if self.dist.is_main:
+                    # The steps so far, so the Runs page shows the curves the Train page showed.
+                    write_json_atomic(run.run_dir / "metrics.json", self.history)
+                raise _Stopped(f"stopped by the user at step {run.global_step:,} of {run.total_steps:,} "
+                               f"(epoch {epoch + 1}, step {b} of {run.steps_per_epoch})")
             run.lr = cfg.lr * lr_factor(cfg.schedule, run.global_step, run.total_steps, run.steps_per_epoch,
                                         cfg.warmup_epochs, cfg.step_size, cfg.epochs)
             for g in run.optimizer.param_groups:
@@ -331,7 +337,6 @@ class Trainer:
             correct_acc += (logits.detach().argmax(1) == y).sum()
             seen_acc += bs
             run.global_step += 1
-            run.steps_done_here += 1
             if (b + 1) % run.log_every == 0 or b + 1 == run.steps_per_epoch:
                 # The only host sync of the step loop: once per event, not once per step.
                 loss_sum, correct = self.dist.all_reduce_sums(loss_acc, correct_acc)
@@ -342,7 +347,11 @@ class Trainer:
                 now = time.perf_counter()
                 dt = max(1e-9, now - interval_start - interval_paused)
                 elapsed = now - run.clock_start - run.paused_total
-                rate_steps = run.steps_done_here / max(1e-9, elapsed)
+                # images/s and the ETA come from one smoothed rate, so they always agree: the ETA is
+                # the images still to train divided by the images/s shown.
+                rate = seen / dt
+                run.rate = rate if run.rate is None else 0.7 * run.rate + 0.3 * rate
+                images_left = (run.total_steps - run.global_step) * (seen / max(1, b + 1 - interval_first))
                 steps = self.history["steps"]
                 steps["step"].append(run.global_step)
                 steps["loss"].append(loss_sum / max(1, seen))
@@ -350,12 +359,12 @@ class Trainer:
                 steps["lr"].append(run.lr)
                 self.emit(StepEvent(epoch + 1, cfg.epochs, b + 1, run.steps_per_epoch, run.global_step,
                                     run.total_steps, loss_sum / max(1, seen), correct / max(1, seen), run.lr,
-                                    seen / dt, (run.total_steps - run.global_step) / max(1e-9, rate_steps),
-                                    elapsed))
+                                    run.rate, images_left / max(1e-9, run.rate), elapsed))
                 loss_acc.zero_()
                 correct_acc.zero_()
                 seen_acc = 0
                 interval_start, interval_paused = time.perf_counter(), 0.0
+                interval_first = b + 1
         run.start_batch = 0
         run.epoch_seconds = prior_seconds + time.perf_counter() - epoch_start - epoch_paused
 
@@ -409,7 +418,7 @@ class Trainer:
                              run.epoch_seconds, h["samples_per_second"][-1], is_best, str(last)))
         if cfg.early_stopping_patience and run.bad_epochs >= cfg.early_stopping_patience and epoch + 1 < cfg.epochs:
             return (f"stopped early after epoch {epoch + 1}: {cfg.monitor} did not improve for "
-                    f"{run.bad_epochs} epochs (best at epoch {run.best_epoch})")
+                    f"{plural(run.bad_epochs, 'epoch')} (best at epoch {run.best_epoch})")
         return ""
 
     def _payload(self, run: "_RunState", epoch: int, batch_in_epoch: int) -> dict[str, Any]:
@@ -447,7 +456,8 @@ class Trainer:
             "checkpoint": str(run_dir / ("best.pt" if has_best else "last.pt"))
             if has_best or (run_dir / "last.pt").exists() else None,
             "last_checkpoint": str(run_dir / "last.pt"),
-            "epochs": len(self.history["epoch"]), "device": str(run.device), "precision": run.precision,
+            "epochs": len(self.history["epoch"]), "global_step": run.global_step, "total_steps": run.total_steps,
+            "device": str(run.device), "precision": run.precision,
             "threads": run.threads, "world_size": self.dist.world_size,
             "best_val_accuracy": _best(self.history["val_accuracy"]),
             "best_epoch": run.best_epoch,
@@ -466,7 +476,7 @@ class Trainer:
             result["test_loss"] = ev.loss
         if self.dist.is_main:
             write_json_atomic(run_dir / "result.json", {k: v for k, v in result.items() if k != "history"})
-        self.emit(FinishedEvent(status, message or f"{status}: {len(self.history['epoch'])} epochs", result))
+        self.emit(FinishedEvent(status, message or f"{status}: {plural(len(self.history['epoch']), 'epoch')}", result))
         return result
 
     def _diverged(self, what: str) -> str:
@@ -529,7 +539,7 @@ class _RunState:
     epoch_seconds: float = 0.0
     clock_start: float = 0.0
     paused_total: float = 0.0
-    steps_done_here: int = 0
+    rate: float | None = None  # images/s, smoothed over the step events: what the GUI shows and the ETA uses
     x: Any = None  # the batch in flight, dropped on out-of-memory so the cache can be emptied
     y: Any = None
 

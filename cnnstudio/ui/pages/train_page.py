@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QMessageBox, QSplitter, 
 
 from cnnstudio.core import paths
 from cnnstudio.core.errors import CNNStudioError
+from cnnstudio.core.text import plural
 from cnnstudio.core.training.config import Augmentation, TrainConfig, augmentation_text, default_config
 from cnnstudio.ui.chart_pacing import ChartPacing
 from cnnstudio.ui.sessions.train_session import TrainSession, describe_end, format_duration, format_percent
@@ -322,7 +323,7 @@ class TrainPage(QWidget):
         if resume_from:
             self._log(f"Continuing from {resume_from}")
         else:
-            self._log(f"Starting: {cfg.model} on {cfg.dataset}, {cfg.epochs} epochs, batch {cfg.batch_size}, "
+            self._log(f"Starting: {cfg.model} on {cfg.dataset}, {plural(cfg.epochs, 'epoch')}, batch {cfg.batch_size}, "
                       f"{cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule}), augmentation: {augmentation_text(cfg.augment)}")
         self._set_banner(f"Training… Pause ({shortcut_text('pause')}) holds it; Stop ({shortcut_text('stop')}) "
                          "saves last.pt so you can continue later.", "info")
@@ -464,7 +465,10 @@ class TrainPage(QWidget):
             self.progress_bar.setFormat("Done  ·  100 %")
         elif end.status == "stopped":
             self._flush_progress()
-            self.progress_bar.setFormat(f"Stopped at step {self.current_step:,} of {self.total_steps:,}")
+            step = int(result.get("global_step") or self.current_step)  # the run's own count: the bar's may lag
+            total = int(result.get("total_steps") or self.total_steps)
+            self.progress_bar.setValue(int(1000 * step / max(1, total)))
+            self.progress_bar.setFormat(f"Stopped at step {step:,} of {total:,}")
         else:
             self.progress_bar.setFormat("Failed")
         self._set_banner(end.banner, end.kind)
