@@ -309,6 +309,8 @@ def test_impossible_kernel_marks_row_and_fix_restores(model_page, state, qtbot):
     assert page.banner.isVisible() and "Layer 1 (Conv 40x40, 32, pad 1)" in page.banner.text()
     assert page.current_spec()["name"] == "custom (based on cnn3-dropout)"
     assert page.table.item(1, 2).text() == "?"  # nothing below the problem is computed
+    # The formula cell says why it does not fit (it was empty: issue 15, leftovers).
+    assert page.table.item(0, 4).text() == "(28 - 40 + 2*1)/1 + 1 = -9"
     page.set_layer_param(0, "kernel", 5)
     assert page.is_valid() and state.spec_valid is True
     assert not page.banner.isVisible() and page.error_row() is None

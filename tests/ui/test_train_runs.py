@@ -596,3 +596,14 @@ def test_the_draw_hint_goes_with_the_first_stroke(qtbot):
     assert whole, "the whole canvas must be repainted so the hint disappears"
     assert not canvas.hint_visible()
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=QPoint(200, 200))
+
+
+def test_runs_page_without_a_selection_says_to_select_one(qtbot, runs_page):
+    """Leftover (issue 15): with no run selected the Runs page said "Curves appear once training starts"."""
+    runs_page.select_paths([])
+    assert "Select a run" in runs_page.charts.hint()
+    assert "training starts" not in runs_page.charts.hint()
+    # pyqtgraph's cryptic "A" button is hidden on every plot.
+    charts = runs_page.charts
+    for plot in (charts.loss_plot, charts.epoch_loss_plot, charts.acc_plot, charts.lr_plot):
+        assert not plot.getPlotItem().autoBtn.isVisible()

@@ -305,6 +305,29 @@ def infer_shapes(spec: Any, input_shape: Shape, num_classes: int) -> ShapeReport
     return report
 
 
+def failed_arithmetic(layers: list[Any], report: ShapeReport) -> str | None:
+    """The size arithmetic of the layer that does not fit (e.g. "(5 - 40 + 2*0)/1 + 1 = -34"), so the
+    table shows why rather than an empty cell; None when no windowed layer failed."""
+    i = report.error_index
+    if report.ok or i is None or not 0 <= i < len(layers) or i != len(report.layers):
+        return None
+    try:
+        config = normalize_layer(i, layers[i])
+    except SpecError:
+        return None
+    shape = report.layers[-1].out_shape if report.layers else report.input_shape
+    if len(shape) != 3 or config["type"] not in ("conv", "maxpool", "avgpool", "basic_block"):
+        return None
+    _, h, w = shape
+    if config["type"] == "basic_block":
+        kernel, stride, pad = 3, config["stride"], 1
+    else:
+        kernel, pad = config["kernel"], config["padding"]
+        stride = config["stride"] if config.get("stride") is not None else kernel
+    text_h, text_w = _dim(h, kernel, pad, stride)[1], _dim(w, kernel, pad, stride)[1]
+    return text_h if text_h == text_w else f"H: {text_h}; W: {text_w}"
+
+
 def validate_spec(spec: Any, input_shape: Shape, num_classes: int) -> ShapeReport:
     """infer_shapes, raising SpecError(message, layer_index) unless the spec is fully valid."""
     report = infer_shapes(spec, input_shape, num_classes)

@@ -305,7 +305,7 @@ class RunsPage(QWidget):
             self.selection_label.setText("")
 
     def _show_nothing(self) -> None:
-        self.charts.clear()
+        self.charts.clear("Select a run on the left to see its curves")
         self.summary.setHtml("<p style='color: gray'>Select a run to see its curves and settings here.</p>")
         self.selectionShown.emit(0)
 
@@ -324,7 +324,7 @@ class RunsPage(QWidget):
         if history is not None:
             self.charts.load_history(history, run.name)
         else:
-            self.charts.clear()
+            self.charts.clear("This run has no curves to show")
         self.summary.setHtml(self._summary_html(run, problem))
         self.selectionShown.emit(1 if history is not None else 0)
 

@@ -169,7 +169,13 @@ class TrainingCharts(QWidget):
         item.setClipToView(True)
         item.setDownsampling(auto=True, mode="peak")
         item.setMenuEnabled(True)
+        # pyqtgraph's corner "A" (auto-range) button reads as a stray letter: hidden. Double-click a
+        # plot to fit it to its data again (the right-click menu has "View All" too).
+        item.hideButtons()
         item.getViewBox().setMouseEnabled(x=True, y=False)  # wheel zooms along the steps only
+        plot.scene().sigMouseClicked.connect(
+            lambda event, p=item: p.enableAutoRange() if event.double() else None)
+        plot.setToolTip("Scroll to zoom along the x axis, drag to pan; double-click to fit the data again")
         # The grid makes each axis item span the plot area, so every curve update would repaint both axes
         # (tick text and grid lines: most of a live chart's paint time). Cached as pixmaps, they are
         # redrawn only when their ticks change and otherwise blitted.
@@ -254,8 +260,9 @@ class TrainingCharts(QWidget):
         curves["lr"].setPen(pg.mkPen(color, width=2))
 
     # -- one run, live or loaded -----------------------------------------------------------------------
-    def clear(self) -> None:
-        """Empty every curve and go back to single-run mode."""
+    def clear(self, hint: str = EMPTY_HINT) -> None:
+        """Empty every curve and go back to single-run mode; `hint` says what will appear (the Runs page:
+        "Select a run", not "once training starts")."""
         self._set_mode("single")
         self._steps.clear()
         self._lr.clear()
@@ -278,9 +285,13 @@ class TrainingCharts(QWidget):
         self._autorange()
         for legend in (self.loss_legend, self.epoch_loss_legend, self.acc_legend, self.lr_legend):
             legend.setVisible(False)  # no legend over an empty plot: the hint says what will come
-        self._hint.setText(EMPTY_HINT)
+        self._hint.setText(hint)
         self._hint.setVisible(True)
         self._place_hint()
+
+    def hint(self) -> str:
+        """The sentence shown over empty plots ("" while curves are shown)."""
+        return self._hint.textItem.toPlainText() if self._hint.isVisible() else ""
 
     def begin_run(self, name: str = "", history: dict | None = None) -> None:
         """Start showing a new live run; `history` is what a resumed run already has."""

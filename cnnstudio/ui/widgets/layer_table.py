@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyle, QTableWidg
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.models import ShapeReport, format_shape
 from cnnstudio.core.models.layer_types import layer_label, normalize_layer
+from cnnstudio.core.models.spec import failed_arithmetic
 
 COLUMNS = ["#", "Layer", "Output shape", "Parameters", "How the output size is computed"]
 COL_INDEX, COL_LABEL, COL_OUT, COL_PARAMS, COL_ARITH = range(len(COLUMNS))
@@ -54,6 +55,7 @@ class LayerTable(QTableWidget):
                 is_error = report.error_index == row and not report.ok
                 if is_error and info is None:
                     cells[COL_OUT] = "does not fit"  # readable even when the row's tint is hidden by selection
+                    cells[COL_ARITH] = failed_arithmetic(layers, report) or ""
                 for col, text in enumerate(cells):
                     item = QTableWidgetItem(text)
                     if col in (COL_INDEX, COL_PARAMS):
