@@ -176,9 +176,53 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda checked=False, k=key: self.show_page(k))
             view_menu.addAction(action)
         help_menu = self.menuBar().addMenu("&Help")
+        keys = QAction("&Keyboard shortcuts", self)
+        keys.setShortcut(QKeySequence("F1"))
+        keys.triggered.connect(self.show_shortcuts)
+        help_menu.addAction(keys)
+        docs = QAction("&Documentation", self)
+        docs.triggered.connect(self.open_documentation)
+        help_menu.addAction(docs)
+        help_menu.addSeparator()
         about = QAction("&About CNN Studio", self)
         about.triggered.connect(self.show_about)
         help_menu.addAction(about)
+
+    def shortcuts_html(self) -> str:
+        from cnnstudio.ui.shortcuts import shortcut_table
+
+        rows = "".join(f"<tr><td style='color:gray; padding-right:12px'>{where}</td><td style='padding-right:12px'>"
+                       f"{what}</td><td><b>{keys}</b></td></tr>" for where, what, keys in shortcut_table())
+        return f"<table cellspacing='2'>{rows}</table>"
+
+    def show_shortcuts(self) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", self.shortcuts_html(),
+                          QMessageBox.StandardButton.Close, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # not modal to the app: the keys can be tried with the list open
+        return box
+
+    def documentation_path(self):
+        """The README of this installation (a source checkout or an installer ships it)."""
+        from pathlib import Path
+
+        here = Path(__file__).resolve().parents[2]
+        for candidate in (here / "README.md", here / "docs" / "architecture.md"):
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def open_documentation(self) -> bool:
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        path = self.documentation_path()
+        if path is None:
+            QMessageBox.information(self, "Documentation", "The documentation is not installed with this copy of "
+                                    "CNN Studio; it is the README.md and docs/ folder of the source.")
+            return False
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
     def about_text(self) -> str:
         from PySide6 import __version__ as pyside_version

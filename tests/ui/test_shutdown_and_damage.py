@@ -233,3 +233,26 @@ def test_runs_page_removes_orphaned_temp_files_of_an_opened_run(qtbot, tmp_path)
     page.show()
     page.select_paths([str(run)])
     assert not orphan.exists() and fresh.exists()
+
+
+def test_help_lists_the_shortcuts_the_pages_really_bind(qtbot):
+    """Help > Keyboard shortcuts (F1): the Train keys come from the Train page's own table."""
+    from PySide6.QtGui import QKeySequence
+
+    from cnnstudio.ui.main_window import MainWindow
+    from cnnstudio.ui.widgets.run_panel import SHORTCUTS
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    help_menu = window.menuBar().actions()[-1].menu()
+    titles = [a.text() for a in help_menu.actions()]
+    assert "&Keyboard shortcuts" in titles and "&Documentation" in titles
+    keys_action = next(a for a in help_menu.actions() if a.text() == "&Keyboard shortcuts")
+    assert keys_action.shortcut() == QKeySequence("F1")
+    box = window.show_shortcuts()
+    text = box.text()
+    for key in (*SHORTCUTS["start"], *SHORTCUTS["pause"], *SHORTCUTS["stop"]):
+        assert QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText) in text
+    assert "Ctrl+1" in text and "Alt+R" in text
+    box.close()
+    assert window.documentation_path() is not None and window.documentation_path().name == "README.md"
