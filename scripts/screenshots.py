@@ -43,8 +43,10 @@ def main() -> int:
     from cnnstudio.ui.app import create_application
     from cnnstudio.ui.main_window import MainWindow
 
+    # Settings of their own: the default window geometry and no remembered session, and the developer's
+    # own settings are left alone.
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, home)
     app = create_application(sys.argv[:1])
-    QSettings().clear()  # the default window geometry, not the developer's
     width, height = (int(v) for v in args.size.split("x"))
     window = MainWindow()
     window.resize(width, height)

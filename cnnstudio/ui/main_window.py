@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
         self.sidebar.setIconSize(QSize(20, 20))
-        self.sidebar.setMinimumWidth(230)
+        self.sidebar.setMinimumWidth(200)  # page titles and hints still read whole; pages get the room
         self.sidebar.setMaximumWidth(280)
         self.stack = QStackedWidget()
         for key, title, hint in PAGES:

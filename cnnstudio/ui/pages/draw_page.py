@@ -25,7 +25,7 @@ from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (QAction, QActionGroup, QIcon,
                            QImage, QKeySequence, QPalette, QShortcut)
 from PySide6.QtWidgets import (QColorDialog, QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton,
-                               QSizePolicy, QSlider, QToolBar, QToolButton, QVBoxLayout, QWidget)
+                               QSlider, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
 from cnnstudio.core.framing import describe_preparation, explain_preparation
 from cnnstudio.ui.image_input import ImageInputMixin
@@ -125,7 +125,7 @@ class DrawPage(ImageInputMixin, QWidget):
         self.size_slider = QSlider(Qt.Orientation.Horizontal)
         self.size_slider.setRange(4, 80)
         self.size_slider.setValue(int(self.canvas.brush_size()))
-        self.size_slider.setFixedWidth(130)
+        self.size_slider.setFixedWidth(90)  # the whole toolbar fits beside the panel in a 1024-pixel window
         self.size_slider.setToolTip("Brush size in drawing pixels ( [ and ] change it)")
         self.size_slider.valueChanged.connect(self._on_size)
         self.toolbar.addWidget(self.size_slider)
@@ -147,14 +147,15 @@ class DrawPage(ImageInputMixin, QWidget):
         for action in (self.undo_action, self.redo_action, self.clear_action):
             self.toolbar.addAction(action)
 
-        spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.toolbar.addWidget(spacer)
+        # Opening a picture is another way in, not a drawing tool: a button under the canvas, so the tools
+        # fit beside the prediction panel in a 1024-pixel window. Ctrl+O works anywhere on the page.
         self.open_action = self._action("Open image…", "document-open",
                                         "Classify a picture file; you can also drop one here or paste (Ctrl+V)",
                                         QKeySequence.StandardKey.Open)
         self.open_action.triggered.connect(self.open_image_dialog)
-        self.toolbar.addAction(self.open_action)
+        self.open_button = QPushButton("Open an image…")
+        self.open_button.setToolTip(self.open_action.toolTip() + f" ({self.open_action.shortcut().toString()})")
+        self.open_button.clicked.connect(self.open_action.trigger)
         paste = QAction(self)
         paste.setShortcut(QKeySequence.StandardKey.Paste)
         paste.triggered.connect(self.paste)
@@ -183,11 +184,16 @@ class DrawPage(ImageInputMixin, QWidget):
         left.addWidget(self.toolbar)
         left.addWidget(self.image_strip)
         left.addWidget(self.canvas, 1)
+        below = QHBoxLayout()
+        below.addWidget(QLabel("…or classify a picture:"))
+        below.addWidget(self.open_button)
+        below.addStretch(1)
+        left.addLayout(below)
 
         # Right: the guess, the bars, what the model sees, which model.
         panel = QFrame()
         panel.setObjectName("predictionPanel")
-        panel.setFixedWidth(330)
+        panel.setFixedWidth(310)
         right = QVBoxLayout(panel)
         right.setContentsMargins(12, 8, 4, 8)
         title = section_title("Prediction")

@@ -293,7 +293,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         when = f", after epoch {ctx.predictor.checkpoint.get('epoch', '?')} (training)" if ctx.live else ""
         ms = f" · inspected in {self.last_ms:.0f} ms" if self.last_ms else ""
         self.model_label.setText(f"Model {ctx.summary.model_name} · {path.parent.name}/{path.name}{when}{ms}")
-        self.model_label.setToolTip(str(path))
+        self.model_label.setToolTip(f"{self.model_label.text()}\n{path}")
 
     # ------------------------------------------------------------------------------------------------
     # Inputs
@@ -402,6 +402,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         self._true_class = true_class
         self.input_pixels = None if pixels is None else np.ascontiguousarray(pixels, dtype=np.uint8)
         self.input_label.setText(description)
+        self.input_label.setToolTip(description)
         self.input_view.set_pixels(self.input_pixels)
         self.inputChanged.emit(self.input_pixels)
         if self.input_pixels is None:

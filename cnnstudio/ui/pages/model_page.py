@@ -179,10 +179,12 @@ class ModelPage(QWidget):
         for w in (self.add_button, self.remove_button, self.up_button, self.down_button):
             buttons.addWidget(w)
         buttons.addStretch(1)
+        layout.addLayout(buttons)
+        # Its own line: beside the four buttons it made the page too wide for a 1024-pixel screen.
         self.total_label = QLabel()
         self.total_label.setStyleSheet("font-weight: 600;")
-        buttons.addWidget(self.total_label)
-        layout.addLayout(buttons)
+        self.total_label.setAlignment(Qt.AlignmentFlag.AlignRight)
+        layout.addWidget(self.total_label)
 
         form_box = QGroupBox("Selected layer")
         form_layout = QVBoxLayout(form_box)

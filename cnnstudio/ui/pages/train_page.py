@@ -50,7 +50,8 @@ class TrainPage(QWidget):
     FORM_WIDGETS = ("epochs_spin", "batch_spin", "optimizer_combo", "lr_spin", "momentum_spin", "schedule_combo",
                     "weight_decay_spin", "warmup_spin", "smoothing_spin", "val_spin", "patience_spin", "limit_spin",
                     "seed_spin", "device_combo", "precision_combo", "precision_label", "defaults_button",
-                    "dataset_label", "model_label", "augment_label", "form_groups")
+                    "dataset_label", "model_label", "augment_label", "form_groups", "export_button",
+                    "resume_checkpoint_button")
 
     def __init__(self, state: AppState):
         super().__init__()
@@ -121,8 +122,8 @@ class TrainPage(QWidget):
 
     def _build_main(self) -> QWidget:
         self.panel = panel = RunPanel()
-        for name in ("start_button", "pause_button", "stop_button", "resume_checkpoint_button", "export_button",
-                     "banner", "progress_bar", "status_label", "charts", "log_view"):
+        for name in ("start_button", "pause_button", "stop_button", "banner", "progress_bar", "status_label",
+                     "charts", "log_view"):
             setattr(self, name, getattr(panel, name))
         self.start_button.clicked.connect(self._start_clicked)
         self.pause_button.clicked.connect(self.toggle_pause)

@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Signal
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from cnnstudio.core.inspection.display import layer_number
 
@@ -35,7 +35,9 @@ class FilterPanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(QLabel("Layer"))
         self.layer_combo = QComboBox()
-        self.layer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # Long layer names must not widen the page past a 1024-pixel screen: the list opens wide anyway.
+        self.layer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.layer_combo.setMinimumContentsLength(14)
         self.layer_combo.currentIndexChanged.connect(lambda _i: self.request())
         row.addWidget(self.layer_combo)
         row.addSpacing(12)
@@ -43,19 +45,19 @@ class FilterPanel(QWidget):
         self.contrast_combo = QComboBox()
         self.contrast_combo.addItem("each filter on its own", True)
         self.contrast_combo.addItem("shared by the layer", False)
+        self.contrast_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.contrast_combo.setMinimumContentsLength(10)
         self.contrast_combo.setToolTip("Each filter on its own: every pattern is visible.\nShared by the layer: "
                                        "strong and weak filters can be compared.")
         self.contrast_combo.currentIndexChanged.connect(lambda _i: self.request())
         row.addWidget(self.contrast_combo)
         row.addStretch(1)
-        self.save_button = QPushButton("Save as PNG…")
+        self.save_button = QPushButton("Save as PNG…")  # on the bottom row, beside the hover text
         self.save_button.setToolTip("Save the whole filter mosaic as a picture, each weight a crisp square")
         self.save_button.clicked.connect(self.saveRequested)
-        row.addWidget(self.save_button)
         self.fit_button = QPushButton("Fit")
         self.fit_button.setToolTip("Show the whole mosaic again")
         self.fit_button.clicked.connect(lambda: self.fit(whole=True))
-        row.addWidget(self.fit_button)
         fl.addLayout(row)
         self.help = QLabel()
         self.help.setWordWrap(True)
@@ -69,7 +71,12 @@ class FilterPanel(QWidget):
         self.view.scene().sigMouseMoved.connect(self._on_hover)
         fl.addWidget(self.view, 1)
         self.hover = QLabel(HOVER_HINT)
-        fl.addWidget(self.hover)
+        self.hover.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.hover, 1)
+        bottom.addWidget(self.fit_button)
+        bottom.addWidget(self.save_button)
+        fl.addLayout(bottom)
 
     def apply_theme(self) -> None:
         self.view.setBackground(self.palette().color(QPalette.ColorRole.Base))

@@ -11,7 +11,7 @@ import numpy as np
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QIcon, QKeySequence, QPalette
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton,
-                               QScrollArea, QSlider, QSpinBox, QVBoxLayout, QWidget)
+                               QScrollArea, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from cnnstudio.core.inspection.display import layer_number
 from cnnstudio.ui.widgets.feature_section import FeatureSection, _html
@@ -54,28 +54,29 @@ class InputBar(QWidget):
         bar.addWidget(self.open_button)
         self.follow_draw_check = QCheckBox("Follow the drawing")
         self.follow_draw_check.setToolTip("Inspect whatever you draw on the Draw page (7  Draw), live")
-        bar.addWidget(self.follow_draw_check)
-        bar.addStretch(1)
         self.follow_train_check = QCheckBox("Update during training")
         self.follow_train_check.setChecked(True)
         self.follow_train_check.setToolTip("While a model trains, reload it after every epoch (from the run's "
                                            "last.pt) and show how its filters and maps change")
-        bar.addWidget(self.follow_train_check)
-
-        info = QHBoxLayout()
         self.input_label = QLabel()
-        self.input_label.setTextFormat(Qt.TextFormat.PlainText)
         self.model_label = QLabel()
-        self.model_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.model_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        for label in (self.input_label, self.model_label):
+            label.setTextFormat(Qt.TextFormat.PlainText)
+            # Long run names must not widen the page: the labels clip (the tooltip has the whole text).
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # Two rows, so the page fits a 1024-pixel-wide screen: navigation and which model; what is shown and
+        # the two "follow" switches.
+        bar.addWidget(self.model_label, 1)
+        info = QHBoxLayout()
         info.addWidget(self.input_label, 1)
-        info.addWidget(self.model_label, 1)
+        info.addWidget(self.follow_draw_check)
+        info.addSpacing(10)
+        info.addWidget(self.follow_train_check)
         col = QVBoxLayout(self)
         col.setContentsMargins(0, 0, 0, 0)
         col.setSpacing(2)
         col.addLayout(bar)
         col.addLayout(info)
-
 
     def set_test_count(self, n: int, index: int) -> None:
         """How many test images the model has (0: none), showing `index` (clamped)."""
@@ -97,7 +98,7 @@ class ExplainPanel(QFrame):
         super().__init__(parent)
         self.heatmap: np.ndarray | None = None  # float (H, W) 0..1 shown (Grad-CAM or saliency)
         self.cam_image: np.ndarray | None = None  # uint8 (H, W, 3): the heatmap blended over the input
-        self.setFixedWidth(336)
+        self.setFixedWidth(310)
         v = QVBoxLayout(self)
         v.setContentsMargins(0, 4, 10, 0)
         v.addWidget(section_title("Prediction"))

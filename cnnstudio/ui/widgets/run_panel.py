@@ -9,7 +9,8 @@ import time
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSizePolicy, QSplitter,
+                               QVBoxLayout, QWidget)
 
 from cnnstudio.ui.widgets.banner import Banner
 from cnnstudio.ui.widgets.charts import TrainingCharts
@@ -46,20 +47,10 @@ class RunPanel(QWidget):
         self.stop_button.setMinimumHeight(34)
         self.stop_button.setToolTip("Stop training. The current state is saved as last.pt, so you can continue "
                                     f"later with 'Continue from checkpoint…' ({shortcut_text('stop')})")
-        self.resume_checkpoint_button = QPushButton("Continue from checkpoint…")
-        self.resume_checkpoint_button.setMinimumHeight(34)
-        self.resume_checkpoint_button.setToolTip(
-            "Pick a run's last.pt to continue a stopped or finished run (with more epochs, if you raise Epochs).")
-        self.export_button = QPushButton("Command line…")
-        self.export_button.setMinimumHeight(34)
-        self.export_button.setToolTip("These settings as a `cnnstudio train` command, or a torchrun launcher for "
-                                      "several GPUs and machines")
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.pause_button)
         buttons.addWidget(self.stop_button)
         buttons.addStretch(1)
-        buttons.addWidget(self.export_button)
-        buttons.addWidget(self.resume_checkpoint_button)
         col.addLayout(buttons)
 
         self.banner = Banner()
@@ -71,6 +62,8 @@ class RunPanel(QWidget):
         self.progress_bar.setTextVisible(True)
         self.progress_bar.setFormat("Not started")
         self.progress_bar.setMinimumHeight(22)
+        # Its text ("Epoch 3/4 · step 22/85 · 2,462 images/s · ETA 0:08") must not widen the window.
+        self.progress_bar.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         col.addWidget(self.progress_bar)
         self.status_label = QLabel("")
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)

@@ -66,7 +66,7 @@ class TrainForm(QScrollArea):
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setMinimumWidth(270)
+        self.setMinimumWidth(255)
         self.setMaximumWidth(380)
         self.user_edited = False  # the user changed a value since the form was last filled
         self._filling = False
@@ -198,6 +198,17 @@ class TrainForm(QScrollArea):
         self.defaults_button.setToolTip("Refill the form with the recommended values for this dataset.")
         self.defaults_button.clicked.connect(self.resetRequested)
         col.addWidget(self.defaults_button)
+        # Beside the settings rather than beside Start: the Start row then fits a 1024-pixel-wide window.
+        self.resume_checkpoint_button = QPushButton("Continue from checkpoint…")
+        self.resume_checkpoint_button.setMinimumHeight(28)
+        self.resume_checkpoint_button.setToolTip(
+            "Pick a run's last.pt to continue a stopped or finished run (with more epochs, if you raise Epochs).")
+        self.export_button = QPushButton("Command line…")
+        self.export_button.setMinimumHeight(28)
+        self.export_button.setToolTip("These settings as a `cnnstudio train` command, or a torchrun launcher for "
+                                      "several GPUs and machines")
+        col.addWidget(self.export_button)
+        col.addWidget(self.resume_checkpoint_button)
         col.addStretch(1)
 
         for spin in (self.epochs_spin, self.batch_spin, self.lr_spin, self.momentum_spin, self.weight_decay_spin,
@@ -220,6 +231,9 @@ class TrainForm(QScrollArea):
         self.device_combo.currentIndexChanged.connect(lambda _i: self.hardwareChanged.emit())
         self.precision_combo.currentIndexChanged.connect(lambda _i: self.hardwareChanged.emit())
         self.setWidget(holder)
+        # Never narrower than its contents plus the scroll bar: with horizontal scrolling off, a narrower
+        # column clipped the spin boxes and the dataset line on a 1024-pixel screen.
+        self.setMinimumWidth(holder.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width() + 4)
 
 
     def fill(self, cfg: TrainConfig) -> None:
