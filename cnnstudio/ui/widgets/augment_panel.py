@@ -50,11 +50,16 @@ class AugmentationPanel(QWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setHorizontalSpacing(8)
         grid.setVerticalSpacing(4)
-        rows = [("Random crop (padding)", self.crop, 0, 0), ("Horizontal flip", self.hflip, 1, 0),
-                ("Random rotation (±)", self.rotation, 0, 2), ("Random zoom (±)", self.scale, 1, 2),
-                ("Random shift (±)", self.translate, 2, 2)]
+        # Short labels (the tooltips say more): the box then fits beside the samples in a 1024-pixel window.
+        rows = [("Crop (padding)", self.crop, 0, 0), ("Horizontal flip", self.hflip, 1, 0),
+                ("Rotation (±)", self.rotation, 0, 2), ("Zoom (±)", self.scale, 1, 2),
+                ("Shift (±)", self.translate, 2, 2)]
         for text, control, row, col in rows:
+            if isinstance(control, QSpinBox):
+                control.setMinimumWidth(64)
+                control.setMaximumWidth(110)
             label = QLabel(text)
+            label.setToolTip(control.toolTip())
             label.setBuddy(control)
             grid.addWidget(label, row, col)
             grid.addWidget(control, row, col + 1)
