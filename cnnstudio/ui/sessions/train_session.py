@@ -86,7 +86,7 @@ def describe_end(result: dict[str, Any], failure: tuple[str, str] | None, second
             text += " The best checkpoint is now used by Evaluate, Inspect and Draw."
         return RunEnd(status, text, "success", saved, text)
     if status == "stopped":
-        text = f"Stopped after {took}. The state is saved in last.pt: use 'Continue from checkpoint…' to go on."
+        text = f"Stopped after {took}. The state is saved in last.pt: use 'Continue a run…' to go on."
         return RunEnd(status, text, "warning", f"{str(result.get('message') or '').capitalize()}. {saved}", text)
     message = failure[0] if failure else str(result.get("message") or "training failed")
     text = f"Training failed: {message}"

@@ -46,7 +46,7 @@ class RunPanel(QWidget):
         self.stop_button = QPushButton("■  Stop")
         self.stop_button.setMinimumHeight(34)
         self.stop_button.setToolTip("Stop training. The current state is saved as last.pt, so you can continue "
-                                    f"later with 'Continue from checkpoint…' ({shortcut_text('stop')})")
+                                    f"later with 'Continue a run…' ({shortcut_text('stop')})")
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.pause_button)
         buttons.addWidget(self.stop_button)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractSpinBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, QLabel,
-                               QPushButton, QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractSpinBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout,
+                               QLabel, QPushButton, QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
 from cnnstudio.core.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
 from cnnstudio.ui.sessions.train_session import device_short_name, device_title
@@ -199,7 +199,7 @@ class TrainForm(QScrollArea):
         self.defaults_button.clicked.connect(self.resetRequested)
         col.addWidget(self.defaults_button)
         # Beside the settings rather than beside Start: the Start row then fits a 1024-pixel-wide window.
-        self.resume_checkpoint_button = QPushButton("Continue from checkpoint…")
+        self.resume_checkpoint_button = QPushButton("Continue a run…")
         self.resume_checkpoint_button.setMinimumHeight(28)
         self.resume_checkpoint_button.setToolTip(
             "Pick a run's last.pt to continue a stopped or finished run (with more epochs, if you raise Epochs).")
@@ -207,8 +207,10 @@ class TrainForm(QScrollArea):
         self.export_button.setMinimumHeight(28)
         self.export_button.setToolTip("These settings as a `cnnstudio train` command, or a torchrun launcher for "
                                       "several GPUs and machines")
-        col.addWidget(self.export_button)
-        col.addWidget(self.resume_checkpoint_button)
+        row = QHBoxLayout()
+        row.addWidget(self.export_button)
+        row.addWidget(self.resume_checkpoint_button)
+        col.addLayout(row)
         col.addStretch(1)
 
         for spin in (self.epochs_spin, self.batch_spin, self.lr_spin, self.momentum_spin, self.weight_decay_spin,
