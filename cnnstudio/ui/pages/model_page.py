@@ -30,7 +30,9 @@ from cnnstudio.ui.state import AppState
 from cnnstudio.ui.widgets.section_title import page_header
 from cnnstudio.ui.widgets.banner import Banner, show_error_dialog
 from cnnstudio.ui.widgets.layer_form import LayerForm
-from cnnstudio.ui.widgets.layer_table import COL_LABEL, ERROR_TINT, LayerTable  # noqa: F401 (ERROR_TINT: tests)
+from cnnstudio.ui.widgets.layer_table import COL_LABEL, ERROR_TINT, LayerTable
+
+__all__ = ["ModelPage", "ERROR_TINT", "params_text"]  # ERROR_TINT: the table's error tint, re-exported
 
 FALLBACK_INPUT = ((1, 28, 28), 10)  # before any dataset is known
 
@@ -80,13 +82,7 @@ class ModelPage(QWidget):
         self._custom = preset is None or spec != self._preset_spec(preset)
         self._auto = False
         self._source_file = None
-        for i in range(self.presets.topLevelItemCount()):
-            item = self.presets.topLevelItem(i)
-            if item.data(0, Qt.ItemDataRole.UserRole) == preset:
-                with QSignalBlocker(self.presets):
-                    self.presets.setCurrentItem(item)
-                self._show_preset_description(item)
-        self._changed(select_row=0)
+        self._show_spec(preset)
 
     # ---------------------------------------------------------------------------------------------
     # layout
@@ -283,9 +279,13 @@ class ModelPage(QWidget):
         self._custom = False
         self._auto = auto
         self._source_file = None
+        self._show_spec(name)
+
+    def _show_spec(self, preset: str | None) -> None:
+        """Mark the spec's preset in the list (with its description) and show the spec's layers."""
         for i in range(self.presets.topLevelItemCount()):
             item = self.presets.topLevelItem(i)
-            if item.data(0, Qt.ItemDataRole.UserRole) == name:
+            if item.data(0, Qt.ItemDataRole.UserRole) == preset:
                 with QSignalBlocker(self.presets):
                     self.presets.setCurrentItem(item)
                 self._show_preset_description(item)
