@@ -27,7 +27,7 @@ from cnnstudio.core.checkpoint import load_checkpoint, model_from_checkpoint, sa
 from cnnstudio.core.datasets import load_dataset
 from cnnstudio.core.datasets.idx import read_idx
 from cnnstudio.core.errors import CheckpointError, CNNStudioError, DatasetError
-from cnnstudio.core.inference import Predictor, open_image
+from cnnstudio.core.inference import Predictor
 from cnnstudio.core.runs import list_runs, read_run, remove_orphaned_temp_files
 from cnnstudio.core.training.config import Augmentation, TrainConfig
 from cnnstudio.core.training.trainer import Trainer

@@ -15,7 +15,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
 
 ROOT = Path(__file__).resolve().parents[2]
 
