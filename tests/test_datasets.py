@@ -844,3 +844,23 @@ def test_dataset_modules_are_qt_free():
     for path in (REPO_ROOT / "cnnstudio" / "core" / "datasets").glob("*.py"):
         text = path.read_text()
         assert "PySide6" not in text and "pyqtgraph" not in text and "PyQt" not in text, path
+
+
+def test_offline_download_says_so_once_with_the_folder_to_fill(monkeypatch):
+    """No name lookup (the usual "offline"): one plain sentence, not the resolver's "[Errno -2] ..." text."""
+    import socket
+    import urllib.error
+
+    import cnnstudio.core.datasets.download as dl
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(dl.urllib.request, "urlopen", no_network)
+    folder = paths.datasets_dir() / "mnist"
+    with pytest.raises(DatasetError) as err:
+        download_dataset("mnist")
+    message = str(err.value)
+    assert message.startswith("You are offline: MNIST cannot be downloaded now")
+    assert str(folder) in message and "train-images-idx3-ubyte.gz" in message and "by hand" in message
+    assert "Errno" not in message and "Name or service" not in message

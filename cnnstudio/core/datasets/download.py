@@ -12,6 +12,7 @@ place, so an interrupted download never leaves a file that looks complete.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -128,6 +129,7 @@ def _download_file(remote: RemoteFile, folder: Path, index: int, transfer: _Tran
     final = folder / remote.filename
     temp = folder / f".{remote.filename}.{os.getpid()}.part"
     problems: list[str] = []
+    unreachable = 0  # mirrors whose host could not even be looked up or reached: this computer is offline
     for url in remote.urls:
         done_before = transfer.done
         try:
@@ -148,6 +150,7 @@ def _download_file(remote: RemoteFile, folder: Path, index: int, transfer: _Tran
                 problems.append(f"{url}: timed out")
             else:
                 problems.append(f"{url}: {reason}")
+                unreachable += _is_offline(reason)
         except (socket.timeout, TimeoutError):
             problems.append(f"{url}: timed out")
         except OSError as exc:  # disk full, permission denied, connection reset mid-transfer, ...
@@ -159,14 +162,22 @@ def _download_file(remote: RemoteFile, folder: Path, index: int, transfer: _Tran
         transfer.done = done_before  # the next mirror starts this file again
         transfer.report()
     temp.unlink(missing_ok=True)
-    raise _FileFailed(remote.filename, problems)
+    raise _FileFailed(remote.filename, problems, offline=bool(remote.urls) and unreachable == len(remote.urls))
+
+
+def _is_offline(reason: object) -> bool:
+    """No name lookup, or no route to the network: the machine is offline, not the server broken."""
+    if isinstance(reason, socket.gaierror):
+        return True
+    return isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN)
 
 
 class _FileFailed(Exception):
-    def __init__(self, filename: str, problems: list[str]):
+    def __init__(self, filename: str, problems: list[str], offline: bool = False):
         super().__init__(filename)
         self.filename = filename
         self.problems = problems
+        self.offline = offline  # no mirror's host could be looked up or reached
 
 
 def _extract_cifar(archive: Path, folder: Path) -> None:
@@ -240,6 +251,13 @@ def download(spec: DatasetSpec, folder: Path, progress: Progress | None = None,
         try:
             _download_file(remote, folder, index, transfer)
         except _FileFailed as exc:
+            source = ' or '.join(remote.urls) or 'the dataset website'
+            if exc.offline:
+                # Said plainly, once: the raw resolver error ("[Errno -2] Name or service not known") helps
+                # nobody, what to do instead does.
+                raise DatasetError(
+                    f"You are offline: {spec.title} cannot be downloaded now (no connection to the download "
+                    f"server). To install it by hand, {manual} (from {source}).") from None
             details = "; ".join(exc.problems) or "no download address known"
             raise DatasetError(
                 f"Could not download {spec.title} ({spec.name}, about {human_size(spec.download_bytes)}): "

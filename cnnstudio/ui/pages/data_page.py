@@ -244,6 +244,7 @@ class DataPage(QWidget):
         """The user selected a row: load it if it can be used offline, else say how to get it."""
         # Files may have been put in place by hand since the list was made (the download error
         # says how): look again, it is only a few file checks.
+        self.banner.clear_unless(key)  # a message about another dataset is out of date now
         self.refresh_datasets()
         self._show_selected_details()
         self._update_buttons()
@@ -391,7 +392,13 @@ class DataPage(QWidget):
         title = self.datasets.info(key).title if self.datasets.info(key) else key
         self._end_download(key)
         self._update_buttons()
-        self._error(f"Could not download {title}", message, details)
+        if details:  # a bug, not the network: the dialog keeps the traceback behind "Show Details"
+            self._error(f"Could not download {title}", message, details)
+            return
+        # Said once, in the banner, which belongs to this dataset: choosing another one, or the ×, clears it.
+        self.last_error = message
+        self.banner.show_message(message, "error", about=key)
+        self.state.message.emit(f"Could not download {title}")
 
     def _on_download_cancelled(self, key: str) -> None:
         title = self.datasets.info(key).title if self.datasets.info(key) else key

@@ -8,8 +8,8 @@ headless tests can inspect and close them.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QMessageBox, QSizePolicy, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMessageBox, QSizePolicy, QToolButton, QWidget
 
 _STYLES = {
     "error": "background: rgba(220, 50, 47, 0.16); border-left: 4px solid rgb(220, 50, 47);",
@@ -20,31 +20,63 @@ _STYLES = {
 _STYLES["success"] = _STYLES["ok"]
 
 
-class Banner(QLabel):
-    """A message line that is hidden when empty. kind: error, warning, info, ok (or success, the same)."""
+class Banner(QFrame):
+    """A message line that is hidden when empty, with a × to dismiss it. kind: error, warning, info, ok
+    (or success, the same).
+
+    A message belongs to what caused it: show_message(..., about=key) tags it, and clear_about(key)
+    (or clear_unless(key)) lets a page drop it when that state is gone, e.g. another dataset was chosen."""
+
+    dismissed = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setWordWrap(True)
-        self.setTextFormat(Qt.TextFormat.PlainText)
-        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # paths can be copied
+        self.setObjectName("banner")
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # paths can be copied
+        self.close_button = QToolButton()
+        self.close_button.setText("×")
+        self.close_button.setAutoRaise(True)
+        self.close_button.setToolTip("Dismiss this message")
+        self.close_button.clicked.connect(self._dismiss)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 2, 4)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.kind = ""
+        self.about: str | None = None
         self.hide()
 
-    def show_message(self, text: str, kind: str = "info") -> None:
+    def text(self) -> str:
+        return self.label.text()
+
+    def show_message(self, text: str, kind: str = "info", about: str | None = None) -> None:
         self.kind = kind
-        self.setProperty("kind", kind)  # also for style sheets: QLabel[kind="error"]
-        self.setStyleSheet(f"QLabel {{ {_STYLES.get(kind, _STYLES['info'])} padding: 6px 8px; "
-                           f"color: palette(window-text); border-radius: 3px; }}")
-        self.setText(text)
+        self.about = about
+        self.setProperty("kind", kind)  # also for style sheets: QFrame[kind="error"]
+        self.setStyleSheet(f"QFrame#banner {{ {_STYLES.get(kind, _STYLES['info'])} border-radius: 3px; }}"
+                           "QFrame#banner QLabel { color: palette(window-text); }")
+        self.label.setText(text)
         self.setVisible(bool(text))
 
     def clear_message(self) -> None:
         self.kind = ""
+        self.about = None
         self.setProperty("kind", "")
-        self.setText("")
+        self.label.setText("")
         self.hide()
+
+    def clear_unless(self, key: str | None) -> None:
+        """Drop a message tagged about something else than `key` (untagged messages stay)."""
+        if self.about is not None and self.about != key:
+            self.clear_message()
+
+    def _dismiss(self) -> None:
+        self.clear_message()
+        self.dismissed.emit()
 
 
 def show_error_dialog(parent: QWidget, title: str, text: str, details: str = "") -> QMessageBox:
