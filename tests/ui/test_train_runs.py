@@ -607,3 +607,18 @@ def test_runs_page_without_a_selection_says_to_select_one(qtbot, runs_page):
     charts = runs_page.charts
     for plot in (charts.loss_plot, charts.epoch_loss_plot, charts.acc_plot, charts.lr_plot):
         assert not plot.getPlotItem().autoBtn.isVisible()
+
+
+def test_continue_a_run_opens_a_run_picker(qtbot, train_page):
+    """Issue 15, item 8: "Continue a run…" lists the runs by name, date and accuracy, not a bare file dialog."""
+    page = train_page
+    a = train_once(qtbot, page, epochs=1, limit_train=200, batch_size=50)
+    page.resume_checkpoint_button.click()
+    picker = page.run_picker
+    assert picker.isVisible() and picker.table.topLevelItemCount() == 1
+    row = picker.table.topLevelItem(0)
+    assert "tiny-bn-cnn" in row.text(0) and row.text(3) == "1/1" and row.text(4).endswith("%")
+    assert picker.selected_checkpoint() == str(Path(a["run_dir"]) / "last.pt")
+    with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as done:
+        picker.continue_button.click()  # continues the run (its own settings, the form's epochs)
+    assert done.args[0]["run_dir"] == a["run_dir"]

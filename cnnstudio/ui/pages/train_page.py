@@ -18,9 +18,8 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QMessageBox, QSplitter, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QSplitter, QWidget
 
-from cnnstudio.core import paths
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.text import plural
 from cnnstudio.core.training.config import Augmentation, TrainConfig, augmentation_text, default_config
@@ -59,6 +58,7 @@ class TrainPage(QWidget):
         self.session = TrainSession(state, self)
         self.last_result: dict[str, Any] | None = None
         self.error_dialog: QMessageBox | None = None
+        self.run_picker: Any = None  # the "Continue a run" dialog while it is open
         self._chart_pending: list[Any] = []
         self.chart_pacing = ChartPacing()
         self._chart_timer = QTimer(self)
@@ -507,11 +507,14 @@ class TrainPage(QWidget):
         self.panel.log(text)
 
     def _resume_checkpoint_clicked(self) -> None:
-        start = str(paths.runs_dir()) if paths.runs_dir().is_dir() else str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, "Continue training from a checkpoint", start,
-                                              "CNN Studio checkpoints (*.pt);;All files (*)")
-        if path:
-            self.resume_from_checkpoint(path)
+        """Pick the run to continue by name, date and accuracy (or any checkpoint file)."""
+        from cnnstudio.ui.widgets.run_picker import RunPicker
+
+        picker = RunPicker(self)
+        picker.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        picker.chosen.connect(self.resume_from_checkpoint)
+        self.run_picker = picker
+        picker.open()
 
     def showEvent(self, event) -> None:  # noqa: N802
         self._update_controls()
