@@ -40,7 +40,10 @@ class RunPicker(QDialog):
         self.table = QTreeWidget()
         self.table.setRootIsDecorated(False)
         self.table.setHeaderLabels(["Run", "Dataset", "Date", "Epochs", "Best val. acc.", "Status"])
+        self.table.header().setStretchLastSection(False)
         self.table.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, 6):
+            self.table.header().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         for run in self.runs:
             epochs = f"{run.epochs_done}/{run.epochs_planned}" if run.epochs_planned else str(run.epochs_done)
             acc = f"{100 * run.best_val_accuracy:.1f} %" if run.best_val_accuracy is not None else ""
