@@ -455,3 +455,19 @@ def test_main_window_wires_data_to_model(qtbot, state):
     assert model.table.rowCount() > 0 and state.spec_valid
     assert "8 class scores" in model.input_label.text()
     window.close()
+
+
+def test_preset_description_survives_a_dataset_change(model_page, state, tmp_path):
+    """Leftover (issue 15): after switching datasets the preset description sometimes went blank."""
+    from cnnstudio.core.datasets import load_dataset
+
+    model_page.select_preset("lenet5")  # the user's choice: kept across dataset changes
+    before = model_page.preset_description.text()
+    assert "lenet5" in before
+    for cls in ("a", "b", "c"):
+        for i in range(3):
+            write_png(tmp_path / "colours" / cls / f"{i}.png", 40 + 80 * i)
+    state.set_dataset(load_dataset(tmp_path / "colours"), str(tmp_path / "colours"))
+    after = model_page.preset_description.text()
+    assert "lenet5" in after and "parameters here" in after
+    assert after != before  # the parameter count is the new dataset's

@@ -208,6 +208,7 @@ class ModelPage(QWidget):
         """(Re)compute every preset's parameter count for the current input, keeping the selection."""
         current = self.presets.currentItem()
         current_name = current.data(0, Qt.ItemDataRole.UserRole) if current is not None else None
+        blocker = QSignalBlocker(self.presets)  # clear() would report "no current item" and blank the description
         self.presets.clear()
         for preset in list_presets():
             report = infer_shapes(preset, self._input_shape, self._num_classes)
@@ -220,8 +221,13 @@ class ModelPage(QWidget):
             item.setToolTip(1, f"{report.total_params:,} trainable parameters" if report.ok else report.error or "")
             self.presets.addTopLevelItem(item)
             if preset["name"] == current_name:
-                with QSignalBlocker(self.presets):
-                    self.presets.setCurrentItem(item)
+                self.presets.setCurrentItem(item)
+        blocker.unblock()
+        # The description names the parameter count for this dataset: say it again for the new one.
+        if self.presets.currentItem() is not None:
+            self._show_preset_description(self.presets.currentItem())
+        elif self._custom:
+            self._show_custom_description()
         # Every preset fits without scrolling; the rest of the column explains the selected one.
         rows = self.presets.sizeHintForRow(0) * self.presets.topLevelItemCount()
         self.presets.setMaximumHeight(rows + self.presets.header().sizeHint().height() + 2 * self.presets.frameWidth() + 4)
