@@ -471,3 +471,50 @@ def test_preset_description_survives_a_dataset_change(model_page, state, tmp_pat
     after = model_page.preset_description.text()
     assert "lenet5" in after and "parameters here" in after
     assert after != before  # the parameter count is the new dataset's
+
+
+def test_class_names_under_the_bars_never_overlap(qtbot):
+    """Leftover (issue 15): pyqtgraph dropped some class names at 1280 px and they touched at 1024."""
+    from PySide6.QtGui import QFontMetrics
+
+    from cnnstudio.ui.widgets.class_bars import ClassCountChart
+
+    chart = ClassCountChart()
+    qtbot.addWidget(chart)
+    names = ["circle", "square", "triangle", "star", "cross", "pentagon", "heart", "arrow"]
+    chart.set_counts(names, [1500] * 8)
+    chart.show()
+    for width in (320, 420, 700):
+        chart.resize(width, 200)
+        qtbot.waitUntil(lambda: chart.getPlotItem().getViewBox().width() > 0, timeout=2000)
+        chart.resize(width, 200)
+        labels = chart.tick_labels()
+        room = chart.getPlotItem().getViewBox().width() / len(names)
+        metrics = QFontMetrics(chart.font())
+        assert labels, width
+        step = labels[1][0] - labels[0][0] if len(labels) > 1 else 1
+        assert all(metrics.horizontalAdvance(text) <= room * step for _, text in labels), (width, labels)
+    assert [i for i, _ in labels] == list(range(8))  # wide enough: every class named
+    many = [f"class {i}" for i in range(60)]
+    chart.set_counts(many, [10] * 60)
+    chart.resize(320, 200)
+    shown = chart.tick_labels()
+    assert 1 < len(shown) < 60 and shown[0][0] == 0  # every k-th class named
+
+
+def test_dataset_names_are_never_shortened_in_a_narrow_list(data_page, qtbot):
+    """Leftover (issue 15): at 1024 px the name column was squeezed to "M…", "Fa…"."""
+    from PySide6.QtGui import QFontMetrics
+
+    from cnnstudio.ui.widgets.dataset_list import COL_NAME
+
+    table = data_page.datasets
+    table.resize(340, 200)
+    table.show()
+    qtbot.waitExposed(table)
+    width = table.header().sectionSize(COL_NAME)
+    for key in table.keys():
+        item = table._items[key]
+        # The loaded row is bold, so measure each name in its own font.
+        needed = QFontMetrics(item.font(COL_NAME)).horizontalAdvance(item.text(COL_NAME))
+        assert needed < width, (item.text(COL_NAME), needed, width)

@@ -10,11 +10,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent
-from PySide6.QtGui import QPalette
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QFontMetrics, QPalette
 from PySide6.QtWidgets import QWidget
 
 MAX_LABEL_CHARS = 10  # longer class names are shortened on the axis; the tooltip has them in full
+LABEL_GAP_PX = 6  # between neighbouring class names
 
 
 class ClassCountChart(pg.PlotWidget):
@@ -30,7 +31,11 @@ class ClassCountChart(pg.PlotWidget):
         self.addItem(self._bars)
         self._counts = np.zeros(0, dtype=np.int64)
         self._names: list[str] = []
+        self._labels: list[tuple[int, str]] = []
         self.setMinimumHeight(130)
+        # The plot area, not the widget, decides how much room each name has; it is laid out after
+        # the widget's own resize, so listen to it rather than to resizeEvent.
+        self.getPlotItem().getViewBox().sigResized.connect(self._relabel)
         self._ready = True
         self._apply_palette()
 
@@ -55,13 +60,39 @@ class ClassCountChart(pg.PlotWidget):
         self._counts = np.asarray(counts, dtype=np.int64)
         x = np.arange(len(self._counts))
         self._bars.setOpts(x=x, height=self._counts, width=0.7)
-        ticks = [(i, n if len(n) <= MAX_LABEL_CHARS else n[:MAX_LABEL_CHARS - 1] + "…")
-                 for i, n in enumerate(self._names)]
-        self.getPlotItem().getAxis("bottom").setTicks([ticks])
+        self._relabel()
         top = int(self._counts.max()) if len(self._counts) else 1
         self.setXRange(-0.6, max(len(self._counts) - 0.4, 0.6), padding=0)
         self.setYRange(0, top * 1.08 + 1, padding=0)
         self.setToolTip("\n".join(f"{n}: {int(c):,}" for n, c in zip(self._names, self._counts)))
+
+    def _relabel(self) -> None:
+        """Every class named under its bar, shortened to the room a bar has (pyqtgraph drops labels that
+        would overlap, so without this names vanished at some widths and touched at others). With more
+        classes than fit even shortened, every k-th class is named."""
+        if not self._names:
+            self._labels = []
+            self.getPlotItem().getAxis("bottom").setTicks([[]])
+            return
+        metrics = QFontMetrics(self.getPlotItem().getAxis("bottom").style.get("tickFont") or self.font())
+        per_class = max(1.0, self.getPlotItem().getViewBox().width()) / len(self._names)
+        # The fewest characters worth showing is "Ab…"; name every step-th class so each gets that much.
+        step = 1
+        while per_class * step - LABEL_GAP_PX < metrics.horizontalAdvance("Ab…") and step < len(self._names):
+            step += 1
+        room = max(0, int(per_class * step - LABEL_GAP_PX))
+        labels = []
+        for i, name in enumerate(self._names):
+            if i % step:
+                continue
+            short = name if len(name) <= MAX_LABEL_CHARS else name[:MAX_LABEL_CHARS - 1] + "…"
+            labels.append((i, metrics.elidedText(short, Qt.TextElideMode.ElideRight, room)))
+        self._labels = labels
+        self.getPlotItem().getAxis("bottom").setTicks([labels])
+
+    def tick_labels(self) -> list[tuple[int, str]]:
+        """(class index, text) of the names the axis shows."""
+        return list(self._labels)
 
     def counts(self) -> np.ndarray:
         """The plotted heights, per class (for tests)."""

@@ -52,9 +52,11 @@ class DatasetList(QTreeWidget):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         header = self.header()
         header.setStretchLastSection(False)
-        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
-        for col in (COL_CLASSES, COL_INPUT, COL_STATUS):
+        # The names are what the user reads first, so they always fit; the status column takes what
+        # is left (its full text is in the tooltip when a narrow window elides it).
+        for col in (COL_NAME, COL_CLASSES, COL_INPUT):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_STATUS, QHeaderView.ResizeMode.Stretch)
         self._items: dict[str, QTreeWidgetItem] = {}
         self._loaded_key: str | None = None
         self._quiet = False  # True while the page selects a row itself: no datasetActivated then
