@@ -206,6 +206,20 @@ def test_grad_cam_for_the_predicted_and_another_class(qtbot, inspect_page, train
         page.set_heatmap_method("saliency")
     wait_idle(qtbot, page)
     assert page.inspection.saliency is not None and page.cam_image is not None
+    # The colour scale beside the heatmap is the map the heatmap was painted with (issue 15, item 5).
+    from cnnstudio.core.inspection.display import COLORMAPS
+
+    (_, colors), = page.explain.heat_scale.rows()
+    for color, end in zip((colors[0], colors[-1]), (COLORMAPS["inferno"][0], COLORMAPS["inferno"][-1])):
+        assert (color.red(), color.green(), color.blue()) == tuple(int(v) for v in end)
+    assert [text for _, text in page.explain.heat_scale.ticks()] == ["least", "most"]
+    with qtbot.waitSignal(page.inspectionReady, timeout=STEP_MS):
+        page.set_heatmap_method("gradcam")
+    wait_idle(qtbot, page)
+    (_, colors), = page.explain.heat_scale.rows()
+    assert (colors[-1].red(), colors[-1].green(), colors[-1].blue()) == tuple(int(v) for v in COLORMAPS["jet"][-1])
+    page.explain.clear_heatmap()
+    assert page.explain.heat_scale.rows() == []
 
 
 def test_a_bad_image_file_shows_an_error_and_a_good_one_is_framed(qtbot, inspect_page, tmp_path):
@@ -324,6 +338,42 @@ def test_clicking_a_confusion_cell_lists_exactly_its_images(qtbot, evaluate_page
     assert page.matrix.cell_text(d, d) in (f"{100 * recall:.0f}%", f"{100 * recall:.1f}%")
     page.set_normalised(False)
     assert page.matrix.cell_text(d, d) == f"{cm[d, d]:,}"
+
+
+def test_confusion_matrix_colour_scale_reads_as_the_cells(evaluate_page):
+    """Issue 15, item 5: a shade in the matrix can be read as a number from the scale under it."""
+    page = evaluate_page
+    matrix = page.matrix
+    cm = page.evaluation.confusion_matrix()
+    rows, ticks = matrix.color_scale()
+    assert [name for name, _ in rows] == ["Right", "Wrong"]
+    top = int(cm.max())
+    assert ticks == [(0.0, "0"), (0.5, f"{top / 4:,.0f}"), (1.0, f"{top:,}")]
+    # Each cell's colour is the scale's colour at sqrt(count / max) (the square-root scale), for right
+    # answers on the first bar and mistakes on the second.
+    for t in range(len(cm)):
+        for p in range(len(cm)):
+            colors = rows[0 if t == p else 1][1]
+            at = colors[round(np.sqrt(cm[t, p] / top) * (len(colors) - 1))]
+            cell = matrix.cell_color(t, p)
+            assert max(abs(at.red() - cell.red()), abs(at.green() - cell.green()),
+                       abs(at.blue() - cell.blue())) <= 8, (t, p)
+    page.set_normalised(True)
+    assert [text for _, text in matrix.color_scale()[1]] == ["0", "25%", "100%"]
+    page.set_normalised(False)
+    # The scale is painted under the grid, inside the widget and inside an exported picture.
+    legend = matrix.legend_rect()
+    assert legend.top() > matrix.cell_rect(len(cm) - 1, 0).bottom()
+    assert legend.bottom() <= matrix.height() and legend.bottom() <= matrix.content_height()
+    from PySide6.QtGui import QFontMetrics
+
+    from cnnstudio.ui.widgets.color_scale import bar_rect
+
+    image = matrix.to_image(1.0)
+    bar = bar_rect(QFontMetrics(matrix.font()), legend, rows, ticks, 0)  # the "Right" bar
+    row = [image.pixelColor(x, int(bar.center().y())) for x in range(int(bar.left()) + 2, int(bar.right()) - 1)]
+    highlight = matrix.palette().color(matrix.palette().ColorRole.Highlight)
+    assert any(abs(c.red() - highlight.red()) + abs(c.blue() - highlight.blue()) < 30 for c in row)
 
 
 def test_export_csv_and_json_round_trip(evaluate_page, tmp_path):

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QAction, QImage, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QScrollArea, QStackedWidget, QTabWidget, QVBoxLayout,
+                               QWidget)
 
 from cnnstudio.core.framing import describe_preparation
 from cnnstudio.ui.image_input import ImageInputMixin
@@ -131,7 +132,17 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         self._build_controls()
         cl.addWidget(self.input_bar)
         body = QHBoxLayout()
-        body.addWidget(self.explain, 0)
+        # In a short window the prediction, both pictures and the heatmap's settings do not fit one above
+        # the other: scroll them rather than let Qt squeeze the captions into the pictures.
+        side = QScrollArea()
+        side.setWidget(self.explain)
+        side.setWidgetResizable(True)
+        side.setFrameShape(QFrame.Shape.NoFrame)
+        side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        side.setFixedWidth(self.explain.width() + side.verticalScrollBar().sizeHint().width())
+        side.viewport().setAutoFillBackground(False)
+        self.explain.setAutoFillBackground(False)
+        body.addWidget(side, 0)
         body.addWidget(self._build_tabs(), 1)
         cl.addLayout(body, 1)
         self.stack.addWidget(content)

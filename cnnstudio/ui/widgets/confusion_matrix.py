@@ -18,9 +18,12 @@ from PySide6.QtGui import (QColor, QFont, QFontMetrics, QImage, QMouseEvent, QPa
                            QRegion)
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
+from cnnstudio.ui.widgets.color_scale import paint_color_scale, scale_height
+
 MISTAKE = QColor(220, 50, 47)
 AXIS_GAP = 6
 MAX_LABEL = 130  # pixels: longer class names are elided (the tooltip has them in full)
+LEGEND_GAP = 10  # between the axis title and the colour scale
 
 
 def _mix(a: QColor, b: QColor, t: float) -> QColor:
@@ -106,7 +109,7 @@ class ConfusionMatrixView(QWidget):
         # Bottom labels: horizontal if the longest fits in a cell, else rotated by 90 degrees.
         guess_cell = max(8.0, min(avail_w / k, (self.height() - title_h - fm.height() - 12) / k))
         rotated = label_w - 2 * AXIS_GAP > guess_cell - 4
-        bottom = title_h + (label_w if rotated else fm.height() + 2 * AXIS_GAP)
+        bottom = title_h + (label_w if rotated else fm.height() + 2 * AXIS_GAP) + self._legend_height(fm)
         cell = max(6.0, min(avail_w / k, (self.height() - bottom - 8) / k))
         cell = math.floor(cell)
         grid_w = cell * k
@@ -143,7 +146,23 @@ class ConfusionMatrixView(QWidget):
         label_w = max((fm.horizontalAdvance(fm.elidedText(c, Qt.TextElideMode.ElideRight, MAX_LABEL))
                        for c in self._classes), default=0)
         below = (label_w + AXIS_GAP + 4) if rotated else (fm.height() + AXIS_GAP + 2)
-        return int(math.ceil(grid.bottom() + below + fm.height() + 12))
+        return int(math.ceil(grid.bottom() + below + fm.height() + 12 + self._legend_height(fm)))
+
+    def _legend_height(self, fm: QFontMetrics) -> int:
+        """Room for the colour scale under the axis title (none before a matrix is set)."""
+        return scale_height(fm, 2) + LEGEND_GAP if self._counts is not None and self._classes else 0
+
+    def legend_rect(self) -> QRectF:
+        """Where the colour scale is painted: under the "Predicted class" title, as wide as the grid."""
+        grid, _, rotated = self._layout()
+        fm = QFontMetrics(self._label_font())
+        label_w = max((fm.horizontalAdvance(fm.elidedText(c, Qt.TextElideMode.ElideRight, MAX_LABEL))
+                       for c in self._classes), default=0)
+        below = (label_w + AXIS_GAP + 4) if rotated else (fm.height() + AXIS_GAP + 2)
+        top = grid.bottom() + below + fm.height() + 4 + LEGEND_GAP
+        width = max(grid.width(), min(220.0, self.width() - 16.0))
+        left = max(8.0, min(grid.center().x() - width / 2, self.width() - 8.0 - width))
+        return QRectF(left, top, width, scale_height(fm, 2))
 
     def to_image(self, scale: float = 2.0) -> QImage:
         """The matrix as a picture (no hover or selection marks) on the palette's base colour."""
@@ -169,6 +188,25 @@ class ConfusionMatrixView(QWidget):
             return base
         target = pal.color(QPalette.ColorRole.Highlight) if t == p else MISTAKE
         return _mix(base, target, 0.12 + 0.88 * math.sqrt(float(value)))
+
+    def color_scale(self, samples: int = 33) -> tuple[list[tuple[str, list[QColor]]], list[tuple[float, str]]]:
+        """The legend of cell_color: a bar for right answers and one for mistakes, and the ticks under
+        them. Position t along a bar is the value t² of the maximum (the square-root scale), so the
+        middle tick reads a quarter of it. Empty before a matrix is set."""
+        if self._counts is None or not self._classes:
+            return [], []
+        pal = self.palette()
+        base = pal.color(QPalette.ColorRole.Base)
+        rows = []
+        for name, target in (("Right", pal.color(QPalette.ColorRole.Highlight)), ("Wrong", MISTAKE)):
+            ts = [i / (samples - 1) for i in range(samples)]
+            rows.append((name, [base] + [_mix(base, target, 0.12 + 0.88 * t) for t in ts[1:]]))
+        if self._normalised:
+            ticks = [(0.0, "0"), (0.5, "25%"), (1.0, "100%")]
+        else:
+            top = max(1, int(self._counts.max()))
+            ticks = [(0.0, "0"), (0.5, f"{top / 4:,.0f}"), (1.0, f"{top:,}")]
+        return rows, ticks
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
@@ -250,6 +288,9 @@ class ConfusionMatrixView(QWidget):
         painter.drawText(QRectF(-grid.height() / 2, -fm.height() - 2, grid.height(), fm.height() + 2),
                          Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom, "True class")
         painter.restore()
+        # The colour scale, so a cell's shade can be read as a number (and is in every exported picture).
+        painter.setFont(self._label_font())
+        paint_color_scale(painter, self.legend_rect(), *self.color_scale(), pal)
         painter.end()
 
     # -- mouse ------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxL
                                QScrollArea, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from cnnstudio.core.inspection.display import layer_number
+from cnnstudio.ui.widgets.color_scale import ColorScale, lut_colors
 from cnnstudio.ui.widgets.feature_section import FeatureSection, _html
 from cnnstudio.ui.widgets.prediction import PixelView, ProbabilityBars, format_probability
 from cnnstudio.ui.widgets.section_title import section_title
@@ -131,6 +132,9 @@ class ExplainPanel(QFrame):
                 lambda pos, v=view, w=what: self.pictureMenuRequested.emit(w, v.mapToGlobal(pos)))
         views.addWidget(self.input_caption, 1, 0)
         views.addWidget(self.cam_caption, 1, 1)
+        self.heat_scale = ColorScale()
+        self.heat_scale.setToolTip("The heatmap's colours: each map is scaled to its own strongest point")
+        views.addWidget(self.heat_scale, 2, 1)
         v.addLayout(views)
         form = QGridLayout()
         form.setColumnStretch(1, 1)
@@ -229,14 +233,17 @@ class ExplainPanel(QFrame):
         if self.heatmap is None or input_pixels is None:
             self.cam_image = None
             self.heat_view.set_pixels(None)
+            self.heat_scale.set_scale([], [])
             return
         colormap = "inferno" if self.method() == "saliency" else "jet"
         self.cam_image = overlay(input_pixels, self.heatmap, alpha=self.alpha_slider.value() / 100, colormap=colormap)
         self.heat_view.set_pixels(np.ascontiguousarray(self.cam_image.transpose(2, 0, 1)))
+        self.heat_scale.set_scale([("", lut_colors(colormap))], [(0.0, "least"), (1.0, "most")])
 
     def clear_heatmap(self) -> None:
         self.heatmap = self.cam_image = None
         self.heat_view.set_pixels(None)
+        self.heat_scale.set_scale([], [])
 
     def show_prediction(self, probs: Any, predicted: int, classes: list[str], true_class: int | None) -> None:
         """The top classes as bars and a headline: the predicted class, and right or wrong when known."""
