@@ -12,7 +12,7 @@ help:
 	@echo "make run          create .venv if missing, install CNN Studio, open the app"
 	@echo "make test         install the test extras and run the whole suite headless"
 	@echo "make benchmarks   run the benchmark scripts (slow; results go to docs/benchmarks.md)"
-	@echo "make screenshots  render every page to docs/images/"
+	@echo "make screenshots  render every page to docs/images/ (1280x820, 1024x700, 1600x1000)"
 	@echo "make package      freeze the app (PyInstaller) and build the installers into dist/ (slow, GBs)"
 	@echo "make package-check  self-test the frozen app from outside the tree, then dpkg -i the .deb and"
 	@echo "                  self-test the installed cnnstudio (Linux, root)"
@@ -55,6 +55,8 @@ benchmarks: $(VENV)/.installed
 
 screenshots: $(VENV)/.installed
 	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py
+	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py --size 1024x700 --out docs/images/1024x700
+	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py --size 1600x1000 --out docs/images/1600x1000
 
 # Not part of `make test` (CI does not run it by default): it takes minutes and several GB of disk.
 package: $(VENV)/.installed-package
