@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextTable
 
 from cnnstudio.core import paths
 from cnnstudio.core.models.presets import get_preset
@@ -458,6 +459,16 @@ def test_runs_page_reopens_a_run_and_overlays_two(qtbot, train_page, runs_page):
     assert sorted(legend_names) == sorted(o["label"] for o in overlay)  # short labels: "04:11:40 tiny-bn-cnn"
     assert all("tiny-bn-cnn" in name for name in legend_names)
     assert "Comparing 2 runs" in runs_page.summary.toPlainText()
+    # Issue 15, item 4: in a narrow panel the setting names stay whole words on one line.
+    runs_page.summary.setFixedWidth(240)
+    qtbot.waitUntil(lambda: runs_page.summary.viewport().width() <= 240, timeout=2000)
+    doc = runs_page.summary.document()
+    doc.setTextWidth(runs_page.summary.viewport().width())
+    tables = [f for f in doc.rootFrame().childFrames() if isinstance(f, QTextTable)]
+    assert tables
+    names = [tables[0].cellAt(r, 0).firstCursorPosition().block() for r in range(1, tables[0].rows())]
+    assert {"Best val. accuracy", "Augmentation"} <= {b.text().replace("\xa0", " ") for b in names}
+    assert all(b.layout().lineCount() == 1 for b in names), [(b.text(), b.layout().lineCount()) for b in names]
 
     # "Use this model" points Evaluate / Inspect / Draw at the run's best checkpoint.
     click_row(qtbot, runs_page, a["run_dir"])

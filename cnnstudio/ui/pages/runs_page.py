@@ -28,6 +28,9 @@ COLUMNS = ["Name", "Dataset", "Model", "Date", "Epochs", "Best val. acc.", "Test
 STATUS_TEXT = {"finished": "Finished", "early-stopped": "Stopped early", "stopped": "Stopped (can continue)",
                "failed": "Failed", "incomplete": "Incomplete", "damaged": "Damaged", "training": "Training…"}
 # Settings compared side by side when several runs are selected.
+# Setting names never wrap: a narrow panel broke them into fragments ("Augmentatio / n"); the panel
+# scrolls sideways instead.
+TITLE_CELL = "color:gray; white-space:nowrap; padding-right:6px"
 COMPARED = [("model", "Model"), ("dataset", "Dataset"), ("epochs", "Epochs"), ("batch_size", "Batch size"),
             ("optimizer", "Optimizer"), ("lr", "Learning rate"), ("schedule", "LR schedule"),
             ("weight_decay", "Weight decay"), ("label_smoothing", "Label smoothing"), ("val_split", "Validation split"),
@@ -390,7 +393,7 @@ class RunsPage(QWidget):
         result_rows = [("Test accuracy", [_pct(r.test_accuracy) for r in runs]),
                        ("Best val. accuracy", [_pct(r.best_val_accuracy) for r in runs])]
         for title, values in result_rows:
-            lines.append(f"<tr><td style='color:gray'>{e(title)}</td>"
+            lines.append(f"<tr><td style='{TITLE_CELL}'>{e(title)}</td>"
                          + "".join(f"<td style='padding:2px 6px'><b>{e(v)}</b></td>" for v in values) + "</tr>")
         for key, title in COMPARED:
             values = []
@@ -400,7 +403,7 @@ class RunsPage(QWidget):
                 values.append(_setting_text(key, cfg.get(key)))
             differs = len(set(values)) > 1
             style = "background: rgba(230,126,34,0.18);" if differs else ""
-            lines.append(f"<tr style='{style}'><td style='color:gray'>{e(title)}</td>"
+            lines.append(f"<tr style='{style}'><td style='{TITLE_CELL}'>{e(title)}</td>"
                          + "".join(f"<td style='padding:2px 6px'>{e(v)}</td>" for v in values) + "</tr>")
         out.append("<table cellspacing='0'>" + "".join(lines) + "</table>")
         out.append("<p style='color:gray'>Highlighted rows differ between the runs. Solid lines: validation; "
