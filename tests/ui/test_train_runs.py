@@ -566,6 +566,40 @@ def test_charts_load_history_and_follow_a_dark_palette(qtbot):
     assert charts.step_count == 0 and charts.mode == "single"
 
 
+def test_chart_titles_fit_their_plots(qtbot):
+    """At 1024 px the titles ran past their plots ("Loss per epoch (dashed:"): elided to the width."""
+    from cnnstudio.ui.widgets.charts import TrainingCharts
+
+    charts = TrainingCharts()
+    qtbot.addWidget(charts)
+    h = {"epoch": [1], "train_loss": [1.0], "train_accuracy": [0.5], "val_loss": [0.9], "val_accuracy": [0.6],
+         "lr": [0.1], "steps": {"step": [1, 2], "loss": [2.0, 1.0], "accuracy": [0.1, 0.2], "lr": [0.1, 0.1]}}
+    charts.overlay([("a", h), ("b", h)])
+    charts.resize(520, 420)
+    charts.show()
+    qtbot.waitExposed(charts)
+    # The whole plot (y axis, plot area) stays inside its widget: a title wider than the plot area
+    # used to push it past the widget's right edge. (Layouts settle over a few events.)
+    def inside() -> bool:
+        return all(p.getPlotItem().sceneBoundingRect().right() <= p.width() + 1 for p in charts._plots())
+
+    qtbot.waitUntil(inside, timeout=3000)
+    titles = {}
+    for plot in charts._plots():
+        item = plot.getPlotItem()
+        shown = item.property("chart_title_shown")
+        assert item.titleLabel.itemRect().width() <= item.getViewBox().width(), shown
+        titles[plot] = shown
+    assert any(t.endswith("…") for t in titles.values())  # this narrow, some were shortened
+    for plot, shown in titles.items():  # a shortened title is whole in the tooltip
+        item = plot.getPlotItem()
+        full = item.property("chart_title_now") or item.property("chart_title")
+        assert plot.toolTip().startswith(full + "\n") == shown.endswith("…"), (full, shown)
+    charts.resize(1400, 700)
+    qtbot.waitUntil(lambda: charts.loss_plot.width() > 600, timeout=2000)
+    assert charts.epoch_loss_plot.getPlotItem().property("chart_title_shown") == "Loss per epoch (dashed: training)"
+
+
 def test_a_new_run_does_not_start_on_the_previous_runs_axes(qtbot):
     """Leftover (issue 15): after a run reaching 83-88 %, a fresh run's empty accuracy plot showed 83-88 %."""
     from cnnstudio.core.training.events import EpochEvent

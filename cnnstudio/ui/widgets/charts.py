@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import QEvent, QRectF, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QSizePolicy, QWidget
 
@@ -59,6 +59,9 @@ def short_run_label(name: str, limit: int = 26) -> str:
 def _floats(values: Iterable[Any]) -> np.ndarray:
     """Numbers as floats, None as NaN (pyqtgraph leaves a gap there)."""
     return np.asarray([math.nan if v is None else float(v) for v in values], dtype=float)
+
+
+PLOT_HINT = "Scroll to zoom along the x axis, drag to pan; double-click to fit the data again"
 
 
 class _Series:
@@ -153,6 +156,11 @@ class TrainingCharts(QWidget):
         self._hint = pg.TextItem(EMPTY_HINT, anchor=(0.5, 0.5))
         self.loss_plot.addItem(self._hint, ignoreBounds=True)
         self._hint.setPos(0.5, 0.5)
+        for plot in self._plots():
+            # A resize re-elides the title, and so does the y axis growing (its tick labels change
+            # with the data, and the title's room is what the axis leaves).
+            plot.installEventFilter(self)
+            plot.getPlotItem().getAxis("left").geometryChanged.connect(lambda p=plot: self._retitle(p))
         self._apply_theme()
         self.clear()
 
@@ -175,7 +183,7 @@ class TrainingCharts(QWidget):
         item.getViewBox().setMouseEnabled(x=True, y=False)  # wheel zooms along the steps only
         plot.scene().sigMouseClicked.connect(
             lambda event, p=item: p.enableAutoRange() if event.double() else None)
-        plot.setToolTip("Scroll to zoom along the x axis, drag to pan; double-click to fit the data again")
+        plot.setToolTip(PLOT_HINT)
         # The grid makes each axis item span the plot area, so every curve update would repaint both axes
         # (tick text and grid lines: most of a live chart's paint time). Cached as pixmaps, they are
         # redrawn only when their ticks change and otherwise blitted.
@@ -185,6 +193,44 @@ class TrainingCharts(QWidget):
         left.setWidth(58)  # room for tick labels and the axis title side by side
         left.enableAutoSIPrefix(False)  # 0.001, not "x0.001" in the axis title
         return plot
+
+    def _retitle(self, plot: pg.PlotWidget, color: str | None = None) -> None:
+        """Set the plot's title, shortened with "…" to the room above the plot area: a title wider than
+        that widens pyqtgraph's layout past the widget, and the plot's right end is cut off."""
+        item = plot.getPlotItem()
+        full = item.property("chart_title_now") or item.property("chart_title") or ""
+        color = color or self._text_color()
+        axis = item.getAxis("left").width() or 60
+        room = plot.width() - axis - 16
+
+        def fits(text: str) -> bool:
+            # Measured as the label draws it (rich text at 10 pt, with its own margins), not estimated.
+            item.setTitle(text, color=color, size="10pt")
+            return item.titleLabel.itemRect().width() <= room
+
+        text = full
+        if full and not fits(full):
+            lo, hi = 0, len(full) - 1  # the longest prefix that fits with "…"
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if fits(full[:mid].rstrip() + "…"):
+                    lo = mid
+                else:
+                    hi = mid - 1
+            text = full[:lo].rstrip() + "…"
+            item.setTitle(text, color=color, size="10pt")
+        item.setProperty("chart_title_shown", text)
+        # The whole title, when it had to be shortened, above the usual hint.
+        plot.setToolTip(f"{full}\n{PLOT_HINT}" if text != full else PLOT_HINT)
+        # pyqtgraph sizes the plot to its view only when the view resizes: once a long title had made
+        # the plot wider than the view, it stayed so. Fit it again now that the title is short.
+        if item.geometry().width() > plot.width():
+            item.setGeometry(QRectF(0, 0, plot.width(), plot.height()))
+
+    def eventFilter(self, watched, event: QEvent) -> bool:  # noqa: N802 (Qt naming)
+        if event.type() == QEvent.Type.Resize and watched in self._plots():
+            self._retitle(watched)
+        return super().eventFilter(watched, event)
 
     def _plots(self) -> list[pg.PlotWidget]:
         return [self.loss_plot, self.epoch_loss_plot, self.acc_plot, self.lr_plot]
@@ -205,7 +251,7 @@ class TrainingCharts(QWidget):
         for plot in self._plots():
             plot.setBackground(base)
             item = plot.getPlotItem()
-            item.setTitle(item.property("chart_title"), color=text.name(), size="10pt")
+            self._retitle(plot, text.name())
             for name in ("left", "bottom"):
                 axis = item.getAxis(name)
                 axis.setPen(pg.mkPen(muted))
@@ -463,12 +509,11 @@ class TrainingCharts(QWidget):
         self._fit_lr_range(np.concatenate(lr_values) if lr_values else np.empty(0))
         self._hint.setVisible(False)
         self.loss_legend.setVisible(bool(runs))
-        # Short titles: a long one widens pyqtgraph's layout beyond the view and clips the plot.
-        self.loss_plot.getPlotItem().setTitle("Training loss (smoothed)", color=self._text_color(), size="10pt")
-        self.epoch_loss_plot.getPlotItem().setTitle(
-            "Loss per epoch (dashed: training)", color=self._text_color(), size="10pt")
-        self.acc_plot.getPlotItem().setTitle(
-            "Accuracy per epoch (dashed: training)", color=self._text_color(), size="10pt")
+        for plot, title in ((self.loss_plot, "Training loss (smoothed)"),
+                            (self.epoch_loss_plot, "Loss per epoch (dashed: training)"),
+                            (self.acc_plot, "Accuracy per epoch (dashed: training)")):
+            plot.getPlotItem().setProperty("chart_title_now", title)
+            self._retitle(plot)
 
     def _new_overlay_set(self) -> dict[str, pg.PlotDataItem]:
         return {
@@ -502,8 +547,8 @@ class TrainingCharts(QWidget):
                     legend.addItem(item, item.name())
                 legend.setVisible(False)
             for plot in self._plots():
-                item = plot.getPlotItem()
-                item.setTitle(item.property("chart_title"), color=self._text_color(), size="10pt")
+                plot.getPlotItem().setProperty("chart_title_now", None)
+                self._retitle(plot)
         else:
             for curve in self.curves.values():
                 curve.setData([], [])
