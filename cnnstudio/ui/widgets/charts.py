@@ -202,6 +202,12 @@ class TrainingCharts(QWidget):
         color = color or self._text_color()
         axis = item.getAxis("left").width() or 60
         room = plot.width() - axis - 16
+        # The axis reports geometry changes on every layout pass; only a new title, room or colour
+        # needs the label measured again.
+        key = (full, int(room), color)
+        if item.property("chart_title_key") == list(key) and item.geometry().width() <= plot.width():
+            return
+        item.setProperty("chart_title_key", list(key))
 
         def fits(text: str) -> bool:
             # Measured as the label draws it (rich text at 10 pt, with its own margins), not estimated.
