@@ -21,10 +21,8 @@ STEP_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def shapes():
-    from cnnstudio.core.datasets import load_dataset
-
-    return load_dataset("shapes")
+def shapes(shapes_dataset):
+    return shapes_dataset  # loaded once for the session (conftest)
 
 
 @pytest.fixture(scope="module")

@@ -32,10 +32,8 @@ LONG_RUN = {"epochs": 3, "limit_train": 2000, "batch_size": 16}
 
 
 @pytest.fixture(scope="session")
-def shapes():
-    from cnnstudio.core.datasets import load_dataset
-
-    return load_dataset("shapes")
+def shapes(shapes_dataset):
+    return shapes_dataset  # loaded once for the session (conftest)
 
 
 @pytest.fixture
