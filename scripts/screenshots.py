@@ -2,7 +2,8 @@
 
 Runs the real app offscreen (or on whatever QT_QPA_PLATFORM says) in a fresh data folder: loads the
 shapes dataset, trains cnn3-dropout (pictures taken during and after), trains a second model so the Runs
-page can overlay two runs, then shows Evaluate, Inspect and Draw with the trained model.
+page can overlay two runs, queues ten more to compare a dozen, then shows Evaluate, Inspect (feature maps
+and the second convolution's top patches) and Draw with the first model.
 
     QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/images] [--epochs 4]
 """
@@ -106,6 +107,31 @@ def main() -> int:
     runs.refresh()
     runs.select_paths([first_result["run_dir"], finished[-1]["run_dir"]])
     shot("runs", "runs")
+    two = [first_result["run_dir"], finished[-1]["run_dir"]]
+
+    # Ten more runs through the training queue (models, learning rates and batch sizes varied), so the
+    # comparison shows what a dozen runs look like; the Runs page shows the queue while it works.
+    finished.clear()
+    variants = [("tiny-bn-cnn", 3e-3, 64), ("convnet-5x5", 1e-3, 128), ("lenet5", 2e-3, 64), ("bn-cnn4", 3e-4, 128),
+                ("cnn3-dropout", 3e-3, 256), ("tiny-bn-cnn", 1e-3, 32), ("convnet-5x5", 3e-3, 64),
+                ("lenet5", 5e-4, 128), ("bn-cnn4", 1e-3, 64), ("sigmoid-cnn", 3e-3, 64)]
+    for i, (preset, lr, batch) in enumerate(variants):
+        model_page.select_preset(preset)
+        train.queue_current({"epochs": args.epochs, "seed": i + 1, "lr": lr, "batch_size": batch,
+                             "limit_train": 3000})
+    window.show_page("train")
+    train.start_queue()
+    wait_until(lambda: len(finished) >= 2, 900, "two queued runs")
+    pump(1.0)
+    shot("runs-queue", "runs")
+    wait_until(lambda: len(finished) >= len(variants), 1800, "the queued runs")
+    runs.refresh()
+    runs.select_paths(two + [r["run_dir"] for r in finished])
+    charts = runs.charts
+    pump(0.5)
+    charts.hover[charts.acc_plot].show_at(max(1, args.epochs - 1) + 0.1, 50.0)  # a reading, as a mouse would show
+    shot("runs-compare", "runs")
+    charts.hover[charts.acc_plot].hide()
 
     # The judging and looking-inside views use the first (cnn3-dropout) model.
     state.set_checkpoint(first_result["checkpoint"])
@@ -135,6 +161,15 @@ def main() -> int:
         wait_until(lambda: done, 120, "the inspection")
         pump(1.0)
         shot("inspect", "inspect")
+        # The Filters tab on the second convolution: each channel's top test-image patches.
+        filters: list = []
+        inspect.filtersReady.connect(filters.append)
+        inspect.tabs.setCurrentWidget(inspect.filters)
+        inspect.select_layer(inspect.conv_layer_keys()[1])
+        wait_until(lambda: filters and getattr(filters[-1], "per_channel", None), 300, "the top patches")
+        pump(0.8)
+        shot("inspect-filters", "inspect")
+        inspect.tabs.setCurrentIndex(0)
 
     draw = window.page("draw")
     if hasattr(draw, "canvas"):

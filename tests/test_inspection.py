@@ -530,3 +530,38 @@ def test_custom_spec_in_train_mode(shape):
 def test_layer_numbers_count_from_one_like_the_model_page():
     assert I.layer_number("0") == "1" and I.layer_number(10) == "11"
     assert I.layer_number("5.conv1") == "6.conv1" and I.layer_number("6.shortcut.0") == "7.shortcut.0"
+
+
+def test_top_patches_find_the_images_and_the_places_a_channel_responds_to():
+    """Known answer: a channel that passes one pixel through conv, pool and conv fires hardest on the
+    images with the brightest pixels, and its patch (its receptive field, 8x8) holds that pixel."""
+    from torch import nn
+
+    from cnnstudio.core.inspection.layers import geometry
+    from cnnstudio.core.inspection.patches import patch_mosaic, top_patches
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(2, 2, 3, padding=1))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model[0].weight[0, 0, 1, 1] = 1.0
+        model[3].weight[0, 0, 1, 1] = 1.0  # channel 0 passes pixels through; channel 1 is dead
+    g = geometry(model, "3")
+    assert g.size == (8.0, 8.0) and g.stride == (2.0, 2.0)  # 3x3, then 2x2 pool, then 3x3 at stride 2
+    images = torch.from_numpy(np.random.default_rng(0).integers(0, 50, (20, 1, 16, 16)).astype(np.uint8))
+    images[7, 0, 9, 5] = 255
+    images[3, 0, 0, 15] = 200  # in a corner: the patch reaches past the image
+    result = top_patches(model, "3", images, lambda u: u.float() / 255, per_channel=3)
+    assert result.field == (8, 8) and result.searched == 20
+    assert result.image_index[0, :2].tolist() == [7, 3]
+    assert result.scores[0, :2].tolist() == pytest.approx([1.0, 200 / 255])
+    bright = np.argwhere(result.patches[0, 0] == 255)
+    assert bright.tolist() == [[4, 4]]  # the pixel at the centre of the field that saw it
+    corner = result.patches[0, 1]
+    assert (corner == 200).sum() == 1 and corner[:3].max() == 0  # past the image's top edge: black
+    assert "dead channel" in result.describe(1) and "test image 7" in result.describe(0)
+    picture = patch_mosaic(result)
+    assert picture["layout"]["count"] == 2 and picture["display"].shape[2] == 4
+    # A layer whose output is not spatial cannot be searched; a wrong layer is named.
+    with pytest.raises(I.InspectionError):
+        top_patches(nn.Sequential(nn.Flatten(), nn.Linear(256, 2)), "1", images, lambda u: u.float())

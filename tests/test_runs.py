@@ -187,3 +187,24 @@ def test_run_labels_come_from_the_run_not_from_parsing_its_folder_name(tmp_path)
         (path / "config.json").write_text(json.dumps({"config": {"dataset": "fashion-mnist", "model": model,
                                                                  "epochs": 1}}))
         assert run_label(read_run(path)) == expected
+
+
+def test_curve_times_recorded_or_derived_from_epoch_durations():
+    """The time axis: recorded times when the run has them; older runs get them from their epochs."""
+    from cnnstudio.core.runs import curve_times, normalise_history
+
+    h = normalise_history({"epoch": [1, 2], "train_loss": [1, 1], "train_accuracy": [0, 0], "val_loss": [1, 1],
+                           "val_accuracy": [0, 0], "lr": [0.1, 0.1], "seconds": [10.0, 30.0], "time": [11.0, 42.0],
+                           "steps": {"step": [50, 100, 150, 200, 230], "loss": [1] * 5, "lr": [0.1] * 5,
+                                     "time": [5.0, 10.0, 25.0, 40.0, 49.0]}})
+    assert curve_times(h) == ([5.0, 10.0, 25.0, 40.0, 49.0], [11.0, 42.0])
+    # A time list that does not match its steps is dropped when read, not trusted.
+    h["steps"]["time"] = [1.0]
+    h = normalise_history(h)
+    assert "time" not in h["steps"]
+    del h["time"]
+    step_t, epoch_t = curve_times(h)
+    assert epoch_t == [10.0, 40.0]  # summed epoch durations
+    # Steps spread evenly over each epoch: 115 per epoch here (230 steps in 2 epochs).
+    assert step_t == pytest.approx([50 / 115 * 10, 100 / 115 * 10, 10 + 35 / 115 * 30, 10 + 85 / 115 * 30, 40.0])
+    assert curve_times({"epoch": [], "steps": {"step": [1, 2]}}) == (None, None)

@@ -78,6 +78,12 @@ def test_stop_mid_epoch_then_resume_matches_uninterrupted(shapes, tmp_path):
     resumed = Trainer(small_config(log_every=1), dataset=shapes, resume_from=tmp_path / "stopped" / "last.pt").run()
     assert resumed["status"] == "finished"
     assert_same_epochs(full["history"], resumed["history"])
+    # Training time is recorded at every step and epoch end, and goes on across the stop and resume
+    # (the Runs page's time axis, issue 15).
+    steps = resumed["history"]["steps"]
+    assert len(steps["time"]) == len(steps["step"]) and len(resumed["history"]["time"]) == 2
+    assert all(b >= a for a, b in zip(steps["time"], steps["time"][1:]))
+    assert steps["time"][0] > 0 and resumed["history"]["time"][-1] >= steps["time"][-1]
 
 
 def test_pause_holds_the_step_count_and_resume_continues(shapes, tmp_path):

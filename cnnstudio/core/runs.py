@@ -9,6 +9,7 @@ list of runs always shows every folder.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
@@ -93,8 +94,8 @@ def empty_history() -> dict[str, Any]:
     """A run's metrics history before its first step: the trainer fills it, metrics.json stores it."""
     return {
         "epoch": [], "train_loss": [], "train_accuracy": [], "val_loss": [], "val_accuracy": [],
-        "lr": [], "seconds": [], "samples_per_second": [],
-        "steps": {"step": [], "loss": [], "accuracy": [], "lr": []},
+        "lr": [], "seconds": [], "samples_per_second": [], "time": [],
+        "steps": {"step": [], "loss": [], "accuracy": [], "lr": [], "time": []},
     }
 
 
@@ -349,7 +350,53 @@ def normalise_history(data: Any) -> dict[str, Any]:
     for key in ("step", "loss", "lr"):
         if any(not _numeric(v) for v in history["steps"][key]):
             raise RunError(f"metrics.json's 'steps.{key}' holds something that is not a number")
+    # Training time at each step and epoch end (added in 0.6): optional, so older runs still load; a
+    # list that does not match its steps is dropped rather than refusing the whole history.
+    for where, target, count in ((data, history, n), (steps, history["steps"], m)):
+        times = where.get("time")
+        if isinstance(times, list) and len(times) == count and all(_numeric(v) for v in times):
+            target["time"] = times
     return history
+
+
+def curve_times(history: dict[str, Any]) -> tuple[list[float] | None, list[float] | None]:
+    """Seconds of training (pauses excluded) at each logged step and at each epoch's end, for charts
+    with time on the x axis. Runs saved before times were recorded get them from the epochs' durations:
+    epoch ends from the summed seconds, steps spread evenly over the epochs. None where not known."""
+    steps = history.get("steps") or {}
+    step_x = list(steps.get("step") or [])
+    epochs = list(history.get("epoch") or [])
+    epoch_t = history.get("time")
+    if not (isinstance(epoch_t, list) and len(epoch_t) == len(epochs)):
+        seconds = history.get("seconds") or []
+        epoch_t = None
+        if epochs and len(seconds) == len(epochs) and all(_numeric(v) for v in seconds):
+            total, epoch_t = 0.0, []
+            for v in seconds:
+                total += float(v)
+                epoch_t.append(total)
+    step_t = steps.get("time")
+    if not (isinstance(step_t, list) and len(step_t) == len(step_x)):
+        step_t = None
+        if step_x and epoch_t:
+            # Steps per epoch are not stored: estimated as the last logged step over the epochs done
+            # (exact for a finished run; a run stopped mid-epoch spreads its extra steps a little).
+            per_epoch = max(1.0, float(step_x[-1]) / len(epoch_t))
+            known_s = [0.0] + [per_epoch * (i + 1) for i in range(len(epoch_t))]
+            known_t = [0.0] + [float(t) for t in epoch_t]
+            step_t = [_interp(float(s), known_s, known_t) for s in step_x]
+    return step_t, epoch_t
+
+
+def _interp(x: float, xs: list[float], ys: list[float]) -> float:
+    """Piecewise-linear y(x) through the increasing points (xs, ys), held at the ends."""
+    if x <= xs[0]:
+        return ys[0]
+    i = bisect.bisect_left(xs, x)
+    if i >= len(xs):
+        return ys[-1]
+    f = (x - xs[i - 1]) / max(1e-12, xs[i] - xs[i - 1])
+    return ys[i - 1] + f * (ys[i] - ys[i - 1])
 
 
 def load_history(path: str | os.PathLike) -> dict[str, Any]:

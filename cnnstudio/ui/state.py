@@ -39,6 +39,10 @@ class AppState(QObject):
 
         # The checkpoint named by set_checkpoint, loaded once for Draw, Evaluate and Inspect.
         self.model = CurrentModel(self)
+        from cnnstudio.ui.sessions.train_queue import TrainQueue
+
+        # Runs waiting to train, one after another: the Train page runs them, the Runs page shows them.
+        self.queue = TrainQueue(self)
 
     def set_dataset(self, dataset: Any, name: str) -> None:
         self.dataset = dataset

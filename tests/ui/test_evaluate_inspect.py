@@ -104,6 +104,7 @@ def test_inspect_shows_filters_of_every_conv_layer(qtbot, inspect_page, trained)
     model = trained["predictor"].model
     convs = conv_layers(model)
     assert page.conv_layer_keys() == [c.key for c in convs]
+    page.filters.set_mode("weights")  # every layer's kernels (Automatic shows deeper layers' patches)
     for conv in convs:
         with qtbot.waitSignal(page.filtersReady, timeout=STEP_MS) as blocker:
             assert page.select_layer(conv.key)
@@ -130,6 +131,72 @@ def test_inspect_shows_filters_of_every_conv_layer(qtbot, inspect_page, trained)
         text = page.filter_text_at(kh + 1 + 0.5, 0.5)  # second row of tiles, first column
         assert text is not None and text.startswith(f"Filter {cols if shown_inputs == 1 else 1}:")
         assert page.filter_text_at(kh + 0.5, 0.5) is None  # the padding line between rows
+
+
+def test_inspect_shows_each_deeper_channel_as_its_top_test_image_patches(qtbot, inspect_page, trained, shapes):
+    """Issue 15, item 5: conv 2's thousands of kernels are unreadable; each channel gets one picture
+    instead, the test-image patches that excite it most (Automatic: weights stay for the first conv)."""
+    from cnnstudio.core.inspection import conv_layers
+    from cnnstudio.core.inspection.layers import geometry
+
+    page = inspect_page
+    model = trained["predictor"].model
+    convs = conv_layers(model)
+    assert page.filters.effective_mode(convs[0].key) == "weights"
+    assert page.filters.grid is not None and page.filters.grid.key == convs[0].key  # opened on layer 1's weights
+    second = convs[1]
+    with qtbot.waitSignal(page.filtersReady, timeout=STEP_MS) as blocker:
+        assert page.select_layer(second.key)
+    patches = blocker.args[0]
+    assert page.filters.kind == "patches" and patches.key == second.key
+    assert patches.channels == second.out_channels and patches.per_channel == 6
+    g = geometry(model, second.key)
+    assert patches.field == (round(g.size[0]), round(g.size[1])) and patches.field[0] < shapes.input_shape[1]
+    assert not page.filters.contrast_combo.isEnabled()  # contrast is about weights
+    # Scores are each channel's strongest responses, strongest first, and they are real: the channel's
+    # activation on the image each patch came from reaches that score.
+    import torch
+
+    from cnnstudio.core.inspection.activations import capture, inspecting
+
+    module = dict(model.named_modules())[second.key]
+    ch = int(np.argmax(patches.scores[:, 0]))
+    index = int(patches.image_index[ch, 0])
+    predictor = trained["predictor"]
+    with inspecting(model), torch.no_grad(), capture({second.key: module}) as out:
+        model(predictor.normalise(shapes.test_images[index:index + 1]))
+    assert float(out[second.key][0, ch].max()) == pytest.approx(float(patches.scores[ch, 0]), rel=1e-4)
+    assert np.all(np.diff(patches.scores, axis=1) <= 1e-6)
+    assert len(set(patches.image_index[ch].tolist())) == 6  # six different images
+    # The mosaic: one block per channel; hovering a block names the channel and its response.
+    lay = page.filter_layout
+    assert lay["count"] == second.out_channels and page.filter_tile_count == second.out_channels
+    shown = page.filter_item.image
+    assert shown.shape[:2] == page.filter_mosaic.shape[:2] and shown.shape[2] == 4
+    bh, bw = lay["tile"]
+    text = page.filter_text_at(0.5, bw + lay["pad"] + 0.5)  # the second block of the first row
+    assert text is not None and text.startswith("Channel 1:")
+    assert page.filter_text_at(0.5, bw + 0.5) is None  # the gap between blocks
+    # The user can still ask for the weights of any layer.
+    with qtbot.waitSignal(page.filtersReady, timeout=STEP_MS) as blocker:
+        page.filters.set_mode("weights")
+    assert blocker.args[0].key == second.key and page.filters.kind == "weights"
+
+
+def test_a_model_chosen_while_inspect_is_hidden_wins_over_a_waiting_epoch_reload(qtbot, inspect_page, trained):
+    """Seen in the 12-run screenshots: Inspect, hidden during training, reloaded the last epoch's last.pt
+    when shown, replacing the model the user had chosen on the Runs page since."""
+    page = inspect_page
+    page.follow_train_check.setChecked(True)
+    page.hide()
+    page.on_training_epoch({"checkpoint": trained["last"]})  # an epoch ends while the page is hidden
+    page.state.set_checkpoint(None)
+    with qtbot.waitSignal(page.inspectionReady, timeout=LOAD_MS):
+        page.state.set_checkpoint(trained["checkpoint"])  # then the user picks a model
+        page.show()
+    wait_idle(qtbot, page)
+    assert page.context is not None and not page.context.live
+    assert page.checkpoint_path == trained["checkpoint"]
 
 
 def test_inspect_shows_feature_maps_for_every_layer(qtbot, inspect_page, trained, shapes):

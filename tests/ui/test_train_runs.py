@@ -453,9 +453,10 @@ def test_runs_page_reopens_a_run_and_overlays_two(qtbot, train_page, runs_page):
         assert sx is not None and len(sx) > 0
     colors = {o["curves"]["step_loss_smooth"].opts["pen"].color().name() for o in overlay}
     assert len(colors) == 2  # one colour per run
-    legend_names = [label.text for _, label in runs_page.charts.loss_legend.items]
-    assert sorted(legend_names) == sorted(o["label"] for o in overlay)  # short labels: "04:11:40 tiny-bn-cnn"
-    assert all("tiny-bn-cnn" in name for name in legend_names)
+    # The run list beside the charts names the runs (it replaced the in-plot legend, issue 15).
+    listed = [runs_page.run_list.tree.topLevelItem(i).text(0) for i in range(2)]
+    assert sorted(listed) == sorted(o["label"] for o in overlay)  # short labels: "04:11:40 tiny-bn-cnn"
+    assert all("tiny-bn-cnn" in name for name in listed)
     assert "Comparing 2 runs" in runs_page.summary.toPlainText()
     # Issue 15, item 4: in a narrow panel the setting names stay whole words on one line.
     runs_page.summary.setFixedWidth(240)
@@ -665,3 +666,66 @@ def test_continue_a_run_opens_a_run_picker(qtbot, train_page):
     with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as done:
         picker.continue_button.click()  # continues the run (its own settings, the form's epochs)
     assert done.args[0]["run_dir"] == a["run_dir"]
+
+
+# -- the training queue (issue 15, item 8) --------------------------------------------------------------
+
+
+def test_queued_runs_train_one_after_another_in_order_with_their_own_settings(qtbot, train_page, state, shapes):
+    from cnnstudio.ui.pages.runs_page import RunsPage
+
+    page = train_page
+    runs = RunsPage(state)
+    qtbot.addWidget(runs)
+    runs.show()
+    assert not runs.queue_panel.isVisible()  # nothing queued: no panel
+    set_form(page, epochs=1, limit=200, batch=32)
+    page.lr_spin.setValue(0.004)
+    assert page.queue_current()
+    page.lr_spin.setValue(0.002)
+    page.batch_spin.setValue(64)
+    assert page.queue_current()
+    # A queued run keeps its settings and its dataset: what changes afterwards does not reach it.
+    page.lr_spin.setValue(0.05)
+    state.set_dataset(None, "mnist")
+    assert [(e.config.lr, e.config.batch_size, e.dataset is shapes) for e in state.queue.entries] == [
+        (0.004, 32, True), (0.002, 64, True)]
+    assert [e.config.dataset for e in state.queue.entries] == ["shapes", "shapes"]
+    # The Runs page shows the queue, in order.
+    assert runs.queue_panel.isVisible() and runs.queue_panel.list.count() == 2
+    assert "0.004" in runs.queue_panel.list.item(0).text() and "0.002" in runs.queue_panel.list.item(1).text()
+    assert "2 runs waiting" in page.panel.queue_label.text()
+
+    finished: list = []
+    page.runFinished.connect(finished.append)
+    qtbot.mouseClick(runs.queue_panel.start_button, Qt.MouseButton.LeftButton)  # "Start queue"
+    assert page.is_running() and len(state.queue) == 1
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=2 * TRAIN_TIMEOUT_MS)
+    assert [r["status"] for r in finished] == ["finished", "finished"]
+    configs = [json.loads((Path(r["run_dir"]) / "config.json").read_text())["config"] for r in finished]
+    assert [(c["lr"], c["batch_size"]) for c in configs] == [(0.004, 32), (0.002, 64)]
+    assert Path(finished[0]["run_dir"]).stat().st_mtime <= Path(finished[1]["run_dir"]).stat().st_mtime
+    qtbot.waitUntil(lambda: not page.is_running(), timeout=10_000)
+    assert len(state.queue) == 0 and not runs.queue_panel.isVisible()
+    assert not page.panel.queue_label.isVisible()
+
+
+def test_stopping_a_run_holds_the_queue(qtbot, train_page, state):
+    page = train_page
+    set_form(page, **{"epochs": LONG_RUN["epochs"], "limit": LONG_RUN["limit_train"], "batch": LONG_RUN["batch_size"]})
+    page.queue_current()
+    page.queue_current({"lr": 0.002})
+    assert page.start_queue()
+    with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as blocker:
+        qtbot.waitUntil(lambda: page.current_step > 0, timeout=TRAIN_TIMEOUT_MS)
+        page.stop()
+    assert blocker.args[0]["status"] == "stopped"
+    qtbot.wait(3 * 400)  # longer than the gap between queued runs
+    assert not page.is_running()  # Stop means stop: the next queued run did not start
+    assert state.queue.held and len(state.queue) == 1
+    assert "held" in page.panel.queue_label.text()
+    # Removing and reordering work on the Runs page's panel as on the queue.
+    entry = state.queue.entries[0]
+    assert entry.config.lr == 0.002
+    assert state.queue.move(entry.id, -1) is False and state.queue.remove(entry.id)
+    assert len(state.queue) == 0

@@ -261,15 +261,33 @@ class Geometry:
 
     offset: tuple[float, float]
     stride: tuple[float, float]
+    size: tuple[float, float] = (1.0, 1.0)  # the receptive field's height and width in input pixels
 
     def then(self, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
              dilation: tuple[int, int] = (1, 1)) -> "Geometry":
         """Compose with one sliding-window layer: its output cell j is centred on input cell
-        j * s - p + d * (k - 1) / 2 of the layer before."""
+        j * s - p + d * (k - 1) / 2 of the layer before, and sees d * (k - 1) more of those cells."""
         off = tuple(o + st * (d * (k - 1) / 2 - p)
                     for o, st, k, p, d in zip(self.offset, self.stride, kernel, padding, dilation))
         strides = tuple(st * s for st, s in zip(self.stride, stride))
-        return Geometry(off, strides)  # type: ignore[arg-type]
+        size = tuple(z + st * d * (k - 1) for z, st, k, d in zip(self.size, self.stride, kernel, dilation))
+        return Geometry(off, strides, size)  # type: ignore[arg-type]
+
+    def grow(self, kernel: int) -> "Geometry":
+        """The same grid after a stride-1 'same' convolution of this kernel (a block's second conv)."""
+        return Geometry(self.offset, self.stride,
+                        tuple(z + st * (kernel - 1) for z, st in zip(self.size, self.stride)))  # type: ignore[arg-type]
+
+    def box(self, row: int, col: int) -> tuple[int, int, int, int]:
+        """The input pixels (y0, x0, y1, x1), end exclusive, that map cell (row, col) sees; they may
+        reach past the image where the layers padded it."""
+        out = []
+        for j, o, st, z in ((row, self.offset[0], self.stride[0], self.size[0]),
+                            (col, self.offset[1], self.stride[1], self.size[1])):
+            start = int(round(o + st * j - (z - 1) / 2))
+            out.append((start, start + int(round(z))))
+        (y0, y1), (x0, x1) = out
+        return y0, x0, y1, x1
 
 
 IDENTITY_GEOMETRY = Geometry((0.0, 0.0), (1.0, 1.0))
@@ -287,8 +305,10 @@ def _window_geometry(module: nn.Module, g: Geometry) -> Geometry | None:
         d = _pair(getattr(module, "dilation", 1))
         return g.then(k, s, _pair(module.padding), d)
     if isinstance(module, BasicBlock):
-        # conv1 sets the block's grid; conv2 (3x3, pad 1, stride 1) and the shortcut keep its centres.
-        return _window_geometry(module.conv1, g)
+        # conv1 sets the block's grid; conv2 (3x3, pad 1, stride 1) and the shortcut keep its centres,
+        # and conv2 widens what each cell sees.
+        inner = _window_geometry(module.conv1, g)
+        return None if inner is None else inner.grow(_pair(module.conv2.kernel_size)[0])
     if isinstance(module, ELEMENTWISE):
         return g
     return None
@@ -303,8 +323,13 @@ def geometry(model: nn.Sequential, key: str) -> Geometry | None:
         if i > last or g is None:
             break
         if i == last and "." in key:
-            # Everything inside a BasicBlock lives on the block's output grid (see _window_geometry).
-            return _window_geometry(module, g) if isinstance(module, BasicBlock) else None
+            # Everything inside a BasicBlock lives on the block's output grid (see _window_geometry);
+            # its first convolution sees less than the whole block.
+            if not isinstance(module, BasicBlock):
+                return None
+            if key.endswith(".conv1") or key.endswith(".bn1"):
+                return _window_geometry(module.conv1, g)
+            return _window_geometry(module, g)
         g = _window_geometry(module, g)
     return g
 

@@ -272,6 +272,9 @@ class Trainer:
                                int(run.val_x.shape[0]), int(ds.test_images.shape[0]), cfg.epochs,
                                run.steps_per_epoch, run.start_epoch, params))
         run.clock_start = time.perf_counter()
+        # A resumed run's clock goes on from where its history ends, so time axes stay continuous.
+        times = self.history.get("steps", {}).get("time") or self.history.get("time") or [0.0]
+        run.time_offset = float(times[-1])
         return run
 
     # -- step 2: one epoch of optimisation ---------------------------------------------------------
@@ -357,6 +360,8 @@ class Trainer:
                 steps["loss"].append(loss_sum / max(1, seen))
                 steps["accuracy"].append(correct / max(1, seen))
                 steps["lr"].append(run.lr)
+                if len(steps.get("time", ())) == len(steps["step"]) - 1:  # not in a resumed pre-0.6 run
+                    steps.setdefault("time", []).append(round(run.time_offset + elapsed, 3))
                 self.emit(StepEvent(epoch + 1, cfg.epochs, b + 1, run.steps_per_epoch, run.global_step,
                                     run.total_steps, loss_sum / max(1, seen), correct / max(1, seen), run.lr,
                                     run.rate, images_left / max(1e-9, run.rate), elapsed))
@@ -407,6 +412,8 @@ class Trainer:
         h["lr"].append(run.lr)
         h["seconds"].append(run.epoch_seconds)
         h["samples_per_second"].append(partial["seen"] / max(1e-9, run.epoch_seconds))
+        if len(h.get("time", ())) == len(h["epoch"]) - 1:
+            h.setdefault("time", []).append(round(run.time_offset + time.perf_counter() - run.clock_start - run.paused_total, 3))
         run.partial = {"loss_sum": 0.0, "correct": 0, "seen": 0}
         payload = self._payload(run, epoch + 1, 0)
         last = self._save(run, "last.pt", payload)
@@ -539,6 +546,7 @@ class _RunState:
     epoch_seconds: float = 0.0
     clock_start: float = 0.0
     paused_total: float = 0.0
+    time_offset: float = 0.0  # training seconds before this session (a resumed run)
     rate: float | None = None  # images/s, smoothed over the step events: what the GUI shows and the ETA uses
     x: Any = None  # the batch in flight, dropped on out-of-memory so the cache can be emptied
     y: Any = None

@@ -53,7 +53,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
     modelLoaded = Signal(object)  # cnnstudio.ui.checkpoint_data.ModelContext
     modelFailed = Signal(str)
     inspectionReady = Signal(object)  # cnnstudio.core.inspection.Inspection of the shown input
-    filtersReady = Signal(object)  # cnnstudio.core.inspection.FilterGrid now shown
+    filtersReady = Signal(object)  # the FilterGrid (weights) or ChannelPatches (top patches) now shown
     inputChanged = Signal(object)  # uint8 (C, H, W) now inspected, or None
     imageError = Signal(str)  # a picture could not be opened or used (also shown in the banner)
 
@@ -77,6 +77,9 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         session = self.session
         session.modelLoading.connect(self._on_loading)
         session.modelLoaded.connect(self._on_loaded)
+        # A model chosen since (the run's best.pt when it ends, or "Use this model" on the Runs page)
+        # makes an epoch's last.pt waiting for this page to be shown stale: it must not replace the choice.
+        state.checkpointChanged.connect(lambda _path: setattr(self, "_deferred_checkpoint", None))
         session.modelFailed.connect(self._on_load_failed)
         session.modelCleared.connect(lambda: self.stack.setCurrentIndex(0))
         session.inspected.connect(self._on_inspected)
@@ -192,6 +195,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         self.tabs.addTab(self.maps, "Feature maps")
         self.filters = FilterPanel()
         self.filters.requested.connect(self.session.show_filters)
+        self.filters.patchesRequested.connect(self.session.show_patches)
         self.filters.saveRequested.connect(lambda: self.save_png_dialog("filters"))
         self.tabs.addTab(self.filters, "Filters")
         return self.tabs
@@ -508,7 +512,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
 
     def _on_filters(self, result: dict[str, Any]) -> None:
         self.filters.show_result(result)
-        self.filtersReady.emit(self.filters.grid)
+        self.filtersReady.emit(self.filters.grid if self.filters.kind == "weights" else self.filters.patches)
 
     # ------------------------------------------------------------------------------------------------
     # Pictures

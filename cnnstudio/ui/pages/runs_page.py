@@ -2,7 +2,8 @@
 
 Reading run folders is cnnstudio.core.runs (Qt-free, never raises for a damaged folder); this page
 shows what it reads. One selected run shows its charts and a summary of its settings; several are
-overlaid, one colour each, with a table of the settings that differ.
+overlaid, one colour each, listed beside the charts (a checkbox and swatch per run, a filter box) above
+a table of their settings that highlights what differs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from cnnstudio.core.runs import (RunError, RunSummary, delete_run, list_runs, lo
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.training_worker import active_run_dirs
 from cnnstudio.ui.widgets.charts import TrainingCharts
+from cnnstudio.ui.widgets.queue_panel import QueuePanel
+from cnnstudio.ui.widgets.run_compare import ChartOptions, ComparedRun, RunList
 
 COLUMNS = ["Name", "Dataset", "Model", "Date", "Epochs", "Best val. acc.", "Test acc.", "Status"]
 STATUS_TEXT = {"finished": "Finished", "early-stopped": "Stopped early", "stopped": "Stopped (can continue)",
@@ -31,6 +34,9 @@ STATUS_TEXT = {"finished": "Finished", "early-stopped": "Stopped early", "stoppe
 # Setting names never wrap: a narrow panel broke them into fragments ("Augmentatio / n"); the panel
 # scrolls sideways instead.
 TITLE_CELL = "color:gray; white-space:nowrap; padding-right:6px"
+CELL = "padding:2px 6px; white-space:nowrap;"
+DIFFERS = "background: rgba(230,126,34,0.18);"
+WIDE_FROM = 4  # from this many runs, the comparison table has a row per run instead of a column
 COMPARED = [("model", "Model"), ("dataset", "Dataset"), ("epochs", "Epochs"), ("batch_size", "Batch size"),
             ("optimizer", "Optimizer"), ("lr", "Learning rate"), ("schedule", "LR schedule"),
             ("weight_decay", "Weight decay"), ("label_smoothing", "Label smoothing"), ("val_split", "Validation split"),
@@ -66,6 +72,13 @@ def _format_setting(key: str, value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def _search_text(run: RunSummary) -> str:
+    """What the run list's filter matches besides the label: model, dataset and every setting's text."""
+    cfg = dict(run.config)
+    cfg.update({"model": run.model, "dataset": run.dataset, "precision": run.precision, "device": run.device})
+    return " ".join(_setting_text(key, cfg.get(key)) for key, _title in COMPARED) + f" {run.status}"
 
 
 class _RunItem(QTreeWidgetItem):
@@ -163,17 +176,38 @@ class RunsPage(QWidget):
         ul.setContentsMargins(0, 0, 0, 0)
         ul.addWidget(self.table, 1)
         ul.addLayout(buttons)
+        self.queue_panel = QueuePanel(self.state.queue)
+        ul.addWidget(self.queue_panel)
 
         self.charts = TrainingCharts()
+        self.chart_options = ChartOptions(smoothing=self.charts.smoothing)
+        self.chart_options.smoothingChanged.connect(self.charts.set_smoothing)
+        self.chart_options.logLossChanged.connect(self.charts.set_log_loss)
+        self.chart_options.xAxisChanged.connect(self.charts.set_x_axis)
+        chart_side = QWidget()
+        cl = QVBoxLayout(chart_side)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.addWidget(self.chart_options)
+        cl.addWidget(self.charts, 1)
+
+        self.run_list = RunList()
+        self.run_list.hiddenChanged.connect(self.charts.set_hidden_runs)
+        self.run_list.setVisible(False)  # only while several runs are compared
         self.summary = QTextBrowser()
         self.summary.setOpenExternalLinks(False)
         self.summary.setMinimumWidth(240)
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.addWidget(self.run_list)
+        side.addWidget(self.summary)
+        side.setSizes([300, 260])
+        side.setChildrenCollapsible(False)
+        self._side_split = side
         lower = QSplitter(Qt.Orientation.Horizontal)
-        lower.addWidget(self.charts)
-        lower.addWidget(self.summary)
+        lower.addWidget(chart_side)
+        lower.addWidget(side)
         lower.setStretchFactor(0, 1)
         lower.setStretchFactor(1, 0)
-        lower.setSizes([680, 320])
+        lower.setSizes([640, 360])
         self._lower_split = lower
         lower.setChildrenCollapsible(False)
 
@@ -308,6 +342,7 @@ class RunsPage(QWidget):
             self.selection_label.setText("")
 
     def _show_nothing(self) -> None:
+        self.run_list.setVisible(False)
         self.charts.clear("Select a run on the left to see its curves")
         self.summary.setHtml("<p style='color: gray'>Select a run to see its curves and settings here.</p>")
         self.selectionShown.emit(0)
@@ -317,6 +352,7 @@ class RunsPage(QWidget):
             # Saves killed half-way leave hidden temporary files (tens of MB for a checkpoint). A minute's
             # age keeps this away from a save in flight by another process.
             remove_orphaned_temp_files(run.path, min_age_s=60)
+        self.run_list.setVisible(False)
         problem = run.problem
         history = None
         if not problem:
@@ -341,8 +377,14 @@ class RunsPage(QWidget):
                 shown.append((run.name, load_history(run.path), run_label(run)))
             except RunError:
                 skipped.append(run.name)
+        self.charts.set_hidden_runs(self.run_list.hidden())
         self.charts.overlay(shown)
         colors = {o["name"]: (o["label"], o["color"]) for o in self.charts.overlay_curves}
+        by_name = {r.name: r for r in runs}
+        self.run_list.set_runs([ComparedRun(o["name"], o["label"], o["color"], by_name[o["name"]].test_accuracy,
+                                            by_name[o["name"]].best_val_accuracy, _search_text(by_name[o["name"]]))
+                                for o in self.charts.overlay_curves])
+        self.run_list.setVisible(True)
         self.summary.setHtml(self._compare_html([r for r in runs if r.name not in skipped], skipped, colors))
         self.selectionShown.emit(len(shown))
 
@@ -379,36 +421,68 @@ class RunsPage(QWidget):
 
     def _compare_html(self, runs: list[RunSummary], skipped: list[str],
                       colors: dict[str, tuple[str, str]] | None = None) -> str:
+        """A table of the runs' results and settings, highlighting what differs. Up to WIDE_FROM - 1 runs
+        have a column each; more have a row each (a column per run breaks names into letters) with only
+        the settings that differ as columns, and the shared ones in one line above."""
         e = html.escape
         colors = colors or {}
         out = [f"<h3>Comparing {len(runs)} runs</h3>"]
         if skipped:
             out.append(f"<p style='color:#c0392b'>Not shown (damaged): {e(', '.join(skipped))}</p>")
-        header = ""
-        for r in runs:
-            label, color = colors.get(r.name, (run_label(r), ""))
-            swatch = f"<span style='color:{color}'>&#9644;</span> " if color else ""
-            header += f"<th style='padding:2px 6px' align='left'>{swatch}{e(label)}</th>"
-        lines = [f"<tr><td></td>{header}</tr>"]
-        result_rows = [("Test accuracy", [_pct(r.test_accuracy) for r in runs]),
-                       ("Best val. accuracy", [_pct(r.best_val_accuracy) for r in runs])]
-        for title, values in result_rows:
-            lines.append(f"<tr><td style='{TITLE_CELL}'>{e(title)}</td>"
-                         + "".join(f"<td style='padding:2px 6px'><b>{e(v)}</b></td>" for v in values) + "</tr>")
+        settings = []  # (title, [value per run], differs)
         for key, title in COMPARED:
             values = []
             for r in runs:
                 cfg = dict(r.config)
                 cfg.update({"model": r.model, "dataset": r.dataset, "precision": r.precision, "device": r.device})
                 values.append(_setting_text(key, cfg.get(key)))
-            differs = len(set(values)) > 1
-            style = "background: rgba(230,126,34,0.18);" if differs else ""
+            settings.append((title, values, len(set(values)) > 1))
+        labels = []
+        for r in runs:
+            label, color = colors.get(r.name, (run_label(r), ""))
+            swatch = f"<span style='color:{color}'>&#9644;</span> " if color else ""
+            labels.append(f"{swatch}{e(label)}")
+        results = [("Test accuracy", [_pct(r.test_accuracy) for r in runs]),
+                   ("Best val. accuracy", [_pct(r.best_val_accuracy) for r in runs])]
+        if len(runs) >= WIDE_FROM:
+            out.append(self._runs_as_rows(labels, results, settings))
+            return "".join(out)
+        lines = ["<tr><td></td>" + "".join(f"<th style='{CELL}' align='left'>{label}</th>" for label in labels)
+                 + "</tr>"]
+        for title, values in results:
+            lines.append(f"<tr><td style='{TITLE_CELL}'>{e(title)}</td>"
+                         + "".join(f"<td style='{CELL}'><b>{e(v)}</b></td>" for v in values) + "</tr>")
+        for title, values, differs in settings:
+            style = DIFFERS if differs else ""
             lines.append(f"<tr style='{style}'><td style='{TITLE_CELL}'>{e(title)}</td>"
-                         + "".join(f"<td style='padding:2px 6px'>{e(v)}</td>" for v in values) + "</tr>")
+                         + "".join(f"<td style='{CELL}'>{e(v)}</td>" for v in values) + "</tr>")
         out.append("<table cellspacing='0'>" + "".join(lines) + "</table>")
         out.append("<p style='color:gray'>Highlighted rows differ between the runs. Solid lines: validation; "
-                   "dashed: training.</p>")
+                   "dashed: training. Hover a chart to read every run's value.</p>")
         return "".join(out)
+
+    @staticmethod
+    def _runs_as_rows(labels: list[str], results: list[tuple[str, list[str]]],
+                      settings: list[tuple[str, list[str], bool]]) -> str:
+        e = html.escape
+        same = [f"{e(title)} <b>{e(values[0])}</b>" for title, values, differs in settings
+                if not differs and values and values[0]]
+        differing = [(title, values) for title, values, differs in settings if differs]
+        head = "".join(f"<th style='{CELL}' align='left'>{e(t)}</th>" for t, _ in results)
+        head += "".join(f"<th style='{CELL} {DIFFERS}' align='left'>{e(t)}</th>" for t, _ in differing)
+        lines = [f"<tr><th></th>{head}</tr>"]
+        for i, label in enumerate(labels):
+            cells = "".join(f"<td style='{CELL}'><b>{e(v[i])}</b></td>" for _, v in results)
+            cells += "".join(f"<td style='{CELL} {DIFFERS}'>{e(v[i])}</td>" for _, v in differing)
+            lines.append(f"<tr><td style='{CELL}'>{label}</td>{cells}</tr>")
+        parts = []
+        if same:
+            parts.append("<p><span style='color:gray'>The same in every run:</span> " + " &middot; ".join(same)
+                         + "</p>")
+        parts.append("<table cellspacing='0'>" + "".join(lines) + "</table>")
+        parts.append("<p style='color:gray'>Highlighted columns are the settings that differ. Solid lines: "
+                     "validation; dashed: training. Hover a chart to read every run's value.</p>")
+        return "".join(parts)
 
     # ------------------------------------------------------------------------------------------------
     @Slot()

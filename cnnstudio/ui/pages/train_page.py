@@ -34,6 +34,9 @@ from cnnstudio.ui.widgets.train_form import TrainForm
 PROGRESS_INTERVAL_MS = 250  # progress text (step, images/s, ETA) four times a second: readable, cheap
 
 
+QUEUE_GAP_MS = 400  # between queued runs: the finished run's signals and the Runs page settle first
+
+
 class TrainPage(QWidget):
     """Public for other code and tests: start_training, pause, resume, stop, is_running, is_paused,
     current_step, charts, progress_bar, the buttons, and the signals below."""
@@ -81,6 +84,8 @@ class TrainPage(QWidget):
         state.datasetChanged.connect(self._on_dataset_changed)
         state.specChanged.connect(lambda _spec: self._update_controls())
         state.augmentationChanged.connect(lambda *_: self._update_summary())
+        state.queue.changed.connect(self._on_queue_changed)
+        state.queue.startRequested.connect(self.start_queue)
         app = QCoreApplication.instance()
         if app is not None:
             # Quitting without closing the window (Ctrl+C, app.quit()) must still stop and wait.
@@ -122,10 +127,11 @@ class TrainPage(QWidget):
 
     def _build_main(self) -> QWidget:
         self.panel = panel = RunPanel()
-        for name in ("start_button", "pause_button", "stop_button", "banner", "progress_bar", "status_label",
-                     "charts", "log_view"):
+        for name in ("start_button", "queue_button", "pause_button", "stop_button", "banner", "progress_bar",
+                     "status_label", "charts", "log_view"):
             setattr(self, name, getattr(panel, name))
         self.start_button.clicked.connect(self._start_clicked)
+        self.queue_button.clicked.connect(lambda: self.queue_current())
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
         self.resume_checkpoint_button.clicked.connect(self._resume_checkpoint_clicked)
@@ -241,6 +247,7 @@ class TrainPage(QWidget):
         running = self.is_running()
         blocker = self.start_blocker()
         self.start_button.setEnabled(blocker is None)
+        self.queue_button.setEnabled(blocker is None)
         if blocker is None:
             self.start_button.setToolTip(f"Start training with these settings ({shortcut_text('start')})")
         else:
@@ -263,6 +270,60 @@ class TrainPage(QWidget):
 
     def _set_banner(self, text: str, kind: str) -> None:
         self.banner.show_message(text, kind)
+
+    # ------------------------------------------------------------------------------------------------
+    # The queue
+
+    def queue_current(self, config_overrides: dict[str, Any] | None = None) -> bool:
+        """Add a run with the form's settings (plus overrides) to the queue, with the dataset loaded now.
+        False, with the reason in the banner or a dialog, if these settings cannot train."""
+        blocker = self.start_blocker()
+        if blocker:
+            self._set_banner(blocker, "warning")
+            return False
+        try:
+            cfg = self.build_config(config_overrides)
+        except (CNNStudioError, TypeError, ValueError) as exc:
+            self._show_error("These settings cannot be used", str(exc))
+            return False
+        ds = self.state.dataset
+        entry = self.state.queue.add(cfg, ds, getattr(ds, "title", None) or self.state.dataset_name)
+        n = len(self.state.queue)
+        self._log(f"Queued #{n}: {entry.summary()}")
+        self.state.message.emit(f"Queued: {entry.summary()}. Change the settings and press Train next again to "
+                                "queue another; Start trains them one after another.")
+        return True
+
+    def start_queue(self) -> bool:
+        """Start the queue's first run now (the queue is released if it was held)."""
+        self.state.queue.set_held(False)
+        if self.is_running():
+            return False  # the queue goes on when the current run ends
+        return self._start_next_queued()
+
+    def _start_next_queued(self) -> bool:
+        if self.is_running():
+            return False
+        entry = self.state.queue.take_next()
+        if entry is None:
+            return False
+        self._log(f"From the queue: {entry.summary()} ({len(self.state.queue)} more waiting)")
+        return self._start(None, None, queued=entry)
+
+    def _on_queue_changed(self) -> None:
+        queue = self.state.queue
+        n = len(queue)
+        if not n:
+            text = ""
+        elif queue.held:
+            text = (f"Queue: {n} run{'s' if n != 1 else ''} waiting, held after a stop. Start them from the Runs "
+                    "page (Start queue), or press Start to train these settings first.")
+        else:
+            text = (f"Queue: {n} run{'s' if n != 1 else ''} waiting; "
+                    + ("they train one after another when this run ends." if self.is_running() else
+                       "press Start to train these settings first, or Start queue on the Runs page."))
+        self.panel.queue_label.setText(text)
+        self.panel.queue_label.setVisible(bool(text))
 
     # ------------------------------------------------------------------------------------------------
     # Running
@@ -294,22 +355,30 @@ class TrainPage(QWidget):
             return False
         return self._start(config_overrides, resume_from=str(p))
 
-    def _start(self, overrides: dict[str, Any] | None, resume_from: str | None) -> bool:
+    def _start(self, overrides: dict[str, Any] | None, resume_from: str | None, queued: Any = None) -> bool:
+        """Start a run: the form's (plus overrides), a checkpoint's continuation, or a queued one's."""
         if self.is_running():
             return False
-        if resume_from is None:
+        if queued is None:
+            # A run started by hand releases a queue held after a stop: it goes on after this run.
+            self.state.queue.set_held(False)
+        if resume_from is None and queued is None:
             blocker = self.start_blocker()
             if blocker:
                 self._set_banner(blocker, "warning")
                 return False
         try:
-            cfg = (self.build_config(overrides) if resume_from is None else
-                   self.session.resume_config(self.epochs_spin.value(), self.device_combo.currentData() or "auto",
-                                              overrides))
+            if queued is not None:
+                cfg = queued.config
+            elif resume_from is None:
+                cfg = self.build_config(overrides)
+            else:
+                cfg = self.session.resume_config(self.epochs_spin.value(), self.device_combo.currentData() or "auto",
+                                                 overrides)
         except (CNNStudioError, TypeError, ValueError) as exc:
             self._show_error("These settings cannot be used", str(exc))
             return False
-        if overrides and resume_from is None:
+        if (overrides and resume_from is None) or queued is not None:
             self.form.set_config(cfg)  # show what really runs
             self.form.user_edited = True
         self._chart_pending = []
@@ -328,8 +397,12 @@ class TrainPage(QWidget):
                       f"{cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule}), augmentation: {augmentation_text(cfg.augment)}")
         self._set_banner(f"Training… Pause ({shortcut_text('pause')}) holds it; Stop ({shortcut_text('stop')}) "
                          "saves last.pt so you can continue later.", "info")
-        self.session.start(cfg, resume_from)
+        if queued is not None:
+            self.session.start(cfg, None, dataset=queued.dataset)
+        else:
+            self.session.start(cfg, resume_from)
         self._update_controls()
+        self._on_queue_changed()
         return True
 
     def pause(self) -> None:
@@ -458,6 +531,16 @@ class TrainPage(QWidget):
         self._finish(result, failure)
         self._update_controls()
         self.runFinished.emit(result)
+        queue = self.state.queue
+        if len(queue):
+            if result.get("status") == "stopped":
+                # Stop means stop: nothing else starts behind the user's back (closing the window stops too).
+                queue.set_held(True)
+                self._log(f"The queue is held ({len(queue)} waiting): Start queue on the Runs page goes on.")
+            else:
+                # A failed run does not block an unattended queue: the next one starts.
+                QTimer.singleShot(QUEUE_GAP_MS, self._start_next_queued)
+        self._on_queue_changed()
 
     def _finish(self, result: dict[str, Any], failure: tuple[str, str] | None) -> None:
         end = describe_end(result, failure, time.monotonic() - self.session.started_at)

@@ -46,7 +46,7 @@ class InspectSession(QObject):
     modelCleared = Signal()
     inspected = Signal(object)  # {"inspection", "sections", "cam_note", "ms", "request"}
     inspectFailed = Signal(str)
-    filtersReady = Signal(object)  # {"grid", "mosaic", "display", "layout", "key"}
+    filtersReady = Signal(object)  # {"kind": "weights", "grid", ...} or {"kind": "patches", "patches", ...}
     filtersFailed = Signal(str)
     imagePrepared = Signal(object, str)  # PreparedImage, name
     imageOpened = Signal(object, str)  # PIL image, name
@@ -148,7 +148,26 @@ class InspectSession(QObject):
         def work() -> dict[str, Any]:
             from cnnstudio.core.inspection.mosaic import filter_mosaic
 
-            return {**filter_mosaic(ctx.predictor.model, key, per_filter), "key": key}
+            return {**filter_mosaic(ctx.predictor.model, key, per_filter), "key": key, "kind": "weights"}
+
+        self._filters.submit(work, self.filtersReady.emit, lambda failure: self.filtersFailed.emit(failure.message))
+
+    def show_patches(self, key: str) -> None:
+        """What each channel of layer `key` responds to: its top test-image patches (filtersReady with
+        kind "patches"), searched in the background."""
+        ctx = self.context
+        if ctx is None:
+            return
+        if ctx.dataset is None or not len(ctx.dataset.test_labels):
+            self.filtersFailed.emit("this model has no test images to search; open its dataset on the Data page "
+                                    "or show the weights instead")
+            return
+
+        def work() -> dict[str, Any]:
+            from cnnstudio.core.inspection.patches import patch_mosaic, top_patches
+
+            result = top_patches(ctx.predictor.model, key, ctx.dataset.test_images, ctx.predictor.normalise)
+            return {**patch_mosaic(result), "patches": result, "key": key, "kind": "patches"}
 
         self._filters.submit(work, self.filtersReady.emit, lambda failure: self.filtersFailed.emit(failure.message))
 

@@ -102,6 +102,9 @@ def saved_dataset_name(checkpoint: str) -> str | None:
         return None
 
 
+APP_DATASET: Any = object()  # start(): train on the dataset the app has loaded
+
+
 class TrainSession(QObject):
     started = Signal(object, object)  # StartedEvent, history so far (a resumed run's) or None
     steps = Signal(object)  # list of StepEvent, oldest first
@@ -222,8 +225,10 @@ class TrainSession(QObject):
         return precision_problem
 
     # -- a run ----------------------------------------------------------------------------------------
-    def start(self, cfg: TrainConfig, resume_from: str | None) -> TrainingRun:
-        dataset = self.state.dataset
+    def start(self, cfg: TrainConfig, resume_from: str | None, dataset: Any = APP_DATASET) -> TrainingRun:
+        """Start a run on the app's dataset, or on `dataset` (a queued run's own; None: the trainer
+        loads cfg.dataset itself)."""
+        dataset = self.state.dataset if dataset is APP_DATASET else dataset
         if resume_from is not None:
             saved = saved_dataset_name(resume_from)
             if saved is not None and saved != self.state.dataset_name:

@@ -20,18 +20,22 @@ from PySide6.QtCore import QEvent, QRectF, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QSizePolicy, QWidget
 
+from cnnstudio.ui.widgets.chart_hover import DurationAxis, HoverReadout, HoverSeries, format_duration
+
 # Curve colours for one run: (light theme, dark theme).
 COLORS = {
     "train": ("#1f6fb4", "#5fa8e8"),
     "val": ("#e8710a", "#ffa54f"),
     "lr": ("#6a3d9a", "#c39bd3"),
 }
-# One colour per run when runs are overlaid (Tableau 10, brightened for dark themes).
+# One colour per run when runs are overlaid (Tableau 10, brightened for dark themes); runs past the tenth
+# get hues spread by the golden ratio, so 20 or 30 runs still get distinct colours.
 OVERLAY_LIGHT = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                  "#bcbd22", "#17becf"]
 OVERLAY_DARK = ["#5fa8e8", "#ffa54f", "#6fd36f", "#ff6b6b", "#c39bd3", "#d4a38f", "#f5a3d6", "#c7c7c7",
                 "#e0e05a", "#5fe0ef"]
 
+X_AXES = ("step", "time")  # what the x axes show: steps and epochs, or training time
 DEFAULT_SMOOTHING = 0.85  # EMA weight of the smoothed loss (TensorBoard-style, bias-corrected)
 EMPTY_HINT = "Curves appear once training starts"
 
@@ -109,6 +113,11 @@ class TrainingCharts(QWidget):
         self.acc_plot = self._make_plot("Accuracy per epoch", "epoch", "accuracy", units="%")
         self.lr_plot = self._make_plot("Learning rate", "step", "learning rate")
         self.lr_plot.getPlotItem().getAxis("left").setWidth(72)  # "0.0005" is wider than a loss tick
+        # Options the Runs page offers (set_smoothing, set_log_loss, set_x_axis, set_hidden_runs).
+        self.log_loss = False
+        self.x_axis = "step"
+        self.hidden_runs: set[str] = set()
+        self._shown_input: tuple[str, Any] | None = None  # what load_history / overlay last showed
         for i, plot in enumerate((self.loss_plot, self.epoch_loss_plot, self.acc_plot, self.lr_plot)):
             layout.addWidget(plot, i // 2, i % 2)
         layout.setRowStretch(0, 1)
@@ -153,6 +162,17 @@ class TrainingCharts(QWidget):
         self._pool: list[dict[str, pg.PlotDataItem]] = []
         self.mode = "single"
 
+        self.hover = {
+            self.loss_plot: HoverReadout(self.loss_plot, lambda: self._hover_series(self.loss_plot),
+                                         self._format_x_steps, lambda v: f"{v:.4g}", lower_is_better=True),
+            self.epoch_loss_plot: HoverReadout(self.epoch_loss_plot, lambda: self._hover_series(self.epoch_loss_plot),
+                                               self._format_x_epochs, lambda v: f"{v:.4g}", lower_is_better=True),
+            self.acc_plot: HoverReadout(self.acc_plot, lambda: self._hover_series(self.acc_plot),
+                                        self._format_x_epochs, lambda v: f"{v:.2f} %", lower_is_better=False),
+            self.lr_plot: HoverReadout(self.lr_plot, lambda: self._hover_series(self.lr_plot),
+                                       self._format_x_steps, lambda v: f"{v:.3g}", lower_is_better=False),
+        }
+
         self._hint = pg.TextItem(EMPTY_HINT, anchor=(0.5, 0.5))
         self.loss_plot.addItem(self._hint, ignoreBounds=True)
         self._hint.setPos(0.5, 0.5)
@@ -166,12 +186,13 @@ class TrainingCharts(QWidget):
 
     # -- construction ------------------------------------------------------------------------------
     def _make_plot(self, title: str, x_label: str, y_label: str, units: str | None = None) -> pg.PlotWidget:
-        plot = pg.PlotWidget()
+        plot = pg.PlotWidget(axisItems={"bottom": DurationAxis("bottom")})
         plot.setMinimumSize(240, 160)
         plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         item = plot.getPlotItem()
         item.setProperty("chart_title", title)
         item.setLabel("bottom", x_label)
+        item.setProperty("x_label", x_label)
         item.setLabel("left", y_label, units=units)
         item.showGrid(x=True, y=True, alpha=0.15)
         item.setClipToView(True)
@@ -236,6 +257,8 @@ class TrainingCharts(QWidget):
     def eventFilter(self, watched, event: QEvent) -> bool:  # noqa: N802 (Qt naming)
         if event.type() == QEvent.Type.Resize and watched in self._plots():
             self._retitle(watched)
+        elif event.type() == QEvent.Type.Leave and watched in self._plots():
+            self.hover[watched].hide()
         return super().eventFilter(watched, event)
 
     def _plots(self) -> list[pg.PlotWidget]:
@@ -268,6 +291,8 @@ class TrainingCharts(QWidget):
             fill.setAlpha(200)
             legend.setBrush(pg.mkBrush(fill))
         self._hint.setColor(muted)
+        for readout in self.hover.values():
+            readout.set_colors(base, text)
         self._style_single_curves()
         self._style_overlay_curves()
 
@@ -277,7 +302,10 @@ class TrainingCharts(QWidget):
 
     def overlay_color(self, index: int) -> QColor:
         colors = OVERLAY_DARK if self._dark else OVERLAY_LIGHT
-        return QColor(colors[index % len(colors)])
+        if index < len(colors):
+            return QColor(colors[index])
+        hue = (0.13 + 0.618034 * (index - len(colors))) % 1.0
+        return QColor.fromHsvF(hue, 0.65 if self._dark else 0.85, 0.95 if self._dark else 0.72)
 
     def _style_single_curves(self) -> None:
         train, val, lr = self.color("train"), self.color("val"), self.color("lr")
@@ -327,6 +355,8 @@ class TrainingCharts(QWidget):
         self._live_extent = None
         self._loss_yrange = None
         self._lr_top = 0.0
+        self._shown_input = None
+        self._apply_x_axis(False)
         self._update_epoch_ticks(0)
         # An empty plot keeps whatever range it showed last (autorange has no data to go by): a new run
         # would start on the previous run's axes ("accuracy 83-88 %"). Start from neutral ones instead;
@@ -440,13 +470,15 @@ class TrainingCharts(QWidget):
         steps = history.get("steps") or {}
         xs, losses, lrs = list(steps.get("step", [])), list(steps.get("loss", [])), list(steps.get("lr", []))
         n = min(len(xs), len(losses), len(lrs))
-        if n:
-            self._append_step_values(xs[:n], losses[:n], lrs[:n])
-            self._refresh_step_curves()
         epochs = list(history.get("epoch", []))
-        if epochs:
+        use_time, step_x, epoch_x = self._x_values(history, xs[:n], epochs)
+        self._apply_x_axis(use_time)
+        if n and step_x is not None:
+            self._append_step_values(step_x, losses[:n], lrs[:n])
+            self._refresh_step_curves()
+        if epochs and epoch_x is not None:
             e = self._epochs
-            e["epoch"] = epochs
+            e["epoch"] = epoch_x
             e["train_loss"] = list(history.get("train_loss", []))[:len(epochs)]
             e["val_loss"] = list(history.get("val_loss", []))[:len(epochs)]
             e["train_acc"] = list(history.get("train_accuracy", []))[:len(epochs)]
@@ -459,16 +491,143 @@ class TrainingCharts(QWidget):
             self._hint.setVisible(True)
             self._place_hint()
         self._fit_lr_range(self._lr.view()[1])
+        if use_time:
+            self._autorange()
+        self._shown_input = ("single", (history, name))
+
+    def _x_values(self, history: dict, steps: list, epochs: list) -> tuple[bool, list | None, list | None]:
+        """The x values of a history's step and epoch curves: steps and epoch numbers, or training times
+        when the x axis shows time (None for curves whose times are not known)."""
+        if self.x_axis != "time":
+            return False, steps, epochs
+        from cnnstudio.core.runs import curve_times
+
+        step_t, epoch_t = curve_times(history)
+        return True, (step_t[:len(steps)] if step_t is not None else None), epoch_t
+
+    def _apply_x_axis(self, use_time: bool) -> None:
+        for plot in self._plots():
+            item = plot.getPlotItem()
+            axis = item.getAxis("bottom")
+            if axis.durations != use_time:
+                axis.durations = use_time
+                item.setLabel("bottom", "training time (h:mm:ss)" if use_time else item.property("x_label"))
+                axis.picture = None  # tick text is cached: draw it again in the new format
+                axis.update()
+
+    def _format_x_steps(self, x: float) -> str:
+        if self.loss_plot.getPlotItem().getAxis("bottom").durations:
+            return f"after {format_duration(x)}"
+        return f"step {int(round(x)):,}"
+
+    def _format_x_epochs(self, x: float) -> str:
+        if self.acc_plot.getPlotItem().getAxis("bottom").durations:
+            return f"after {format_duration(x)}"
+        return f"epoch {int(round(x))}"
+
+    def _hover_series(self, plot: pg.PlotWidget) -> list[HoverSeries]:
+        """The curves the hover readout reads on `plot`: this run's, or each shown run's."""
+        if self.mode == "single":
+            c = self.curves
+            train, val, lr = self.color("train").name(), self.color("val").name(), self.color("lr").name()
+            return {
+                self.loss_plot: [HoverSeries("smoothed", train, c["step_loss_smooth"]),
+                                 HoverSeries("raw", train, c["step_loss"])],
+                self.epoch_loss_plot: [HoverSeries("validation", val, c["epoch_val_loss"]),
+                                       HoverSeries("training", train, c["epoch_train_loss"])],
+                self.acc_plot: [HoverSeries("validation", val, c["epoch_val_acc"]),
+                                HoverSeries("training", train, c["epoch_train_acc"])],
+                self.lr_plot: [HoverSeries("learning rate", lr, c["lr"])],
+            }[plot]
+        out = []
+        for entry in self.overlay_curves:
+            if entry["name"] in self.hidden_runs:
+                continue
+            c, label, color = entry["curves"], entry["label"], entry["color"]
+            out.append({
+                self.loss_plot: HoverSeries(label, color, c["step_loss_smooth"]),
+                self.epoch_loss_plot: HoverSeries(label, color, c["epoch_val_loss"], c["epoch_train_loss"]),
+                self.acc_plot: HoverSeries(label, color, c["epoch_val_acc"], c["epoch_train_acc"]),
+                self.lr_plot: HoverSeries(label, color, c["lr"]),
+            }[plot])
+        return out
+
+    # -- options (the Runs page's bar above the charts) -----------------------------------------------
+    def set_smoothing(self, weight: float) -> None:
+        """Weight of the loss curves' moving average: 0 shows the raw loss, 0.99 a very smooth one."""
+        weight = min(0.99, max(0.0, float(weight)))
+        if weight == self.smoothing:
+            return
+        self.smoothing = weight
+        if self.mode == "single":
+            y = self._steps.view()[1]
+            self._smooth = list(ema(y, weight))
+            n = len(self._smooth)
+            self._ema_acc = self._smooth[-1] * (1 - weight ** n) if n else 0.0
+            self.curves["step_loss_smooth"].setData(self._steps.view()[0], np.asarray(self._smooth))
+        else:
+            for entry in self.overlay_curves:
+                x, y = entry["curves"]["step_loss"].getOriginalDataset()
+                if x is not None and len(x):
+                    entry["curves"]["step_loss_smooth"].setData(x, ema(y, weight))
+
+    def set_log_loss(self, on: bool) -> None:
+        """Loss axes on a log scale: late training's small differences become visible."""
+        self.log_loss = bool(on)
+        for plot in (self.loss_plot, self.epoch_loss_plot):
+            plot.getPlotItem().setLogMode(y=self.log_loss)
+            plot.getPlotItem().enableAutoRange(axis="y")
+        self._loss_yrange = None
+        if self._live_extent is not None and self._steps.n:
+            self._fit_loss_range()
+
+    def set_x_axis(self, axis: str) -> None:
+        """"step" (steps and epochs) or "time" (training time) on the x axes of a loaded run or of runs
+        overlaid; a live run always plots steps."""
+        if axis not in X_AXES:
+            raise ValueError(f"x axis must be one of {X_AXES}, not {axis!r}")
+        if axis == self.x_axis:
+            return
+        self.x_axis = axis
+        shown = self._shown_input
+        if shown is None:
+            return
+        kind, data = shown
+        if kind == "single":
+            self.load_history(*data)
+        else:
+            self.overlay(data)
+
+    def set_hidden_runs(self, names: Iterable[str]) -> None:
+        """Hide these runs' curves in the overlay (the run list's unchecked boxes); the axes fit the rest."""
+        self.hidden_runs = set(names)
+        for entry in self.overlay_curves:
+            visible = entry["name"] not in self.hidden_runs
+            for curve in entry["curves"].values():
+                curve.setVisible(visible)
+        if self.mode == "overlay":
+            self._autorange()
+            self._fit_lr_range(self._overlay_lr_values())
+
+    def _overlay_lr_values(self) -> np.ndarray:
+        values = [c["curves"]["lr"].getOriginalDataset()[1] for c in self.overlay_curves
+                  if c["name"] not in self.hidden_runs]
+        values = [v for v in values if v is not None and len(v)]
+        return np.concatenate(values) if values else np.empty(0)
 
     # -- several runs ----------------------------------------------------------------------------------
     def overlay(self, runs: list[tuple]) -> None:
-        """Overlay several runs' histories, one colour each (overlay_color(i)), named in the loss legend.
-        Each run is (name, history) or (name, history, label): the label shown in the legend (by default
-        a short form of the name). Validation curves are solid, training curves dashed."""
+        """Overlay several runs' histories, one colour each (overlay_color(i)). Each run is (name, history)
+        or (name, history, label): the label the hover readout and the run list show (by default a short
+        form of the name). Validation curves are solid, training curves dashed. No legend: with many
+        runs it covered the curves; the Runs page lists the runs with their colours beside the charts."""
+        runs = list(runs)
         self.clear()
         self._set_mode("overlay")
         self.overlay_curves = []
         max_epoch = 0
+        use_time = self.x_axis == "time"
+        self._apply_x_axis(use_time)
         for i, run in enumerate(runs):
             name, history = run[0], run[1]
             if i >= len(self._pool):
@@ -479,13 +638,16 @@ class TrainingCharts(QWidget):
             steps = history.get("steps") or {}
             sx, sl, slr = list(steps.get("step", [])), list(steps.get("loss", [])), list(steps.get("lr", []))
             n = min(len(sx), len(sl), len(slr))
-            sx_arr = np.asarray(sx[:n], dtype=float)
+            epochs = list(history.get("epoch", []))
+            _, step_x, epoch_x = self._x_values(history, sx[:n], epochs)
+            if step_x is None:  # times not known: the run's step curves are left out of a time axis
+                n = 0
+            sx_arr = np.asarray(step_x[:n] if n else [], dtype=float)
             curves["step_loss"].setData(sx_arr, np.asarray(sl[:n], dtype=float))
             curves["step_loss_smooth"].setData(sx_arr, ema(sl[:n], self.smoothing))
             curves["lr"].setData(sx_arr, np.asarray(slr[:n], dtype=float))
-            epochs = list(history.get("epoch", []))
-            ex = _floats(epochs)
-            m = len(epochs)
+            m = len(epochs) if epoch_x is not None else 0
+            ex = _floats(epoch_x[:m] if m else [])
 
             def col(key: str, scale: float = 1.0) -> np.ndarray:
                 values = list(history.get(key, []))[:m]
@@ -497,24 +659,22 @@ class TrainingCharts(QWidget):
             curves["epoch_val_acc"].setData(ex, col("val_accuracy", 100), connect="finite")
             curves["epoch_train_acc"].setData(ex, col("train_accuracy", 100), connect="finite")
             for curve in curves.values():
-                curve.setVisible(True)
+                curve.setVisible(name not in self.hidden_runs)
             label = run[2] if len(run) > 2 else short_run_label(name)
-            # One legend maps colours to runs; the same colour means the same run in every plot.
-            self.loss_legend.addItem(curves["step_loss_smooth"], label)
+            # The same colour means the same run in every plot and in the Runs page's run list.
             self.overlay_curves.append({"name": name, "label": label, "color": color.name(), "curves": curves})
-            if epochs:
+            if m:
                 max_epoch = max(max_epoch, int(max(epochs)))
         for curves in self._pool[len(runs):]:
             for curve in curves.values():
                 curve.setData([], [])
                 curve.setVisible(False)
-        self._update_epoch_ticks(max_epoch)
+        self._update_epoch_ticks(0 if use_time else max_epoch)
         self._autorange()
-        lr_values = [c["curves"]["lr"].getOriginalDataset()[1] for c in self.overlay_curves]
-        lr_values = [v for v in lr_values if v is not None and len(v)]
-        self._fit_lr_range(np.concatenate(lr_values) if lr_values else np.empty(0))
+        self._fit_lr_range(self._overlay_lr_values())
         self._hint.setVisible(False)
-        self.loss_legend.setVisible(bool(runs))
+        self.loss_legend.setVisible(False)
+        self._shown_input = ("overlay", runs)
         for plot, title in ((self.loss_plot, "Training loss (smoothed)"),
                             (self.epoch_loss_plot, "Loss per epoch (dashed: training)"),
                             (self.acc_plot, "Accuracy per epoch (dashed: training)")):
@@ -564,6 +724,8 @@ class TrainingCharts(QWidget):
     # -- helpers ---------------------------------------------------------------------------------------
     def _update_epoch_ticks(self, n: int) -> None:
         """Whole-number epoch ticks: 1, 2, 3 ... (auto ticks would show 1.5 for a short run)."""
+        if self.acc_plot.getPlotItem().getAxis("bottom").durations:
+            n = 0  # a time axis: pyqtgraph's own ticks, shown as durations
         for plot in (self.epoch_loss_plot, self.acc_plot):
             axis = plot.getPlotItem().getAxis("bottom")
             if 0 < n <= 12:
@@ -597,6 +759,8 @@ class TrainingCharts(QWidget):
     def _fit_loss_range(self) -> None:
         """Live loss axis with hysteresis: it changes when the loss leaves it, with headroom below, so a
         falling loss re-scales the axis a dozen times in a run instead of at every update."""
+        if self.log_loss:  # hand-set ranges are linear; a log axis fits itself
+            return
         y = self._steps.view()[1]
         finite = y[np.isfinite(y)]
         if not len(finite):

@@ -1,8 +1,14 @@
-"""The Inspect page's Filters tab: a convolution's filters as one zoomable mosaic, hover names the filter.
+"""The Inspect page's Filters tab: what each channel of a convolution has learned, as one zoomable mosaic.
 
-A view only: it asks for a mosaic through `requested(key, per_filter)` and shows what it is given
-(cnnstudio.core.inspection.mosaic.filter_mosaic's dict). Row-major image with explicit levels, created
-once; a new layer is shown whole, the same layer after an epoch keeps the user's zoom.
+Two pictures of a layer: its weights (readable for the first convolution, whose kernels act on pixels)
+and, for each output channel, the test-image patches that excite it most (readable at any depth: the
+2,048 kernels of a second convolution are not). "Automatic" shows the first layer's weights and the
+deeper layers' patches.
+
+A view only: it asks through `requested(key, per_filter)` (weights) or `patchesRequested(key)` and
+shows what it is given (core.inspection.mosaic.filter_mosaic's or core.inspection.patches.patch_mosaic's
+dict). Row-major image with explicit levels, created once; a new layer is shown whole, the same layer
+after an epoch keeps the user's zoom.
 """
 
 from __future__ import annotations
@@ -18,15 +24,20 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSize
 from cnnstudio.core.inspection.display import layer_number
 
 HOVER_HINT = "Hover over a filter to see its weights."
+PATCH_HINT = "Hover over a channel's patches to see how strongly it responds to them."
+MODES = (("Automatic", "auto"), ("Weights", "weights"), ("Top image patches", "patches"))
 
 
 class FilterPanel(QWidget):
-    requested = Signal(str, bool)  # layer key, contrast per filter
+    requested = Signal(str, bool)  # layer key, contrast per filter: the weights
+    patchesRequested = Signal(str)  # layer key: each channel's top test-image patches
     saveRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.grid: Any = None  # cnnstudio.core.inspection.FilterGrid shown
+        self.grid: Any = None  # cnnstudio.core.inspection.FilterGrid shown (weights)
+        self.patches: Any = None  # cnnstudio.core.inspection.patches.ChannelPatches shown (patches)
+        self.kind = "weights"
         self.mosaic: np.ndarray | None = None  # uint8, as the core made it
         self.layout_info: dict[str, Any] = {}
         self._autorange_key: tuple | None = None
@@ -41,7 +52,19 @@ class FilterPanel(QWidget):
         self.layer_combo.currentIndexChanged.connect(lambda _i: self.request())
         row.addWidget(self.layer_combo)
         row.addSpacing(12)
-        row.addWidget(QLabel("Contrast"))
+        row.addWidget(QLabel("Show"))
+        self.mode_combo = QComboBox()
+        for text, mode in MODES:
+            self.mode_combo.addItem(text, mode)
+        self.mode_combo.setToolTip("Weights: the kernels themselves, readable for the first layer.\nTop image "
+                                   "patches: for each channel, the parts of test images it responds to most "
+                                   "(readable at any depth).\nAutomatic: weights for the first layer, patches "
+                                   "deeper.")
+        self.mode_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.mode_combo.setMinimumContentsLength(9)
+        self.mode_combo.currentIndexChanged.connect(lambda _i: self.request())
+        row.addWidget(self.mode_combo)
+        self.contrast_label = QLabel("Contrast")
         self.contrast_combo = QComboBox()
         self.contrast_combo.addItem("each filter on its own", True)
         self.contrast_combo.addItem("shared by the layer", False)
@@ -50,7 +73,6 @@ class FilterPanel(QWidget):
         self.contrast_combo.setToolTip("Each filter on its own: every pattern is visible.\nShared by the layer: "
                                        "strong and weak filters can be compared.")
         self.contrast_combo.currentIndexChanged.connect(lambda _i: self.request())
-        row.addWidget(self.contrast_combo)
         row.addStretch(1)
         self.save_button = QPushButton("Save as PNG…")  # on the bottom row, beside the hover text
         self.save_button.setToolTip("Save the whole filter mosaic as a picture, each weight a crisp square")
@@ -74,6 +96,10 @@ class FilterPanel(QWidget):
         self.hover.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bottom = QHBoxLayout()
         bottom.addWidget(self.hover, 1)
+        # Contrast is about weights only: down here it leaves the top row short enough for 1024 px.
+        bottom.addWidget(self.contrast_label)
+        bottom.addWidget(self.contrast_combo)
+        bottom.addSpacing(8)
         bottom.addWidget(self.fit_button)
         bottom.addWidget(self.save_button)
         fl.addLayout(bottom)
@@ -110,18 +136,40 @@ class FilterPanel(QWidget):
             self.layer_combo.setCurrentIndex(i)
         return True
 
+    def set_mode(self, mode: str) -> None:
+        """"auto", "weights" or "patches"."""
+        self.mode_combo.setCurrentIndex(max(0, self.mode_combo.findData(mode)))
+
+    def effective_mode(self, key: str | None = None) -> str:
+        """What the layer is shown as: "weights" or "patches"."""
+        mode = self.mode_combo.currentData()
+        if mode != "auto":
+            return mode
+        key = key if key is not None else self.layer_combo.currentData()
+        keys = self.layer_keys()
+        return "weights" if not keys or key == keys[0] else "patches"
+
     def request(self) -> None:
         key = self.layer_combo.currentData()
-        if key is not None:
+        if key is None:
+            return
+        weights = self.effective_mode(key) == "weights"
+        for widget in (self.contrast_label, self.contrast_combo):
+            widget.setEnabled(weights)
+        if weights:
             self.requested.emit(str(key), bool(self.contrast_combo.currentData()))
+        else:
+            self.patchesRequested.emit(str(key))
 
     # -- showing a mosaic -------------------------------------------------------------------------------
     def show_result(self, result: dict[str, Any]) -> None:
-        self.grid = result["grid"]
+        self.kind = result.get("kind", "weights")
+        self.grid = result.get("grid")
+        self.patches = result.get("patches")
         self.mosaic = result["mosaic"]
         self.layout_info = result["layout"]
         self.item.setImage(result["display"], autoLevels=False, levels=(0, 255))
-        key = (result["key"], self.mosaic.shape)
+        key = (result["key"], self.kind, self.mosaic.shape)
         if key != self._autorange_key:  # a new layer: show it whole; the same layer after an epoch keeps the zoom
             self._autorange_key = key
             self.fit(whole=False)
@@ -144,6 +192,15 @@ class FilterPanel(QWidget):
             self.box.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
 
     def _describe(self) -> None:
+        if self.kind == "patches":
+            p = self.patches
+            fh, fw = p.field
+            self.help.setText(
+                f"{p.channels} channels, each with the {p.per_channel} patches of the {p.searched:,} test images "
+                f"searched that excite it most, strongest first ({fh}×{fw} pixels: what one cell of this "
+                "layer sees). What a channel's patches share is what it detects. Scroll to zoom, Fit to see all.")
+            self.hover.setText(PATCH_HINT)
+            return
         g, lay = self.grid, self.layout_info
         kh, kw = lay["tile"]
         size = f"{kh}×{kw}"
@@ -167,6 +224,9 @@ class FilterPanel(QWidget):
         from cnnstudio.core.inspection import tile_at
 
         g, lay = self.grid, self.layout_info
+        if self.kind == "patches" and self.patches is not None:
+            channel = tile_at(y, x, lay["tile"], lay["cols"], lay["count"], lay["pad"])
+            return None if channel is None else self.patches.describe(channel).capitalize()
         if g is None:
             return None
         index = tile_at(y, x, lay["tile"], lay["cols"], lay["count"], 1)
@@ -181,4 +241,5 @@ class FilterPanel(QWidget):
         if self.mosaic is None:
             return
         point = self.box.mapSceneToView(pos)
-        self.hover.setText(self.text_at(point.y(), point.x()) or HOVER_HINT)
+        self.hover.setText(self.text_at(point.y(), point.x())
+                           or (PATCH_HINT if self.kind == "patches" else HOVER_HINT))

@@ -47,11 +47,22 @@ class RunPanel(QWidget):
         self.stop_button.setMinimumHeight(34)
         self.stop_button.setToolTip("Stop training. The current state is saved as last.pt, so you can continue "
                                     f"later with 'Continue a run…' ({shortcut_text('stop')})")
+        self.queue_button = QPushButton("+  Train next")
+        self.queue_button.setMinimumHeight(34)
+        self.queue_button.setToolTip("Add a run with these settings to the queue: queued runs train one after "
+                                     "another, unattended, after the current one (the queue is on the Runs page)")
         buttons.addWidget(self.start_button)
+        buttons.addWidget(self.queue_button)
         buttons.addWidget(self.pause_button)
         buttons.addWidget(self.stop_button)
         buttons.addStretch(1)
         col.addLayout(buttons)
+        self.queue_label = QLabel("")
+        self.queue_label.setStyleSheet("color: palette(placeholder-text);")
+        self.queue_label.setWordWrap(True)
+        self.queue_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens
+        self.queue_label.setVisible(False)
+        col.addWidget(self.queue_label)
 
         self.banner = Banner()
         col.addWidget(self.banner)

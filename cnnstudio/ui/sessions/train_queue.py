@@ -1,0 +1,98 @@
+"""The training queue: configured runs that train one after another, unattended (DIGITS' job queue).
+
+A queued run keeps everything it needs from the moment it was queued: its TrainConfig (the model spec
+travels inside it) and the dataset that was loaded then, so switching datasets or editing the model
+afterwards changes nothing that is queued. The Train page starts the next entry when a run ends; the
+Runs page shows the queue and can reorder, remove, hold or start it. After the user stops a run the
+queue is held, so Stop never starts something else behind the user's back.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from cnnstudio.core.text import plural
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class QueuedRun:
+    config: Any  # cnnstudio.core.training.config.TrainConfig
+    dataset: Any = None  # the Dataset loaded when queued; None: the trainer loads config.dataset itself
+    dataset_title: str = ""
+    id: int = field(default_factory=lambda: next(_ids))
+
+    def summary(self) -> str:
+        """"convnet-5x5 on Fashion-MNIST · 5 epochs · batch 128 · adam lr 0.001"."""
+        c = self.config
+        return (f"{c.model} on {self.dataset_title or c.dataset} · {plural(c.epochs, 'epoch')} · batch {c.batch_size}"
+                f" · {c.optimizer} lr {c.lr:g}")
+
+
+class TrainQueue(QObject):
+    """The queued runs, in order. `changed` fires on every change (entries or held)."""
+
+    changed = Signal()
+    startRequested = Signal()  # the Runs page's "Start queue": the Train page starts the next run
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.entries: list[QueuedRun] = []
+        self.held = False  # True: a run ending does not start the next one
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def add(self, config: Any, dataset: Any = None, dataset_title: str = "") -> QueuedRun:
+        entry = QueuedRun(config, dataset, dataset_title)
+        self.entries.append(entry)
+        self.changed.emit()
+        return entry
+
+    def remove(self, entry_id: int) -> bool:
+        before = len(self.entries)
+        self.entries = [e for e in self.entries if e.id != entry_id]
+        if len(self.entries) != before:
+            self.changed.emit()
+            return True
+        return False
+
+    def move(self, entry_id: int, delta: int) -> bool:
+        """Move an entry up (delta < 0) or down the queue; False at either end."""
+        index = next((i for i, e in enumerate(self.entries) if e.id == entry_id), None)
+        if index is None:
+            return False
+        target = index + delta
+        if not 0 <= target < len(self.entries):
+            return False
+        self.entries.insert(target, self.entries.pop(index))
+        self.changed.emit()
+        return True
+
+    def clear(self) -> None:
+        if self.entries:
+            self.entries = []
+            self.changed.emit()
+
+    def set_held(self, held: bool) -> None:
+        if held != self.held:
+            self.held = held
+            self.changed.emit()
+
+    def request_start(self) -> None:
+        """Release the queue and ask for its next run to start now (if nothing is training)."""
+        self.set_held(False)
+        self.startRequested.emit()
+
+    def take_next(self) -> QueuedRun | None:
+        """The next run to train, removed from the queue; None when empty or held."""
+        if self.held or not self.entries:
+            return None
+        entry = self.entries.pop(0)
+        self.changed.emit()
+        return entry
