@@ -495,6 +495,28 @@ def test_class_names_under_the_bars_never_overlap(qtbot):
         step = labels[1][0] - labels[0][0] if len(labels) > 1 else 1
         assert all(metrics.horizontalAdvance(text) <= room * step for _, text in labels), (width, labels)
     assert [i for i, _ in labels] == list(range(8))  # wide enough: every class named
+
+    def drawn() -> list[str]:
+        """The names pyqtgraph really draws (it hides any that would overlap or reach past the axis)."""
+        from PySide6.QtGui import QImage, QPainter
+
+        image = QImage(10, 10, QImage.Format.Format_ARGB32)
+        painter = QPainter(image)
+        try:
+            specs = chart.getPlotItem().getAxis("bottom").generateDrawSpecs(painter)
+        finally:
+            painter.end()
+        return [text for _rect, _flags, text in specs[2]]
+
+    # Seen in the real-window walk-through at 1024 px: "T-shirt/top" under the first bar was hidden.
+    fashion = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+               "Ankle boot"]
+    chart.set_counts(fashion, [6000] * 10)
+    for width in (300, 360, 520, 900):
+        chart.resize(width, 200)
+        qtbot.waitUntil(lambda: abs(chart.getPlotItem().getViewBox().width() - (width - 60)) < 60, timeout=2000)
+        qtbot.wait(20)
+        assert drawn() == [text for _, text in chart.tick_labels()], width
     many = [f"class {i}" for i in range(60)]
     chart.set_counts(many, [10] * 60)
     chart.resize(320, 200)

@@ -241,3 +241,22 @@ def test_every_page_fits_a_1024x700_window_with_a_queue_and_a_dozen_runs_compare
     window.page("inspect").filters.set_mode("patches")
     assert window.minimumSizeHint().width() <= 1024
     window.close()
+
+
+def test_the_hover_readout_fits_a_narrow_plot(qtbot):
+    """Seen in the real-window walk-through at 1024 px: the readout ran past the plot's right edge."""
+    from cnnstudio.ui.widgets.charts import TrainingCharts
+
+    charts = TrainingCharts()
+    qtbot.addWidget(charts)
+    charts.resize(500, 420)
+    charts.show()
+    qtbot.waitExposed(charts)
+    charts.overlay([(f"run{i}", fake_history(i), f"14:24:5{i} a-model-with-a-long-name-{i}") for i in range(3)])
+    qtbot.wait(50)
+    readout = charts.hover[charts.epoch_loss_plot]
+    assert readout.show_at(2.0, 1.0)
+    room = charts.epoch_loss_plot.getPlotItem().getViewBox().sceneBoundingRect().width()
+    assert readout.text.boundingRect().width() <= room
+    text = readout.text.textItem.toPlainText()
+    assert text.count("14:24:5") == 3  # every run still listed, its label shortened

@@ -111,24 +111,18 @@ class HoverReadout:
         if not values:
             self.hide()
             return False
-        e = html.escape
+        vb = self.plot.getPlotItem().getViewBox()
+        rect = vb.sceneBoundingRect()
+        # In a narrow plot the labels are shortened (then the training values dropped) until it fits.
+        for limit, seconds in ((60, True), (24, True), (24, False), (14, False), (8, False)):
+            self.text.setHtml(self._html(values, limit, seconds))
+            if self.text.boundingRect().width() <= rect.width() - 4:
+                break
         x_at = values[0].x
-        rows = [f"<b>{e(self.format_x(x_at))}</b>"]
-        for v in values[:MAX_LINES]:
-            extra = ""
-            if v.second is not None and len(values) <= SECOND_VALUES_UP_TO:
-                extra = f" <span style='color:gray'>(training {e(self.format_y(v.second))})</span>"
-            rows.append(f"<span style='color:{v.color}'>&#9644;</span> {e(v.label)}: "
-                        f"<b>{e(self.format_y(v.y))}</b>{extra}")
-        if len(values) > MAX_LINES:
-            rows.append(f"<span style='color:gray'>and {len(values) - MAX_LINES} more</span>")
-        self.text.setHtml("<div style='font-size:9pt'>" + "<br>".join(rows) + "</div>")
         self.line.setPos(x_at)
         # The readout sits beside the cursor, on the side where it fits, else at the plot's left edge.
-        vb = self.plot.getPlotItem().getViewBox()
         (x0, x1), (y0, y1) = vb.viewRange()
         width = self.text.boundingRect().width()
-        rect = vb.sceneBoundingRect()
         at = vb.mapViewToScene(QPointF(x, y1)).x()
         if at + width + 4 <= rect.right():
             self.text.setAnchor((0, 0))
@@ -142,6 +136,20 @@ class HoverReadout:
         self.line.setVisible(True)
         self.text.setVisible(True)
         return True
+
+    def _html(self, values: list[HoverValue], limit: int, seconds: bool) -> str:
+        e = html.escape
+        rows = [f"<b>{e(self.format_x(values[0].x))}</b>"]
+        for v in values[:MAX_LINES]:
+            extra = ""
+            if seconds and v.second is not None and len(values) <= SECOND_VALUES_UP_TO:
+                extra = f" <span style='color:gray'>(training {e(self.format_y(v.second))})</span>"
+            label = v.label if len(v.label) <= limit else v.label[:limit - 1] + "…"
+            rows.append(f"<span style='color:{v.color}'>&#9644;</span> {e(label)}: "
+                        f"<b>{e(self.format_y(v.y))}</b>{extra}")
+        if len(values) > MAX_LINES:
+            rows.append(f"<span style='color:gray'>and {len(values) - MAX_LINES} more</span>")
+        return "<div style='font-size:9pt'>" + "<br>".join(rows) + "</div>"
 
     def hide(self) -> None:
         self.line.setVisible(False)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QWidget
 
 MAX_LABEL_CHARS = 10  # longer class names are shortened on the axis; the tooltip has them in full
 LABEL_GAP_PX = 6  # between neighbouring class names
+EDGE_ROOM = 0.6  # the x range reaches this far (in classes) past the first and the last bar
 
 
 class ClassCountChart(pg.PlotWidget):
@@ -62,7 +63,7 @@ class ClassCountChart(pg.PlotWidget):
         self._bars.setOpts(x=x, height=self._counts, width=0.7)
         self._relabel()
         top = int(self._counts.max()) if len(self._counts) else 1
-        self.setXRange(-0.6, max(len(self._counts) - 0.4, 0.6), padding=0)
+        self.setXRange(-EDGE_ROOM, max(len(self._counts) - 1 + EDGE_ROOM, EDGE_ROOM), padding=0)
         self.setYRange(0, top * 1.08 + 1, padding=0)
         self.setToolTip("\n".join(f"{n}: {int(c):,}" for n, c in zip(self._names, self._counts)))
 
@@ -81,12 +82,16 @@ class ClassCountChart(pg.PlotWidget):
         while per_class * step - LABEL_GAP_PX < metrics.horizontalAdvance("Ab…") and step < len(self._names):
             step += 1
         room = max(0, int(per_class * step - LABEL_GAP_PX))
+        # pyqtgraph also hides a name that would reach past the axis' ends: a name centred on bar i has
+        # the distance to the nearer end on either side, the bars being EDGE_ROOM of a class from them.
+        n = len(self._names)
         labels = []
         for i, name in enumerate(self._names):
             if i % step:
                 continue
+            to_end = int(2 * (min(i, n - 1 - i) + EDGE_ROOM) * per_class) - 2
             short = name if len(name) <= MAX_LABEL_CHARS else name[:MAX_LABEL_CHARS - 1] + "…"
-            labels.append((i, metrics.elidedText(short, Qt.TextElideMode.ElideRight, room)))
+            labels.append((i, metrics.elidedText(short, Qt.TextElideMode.ElideRight, max(0, min(room, to_end)))))
         self._labels = labels
         self.getPlotItem().getAxis("bottom").setTicks([labels])
 

@@ -25,7 +25,10 @@ from cnnstudio.core.inspection.display import layer_number
 
 HOVER_HINT = "Hover over a filter to see its weights."
 PATCH_HINT = "Hover over a channel's patches to see how strongly it responds to them."
-MODES = (("Automatic", "auto"), ("Weights", "weights"), ("Top image patches", "patches"))
+# What the Show list offers. The weights' contrast is part of the choice (one list, not two, keeps the
+# row short enough for a 1024-pixel window).
+MODES = (("Automatic", "auto"), ("Weights", "weights"), ("Weights, one contrast for the layer", "weights-shared"),
+         ("Top image patches", "patches"))
 
 
 class FilterPanel(QWidget):
@@ -56,23 +59,15 @@ class FilterPanel(QWidget):
         self.mode_combo = QComboBox()
         for text, mode in MODES:
             self.mode_combo.addItem(text, mode)
-        self.mode_combo.setToolTip("Weights: the kernels themselves, readable for the first layer.\nTop image "
-                                   "patches: for each channel, the parts of test images it responds to most "
-                                   "(readable at any depth).\nAutomatic: weights for the first layer, patches "
-                                   "deeper.")
+        self.mode_combo.setToolTip("Weights: the kernels themselves, readable for the first layer, each filter "
+                                   "with its own contrast (every pattern visible).\nOne contrast for the layer: "
+                                   "strong and weak filters can be compared.\nTop image patches: for each "
+                                   "channel, the parts of test images it responds to most (readable at any "
+                                   "depth).\nAutomatic: weights for the first layer, patches deeper.")
         self.mode_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.mode_combo.setMinimumContentsLength(9)
         self.mode_combo.currentIndexChanged.connect(lambda _i: self.request())
         row.addWidget(self.mode_combo)
-        self.contrast_label = QLabel("Contrast")
-        self.contrast_combo = QComboBox()
-        self.contrast_combo.addItem("each filter on its own", True)
-        self.contrast_combo.addItem("shared by the layer", False)
-        self.contrast_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.contrast_combo.setMinimumContentsLength(10)
-        self.contrast_combo.setToolTip("Each filter on its own: every pattern is visible.\nShared by the layer: "
-                                       "strong and weak filters can be compared.")
-        self.contrast_combo.currentIndexChanged.connect(lambda _i: self.request())
         row.addStretch(1)
         self.save_button = QPushButton("Save as PNG…")  # on the bottom row, beside the hover text
         self.save_button.setToolTip("Save the whole filter mosaic as a picture, each weight a crisp square")
@@ -96,10 +91,6 @@ class FilterPanel(QWidget):
         self.hover.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bottom = QHBoxLayout()
         bottom.addWidget(self.hover, 1)
-        # Contrast is about weights only: down here it leaves the top row short enough for 1024 px.
-        bottom.addWidget(self.contrast_label)
-        bottom.addWidget(self.contrast_combo)
-        bottom.addSpacing(8)
         bottom.addWidget(self.fit_button)
         bottom.addWidget(self.save_button)
         fl.addLayout(bottom)
@@ -137,14 +128,14 @@ class FilterPanel(QWidget):
         return True
 
     def set_mode(self, mode: str) -> None:
-        """"auto", "weights" or "patches"."""
+        """"auto", "weights", "weights-shared" (one contrast for the layer) or "patches"."""
         self.mode_combo.setCurrentIndex(max(0, self.mode_combo.findData(mode)))
 
     def effective_mode(self, key: str | None = None) -> str:
         """What the layer is shown as: "weights" or "patches"."""
         mode = self.mode_combo.currentData()
         if mode != "auto":
-            return mode
+            return "weights" if mode.startswith("weights") else mode
         key = key if key is not None else self.layer_combo.currentData()
         keys = self.layer_keys()
         return "weights" if not keys or key == keys[0] else "patches"
@@ -153,11 +144,8 @@ class FilterPanel(QWidget):
         key = self.layer_combo.currentData()
         if key is None:
             return
-        weights = self.effective_mode(key) == "weights"
-        for widget in (self.contrast_label, self.contrast_combo):
-            widget.setEnabled(weights)
-        if weights:
-            self.requested.emit(str(key), bool(self.contrast_combo.currentData()))
+        if self.effective_mode(key) == "weights":
+            self.requested.emit(str(key), self.mode_combo.currentData() != "weights-shared")
         else:
             self.patchesRequested.emit(str(key))
 

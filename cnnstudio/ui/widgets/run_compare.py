@@ -98,8 +98,8 @@ class RunList(QWidget):
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.tree.setSortingEnabled(True)
         self.tree.setToolTip("Tick a run to show its curves; click a column title to sort")
-        # Labels are "time model": the middle is what a narrow column can spare.
-        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        # Labels are "time model" and the default right elision keeps the time, which tells apart
+        # runs of the same model (eliding the middle dropped the seconds).
         header = self.tree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
