@@ -17,11 +17,13 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import _drive  # noqa: E402 (after the path is set)
 
 
 def main() -> int:
@@ -39,7 +41,6 @@ def main() -> int:
     atexit.register(shutil.rmtree, home, ignore_errors=True)
 
     from PySide6.QtCore import QSettings, QTimer
-    from PySide6.QtWidgets import QApplication
 
     from cnnstudio.ui.app import create_application
     from cnnstudio.ui.main_window import MainWindow
@@ -54,18 +55,10 @@ def main() -> int:
     window.show()
 
     def pump(seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            app.processEvents()
-            time.sleep(0.01)
+        _drive.pump(app, seconds)
 
     def wait_until(condition, timeout: float, what: str) -> None:
-        end = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > end:
-                raise SystemExit(f"screenshots: timed out waiting for {what}")
-            app.processEvents()
-            time.sleep(0.02)
+        _drive.wait_until(app, condition, timeout, f"screenshots: {what}")
 
     def shot(name: str, page: str | None = None) -> None:
         if page:
@@ -190,7 +183,7 @@ def main() -> int:
 
 def draw_star(canvas, app) -> None:
     """Draw a five-pointed star as one stroke with synthetic mouse events, like a user would."""
-    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtCore import QPointF, Qt
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
 

@@ -30,6 +30,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import _drive  # noqa: E402 (after the path is set)
 
 
 def parent(args: argparse.Namespace) -> int:
@@ -76,19 +79,10 @@ def child(args: argparse.Namespace) -> int:
     problems: list[str] = []
 
     def pump(seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            app.processEvents()
-            time.sleep(0.01)
+        _drive.pump(app, seconds)
 
     def wait_until(condition, timeout: float, what: str) -> None:
-        end = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > end:
-                shot("timeout")
-                raise SystemExit(f"walkthrough: timed out waiting for {what}")
-            app.processEvents()
-            time.sleep(0.02)
+        _drive.wait_until(app, condition, timeout, f"walkthrough: {what}", on_timeout=lambda: shot("timeout"))
 
     def xdo(*words: str) -> None:
         subprocess.run(["xdotool", *words], check=True)
@@ -124,12 +118,14 @@ def child(args: argparse.Namespace) -> int:
             if not w.isVisible() or w.window() is not window:
                 continue
             if isinstance(w, QAbstractButton) and w.text():
-                # The text as drawn, plus the icon and a little margin, must fit the button.
-                need = w.fontMetrics().horizontalAdvance(w.text().replace("&", "")) + 8
-                if not w.icon().isNull():
-                    need += w.iconSize().width() + 4
                 if isinstance(w, QCheckBox):
-                    need += 20  # the box itself
+                    need = w.sizeHint().width() - 2  # the box, the spacing and the text, as the style lays them out
+                else:
+                    # The text as drawn, plus the icon and a little margin (a push button's size hint has
+                    # the style's minimum width in it, which a short text does not need).
+                    need = w.fontMetrics().horizontalAdvance(w.text().replace("&", "")) + 8
+                    if not w.icon().isNull():
+                        need += w.iconSize().width() + 4
                 if w.width() < need:
                     problems.append(f"{name}: {type(w).__name__} '{w.text()}' is clipped ({w.width()} < {need} px)")
             if isinstance(w, QAbstractItemView) and not isinstance(w, QHeaderView) and (w.width() < 40 or w.height() < 40):

@@ -19,6 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.core.errors import CNNStudioError
+from cnnstudio.core.text import clock_text
 from cnnstudio.core.training.config import TrainConfig, build_config, default_config
 from cnnstudio.ui.training_worker import TrainingRun, wait_for_runs
 
@@ -44,12 +45,7 @@ def device_title(device: dict[str, Any]) -> str:
 
 
 def format_duration(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds < 0:
-        return "--"
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    return clock_text(seconds)
 
 
 def format_percent(value: float | None) -> str:

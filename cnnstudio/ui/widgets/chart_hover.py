@@ -8,7 +8,6 @@ chart for the curves to read (`series()`), so it needs no knowledge of single or
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -16,6 +15,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor
+
+from cnnstudio.core.text import clock_text
 
 MAX_LINES = 12  # a readout taller than the plot helps no one: the rest are counted
 SECOND_VALUES_UP_TO = 4  # with more runs, the training values in brackets make the readout too wide
@@ -165,13 +166,8 @@ class HoverReadout:
 
 
 def format_duration(seconds: float) -> str:
-    """0:42, 12:05, 1:02:03: training time on a time axis and in the readout."""
-    if not math.isfinite(seconds) or seconds < 0:
-        return ""
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+    """0:42, 12:05, 1:02:03: training time on a time axis and in the readout ("" where none)."""
+    return clock_text(seconds, unknown="")
 
 
 class DurationAxis(pg.AxisItem):
