@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model headless")
     p.add_argument("--dataset", required=False, metavar="D", help="registered name, IDX folder or image folder")
-    p.add_argument("--model", metavar="M", help="preset name or JSON spec file")
+    p.add_argument("--model", metavar="M", help="preset name or JSON spec file (default: the one recommended for "
+                   "the data)")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=positive_float)
@@ -121,10 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
     p.add_argument("--schedule", choices=["constant", "step", "cosine", "onecycle"])
     p.add_argument("--label-smoothing", type=fraction)
+    p.add_argument("--warmup", type=non_negative_float, metavar="EPOCHS",
+                   help="epochs of learning-rate warm-up (default: the data's recommendation)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
     p.add_argument("--val-split", type=fraction)
-    p.add_argument("--augment", choices=["none", "default", "crop", "flip", "crop+flip", "affine"],
+    p.add_argument("--augment", choices=["none", "default", "crop", "flip", "crop+flip", "affine", "shift", "crop+zoom"],
                    help="augmentation preset (default: the dataset's)")
     p.add_argument("--early-stopping", type=non_negative_int, metavar="PATIENCE",
                    help="stop after this many epochs without validation improvement (0: off)")
@@ -315,19 +318,26 @@ AUGMENT_PRESETS = {
     "flip": dict(hflip=True),
     "crop+flip": dict(crop_padding=4, hflip=True),
     "affine": dict(rotation=10.0, scale=0.1, translate=0.1),
+    "shift": dict(crop_padding=2),  # the default for grayscale folders (digits, letters)
+    "crop+zoom": dict(crop_padding=4, scale=0.1),  # the default for photo folders
 }
 
 
-def config_from_args(args):
-    from cnnstudio.core.training.config import Augmentation, build_config, default_config
+def config_from_args(args, data=None):
+    """The run's TrainConfig: the defaults recommended for the data (`data`: the loaded Dataset, which
+    decides for a folder of one's own), then every option given."""
+    from cnnstudio.core.training.config import Augmentation, build_config
+    from cnnstudio.core.training.recommend import recommend
 
     dataset = args.dataset or "shapes"
-    base = default_config(dataset if not Path(dataset).exists() else "folder", args.model)
+    base = recommend(dataset if data is not None or not Path(dataset).exists() else "folder", data,
+                     args.model).config
     overrides = {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
         "schedule": args.schedule, "precision": args.precision, "val_split": args.val_split, "seed": args.seed,
         "limit_train": args.limit_train, "data_dir": args.data_dir, "weight_decay": args.weight_decay,
         "label_smoothing": args.label_smoothing, "early_stopping_patience": args.early_stopping,
+        "warmup_epochs": args.warmup,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     overrides.update(dataset=dataset, device=args.device)
@@ -357,9 +367,7 @@ def cmd_train(args) -> int:
     else:
         if not args.dataset:
             raise CLIError("--dataset is required (a name from `cnnstudio datasets`, or a folder)")
-        if not args.model:
-            raise CLIError("--model is required (a name from `cnnstudio models`, or a JSON spec file)")
-        cfg = config_from_args(args)
+        cfg = config_from_args(args)  # every option checked before the data is loaded
 
     ctx = dist.init_from_env(args.device) if dist.launched_by_torchrun() else dist.current()
     main_rank = ctx.is_main
@@ -378,6 +386,17 @@ def cmd_train(args) -> int:
                 print(f"note: {dataset.report.summary()}", file=sys.stderr)
             for note in dataset.report.notes:
                 print(f"note: {note}", file=sys.stderr)
+        # The data decides the defaults (a folder's kind and size), so the config comes after loading it.
+        cfg = config_from_args(args, dataset)
+        if main_rank:
+            from cnnstudio.core.training.recommend import recommend
+
+            if not args.model:
+                print(f"note: no --model given: training {cfg.model}, the model recommended for this data",
+                      file=sys.stderr)
+            if args.epochs is None:  # the user relies on the recommended length: say how it was chosen
+                for reason in recommend(cfg.dataset, dataset, args.model).reasons:
+                    print(f"note: {reason}", file=sys.stderr)
 
     reporter = TrainReporter(enabled=main_rank, json_mode=args.json)
     trainer = Trainer(cfg, dataset=dataset, run_dir=args.out, resume_from=args.resume, on_event=reporter)
@@ -429,7 +448,7 @@ def _resume_fixed_options(args) -> list[tuple[str, Any]]:
             ("--lr", args.lr), ("--weight-decay", args.weight_decay), ("--optimizer", args.optimizer),
             ("--schedule", args.schedule), ("--label-smoothing", args.label_smoothing),
             ("--precision", args.precision), ("--val-split", args.val_split), ("--augment", args.augment),
-            ("--early-stopping", args.early_stopping), ("--seed", args.seed), ("--limit-train", args.limit_train),
+            ("--early-stopping", args.early_stopping), ("--warmup", args.warmup), ("--seed", args.seed), ("--limit-train", args.limit_train),
             ("--download", args.download)]
 
 

@@ -157,11 +157,11 @@ def test_exported_command_line_reproduces_the_config(tmp_path):
 
     cfg = TrainConfig(dataset="fashion-mnist", model="bn-cnn4", epochs=7, batch_size=64, optimizer="sgd", lr=0.05,
                       schedule="cosine", weight_decay=5e-4, label_smoothing=0.1, seed=4, val_split=0.2,
-                      early_stopping_patience=3, augment=Augmentation(crop_padding=4, hflip=True))
+                      early_stopping_patience=3, augment=Augmentation(crop_padding=4, hflip=True), warmup_epochs=0.5)
     argv = shlex.split(command_line(cfg))[1:]
     parsed = config_from_args(build_parser().parse_args(argv))
     for field in ("dataset", "model", "epochs", "batch_size", "optimizer", "lr", "schedule", "weight_decay",
-                  "label_smoothing", "seed", "val_split", "early_stopping_patience", "augment"):
+                  "label_smoothing", "seed", "val_split", "early_stopping_patience", "augment", "warmup_epochs"):
         assert getattr(parsed, field) == getattr(cfg, field), field
     multi = torchrun_command(cfg, nproc_per_node=4, nnodes=2)
     assert multi.startswith("torchrun --nproc-per-node 4 --nnodes 2") and "-m cnnstudio train" in multi

@@ -864,3 +864,52 @@ def test_offline_download_says_so_once_with_the_folder_to_fill(monkeypatch):
     assert message.startswith("You are offline: MNIST cannot be downloaded now")
     assert str(folder) in message and "train-images-idx3-ubyte.gz" in message and "by hand" in message
     assert "Errno" not in message and "Name or service" not in message
+
+
+def test_phone_photos_load_upright_in_training_and_in_prediction(tmp_path):
+    """Issue 16, item 3: half the photos are stored sideways or upside down with an EXIF orientation tag,
+    as phones save them. The folder loader and open_image (prediction) both show them as a viewer
+    does, so training and prediction agree."""
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.inference import open_image
+
+    rng = np.random.default_rng(0)
+
+    def photo(bright_top: bool) -> Image.Image:
+        """40x30 (landscape) photo-like noise, bright in its top half (class "up") or bottom half."""
+        a = rng.integers(0, 60, (30, 40, 3)).astype(np.uint8)
+        half = slice(0, 15) if bright_top else slice(15, 30)
+        a[half] += 180
+        return Image.fromarray(a, "RGB")
+
+    # EXIF orientation tag 0x0112: 3 = stored upside down, 6 = stored turned 90 degrees anticlockwise
+    # (shown after a clockwise turn), 8 = the other way. The stored pixels are turned the opposite way.
+    stored_as = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+    tagged = []
+    for cls, top in (("up", True), ("down", False)):
+        (tmp_path / "photos" / cls).mkdir(parents=True)
+        for i in range(12):
+            im = photo(top)
+            path = tmp_path / "photos" / cls / f"{i}.jpg"
+            if i % 2:
+                tag = (3, 6, 8)[i // 2 % 3]
+                exif = Image.Exif()
+                exif[0x0112] = tag
+                im.transpose(stored_as[tag]).save(path, quality=95, exif=exif)
+                tagged.append((path, top))
+            else:
+                im.save(path, quality=95)
+    ds = load_dataset(tmp_path / "photos")
+    images = np.concatenate([ds.train_images.numpy(), ds.test_images.numpy()]).astype(np.float32)
+    labels = np.concatenate([ds.train_labels.numpy(), ds.test_labels.numpy()])
+    assert len(images) == 24
+    up = ds.classes.index("up")
+    h = images.shape[2]
+    top_mean = images[:, :, : h // 2].mean(axis=(1, 2, 3))
+    bottom_mean = images[:, :, h // 2:].mean(axis=(1, 2, 3))
+    # Every image, tagged or not, is bright where a viewer shows it bright.
+    assert np.all((top_mean > bottom_mean) == (labels == up)), (top_mean - bottom_mean, labels)
+    for path, top in tagged:
+        shown = np.asarray(open_image(path).convert("L"), dtype=np.float32)
+        assert shown.shape == (30, 40)  # landscape again, as taken
+        assert (shown[:15].mean() > shown[15:].mean()) == top, path

@@ -242,6 +242,9 @@ def _validate_framing(framing: Any, shape: Any, bad: Callable[[str], None]) -> N
         problems.append(f"box {_short(box)}")
     if not isinstance(framing.get("description", ""), str):
         problems.append("description is not text")
+    stroke = framing.get("stroke")
+    if stroke is not None and not (_is_number(stroke) and 0 < stroke <= max(h, w)):
+        problems.append(f"stroke {_short(stroke)}")
     if problems:
         bad(f"'framing' is damaged ({'; '.join(problems)})")
 

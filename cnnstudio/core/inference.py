@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.framing import FramingProfile
+from cnnstudio.core.orientation import upright
 
 # Content is what differs from the background by more than this fraction of the full range.
 CONTENT_THRESHOLD = 0.15
@@ -48,7 +49,7 @@ def open_image(path: str | os.PathLike) -> Image.Image:
                     raise Image.DecompressionBombError("too many pixels")
                 img.seek(0)  # animated GIF / multi-page TIFF: the first frame
                 img.load()
-                return ImageOps.exif_transpose(img) or img
+                return upright(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise CNNStudioError(f"cannot read {path}: the image is too large (more than "
                              f"{MAX_IMAGE_PIXELS // 1_000_000} million pixels)") from None

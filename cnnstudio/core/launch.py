@@ -17,6 +17,8 @@ AUGMENT_FLAGS = {
     (0, True, 0.0, 0.0, 0.0): "flip",
     (4, True, 0.0, 0.0, 0.0): "crop+flip",
     (0, False, 10.0, 0.1, 0.1): "affine",
+    (2, False, 0.0, 0.0, 0.0): "shift",
+    (4, False, 0.0, 0.1, 0.0): "crop+zoom",
 }
 
 
@@ -31,9 +33,14 @@ def train_arguments(config: TrainConfig, spec_path: str | None = None) -> list[s
         args += ["--weight-decay", f"{config.weight_decay:g}"]
     if config.label_smoothing:
         args += ["--label-smoothing", f"{config.label_smoothing:g}"]
-    if config.val_split != base.val_split:
+    own_folder = Path(config.dataset).exists()  # its defaults come from its images: see below
+    if config.val_split != base.val_split or own_folder:
         args += ["--val-split", f"{config.val_split:g}"]
-    if config.early_stopping_patience:
+    # A folder's defaults come from its images, which this function does not see: its validation split,
+    # early stopping and augmentation are always spelled out, so the command trains what the app would.
+    if config.warmup_epochs != base.warmup_epochs or own_folder:
+        args += ["--warmup", f"{config.warmup_epochs:g}"]
+    if config.early_stopping_patience or own_folder:
         args += ["--early-stopping", str(config.early_stopping_patience)]
     if config.seed:
         args += ["--seed", str(config.seed)]
@@ -45,8 +52,8 @@ def train_arguments(config: TrainConfig, spec_path: str | None = None) -> list[s
         args += ["--data-dir", config.data_dir]
     aug = config.augment
     key = (aug.crop_padding, aug.hflip, float(aug.rotation), float(aug.scale), float(aug.translate))
-    if key != (base.augment.crop_padding, base.augment.hflip, float(base.augment.rotation),
-               float(base.augment.scale), float(base.augment.translate)):
+    if own_folder or key != (base.augment.crop_padding, base.augment.hflip, float(base.augment.rotation),
+                             float(base.augment.scale), float(base.augment.translate)):
         args += ["--augment", AUGMENT_FLAGS.get(key, "default")]
     return args
 

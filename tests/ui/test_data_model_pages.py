@@ -540,3 +540,27 @@ def test_dataset_names_are_never_shortened_in_a_narrow_list(data_page, qtbot):
         # The loaded row is bold, so measure each name in its own font.
         needed = QFontMetrics(item.font(COL_NAME)).horizontalAdvance(item.text(COL_NAME))
         assert needed < width, (item.text(COL_NAME), needed, width)
+
+
+def test_a_digit_folder_gets_recommended_settings_that_never_mirror_and_says_why(qtbot, data_page, state, tmp_path):
+    """Issue 16, items 1 and 4: an IDX folder got the photo recipe (crops and horizontal flips, 15 epochs).
+    Now the Data page proposes small shifts only, and the Train page the epochs for 300 images, with why."""
+    from cnnstudio.core.training.recommend import recommend
+    from cnnstudio.ui.pages.train_page import TrainPage
+
+    train = TrainPage(state)
+    qtbot.addWidget(train)
+    folder = tmp_path / "digits"
+    write_idx(folder, n_train=300, n_test=50)
+    data_page.open_folder(folder)
+    qtbot.waitUntil(lambda: state.dataset_name == str(folder) and state.dataset is not None
+                    and not data_page.is_loading(), timeout=LOAD_TIMEOUT)
+    aug = data_page.augmentation()
+    assert not aug.hflip and aug.crop_padding == 2  # what the Data page proposes (and previews)
+    assert state.augmentation == aug  # and what the Train page will use
+    rec = recommend(str(folder), state.dataset)
+    assert train.epochs_spin.value() == rec.config.epochs >= 30
+    assert train.patience_spin.value() == rec.config.early_stopping_patience > 0
+    why = train.form.recommendation_label.text()
+    assert "300 training images" in why and "never mirrored" in why
+    assert train.build_config().augment == aug

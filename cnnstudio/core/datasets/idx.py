@@ -21,7 +21,7 @@ import numpy as np
 from cnnstudio.core.datasets.base import Dataset
 from cnnstudio.core.datasets.catalog import find_idx_files
 from cnnstudio.core.errors import DatasetError
-from cnnstudio.core.framing import FramingProfile, mnist_profile, natural_profile
+from cnnstudio.core.framing import FramingProfile, measure_framing
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
@@ -182,7 +182,9 @@ def load_idx_folder(
 
     _, _, h, w = train_x.shape
     if framing is None:
-        framing = mnist_profile() if (h, w) == (28, 28) else natural_profile(h, w, 1)
+        # Measured from the images, not assumed to be MNIST's: a user's digits often fill less of the
+        # frame, and drawings prepared for the model must match what it was trained on.
+        framing = measure_framing(train_x)
     return make_dataset(
         name=name or folder.name,
         title=title or folder.name,

@@ -24,8 +24,9 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from cnnstudio.core.datasets.base import Dataset, LoadReport, SkippedFile
 from cnnstudio.core.errors import DatasetError, DownloadCancelled
-from cnnstudio.core.framing import natural_profile
+from cnnstudio.core.framing import measure_framing, natural_profile
 from cnnstudio.core.inference import MAX_IMAGE_PIXELS
+from cnnstudio.core.orientation import upright
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 MAX_PIXELS = MAX_IMAGE_PIXELS  # above this an image is refused from its header, before decoding
@@ -208,7 +209,8 @@ def _decode(path: Path, size: int, channels: int) -> np.ndarray | str:
                     # Decode at the smallest 1/2^k scale that still covers size x size.
                     im.draft("L" if channels == 1 else "RGB", (size, size))
                 im.load()  # LOAD_TRUNCATED_IMAGES is False: a cut-off file raises here
-                out = _cover(_normalise_mode(im, channels), size)
+                # Upright as a viewer shows it, and as prediction will see it (one function for both).
+                out = _cover(_normalise_mode(upright(im), channels), size)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return TOO_LARGE
     except UnidentifiedImageError:
@@ -420,7 +422,9 @@ def _load(
         train_labels=label_array[~is_test],
         test_images=stacked[is_test],
         test_labels=label_array[is_test],
-        framing=natural_profile(size, size, channels),
+        # Measured: a folder of scanned or drawn characters is framed like one (prepared user drawings
+        # match it); photos are "natural" and scaled to cover.
+        framing=measure_framing(stacked[~is_test]) if channels == 1 else natural_profile(size, size, channels),
         source=str(folder),
         report=report,
         hflip_ok=False,  # unknown content (letters? arrows?): never assume a mirror keeps the label

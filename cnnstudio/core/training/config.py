@@ -158,8 +158,14 @@ def augmentation_text(aug: Augmentation | None) -> str:
     return ", ".join(parts)
 
 
-def default_config(dataset: str, model: str | None = None) -> TrainConfig:
-    """Defaults that train well for each built-in dataset; image folders get photo-style defaults."""
+def default_config(dataset: str, model: str | None = None, data: Any = None) -> TrainConfig:
+    """Defaults that train well for each built-in dataset. A user's folder: pass its loaded Dataset as
+    `data` and its images decide (cnnstudio.core.training.recommend, which also says why); without it,
+    cautious photo-style defaults."""
+    if data is not None and dataset not in ("mnist", "kmnist", "fashion-mnist", "cifar10", "shapes"):
+        from cnnstudio.core.training.recommend import recommend
+
+        return recommend(dataset, data, model).config
     if dataset in ("mnist", "kmnist", "fashion-mnist"):
         # Batch 64 and a cosine decay: measured here, 88.4 % test accuracy on Fashion-MNIST after a
         # single epoch of convnet-5x5, against 87.2 % with batch 128 and a constant rate.
@@ -173,10 +179,10 @@ def default_config(dataset: str, model: str | None = None) -> TrainConfig:
     elif dataset == "shapes":
         cfg = TrainConfig(dataset=dataset, model=model or "cnn3-dropout", epochs=3, batch_size=128,
                           optimizer="adam", lr=1e-3, schedule="constant")
-    else:  # a folder of the user's own images: usually few, photo-like
+    else:  # a folder of the user's own images, not loaded yet: never mirrored (it may hold characters)
         cfg = TrainConfig(dataset=dataset, model=model or "vgg-bn", epochs=15, batch_size=64,
                           optimizer="adamw", lr=1e-3, weight_decay=5e-4, schedule="cosine",
-                          val_split=0.1, augment=Augmentation(crop_padding=4, hflip=True))
+                          val_split=0.1, augment=Augmentation(crop_padding=4))
     return cfg
 
 

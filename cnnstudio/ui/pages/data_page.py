@@ -442,7 +442,8 @@ class DataPage(QWidget):
             f"<b style='font-size:14px'>{html.escape(ds.title)}</b><br>"
             f"{h} x {w} pixels, {colour} &nbsp;·&nbsp; {ds.num_classes} classes<br>"
             f"{len(ds.train_images):,} training images &nbsp;·&nbsp; {len(ds.test_images):,} test images<br>"
-            f"<span style='color: palette(placeholder-text)'>From: {html.escape(source)}</span>")
+            + (f"Framed as: {html.escape(ds.framing.description)}<br>" if ds.framing.description else "")
+            + f"<span style='color: palette(placeholder-text)'>From: {html.escape(source)}</span>")
 
     # -- samples ----------------------------------------------------------------------------------
     def set_class_filter(self, class_index: int | None) -> None:
@@ -484,7 +485,7 @@ class DataPage(QWidget):
 
     def default_augmentation(self) -> Augmentation:
         """This dataset's training defaults, with flips on exactly when they keep labels true."""
-        aug = default_config(self.state.dataset_name).augment
+        aug = default_config(self.state.dataset_name, data=self._dataset).augment
         aug.hflip = bool(self._dataset is not None and self._dataset.hflip_ok)
         return aug
 

@@ -63,7 +63,7 @@ class ModelPage(QWidget):
         if remembered is not None:  # the last session's architecture (session_memory.py)
             self.use_spec(*remembered)
         else:
-            self.select_preset(default_config(state.dataset_name).model, auto=True)
+            self.select_preset(default_config(state.dataset_name, data=state.dataset).model, auto=True)
 
     @property
     def follows_dataset(self) -> bool:
@@ -444,7 +444,7 @@ class ModelPage(QWidget):
         self._fill_presets()
         self.form.set_num_classes(self._num_classes)
         if self._auto:  # the user has not chosen: suggest what suits the new dataset
-            self.select_preset(default_config(self.state.dataset_name).model, auto=True)
+            self.select_preset(default_config(self.state.dataset_name, data=self.state.dataset).model, auto=True)
         else:
             self._changed(select_row=None)
 

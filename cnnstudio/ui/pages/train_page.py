@@ -73,7 +73,7 @@ class TrainPage(QWidget):
         self._progress_timer.timeout.connect(self._flush_progress)
 
         self._build()
-        self.form.fill(default_config(state.dataset_name))
+        self._fill_recommended()
         session = self.session
         session.started.connect(self._on_started)
         session.steps.connect(self._on_steps)
@@ -148,8 +148,16 @@ class TrainPage(QWidget):
 
     def reset_form(self) -> None:
         """Refill the form with the recommended values for the current dataset."""
-        self.form.fill(default_config(self.state.dataset_name))
+        self._fill_recommended()
         self._update_summary()
+
+    def _fill_recommended(self) -> None:
+        """The form from the values recommended for the loaded data, and the reasons beside them."""
+        from cnnstudio.core.training.recommend import recommend
+
+        rec = recommend(self.state.dataset_name, self.state.dataset)
+        self.form.fill(rec.config)
+        self.form.show_recommendation(rec.reasons)
 
     def form_values(self) -> dict[str, Any]:
         """The form as TrainConfig fields."""
@@ -163,7 +171,7 @@ class TrainPage(QWidget):
         if isinstance(aug, dict):
             known = {f.name for f in fields(Augmentation)}
             return Augmentation(**{k: v for k, v in aug.items() if k in known})
-        return copy.deepcopy(default_config(self.state.dataset_name).augment)
+        return copy.deepcopy(default_config(self.state.dataset_name, data=self.state.dataset).augment)
 
     def build_config(self, overrides: dict[str, Any] | None = None) -> TrainConfig:
         """The TrainConfig a Start would use (TrainSession.build_config). CNNStudioError if invalid."""
@@ -185,7 +193,11 @@ class TrainPage(QWidget):
     @Slot(object)
     def _on_dataset_changed(self, _dataset: Any) -> None:
         if not self.form.user_edited:
-            self.form.fill(default_config(self.state.dataset_name))
+            self._fill_recommended()
+        else:
+            from cnnstudio.core.training.recommend import recommend
+
+            self.form.show_recommendation(recommend(self.state.dataset_name, self.state.dataset).reasons)
         self._update_controls()
 
     def on_devices(self, devices: list[dict[str, Any]]) -> None:

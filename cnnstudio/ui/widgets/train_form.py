@@ -194,6 +194,11 @@ class TrainForm(QScrollArea):
         hform.addRow("", self.precision_label)
         col.addWidget(hw)
 
+        # Why the recommended values are what they are (from the data: its size and kind).
+        self.recommendation_label = QLabel()
+        self.recommendation_label.setWordWrap(True)
+        self.recommendation_label.setStyleSheet("color: palette(placeholder-text);")
+        col.addWidget(self.recommendation_label)
         self.defaults_button = QPushButton("Reset to recommended values")
         self.defaults_button.setToolTip("Refill the form with the recommended values for this dataset.")
         self.defaults_button.clicked.connect(self.resetRequested)
@@ -308,6 +313,11 @@ class TrainForm(QScrollArea):
         index = self.device_combo.findData(current)
         self.device_combo.setCurrentIndex(index if index >= 0 else 0)
         self.device_combo.blockSignals(False)
+
+    def show_recommendation(self, reasons: tuple[str, ...] | list[str]) -> None:
+        """The sentences that explain the recommended values (shown under the form)."""
+        self.recommendation_label.setText("Recommended: " + " ".join(reasons) if reasons else "")
+        self.recommendation_label.setVisible(bool(reasons))
 
     def set_running(self, running: bool) -> None:
         """The form shows what the running run uses; edits start to count at the next Start."""

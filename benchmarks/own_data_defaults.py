@@ -1,0 +1,96 @@
+"""Issue 16: do the defaults for a user's own data help, and does a drawing reach the model framed right?
+
+On a folder of digits that are not MNIST's (benchmarks/font_digits.py: 5,000 training and 1,000 test
+digits rendered from this computer's fonts, filling less of the frame than MNIST's), convnet-5x5 is
+trained with the settings recommended for the data, with no augmentation, and with the old folder
+recipe (crops and horizontal flips). Then the same 1,000 test digits are drawn as a user would (dark
+ink on a white 320x320 canvas, any size, place and pen width) and classified through the user-image
+path (Predictor.prepare, as Draw, Inspect and `cnnstudio predict` do): with the framing measured from
+the training images, and with MNIST's fixed rule for comparison.
+
+    python benchmarks/own_data_defaults.py [--train 5000] [--test 1000] [--epochs N]
+
+Prints a table; the figures go to docs/benchmarks.md by hand. Runs on the CPU, a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import font_digits  # noqa: E402 (after the path is set)
+
+
+def drawn_accuracy(predictor, styles, labels, seed: int, framing=None) -> float:
+    """Accuracy on the test digits drawn dark-on-light on a 320x320 canvas, through Predictor.prepare."""
+    from cnnstudio.core.inference import prepare_image
+
+    rng = np.random.default_rng(seed)
+    framing = framing or predictor.framing
+    batch = np.stack([prepare_image(font_digits.drawn_image(s, rng), framing).pixels for s in styles])
+    probs = predictor.probabilities(batch)
+    return float((probs.argmax(axis=1) == labels).mean())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train", type=int, default=5000)
+    parser.add_argument("--test", type=int, default=1000)
+    parser.add_argument("--epochs", type=int, default=None, help="default: the recommended number")
+    args = parser.parse_args()
+
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.framing import mnist_profile
+    from cnnstudio.core.inference import Predictor
+    from cnnstudio.core.training.config import Augmentation
+    from cnnstudio.core.training.recommend import recommend
+    from cnnstudio.core.training.trainer import Trainer
+
+    work = Path(tempfile.mkdtemp(prefix="own-digits-"))
+    folder = work / "digits"
+    styles = font_digits.write_idx_folder(folder, args.train, args.test)
+    ds = load_dataset(folder)
+    labels = ds.test_labels.numpy()
+    print(f"{len(ds.train_labels):,} training / {len(labels):,} test font digits ({len(font_digits.fonts())} fonts)")
+    print(f"measured framing: {ds.framing.description}")
+    rec = recommend(str(folder), ds)
+    base = replace(rec.config, device="cpu", seed=0)
+    if args.epochs:
+        base = replace(base, epochs=args.epochs, early_stopping_patience=0)
+    print("recommended: " + " ".join(rec.reasons))
+    rows = []
+    for name, aug in (("recommended (shifts of 2 px)", base.augment), ("none", Augmentation()),
+                      ("old folder recipe (crop 4 + flips)", Augmentation(crop_padding=4, hflip=True))):
+        cfg = replace(base, augment=aug)
+        start = time.perf_counter()
+        result = Trainer(cfg, dataset=ds, run_dir=work / f"run-{len(rows)}").run()
+        seconds = time.perf_counter() - start
+        predictor = Predictor(result["checkpoint"])
+        drawn = drawn_accuracy(predictor, styles, labels, seed=1)
+        mnist_rule = drawn_accuracy(predictor, styles, labels, seed=1,
+                                    framing=mnist_profile()) if len(rows) == 0 else float("nan")
+        rows.append((name, result["test_accuracy"], drawn, mnist_rule, result["epochs"], seconds))
+        print(f"  {name}: test {100 * result['test_accuracy']:.1f} %, drawn {100 * drawn:.1f} % "
+              f"({result['epochs']} epochs, {seconds:.0f} s)")
+    print()
+    print("| augmentation | epochs | test accuracy | the test digits drawn on a 320x320 canvas | "
+          "drawn, framed by MNIST's rule instead |")
+    print("|---|---|---|---|---|")
+    for name, test, drawn, mnist_rule, epochs, _ in rows:
+        rule = "" if mnist_rule != mnist_rule else f"{100 * mnist_rule:.1f} %"
+        print(f"| {name} | {epochs} | {100 * test:.1f} % | {100 * drawn:.1f} % | {rule} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""Training defaults chosen from the data itself, with the reasons the app shows beside them.
+
+The built-in datasets have settings tuned on them (config.default_config). A user's own folder used to
+get one photo recipe whatever it held: random crops and horizontal flips, 15 epochs. On 5,000
+handwritten digits that cost 15 points of test accuracy (a mirrored 2 is not a 2), and a folder of
+200 images got too few optimizer steps to converge. Here the folder's images decide instead:
+
+- grayscale images (digits, letters, sketches, scans) are never mirrored and only shifted a little;
+- colour images (photos) get crops and a little zoom; mirroring is offered on the Data page, not on;
+- the epochs follow the number of images, so a small set gets about TARGET_STEPS optimizer steps,
+  and a run long enough to overfit stops early when validation accuracy stalls.
+
+Qt-free and torch-free: it reads only the dataset's shape and size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from cnnstudio.core.text import plural
+from cnnstudio.core.training.config import Augmentation, TrainConfig, augmentation_text, default_config
+
+BUILT_IN = ("mnist", "kmnist", "fashion-mnist", "cifar10", "shapes")
+TARGET_STEPS = 700  # optimizer steps a small set needs to converge with Adam at 1e-3 (see docs/benchmarks.md)
+MIN_EPOCHS, MAX_EPOCHS = 10, 60
+BATCH = 64
+CHARACTER_SHIFT = 2  # pixels: "small shifts" for digits and letters, as a random crop after padding
+PHOTO_AUGMENT = Augmentation(crop_padding=4, scale=0.1)
+# One epoch of learning-rate warm-up: measured on 3,000 font digits, convnet-5x5 with Adam at 1e-3 and
+# any augmentation blew up in its first steps and never learned (10 % test accuracy); with the warm-up
+# it reached 98-99 % (docs/benchmarks.md).
+WARMUP_EPOCHS = 1.0
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    config: TrainConfig
+    kind: str  # "built-in", "characters" (grayscale) or "photos" (colour)
+    reasons: tuple[str, ...]  # sentences for the Train page, the CLI and the log
+
+
+def data_kind(data: Any) -> str:
+    """"photos" for colour images, "characters" for grayscale ones (digits, letters, sketches, scans)."""
+    return "photos" if data.input_shape[0] == 3 else "characters"
+
+
+def recommend(dataset: str, data: Any = None, model: str | None = None) -> Recommendation:
+    """The settings to train `dataset` with; `data` is the loaded Dataset (needed for a user's folder,
+    whose images decide), `model` a preset the user chose (else the one recommended here)."""
+    if dataset in BUILT_IN or data is None:
+        cfg = default_config(dataset, model)
+        return Recommendation(cfg, "built-in", (f"Settings tuned on {dataset}: {plural(cfg.epochs, 'epoch')}, "
+                                                f"augmentation: {augmentation_text(cfg.augment)}.",))
+    kind = data_kind(data)
+    c, h, w = data.input_shape
+    n = int(len(data.train_labels))
+    # A small set keeps a larger share for validation: early stopping judges by it.
+    val_split = 0.1 if n >= 1000 else 0.2
+    steps = max(1, math.ceil(n * (1 - val_split) / BATCH))
+    epochs = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps))))
+    patience = max(3, epochs // 6) if epochs >= 15 else 0
+    if kind == "characters":
+        augment = Augmentation(crop_padding=CHARACTER_SHIFT)
+        chosen = model or ("convnet-5x5" if max(h, w) <= 32 else "vgg-bn")
+        cfg = TrainConfig(dataset=dataset, model=chosen, epochs=epochs, batch_size=BATCH, optimizer="adam",
+                          lr=1e-3, schedule="cosine", warmup_epochs=WARMUP_EPOCHS, val_split=val_split,
+                          augment=augment, early_stopping_patience=patience, monitor="val_accuracy")
+        why_augment = (f"Grayscale images such as digits and letters are never mirrored (a mirrored 2 is not a 2): "
+                       f"small shifts of up to {CHARACTER_SHIFT} pixels only.")
+    else:
+        augment = Augmentation(**vars(PHOTO_AUGMENT))
+        chosen = model or "vgg-bn"
+        cfg = TrainConfig(dataset=dataset, model=chosen, epochs=epochs, batch_size=BATCH, optimizer="adamw",
+                          lr=1e-3, weight_decay=5e-4, schedule="cosine", warmup_epochs=WARMUP_EPOCHS,
+                          val_split=val_split, augment=augment, early_stopping_patience=patience,
+                          monitor="val_accuracy")
+        why_augment = ("Photos: random crops and ±10 % zoom. Mirroring is offered on the Data page, not on: "
+                       "turn it on when a mirrored picture is still the same class.")
+    length = f"{n:,} training images: {plural(epochs, 'epoch')} (about {epochs * steps:,} optimizer steps)"
+    if patience:
+        length += f", stopping early when validation accuracy has not improved for {plural(patience, 'epoch')}"
+    reasons = [length + ".", why_augment]
+    if model is None:
+        reasons.append(f"{chosen}: recommended for {h}x{w} {'grayscale' if c == 1 else 'colour'} images.")
+    return Recommendation(cfg, kind, tuple(reasons))
