@@ -8,7 +8,10 @@ ink on a white 320x320 canvas, any size, place and pen width) and classified thr
 path (Predictor.prepare, as Draw, Inspect and `cnnstudio predict` do): with the framing measured from
 the training images, and with MNIST's fixed rule for comparison.
 
-    python benchmarks/own_data_defaults.py [--train 5000] [--test 1000] [--epochs N]
+A photo-like folder (coloured shapes over colour gradients, 40x40 PNGs) is trained with the
+recommended photo settings (vgg-bn), with none, and with flips added.
+
+    python benchmarks/own_data_defaults.py [--train 5000] [--test 1000] [--epochs N] [--photos 2000]
 
 Prints a table; the figures go to docs/benchmarks.md by hand. Runs on the CPU, a few minutes.
 """
@@ -42,11 +45,57 @@ def drawn_accuracy(predictor, styles, labels, seed: int, framing=None) -> float:
     return float((probs.argmax(axis=1) == labels).mean())
 
 
+def write_photo_folder(folder: Path, n: int, seed: int = 0) -> None:
+    """Photo-like colour pictures, one subfolder per class: the shapes (any size, place and turn) in a
+    random colour over a random colour gradient with noise, 40x40 PNGs."""
+    from PIL import Image
+
+    from cnnstudio.core.datasets.shapes import CLASSES, generate
+
+    rng = np.random.default_rng(seed)
+    masks, labels = generate(seed, n_train=n, n_test=1)[:2]
+    yy, xx = np.mgrid[0:28, 0:28] / 27.0
+    for i, (mask, label) in enumerate(zip(masks[:, 0].astype(np.float32) / 255.0, labels)):
+        a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+        t = (xx if rng.random() < 0.5 else yy)[..., None]
+        background = a * (1 - t) + b * t + rng.normal(0, 12, (28, 28, 3))
+        colour = rng.uniform(0, 255, 3)
+        picture = background * (1 - mask[..., None]) + colour * mask[..., None]
+        out = folder / CLASSES[int(label)]
+        out.mkdir(parents=True, exist_ok=True)
+        image = Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8), "RGB").resize((40, 40))
+        image.save(out / f"{i}.png")
+
+
+def photo_rows(work: Path, n: int) -> list[tuple[str, float, int]]:
+    """Test accuracy of the recommended photo settings, of none, and of the recommended plus flips."""
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.training.config import Augmentation
+    from cnnstudio.core.training.recommend import recommend
+    from cnnstudio.core.training.trainer import Trainer
+
+    folder = work / "photos"
+    write_photo_folder(folder, n)
+    ds = load_dataset(folder)
+    rec = recommend(str(folder), ds)
+    print(f"{len(ds.train_labels):,} training / {len(ds.test_labels):,} test photo-like pictures; recommended: "
+          + " ".join(rec.reasons))
+    base = replace(rec.config, device="cpu", seed=0)
+    rows = []
+    for name, aug in (("recommended (crops of 4 px, ±10 % zoom)", base.augment), ("none", Augmentation()),
+                      ("recommended + horizontal flips", replace(base.augment, hflip=True))):
+        result = Trainer(replace(base, augment=aug), dataset=ds, run_dir=work / f"photo-{len(rows)}").run()
+        rows.append((name, result["test_accuracy"], result["epochs"]))
+        print(f"  {name}: test {100 * result['test_accuracy']:.1f} % ({result['epochs']} epochs)")
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train", type=int, default=5000)
     parser.add_argument("--test", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=None, help="default: the recommended number")
+    parser.add_argument("--photos", type=int, default=2000, help="photo-like pictures (0: skip that part)")
     args = parser.parse_args()
 
     from cnnstudio.core.datasets import load_dataset
@@ -89,6 +138,14 @@ def main() -> int:
     for name, test, drawn, mnist_rule, epochs, _ in rows:
         rule = "" if mnist_rule != mnist_rule else f"{100 * mnist_rule:.1f} %"
         print(f"| {name} | {epochs} | {100 * test:.1f} % | {100 * drawn:.1f} % | {rule} |")
+    if args.photos:
+        print()
+        photos = photo_rows(work, args.photos)
+        print()
+        print("| augmentation (photo-like folder, vgg-bn) | epochs | test accuracy |")
+        print("|---|---|---|")
+        for name, test, epochs in photos:
+            print(f"| {name} | {epochs} | {100 * test:.1f} % |")
     return 0
 
 

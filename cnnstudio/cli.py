@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
     p.add_argument("--schedule", choices=["constant", "step", "cosine", "onecycle"])
     p.add_argument("--label-smoothing", type=fraction)
+    p.add_argument("--class-weights", action=argparse.BooleanOptionalAction, default=None,
+                   help="weight the loss by class, for unbalanced classes (default: on when the most common "
+                        "class has more than 3x the images of the rarest)")
     p.add_argument("--warmup", type=non_negative_float, metavar="EPOCHS",
                    help="epochs of learning-rate warm-up (default: the data's recommendation)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -337,7 +340,7 @@ def config_from_args(args, data=None):
         "schedule": args.schedule, "precision": args.precision, "val_split": args.val_split, "seed": args.seed,
         "limit_train": args.limit_train, "data_dir": args.data_dir, "weight_decay": args.weight_decay,
         "label_smoothing": args.label_smoothing, "early_stopping_patience": args.early_stopping,
-        "warmup_epochs": args.warmup,
+        "warmup_epochs": args.warmup, "class_weights": args.class_weights,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     overrides.update(dataset=dataset, device=args.device)
@@ -448,7 +451,8 @@ def _resume_fixed_options(args) -> list[tuple[str, Any]]:
             ("--lr", args.lr), ("--weight-decay", args.weight_decay), ("--optimizer", args.optimizer),
             ("--schedule", args.schedule), ("--label-smoothing", args.label_smoothing),
             ("--precision", args.precision), ("--val-split", args.val_split), ("--augment", args.augment),
-            ("--early-stopping", args.early_stopping), ("--warmup", args.warmup), ("--seed", args.seed), ("--limit-train", args.limit_train),
+            ("--early-stopping", args.early_stopping), ("--warmup", args.warmup),
+            ("--class-weights", args.class_weights), ("--seed", args.seed), ("--limit-train", args.limit_train),
             ("--download", args.download)]
 
 

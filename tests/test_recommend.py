@@ -107,11 +107,12 @@ def test_exported_command_for_a_folder_trains_what_the_app_would(tmp_path):
     write_idx_folder(folder, n_train=300, n_test=60)
     ds = load_dataset(folder)
     app = recommend(str(folder), ds).config
-    for cfg in (app, build_config(app, {"early_stopping_patience": 0, "val_split": 0.1, "warmup_epochs": 0.0})):
+    for cfg in (app, build_config(app, {"early_stopping_patience": 0, "val_split": 0.1, "warmup_epochs": 0.0,
+                                        "class_weights": True})):
         argv = shlex.split(command_line(cfg))[1:]
         parsed = config_from_args(build_parser().parse_args(argv), ds)
         for field in ("model", "epochs", "val_split", "early_stopping_patience", "augment", "schedule", "lr",
-                      "warmup_epochs"):
+                      "warmup_epochs", "class_weights"):
             assert getattr(parsed, field) == getattr(cfg, field), field
 
 
@@ -170,3 +171,45 @@ def test_a_digit_folder_drawn_on_the_canvas_is_recognised_nearly_as_well_as_its_
     assert result["test_accuracy"] >= 0.95
     assert accuracy >= result["test_accuracy"] - 0.05, (accuracy, result["test_accuracy"])
     assert prepare_image(font_set.drawn_image(styles[0], rng), ds.framing).inverted  # dark ink was inverted
+
+
+
+# -- item 5: unbalanced classes --------------------------------------------------------------------------
+
+
+def test_unbalanced_classes_get_a_class_weighted_loss_and_the_reason():
+    labels = np.array([0] * 900 + [1] * 250 + [2] * 60)
+    rec = recommend("/data/unbalanced", FakeData((3, 32, 32), labels))
+    assert rec.config.class_weights
+    assert any("'0' has 15x as many training images as '2'" in r for r in rec.reasons)
+    balanced = recommend("/data/balanced", FakeData((3, 32, 32), np.arange(1200) % 3))
+    assert not balanced.config.class_weights
+
+
+def test_class_weights_make_every_class_count_as_much():
+    import torch
+
+    from cnnstudio.core.training.trainer import class_weights
+
+    labels = torch.tensor([0] * 90 + [1] * 10 + [3] * 100)
+    w = class_weights(labels, 4)
+    counts = torch.bincount(labels, minlength=4).float()
+    # Each present class's total weight in the loss is the same; an absent class weighs nothing.
+    totals = (w * counts)[[0, 1, 3]]
+    assert torch.allclose(totals, totals[0].expand(3)) and w[2] == 0
+    assert float(class_weights(torch.tensor([0] * 1000 + [1]), 2)[1]) == 20.0  # capped
+
+
+def test_a_run_with_class_weights_trains_and_records_them(tmp_path):
+    from dataclasses import replace as dc_replace
+
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.training.config import TrainConfig
+    from cnnstudio.core.training.trainer import Trainer
+
+    ds = load_dataset("shapes")
+    cfg = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=1, limit_train=600, device="cpu",
+                      precision="fp32")
+    result = Trainer(dc_replace(cfg, class_weights=True), dataset=ds, run_dir=tmp_path / "run").run()
+    assert result["status"] == "finished"
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["class_weights"] is True

@@ -40,6 +40,8 @@ def train_arguments(config: TrainConfig, spec_path: str | None = None) -> list[s
     # early stopping and augmentation are always spelled out, so the command trains what the app would.
     if config.warmup_epochs != base.warmup_epochs or own_folder:
         args += ["--warmup", f"{config.warmup_epochs:g}"]
+    if config.class_weights != base.class_weights or own_folder:
+        args += ["--class-weights" if config.class_weights else "--no-class-weights"]
     if config.early_stopping_patience or own_folder:
         args += ["--early-stopping", str(config.early_stopping_patience)]
     if config.seed:

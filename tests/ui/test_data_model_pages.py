@@ -564,3 +564,34 @@ def test_a_digit_folder_gets_recommended_settings_that_never_mirror_and_says_why
     why = train.form.recommendation_label.text()
     assert "300 training images" in why and "never mirrored" in why
     assert train.build_config().augment == aug
+
+
+def test_the_model_page_marks_the_preset_recommended_for_the_data(model_page, state):
+    """Issue 16, item 6: the preset `cnnstudio train` picks without --model is marked in the list."""
+    def marked() -> list[str]:
+        items = [model_page.presets.topLevelItem(i) for i in range(model_page.presets.topLevelItemCount())]
+        return [it.text(0) for it in items if not it.icon(0).isNull() and it.font(0).bold()]
+
+    assert model_page.recommended_preset() == "cnn3-dropout" and marked() == ["cnn3-dropout"]  # shapes
+    digits = SimpleNamespace(input_shape=(1, 28, 28), num_classes=10, title="my digits",
+                             train_labels=np.zeros(5000, np.int64))
+    state.set_dataset(digits, "/data/my-digits")
+    assert marked() == ["convnet-5x5"]  # a folder of 28x28 grayscale images
+
+
+def test_unbalanced_classes_are_said_on_the_data_page_and_weighted_on_the_train_page(qtbot, data_page, state,
+                                                                                      tmp_path):
+    """Issue 16, item 5: a folder with 40 images of one class and 8 of another."""
+    from cnnstudio.ui.pages.train_page import TrainPage
+
+    train = TrainPage(state)
+    qtbot.addWidget(train)
+    for cls, n in (("many", 40), ("few", 8)):
+        for i in range(n):
+            write_png(tmp_path / "unbalanced" / cls / f"{i}.png", 30 + 5 * i if cls == "many" else 220 - 3 * i)
+    data_page.open_folder(tmp_path / "unbalanced")
+    qtbot.waitUntil(lambda: state.dataset_name == str(tmp_path / "unbalanced") and not data_page.is_loading(),
+                    timeout=LOAD_TIMEOUT)
+    assert "Unbalanced: 'many' has" in data_page.info_label.text()
+    assert train.form.class_weights_check.isChecked() and train.build_config().class_weights
+    assert "Unbalanced classes" in train.form.recommendation_label.text()

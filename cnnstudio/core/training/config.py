@@ -55,6 +55,7 @@ class TrainConfig:
     val_split: float = 0.1
     augment: Augmentation = field(default_factory=Augmentation)
     early_stopping_patience: int = 0  # epochs without improvement before stopping (0 = off)
+    class_weights: bool = False  # weight the loss by inverse class frequency (for unbalanced classes)
     monitor: str = "val_accuracy"
     seed: int = 0
     device: str = "auto"

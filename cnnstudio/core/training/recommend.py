@@ -26,6 +26,7 @@ BUILT_IN = ("mnist", "kmnist", "fashion-mnist", "cifar10", "shapes")
 TARGET_STEPS = 700  # optimizer steps a small set needs to converge with Adam at 1e-3 (see docs/benchmarks.md)
 MIN_EPOCHS, MAX_EPOCHS = 10, 60
 BATCH = 64
+IMBALANCE = 3.0  # most / least images per class above which the loss is weighted by class
 CHARACTER_SHIFT = 2  # pixels: "small shifts" for digits and letters, as a random crop after padding
 PHOTO_AUGMENT = Augmentation(crop_padding=4, scale=0.1)
 # One epoch of learning-rate warm-up: measured on 3,000 font digits, convnet-5x5 with Adam at 1e-3 and
@@ -44,6 +45,20 @@ class Recommendation:
 def data_kind(data: Any) -> str:
     """"photos" for colour images, "characters" for grayscale ones (digits, letters, sketches, scans)."""
     return "photos" if data.input_shape[0] == 3 else "characters"
+
+
+def class_imbalance(data: Any) -> tuple[float, str, str]:
+    """(most / least images per class, the most common class, the rarest) among classes that have images."""
+    import numpy as np
+
+    labels = np.asarray(data.train_labels)
+    counts = np.bincount(labels.astype(np.int64), minlength=len(getattr(data, "classes", []) or [0]))
+    present = np.flatnonzero(counts)
+    if len(present) < 2:
+        return 1.0, "", ""
+    most, least = present[np.argmax(counts[present])], present[np.argmin(counts[present])]
+    classes = list(getattr(data, "classes", [])) or [str(i) for i in range(len(counts))]
+    return float(counts[most] / counts[least]), str(classes[most]), str(classes[least])
 
 
 def recommend(dataset: str, data: Any = None, model: str | None = None) -> Recommendation:
@@ -82,6 +97,11 @@ def recommend(dataset: str, data: Any = None, model: str | None = None) -> Recom
     if patience:
         length += f", stopping early when validation accuracy has not improved for {plural(patience, 'epoch')}"
     reasons = [length + ".", why_augment]
+    ratio, most, least = class_imbalance(data)
+    if ratio > IMBALANCE:
+        cfg.class_weights = True
+        reasons.append(f"Unbalanced classes: '{most}' has {ratio:.0f}x as many training images as '{least}', so "
+                       "the loss is weighted by class and the rare classes count as much.")
     if model is None:
         reasons.append(f"{chosen}: recommended for {h}x{w} {'grayscale' if c == 1 else 'colour'} images.")
     return Recommendation(cfg, kind, tuple(reasons))

@@ -241,6 +241,8 @@ class Trainer:
             train_x=ds.train_images[train_idx].to(device), train_y=ds.train_labels[train_idx].to(device),
             val_x=ds.train_images[val_idx].to(device), val_y=ds.train_labels[val_idx],
             aug_gen=torch.Generator().manual_seed(cfg.seed + 1))
+        if cfg.class_weights:
+            run.class_weight = class_weights(run.train_y, ds.num_classes)
         # Batches of one shard: each rank takes its slice of every epoch's permutation.
         run.steps_per_epoch = max(1, math.ceil(self.dist.shard_size(run.n_train) / cfg.batch_size))
         run.total_steps = run.steps_per_epoch * cfg.epochs
@@ -326,7 +328,7 @@ class Trainer:
             run.y = y = run.train_y[idx]
             with autocast():
                 logits = run.ddp_model(x)
-                loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+                loss = F.cross_entropy(logits, y, weight=run.class_weight, label_smoothing=cfg.label_smoothing)
             run.optimizer.zero_grad(set_to_none=True)
             if run.scaler is not None:
                 run.scaler.scale(loss).backward()
@@ -547,6 +549,7 @@ class _RunState:
     clock_start: float = 0.0
     paused_total: float = 0.0
     time_offset: float = 0.0  # training seconds before this session (a resumed run)
+    class_weight: Any = None  # per-class loss weights (config.class_weights), on the device
     rate: float | None = None  # images/s, smoothed over the step events: what the GUI shows and the ETA uses
     x: Any = None  # the batch in flight, dropped on out-of-memory so the cache can be emptied
     y: Any = None
@@ -657,3 +660,14 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module, device: torch.devic
 def train(config: TrainConfig, **kwargs) -> dict[str, Any]:
     """Convenience: build a Trainer and run it."""
     return Trainer(config, **kwargs).run()
+
+
+def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Loss weights n / (k * count_c): every class weighs as much in the loss as if the classes were
+    balanced. A class with no training image gets 0; weights are capped at 20 so a class of three images
+    among thousands does not dominate every batch it appears in."""
+    counts = torch.bincount(labels.to("cpu", torch.int64), minlength=num_classes).to(torch.float32)
+    present = counts > 0
+    weights = torch.zeros(num_classes, dtype=torch.float32)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights.clamp_(max=20.0).to(labels.device)

@@ -443,7 +443,20 @@ class DataPage(QWidget):
             f"{h} x {w} pixels, {colour} &nbsp;·&nbsp; {ds.num_classes} classes<br>"
             f"{len(ds.train_images):,} training images &nbsp;·&nbsp; {len(ds.test_images):,} test images<br>"
             + (f"Framed as: {html.escape(ds.framing.description)}<br>" if ds.framing.description else "")
+            + self._imbalance_html(ds)
             + f"<span style='color: palette(placeholder-text)'>From: {html.escape(source)}</span>")
+
+    @staticmethod
+    def _imbalance_html(ds: Any) -> str:
+        """A line when the classes are unbalanced (the Train page then weights the loss by class)."""
+        from cnnstudio.core.training.recommend import IMBALANCE, class_imbalance
+
+        ratio, most, least = class_imbalance(ds)
+        if ratio <= IMBALANCE:
+            return ""
+        return (f"<span style='color:#d35400'>Unbalanced: '{html.escape(most)}' has {ratio:.0f}x as many training "
+                f"images as '{html.escape(least)}'. Training weights the loss by class (Train page, "
+                "Rare classes); Evaluate's per-class recall shows how the rare ones fare.</span><br>")
 
     # -- samples ----------------------------------------------------------------------------------
     def set_class_filter(self, class_index: int | None) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QMenu, QMessageBox,
                                QPushButton, QSizePolicy, QSplitter, QToolButton, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
@@ -210,6 +211,7 @@ class ModelPage(QWidget):
         current_name = current.data(0, Qt.ItemDataRole.UserRole) if current is not None else None
         blocker = QSignalBlocker(self.presets)  # clear() would report "no current item" and blank the description
         self.presets.clear()
+        recommended = self.recommended_preset()
         for preset in list_presets():
             report = infer_shapes(preset, self._input_shape, self._num_classes)
             count = params_text(report.total_params) if report.ok else "does not fit"
@@ -217,6 +219,13 @@ class ModelPage(QWidget):
             item.setData(0, Qt.ItemDataRole.UserRole, preset["name"])
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             tip = preset["description"] + (f"\n\nProblem for this dataset: {report.error}" if not report.ok else "")
+            if preset["name"] == recommended:
+                # The model `cnnstudio train` picks for this data without --model: marked, not forced.
+                font = item.font(0)
+                font.setBold(True)
+                item.setFont(0, font)
+                item.setIcon(0, _star_icon(self.palette().color(QPalette.ColorRole.Highlight)))
+                tip = "Recommended for this data.\n\n" + tip
             item.setToolTip(0, tip)
             item.setToolTip(1, f"{report.total_params:,} trainable parameters" if report.ok else report.error or "")
             self.presets.addTopLevelItem(item)
@@ -231,6 +240,10 @@ class ModelPage(QWidget):
         # Every preset fits without scrolling; the rest of the column explains the selected one.
         rows = self.presets.sizeHintForRow(0) * self.presets.topLevelItemCount()
         self.presets.setMaximumHeight(rows + self.presets.header().sizeHint().height() + 2 * self.presets.frameWidth() + 4)
+
+    def recommended_preset(self) -> str:
+        """The preset recommended for the loaded data (the one the command line trains without --model)."""
+        return default_config(self.state.dataset_name, data=self.state.dataset).model
 
     def preset_rows(self) -> list[tuple[str, str]]:
         """(name, parameter text) per preset as listed (for tests)."""
@@ -506,3 +519,17 @@ class ModelPage(QWidget):
         self.last_error = message
         self.state.message.emit(title)
         show_error_dialog(self, title, message)
+
+
+def _star_icon(color: QColor) -> QIcon:
+    """A small star, the recommended preset's mark in the list."""
+    pix = QPixmap(14, 14)
+    pix.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pix)
+    painter.setPen(color)
+    font = painter.font()
+    font.setPixelSize(13)
+    painter.setFont(font)
+    painter.drawText(pix.rect(), Qt.AlignmentFlag.AlignCenter, "★")
+    painter.end()
+    return QIcon(pix)

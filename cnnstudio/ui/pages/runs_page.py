@@ -40,7 +40,7 @@ WIDE_FROM = 4  # from this many runs, the comparison table has a row per run ins
 COMPARED = [("model", "Model"), ("dataset", "Dataset"), ("epochs", "Epochs"), ("batch_size", "Batch size"),
             ("optimizer", "Optimizer"), ("lr", "Learning rate"), ("schedule", "LR schedule"),
             ("weight_decay", "Weight decay"), ("label_smoothing", "Label smoothing"), ("val_split", "Validation split"),
-            ("augment", "Augmentation"), ("early_stopping_patience", "Early stopping"), ("seed", "Seed"),
+            ("augment", "Augmentation"), ("early_stopping_patience", "Early stopping"), ("class_weights", "Class weights"), ("seed", "Seed"),
             ("limit_train", "Training images"), ("precision", "Precision"), ("device", "Device")]
 
 
@@ -59,6 +59,8 @@ def _setting_text(key: str, value: Any) -> str:
 def _format_setting(key: str, value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "on" if value else "off"
     if key == "augment" and isinstance(value, dict):
         from cnnstudio.core.training.config import Augmentation, augmentation_text
 

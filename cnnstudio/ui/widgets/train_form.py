@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractSpinBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout,
-                               QLabel, QPushButton, QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGroupBox,
+                               QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout,
+                               QWidget)
 
 from cnnstudio.core.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
 from cnnstudio.ui.sessions.train_session import device_short_name, device_title
@@ -168,6 +169,11 @@ class TrainForm(QScrollArea):
         aform.addRow("Label smoothing:", self.smoothing_spin)
         aform.addRow("Validation split:", self.val_spin)
         aform.addRow("Early stopping:", self.patience_spin)
+        self.class_weights_check = QCheckBox("weight the loss by class")
+        self.class_weights_check.setToolTip("For unbalanced classes: each class counts as much in the loss as if "
+                                            "every class had as many images. Recommended when the most common "
+                                            "class has more than 3x the images of the rarest.")
+        aform.addRow("Rare classes:", self.class_weights_check)
         aform.addRow("Training images:", self.limit_spin)
         aform.addRow("Random seed:", self.seed_spin)
         col.addWidget(adv)
@@ -224,6 +230,7 @@ class TrainForm(QScrollArea):
             spin.valueChanged.connect(self._on_form_edited)
             spin.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.UpDownArrows)
             spin.setKeyboardTracking(False)
+        self.class_weights_check.toggled.connect(self._on_form_edited)
         for combo in (self.optimizer_combo, self.schedule_combo):
             combo.currentIndexChanged.connect(self._on_form_edited)
         for combo in (self.optimizer_combo, self.schedule_combo, self.precision_combo, self.device_combo):
@@ -265,6 +272,7 @@ class TrainForm(QScrollArea):
             self.patience_spin.setValue(cfg.early_stopping_patience)
             self.limit_spin.setValue(cfg.limit_train)
             self.seed_spin.setValue(cfg.seed)
+            self.class_weights_check.setChecked(bool(cfg.class_weights))
             for combo, value in ((self.device_combo, cfg.device), (self.precision_combo, cfg.precision)):
                 index = combo.findData(value)
                 if index >= 0:
@@ -296,6 +304,7 @@ class TrainForm(QScrollArea):
             "early_stopping_patience": self.patience_spin.value(),
             "limit_train": self.limit_spin.value(),
             "seed": self.seed_spin.value(),
+            "class_weights": self.class_weights_check.isChecked(),
             "device": self.device_combo.currentData() or "auto",
             "precision": self.precision_combo.currentData() or "auto",
         }
