@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import font_digits  # noqa: E402 (after the path is set)
+from messy_folder import write_messy_folder  # noqa: E402
 
 
 def drawn_accuracy(predictor, styles, labels, seed: int, framing=None) -> float:
@@ -90,14 +91,32 @@ def photo_rows(work: Path, n: int) -> list[tuple[str, float, int]]:
     return rows
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train", type=int, default=5000)
-    parser.add_argument("--test", type=int, default=1000)
-    parser.add_argument("--epochs", type=int, default=None, help="default: the recommended number")
-    parser.add_argument("--photos", type=int, default=2000, help="photo-like pictures (0: skip that part)")
-    args = parser.parse_args()
+def messy_rows(work: Path) -> list[tuple[str, float, int, str]]:
+    """The messy folder trained with every default, and with the previous defaults for a folder."""
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.training.config import default_config
+    from cnnstudio.core.training.recommend import recommend
+    from cnnstudio.core.training.trainer import Trainer
 
+    folder = work / "messy"
+    write_messy_folder(folder)
+    ds = load_dataset(folder)
+    print(f"messy folder: {ds.report.summary()}")
+    rec = recommend(str(folder), ds)
+    print("recommended: " + " ".join(rec.reasons))
+    old = replace(default_config("folder"), dataset=str(folder))  # vgg-bn, 15 epochs, batch 64
+    rows = []
+    for name, cfg in (("every default", rec.config), ("the previous folder defaults (vgg-bn, batch 64, 15 epochs)",
+                                                      old)):
+        start = time.perf_counter()
+        result = Trainer(replace(cfg, device="cpu", seed=0), dataset=ds, run_dir=work / f"messy-{len(rows)}").run()
+        rows.append((name, result["test_accuracy"], result["epochs"], f"{time.perf_counter() - start:.0f} s"))
+        print(f"  {name}: test {100 * result['test_accuracy']:.1f} % ({result['epochs']} epochs)")
+    return rows
+
+
+def digit_rows(work: Path, args: argparse.Namespace) -> None:
+    """The font digits: three augmentations, the test set and the same digits drawn on the canvas."""
     from cnnstudio.core.datasets import load_dataset
     from cnnstudio.core.framing import mnist_profile
     from cnnstudio.core.inference import Predictor
@@ -105,7 +124,6 @@ def main() -> int:
     from cnnstudio.core.training.recommend import recommend
     from cnnstudio.core.training.trainer import Trainer
 
-    work = Path(tempfile.mkdtemp(prefix="own-digits-"))
     folder = work / "digits"
     styles = font_digits.write_idx_folder(folder, args.train, args.test)
     ds = load_dataset(folder)
@@ -138,14 +156,39 @@ def main() -> int:
     for name, test, drawn, mnist_rule, epochs, _ in rows:
         rule = "" if mnist_rule != mnist_rule else f"{100 * mnist_rule:.1f} %"
         print(f"| {name} | {epochs} | {100 * test:.1f} % | {100 * drawn:.1f} % | {rule} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train", type=int, default=5000)
+    parser.add_argument("--test", type=int, default=1000)
+    parser.add_argument("--epochs", type=int, default=None, help="default: the recommended number")
+    parser.add_argument("--photos", type=int, default=2000, help="photo-like pictures (0: skip that part)")
+    parser.add_argument("--digits", action=argparse.BooleanOptionalAction, default=True,
+                        help="the font digits part")
+    parser.add_argument("--messy", action=argparse.BooleanOptionalAction, default=True,
+                        help="train the messy folder of 100 pictures per class")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="own-data-"))
+    if args.digits:
+        digit_rows(work, args)
     if args.photos:
         print()
         photos = photo_rows(work, args.photos)
         print()
-        print("| augmentation (photo-like folder, vgg-bn) | epochs | test accuracy |")
+        print("| augmentation (photo-like folder, the recommended model) | epochs | test accuracy |")
         print("|---|---|---|")
         for name, test, epochs in photos:
             print(f"| {name} | {epochs} | {100 * test:.1f} % |")
+    if args.messy:
+        print()
+        messy = messy_rows(work)
+        print()
+        print("| messy folder, 300 pictures | epochs | test accuracy | time |")
+        print("|---|---|---|---|")
+        for name, test, epochs, seconds in messy:
+            print(f"| {name} | {epochs} | {100 * test:.1f} % | {seconds} |")
     return 0
 
 

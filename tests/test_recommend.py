@@ -60,7 +60,8 @@ def test_epochs_follow_the_size_of_the_set(n):
     assert (cfg.early_stopping_patience > 0) == (cfg.epochs >= 15)
     assert cfg.monitor == "val_accuracy"
     reason = recommend("/data/set", data(n)).reasons[0]
-    assert reason.startswith(f"{n:,} training images: {cfg.epochs} epochs")
+    assert reason.startswith(f"{n:,} training images: {cfg.epochs} epochs in batches of {cfg.batch_size}")
+    assert cfg.batch_size == (16 if n < 1200 else 32 if n < 4500 else 64)  # small sets: small batches
 
 
 def test_small_sets_get_many_more_epochs_than_large_ones():
@@ -213,3 +214,27 @@ def test_a_run_with_class_weights_trains_and_records_them(tmp_path):
     result = Trainer(dc_replace(cfg, class_weights=True), dataset=ds, run_dir=tmp_path / "run").run()
     assert result["status"] == "finished"
     assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["class_weights"] is True
+
+
+def test_a_messy_folder_loads_reports_its_broken_files_and_gets_small_set_settings(tmp_path):
+    """Issue 16: ~100 images per class in odd modes (palette, CMYK, 16-bit, transparent, grey), odd sizes
+    and with broken files. It loads, reports the skipped files, and gets the settings of a small photo
+    set: small batches, enough epochs, early stopping, the smaller network, no mirroring. (Trained with
+    every default in benchmarks/own_data_defaults.py; the accuracy is in docs/benchmarks.md.)"""
+    from cnnstudio.core.datasets import load_dataset
+
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from messy_folder import write_messy_folder
+
+    write_messy_folder(tmp_path / "messy")
+    ds = load_dataset(tmp_path / "messy")
+    report = ds.report
+    assert report.files_skipped == 9 and report.files_loaded == 300
+    assert {s.path.rsplit("/", 1)[-1] for s in report.skipped} == {"empty.png", "notes.png", "cut.png"}
+    assert ds.input_shape[0] == 3  # mostly colour: a photo set, whatever its odd members' modes
+    cfg = recommend(str(tmp_path / "messy"), ds).config
+    assert cfg.batch_size == 16 and cfg.model == "bn-cnn4" and not cfg.augment.hflip
+    assert cfg.epochs * -(-int(len(ds.train_labels) * (1 - cfg.val_split)) // 16) >= 700
+    assert cfg.early_stopping_patience > 0
