@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnnstudio.core.text import plural
-from cnnstudio.core.training.config import Augmentation, TrainConfig, augmentation_text, default_config
+from cnnstudio.core.training.config import Augmentation, TrainConfig, default_config
 
 BUILT_IN = ("mnist", "kmnist", "fashion-mnist", "cifar10", "shapes")
 TARGET_STEPS = 700  # optimizer steps a small set needs to converge with Adam at 1e-3 (see docs/benchmarks.md)
@@ -72,8 +72,9 @@ def recommend(dataset: str, data: Any = None, model: str | None = None) -> Recom
     whose images decide), `model` a preset the user chose (else the one recommended here)."""
     if dataset in BUILT_IN or data is None:
         cfg = default_config(dataset, model)
-        return Recommendation(cfg, "built-in", (f"Settings tuned on {dataset}: {plural(cfg.epochs, 'epoch')}, "
-                                                f"augmentation: {augmentation_text(cfg.augment)}.",))
+        return Recommendation(cfg, "built-in", (f"settings tuned on {dataset}: {plural(cfg.epochs, 'epoch')} in "
+                                                f"batches of {cfg.batch_size}, {cfg.optimizer} at {cfg.lr:g}"
+                                                f" ({cfg.schedule}).",))
     kind = data_kind(data)
     c, h, w = data.input_shape
     n = int(len(data.train_labels))
