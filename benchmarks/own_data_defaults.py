@@ -9,7 +9,8 @@ path (Predictor.prepare, as Draw, Inspect and `cnnstudio predict` do): with the 
 the training images, and with MNIST's fixed rule for comparison.
 
 A photo-like folder (coloured shapes over colour gradients, 40x40 PNGs) is trained with the
-recommended photo settings (vgg-bn), with none, and with flips added.
+recommended photo settings, with none, with crops and zoom, and with flips added; the messy folder
+of benchmarks/messy_folder.py with every default and with the previous folder defaults.
 
     python benchmarks/own_data_defaults.py [--train 5000] [--test 1000] [--epochs N] [--photos 2000]
 
@@ -83,7 +84,8 @@ def photo_rows(work: Path, n: int) -> list[tuple[str, float, int]]:
           + " ".join(rec.reasons))
     base = replace(rec.config, device="cpu", seed=0)
     rows = []
-    for name, aug in (("recommended (crops of 4 px, ±10 % zoom)", base.augment), ("none", Augmentation()),
+    for name, aug in (("recommended (shifts of 2 px)", base.augment), ("none", Augmentation()),
+                      ("crops of 4 px and ±10 % zoom", Augmentation(crop_padding=4, scale=0.1)),
                       ("recommended + horizontal flips", replace(base.augment, hflip=True))):
         result = Trainer(replace(base, augment=aug), dataset=ds, run_dir=work / f"photo-{len(rows)}").run()
         rows.append((name, result["test_accuracy"], result["epochs"]))

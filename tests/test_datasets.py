@@ -179,7 +179,11 @@ def test_idx_folder_loads_by_path(tmp_path, no_network):
     assert str(ds.train_labels.dtype) == "torch.int64"
     assert np.array_equal(ds.train_images.numpy()[:, 0], train_x)
     assert np.array_equal(ds.test_labels.numpy(), test_y)
-    assert ds.framing.box == 20 and ds.framing.centering == "mass"  # 28x28 gray: MNIST framing
+    # Issue 16: framing is measured from the images, no longer assumed to be MNIST's for any 28x28 folder
+    # (these are random noise, with no plain background: framed as natural images).
+    from cnnstudio.core.framing import measure_framing
+
+    assert ds.framing == measure_framing(train_x[:, None]) and ds.framing.fit == "cover"
     assert ds.mean[0] == pytest.approx(train_x.mean() / 255, rel=1e-6)
     assert ds.std[0] == pytest.approx(train_x.std() / 255, rel=1e-5)
 

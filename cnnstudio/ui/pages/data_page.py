@@ -456,7 +456,7 @@ class DataPage(QWidget):
             return ""
         return (f"<span style='color:#d35400'>Unbalanced: '{html.escape(most)}' has {ratio:.0f}x as many training "
                 f"images as '{html.escape(least)}'. Training weights the loss by class (Train page, "
-                "Rare classes); Evaluate's per-class recall shows how the rare ones fare.</span><br>")
+                "Class weights); Evaluate's per-class recall shows how the rare ones fare.</span><br>")
 
     # -- samples ----------------------------------------------------------------------------------
     def set_class_filter(self, class_index: int | None) -> None:

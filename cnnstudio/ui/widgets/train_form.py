@@ -169,11 +169,11 @@ class TrainForm(QScrollArea):
         aform.addRow("Label smoothing:", self.smoothing_spin)
         aform.addRow("Validation split:", self.val_spin)
         aform.addRow("Early stopping:", self.patience_spin)
-        self.class_weights_check = QCheckBox("weight the loss by class")
+        self.class_weights_check = QCheckBox("on")
         self.class_weights_check.setToolTip("For unbalanced classes: each class counts as much in the loss as if "
                                             "every class had as many images. Recommended when the most common "
                                             "class has more than 3x the images of the rarest.")
-        aform.addRow("Rare classes:", self.class_weights_check)
+        aform.addRow("Class weights:", self.class_weights_check)
         aform.addRow("Training images:", self.limit_spin)
         aform.addRow("Random seed:", self.seed_spin)
         col.addWidget(adv)
