@@ -30,7 +30,7 @@ IMBALANCE = 3.0  # most / least images per class above which the loss is weighte
 CHARACTER_SHIFT = 2  # pixels: "small shifts" for digits and letters, as a random crop after padding
 # Photos get the same small shifts: on a messy folder of 300 pictures they beat no augmentation by 5
 # points and crops of 4 px with ±10 % zoom by 8, on 1,600 photo-like ones they lost 3 points to none
-# (three seeds each, docs/benchmarks.md). Mirroring stays the user's choice.
+# (two and three seeds, docs/benchmarks.md). Mirroring stays the user's choice.
 PHOTO_AUGMENT = Augmentation(crop_padding=2)
 # One epoch of learning-rate warm-up: measured on 3,000 font digits, convnet-5x5 with Adam at 1e-3 and
 # any augmentation blew up in its first steps and never learned (10 % test accuracy); with the warm-up
