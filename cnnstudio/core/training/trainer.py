@@ -275,8 +275,8 @@ class Trainer:
                                run.steps_per_epoch, run.start_epoch, params))
         run.clock_start = time.perf_counter()
         # A resumed run's clock goes on from where its history ends, so time axes stay continuous.
-        times = self.history.get("steps", {}).get("time") or self.history.get("time") or [0.0]
-        run.time_offset = float(times[-1])
+        ends = [t[-1] for t in (self.history.get("steps", {}).get("time"), self.history.get("time")) if t]
+        run.time_offset = float(max(ends, default=0.0))
         return run
 
     # -- step 2: one epoch of optimisation ---------------------------------------------------------
