@@ -115,8 +115,8 @@ class HoverReadout:
         vb = self.plot.getPlotItem().getViewBox()
         rect = vb.sceneBoundingRect()
         # In a narrow plot the labels are shortened (then the training values dropped) until it fits.
-        for limit, seconds in ((60, True), (24, True), (24, False), (14, False), (8, False)):
-            self.text.setHtml(self._html(values, limit, seconds))
+        for limit, with_training in ((60, True), (24, True), (24, False), (14, False), (8, False)):
+            self.text.setHtml(self._html(values, limit, with_training))
             if self.text.boundingRect().width() <= rect.width() - 4:
                 break
         x_at = values[0].x
@@ -138,12 +138,13 @@ class HoverReadout:
         self.text.setVisible(True)
         return True
 
-    def _html(self, values: list[HoverValue], limit: int, seconds: bool) -> str:
+    def _html(self, values: list[HoverValue], limit: int, with_training: bool) -> str:
+        """The readout: the x position, then a line per run (labels cut to `limit` characters)."""
         e = html.escape
         rows = [f"<b>{e(self.format_x(values[0].x))}</b>"]
         for v in values[:MAX_LINES]:
             extra = ""
-            if seconds and v.second is not None and len(values) <= SECOND_VALUES_UP_TO:
+            if with_training and v.second is not None and len(values) <= SECOND_VALUES_UP_TO:
                 extra = f" <span style='color:gray'>(training {e(self.format_y(v.second))})</span>"
             label = v.label if len(v.label) <= limit else v.label[:limit - 1] + "…"
             rows.append(f"<span style='color:{v.color}'>&#9644;</span> {e(label)}: "
