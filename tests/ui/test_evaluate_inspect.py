@@ -600,3 +600,19 @@ def test_a_newer_checkpoint_wins(qtbot, app_state, trained):
     assert len(ready) == 1 and page.checkpoint_path == trained["last"]
     assert page.stack.currentIndex() == 1
     page.shutdown()
+
+
+def test_unbalanced_test_classes_open_the_per_class_table_on_the_worst_recall(qtbot, evaluate_page):
+    """Issue 16, item 5: with unbalanced classes the per-class table opens sorted by recall, lowest first."""
+    from types import SimpleNamespace
+
+    page = evaluate_page
+    assert not page.balance_label.isVisible()  # the shapes test set is balanced
+    rows = [{"class": "common", "precision": 0.9, "recall": 0.97, "f1": 0.93, "support": 900},
+            {"class": "rare", "precision": 0.8, "recall": 0.40, "f1": 0.53, "support": 30},
+            {"class": "middle", "precision": 0.85, "recall": 0.80, "f1": 0.82, "support": 200}]
+    page.evaluation = SimpleNamespace(per_class=lambda: rows,
+                                      macro_averages=lambda: {"precision": 0.85, "recall": 0.72, "f1": 0.76})
+    page._fill_table()
+    assert [page.table.item(r, 0).text() for r in range(3)] == ["rare", "middle", "common"]
+    assert page.balance_label.isVisible() and "900 to 30" in page.balance_label.text()

@@ -46,6 +46,10 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f} %"
 
 
+UNBALANCED = 3.0  # most / fewest test images per class above which the table opens sorted by recall
+RECALL_COLUMN = 2
+
+
 class EvaluatePage(PictureExportMixin, QWidget):
     """Test-set metrics of the current checkpoint, its confusion matrix, its mistakes."""
 
@@ -200,6 +204,12 @@ class EvaluatePage(PictureExportMixin, QWidget):
         self.macro_label = QLabel()
         table_top.addWidget(self.macro_label)
         tl.addLayout(table_top)
+        # Said only when the test classes are unbalanced; wraps, so it never widens the page.
+        self.balance_label = QLabel()
+        self.balance_label.setWordWrap(True)
+        self.balance_label.setStyleSheet("color: #d35400;")
+        self.balance_label.setVisible(False)
+        tl.addWidget(self.balance_label)
         self.table = per_class_table()
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(
@@ -322,6 +332,14 @@ class EvaluatePage(PictureExportMixin, QWidget):
         macro = self.evaluation.macro_averages()
         self.macro_label.setText(f"Average over classes: precision {_pct(macro['precision'])}, recall "
                                  f"{_pct(macro['recall'])}, F1 {_pct(macro['f1'])}")
+        counts = [row["support"] for row in rows if row["support"]]
+        unbalanced = bool(counts) and max(counts) > UNBALANCED * min(counts)
+        if unbalanced:
+            # Overall accuracy hides a rare class the model misses: lowest recall first.
+            self.table.sortItems(RECALL_COLUMN, Qt.SortOrder.AscendingOrder)
+            self.balance_label.setText(f"Unbalanced classes ({max(counts):,} to {min(counts):,} test images): "
+                                       "sorted by recall, the classes the model misses most first.")
+        self.balance_label.setVisible(unbalanced)
         self.table.setToolTip("Click a column header to sort. Double-click a class to see its correct images.")
 
     def set_normalised(self, normalised: bool) -> None:
