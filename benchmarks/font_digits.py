@@ -1,7 +1,8 @@
 """Digits that are not MNIST's: rendered from the fonts on this computer, varied like handwriting.
 
-Each digit gets a random font (every TrueType font found, at least the DejaVu family: sans, serif,
-mono, condensed, bold, oblique), stroke width, slant, rotation, size and position. Like many users'
+Each digit gets a random font (every TrueType or OpenType font found, at least the DejaVu family: sans,
+serif, mono, condensed, bold, oblique; half of the digits from a handwriting-like font such as Humor
+Sans or Comic Neue when one is installed), stroke width, slant, rotation, size and position. Like many users'
 own digit sets they are light on dark but fill less of their frame than MNIST's (about 12 to 20 px of
 28, where MNIST fits them into 20x20). The same digit can also be drawn as a user would on the Draw
 page: dark ink on a white 320x320 canvas, at a random size, place and pen width.
@@ -26,6 +27,9 @@ from PIL import Image, ImageDraw, ImageFont
 HI = 112  # digits are drawn at 4x and reduced: smooth edges, sub-pixel stroke widths
 FONT_GLOBS = ("/usr/share/fonts/**/*.ttf", "/usr/share/fonts/**/*.otf", "/usr/local/share/fonts/**/*.ttf")
 SKIP_FONTS = ("Math", "ExtraLight")  # symbol fonts, and hairlines no pen draws
+# Handwriting-like fonts (Debian: fonts-humor-sans, fonts-comic-neue; URW's Z003 and Chancery): when
+# present, half the digits are drawn with one of them.
+HANDWRITING = ("Humor", "Comic", "Z003", "Chancery", "Script")
 
 
 def fonts() -> list[str]:
@@ -48,7 +52,9 @@ class DigitStyle:
 
 
 def random_style(digit: int, rng: np.random.Generator, font_files: list[str]) -> DigitStyle:
-    return DigitStyle(digit, font_files[int(rng.integers(len(font_files)))], float(rng.uniform(0.0, 0.06)),
+    hand = [f for f in font_files if any(h in Path(f).name for h in HANDWRITING)]
+    pool = hand if hand and rng.random() < 0.5 else font_files
+    return DigitStyle(digit, pool[int(rng.integers(len(pool)))], float(rng.uniform(0.0, 0.06)),
                       float(rng.uniform(-0.35, 0.35)), float(rng.uniform(-12, 12)))
 
 
