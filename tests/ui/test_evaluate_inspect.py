@@ -616,3 +616,17 @@ def test_unbalanced_test_classes_open_the_per_class_table_on_the_worst_recall(qt
     page._fill_table()
     assert [page.table.item(r, 0).text() for r in range(3)] == ["rare", "middle", "common"]
     assert page.balance_label.isVisible() and "900 to 30" in page.balance_label.text()
+
+
+def test_the_model_line_is_shortened_with_an_ellipsis_not_cut_at_the_window_edge(qtbot, inspect_page, trained):
+    """Seen at 1024 px: "Model convnet-5x5 · 20261201-14283" ran off the window, cut mid-word."""
+    page = inspect_page
+    label = page.model_label
+    full = label.text()
+    assert full.startswith("Model ") and "best.pt" in full
+    page.resize(700, 700)
+    qtbot.waitUntil(lambda: label.width() < label.fontMetrics().horizontalAdvance(full), timeout=3000)
+    shown = label.shown_text()
+    assert "…" in shown and label.fontMetrics().horizontalAdvance(shown) <= label.contentsRect().width()
+    assert shown.startswith(full[:len(shown) - 1]) and shown.endswith("…")  # "Model convnet-5x5 · 2026…"
+    assert label.text() == full and full in label.toolTip()

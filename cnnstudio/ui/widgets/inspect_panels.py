@@ -11,10 +11,11 @@ import numpy as np
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QIcon, QKeySequence, QPalette
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton,
-                               QScrollArea, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
+                               QScrollArea, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from cnnstudio.core.inspection.display import layer_number
 from cnnstudio.ui.widgets.color_scale import ColorScale, lut_colors
+from cnnstudio.ui.widgets.elided_label import ElidedLabel
 from cnnstudio.ui.widgets.feature_section import FeatureSection, _html
 from cnnstudio.ui.widgets.prediction import PixelView, ProbabilityBars, format_probability
 from cnnstudio.ui.widgets.section_title import section_title
@@ -59,12 +60,10 @@ class InputBar(QWidget):
         self.follow_train_check.setChecked(True)
         self.follow_train_check.setToolTip("While a model trains, reload it after every epoch (from the run's "
                                            "last.pt) and show how its filters and maps change")
-        self.input_label = QLabel()
-        self.model_label = QLabel()
-        for label in (self.input_label, self.model_label):
-            label.setTextFormat(Qt.TextFormat.PlainText)
-            # Long run names must not widen the page: the labels clip (the tooltip has the whole text).
-            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # Long run names must not widen the page: the labels shorten them with "…" (the tooltip has the
+        # whole text).
+        self.input_label = ElidedLabel()
+        self.model_label = ElidedLabel()  # "Model convnet-5x5 · 20261201-1…": the model, then the run
         # Two rows, so the page fits a 1024-pixel-wide screen: navigation and which model; what is shown and
         # the two "follow" switches.
         bar.addWidget(self.model_label, 1)
