@@ -159,11 +159,15 @@ def augmentation_text(aug: Augmentation | None) -> str:
     return ", ".join(parts)
 
 
+# The registered datasets, whose settings below were tuned on them; any other name is a user's folder.
+BUILT_IN = ("mnist", "kmnist", "fashion-mnist", "cifar10", "shapes")
+
+
 def default_config(dataset: str, model: str | None = None, data: Any = None) -> TrainConfig:
     """Defaults that train well for each built-in dataset. A user's folder: pass its loaded Dataset as
     `data` and its images decide (cnnstudio.core.training.recommend, which also says why); without it,
     cautious photo-style defaults."""
-    if data is not None and dataset not in ("mnist", "kmnist", "fashion-mnist", "cifar10", "shapes"):
+    if data is not None and dataset not in BUILT_IN:
         from cnnstudio.core.training.recommend import recommend
 
         return recommend(dataset, data, model).config

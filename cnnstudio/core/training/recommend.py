@@ -20,9 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnnstudio.core.text import plural
-from cnnstudio.core.training.config import Augmentation, TrainConfig, default_config
-
-BUILT_IN = ("mnist", "kmnist", "fashion-mnist", "cifar10", "shapes")
+from cnnstudio.core.training.config import BUILT_IN, Augmentation, TrainConfig, default_config
 TARGET_STEPS = 700  # optimizer steps a small set needs to converge with Adam at 1e-3 (see docs/benchmarks.md)
 MIN_EPOCHS, MAX_EPOCHS = 10, 60
 SMALL_PHOTO_SET = 5000  # fewer photos than this: the smaller network (bn-cnn4)

@@ -76,10 +76,17 @@ def _format_setting(key: str, value: Any) -> str:
     return str(value)
 
 
-def _search_text(run: RunSummary) -> str:
-    """What the run list's filter matches besides the label: model, dataset and every setting's text."""
+def _run_settings(run: RunSummary) -> dict[str, Any]:
+    """The run's config with what it really used (model, dataset, precision, device) in place of the
+    requested values: what the summary, the comparison table and the filter show."""
     cfg = dict(run.config)
     cfg.update({"model": run.model, "dataset": run.dataset, "precision": run.precision, "device": run.device})
+    return cfg
+
+
+def _search_text(run: RunSummary) -> str:
+    """What the run list's filter matches besides the label: model, dataset and every setting's text."""
+    cfg = _run_settings(run)
     return " ".join(_setting_text(key, cfg.get(key)) for key, _title in COMPARED) + f" {run.status}"
 
 
@@ -401,11 +408,7 @@ class RunsPage(QWidget):
         table = [("Test accuracy", _pct(run.test_accuracy)), ("Best val. accuracy", _pct(run.best_val_accuracy)),
                  ("Epochs", f"{run.epochs_done} of {run.epochs_planned}" if run.epochs_planned else str(run.epochs_done)),
                  ("Parameters", f"{run.params:,}" if run.params else "")]
-        cfg = dict(run.config)
-        cfg["model"] = run.model
-        cfg["dataset"] = run.dataset
-        cfg["precision"] = run.precision
-        cfg["device"] = run.device
+        cfg = _run_settings(run)
         for key, title in COMPARED:
             if key in ("model", "dataset", "epochs"):
                 continue
@@ -435,8 +438,7 @@ class RunsPage(QWidget):
         for key, title in COMPARED:
             values = []
             for r in runs:
-                cfg = dict(r.config)
-                cfg.update({"model": r.model, "dataset": r.dataset, "precision": r.precision, "device": r.device})
+                cfg = _run_settings(r)
                 values.append(_setting_text(key, cfg.get(key)))
             settings.append((title, values, len(set(values)) > 1))
         labels = []
