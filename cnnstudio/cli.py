@@ -149,10 +149,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("predict", help="classify image files with a checkpoint")
+    p = sub.add_parser("predict", help="classify image files, or a whole folder, with a checkpoint")
     p.add_argument("--checkpoint", required=True, metavar="C")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="*", metavar="IMAGE")
+    p.add_argument("--folder", metavar="DIR", help="classify every image below DIR (recursive); with class "
+                   "subfolders named like the model's classes, also report the accuracy")
+    p.add_argument("--csv", metavar="OUT", help="with --folder: write one row per image to OUT")
     p.add_argument("--top-k", type=positive_int, default=3)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("export", help="export a checkpoint as ONNX or TorchScript, checked against PyTorch")
+    p.add_argument("--checkpoint", required=True, metavar="C")
+    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    p.add_argument("--int8", action="store_true", help="ONNX only: INT8 static quantization calibrated on "
+                   "training images, with the accuracy before and after")
+    p.add_argument("--out", metavar="PATH", help="file to write (default: beside the checkpoint)")
+    p.add_argument("--bundle", metavar="DIR", help="ONNX only: also write a torch-free predictor (model.onnx, "
+                   "labels, predict.py) into DIR")
+    p.add_argument("--dataset", metavar="D", help="test images for the parity check (default: the checkpoint's)")
+    p.add_argument("--data-dir", metavar="DIR")
     p.add_argument("--json", action="store_true")
     return parser
 
@@ -170,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_app()
         handler = {"datasets": cmd_datasets, "models": cmd_models, "devices": cmd_devices, "train": cmd_train,
-                   "evaluate": cmd_evaluate, "predict": cmd_predict}[args.command]
+                   "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export}[args.command]
         return handler(args)
     except CNNStudioError as exc:
         print(f"cnnstudio: error: {exc}", file=sys.stderr)
@@ -538,21 +553,16 @@ def format_seconds(seconds: float) -> str:
 def cmd_evaluate(args) -> int:
     import torch
 
-    from cnnstudio.core.checkpoint import load_checkpoint, model_from_checkpoint
+    from cnnstudio.core.checkpoint import dataset_of, load_checkpoint, model_from_checkpoint
     from cnnstudio.core.datasets import load_dataset
     from cnnstudio.core.metrics import evaluate
     from cnnstudio.core.training.augment import BatchPreprocessor
     from cnnstudio.core.training.device import configure_threads, resolve_device
 
     ckpt = load_checkpoint(args.checkpoint)
-    meta_dataset = (ckpt.get("meta") or {}).get("dataset")
-    source = meta_dataset.get("source") if isinstance(meta_dataset, dict) else None
-    saved_name = (ckpt.get("config") or {}).get("dataset")
-    dataset_name = args.dataset or (source if isinstance(source, str) and source else None) or saved_name
+    dataset_name = args.dataset or dataset_of(ckpt)
     if not dataset_name:
         raise CLIError(f"{args.checkpoint} does not say which dataset it was trained on; name one with --dataset")
-    if not args.dataset and not Path(str(dataset_name)).exists():
-        dataset_name = saved_name
     data_dir = Path(args.data_dir) if args.data_dir else None
     ds = load_dataset(str(dataset_name), data_dir=data_dir)
     # A dataset named on the command line may number its classes where the checkpoint names them.
@@ -585,7 +595,15 @@ def check_fits(ckpt: dict, ds, path, same_names: bool = True) -> None:
 def cmd_predict(args) -> int:
     from cnnstudio.core.inference import Predictor, open_image
 
+    if not args.images and not args.folder:
+        raise CLIError("give image files, or --folder DIR")
+    if args.images and args.folder:
+        raise CLIError("give image files or --folder, not both")
+    if args.csv and not args.folder:
+        raise CLIError("--csv goes with --folder")
     predictor = Predictor(args.checkpoint)
+    if args.folder:
+        return _predict_folder(args, predictor)
     results, failures = [], 0
     for path in args.images:
         try:
@@ -605,6 +623,66 @@ def cmd_predict(args) -> int:
     if args.json:
         print_json(results)
     return EXIT_FAILED if failures else 0
+
+
+def _predict_folder(args, predictor) -> int:
+    from cnnstudio.core.classify import classify_folder
+
+    bar = TerminalProgress("classifying") if sys.stderr.isatty() else None
+    result = classify_folder(predictor, args.folder, top_k=args.top_k,
+                             progress=(lambda done, total: bar.draw(done / max(total, 1), f"{done:,} / {total:,}"))
+                             if bar else None)
+    if bar:
+        bar.close()
+    if args.csv:
+        result.write_csv(args.csv)
+    for name, why in result.skipped:
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        for r in result.results:
+            mark = "" if r.correct is None else ("  ok" if r.correct else f"  WRONG (is {predictor.classes[r.truth]})")
+            print(f"{r.path}: {r.label} {r.confidence:.1%}{mark}")
+        print(result.summary())
+        if args.csv:
+            print(f"table written to {args.csv}")
+    if not result.results and not result.skipped:
+        print(f"cnnstudio: error: no images found in {args.folder}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_FAILED if result.skipped else 0
+
+
+def cmd_export(args) -> int:
+    from cnnstudio.core.export import export_model
+
+    bar = TerminalProgress("exporting") if sys.stderr.isatty() else None
+    result = export_model(args.checkpoint, args.format, args.out, int8=args.int8, bundle=args.bundle,
+                          dataset=None if not args.dataset else _load_named(args.dataset, args.data_dir),
+                          data_dir=args.data_dir,
+                          progress=(lambda fraction, text: bar.draw(fraction, text)) if bar else None)
+    if bar:
+        bar.close()
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        print(result.message)
+        for note in result.notes:
+            print(note)
+        if result.int8 is not None and result.int8.drop > 0.01:
+            print(f"warning: INT8 costs {result.int8.drop:.1%} of accuracy; consider the fp32 model")
+        if result.bundle:
+            print(f"predictor bundle: {result.bundle} (python {Path(result.bundle) / 'predict.py'} IMAGE)")
+    if not result.ok:
+        print(f"cnnstudio: error: {result.message}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def _load_named(name: str, data_dir: str | None):
+    from cnnstudio.core.datasets import load_dataset
+
+    return load_dataset(name, data_dir=Path(data_dir) if data_dir else None)
 
 
 if __name__ == "__main__":

@@ -345,6 +345,24 @@ class CheckpointSummary:
         return "x".join(map(str, self.input_shape))
 
 
+def dataset_of(checkpoint: dict[str, Any]) -> str | None:
+    """What to load to get the data a checkpoint was trained on: a registered dataset by its name (its
+    files' folder alone would lose the class names); a folder from where it was loaded when that still
+    exists, else as the config gives it."""
+    from cnnstudio.core.datasets.catalog import dataset_names
+
+    meta = checkpoint.get("meta") if isinstance(checkpoint.get("meta"), dict) else {}
+    meta_ds = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
+    source = meta_ds.get("source")
+    config = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
+    saved = config.get("dataset") if isinstance(config.get("dataset"), str) and config.get("dataset") else None
+    if saved and saved.strip().lower() in dataset_names():
+        return saved
+    if isinstance(source, str) and source and Path(source).exists():
+        return source
+    return saved or (source if isinstance(source, str) and source else None)
+
+
 def fit_problem(checkpoint: dict[str, Any], dataset: Any, *, same_names: bool = True) -> str | None:
     """The one "does this checkpoint fit this dataset" check: None when it does, else a sentence.
 

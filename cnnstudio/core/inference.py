@@ -1,16 +1,14 @@
 """The one path from a user's image to class probabilities.
 
 Every caller (`cnnstudio predict`, the drawing canvas, an image dropped on the Inspect view) goes
-through prepare_image(), which frames the picture the way the model's training data was framed
-(cnnstudio.core.framing), and Predictor, which normalises exactly as the trainer did.
+through prepare_image() (cnnstudio.core.preparation: torch-free, shipped in exported bundles), which
+frames the picture the way the model's training data was framed, and Predictor, which normalises
+exactly as the trainer did.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,156 +16,13 @@ from PIL import Image
 
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.framing import FramingProfile
-from cnnstudio.core.orientation import upright
+# The preparation itself lives in a torch-free module (shipped in exported bundles); re-exported here
+# for the callers that import it from the inference module.
+from cnnstudio.core.preparation import (CONTENT_THRESHOLD, MAX_IMAGE_PIXELS, PreparedImage, open_image,
+                                        prepare_image, to_float_gray)
 
-# Content is what differs from the background by more than this fraction of the full range.
-CONTENT_THRESHOLD = 0.15
-# The same limit as an image folder's loader: above it an image is refused before decoding.
-MAX_IMAGE_PIXELS = 50_000_000
-
-
-@dataclass
-class PreparedImage:
-    pixels: np.ndarray  # uint8 (C, H, W), exactly what the model sees before normalisation
-    empty: bool  # nothing drawn / no content found: callers show a hint instead of a guess
-    inverted: bool  # dark-on-light input was inverted to match the dataset
-
-
-def open_image(path: str | os.PathLike) -> Image.Image:
-    """Open an image file with a clear error for missing, unreadable or damaged files."""
-    path = Path(path)
-    if not path.exists():
-        raise CNNStudioError(f"image not found: {path}")
-    if path.is_dir():
-        raise CNNStudioError(f"{path} is a folder, not an image")
-    try:
-        with warnings.catch_warnings():
-            # PIL warns on stderr about images over ~89 M pixels: refuse them with a sentence instead.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if img.width * img.height > MAX_IMAGE_PIXELS:
-                    raise Image.DecompressionBombError("too many pixels")
-                img.seek(0)  # animated GIF / multi-page TIFF: the first frame
-                img.load()
-                return upright(img)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise CNNStudioError(f"cannot read {path}: the image is too large (more than "
-                             f"{MAX_IMAGE_PIXELS // 1_000_000} million pixels)") from None
-    except PermissionError:
-        raise CNNStudioError(f"cannot read {path}: permission denied") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise CNNStudioError(f"cannot read {path}: not an image or damaged ({exc})") from None
-
-
-def to_float_gray(img: Image.Image) -> np.ndarray:
-    """Luminance in 0..1 (H, W) float32 from any PIL mode. Transparent images: the opaque part is the content."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float32)
-        lo, hi = float(arr.min()), float(arr.max())
-        return ((arr - lo) / (hi - lo)) if hi > lo else np.zeros_like(arr)
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
-        alpha = rgba[..., 3]
-        if alpha.min() < 0.99:
-            # Strokes on a transparent sheet: whatever their colour, where they are opaque is the content.
-            lum = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-            bg_lum = float(np.median(lum[alpha < 0.5])) if (alpha < 0.5).any() else 1.0
-            ink = np.abs(lum - (1.0 if bg_lum > 0.5 else 0.0))
-            # Light-on-dark convention for the alpha mask; polarity is fixed up by the caller.
-            return 1.0 - alpha * np.maximum(ink, 0.5)
-    gray = np.asarray(img if img.mode == "L" else img.convert("L"), dtype=np.float32)
-    gray *= 1.0 / 255.0
-    return gray
-
-
-def _border_median(gray: np.ndarray) -> float:
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    return float(np.median(border))
-
-
-def prepare_image(img: Image.Image | np.ndarray, framing: FramingProfile) -> PreparedImage:
-    """Frame any image (size, mode, polarity, aspect ratio) the way the dataset's images were framed."""
-    if isinstance(img, np.ndarray):
-        img = Image.fromarray(img)
-    if framing.fit == "box":
-        return _prepare_box(img, framing)
-    return _prepare_cover(img, framing)
-
-
-def _prepare_cover(img: Image.Image, framing: FramingProfile) -> PreparedImage:
-    h, w = framing.height, framing.width
-    if framing.channels == 1:
-        gray = to_float_gray(img)
-        img = Image.fromarray(np.clip(gray * 255 + 0.5, 0, 255).astype(np.uint8), "L")
-    else:
-        if img.mode in ("RGBA", "LA", "PA", "P"):
-            rgba = img.convert("RGBA")
-            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            img = Image.alpha_composite(background, rgba)
-        img = img.convert("RGB")
-    scale = max(w / img.width, h / img.height)
-    size = (max(w, round(img.width * scale)), max(h, round(img.height * scale)))
-    img = img.resize(size, Image.Resampling.LANCZOS)
-    left, top = (img.width - w) // 2, (img.height - h) // 2
-    img = img.crop((left, top, left + w, top + h))
-    arr = np.asarray(img, dtype=np.uint8)
-    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-    return PreparedImage(np.ascontiguousarray(arr), empty=bool(arr.max() == arr.min()), inverted=False)
-
-
-def _prepare_box(img: Image.Image, framing: FramingProfile) -> PreparedImage:
-    h, w = framing.height, framing.width
-    gray = to_float_gray(img)
-    background = _border_median(gray)
-    # Bring the content to the dataset's polarity: light strokes on dark for MNIST-style data.
-    want_light = framing.polarity != "dark-on-light"
-    inverted = (background > 0.5) == want_light
-    if inverted:
-        np.subtract(1.0, gray, out=gray)
-        background = 1.0 - background
-    # Content = how far each pixel is from the background, so grey paper or a faint scan still works.
-    # (One in-place pass each: a 560x560 drawing is prepared on every stroke.)
-    content = gray
-    if want_light:
-        content -= background
-    else:
-        np.subtract(background, content, out=content)
-    np.clip(content, 0.0, 1.0, out=content)
-    peak = float(content.max())
-    out = np.zeros((h, w), dtype=np.float32)
-    if peak < CONTENT_THRESHOLD:
-        return _finish(out, framing, empty=True, inverted=inverted)
-    # Bounding box from row/column projections (cheaper than nonzero on the full image), then
-    # stretch contrast on the crop only: the faintest drawing uses the full range.
-    mask = content > CONTENT_THRESHOLD * peak
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    crop = content[y0:y1, x0:x1] / peak
-    box = framing.box or min(h, w)
-    ch, cw = crop.shape
-    scale = box / max(ch, cw)
-    nh, nw = max(1, round(ch * scale)), max(1, round(cw * scale))
-    patch_img = Image.fromarray((crop * 255).astype(np.uint8), "L").resize((nw, nh), Image.Resampling.LANCZOS)
-    patch = np.asarray(patch_img, dtype=np.float32) / 255.0
-    if framing.centering == "mass" and patch.sum() > 0:
-        yy, xx = np.indices(patch.shape)
-        cy, cx = (patch * yy).sum() / patch.sum(), (patch * xx).sum() / patch.sum()
-        top, left = round(h / 2 - cy - 0.5), round(w / 2 - cx - 0.5)
-    else:
-        top, left = (h - nh) // 2, (w - nw) // 2
-    top = int(min(max(top, 0), h - nh))
-    left = int(min(max(left, 0), w - nw))
-    out[top:top + nh, left:left + nw] = patch
-    return _finish(out, framing, empty=False, inverted=inverted)
-
-
-def _finish(gray01: np.ndarray, framing: FramingProfile, empty: bool, inverted: bool) -> PreparedImage:
-    if framing.polarity == "dark-on-light":
-        gray01 = 1.0 - gray01
-    pixels = np.clip(gray01 * 255 + 0.5, 0, 255).astype(np.uint8)[None]
-    if framing.channels > 1:
-        pixels = np.repeat(pixels, framing.channels, axis=0)
-    return PreparedImage(np.ascontiguousarray(pixels), empty=empty, inverted=inverted)
+__all__ = ["CONTENT_THRESHOLD", "MAX_IMAGE_PIXELS", "PreparedImage", "Predictor", "open_image", "prepare_image",
+           "to_float_gray"]
 
 
 class Predictor:

@@ -25,7 +25,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from cnnstudio.core.datasets.base import Dataset, LoadReport, SkippedFile
 from cnnstudio.core.errors import DatasetError, DownloadCancelled
 from cnnstudio.core.framing import measure_framing, natural_profile
-from cnnstudio.core.inference import MAX_IMAGE_PIXELS
+from cnnstudio.core.preparation import MAX_IMAGE_PIXELS
 from cnnstudio.core.orientation import upright
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -104,6 +104,20 @@ def _walk_files(folder: Path, walk: _Walk) -> list[Path]:
         except (OSError, RuntimeError):  # a broken or looping link
             continue
     return files
+
+
+def list_image_files(folder: Path) -> tuple[list[Path], Counter, list[Path]]:
+    """(image files, other files counted by extension, folders that could not be read) below `folder`,
+    walked as a dataset folder is (hidden entries skipped, link loops ended, a stable order)."""
+    walk = _Walk(root=folder.resolve(), seen_dirs=set(), unreadable=[])
+    images: list[Path] = []
+    ignored: Counter[str] = Counter()
+    for path in _walk_files(folder, walk):
+        if path.suffix.lower() in IMAGE_EXTENSIONS:
+            images.append(path)
+        else:
+            ignored[path.suffix.lower() or "(no extension)"] += 1
+    return images, ignored, walk.unreadable
 
 
 def _subdirs(folder: Path) -> list[Path]:

@@ -26,7 +26,7 @@ def open_for_display(path: str) -> dict[str, Any]:
     """Background: the picture as the core opens it, plus a display thumbnail as numpy."""
     from PIL import Image
 
-    from cnnstudio.core.inference import open_image
+    from cnnstudio.core.preparation import open_image
 
     img = open_image(path)
     thumb = img.copy()

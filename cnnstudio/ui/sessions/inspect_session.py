@@ -180,7 +180,7 @@ class InspectSession(QObject):
 
     def open_image(self, path: str, name: str) -> None:
         def work() -> Any:
-            from cnnstudio.core.inference import open_image
+            from cnnstudio.core.preparation import open_image
 
             return open_image(path)
 

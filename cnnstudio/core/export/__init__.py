@@ -1,0 +1,8 @@
+"""Taking a trained model out of CNN Studio: ONNX (fp32 or INT8), TorchScript, a torch-free predictor bundle."""
+
+from cnnstudio.core.export.exporter import (FORMATS, ExportCancelled, ExportResult, Int8Report, default_output,
+                                            export_model)
+from cnnstudio.core.export.metadata import KEYS, ModelMetadata
+
+__all__ = ["FORMATS", "KEYS", "ExportCancelled", "ExportResult", "Int8Report", "ModelMetadata", "default_output",
+           "export_model"]

@@ -1,0 +1,56 @@
+"""A torch-free predictor bundle: model.onnx, labels, and a predict.py that needs onnxruntime, numpy, Pillow.
+
+The bundle prepares images with the app's own code: the core's torch-free modules (preparation,
+framing, orientation, errors) are copied into the bundle's `cnnstudio_prep` package unchanged. Their
+imports between each other are relative, so the same files work under either package name, and a fix
+to the app's preparation reaches every bundle exported after it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from cnnstudio.core.export.metadata import ModelMetadata
+
+CORE = Path(__file__).resolve().parent.parent
+# The core modules the bundle's preparation needs, in dependency order.
+PREPARATION_MODULES = ("errors.py", "orientation.py", "framing.py", "preparation.py")
+PACKAGE = "cnnstudio_prep"
+REQUIREMENTS = "onnxruntime>=1.16\nnumpy>=1.24\npillow>=9.5\n"
+
+
+def write_bundle(folder: Path, onnx_file: Path, metadata: ModelMetadata) -> Path:
+    """Write the bundle into `folder` (created; files of an earlier bundle there are replaced)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(onnx_file, folder / "model.onnx")
+    (folder / "labels.txt").write_text("\n".join(metadata.classes) + "\n", encoding="utf-8")
+    package = folder / PACKAGE
+    package.mkdir(exist_ok=True)
+    (package / "__init__.py").write_text(
+        '"""Image preparation copied from CNN Studio\'s core (cnnstudio/core), unchanged."""\n', encoding="utf-8")
+    for name in PREPARATION_MODULES:
+        shutil.copyfile(CORE / name, package / name)
+    shutil.copyfile(Path(__file__).with_name("bundle_predict.py"), folder / "predict.py")
+    (folder / "requirements.txt").write_text(REQUIREMENTS, encoding="utf-8")
+    (folder / "README.md").write_text(_readme(metadata), encoding="utf-8")
+    return folder
+
+
+def _readme(metadata: ModelMetadata) -> str:
+    c, h, w = metadata.input_shape
+    classes = ", ".join(metadata.classes[:12]) + (" ..." if len(metadata.classes) > 12 else "")
+    return f"""# {metadata.model}, trained on {metadata.dataset} with CNN Studio {metadata.cnnstudio_version}
+
+Classifies images into {len(metadata.classes)} classes: {classes}.
+Needs only Python 3.9+, onnxruntime, numpy and Pillow (no PyTorch, no CNN Studio):
+
+    pip install -r requirements.txt
+    python predict.py photo.jpg drawing.png       # the top classes of each image
+    python predict.py --top 5 --json folder/      # every image in a folder, as JSON
+
+Images are prepared exactly as CNN Studio prepares them ({metadata.framing.description or 'its framing'}):
+the code in `{PACKAGE}/` is CNN Studio's own. The model (`model.onnx`) takes float32 input named
+`input` of shape [N, {c}, {h}, {w}], normalised with the `mean` and `std` in its metadata, and returns
+`logits`; `labels.txt` lists the classes in output order.
+"""

@@ -1,0 +1,53 @@
+"""Does the exported file compute what the PyTorch model computes? Always checked after writing.
+
+Both run on the same normalised images (the checkpoint's test images when they can be found); the
+report gives the largest absolute logit difference and the share of images whose top class agrees.
+An fp32 export that disagrees on any image is a failed export (core/export/exporter.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Parity:
+    images: int
+    source: str  # "test images of Fashion-MNIST", or random images and why
+    max_abs_diff: float  # largest |logit_exported - logit_pytorch|
+    agreement: float  # share of images with the same top-1 class, 0..1
+
+    @property
+    def perfect(self) -> bool:
+        return self.images > 0 and self.agreement == 1.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        return (f"{self.agreement:.2%} top-1 agreement with PyTorch on {self.images} {self.source}, "
+                f"largest logit difference {self.max_abs_diff:.2e}")
+
+
+def torch_logits(model, inputs: np.ndarray, batch: int = 256) -> np.ndarray:
+    import torch
+
+    outs = []
+    with torch.inference_mode():
+        for i in range(0, len(inputs), batch):
+            outs.append(model(torch.from_numpy(np.ascontiguousarray(inputs[i:i + batch]))).float().numpy())
+    return np.concatenate(outs)
+
+
+def compare(reference: np.ndarray, exported: np.ndarray, source: str) -> Parity:
+    if reference.shape != exported.shape:
+        return Parity(len(reference), source, float("inf"), 0.0)
+    diff = float(np.abs(reference - exported).max()) if reference.size else 0.0
+    agree = float((reference.argmax(1) == exported.argmax(1)).mean()) if len(reference) else 0.0
+    return Parity(len(reference), source, diff, agree)
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float((logits.argmax(1) == labels).mean()) if len(labels) else 0.0

@@ -1,0 +1,39 @@
+"""Writing a model as TorchScript: loadable with torch.jit.load where CNN Studio is not installed.
+
+The model is traced (every preset is a plain feed-forward graph). The metadata travels in the archive's
+extra files under the same keys as the ONNX metadata; read them back with
+`torch.jit.load(path, _extra_files={"classes": "", ...})`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cnnstudio.core.errors import CNNStudioError
+from cnnstudio.core.export.metadata import KEYS, ModelMetadata
+from cnnstudio.core.export.onnx_file import _quiet
+
+
+def write_torchscript(model, metadata: ModelMetadata, path: Path) -> None:
+    import torch
+
+    example = torch.zeros(2, *metadata.input_shape)
+    try:
+        # torch.jit is deprecated upstream in favour of torch.export, but it is still what a plain
+        # `torch.jit.load` (C++ LibTorch, older Pythons) reads; the warnings are for PyTorch's developers.
+        with _quiet(), torch.no_grad():
+            traced = torch.jit.trace(model, example, check_trace=False)
+            traced = torch.jit.freeze(traced) if not traced.training else traced
+            torch.jit.save(traced, str(path), _extra_files=metadata.to_strings())
+    except Exception as exc:  # noqa: BLE001
+        raise CNNStudioError(f"TorchScript export failed: {str(exc).strip().splitlines()[0][:300]}") from None
+
+
+def load_torchscript(path: Path):
+    """(module, metadata) from a file write_torchscript wrote."""
+    import torch
+
+    extra = {key: "" for key in KEYS}
+    with _quiet():
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    return module, ModelMetadata.from_strings({k: v for k, v in extra.items() if v})
