@@ -36,4 +36,6 @@ def load_torchscript(path: Path):
     extra = {key: "" for key in KEYS}
     with _quiet():
         module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-    return module, ModelMetadata.from_strings({k: v for k, v in extra.items() if v})
+    # torch.jit.load hands the extra files back as bytes.
+    text = {k: v.decode("utf-8") if isinstance(v, bytes) else v for k, v in extra.items()}
+    return module, ModelMetadata.from_strings({k: v for k, v in text.items() if v})
