@@ -364,7 +364,7 @@ def test_classifying_a_loose_folder_has_no_accuracy_and_names_what_it_could_not_
     out = capsys.readouterr()
     assert "a.png: " in out.out and "holiday/b.jpg: " in out.out
     assert "2 images classified; 1 skipped" in out.out and "accuracy" not in out.out
-    assert "skipped empty.png" in out.err
+    assert "skipped empty.png: empty file" in out.err
     assert cli.main(["predict", "--checkpoint", shapes_checkpoint, "--folder", str(tmp_path / "nowhere")]) == cli.EXIT_ERROR
     assert "not found" in capsys.readouterr().err
     assert cli.main(["predict", "--checkpoint", shapes_checkpoint]) == cli.EXIT_ERROR

@@ -164,9 +164,13 @@ def classify_folder(predictor, folder: str | os.PathLike, *, top_k: int = 3,
             break
         name = path.relative_to(root).as_posix()
         try:
+            if path.stat().st_size == 0:
+                raise CNNStudioError("empty file")
             prepared = predictor.prepare(open_image(path))
+        except OSError as exc:  # gone or locked since the walk listed it
+            out.skipped.append((name, exc.strerror or "unreadable"))
         except CNNStudioError as exc:
-            out.skipped.append((name, _reason(exc)))
+            out.skipped.append((name, _reason(exc, path)))
         except MemoryError:
             out.skipped.append((name, "too large to decode"))
         else:
@@ -184,10 +188,14 @@ def classify_folder(predictor, folder: str | os.PathLike, *, top_k: int = 3,
     return out
 
 
-def _reason(exc: CNNStudioError) -> str:
-    """open_image's sentence without the path (the table shows the file)."""
+def _reason(exc: CNNStudioError, path: Path) -> str:
+    """open_image's sentence without the path (the table shows the file): "not an image or damaged"."""
     text = str(exc)
-    if ": " in text and text.startswith(("cannot read", "image not found")):
-        head, _, tail = text.partition(": ")
-        return tail if head.startswith("cannot read") else "not found"
+    head, sep, tail = text.partition(": ")
+    if sep and head.startswith("image not found"):
+        return "not found"
+    if sep and head.startswith("cannot read"):
+        text = tail
+    if str(path) in text:  # the decoder's own detail names the file again
+        text = text.split(" (")[0]
     return text

@@ -67,6 +67,7 @@ class EvaluatePage(PictureExportMixin, QWidget):
         self.test_images: np.ndarray | None = None  # uint8 (N, C, H, W)
         self.selected_cell: tuple[int, int] | None = None
         self.eval_seconds = 0.0
+        self.source = ""  # what was evaluated when it is not the test set (a classified folder)
         self._gallery_indices: list[int] = []
         self._build()
         session = self.session
@@ -134,8 +135,20 @@ class EvaluatePage(PictureExportMixin, QWidget):
         self.reevaluate_button = QPushButton("Evaluate again")
         self.reevaluate_button.setToolTip("Evaluate the checkpoint again (e.g. after the file changed)")
         self.reevaluate_button.clicked.connect(self.reevaluate)
+        self.classify_button = QPushButton("Classify a folder…")
+        self.classify_button.setToolTip("Run this model on every image of a folder: a table of predictions, and "
+                                        "the accuracy when the folder has one subfolder per class")
+        self.classify_button.clicked.connect(self.classify_folder_dialog)
+        self.export_model_button = QPushButton("Export model…")
+        self.export_model_button.setToolTip("Save the model as ONNX (optionally INT8) or TorchScript, checked "
+                                            "against PyTorch, to use it outside CNN Studio")
+        self.export_model_button.clicked.connect(self.export_model_dialog)
+        self.model_export_dialog = None
+        self.classify_dialog = None
         buttons.addStretch(1)
         buttons.addWidget(self.reevaluate_button)
+        buttons.addWidget(self.classify_button)
+        buttons.addWidget(self.export_model_button)
         buttons.addWidget(self.export_button)
         info.addLayout(buttons)
         header.addLayout(info, 1)
@@ -288,8 +301,12 @@ class EvaluatePage(PictureExportMixin, QWidget):
         self.evaluation = result.evaluation
         self.test_images = result.images
         self.eval_seconds = float(result.seconds)
+        self.source = result.source
         self.banner.clear_message()
-        if context.dataset_note and not context.from_app:
+        if result.source:
+            self.banner.show_message(f"Showing {result.source} (its images in class subfolders), not the test set. "
+                                     "\"Evaluate again\" returns to the test set.", "info")
+        elif context.dataset_note and not context.from_app:
             self.banner.show_message(context.dataset_note, "info")
         self._fill()
         self.stack.setCurrentIndex(1)
@@ -301,14 +318,17 @@ class EvaluatePage(PictureExportMixin, QWidget):
         ev = self.evaluation
         n = len(ev.labels)
         wrong = int((ev.predictions != ev.labels).sum())
-        self.accuracy_card.set(_pct(ev.accuracy), f"{n - wrong:,} of {n:,} test images right")
+        what = "images" if self.source else "test images"
+        self.accuracy_card.set(_pct(ev.accuracy), f"{n - wrong:,} of {n:,} {what} right")
         self.loss_card.set(f"{ev.loss:.3f}", "cross-entropy, lower is better")
-        self.mistakes_card.set(f"{wrong:,}", f"{_pct(wrong / n) if n else '–'} of the test set")
+        self.mistakes_card.set(f"{wrong:,}", f"{_pct(wrong / n) if n else '–'} of the "
+                                              f"{'images' if self.source else 'test set'}")
         summary = self.context.summary
         run = Path(self.checkpoint_path or "").parent.name
+        where = (f"Classified {n:,} images of {self.source}" if self.source
+                 else f"Evaluated on its {n:,} test images")
         self.model_label.setText(f"Model {summary.model_name} from run {run} ({Path(self.checkpoint_path or '').name}), "
-                                 f"trained on {summary.dataset_title}.\nEvaluated on its {n:,} test images in "
-                                 f"{self.eval_seconds:.1f} s.")
+                                 f"trained on {summary.dataset_title}.\n{where} in {self.eval_seconds:.1f} s.")
         self.model_label.setToolTip(self.checkpoint_path or "")
 
         self.matrix.set_matrix(ev.confusion_matrix(), ev.classes)
@@ -438,7 +458,42 @@ class EvaluatePage(PictureExportMixin, QWidget):
 
     def open_in_inspect(self, index: int) -> None:
         """Ask to look at test image `index` on the Inspect page (the main window connects the two)."""
+        if self.source:
+            return  # a classified folder's image: Inspect's index would name a different test image
         self.inspectRequested.emit(int(index))
+
+    # ------------------------------------------------------------------------------------------------
+    # The model outside this page: export it, or run it on a folder
+    def export_model_dialog(self):
+        """"Export model…" for the checkpoint in use."""
+        from cnnstudio.ui.widgets.model_export_dialog import ModelExportDialog
+
+        if not self.checkpoint_path or self.context is None:
+            return None
+        self.model_export_dialog = ModelExportDialog(self.session.state, self.checkpoint_path,
+                                                     ModelExportDialog.describe(self.context.summary), self)
+        self.model_export_dialog.open()
+        return self.model_export_dialog
+
+    def classify_folder_dialog(self):
+        """"Classify a folder…" with the model in use; a labelled folder can come back here."""
+        from cnnstudio.ui.widgets.classify_dialog import ClassifyFolderDialog
+
+        if self.context is None:
+            return None
+        summary = self.context.summary
+        text = f"Model {summary.model_name}, trained on {summary.dataset_title} ({len(summary.classes)} classes)."
+        self.classify_dialog = ClassifyFolderDialog(self.context.predictor, text, self,
+                                                    show_on_evaluate=self.show_classified_folder)
+        self.classify_dialog.open()
+        return self.classify_dialog
+
+    def show_classified_folder(self, classification) -> bool:
+        """Show a classified folder's images in class subfolders here, as an evaluation."""
+        shown = self.session.show_folder(classification)
+        if shown and self.classify_dialog is not None:
+            self.classify_dialog.accept()
+        return shown
 
     # ------------------------------------------------------------------------------------------------
     # Export
@@ -456,7 +511,7 @@ class EvaluatePage(PictureExportMixin, QWidget):
         data["checkpoint"] = self.checkpoint_path
         if self.context is not None:
             data["dataset"] = self.context.summary.dataset_title
-            data["split"] = "test"
+            data["split"] = self.source or "test"
         path = Path(path)
         path.write_text(json.dumps(data, indent=2), encoding="utf-8")
         return path

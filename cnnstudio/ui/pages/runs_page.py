@@ -173,9 +173,15 @@ class RunsPage(QWidget):
         self.command_button.setToolTip("This run's settings as a `cnnstudio train` command, or for torchrun on "
                                        "several GPUs and machines")
         self.command_button.clicked.connect(self.export_command_line)
+        self.export_model_button = QPushButton("Export model…")
+        self.export_model_button.setToolTip("Save the run's best model as ONNX (optionally INT8) or TorchScript, "
+                                            "checked against PyTorch, to use it outside CNN Studio")
+        self.export_model_button.clicked.connect(self.export_model_dialog)
+        self.model_export_dialog = None
         self.selection_label = QLabel()
         self.selection_label.setStyleSheet("color: palette(placeholder-text);")
-        for b in (self.open_button, self.rename_button, self.delete_button, self.folder_button, self.command_button):
+        for b in (self.open_button, self.rename_button, self.delete_button, self.folder_button, self.command_button,
+                  self.export_model_button):
             buttons.addWidget(b)
         buttons.addSpacing(12)
         buttons.addWidget(self.selection_label, 1)
@@ -339,6 +345,7 @@ class RunsPage(QWidget):
         self.delete_button.setEnabled(bool(runs) and not busy)
         self.folder_button.setEnabled(one)
         self.command_button.setEnabled(one)
+        self.export_model_button.setEnabled(one and (runs[0].has_best or runs[0].has_last))
         if busy:
             self.delete_button.setToolTip("This run is training: stop it on the Train page first.")
         else:
@@ -589,6 +596,21 @@ class RunsPage(QWidget):
         dialog = ExportCommandDialog(config, self)
         dialog.open()
         return dialog
+
+    def export_model_dialog(self):
+        """"Export model…" for the selected run's best checkpoint (else its last.pt)."""
+        from cnnstudio.ui.widgets.model_export_dialog import ModelExportDialog
+
+        runs = self.selected_runs()
+        if len(runs) != 1 or not (runs[0].best_checkpoint or runs[0].last_checkpoint):
+            return None
+        run = runs[0]
+        path = run.best_checkpoint or run.last_checkpoint
+        what = f"{run.model or 'The model'} of run {run.name}" + (f", trained on {Path(run.dataset).name or run.dataset}"
+                                                                  if run.dataset else "") + "."
+        self.model_export_dialog = ModelExportDialog(self.state, str(path), what, self)
+        self.model_export_dialog.open()
+        return self.model_export_dialog
 
     def show_folder(self) -> None:
         runs = self.selected_runs()

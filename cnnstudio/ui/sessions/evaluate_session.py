@@ -26,6 +26,9 @@ class EvaluationResult:
     evaluation: Any  # cnnstudio.core.metrics.Evaluation
     images: np.ndarray  # uint8 (N, C, H, W): the test images, for the gallery
     seconds: float
+    # "" for the model's test split; else what was evaluated instead (a classified folder: "the folder
+    # photos"), whose images are not test images (the page then offers no "open in Inspect").
+    source: str = ""
 
 
 def evaluate_context(context: Any, report=None, cancelled=None) -> EvaluationResult | None:
@@ -90,6 +93,21 @@ class EvaluateSession(QObject):
         self._runner.submit(lambda report, cancelled: evaluate_context(context, report, cancelled),
                             self._on_evaluated, lambda failure: self._fail(failure.message),
                             on_progress=lambda value: self.progress.emit(*value))
+
+    def show_folder(self, classification: Any, seconds: float = 0.0) -> bool:
+        """Show a classified folder's labelled images (core.classify.FolderClassification) as an
+        evaluation of the model in use; False when none of its images is in a class folder."""
+        evaluation = classification.evaluation()
+        if evaluation is None or self.context is None or classification.pixels is None:
+            return False
+        self._runner.discard()  # a test-set evaluation in flight would replace it
+        from pathlib import Path
+
+        images = classification.pixels[classification.labelled]
+        result = EvaluationResult(self.context, evaluation, images, seconds,
+                                  source=f"the folder {Path(classification.folder).name}")
+        self._on_evaluated(result)
+        return True
 
     def reevaluate(self) -> None:
         if self.context is not None:

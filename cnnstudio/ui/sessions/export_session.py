@@ -1,0 +1,81 @@
+"""Exporting a model from the app: one export at a time, in the background, with progress and Cancel.
+
+The export itself is the core's (cnnstudio.core.export.export_model), the same call `cnnstudio export`
+makes. The session hands it the app's loaded dataset when that is the model's (no second copy is loaded
+for the parity check) and turns its progress into signals; it never touches a widget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from cnnstudio.ui.tasks import Task, run_in_background
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    checkpoint: str  # path of the checkpoint to export
+    out: str  # the file to write
+    format: str = "onnx"  # "onnx" or "torchscript"
+    int8: bool = False
+    bundle: str | None = None  # folder for the torch-free predictor bundle
+
+
+class ExportSession(QObject):
+    started = Signal(object)  # ExportRequest
+    progress = Signal(float, str)  # fraction done, what is happening
+    finished = Signal(object)  # cnnstudio.core.export.ExportResult (ok or not: the result says)
+    failed = Signal(str)  # why nothing was exported
+    cancelled = Signal()
+
+    def __init__(self, state: Any, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.result: Any = None
+        self._task: Task | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and self._task.running
+
+    def start(self, request: ExportRequest) -> bool:
+        """Start exporting; False (and nothing starts) while an export is running."""
+        if self.running:
+            return False
+        from cnnstudio.ui.checkpoint_data import dataset_fits
+
+        app_dataset = self.state.dataset
+        self.result = None
+
+        def work(report, is_cancelled):
+            from cnnstudio.core.checkpoint import load_checkpoint
+            from cnnstudio.core.export import export_model
+
+            checkpoint = load_checkpoint(request.checkpoint)
+            dataset = app_dataset if app_dataset is not None and dataset_fits(checkpoint, app_dataset) else None
+            return export_model(checkpoint, request.format, request.out, int8=request.int8, bundle=request.bundle,
+                                dataset=dataset, progress=lambda fraction, text: report((round(fraction, 2), text)),
+                                cancelled=is_cancelled)
+
+        # Bound methods, not lambdas: Qt drops their connections if the session is deleted first.
+        self._task = run_in_background(work, self._on_done, self._on_failed, on_progress=self._on_progress)
+        self._task.cancelled.connect(self.cancelled)
+        self.started.emit(request)
+        return True
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def _on_done(self, result: Any) -> None:
+        self.result = result
+        self.finished.emit(result)
+
+    def _on_failed(self, message: str, details: str) -> None:
+        self.failed.emit(message)
+
+    def _on_progress(self, value: tuple[float, str]) -> None:
+        self.progress.emit(*value)

@@ -1,0 +1,243 @@
+""""Export model…": a checkpoint as ONNX (optionally INT8) or TorchScript, with the parity check's figures.
+
+A thin view over ExportSession: the form builds an ExportRequest, the session runs the core's export in
+the background, and the dialog shows its progress, then what the check measured (agreement with
+PyTorch, the largest logit difference, INT8's accuracy before and after, the file sizes) and offers
+"Open folder". A failed check is shown as a failure, never as done.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
+                               QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QRadioButton,
+                               QVBoxLayout, QWidget)
+
+from cnnstudio.core.checkpoint import CheckpointSummary
+from cnnstudio.ui.sessions.export_session import ExportRequest, ExportSession
+
+SUFFIX = {"onnx": ".onnx", "onnx-int8": ".int8.onnx", "torchscript": ".torchscript.pt"}
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
+
+
+class ModelExportDialog(QDialog):
+    def __init__(self, state: Any, checkpoint: str, description: str = "", parent: QWidget | None = None):
+        """description: what the model is, one line (describe() makes it from a CheckpointSummary)."""
+        super().__init__(parent)
+        self.setWindowTitle("Export model")
+        self.checkpoint = str(checkpoint)
+        self.session = ExportSession(state, self)
+        self.result: Any = None
+        self._out_edited = False
+
+        about = QLabel((description or "Export the model so it runs outside CNN Studio.") + " After writing, the file is "
+                       "run on test images and compared with PyTorch; an export that disagrees is reported as failed.")
+        about.setWordWrap(True)
+        about.setTextFormat(Qt.TextFormat.PlainText)
+
+        self.onnx_radio = QRadioButton("ONNX")
+        self.onnx_radio.setToolTip("Runs in onnxruntime (Python, C++, C#, Java, JavaScript, mobile) and converts "
+                                   "to most other formats")
+        self.torchscript_radio = QRadioButton("TorchScript")
+        self.torchscript_radio.setToolTip("Loads with torch.jit.load in Python or LibTorch (C++), without CNN Studio")
+        self.onnx_radio.setChecked(True)
+        group = QButtonGroup(self)
+        for b in (self.onnx_radio, self.torchscript_radio):
+            group.addButton(b)
+        formats = QHBoxLayout()
+        formats.addWidget(self.onnx_radio)
+        formats.addWidget(self.torchscript_radio)
+        formats.addStretch(1)
+        self.int8_check = QCheckBox("INT8 (about 4x smaller, faster on CPUs)")
+        self.int8_check.setToolTip("Static quantization calibrated on 512 training images; the accuracy before and "
+                                   "after is measured on the test images and shown here")
+        self.bundle_check = QCheckBox("Also write a predictor folder that needs no PyTorch")
+        self.bundle_check.setToolTip("model.onnx, labels.txt and predict.py (onnxruntime, numpy and Pillow only), "
+                                     "preparing images exactly as CNN Studio does")
+        self.out_edit = QLineEdit()
+        self.out_edit.textEdited.connect(lambda _t: setattr(self, "_out_edited", True))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out_edit, 1)
+        out_row.addWidget(browse)
+
+        form = QFormLayout()
+        form.addRow("Format:", formats)
+        form.addRow("", self.int8_check)
+        form.addRow("", self.bundle_check)
+        form.addRow("Save as:", out_row)
+
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.hide()
+
+        self.buttons = QDialogButtonBox()
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.open_button = self.buttons.addButton("Open folder", QDialogButtonBox.ButtonRole.ActionRole)
+        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.export_button.setDefault(True)
+        self.open_button.hide()
+        self.close_button.hide()
+        self.export_button.clicked.connect(self.start)
+        self.open_button.clicked.connect(self.open_folder)
+        self.cancel_button.clicked.connect(self._cancel_or_close)
+        self.close_button.clicked.connect(self.accept)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(about)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+        self.resize(560, 0)
+
+        for signal in (self.onnx_radio.toggled, self.int8_check.toggled, self.bundle_check.toggled):
+            signal.connect(self._sync)
+        self.session.progress.connect(self._on_progress)
+        self.session.finished.connect(self._on_finished)
+        self.session.failed.connect(self._on_failed)
+        self.session.cancelled.connect(self._on_cancelled)
+        self._sync()
+
+    # -- the form --------------------------------------------------------------------------------------
+    @staticmethod
+    def describe(summary: CheckpointSummary) -> str:
+        return (f"{summary.model_name}, trained on {summary.dataset_title} ({len(summary.classes)} classes, "
+                f"{summary.shape_text}).")
+
+    @property
+    def format_key(self) -> str:
+        if self.torchscript_radio.isChecked():
+            return "torchscript"
+        return "onnx-int8" if self.int8_check.isChecked() else "onnx"
+
+    def default_output(self) -> Path:
+        path = Path(self.checkpoint)
+        return path.with_name(path.stem + SUFFIX[self.format_key])
+
+    def bundle_folder(self) -> Path:
+        out = Path(self.out_edit.text().strip() or self.default_output())
+        return out.with_name(out.name.split(".")[0] + "-predictor")
+
+    def _sync(self) -> None:
+        onnx = self.onnx_radio.isChecked()
+        self.int8_check.setEnabled(onnx)
+        self.bundle_check.setEnabled(onnx)
+        if not onnx:
+            self.int8_check.setChecked(False)
+            self.bundle_check.setChecked(False)
+        if not self._out_edited:
+            self.out_edit.setText(str(self.default_output()))
+        if self.bundle_check.isChecked():
+            self.status.setText(f"The predictor folder will be {self.bundle_folder()}")
+        elif not self.session.running and self.result is None:
+            self.status.setText("")
+
+    def _browse(self) -> None:
+        suffix = SUFFIX[self.format_key]
+        kind = "ONNX model (*.onnx)" if suffix.endswith(".onnx") else "TorchScript (*.pt)"
+        path, _ = QFileDialog.getSaveFileName(self, "Save the exported model as", self.out_edit.text(), kind)
+        if path:
+            self.out_edit.setText(path)
+            self._out_edited = True
+            self._sync()
+
+    def request(self) -> ExportRequest:
+        out = self.out_edit.text().strip() or str(self.default_output())
+        fmt = "torchscript" if self.torchscript_radio.isChecked() else "onnx"
+        return ExportRequest(checkpoint=self.checkpoint, out=out, format=fmt, int8=self.int8_check.isChecked(),
+                             bundle=str(self.bundle_folder()) if self.bundle_check.isChecked() else None)
+
+    # -- running -------------------------------------------------------------------------------------
+    def start(self) -> bool:
+        self.result = None
+        if not self.session.start(self.request()):
+            return False
+        self._set_running(True)
+        self.status.setText("Starting…")
+        self.status.setStyleSheet("")
+        return True
+
+    def _set_running(self, running: bool) -> None:
+        for w in (self.onnx_radio, self.torchscript_radio, self.out_edit):
+            w.setEnabled(not running)
+        self.int8_check.setEnabled(not running and self.onnx_radio.isChecked())
+        self.bundle_check.setEnabled(not running and self.onnx_radio.isChecked())
+        self.export_button.setEnabled(not running)
+        self.progress.setVisible(running)
+        self.progress.setValue(0)
+
+    def _on_progress(self, fraction: float, text: str) -> None:
+        self.progress.setValue(int(round(100 * fraction)))
+        self.status.setText(text[:1].upper() + text[1:] + "…")
+
+    def _on_finished(self, result: Any) -> None:
+        self.result = result
+        self._set_running(False)
+        self.status.setText(self.result_text(result))
+        self.status.setStyleSheet("" if result.ok else "color: #c0392b;")
+        self.open_button.setVisible(True)
+        self.cancel_button.hide()
+        self.close_button.show()
+        self.export_button.setText("Export again")
+
+    def _on_failed(self, message: str) -> None:
+        self._set_running(False)
+        self.status.setText(f"Nothing was exported: {message}")
+        self.status.setStyleSheet("color: #c0392b;")
+
+    def _on_cancelled(self) -> None:
+        self._set_running(False)
+        self.status.setText("Cancelled; nothing was written.")
+        self.status.setStyleSheet("")
+
+    @staticmethod
+    def result_text(result: Any) -> str:
+        p = result.parity
+        head = (f"Exported {Path(result.path).name} ({_size(result.bytes)}) in {result.seconds:.0f} s."
+                if result.ok else f"Export FAILED its check: {Path(result.path).name} does not compute what the "
+                                  "model computes. Do not use it.")
+        lines = [head, f"Checked on {p.images} {p.source}: top-1 agreement with PyTorch {p.agreement:.2%}, "
+                       f"largest logit difference {p.max_abs_diff:.1e}."]
+        if result.int8 is not None:
+            q = result.int8
+            lines.append(f"INT8: accuracy {q.int8_accuracy:.2%} (fp32 {q.fp32_accuracy:.2%}, "
+                         f"{'-' if q.drop >= 0 else '+'}{abs(q.drop) * 100:.2f} points) on {q.images:,} test images; "
+                         f"{_size(q.int8_bytes)} instead of {_size(q.fp32_bytes)}.")
+            if q.drop > 0.01:
+                lines.append("INT8 costs more than a point of accuracy here: the fp32 model may be the better choice.")
+        if result.bundle:
+            lines.append(f"Predictor folder: {result.bundle} (python predict.py IMAGE; see its README.md).")
+        return "\n".join(lines)
+
+    def open_folder(self) -> None:
+        if self.result is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.result.path).parent)))
+
+    def _cancel_or_close(self) -> None:
+        if self.session.running:
+            self.session.cancel()
+            self.status.setText("Cancelling…")
+        else:
+            self.reject()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.session.cancel()  # a running export stops at its next step and removes its temporary files
+        super().closeEvent(event)
+
+    def reject(self) -> None:
+        self.session.cancel()
+        super().reject()
