@@ -144,6 +144,7 @@ def main() -> int:
         evaluate.select_cell(t, p)
         pump(1.0)
         shot("evaluate", "evaluate")
+        dialog_shots(evaluate, Path(home), out, pump, wait_until)
 
     inspect = window.page("inspect")
     if hasattr(inspect, "inspectionReady"):
@@ -179,6 +180,47 @@ def main() -> int:
     QTimer.singleShot(0, app.quit)
     app.exec()
     return 0
+
+
+def dialog_shots(evaluate, home: Path, out: Path, pump, wait_until) -> None:
+    """"Export model…" after an INT8 export with a predictor folder, and "Classify a folder…" after
+    classifying a folder of the test pictures sorted into class subfolders (least sure first)."""
+    import numpy as np
+    from PIL import Image
+
+    dialog = evaluate.export_model_dialog()
+    dialog.int8_check.setChecked(True)
+    dialog.bundle_check.setChecked(True)
+    dialog.out_edit.setText(str(home / "exports" / "shapes.int8.onnx"))
+    exported: list = []
+    dialog.session.finished.connect(exported.append)
+    dialog.start()
+    wait_until(lambda: exported, 300, "the export")
+    pump(0.5)
+    dialog.grab().save(str(out / "export-dialog.png"))
+    print(f"wrote {out / 'export-dialog.png'}")
+    dialog.accept()
+
+    ds = evaluate.context.dataset
+    folder = home / "my-shapes"
+    images, labels = ds.test_images.numpy(), ds.test_labels.numpy()
+    for k, name in enumerate(ds.classes):
+        (folder / name).mkdir(parents=True)
+        for j, i in enumerate(np.flatnonzero(labels == k)[:15]):
+            Image.fromarray(images[i, 0]).save(folder / name / f"{name}-{j}.png")
+    (folder / "notes.png").write_text("not a picture")
+    classify = evaluate.classify_folder_dialog()
+    classified: list = []
+    classify.session.finished.connect(classified.append)
+    classify.start(str(folder))
+    wait_until(lambda: classified, 300, "the folder's classification")
+    from PySide6.QtCore import Qt
+
+    classify.table.sortByColumn(3, Qt.SortOrder.AscendingOrder)
+    pump(0.5)
+    classify.grab().save(str(out / "classify-dialog.png"))
+    print(f"wrote {out / 'classify-dialog.png'}")
+    classify.reject()
 
 
 def draw_star(canvas, app) -> None:

@@ -369,3 +369,29 @@ def test_classifying_a_loose_folder_has_no_accuracy_and_names_what_it_could_not_
     assert "not found" in capsys.readouterr().err
     assert cli.main(["predict", "--checkpoint", shapes_checkpoint]) == cli.EXIT_ERROR
     assert "give image files, or --folder" in capsys.readouterr().err
+
+
+def test_a_graph_the_new_exporter_refuses_falls_back_to_the_torchscript_exporter(shapes_checkpoint, shapes,
+                                                                                tmp_path, monkeypatch):
+    import torch
+
+    real = torch.onnx.export
+    calls = []
+
+    def export(*args, dynamo=True, **kwargs):
+        calls.append(dynamo)
+        if dynamo:
+            raise RuntimeError("torch.export could not capture this graph")
+        return real(*args, dynamo=False, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", export)
+    result = export_model(shapes_checkpoint, "onnx", tmp_path / "m.onnx", dataset=shapes)
+    assert calls == [True, False]
+    assert result.ok and result.parity.agreement == 1.0
+    assert ModelMetadata.from_strings(
+        {p.key: p.value for p in __import__("onnx").load(str(tmp_path / "m.onnx")).metadata_props}).classes == shapes.classes
+
+    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no way")))
+    with pytest.raises(CNNStudioError, match="ONNX export failed: no way"):
+        export_model(shapes_checkpoint, "onnx", tmp_path / "m2.onnx", dataset=shapes)
+    assert not (tmp_path / "m2.onnx").exists() and [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
