@@ -17,6 +17,9 @@ CORE = Path(__file__).resolve().parent.parent
 # The core modules the bundle's preparation needs, in dependency order.
 PREPARATION_MODULES = ("errors.py", "orientation.py", "framing.py", "preparation.py")
 PACKAGE = "cnnstudio_prep"
+# The bundle's predict.py: a script, not a module of this package (its folder has no __init__.py), since
+# it imports the copied preparation modules under PACKAGE.
+TEMPLATE = Path(__file__).resolve().parent / "bundle_files" / "predict.py"
 REQUIREMENTS = "onnxruntime>=1.16\nnumpy>=1.24\npillow>=9.5\n"
 
 
@@ -31,7 +34,7 @@ def write_bundle(folder: Path, onnx_file: Path, metadata: ModelMetadata) -> Path
         '"""Image preparation copied from CNN Studio\'s core (cnnstudio/core), unchanged."""\n', encoding="utf-8")
     for name in PREPARATION_MODULES:
         shutil.copyfile(CORE / name, package / name)
-    shutil.copyfile(Path(__file__).with_name("bundle_predict.py"), folder / "predict.py")
+    shutil.copyfile(TEMPLATE, folder / "predict.py")
     (folder / "requirements.txt").write_text(REQUIREMENTS, encoding="utf-8")
     (folder / "README.md").write_text(_readme(metadata), encoding="utf-8")
     return folder
