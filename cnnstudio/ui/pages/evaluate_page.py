@@ -118,7 +118,7 @@ class EvaluatePage(PictureExportMixin, QWidget):
         info.addWidget(self.model_label)
         buttons = QHBoxLayout()
         self.export_button = QToolButton()
-        self.export_button.setText("Export…")
+        self.export_button.setText("Save…")
         self.export_button.setIcon(QIcon.fromTheme("document-save-as"))
         self.export_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
