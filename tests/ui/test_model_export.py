@@ -159,3 +159,22 @@ def test_classify_dialog_table_csv_and_evaluate(qtbot, evaluate_page, shapes_dat
     with qtbot.waitSignal(page.evaluationReady, timeout=TIMEOUT):
         page.reevaluate()
     assert page.source == "" and len(page.evaluation.labels) == len(shapes_dataset.test_labels)
+
+
+def test_the_evaluate_page_with_its_model_menu_still_fits_a_1024_window(qtbot, shapes_checkpoint):
+    """Two more buttons in Evaluate's header widened the window to 1,108 px: they live in one menu."""
+    from cnnstudio.ui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.resize(1024, 700)
+    window.show()
+    page = window.page("evaluate")
+    with qtbot.waitSignal(page.evaluationReady, timeout=TIMEOUT):
+        window.state.set_checkpoint(shapes_checkpoint)
+        window.show_page("evaluate")
+    qtbot.wait(50)
+    assert window.width() == 1024
+    actions = [a.text() for a in page.model_button.menu().actions() if a.text()]
+    assert actions == ["Evaluate again", "Export model (ONNX, INT8, TorchScript)…", "Classify a folder…"]
+    window.close()

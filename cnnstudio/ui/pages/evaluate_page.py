@@ -132,23 +132,31 @@ class EvaluatePage(PictureExportMixin, QWidget):
         menu.addAction("Gallery as PNG…", lambda: self.save_png_dialog("gallery"))
         menu.addAction("Per-class table as PNG…", lambda: self.save_png_dialog("table"))
         self.export_button.setMenu(menu)
-        self.reevaluate_button = QPushButton("Evaluate again")
-        self.reevaluate_button.setToolTip("Evaluate the checkpoint again (e.g. after the file changed)")
-        self.reevaluate_button.clicked.connect(self.reevaluate)
-        self.classify_button = QPushButton("Classify a folder…")
-        self.classify_button.setToolTip("Run this model on every image of a folder: a table of predictions, and "
-                                        "the accuracy when the folder has one subfolder per class")
-        self.classify_button.clicked.connect(self.classify_folder_dialog)
-        self.export_model_button = QPushButton("Export model…")
-        self.export_model_button.setToolTip("Save the model as ONNX (optionally INT8) or TorchScript, checked "
+        # One "Model" menu (evaluate again, export, classify a folder) beside "Save": more buttons would
+        # widen the page past a 1024-pixel window (the header's cards and buttons share one row).
+        self.model_button = QToolButton()
+        self.model_button.setText("Model")
+        self.model_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.model_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.model_button.setToolTip("Evaluate again, export the model to run outside CNN Studio, or classify a "
+                                     "folder of images with it")
+        model_menu = QMenu(self.model_button)
+        self.reevaluate_action = model_menu.addAction("Evaluate again", self.reevaluate)
+        self.reevaluate_action.setToolTip("Evaluate the checkpoint again (e.g. after the file changed)")
+        model_menu.addSeparator()
+        self.export_model_action = model_menu.addAction("Export model (ONNX, INT8, TorchScript)…",
+                                                        self.export_model_dialog)
+        self.export_model_action.setToolTip("Save the model as ONNX (optionally INT8) or TorchScript, checked "
                                             "against PyTorch, to use it outside CNN Studio")
-        self.export_model_button.clicked.connect(self.export_model_dialog)
+        self.classify_action = model_menu.addAction("Classify a folder…", self.classify_folder_dialog)
+        self.classify_action.setToolTip("Run this model on every image of a folder: a table of predictions, and "
+                                        "the accuracy when the folder has one subfolder per class")
+        model_menu.setToolTipsVisible(True)
+        self.model_button.setMenu(model_menu)
         self.model_export_dialog = None
         self.classify_dialog = None
         buttons.addStretch(1)
-        buttons.addWidget(self.reevaluate_button)
-        buttons.addWidget(self.classify_button)
-        buttons.addWidget(self.export_model_button)
+        buttons.addWidget(self.model_button)
         buttons.addWidget(self.export_button)
         info.addLayout(buttons)
         header.addLayout(info, 1)
@@ -305,7 +313,7 @@ class EvaluatePage(PictureExportMixin, QWidget):
         self.banner.clear_message()
         if result.source:
             self.banner.show_message(f"Showing {result.source} (its images in class subfolders), not the test set. "
-                                     "\"Evaluate again\" returns to the test set.", "info")
+                                     "Model > Evaluate again returns to the test set.", "info")
         elif context.dataset_note and not context.from_app:
             self.banner.show_message(context.dataset_note, "info")
         self._fill()
