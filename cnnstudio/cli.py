@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit-train", type=positive_int, metavar="N", help="train on the first N samples only")
     p.add_argument("--data-dir", metavar="DIR", help="folder holding (or receiving) the dataset's files")
     p.add_argument("--download", action="store_true", help="download the dataset first if it is missing")
+    p.add_argument("--weights", metavar="FILE", help="for a pretrained backbone: its ImageNet weights file, fetched "
+                   "elsewhere (checked, then kept in the weights folder for later runs)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: a new folder under the runs folder)")
     p.add_argument("--resume", metavar="CKPT", help="continue a run from its last.pt")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
@@ -386,6 +388,8 @@ def cmd_train(args) -> int:
         if not args.dataset:
             raise CLIError("--dataset is required (a name from `cnnstudio datasets`, or a folder)")
         cfg = config_from_args(args)  # every option checked before the data is loaded
+        if args.weights:
+            _import_backbone_weights(cfg, args.weights)
 
     ctx = dist.init_from_env(args.device) if dist.launched_by_torchrun() else dist.current()
     main_rank = ctx.is_main
@@ -460,6 +464,21 @@ def cmd_train(args) -> int:
     return EXIT_STOPPED if result["status"] == "stopped" else 0
 
 
+def _import_backbone_weights(cfg, path: str) -> None:
+    """--weights: check the file against the model's backbone and keep it where training looks."""
+    from cnnstudio.core.models.backbones import import_weights
+    from cnnstudio.core.models.presets import resolve_spec
+
+    spec = cfg.spec if cfg.spec is not None else resolve_spec(cfg.model)
+    archs = sorted({layer.get("arch") for layer in spec.get("layers", []) if layer.get("type") == "backbone"})
+    if not archs:
+        raise CLIError(f"--weights is for a model with a pretrained backbone; {cfg.model} has none")
+    if len(archs) > 1:
+        raise CLIError(f"--weights: the model has several backbones ({', '.join(archs)}); import each with the app")
+    where, note = import_weights(archs[0], path)
+    print(f"note: {Path(path).name}: {note}; kept as {where}", file=sys.stderr)
+
+
 def _resume_fixed_options(args) -> list[tuple[str, Any]]:
     """The train options a resumed run keeps from its checkpoint, with what the user passed."""
     return [("--dataset", args.dataset), ("--model", args.model), ("--batch-size", args.batch_size),
@@ -468,7 +487,7 @@ def _resume_fixed_options(args) -> list[tuple[str, Any]]:
             ("--precision", args.precision), ("--val-split", args.val_split), ("--augment", args.augment),
             ("--early-stopping", args.early_stopping), ("--warmup", args.warmup),
             ("--class-weights", args.class_weights), ("--seed", args.seed), ("--limit-train", args.limit_train),
-            ("--download", args.download)]
+            ("--download", args.download), ("--weights", args.weights)]
 
 
 class TerminalProgress:

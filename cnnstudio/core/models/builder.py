@@ -88,6 +88,10 @@ def _module(info: LayerInfo) -> nn.Module:
         return nn.Linear(info.in_shape[0], info.out_shape[0], bias=c["bias"])
     if kind == "basic_block":
         return BasicBlock(info.in_shape[0], c["out"], c["stride"])
+    if kind == "backbone":
+        from cnnstudio.core.models.backbones import make_backbone
+
+        return make_backbone(c["arch"], c["resolution"], c["train"], c["weights"], info.in_shape[0])
     if kind == "leaky_relu":
         return nn.LeakyReLU(c["slope"])
     if kind == "gelu":

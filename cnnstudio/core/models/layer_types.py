@@ -118,6 +118,20 @@ LAYER_TYPES: dict[str, LayerType] = {
                       help="Optional check: when given it must match the incoming features."),
             ParamSpec("bias", "bool", "Bias", True),
         )),
+        LayerType("backbone", "Pretrained backbone",
+                  "A network pretrained on ImageNet (torchvision's weights) without its classifier: image -> "
+                  "its pooled features. Grey images are repeated to RGB and resized to its resolution inside.",
+                  "image", (
+                      ParamSpec("arch", "choice", "Network", "resnet18", required=True,
+                                choices=("resnet18", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0")),
+                      ParamSpec("weights", "choice", "Weights", "imagenet", choices=("imagenet", "none"),
+                                help="imagenet: start from torchvision's ImageNet weights; none: random."),
+                      ParamSpec("train", "choice", "What learns", "features", choices=("features", "last", "all"),
+                                help="features: only the head (the backbone is frozen); last: the head and the "
+                                     "backbone's last stage; all: everything, the backbone at a tenth of the rate."),
+                      ParamSpec("resolution", "int", "Resolution", 224, min=32, max=512,
+                                help="Side of the image the network sees; 224 as in ImageNet, smaller is faster."),
+                  )),
         LayerType("basic_block", "Residual block",
                   "ResNet BasicBlock: conv3x3-BN-ReLU-conv3x3-BN plus a shortcut, then ReLU. "
                   "The shortcut is a 1x1 conv + BN when the stride or channel count changes.",
@@ -253,6 +267,12 @@ def layer_label(params: dict[str, Any], num_classes: int | None = None, in_rank:
         if out == CLASSES:
             return f"Linear {num_classes} (classes)" if num_classes else "Linear (classes)"
         return f"Linear {out}"
+    if kind == "backbone":
+        from cnnstudio.core.models.backbones import BACKBONES
+
+        mode = {"features": "frozen", "last": "last stage learns", "all": "all learn"}[params["train"]]
+        pre = "ImageNet" if params["weights"] == "imagenet" else "random"
+        return f"{BACKBONES[params['arch']].title} ({pre}, {mode}, {params['resolution']} px)"
     if kind == "basic_block":
         text = f"BasicBlock {params['out']}"
         return text + (f", stride {params['stride']}" if params["stride"] != 1 else "")

@@ -138,6 +138,17 @@ def _resnet(stages: tuple[tuple[int, int], ...]) -> list[Layer]:
     return layers + [{"type": "global_avgpool"}, linear(CLASSES)]
 
 
+def _pretrained(arch: str, resolution: int = 224) -> list[Layer]:
+    """A backbone pretrained on ImageNet (frozen: features only) and a head for the classes.
+
+    The head standardises the features first (BatchNorm): each backbone's features have their own scale
+    (EfficientNet's differ from ResNet's by an order of magnitude), and a linear layer on standardised
+    features learns at the same pace whichever backbone feeds it.
+    """
+    return [{"type": "backbone", "arch": arch, "weights": "imagenet", "train": "features", "resolution": resolution},
+            bn(), dropout(0.2), linear(CLASSES)]
+
+
 def _preset(name: str, description: str, recommended: str, layers: list[Layer]) -> dict[str, Any]:
     return {"name": name, "description": description, "recommended": recommended, "layers": layers}
 
@@ -187,6 +198,23 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "conv and no max-pool, then four stages of two basic blocks (64, 128, 256, 512); "
                 "about 11.2 M parameters, the same count as torchvision's with those two changes.",
                 "CIFAR-10, CIFAR-100; slow on CPU", _resnet(((64, 2), (128, 2), (256, 2), (512, 2)))),
+        _preset("resnet18-imagenet",
+                "torchvision's ResNet-18 with its ImageNet weights (69.8 % top-1), frozen, and a new linear "
+                "head: features only, the quickest way to a good model of your own photos. Set the backbone's "
+                "\"What learns\" to fine-tune its last stage or all of it.",
+                "your own photos (a few hundred per class)", _pretrained("resnet18")),
+        _preset("mobilenet-v3-small-imagenet",
+                "torchvision's MobileNetV3-Small with its ImageNet weights (67.7 % top-1; 0.9 M parameters), "
+                "frozen, and a new linear head: the fastest pretrained choice on a CPU.",
+                "your own photos; slow CPUs", _pretrained("mobilenet_v3_small")),
+        _preset("mobilenet-v3-large-imagenet",
+                "torchvision's MobileNetV3-Large with its ImageNet weights (75.3 % top-1; 3.0 M parameters), "
+                "frozen, and a new linear head.",
+                "your own photos", _pretrained("mobilenet_v3_large")),
+        _preset("efficientnet-b0-imagenet",
+                "torchvision's EfficientNet-B0 with its ImageNet weights (77.7 % top-1; 4.0 M parameters), "
+                "frozen, and a new linear head: the most accurate of the four.",
+                "your own photos", _pretrained("efficientnet_b0")),
     )
 }
 

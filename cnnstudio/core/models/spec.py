@@ -240,7 +240,18 @@ def _infer_basic_block(c: dict, shape: Shape, _n: int):
     return (out, ho, wo), params, arith
 
 
+def _infer_backbone(c: dict, shape: Shape, _n: int):
+    from cnnstudio.core.models.backbones import BACKBONES
+
+    ch, _, _ = _need_image(shape)
+    if ch not in (1, 3):
+        raise _LayerProblem(f"a pretrained backbone takes grey or RGB images, not {ch} channels")
+    info = BACKBONES[c["arch"]]
+    return (info.features,), info.params, f"resized to {c['resolution']}x{c['resolution']}, pooled"
+
+
 _INFER = {
+    "backbone": _infer_backbone,
     "conv": _infer_conv,
     "maxpool": _infer_pool,
     "avgpool": _infer_pool,

@@ -29,6 +29,7 @@ from cnnstudio.core.datasets import load_dataset
 from cnnstudio.core.datasets.base import Dataset
 from cnnstudio.core.errors import CNNStudioError, TrainingError
 from cnnstudio.core.metrics import Evaluation, evaluate
+from cnnstudio.core.models.backbones import BACKBONE_LR_SCALE, backbones_in, prepare_backbones
 from cnnstudio.core.models.builder import build_model
 from cnnstudio.core.models.presets import resolve_spec
 from cnnstudio.core.runs import empty_history, remove_orphaned_temp_files
@@ -111,6 +112,13 @@ class Trainer:
 
     def log(self, message: str) -> None:
         self.emit(LogEvent(message))
+
+    def _weights_progress(self, done: int, total: int) -> None:
+        """A backbone's weights downloading: a log line at every tenth (the run has not started yet)."""
+        tenth = int(10 * done / total) if total else 0
+        if tenth != getattr(self, "_weights_tenth", -1):
+            self._weights_tenth = tenth
+            self.log(f"downloading ImageNet weights: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -215,6 +223,11 @@ class Trainer:
                 raise CNNStudioError(f"cannot continue from {self.resume_from}: {problem}")
         torch.manual_seed(cfg.seed)  # the same seed gives the same initial weights
         model = build_model(spec, ds.input_shape, ds.num_classes)
+        # A pretrained backbone gets the data's normalisation and, unless a checkpoint's weights follow,
+        # its ImageNet weights (found in the weights folder or downloaded, with the download's progress).
+        for note in prepare_backbones(model, ds.mean, ds.std, load_weights=ckpt is None,
+                                      progress=self._weights_progress, cancel=lambda: self.control.stop_requested):
+            self.emit(LogEvent(note))
 
         device = self.dist.device if self.dist.enabled else resolve_device(cfg.device)
         precision = resolve_precision(cfg.precision, device)
@@ -322,7 +335,7 @@ class Trainer:
             run.lr = cfg.lr * lr_factor(cfg.schedule, run.global_step, run.total_steps, run.steps_per_epoch,
                                         cfg.warmup_epochs, cfg.step_size, cfg.epochs)
             for g in run.optimizer.param_groups:
-                g["lr"] = run.lr
+                g["lr"] = run.lr * g.get("lr_scale", 1.0)
             idx = batches[b]
             run.x = x = run.pre.augment(run.train_x[idx], cfg.augment, run.aug_gen)
             run.y = y = run.train_y[idx]
@@ -639,12 +652,18 @@ def device_name(device: torch.device) -> str:
 
 def make_optimizer(cfg: TrainConfig, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:
     # No weight decay on biases and norm scales: they set offsets and scales, not capacity.
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    groups = [g for g in groups if g["params"]]
+    # A pretrained backbone that learns whole ("all") learns at a tenth of the head's rate: large steps
+    # would wash out what ImageNet taught it before the new head has settled.
+    slow = {id(p) for b in backbones_in(model) if b.train_mode == "all" for p in b.parameters()}
+    groups = []
+    for scale in (1.0, BACKBONE_LR_SCALE):
+        decay, no_decay = [], []
+        for p in model.parameters():
+            if p.requires_grad and (id(p) in slow) == (scale != 1.0):
+                (no_decay if p.ndim <= 1 else decay).append(p)
+        groups += [{"params": decay, "weight_decay": cfg.weight_decay, "lr_scale": scale},
+                   {"params": no_decay, "weight_decay": 0.0, "lr_scale": scale}]
+    groups = [dict(g, lr=cfg.lr * g["lr_scale"]) for g in groups if g["params"]]
     if cfg.optimizer == "sgd":
         cls, kwargs = torch.optim.SGD, {"momentum": cfg.momentum, "nesterov": cfg.nesterov and cfg.momentum > 0}
     else:

@@ -1,0 +1,321 @@
+"""Pretrained backbones: torchvision's ImageNet networks as one spec layer, and their weights files.
+
+A backbone is one layer of a model spec ({"type": "backbone", "arch": "resnet18", ...}) followed by a
+small head (dropout, linear). Inside, it adapts whatever the dataset gives (its own normalisation, grey
+or colour, any size) to what the network was trained on (RGB at its resolution, ImageNet's mean and
+std), so prediction, Draw, Inspect and export need nothing new: the checkpoint holds the whole model.
+
+Weights come through torchvision's weights API (its URLs, file names and checksums; no second copy of
+them) into the per-user `weights` folder: downloaded with progress and Cancel and checked against the
+hash in their name, or imported from a file the user fetched elsewhere. torch is imported lazily: the
+model editor reads BACKBONES before torch has loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from cnnstudio.core.errors import CNNStudioError, DownloadCancelled
+
+TRAIN_MODES = ("features", "last", "all")
+BACKBONE_LR_SCALE = 0.1  # "all": the pretrained layers learn at a tenth of the head's rate
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    arch: str  # torchvision's model name
+    title: str
+    features: int  # length of the pooled feature vector
+    params: int  # parameters without the ImageNet classifier
+    imagenet_top1: float  # torchvision's published ImageNet accuracy of the default weights
+
+
+BACKBONES: dict[str, BackboneInfo] = {b.arch: b for b in (
+    BackboneInfo("resnet18", "ResNet-18", 512, 11_176_512, 69.76),
+    BackboneInfo("mobilenet_v3_small", "MobileNetV3-Small", 576, 927_008, 67.67),
+    BackboneInfo("mobilenet_v3_large", "MobileNetV3-Large", 960, 2_971_952, 75.27),
+    BackboneInfo("efficientnet_b0", "EfficientNet-B0", 1280, 4_007_548, 77.69),
+)}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+# -- weights files -----------------------------------------------------------------------------------
+def weights_dir() -> Path:
+    from cnnstudio.core.paths import user_data_dir
+
+    return user_data_dir() / "weights"
+
+
+def _weights_enum(arch: str):
+    import torchvision
+
+    return torchvision.models.get_model_weights(arch).DEFAULT
+
+
+def weights_url(arch: str) -> str:
+    return _weights_enum(arch).url
+
+
+def weights_file_name(arch: str) -> str:
+    """torchvision's file name, e.g. resnet18-f37072fd.pth (the part after the dash starts its sha256)."""
+    return weights_url(arch).rsplit("/", 1)[-1]
+
+
+def _hash_prefix(file_name: str) -> str | None:
+    match = re.search(r"-([a-f0-9]{6,})\.", file_name)
+    return match.group(1) if match else None
+
+
+def find_weights(arch: str) -> Path | None:
+    """The weights file for `arch` where CNN Studio keeps it, or in torch's own download cache."""
+    name = weights_file_name(arch)
+    candidates = [weights_dir() / name]
+    try:
+        import torch.hub
+
+        candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / name)
+    except Exception:  # noqa: BLE001 - no torch hub folder: only ours
+        pass
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def missing_weights_message(arch: str, why: str = "") -> str:
+    info = BACKBONES[arch]
+    name = weights_file_name(arch)
+    return (f"The ImageNet weights of {info.title} ({name}) are not on this computer"
+            + (f" and could not be downloaded ({why})" if why else "")
+            + f". Download {weights_url(arch)} with a browser and put it in {weights_dir()}, or choose it with "
+              "\"Import weights file…\" (command line: --weights FILE).")
+
+
+def read_weights(arch: str, path: str | os.PathLike) -> dict[str, Any]:
+    """A weights file as a state dict that fits `arch` exactly (CNNStudioError otherwise)."""
+    import torch
+    import torchvision
+
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CNNStudioError(f"weights file not found: {path}") from None
+    except Exception as exc:  # noqa: BLE001 - not a torch file, damaged, refused by weights_only
+        raise CNNStudioError(f"{path} is not a PyTorch weights file ({type(exc).__name__})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise CNNStudioError(f"{path} does not hold a state dict of weights")
+    model = torchvision.models.get_model(arch, weights=None)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise CNNStudioError(f"{path.name} does not fit {BACKBONES[arch].title}: {first}") from None
+    return state
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def import_weights(arch: str, path: str | os.PathLike) -> tuple[Path, str]:
+    """Copy a weights file the user fetched into the weights folder, after checking that it fits `arch`.
+    Returns (where it now is, a note: whether it is torchvision's published file)."""
+    source = Path(path).expanduser()
+    read_weights(arch, source)
+    target = weights_dir() / weights_file_name(arch)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.resolve() != target.resolve():
+        temp = target.with_name(f".{target.name}.{os.getpid()}.part")
+        shutil.copyfile(source, temp)
+        os.replace(temp, target)
+    prefix = _hash_prefix(target.name)
+    same = prefix is not None and sha256_of(target).startswith(prefix)
+    note = ("torchvision's published ImageNet weights (checksum verified)" if same else
+            "weights that fit the network but are not torchvision's published file (checksum differs); "
+            "they are used as given")
+    return target, note
+
+
+def download_weights(arch: str, progress: Callable[[int, int], None] | None = None,
+                     cancel: Callable[[], bool] | None = None) -> Path:
+    """Download torchvision's weights for `arch` into the weights folder, checked against the sha256
+    prefix in the file's name. Raises CNNStudioError with missing_weights_message when it cannot."""
+    from cnnstudio.core.datasets.download import _FileFailed, _Transfer, RemoteFile, _download_file
+
+    name = weights_file_name(arch)
+    folder = weights_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    remote = RemoteFile(name, None, (weights_url(arch),))
+    transfer = _Transfer([remote], progress, cancel)
+    try:
+        path = _download_file(remote, folder, 0, transfer)
+    except DownloadCancelled:
+        raise
+    except _FileFailed as exc:
+        raise CNNStudioError(missing_weights_message(arch, "no network" if exc.offline else "; ".join(exc.problems[:1]))) from None
+    prefix = _hash_prefix(name)
+    if prefix and not sha256_of(path).startswith(prefix):
+        path.unlink(missing_ok=True)
+        raise CNNStudioError(missing_weights_message(arch, "the downloaded file's checksum is wrong"))
+    return path
+
+
+def ensure_weights(arch: str, progress=None, cancel=None, download: bool = True) -> Path:
+    """The weights file for `arch`: found, or downloaded when allowed."""
+    found = find_weights(arch)
+    if found is not None:
+        return found
+    if not download:
+        raise CNNStudioError(missing_weights_message(arch))
+    return download_weights(arch, progress, cancel)
+
+
+# -- the spec layer ----------------------------------------------------------------------------------
+def make_backbone(arch: str, resolution: int, train: str, weights: str = "imagenet", in_channels: int = 3):
+    """The nn.Module of a backbone layer (weights not loaded: prepare_backbones does that)."""
+    return _backbone_class()(arch, resolution, train, weights, in_channels)
+
+
+_CLASS = None
+
+
+def _backbone_class():
+    """Backbone, defined on first use so this module imports without torch."""
+    global _CLASS
+    if _CLASS is not None:
+        return _CLASS
+    import torch
+    import torch.nn.functional as F
+    import torchvision
+    from torch import nn
+
+    class Backbone(nn.Module):
+        """torchvision's network without its ImageNet classifier: image -> pooled features (N, F).
+
+        forward() first undoes the dataset's normalisation (buffers set by set_input_stats, saved in
+        the checkpoint), repeats grey to RGB, resizes to the network's resolution and applies
+        ImageNet's normalisation: the rest of CNN Studio feeds it exactly what it feeds any model.
+        """
+
+        def __init__(self, arch: str, resolution: int, train: str, weights: str = "imagenet", in_channels: int = 3):
+            super().__init__()
+            self.arch, self.resolution, self.train_mode = arch, int(resolution), train
+            self.pretrained = weights == "imagenet"
+            net = torchvision.models.get_model(arch, weights=None)
+            if hasattr(net, "fc"):
+                net.fc = nn.Identity()
+            else:
+                net.classifier = nn.Identity()
+            self.net = net
+            # Saved with the model: prediction and export undo exactly the normalisation training used.
+            self.register_buffer("input_mean", torch.zeros(1, in_channels, 1, 1))
+            self.register_buffer("input_std", torch.ones(1, in_channels, 1, 1))
+            self.register_buffer("imagenet_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+            self.register_buffer("imagenet_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+            self._frozen: list[nn.Module] = []
+            self.set_train_mode(train)
+
+        def set_input_stats(self, mean, std) -> None:
+            """The dataset normalisation the model's input arrives with (per channel, 0..1 units)."""
+            device = self.input_mean.device
+            self.input_mean.copy_(torch.tensor(list(mean), dtype=torch.float32, device=device).view(1, -1, 1, 1))
+            self.input_std.copy_(torch.tensor(list(std), dtype=torch.float32, device=device).view(1, -1, 1, 1))
+
+        def load_pretrained(self, state: dict[str, Any]) -> None:
+            own = {k: v for k, v in state.items() if not k.startswith(("fc.", "classifier."))}
+            self.net.load_state_dict(own, strict=True)
+
+        def stages(self) -> list[tuple[str, list[nn.Module]]]:
+            """The network's stages in order: (name, modules)."""
+            n = self.net
+            if self.arch.startswith("resnet"):
+                return [("stem", [n.conv1, n.bn1, n.relu, n.maxpool])] + [
+                    (f"layer{i}", [getattr(n, f"layer{i}")]) for i in range(1, 5)]
+            return [(f"features.{i}", [m]) for i, m in enumerate(n.features)]
+
+        def trainable_stages(self) -> int:
+            """How many stages (from the end) learn: 0 (features), the last resolution's (last), all."""
+            stages = self.stages()
+            if self.train_mode == "all":
+                return len(stages)
+            if self.train_mode == "features":
+                return 0
+            if self.arch.startswith("resnet"):
+                return 1
+            # The blocks after the last downsampling: the network's last stage at its lowest resolution.
+            sizes = []
+            x = torch.zeros(1, 3, 64, 64)
+            was_training = self.net.training
+            self.net.eval()  # a probe: BatchNorm statistics must not learn from it
+            with torch.no_grad():
+                for _, modules in stages:
+                    for m in modules:
+                        x = m(x)
+                    sizes.append(x.shape[-1])
+            self.net.train(was_training)
+            last = len(sizes) - 1
+            while last > 0 and sizes[last - 1] == sizes[-1]:
+                last -= 1
+            return len(stages) - last
+
+        def set_train_mode(self, train: str) -> None:
+            self.train_mode = train
+            stages = self.stages()
+            keep = self.trainable_stages()
+            self._frozen = [m for _, modules in stages[:len(stages) - keep] for m in modules]
+            for m in self._frozen:
+                for p in m.parameters():
+                    p.requires_grad_(False)
+            for _, modules in stages[len(stages) - keep:]:
+                for m in modules:
+                    for p in m.parameters():
+                        p.requires_grad_(True)
+
+        def train(self, mode: bool = True):
+            super().train(mode)
+            for m in self._frozen:  # frozen layers keep ImageNet's BatchNorm statistics
+                m.train(False)
+            return self
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = x * self.input_std + self.input_mean
+            if x.shape[1] == 1:
+                x = x.expand(-1, 3, -1, -1)
+            if x.shape[-2:] != (self.resolution, self.resolution):
+                x = F.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)
+            return self.net((x - self.imagenet_mean) / self.imagenet_std)
+
+    _CLASS = Backbone
+    return _CLASS
+
+
+def backbones_in(model) -> list:
+    """The Backbone modules of a built model."""
+    cls = _backbone_class()
+    return [m for m in model.modules() if isinstance(m, cls)]
+
+
+def prepare_backbones(model, mean, std, *, load_weights: bool, weights_file: str | os.PathLike | None = None,
+                      progress=None, cancel=None, download: bool = True) -> list[str]:
+    """Before training: give every backbone the dataset's normalisation and (load_weights) its ImageNet
+    weights (weights_file, else found or downloaded). Returns notes for the user."""
+    notes = []
+    for backbone in backbones_in(model):
+        backbone.set_input_stats(mean, std)
+        if not load_weights or not backbone.pretrained:
+            continue
+        path = Path(weights_file) if weights_file else ensure_weights(backbone.arch, progress, cancel, download)
+        backbone.load_pretrained(read_weights(backbone.arch, path))
+        notes.append(f"{BACKBONES[backbone.arch].title}: ImageNet weights from {path}")
+    return notes
