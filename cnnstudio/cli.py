@@ -399,8 +399,13 @@ def cmd_train(args) -> int:
 
         data_dir = Path(args.data_dir) if args.data_dir else None
         progress = TerminalProgress(f"downloading {cfg.dataset}") if (sys.stderr.isatty() and main_rank) else None
+        from cnnstudio.core.models.backbones import input_size
+        from cnnstudio.core.models.presets import resolve_spec
+
+        # A pretrained backbone sees pictures at its resolution: decode a folder at that size.
+        size = input_size(cfg.spec if cfg.spec is not None else resolve_spec(cfg.model)) if args.model else None
         dataset = load_dataset(cfg.dataset, data_dir=data_dir, download=args.download,
-                               progress=progress.bytes if progress else None)
+                               progress=progress.bytes if progress else None, image_size=size)
         if progress:
             progress.close()
         if dataset.report is not None and main_rank:

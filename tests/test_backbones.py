@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import socket
 import urllib.error
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -190,6 +189,14 @@ def test_features_only_training_converges_and_the_model_works_everywhere(tmp_pat
     assert result["status"] == "finished", result
     assert result["test_accuracy"] >= 0.9, result["test_accuracy"]
     assert any("ImageNet weights from" in getattr(e, "message", "") for e in logs)
+    messages = [getattr(e, "message", "") for e in logs]
+    assert any("features only: 96 pictures" in m and "(0 from the cache)" in m for m in messages), messages
+    # A second run computes no picture's features again, and learns exactly the same head from them.
+    again = []
+    second = Trainer(cfg, dataset=ds, run_dir=tmp_path / "run2", on_event=lambda e: again.append(e)).run()
+    assert any("(96 from the cache)" in getattr(e, "message", "") for e in again)
+    assert second["test_accuracy"] == result["test_accuracy"]
+    assert second["history"]["train_loss"] == result["history"]["train_loss"]
     # The frozen backbone really stayed as loaded.
     checkpoint = torch.load(result["checkpoint"], weights_only=False)
     loaded = torch.load(weights_dir() / weights_file_name("resnet18"), weights_only=True)
@@ -224,3 +231,26 @@ def test_cli_weights_option_imports_the_file_and_trains(tmp_path, monkeypatch, c
     out = capsys.readouterr()
     assert "checksum differs" in out.err
     assert (weights_dir() / "mobilenet_v3_small-047dcff4.pth").is_file()
+
+
+def test_a_folder_for_a_backbone_is_decoded_at_its_resolution(tmp_path, monkeypatch, capsys):
+    from cnnstudio import cli
+    from cnnstudio.core.datasets import load_dataset
+
+    folder = tmp_path / "photos"
+    write_photo_folder(folder, per_class=6)
+    assert load_dataset(folder).input_shape == (3, 48, 48)  # a scratch net: the pictures' own size
+    assert load_dataset(folder, image_size=96).input_shape == (3, 96, 96)
+    assert backbones.input_size(get_preset("resnet18-imagenet")) == 224
+    assert backbones.input_size(get_preset("convnet-5x5")) is None
+    place_weights("mobilenet_v3_small")
+    spec = get_preset("mobilenet-v3-small-imagenet")
+    spec["layers"][0]["resolution"] = 80
+    import json
+
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    assert cli.main(["train", "--dataset", str(folder), "--model", str(tmp_path / "spec.json"), "--epochs", "1",
+                     "--device", "cpu", "--out", str(tmp_path / "run"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    checkpoint = torch.load(result["checkpoint"], weights_only=False)
+    assert checkpoint["input_shape"] == [3, 80, 80]

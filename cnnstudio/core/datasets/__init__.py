@@ -169,12 +169,14 @@ def _load_registered(spec: DatasetSpec, data_dir: Path | None, download: bool,
 
 
 def load_dataset(name_or_path: str | Path, data_dir: Path | None = None, download: bool = False,
-                 progress: Progress | None = None, cancel: Cancel | None = None) -> Dataset:
+                 progress: Progress | None = None, cancel: Cancel | None = None,
+                 image_size: int | None = None) -> Dataset:
     """Load a registered dataset by name, or a dataset folder by path.
 
     For a registered dataset not on this computer, download=False raises a DatasetError saying how
     to get it; download=True downloads it first (progress/cancel as in download_dataset). For an
-    image folder, progress/cancel follow the decoding of its files.
+    image folder, progress/cancel follow the decoding of its files, and image_size (if given) is the
+    side its pictures are decoded at.
     """
     text = str(name_or_path)
     key = text.strip().lower()
@@ -195,4 +197,6 @@ def load_dataset(name_or_path: str | Path, data_dir: Path | None = None, downloa
         return load_idx_folder(path)
     from cnnstudio.core.datasets.imagefolder import load_image_folder
 
-    return load_image_folder(path, progress=progress, cancel=cancel)
+    # image_size: a folder of pictures decoded at that side (a pretrained backbone's resolution) instead
+    # of the size chosen from the pictures; the registered datasets and IDX files keep theirs.
+    return load_image_folder(path, image_size=image_size, progress=progress, cancel=cancel)

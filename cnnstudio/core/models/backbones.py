@@ -300,6 +300,14 @@ def _backbone_class():
     return _CLASS
 
 
+def input_size(spec: dict[str, Any] | None) -> int | None:
+    """The resolution a spec's backbone looks at (the largest, if several), None without one: a folder
+    of pictures for it is best decoded at that size rather than the small one chosen for scratch nets."""
+    sizes = [int(layer.get("resolution") or 224) for layer in (spec or {}).get("layers", [])
+             if isinstance(layer, dict) and layer.get("type") == "backbone"]
+    return max(sizes) if sizes else None
+
+
 def backbones_in(model) -> list:
     """The Backbone modules of a built model."""
     cls = _backbone_class()

@@ -29,7 +29,7 @@ from cnnstudio.core.datasets import load_dataset
 from cnnstudio.core.datasets.base import Dataset
 from cnnstudio.core.errors import CNNStudioError, TrainingError
 from cnnstudio.core.metrics import Evaluation, evaluate
-from cnnstudio.core.models.backbones import BACKBONE_LR_SCALE, backbones_in, prepare_backbones
+from cnnstudio.core.models.backbones import BACKBONE_LR_SCALE, backbones_in, input_size, prepare_backbones
 from cnnstudio.core.models.builder import build_model
 from cnnstudio.core.models.presets import resolve_spec
 from cnnstudio.core.runs import empty_history, remove_orphaned_temp_files
@@ -212,10 +212,11 @@ class Trainer:
         self.config = cfg
 
         ds = self.dataset
-        if ds is None:
-            ds = load_dataset(cfg.dataset, data_dir=Path(cfg.data_dir) if cfg.data_dir else None)
-            self.dataset = ds
         spec = cfg.spec if cfg.spec is not None else resolve_spec(cfg.model)
+        if ds is None:
+            ds = load_dataset(cfg.dataset, data_dir=Path(cfg.data_dir) if cfg.data_dir else None,
+                              image_size=input_size(spec))
+            self.dataset = ds
         cfg.spec = spec
         if ckpt is not None:
             problem = fit_problem(ckpt, ds)
@@ -256,6 +257,7 @@ class Trainer:
             aug_gen=torch.Generator().manual_seed(cfg.seed + 1))
         if cfg.class_weights:
             run.class_weight = class_weights(run.train_y, ds.num_classes)
+        self._features_only(run)
         # Batches of one shard: each rank takes its slice of every epoch's permutation.
         run.steps_per_epoch = max(1, math.ceil(self.dist.shard_size(run.n_train) / cfg.batch_size))
         run.total_steps = run.steps_per_epoch * cfg.epochs
@@ -404,7 +406,8 @@ class Trainer:
         train_acc = partial["correct"] / max(1, partial["seen"])
         val_loss = val_acc = None
         if run.val_x.shape[0]:
-            ev = self._evaluate(run.model, run.val_x, run.val_y, run.pre, run.device, run.amp_dtype, run.ds.classes)
+            ev = self._evaluate(run.head or run.model, run.val_x, run.val_y, run.pre, run.device, run.amp_dtype,
+                                run.ds.classes)
             val_loss, val_acc = ev.loss, ev.accuracy
             if not math.isfinite(val_loss):
                 raise TrainingError(self._diverged(f"the validation loss became "
@@ -492,8 +495,8 @@ class Trainer:
             # it (on several nodes the run folder need not be shared), and only rank 0 reports.
             if has_best:
                 run.model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model_state"])
-            ev = self._evaluate(run.model, ds.test_images, ds.test_labels, run.pre, run.device, run.amp_dtype,
-                                ds.classes)
+            ev = self._evaluate(run.model, ds.test_images, ds.test_labels, run.image_pre or run.pre, run.device,
+                                run.amp_dtype, ds.classes)
             result["test_accuracy"] = ev.accuracy
             result["test_loss"] = ev.loss
         if self.dist.is_main:
@@ -513,6 +516,30 @@ class Trainer:
         if batch % log_every:
             return False
         return self.dist.any_flag(self.control.stop_requested)
+
+    def _features_only(self, run: "_RunState") -> None:
+        """A frozen backbone: train the head on each picture's features, computed once (and cached).
+
+        The run then steps and validates the head alone on vectors; the checkpoint still holds the
+        whole model, and the test accuracy is measured on the pictures with the whole model."""
+        from cnnstudio.core.training.features import EmbeddingCache, FeatureBatches, backbone_key, embed
+        from cnnstudio.core.training.features import features_mode_backbone
+
+        backbone = features_mode_backbone(run.model)
+        if backbone is None:
+            return
+        cache = EmbeddingCache(backbone_key(backbone))
+        start = time.perf_counter()
+        total = int(run.train_x.shape[0] + run.val_x.shape[0])
+        run.train_x, hits_train = embed(backbone, run.train_x, run.pre.normalise, run.device, cache)
+        run.val_x, hits_val = embed(backbone, run.val_x, run.pre.normalise, run.device, cache)
+        hits = hits_train + hits_val
+        self.log(f"features only: {total:,} pictures through {type(backbone).__name__} {backbone.arch} in "
+                 f"{time.perf_counter() - start:.1f} s ({hits:,} from the cache); the head trains on them"
+                 + ("; augmentation is not used in this mode" if run.cfg.augment.enabled else ""))
+        run.head = run.model[1:]  # the same modules: the head's steps are the whole model's
+        run.image_pre, run.pre = run.pre, FeatureBatches()
+        run.ddp_model = self.dist.wrap(run.head)
 
     def _evaluate(self, model, images, labels, pre, device, amp_dtype, classes) -> Evaluation:
         return evaluate(model, images, labels, classes, pre.normalise, device, amp_dtype, self.config.eval_batch_size)
@@ -558,6 +585,10 @@ class _RunState:
     best_epoch: int = 0
     bad_epochs: int = 0
     lr: float = 0.0
+    # Features only (training/features.py): the head the steps train, and the pictures' preprocessor
+    # (run.pre then passes feature vectors through).
+    head: torch.nn.Module | None = None
+    image_pre: BatchPreprocessor | None = None
     epoch_seconds: float = 0.0
     clock_start: float = 0.0
     paused_total: float = 0.0

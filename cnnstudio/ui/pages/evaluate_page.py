@@ -20,9 +20,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QHBoxLayout, QLabel, QListWidgetItem, QMenu, QPushButton,
-                               QRadioButton, QSplitter, QStackedWidget, QTableWidgetItem, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QHBoxLayout, QLabel, QListWidgetItem, QMenu, QRadioButton,
+                               QSplitter, QStackedWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget)
 
 from cnnstudio.ui.picture_export import PictureExportMixin
 from cnnstudio.ui.qimage import chw_to_hwc, numpy_to_qimage
