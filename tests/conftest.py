@@ -11,6 +11,13 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
+def _no_weights_download(monkeypatch):
+    """Tests never download: a pretrained backbone whose weights a test did not place fails with the
+    user's message instead of fetching 45 MB (tests of the download path remove this themselves)."""
+    monkeypatch.setenv("CNNSTUDIO_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """A fresh CNNSTUDIO_HOME per test, so no test sees another's runs or downloads."""
     home = tmp_path_factory.mktemp("cnnstudio-home")

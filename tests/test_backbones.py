@@ -116,7 +116,10 @@ def test_fine_tuning_all_gives_the_backbone_a_tenth_of_the_rate():
 
 # -- weights files ---------------------------------------------------------------------------------
 def offline(monkeypatch):
+    """The download path itself, with the network unreachable."""
     from cnnstudio.core.datasets import download
+
+    monkeypatch.delenv("CNNSTUDIO_OFFLINE", raising=False)
 
     def no_network(*args, **kwargs):
         raise urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution"))
@@ -254,3 +257,11 @@ def test_a_folder_for_a_backbone_is_decoded_at_its_resolution(tmp_path, monkeypa
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     checkpoint = torch.load(result["checkpoint"], weights_only=False)
     assert checkpoint["input_shape"] == [3, 80, 80]
+
+
+def test_offline_mode_never_reaches_the_network(monkeypatch):
+    from cnnstudio.core.datasets import download
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda *a, **k: pytest.fail("the network was used"))
+    with pytest.raises(CNNStudioError, match="CNNSTUDIO_OFFLINE is set"):
+        backbones.ensure_weights("efficientnet_b0")

@@ -22,7 +22,7 @@ from cnnstudio.core.datasets import load_dataset
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.export import KEYS, ExportCancelled, ModelMetadata, export_model
 from cnnstudio.core.inference import Predictor
-from cnnstudio.core.models.presets import preset_names
+from cnnstudio.core.models.presets import get_preset, preset_names
 from cnnstudio.core.training.config import TrainConfig
 from cnnstudio.core.training.trainer import Trainer
 
@@ -42,9 +42,33 @@ def train(dataset, run_dir: Path, **changes) -> str:
     from dataclasses import replace
 
     cfg = replace(cfg, **changes)
+    from cnnstudio.core.models.backbones import input_size
+
+    if input_size(get_preset(cfg.model) if cfg.model in preset_names() else None):
+        # A pretrained backbone at 64 px rather than 224: the same graph to export, 12x less to compute.
+        spec = get_preset(cfg.model)
+        for layer in spec["layers"]:
+            if layer["type"] == "backbone":
+                layer["resolution"] = 64
+        place_backbone_weights(spec)
+        cfg = replace(cfg, spec=spec)
     result = Trainer(cfg, dataset=dataset, run_dir=run_dir).run()
     assert result["status"] == "finished", result
     return result["checkpoint"]
+
+
+def place_backbone_weights(spec: dict) -> None:
+    """An untrained torchvision network's weights where CNN Studio looks for the ImageNet ones (no download)."""
+    import torch
+    import torchvision
+
+    from cnnstudio.core.models.backbones import weights_dir, weights_file_name
+
+    for layer in spec["layers"]:
+        if layer.get("type") == "backbone":
+            path = weights_dir() / weights_file_name(layer["arch"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(torchvision.models.get_model(layer["arch"], weights=None).state_dict(), path)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from cnnstudio.core.inspection.layers import (
     InspectionError,
     LayerChoice,
     LayerRef,
+    backbone_stages,
     child_labels,
     default_cam_index,
     geometry,
@@ -126,6 +127,7 @@ def _run(model: nn.Sequential, x: torch.Tensor | np.ndarray, *, cam: bool, cam_r
     walks back only as far as the Grad-CAM layer unless the input gradient is asked for too.
     """
     watch = dict(model.named_children())
+    watch.update(backbone_stages(model))  # a backbone's own stages: its last one is where Grad-CAM looks
     cam_key: str | None = None
     if cam and cam_ref is not None:
         cam_key, module = resolve(model, cam_ref)
@@ -145,7 +147,7 @@ def _run(model: nn.Sequential, x: torch.Tensor | np.ndarray, *, cam: bool, cam_r
         if cam and cam_key is None:
             shapes = [tuple(outputs[k].shape[1:]) for k in model._modules]
             try:
-                cam_key = str(default_cam_index(model, shapes))
+                cam_key = _backbone_cam(model, watch, outputs) or str(default_cam_index(model, shapes))
             except InspectionError as exc:
                 if strict:
                     raise
@@ -235,11 +237,22 @@ def inspect_image(model: nn.Sequential, x: torch.Tensor | np.ndarray, layer_ref:
                       cam_error=p.cam_error, saliency=_saliency_from(p) if with_saliency else None)
 
 
+def _backbone_cam(model: nn.Sequential, watch: dict, outputs: dict) -> str | None:
+    """A pretrained backbone's last stage (its most class-specific map that still has a "where"); None
+    for a model without one. Its cells are spread evenly over the picture the backbone resized."""
+    keys = [k for k in backbone_stages(model) if k in outputs and spatial(tuple(outputs[k].shape[1:]))]
+    return keys[-1] if keys else None
+
+
 def cam_layers(model: nn.Sequential, input_shape: Shape) -> list[LayerChoice]:
     """Every layer Grad-CAM can use for inputs of `input_shape` (C, H, W): each spec layer with a
     spatial output, and the convolutions inside residual blocks, in forward order. The default
     layer is default_cam_layer(). Runs one forward pass on a blank image to learn the shapes."""
-    watch = {k: m for k, m in model.named_modules() if k and ("." not in k or isinstance(m, nn.Conv2d))}
+    stages = backbone_stages(model)
+    inside = tuple(f"{k.split('.', 1)[0]}." for k in stages)  # a backbone's modules: only its stages are offered
+    watch = {k: m for k, m in model.named_modules()
+             if k and ("." not in k or (isinstance(m, nn.Conv2d) and not k.startswith(inside)))}
+    watch.update(stages)
     blank = torch.zeros((1, *input_shape))
     with inspecting(model), capture(watch) as outputs, torch.inference_mode():
         model(as_input(model, blank))
@@ -257,9 +270,11 @@ def default_cam_layer(model: nn.Sequential, input_shape: Shape) -> str:
     """The key of the layer grad_cam() uses when none is given, for inputs of `input_shape`."""
     blank = torch.zeros((1, *input_shape))
     children = dict(model.named_children())
-    with inspecting(model), capture(children) as outputs, torch.inference_mode():
+    watch = {**children, **backbone_stages(model)}
+    with inspecting(model), capture(watch) as outputs, torch.inference_mode():
         model(as_input(model, blank))
-    return str(default_cam_index(model, [tuple(outputs[k].shape[1:]) for k in children]))
+    return _backbone_cam(model, watch, outputs) or str(default_cam_index(model, [tuple(outputs[k].shape[1:])
+                                                                                 for k in children]))
 
 
 def _input_hw(x: torch.Tensor | np.ndarray) -> tuple[int, int]:

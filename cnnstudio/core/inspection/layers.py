@@ -68,6 +68,11 @@ def _pair(value: Any) -> tuple[int, int]:
 
 def module_config(module: nn.Module) -> dict[str, Any] | None:
     """The spec-layer dict a module was built from (the inverse of the builder), or None if unknown."""
+    from cnnstudio.core.models.backbones import backbones_in
+
+    if backbones_in(module) and backbones_in(module)[0] is module:
+        return {"type": "backbone", "arch": module.arch, "weights": "imagenet" if module.pretrained else "none",
+                "train": module.train_mode, "resolution": module.resolution}
     if isinstance(module, nn.Conv2d):
         k, s, p = _pair(module.kernel_size), _pair(module.stride), module.padding
         pad = _pair(p)[0] if not isinstance(p, str) else 0
@@ -146,6 +151,8 @@ def conv_layers(model_or_spec: nn.Module | dict[str, Any], input_shape: Shape | 
             k, s, p = c["kernel"], c["stride"], c["padding"]
             out.append(_conv_entry(str(info.index), info.index, info.label, info.in_shape[0], c["out"], (k, k),
                                    (s, s), (p, p), False, info.out_shape))
+        elif info.type == "backbone":
+            out.extend(_backbone_spec_convs(info))
         elif info.type == "basic_block":
             cin, cout, s = info.in_shape[0], c["out"], c["stride"]
             i = info.index
@@ -205,6 +212,41 @@ def resolve(model: nn.Module, ref: LayerRef) -> tuple[str, nn.Module]:
         return key, modules[key]
     raise InspectionError(f"no layer {ref!r} in this model; layers are 0..{len(children) - 1}, "
                           f"convolutions: {', '.join(c.key for c in _conv_layers_of_model(model))}")
+
+
+def backbone_stages(model: nn.Module) -> dict[str, nn.Module]:
+    """key -> module of each pretrained backbone's stages ("0.net.layer4", "0.net.features.12"), in order:
+    where Grad-CAM and the stage pickers look inside a backbone (its last stage is the usual CAM layer)."""
+    from cnnstudio.core.models.backbones import backbones_in
+
+    out: dict[str, nn.Module] = {}
+    for index, child in model.named_children():
+        found = backbones_in(child)
+        if not found or found[0] is not child:
+            continue
+        keys = {id(m): f"{index}.{k}" for k, m in child.named_modules() if k}
+        for _, modules in child.stages():
+            out[keys[id(modules[-1])]] = modules[-1]  # a stage's output is its last module's
+    return out
+
+
+def _backbone_spec_convs(info) -> list[ConvLayer]:
+    """The convolutions of a spec's backbone layer, listed from the network built on the meta device."""
+    import torch
+
+    from cnnstudio.core.models.backbones import make_backbone
+
+    c = info.config
+    with torch.device("meta"):
+        backbone = make_backbone(c["arch"], c["resolution"], c["train"], c["weights"], info.in_shape[0])
+    out = []
+    for key, m in backbone.named_modules():
+        if isinstance(m, nn.Conv2d):
+            p = m.padding
+            out.append(_conv_entry(f"{info.index}.{key}", info.index, module_label(m), m.in_channels, m.out_channels,
+                                   _pair(m.kernel_size), _pair(m.stride),
+                                   _pair(p) if not isinstance(p, str) else (0, 0), True, None))
+    return out
 
 
 def top_index(key: str) -> int:

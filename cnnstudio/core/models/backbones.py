@@ -153,6 +153,9 @@ def download_weights(arch: str, progress: Callable[[int, int], None] | None = No
     prefix in the file's name. Raises CNNStudioError with missing_weights_message when it cannot."""
     from cnnstudio.core.datasets.download import _FileFailed, _Transfer, RemoteFile, _download_file
 
+    if os.environ.get("CNNSTUDIO_OFFLINE"):
+        # Set by whoever must never touch the network (the test suite; a lab with metered access).
+        raise CNNStudioError(missing_weights_message(arch, "CNNSTUDIO_OFFLINE is set, so nothing is downloaded"))
     name = weights_file_name(arch)
     folder = weights_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -327,3 +330,42 @@ def prepare_backbones(model, mean, std, *, load_weights: bool, weights_file: str
         backbone.load_pretrained(read_weights(backbone.arch, path))
         notes.append(f"{BACKBONES[backbone.arch].title}: ImageNet weights from {path}")
     return notes
+
+
+@dataclass(frozen=True)
+class StageRow:
+    name: str
+    out_shape: tuple[int, int, int]  # (C, H, W) after the stage
+    params: int
+    trainable: bool
+
+
+def stage_table(arch: str, resolution: int, train: str) -> list[StageRow]:
+    """Each stage of a backbone at `resolution`: its output shape, parameters and whether it learns in
+    `train` mode. Built on the meta device: shapes only, no memory and no weights file needed."""
+    import torch
+
+    with torch.device("meta"):
+        backbone = make_backbone(arch, resolution, train)
+        x = torch.zeros(1, 3, resolution, resolution)
+        rows = []
+        with torch.no_grad():
+            for name, modules in backbone.stages():
+                for m in modules:
+                    x = m(x)
+                params = sum(p.numel() for m in modules for p in m.parameters())
+                learns = any(p.requires_grad for m in modules for p in m.parameters())
+                rows.append(StageRow(name, tuple(int(v) for v in x.shape[1:]), params, learns))
+    return rows
+
+
+def weights_status(arch: str) -> tuple[Path | None, str]:
+    """(the weights file if found, a line saying where it is or that it is missing)."""
+    info = BACKBONES[arch]
+    found = find_weights(arch)
+    name = weights_file_name(arch)
+    if found is not None:
+        return found, f"ImageNet weights of {info.title}: {found}"
+    size = _weights_enum(arch).meta.get("_file_size")
+    return None, (f"The ImageNet weights of {info.title} ({name}" + (f", {size:.0f} MB" if size else "")
+                  + ") are not on this computer yet: download them now, or import a copy you have.")

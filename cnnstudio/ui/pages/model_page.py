@@ -26,9 +26,11 @@ from cnnstudio.core.datasets import dataset_info, dataset_names
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.models import (LAYER_TYPES, ShapeReport, get_preset, infer_shapes, list_presets, load_spec,
                                    new_layer, save_spec)
+from cnnstudio.core.models.layer_types import normalize_layer
 from cnnstudio.core.training.config import default_config
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.widgets.section_title import page_header
+from cnnstudio.ui.widgets.backbone_panel import BackbonePanel
 from cnnstudio.ui.widgets.banner import Banner, show_error_dialog
 from cnnstudio.ui.widgets.layer_form import LayerForm
 from cnnstudio.ui.widgets.layer_table import COL_LABEL, ERROR_TINT, LayerTable
@@ -182,6 +184,10 @@ class ModelPage(QWidget):
         self.total_label.setStyleSheet("font-weight: 600;")
         self.total_label.setAlignment(Qt.AlignmentFlag.AlignRight)
         layout.addWidget(self.total_label)
+
+        # Shown while the spec has a pretrained backbone: its stages, and its weights file.
+        self.backbone_panel = BackbonePanel()
+        layout.addWidget(self.backbone_panel, 0)
 
         form_box = QGroupBox("Selected layer")
         form_layout = QVBoxLayout(form_box)
@@ -401,7 +407,24 @@ class ModelPage(QWidget):
         if select_row is not None:
             self._select_row(select_row)
         self._show_status()
+        self._show_backbone()
         self.state.set_spec(self._spec, self._report.ok)
+
+    def shutdown(self) -> None:
+        self.backbone_panel.shutdown()
+
+    def _show_backbone(self) -> None:
+        """The backbone box follows the spec's (first) backbone layer; recomputed only when it changes."""
+        layer = None
+        for i, raw in enumerate(self._spec.get("layers", [])):
+            if isinstance(raw, dict) and raw.get("type") == "backbone":
+                try:
+                    layer = normalize_layer(i, raw)
+                except CNNStudioError:
+                    layer = None
+                break
+        if layer != self.backbone_panel.layer:
+            self.backbone_panel.set_layer(layer)
 
     def _fill_table(self) -> None:
         self.table.show_layers(self._spec.get("layers", []), self._report, self._num_classes)
