@@ -588,7 +588,8 @@ def cmd_evaluate(args) -> int:
     if not dataset_name:
         raise CLIError(f"{args.checkpoint} does not say which dataset it was trained on; name one with --dataset")
     data_dir = Path(args.data_dir) if args.data_dir else None
-    ds = load_dataset(str(dataset_name), data_dir=data_dir)
+    # A folder is decoded at the side the model was trained at (a backbone's 224, say).
+    ds = load_dataset(str(dataset_name), data_dir=data_dir, image_size=int(ckpt["input_shape"][1]))
     # A dataset named on the command line may number its classes where the checkpoint names them.
     check_fits(ckpt, ds, args.checkpoint, same_names=not args.dataset)
     device = resolve_device(args.device)

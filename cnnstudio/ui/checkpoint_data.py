@@ -75,11 +75,14 @@ def load_dataset_for(checkpoint: dict[str, Any]) -> Any:
     name, data_dir = summary.dataset_name, summary.data_dir
     if not name:
         raise DatasetError("the checkpoint does not say which dataset it was trained on")
-    key = (str(name), str(data_dir) if data_dir else None)
+    # A folder of pictures is decoded at the side the model was trained at (a backbone's 224, say).
+    side = summary.input_shape[1]
+    key = (str(name), str(data_dir) if data_dir else None, side)
     with _lock:
         dataset = _cache.get(key)
         if dataset is None:
-            dataset = load_dataset(str(name), data_dir=Path(data_dir) if data_dir else None, download=False)
+            dataset = load_dataset(str(name), data_dir=Path(data_dir) if data_dir else None, download=False,
+                                   image_size=side)
             _cache[key] = dataset
             while len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)

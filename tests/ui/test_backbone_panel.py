@@ -61,3 +61,45 @@ def test_model_page_shows_a_backbones_stages_and_gets_its_weights(qtbot, shapes_
     page.select_preset("convnet-5x5")
     assert not panel.isVisible()
     page.shutdown()
+
+
+def test_a_backbone_run_from_the_app_sees_its_folder_at_its_resolution(qtbot, tmp_path):
+    """The Data page decodes a folder small (for scratch networks); a backbone's run decodes it again at
+    the backbone's resolution, and Evaluate finds the data at the size the model was trained at."""
+    import numpy as np
+    from PIL import Image
+
+    from cnnstudio.core.checkpoint import load_checkpoint
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.models.backbones import weights_dir, weights_file_name
+    from cnnstudio.core.models.presets import get_preset
+    from cnnstudio.ui.checkpoint_data import load_dataset_for
+    from cnnstudio.ui.sessions.train_session import TrainSession
+    from cnnstudio.ui.state import AppState
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "pics"
+    for k, name in enumerate(("red", "blue")):
+        (folder / name).mkdir(parents=True)
+        for i in range(10):
+            picture = rng.integers(0, 60, (40, 40, 3)).astype(np.uint8)
+            picture[..., 2 * k] += 150
+            Image.fromarray(picture).save(folder / name / f"{i}.png")
+    path = weights_dir() / weights_file_name("mobilenet_v3_small")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(torchvision.models.mobilenet_v3_small().state_dict(), path)
+    state = AppState()
+    state.set_dataset(load_dataset(folder), str(folder))
+    assert state.dataset.input_shape == (3, 40, 40)
+    spec = get_preset("mobilenet-v3-small-imagenet")
+    spec["layers"][0]["resolution"] = 64
+    state.set_spec(spec, True)
+    session = TrainSession(state)
+    cfg = session.build_config({"epochs": 1, "batch_size": 8, "device": "cpu", "val_split": 0.0}, None)
+    with qtbot.waitSignal(session.ended, timeout=TIMEOUT) as ended:
+        session.start(cfg, None)
+    result, failure = ended.args
+    assert failure is None and result["status"] == "finished", (result, failure)
+    checkpoint = load_checkpoint(result["checkpoint"])
+    assert checkpoint["input_shape"] == [3, 64, 64]
+    assert load_dataset_for(checkpoint).input_shape == (3, 64, 64)

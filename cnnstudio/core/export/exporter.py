@@ -98,7 +98,8 @@ def _load_data(checkpoint: dict[str, Any], dataset: Any, data_dir: Path | None, 
         name = dataset_of(checkpoint)
         if name:
             try:
-                dataset = load_dataset(name, data_dir=data_dir)
+                # A folder is decoded at the side the model was trained at (a backbone's 224, say).
+                dataset = load_dataset(name, data_dir=data_dir, image_size=int(checkpoint["input_shape"][1]))
             except CNNStudioError as exc:
                 reason = str(exc)
         else:

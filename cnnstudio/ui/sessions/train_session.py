@@ -225,6 +225,8 @@ class TrainSession(QObject):
         """Start a run on the app's dataset, or on `dataset` (a queued run's own; None: the trainer
         loads cfg.dataset itself)."""
         dataset = self.state.dataset if dataset is APP_DATASET else dataset
+        if dataset is not None and _needs_larger_pictures(cfg, dataset):
+            dataset = None  # the trainer decodes the folder again, at the backbone's resolution
         if resume_from is not None:
             saved = saved_dataset_name(resume_from)
             if saved is not None and saved != self.state.dataset_name:
@@ -329,3 +331,17 @@ class TrainSession(QObject):
         self.run = None
         self.state.set_training(False)
         self.ended.emit(result, failure)
+
+
+def _needs_larger_pictures(cfg: TrainConfig, dataset: Any) -> bool:
+    """A pretrained backbone on a folder of pictures loaded smaller than its resolution (the Data page
+    chose a size for scratch networks): better pictures are decoded for the run than upsampled."""
+    from cnnstudio.core.models.backbones import input_size
+    from cnnstudio.core.models.presets import resolve_spec
+
+    try:
+        size = input_size(cfg.spec if cfg.spec is not None else resolve_spec(cfg.model))
+    except CNNStudioError:
+        return False
+    report = getattr(dataset, "report", None)
+    return bool(size and report is not None and report.files_seen and dataset.input_shape[1] < size)
