@@ -73,6 +73,15 @@ def main() -> int:
     wait_until(lambda: getattr(window, "devices", None) is not None, 60, "the device probe")
     shot("data", "data")
     shot("model", "model")
+    # A pretrained backbone on the Model page: its stages, and its weights not yet on this computer.
+    model_page = window.page("model")
+    recommended = model_page.recommended_preset()
+    stages: list = []
+    model_page.backbone_panel.session.weightsChanged.connect(lambda *a: stages.append(a))
+    model_page.select_preset("mobilenet-v3-small-imagenet")
+    wait_until(lambda: stages, 120, "the backbone's stages")
+    shot("model-backbone", "model")
+    model_page.select_preset(recommended)
 
     train = window.page("train")
     finished: list = []
@@ -90,7 +99,6 @@ def main() -> int:
     first_result = finished[-1]
 
     # A second run, so the Runs page has two to compare.
-    model_page = window.page("model")
     model_page.select_preset("bn-cnn4")
     finished.clear()
     train.start_training({"epochs": args.epochs, "seed": 0})

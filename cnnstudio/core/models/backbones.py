@@ -13,7 +13,6 @@ model editor reads BACKBONES before torch has loaded.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -121,11 +120,9 @@ def read_weights(arch: str, path: str | os.PathLike) -> dict[str, Any]:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from cnnstudio.core.datasets.download import file_digest
+
+    return file_digest(path, "sha256")
 
 
 def import_weights(arch: str, path: str | os.PathLike) -> tuple[Path, str]:
