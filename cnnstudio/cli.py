@@ -654,7 +654,8 @@ def _predict_folder(args, predictor) -> int:
     from cnnstudio.core.classify import classify_folder
 
     bar = TerminalProgress("classifying") if sys.stderr.isatty() else None
-    result = classify_folder(predictor, args.folder, top_k=args.top_k,
+    # keep_pixels=False: the command line shows no thumbnails, and a large folder's pixels add up.
+    result = classify_folder(predictor, args.folder, top_k=args.top_k, keep_pixels=False,
                              progress=(lambda done, total: bar.draw(done / max(total, 1), f"{done:,} / {total:,}"))
                              if bar else None)
     if bar:

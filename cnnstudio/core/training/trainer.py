@@ -406,7 +406,7 @@ class Trainer:
         train_acc = partial["correct"] / max(1, partial["seen"])
         val_loss = val_acc = None
         if run.val_x.shape[0]:
-            ev = self._evaluate(run.head or run.model, run.val_x, run.val_y, run.pre, run.device, run.amp_dtype,
+            ev = self._evaluate(run.head if run.head is not None else run.model, run.val_x, run.val_y, run.pre, run.device, run.amp_dtype,
                                 run.ds.classes)
             val_loss, val_acc = ev.loss, ev.accuracy
             if not math.isfinite(val_loss):

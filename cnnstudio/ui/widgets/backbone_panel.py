@@ -25,6 +25,7 @@ class BackbonePanel(QGroupBox):
         self.session = BackboneSession(self)
         self.layer: dict[str, Any] | None = None
         self.rows: list[Any] = []
+        self.found = False  # whether the weights file is on this computer
 
         self.summary = QLabel()
         self.summary.setWordWrap(True)
