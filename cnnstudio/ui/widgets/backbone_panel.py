@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
-                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QFrame, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
+                               QPushButton, QScrollArea, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from cnnstudio.ui.sessions.backbone_session import BackboneSession
 
@@ -60,11 +60,23 @@ class BackbonePanel(QGroupBox):
         row.addWidget(self.cancel_button)
         row.addStretch(1)
 
+        # In a scroll area: in a 700-pixel-high window the editor column cannot give the box its full
+        # height, and wrapped labels squeezed below their height overlap instead of shrinking.
+        content = QWidget()
+        inner = QVBoxLayout(content)
+        inner.setContentsMargins(0, 0, 4, 0)
+        inner.addWidget(self.summary)
+        inner.addWidget(self.stages)
+        inner.addWidget(self.weights_label)
+        inner.addLayout(row)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(content)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.stages)
-        layout.addWidget(self.weights_label)
-        layout.addLayout(row)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.addWidget(self.scroll)
 
         self.session.stagesReady.connect(self._on_stages)
         self.session.weightsChanged.connect(self._on_weights)
@@ -99,13 +111,11 @@ class BackbonePanel(QGroupBox):
         self.stages.setFixedHeight(self.stages.header().sizeHint().height() + shown * row_height + 6)
         learning = sum(r.params for r in rows if r.trainable)
         frozen = sum(r.params for r in rows if not r.trainable)
-        mode = {"features": "Features only: the backbone is frozen, each picture's features are computed once "
-                            "and only the head learns (seconds).",
-                "last": "The last stage learns with the head; the rest stays as ImageNet taught it.",
-                "all": "Everything learns, the backbone at a tenth of the head's learning rate."}[layer["train"]]
-        self.summary.setText(f"{mode} Trainable {_count(learning)}, frozen {_count(frozen)} parameters in the "
-                             f"backbone; pictures are resized to {layer['resolution']}×{layer['resolution']}. "
-                             "Change \"What learns\" in the layer's settings below.")
+        mode = {"features": "Features only: the backbone is frozen; each picture's features are computed once.",
+                "last": "The last stage learns with the head.",
+                "all": "Everything learns, the backbone at a tenth of the rate."}[layer["train"]]
+        self.summary.setText(f"{mode} Trainable {_count(learning)}, frozen {_count(frozen)}; pictures at "
+                             f"{layer['resolution']}×{layer['resolution']} (\"What learns\", \"Resolution\" below).")
 
     def _on_weights(self, arch: str, found: bool, text: str) -> None:
         if self.layer is None or arch != self.layer["arch"]:
