@@ -101,6 +101,9 @@ def test_export_dialog_shows_the_parity_figures_and_int8(qtbot, evaluate_page, s
     assert "Predictor folder: " + str(tmp_path / "shapes-predictor") in text
     assert (tmp_path / "shapes-predictor" / "predict.py").is_file()
     assert dialog.open_button.isVisible() and dialog.close_button.isVisible()
+    # Every line of the result is on screen: the dialog grew with it.
+    assert dialog.status.geometry().bottom() <= dialog.buttons.geometry().top()
+    assert dialog.status.height() >= dialog.status.heightForWidth(dialog.status.width())
     dialog.grab().save(str(tmp_path / "export-dialog.png"))
     dialog.accept()
 

@@ -193,11 +193,18 @@ class ModelExportDialog(QDialog):
         self.cancel_button.hide()
         self.close_button.show()
         self.export_button.setText("Export again")
+        self._fit()
+
+    def _fit(self) -> None:
+        """Grow to show every line of the result (a dialog does not grow by itself when a label does)."""
+        self.layout().activate()
+        self.resize(self.width(), max(self.height(), self.sizeHint().height()))
 
     def _on_failed(self, message: str) -> None:
         self._set_running(False)
         self.status.setText(f"Nothing was exported: {message}")
         self.status.setStyleSheet("color: #c0392b;")
+        self._fit()
 
     def _on_cancelled(self) -> None:
         self._set_running(False)
@@ -214,8 +221,9 @@ class ModelExportDialog(QDialog):
                        f"largest logit difference {p.max_abs_diff:.1e}."]
         if result.int8 is not None:
             q = result.int8
+            change = round(-q.drop * 100, 2) + 0.0  # + 0.0: no "-0.00" for an unchanged accuracy
             lines.append(f"INT8: accuracy {q.int8_accuracy:.2%} (fp32 {q.fp32_accuracy:.2%}, "
-                         f"{'-' if q.drop >= 0 else '+'}{abs(q.drop) * 100:.2f} points) on {q.images:,} test images; "
+                         f"{change:+.2f} points) on {q.images:,} test images; "
                          f"{_size(q.int8_bytes)} instead of {_size(q.fp32_bytes)}.")
             if q.drop > 0.01:
                 lines.append("INT8 costs more than a point of accuracy here: the fp32 model may be the better choice.")
