@@ -917,3 +917,40 @@ def test_phone_photos_load_upright_in_training_and_in_prediction(tmp_path):
         shown = np.asarray(open_image(path).convert("L"), dtype=np.float32)
         assert shown.shape == (30, 40)  # landscape again, as taken
         assert (shown[:15].mean() > shown[15:].mean()) == top, path
+
+
+def test_a_folder_loaded_again_comes_from_the_picture_cache_until_a_file_changes(tmp_path, monkeypatch):
+    """Decoding is done once per unchanged folder; the second load decodes nothing and gives the same
+    dataset, skipped files included; any change to a file decodes again."""
+    import torch
+
+    from cnnstudio.core.datasets import imagefolder
+    from cnnstudio.core.datasets.imagefolder import load_image_folder
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / "pics" / name).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 255, (30, 30, 3), dtype=np.uint8)).save(tmp_path / "pics" / name / f"{i}.png")
+    (tmp_path / "pics" / "a" / "broken.png").write_bytes(b"nope")
+    calls = []
+    real = imagefolder._decode
+    monkeypatch.setattr(imagefolder, "_decode", lambda *a: (calls.append(a[0]), real(*a))[1])
+    first = load_image_folder(tmp_path / "pics")
+    assert len(calls) == 12
+    second = load_image_folder(tmp_path / "pics")
+    assert len(calls) == 12  # nothing decoded
+    assert torch.equal(first.train_images, second.train_images) and torch.equal(first.test_labels, second.test_labels)
+    assert [s.path for s in second.report.skipped] == [s.path for s in first.report.skipped]
+    assert second.report.summary() == first.report.summary() == "12 of 13 files loaded, skipped: 1 not an image"
+    assert any("from the cache" in n for n in second.report.notes)
+    # Another size is another entry; a changed picture is decoded again (all of them: the key is the folder's).
+    load_image_folder(tmp_path / "pics", image_size=20)
+    assert len(calls) == 24
+    path = tmp_path / "pics" / "b" / "3.png"
+    Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(path)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    third = load_image_folder(tmp_path / "pics")
+    assert len(calls) == 36
+    assert not torch.equal(third.train_images, first.train_images) or not torch.equal(third.test_images,
+                                                                                       first.test_images)

@@ -5,23 +5,27 @@ file someone named .jpg, a 20000x20000 panorama. Nothing here aborts the load fo
 is skipped and recorded in the LoadReport with the reason, and only a problem with the dataset as a
 whole (fewer than two classes, a class with no usable image) is an error.
 
-Loading works in two passes. The first opens every file's header only (cheap: size and mode), which
-rejects non-images and oversized images before any decoding and picks the target size and channel
-count. The second decodes each image straight to that size (JPEG draft mode decodes at 1/2, 1/4 or
-1/8 scale when that is still big enough) and normalises its mode.
+Loading works in two passes, each on a few threads. The first opens every file's header only (cheap:
+size and mode), which rejects non-images and oversized images before any decoding and picks the target
+size and channel count. The second decodes each image straight to that size (JPEG draft mode decodes
+at 1/2, 1/4 or 1/8 scale when that is still big enough) and normalises its mode. The result is kept
+on disk (picture_cache.py): loading the same, unchanged folder again decodes nothing.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from cnnstudio.core.datasets import picture_cache
 from cnnstudio.core.datasets.base import Dataset, LoadReport, SkippedFile
 from cnnstudio.core.errors import DatasetError, DownloadCancelled
 from cnnstudio.core.framing import measure_framing, natural_profile
@@ -32,6 +36,7 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", 
 MAX_PIXELS = MAX_IMAGE_PIXELS  # above this an image is refused from its header, before decoding
 MIN_SIZE, MAX_SIZE = 16, 64  # range of the automatically chosen square size
 DEFAULT_TEST_FRACTION = 0.2
+DECODE_THREADS = max(1, min(8, os.cpu_count() or 1))  # decoding and resizing release the GIL
 
 # Modes whose pixels are gray levels; an image in any other mode counts as colour.
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
@@ -237,6 +242,51 @@ def _decode(path: Path, size: int, channels: int) -> np.ndarray | str:
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
+def _decode_all(folder: Path, candidates: list[_Candidate], image_size: int | None,
+                tick: Callable[[], None]) -> picture_cache.Decoded:
+    """Both passes over the candidate files, each on a pool of threads (PIL decodes and resizes with the
+    GIL released, so the cores share the work), in the files' order. tick() after each file."""
+    skipped: list[tuple[str, str]] = []
+    with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
+        # Pass 1: headers.
+        probed: list[_Candidate] = []
+        for cand, result in _in_order(pool, lambda c: _probe(c.path), candidates):
+            if isinstance(result, str):
+                skipped.append((str(cand.path), result))
+            else:
+                cand.size, cand.mode = result
+                probed.append(cand)
+            tick()
+        if not probed:
+            reasons = Counter(reason for _, reason in skipped)
+            raise DatasetError(f"{folder}: none of the {len(candidates)} image files could be read "
+                               f"(skipped: {', '.join(f'{n} {r}' for r, n in sorted(reasons.items()))}).")
+        size = image_size or _choose_size([c.size for c in probed])
+        channels = 1 if all(c.mode in GRAY_MODES for c in probed) else 3
+        # Pass 2: decode.
+        images: list[np.ndarray] = []
+        labels: list[int] = []
+        splits: list[str | None] = []
+        for cand, result in _in_order(pool, lambda c: _decode(c.path, size, channels), probed):
+            if isinstance(result, str):
+                skipped.append((str(cand.path), result))
+            else:
+                images.append(result)
+                labels.append(cand.class_index)
+                splits.append(cand.split)
+            tick()
+    stacked = np.stack(images) if images else np.zeros((0, channels, size, size), np.uint8)
+    return picture_cache.Decoded(stacked, np.asarray(labels, dtype=np.int64), splits, skipped, size, channels)
+
+
+def _in_order(pool: ThreadPoolExecutor, fn: Callable, items: list, window: int = 64):
+    """(item, fn(item)) in the items' order, computed on the pool a window at a time: a Cancel raised by
+    the caller between items waits for one window, not for the whole folder."""
+    for start in range(0, len(items), window):
+        chunk = items[start:start + window]
+        yield from zip(chunk, pool.map(fn, chunk))
+
+
 def _choose_size(sizes: list[tuple[int, int]]) -> int:
     """The most common shorter side, clamped into [16, 64]: most images need no upscaling."""
     shorter = Counter(min(w, h) for w, h in sizes)
@@ -354,40 +404,21 @@ def _load(
         if progress is not None and (step % 64 == 0 or step == total_steps):
             progress(step, total_steps)
 
-    # Pass 1: headers.
-    probed: list[_Candidate] = []
-    for cand in candidates:
-        result = _probe(cand.path)
-        if isinstance(result, str):
-            report.skipped.append(SkippedFile(str(cand.path), result))
-        else:
-            cand.size, cand.mode = result
-            probed.append(cand)
-        tick()
-    if not probed:
-        raise DatasetError(f"{folder}: none of the {len(candidates)} image files could be read "
-                           f"({report.summary()}).")
-
-    size = image_size or _choose_size([c.size for c in probed])
-    channels = 1 if all(c.mode in GRAY_MODES for c in probed) else 3
-
-    # Pass 2: decode.
-    images: list[np.ndarray] = []
-    labels: list[int] = []
-    splits: list[str | None] = []
-    for cand in probed:
-        result = _decode(cand.path, size, channels)
-        if isinstance(result, str):
-            report.skipped.append(SkippedFile(str(cand.path), result))
-        else:
-            images.append(result)
-            labels.append(cand.class_index)
-            splits.append(cand.split)
-        tick()
+    # The same folder decoded before (same files, sizes and times, same requested size): no decoding.
+    key = picture_cache.folder_key(folder, [(c.path, c.class_index, c.split) for c in candidates], image_size)
+    decoded = picture_cache.load(key) if key else None
+    if decoded is None:
+        decoded = _decode_all(folder, candidates, image_size, tick)
+        if key:
+            picture_cache.save(key, decoded)
+    else:
+        report.notes.append(f"{len(decoded.labels)} pictures from the cache of an earlier load (nothing changed)")
     # Progress may have skipped the tail; report completion even when pass 1 dropped files.
     if progress is not None:
         progress(total_steps, total_steps)
-    report.files_loaded = len(images)
+    report.skipped.extend(SkippedFile(path, reason) for path, reason in decoded.skipped)
+    report.files_loaded = len(decoded.labels)
+    size, channels, splits, labels = decoded.size, decoded.channels, decoded.splits, decoded.labels
 
     label_array = np.asarray(labels, dtype=np.int64)
     counts = np.bincount(label_array, minlength=len(classes)) if len(labels) else np.zeros(len(classes), int)
@@ -396,7 +427,7 @@ def _load(
         raise DatasetError(f"{folder}: class {', '.join(repr(c) for c in empty)} has no usable images "
                            f"({report.summary()}). Every class needs at least one readable image.")
 
-    stacked = np.stack(images) if images else np.zeros((0, channels, size, size), np.uint8)
+    stacked = decoded.images
     if split_dirs:
         is_test = np.array([s == "test" for s in splits], dtype=bool)
         train_counts = np.bincount(label_array[~is_test], minlength=len(classes))
