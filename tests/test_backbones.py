@@ -265,3 +265,28 @@ def test_offline_mode_never_reaches_the_network(monkeypatch):
     monkeypatch.setattr(download.urllib.request, "urlopen", lambda *a, **k: pytest.fail("the network was used"))
     with pytest.raises(CNNStudioError, match="CNNSTUDIO_OFFLINE is set"):
         backbones.ensure_weights("efficientnet_b0")
+
+
+def test_torchrun_trains_a_backbone_model(tmp_path):
+    """Two CPU processes (gloo), features only: each rank computes the features, the head is trained in step."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    place_weights("resnet18")
+    spec = get_preset("resnet18-imagenet")
+    spec["layers"][0]["resolution"] = 32
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "cnnstudio",
+           "train", "--dataset", "shapes", "--model", str(tmp_path / "spec.json"), "--epochs", "2", "--limit-train",
+           "400", "--batch-size", "32", "--device", "cpu", "--precision", "fp32", "--out", str(tmp_path / "run"), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["status"] == "finished" and result["world_size"] == 2
+    assert proc.stderr.count("features only: 400 pictures") == 1  # rank 0 alone reports
+    checkpoint = torch.load(result["checkpoint"], weights_only=False)
+    loaded = torch.load(weights_dir() / weights_file_name("resnet18"), weights_only=True)
+    assert torch.equal(checkpoint["model_state"]["0.net.layer4.1.conv2.weight"], loaded["layer4.1.conv2.weight"])
