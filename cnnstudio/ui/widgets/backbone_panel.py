@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (QFileDialog, QFrame, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
                                QPushButton, QScrollArea, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from cnnstudio.ui.sessions.backbone_session import BackboneSession
+from cnnstudio.ui.widgets.muted import muted_color
 
 
 def _count(n: int) -> str:
@@ -103,7 +105,8 @@ class BackbonePanel(QGroupBox):
                                     "learns" if r.trainable else "frozen"])
             item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             if not r.trainable:
-                item.setForeground(3, self.palette().placeholderText())
+                # A colour we own: a brush taken by reference from a temporary palette would dangle.
+                item.setForeground(3, QBrush(muted_color(self)))
             self.stages.addTopLevelItem(item)
         # As tall as its rows (up to 6, then it scrolls): the layer table above keeps the page's height.
         shown = min(len(rows), 6)
