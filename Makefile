@@ -44,8 +44,13 @@ install: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(PY) -m cnnstudio
 
+# The Qt tests run one module per process: on 2026-12-01 a long single process of Qt tests died of a
+# segmentation fault at random points, with that day's code and the day before's alike (cause not found
+# yet); a fresh process per module keeps one module's Qt leftovers from reaching the next. Every test
+# still runs, with its assertions.
 test: $(VENV)/.installed-test
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q --ignore=tests/ui
+	for module in tests/ui/test_*.py; do QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q "$$module" || exit 1; done
 
 benchmarks: $(VENV)/.installed
 	$(PY) benchmarks/train_throughput.py
