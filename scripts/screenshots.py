@@ -81,6 +81,10 @@ def main() -> int:
     model_page.select_preset("mobilenet-v3-small-imagenet")
     wait_until(lambda: stages, 120, "the backbone's stages")
     shot("model-backbone", "model")
+    # The Train page with it: the three ways to train a backbone (here: fine-tune the last stage).
+    train_form = window.page("train").form
+    train_form.backbone_combo.setCurrentIndex(train_form.backbone_combo.findData("last"))
+    shot("train-backbone", "train")
     model_page.select_preset(recommended)
 
     train = window.page("train")

@@ -290,3 +290,34 @@ def test_torchrun_trains_a_backbone_model(tmp_path):
     checkpoint = torch.load(result["checkpoint"], weights_only=False)
     loaded = torch.load(weights_dir() / weights_file_name("resnet18"), weights_only=True)
     assert torch.equal(checkpoint["model_state"]["0.net.layer4.1.conv2.weight"], loaded["layer4.1.conv2.weight"])
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "mobilenet_v3_small"])
+def test_inspection_shows_the_feature_maps_of_every_stage_before_the_backbones_vector(arch):
+    from types import SimpleNamespace
+
+    from cnnstudio.core.inspection import inspect_image
+    from cnnstudio.core.inspection.mosaic import inspect_sections
+
+    model = build_model({**spec_for(arch, resolution=64), "layers": [
+        {"type": "backbone", "arch": arch, "weights": "none", "train": "all", "resolution": 64},
+        {"type": "linear", "out": "classes"}]}, (3, 48, 48), 4).eval()
+    x = torch.rand(3, 48, 48)
+    stages = model[0].stages()
+    inspection = inspect_image(model, x)
+    maps = inspection.stage_maps
+    assert [m.label for m in maps] == [
+        f"{BACKBONES[arch].title} " + (name if not name.startswith("features.") else f"stage {name[9:]}")
+        for name, _ in stages]
+    assert all(m.is_spatial and m.index == 0 for m in maps)
+    # Each stage's maps are what that stage computes (the resolution halves or stays, never grows).
+    sides = [m.shape[1] for m in maps]
+    assert sides[0] <= 32 and all(b <= a for a, b in zip(sides, sides[1:]))
+    assert maps[-1].shape[0] == (512 if arch == "resnet18" else 576)
+    # The Inspect page's sections: the stages, then the backbone's vector, then the class scores.
+    predictor = SimpleNamespace(model=model, normalise=lambda u8: u8.float() / 255)
+    sections = inspect_sections(predictor, (np.random.default_rng(0).random((3, 48, 48)) * 255).astype(np.uint8),
+                                None, None, False, "map")["sections"]
+    assert [s["label"] for s in sections[:len(stages)]] == [m.label for m in maps]
+    assert [s["kind"] for s in sections] == ["maps"] * len(stages) + ["vector", "vector"]
+    assert [s["key"] for s in sections[len(stages):]] == ["0", "1"]

@@ -954,3 +954,31 @@ def test_a_folder_loaded_again_comes_from_the_picture_cache_until_a_file_changes
     assert len(calls) == 36
     assert not torch.equal(third.train_images, first.train_images) or not torch.equal(third.test_images,
                                                                                        first.test_images)
+
+
+def test_a_file_that_fails_only_when_decoded_does_not_move_the_split(tmp_path):
+    """The split is made on the pictures that decoded: a cut-off file (its header reads, its pixels do
+    not) leaves the same training and test pictures as a folder without it, whichever split it fell in."""
+    import shutil
+
+    import torch
+
+    from cnnstudio.core.datasets.imagefolder import load_image_folder
+
+    rng = np.random.default_rng(3)
+    clean, broken = tmp_path / "clean", tmp_path / "broken"
+    for name in ("a", "b"):
+        (clean / name).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(clean / name / f"{i:02d}.png")
+    shutil.copytree(clean, broken)
+    for name in ("a", "b"):
+        for i in (3, 7, 11):  # cut in half: pass 1 reads the header, pass 2 fails
+            whole = (clean / name / f"{i:02d}.png").read_bytes()
+            (broken / name / f"{i:02d}x.png").write_bytes(whole[:len(whole) // 2])
+    with_cuts, without = load_image_folder(broken), load_image_folder(clean)
+    assert with_cuts.report.files_skipped == 6 and {s.reason for s in with_cuts.report.skipped} == {"truncated"}
+    assert torch.equal(with_cuts.train_images, without.train_images)
+    assert torch.equal(with_cuts.test_images, without.test_images)
+    assert torch.equal(with_cuts.train_labels, without.train_labels)
+    assert "split 20 train / 4 test" in " ".join(with_cuts.report.notes)

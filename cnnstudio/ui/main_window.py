@@ -151,6 +151,12 @@ class MainWindow(QMainWindow):
             train.epochFinished.connect(inspect.on_training_epoch)
         if inspect is not None and hasattr(inspect, "on_drawing") and hasattr(draw, "preparedInputChanged"):
             draw.preparedInputChanged.connect(inspect.on_drawing)
+        model = pages.get("model")
+        if model is not None and hasattr(train, "backboneModeRequested"):
+            # The Train page's "Backbone" choice edits the layer's "What learns" on the Model page, which
+            # owns the spec (and marks it as edited from its preset).
+            train.backboneModeRequested.connect(
+                lambda index, mode: model.set_layer_param(index, "train", mode))
 
     # -- navigation -------------------------------------------------------------------------------
     def show_page(self, key: str) -> None:

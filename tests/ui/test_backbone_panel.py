@@ -103,3 +103,34 @@ def test_a_backbone_run_from_the_app_sees_its_folder_at_its_resolution(qtbot, tm
     checkpoint = load_checkpoint(result["checkpoint"])
     assert checkpoint["input_shape"] == [3, 64, 64]
     assert load_dataset_for(checkpoint).input_shape == (3, 64, 64)
+
+
+def test_the_train_page_offers_the_three_ways_to_train_a_backbone(qtbot, shapes_state):
+    """The Train page's "Backbone" choice appears with a backbone model, and edits the Model page's spec
+    (the layer's "What learns"), which the Model page's stage table then shows."""
+    from cnnstudio.ui.main_window import MainWindow
+
+    window = MainWindow(shapes_state)
+    qtbot.addWidget(window)
+    window.show()
+    model, train = window.page("model"), window.page("train")
+    combo, form = train.form.backbone_combo, train.form._what_form
+    model.select_preset("convnet-5x5")
+    assert not form.isRowVisible(combo)
+    with qtbot.waitSignal(model.backbone_panel.session.stagesReady, timeout=TIMEOUT):
+        model.select_preset("resnet18-imagenet")
+    assert form.isRowVisible(combo) and combo.currentData() == "features"
+    assert [combo.itemData(i) for i in range(combo.count())] == ["features", "last", "all"]
+    with qtbot.waitSignal(model.backbone_panel.session.stagesReady, timeout=TIMEOUT):
+        combo.setCurrentIndex(combo.findData("last"))
+    spec = shapes_state.spec
+    assert spec["layers"][0]["train"] == "last" and spec["name"] == "custom (based on resnet18-imagenet)"
+    panel = model.backbone_panel
+    assert panel.stages.topLevelItem(4).text(3) == "learns" and panel.stages.topLevelItem(3).text(3) == "frozen"
+    assert train.build_config().spec["layers"][0]["train"] == "last"
+    # A preset chosen on the Model page shows its own mode on the Train page.
+    model.select_preset("mobilenet-v3-small-imagenet")
+    assert combo.currentData() == "features" and train.model_label.text() == "mobilenet-v3-small-imagenet"
+    model.select_preset("convnet-5x5")
+    assert not form.isRowVisible(combo)
+    window.close()

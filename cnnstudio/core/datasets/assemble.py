@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cnnstudio.core.datasets.disk_images import DiskImages
 from cnnstudio.core.datasets.base import Dataset, LoadReport, channel_stats
 from cnnstudio.core.errors import DatasetError
 from cnnstudio.core.framing import FramingProfile
@@ -21,20 +22,24 @@ def make_dataset(
     name: str,
     title: str,
     classes: Sequence[str],
-    train_images: np.ndarray,
+    train_images: np.ndarray | DiskImages,
     train_labels: np.ndarray,
-    test_images: np.ndarray,
+    test_images: np.ndarray | DiskImages,
     test_labels: np.ndarray,
     framing: FramingProfile,
     source: str = "",
     report: LoadReport | None = None,
     hflip_ok: bool = False,
 ) -> Dataset:
-    """Build a Dataset from uint8 (N, C, H, W) images and integer labels (copied into torch)."""
+    """Build a Dataset from uint8 (N, C, H, W) images and integer labels (copied into torch, or left on
+    disk as they are when the loader gave DiskImages)."""
     import torch
 
+    on_disk = isinstance(train_images, DiskImages)
     for split, images, labels in (("train", train_images, train_labels), ("test", test_images, test_labels)):
-        if images.dtype != np.uint8 or images.ndim != 4:
+        if isinstance(images, DiskImages):
+            pass  # written by the picture cache as uint8 (N, C, S, S)
+        elif images.dtype != np.uint8 or images.ndim != 4:
             raise DatasetError(f"{title}: {split} images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")
         if labels.ndim != 1 or len(labels) != len(images):
             raise DatasetError(f"{title}: {len(images)} {split} images but {len(labels)} labels")
@@ -47,12 +52,15 @@ def make_dataset(
         raise DatasetError(f"{title}: test images are {test_images.shape[1:]} but train images are "
                            f"{train_images.shape[1:]}")
 
-    # Copies: the tensors own their memory, so an in-place edit by a caller
-    # cannot reach a reader's cache (shapes memoises its arrays).
-    train_x = torch.from_numpy(np.array(train_images, dtype=np.uint8, order="C", copy=True))
-    test_x = torch.from_numpy(np.array(test_images, dtype=np.uint8, order="C", copy=True))
-    if len(test_images) == 0:
-        test_x = test_x.reshape(0, *train_x.shape[1:])
+    if on_disk:  # a folder larger than the memory budget: its pictures are read a batch at a time
+        train_x, test_x = train_images, test_images
+    else:
+        # Copies: the tensors own their memory, so an in-place edit by a caller
+        # cannot reach a reader's cache (shapes memoises its arrays).
+        train_x = torch.from_numpy(np.array(train_images, dtype=np.uint8, order="C", copy=True))
+        test_x = torch.from_numpy(np.array(test_images, dtype=np.uint8, order="C", copy=True))
+        if len(test_images) == 0:
+            test_x = test_x.reshape(0, *train_x.shape[1:])
     train_y = torch.from_numpy(np.asarray(train_labels, dtype=np.int64).copy())
     test_y = torch.from_numpy(np.asarray(test_labels, dtype=np.int64).copy())
     mean, std = channel_stats(train_x)

@@ -28,7 +28,8 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from cnnstudio.core.datasets import picture_cache
 from cnnstudio.core.datasets.base import Dataset, LoadReport, SkippedFile
 from cnnstudio.core.errors import DatasetError, DownloadCancelled
-from cnnstudio.core.framing import measure_framing, natural_profile
+from cnnstudio.core.datasets.disk_images import DiskImages
+from cnnstudio.core.framing import MEASURE_SAMPLE, measure_framing, natural_profile
 from cnnstudio.core.preparation import MAX_IMAGE_PIXELS
 from cnnstudio.core.orientation import upright
 
@@ -242,41 +243,76 @@ def _decode(path: Path, size: int, channels: int) -> np.ndarray | str:
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
-def _decode_all(folder: Path, candidates: list[_Candidate], image_size: int | None,
-                tick: Callable[[], None]) -> picture_cache.Decoded:
-    """Both passes over the candidate files, each on a pool of threads (PIL decodes and resizes with the
-    GIL released, so the cores share the work), in the files' order. tick() after each file."""
+def _probe_all(folder: Path, pool: ThreadPoolExecutor, candidates: list[_Candidate],
+               tick: Callable[[], None]) -> tuple[list[_Candidate], list[tuple[str, str]]]:
+    """Pass 1: every candidate's header, on the pool. (readable candidates, skipped (path, reason))."""
+    probed: list[_Candidate] = []
     skipped: list[tuple[str, str]] = []
+    for cand, result in _in_order(pool, lambda c: _probe(c.path), candidates):
+        if isinstance(result, str):
+            skipped.append((str(cand.path), result))
+        else:
+            cand.size, cand.mode = result
+            probed.append(cand)
+        tick()
+    if not probed:
+        reasons = Counter(reason for _, reason in skipped)
+        raise DatasetError(f"{folder}: none of the {len(candidates)} image files could be read "
+                           f"(skipped: {', '.join(f'{n} {r}' for r, n in sorted(reasons.items()))}).")
+    return probed, skipped
+
+
+def _decode_all(folder: Path, candidates: list[_Candidate], image_size: int | None, test_fraction: float,
+                seed: int, key: str | None, tick: Callable[[], None]) -> picture_cache.Decoded:
+    """Both passes over the candidate files, each on a pool of threads (PIL decodes and resizes with the
+    GIL released, so the cores share the work). tick() after each file.
+
+    Pass 2 writes each picture straight to the picture cache, training rows first, so no pass holds the
+    folder's pixels in memory, whatever its size. The split is made on the decoded pictures' classes,
+    in the files' order (one rule whatever the folder's size); to write in that order, pass 2 follows
+    the split of the files whose headers read, which is the same split unless a file fails only when
+    decoded (cut off): then the rows are put in the final order afterwards."""
     with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
-        # Pass 1: headers.
-        probed: list[_Candidate] = []
-        for cand, result in _in_order(pool, lambda c: _probe(c.path), candidates):
-            if isinstance(result, str):
-                skipped.append((str(cand.path), result))
-            else:
-                cand.size, cand.mode = result
-                probed.append(cand)
-            tick()
-        if not probed:
-            reasons = Counter(reason for _, reason in skipped)
-            raise DatasetError(f"{folder}: none of the {len(candidates)} image files could be read "
-                               f"(skipped: {', '.join(f'{n} {r}' for r, n in sorted(reasons.items()))}).")
+        probed, skipped = _probe_all(folder, pool, candidates, tick)
         size = image_size or _choose_size([c.size for c in probed])
         channels = 1 if all(c.mode in GRAY_MODES for c in probed) else 3
-        # Pass 2: decode.
-        images: list[np.ndarray] = []
-        labels: list[int] = []
-        splits: list[str | None] = []
-        for cand, result in _in_order(pool, lambda c: _decode(c.path, size, channels), probed):
-            if isinstance(result, str):
-                skipped.append((str(cand.path), result))
-            else:
-                images.append(result)
-                labels.append(cand.class_index)
-                splits.append(cand.split)
-            tick()
-    stacked = np.stack(images) if images else np.zeros((0, channels, size, size), np.uint8)
-    return picture_cache.Decoded(stacked, np.asarray(labels, dtype=np.int64), splits, skipped, size, channels)
+        n_classes = 1 + max(c.class_index for c in probed)
+
+        def split(cands: list[_Candidate]) -> np.ndarray:
+            if any(c.split is not None for c in cands):
+                return np.array([c.split == "test" for c in cands], dtype=bool)
+            return _split_indices(np.array([c.class_index for c in cands]), n_classes, test_fraction, seed)
+
+        expected = split(probed)
+        order = np.r_[np.flatnonzero(~expected), np.flatnonzero(expected)]  # training files first
+        try:
+            writer = picture_cache.RowWriter(key, (channels, size, size))
+        except OSError as exc:
+            raise DatasetError(f"Cannot write the decoded pictures of {folder} anywhere (the cache folder and "
+                               f"the temporary folder refused: {exc.strerror or exc}). Free some disk space "
+                               "and load again.") from None
+        try:
+            decoded: list[int] = []  # positions in `probed` of the pictures written, in the rows' order
+            for position, result in zip(order, _in_order(pool, lambda c: _decode(c.path, size, channels),
+                                                         [probed[i] for i in order])):
+                cand, result = result
+                if isinstance(result, str):
+                    skipped.append((str(cand.path), result))
+                else:
+                    writer.append(result)
+                    decoded.append(int(position))
+                tick()
+            files = sorted(decoded)
+            is_test = split([probed[i] for i in files])
+            final = [files[i] for i in np.r_[np.flatnonzero(~is_test), np.flatnonzero(is_test)]]
+            if final != decoded:  # a file failed only when decoded and the split moved: reorder the rows
+                row_of = {position: row for row, position in enumerate(decoded)}
+                writer.reorder([row_of[position] for position in final])
+            labels = np.array([probed[i].class_index for i in final], dtype=np.int64)
+            return writer.commit(labels, int((~is_test).sum()), skipped)
+        except BaseException:
+            writer.abandon()
+            raise
 
 
 def _in_order(pool: ThreadPoolExecutor, fn: Callable, items: list, window: int = 64):
@@ -285,6 +321,14 @@ def _in_order(pool: ThreadPoolExecutor, fn: Callable, items: list, window: int =
     for start in range(0, len(items), window):
         chunk = items[start:start + window]
         yield from zip(chunk, pool.map(fn, chunk))
+
+
+def _framing_sample(images: np.ndarray | DiskImages) -> np.ndarray:
+    """The training pictures measure_framing looks at (it samples evenly; on disk only those are read)."""
+    if isinstance(images, DiskImages):
+        step = max(1, len(images) // MEASURE_SAMPLE)
+        return images[slice(0, None, step)][:MEASURE_SAMPLE].numpy()
+    return images
 
 
 def _choose_size(sizes: list[tuple[int, int]]) -> int:
@@ -404,13 +448,15 @@ def _load(
         if progress is not None and (step % 64 == 0 or step == total_steps):
             progress(step, total_steps)
 
-    # The same folder decoded before (same files, sizes and times, same requested size): no decoding.
-    key = picture_cache.folder_key(folder, [(c.path, c.class_index, c.split) for c in candidates], image_size)
+    # The same folder decoded before (same files, sizes and times, same size and split): no decoding.
+    if not split_dirs and not 0.0 <= test_fraction < 1.0:
+        raise DatasetError(f"test fraction {test_fraction} must be at least 0 and below 1.")
+    split_key = "train/test folders" if split_dirs else f"{test_fraction!r}|{seed}"
+    key = picture_cache.folder_key(folder, [(c.path, c.class_index, c.split) for c in candidates], image_size,
+                                   split_key)
     decoded = picture_cache.load(key) if key else None
     if decoded is None:
-        decoded = _decode_all(folder, candidates, image_size, tick)
-        if key:
-            picture_cache.save(key, decoded)
+        decoded = _decode_all(folder, candidates, image_size, test_fraction, seed, key, tick)
     else:
         report.notes.append(f"{len(decoded.labels)} pictures from the cache of an earlier load (nothing changed)")
     # Progress may have skipped the tail; report completion even when pass 1 dropped files.
@@ -418,58 +464,60 @@ def _load(
         progress(total_steps, total_steps)
     report.skipped.extend(SkippedFile(path, reason) for path, reason in decoded.skipped)
     report.files_loaded = len(decoded.labels)
-    size, channels, splits, labels = decoded.size, decoded.channels, decoded.splits, decoded.labels
+    size, channels, n_train = decoded.size, decoded.channels, decoded.n_train
 
-    label_array = np.asarray(labels, dtype=np.int64)
-    counts = np.bincount(label_array, minlength=len(classes)) if len(labels) else np.zeros(len(classes), int)
+    label_array = decoded.labels
+    counts = np.bincount(label_array, minlength=len(classes))
     empty = [classes[k] for k in range(len(classes)) if counts[k] == 0]
     if empty:
         raise DatasetError(f"{folder}: class {', '.join(repr(c) for c in empty)} has no usable images "
                            f"({report.summary()}). Every class needs at least one readable image.")
 
-    stacked = decoded.images
+    train_counts = np.bincount(label_array[:n_train], minlength=len(classes))
+    test_labels = label_array[n_train:]
     if split_dirs:
-        is_test = np.array([s == "test" for s in splits], dtype=bool)
-        train_counts = np.bincount(label_array[~is_test], minlength=len(classes))
         no_train = [classes[k] for k in range(len(classes)) if train_counts[k] == 0]
         if no_train:
             raise DatasetError(f"{folder}: class {', '.join(repr(c) for c in no_train)} has no usable "
                                f"images in train/; every class needs training images.")
-        if not is_test.any():
+        if not len(test_labels):
             raise DatasetError(f"{folder}: test/ holds no usable images.")
-        missing_test = [classes[k] for k in range(len(classes))
-                        if not np.any(label_array[is_test] == k)]
+        missing_test = [classes[k] for k in range(len(classes)) if not np.any(test_labels == k)]
         if missing_test:
             report.notes.append(f"no test images for class(es) {', '.join(missing_test)}")
     else:
-        if not 0.0 <= test_fraction < 1.0:
-            raise DatasetError(f"test fraction {test_fraction} must be at least 0 and below 1.")
-        is_test = _split_indices(label_array, len(classes), test_fraction, seed)
-        report.notes.append(f"split {int((~is_test).sum())} train / {int(is_test.sum())} test "
+        report.notes.append(f"split {n_train} train / {len(test_labels)} test "
                             f"({test_fraction:.0%} per class, seed {seed})")
         alone = [classes[k] for k in range(len(classes)) if counts[k] == 1]
         if test_fraction > 0 and alone:
             shown = ", ".join(alone[:5]) + (f" and {len(alone) - 5} more" if len(alone) > 5 else "")
-            if not is_test.any():
+            if not len(test_labels):
                 report.notes.append("no test images: every class has a single image, so all are used for "
                                     "training and test accuracy cannot be measured. Add images (at least 2 "
                                     "per class, better 20 or more).")
             else:
                 report.notes.append(f"class(es) {shown} have a single image, used for training: they are "
                                     f"not tested")
+    images = decoded.images
+    if isinstance(images, DiskImages):
+        train_images, test_images = images.subset(slice(0, n_train)), images.subset(slice(n_train, None))
+        report.notes.append(f"the {len(images):,} decoded pictures ({images.nbytes / 1e9:.1f} GB) exceed the "
+                            f"memory budget: they stay on disk and are read a batch at a time")
+    else:
+        train_images, test_images = images[:n_train], images[n_train:]
     report.notes.append(f"images resized to {size}x{size}, {'grayscale' if channels == 1 else 'RGB'}")
 
     return make_dataset(
         name=folder.name,
         title=folder.name,
         classes=classes,
-        train_images=stacked[~is_test],
-        train_labels=label_array[~is_test],
-        test_images=stacked[is_test],
-        test_labels=label_array[is_test],
+        train_images=train_images,
+        train_labels=label_array[:n_train],
+        test_images=test_images,
+        test_labels=test_labels,
         # Measured: a folder of scanned or drawn characters is framed like one (prepared user drawings
         # match it); photos are "natural" and scaled to cover.
-        framing=measure_framing(stacked[~is_test]) if channels == 1 else natural_profile(size, size, channels),
+        framing=measure_framing(_framing_sample(train_images)) if channels == 1 else natural_profile(size, size, channels),
         source=str(folder),
         report=report,
         hflip_ok=False,  # unknown content (letters? arrows?): never assume a mirror keeps the label

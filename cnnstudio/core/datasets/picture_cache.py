@@ -1,10 +1,17 @@
-"""Decoded pictures of a folder, kept on disk so the next load of the same folder decodes nothing.
+"""Decoded pictures of a folder, kept on disk: the next load of the same folder decodes nothing, and a
+folder larger than memory is read from here a batch at a time.
 
 Decoding is most of a folder's load time (1,000 photos at 224 px: seconds; a few thousand: a minute).
-The result of the two passes - the pixels at the chosen size, each picture's class and split, and the
-files skipped - is stored in the user's cache folder under a key made of the folder, the requested
-size and every file's path, size and modification time: add, remove, replace or touch one picture
-and the key changes, so a stale copy is never used. The newest few entries are kept.
+Each decoded picture is appended to a raw file of uint8 rows as soon as it is ready, training rows
+first, then test rows, so the decode never holds the folder in memory and the two splits are two
+contiguous ranges of the file. Beside it a JSON file records each row's class, where the training rows
+end, the files skipped, the size and channels; it is written last, so its presence means the entry is
+complete. The key is made of the folder, the requested size, how it was split, and every file's path,
+size and modification time: add, remove, replace or touch one picture and the key changes, so a stale
+copy is never used. The newest few entries are kept.
+
+A load reads the rows into memory when they fit the memory budget (disk_images.memory_budget) and
+otherwise returns them as DiskImages, which reads rows on demand.
 """
 
 from __future__ import annotations
@@ -12,21 +19,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from cnnstudio.core.datasets.disk_images import DiskImages, memory_budget
+
 KEEP = 8  # cached folders kept (the least recently used go first)
+VERSION = "v2"  # raw rows in split order (v1: one .npy in file order)
 
 
 @dataclass
 class Decoded:
-    """What the two passes produced for a folder."""
+    """What decoding a folder produced: training rows first, then test rows."""
 
-    images: np.ndarray  # uint8 (N, C, S, S)
+    images: np.ndarray | DiskImages  # uint8 (N, C, S, S): in memory, or on disk above the memory budget
     labels: np.ndarray  # int64 (N,)
-    splits: list[str | None]  # "train" / "test" for a pre-split folder, else None
+    n_train: int  # rows [0, n_train) are training pictures, the rest test pictures
     skipped: list[tuple[str, str]]  # (path, reason)
     size: int
     channels: int
@@ -38,14 +49,16 @@ def cache_folder() -> Path:
     return cache_dir() / "pictures"
 
 
-def folder_key(root: Path, files: list[tuple[Path, int, str | None]], image_size: int | None) -> str | None:
-    """The cache key of a folder's candidate files ((path, class index, split) each), or None when a
-    file cannot even be stat'ed (then nothing is cached)."""
-    digest = hashlib.sha1(f"v1|{root.resolve()}|{image_size}".encode())
+def folder_key(root: Path, files: list[tuple[Path, int, str | None]], image_size: int | None,
+               split: str) -> str | None:
+    """The cache key of a folder's candidate files ((path, class index, split folder) each) decoded at
+    `image_size` and split as `split` describes, or None when a file cannot even be stat'ed (then
+    nothing is cached)."""
+    digest = hashlib.sha1(f"{VERSION}|{root.resolve()}|{image_size}|{split}".encode())
     try:
-        for path, index, split in files:
+        for path, index, folder_split in files:
             st = path.stat()
-            digest.update(f"|{path.relative_to(root)}|{index}|{split}|{st.st_size}|{st.st_mtime_ns}".encode())
+            digest.update(f"|{path.relative_to(root)}|{index}|{folder_split}|{st.st_size}|{st.st_mtime_ns}".encode())
     except (OSError, ValueError):
         return None
     return digest.hexdigest()[:24]
@@ -56,36 +69,110 @@ def load(key: str) -> Decoded | None:
     folder = cache_folder()
     try:
         meta = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
-        images = np.load(folder / f"{key}.npy", allow_pickle=False)
+        decoded = _open(folder / f"{key}.u8", meta)
         os.utime(folder / f"{key}.json")  # recently used: kept longer
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    if images.dtype != np.uint8 or images.ndim != 4 or len(images) != len(meta["labels"]):
-        return None
-    return Decoded(images, np.asarray(meta["labels"], dtype=np.int64), list(meta["splits"]),
-                   [tuple(s) for s in meta["skipped"]], int(meta["size"]), int(meta["channels"]))
+    return decoded
 
 
-def save(key: str, decoded: Decoded) -> None:
-    """Store a decode (best effort: a full disk or a read-only cache only costs the next load's time)."""
-    folder = cache_folder()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        temp = folder / f".{key}.{os.getpid()}.npy"
-        np.save(temp, np.ascontiguousarray(decoded.images), allow_pickle=False)
-        os.replace(temp, folder / f"{key}.npy")
-        meta = {"labels": decoded.labels.tolist(), "splits": decoded.splits, "skipped": decoded.skipped,
-                "size": decoded.size, "channels": decoded.channels}
-        temp_meta = folder / f".{key}.{os.getpid()}.json"
-        temp_meta.write_text(json.dumps(meta), encoding="utf-8")
-        os.replace(temp_meta, folder / f"{key}.json")  # written last: its presence means complete
-        _prune(folder)
-    except OSError:
-        pass
+def _open(path: Path, meta: dict) -> Decoded:
+    """The rows of a raw file as meta describes them: read into memory within the budget, else on disk."""
+    labels = np.asarray(meta["labels"], dtype=np.int64)
+    size, channels = int(meta["size"]), int(meta["channels"])
+    row_shape = (channels, size, size)
+    n = len(labels)
+    nbytes = n * channels * size * size
+    if path.stat().st_size < nbytes or not 0 <= int(meta["n_train"]) <= n:
+        raise ValueError(f"{path} is incomplete")
+    images: np.ndarray | DiskImages
+    if nbytes <= memory_budget():
+        images = np.fromfile(path, dtype=np.uint8, count=nbytes).reshape(n, *row_shape)
+    else:
+        images = DiskImages(path, row_shape, range(n))
+    return Decoded(images, labels, int(meta["n_train"]), [tuple(s) for s in meta["skipped"]], size, channels)
+
+
+class RowWriter:
+    """Appends decoded pictures to a new cache entry; commit() makes it visible and returns the Decoded.
+
+    Written with plain file writes (never a writable memory map, whose dirty pages would count in the
+    process's memory): decoding a folder of any size holds one picture per thread. When the cache
+    folder cannot be written, the rows go to an anonymous temporary file instead (loaded for this
+    session only); when no file can be written at all, OSError reaches the caller."""
+
+    def __init__(self, key: str | None, row_shape: tuple[int, int, int]):
+        self.key = key
+        self.row_shape = row_shape
+        self.row_bytes = int(np.prod(row_shape))
+        self.count = 0
+        self.final: Path | None = None
+        self.file = None
+        if key is not None:
+            try:
+                folder = cache_folder()
+                folder.mkdir(parents=True, exist_ok=True)
+                self.temp = folder / f".{key}.{os.getpid()}.u8"
+                self.file = open(self.temp, "w+b")
+                self.final = folder / f"{key}.u8"
+            except OSError:
+                self.file = None
+        if self.file is None:
+            self.file = tempfile.NamedTemporaryFile(prefix="cnnstudio-pictures-", suffix=".u8", delete=False)
+            self.temp = Path(self.file.name)
+
+    def append(self, row: np.ndarray) -> None:
+        self.file.write(np.ascontiguousarray(row, dtype=np.uint8).tobytes())
+        self.count += 1
+
+    def reorder(self, order: list[int]) -> None:
+        """Rewrite the rows as rows[order] (a few at a time: memory stays bounded)."""
+        self.file.flush()
+        target = self.temp.with_name(self.temp.name + ".order")
+        with open(target, "wb") as out:
+            for row in order:
+                self.file.seek(row * self.row_bytes)
+                out.write(self.file.read(self.row_bytes))
+        self.file.close()
+        os.replace(target, self.temp)
+        self.file = open(self.temp, "r+b")
+        self.file.seek(0, os.SEEK_END)
+        self.count = len(order)
+
+    def commit(self, labels: np.ndarray, n_train: int, skipped: list[tuple[str, str]]) -> Decoded:
+        c, size, _ = self.row_shape
+        meta = {"labels": [int(v) for v in labels], "n_train": int(n_train), "skipped": skipped,
+                "size": int(size), "channels": int(c)}
+        self.file.close()
+        path = self.temp
+        if self.final is not None:
+            try:
+                os.replace(self.temp, self.final)
+                path = self.final
+                temp_meta = self.final.with_name(f".{self.key}.{os.getpid()}.json")
+                temp_meta.write_text(json.dumps(meta), encoding="utf-8")
+                os.replace(temp_meta, self.final.with_suffix(".json"))  # written last: its presence means complete
+                _prune(self.final.parent)
+            except OSError:
+                pass  # a full disk or a read-only cache only costs the next load's time
+        decoded = _open(path, meta)
+        if path == self.temp and isinstance(decoded.images, np.ndarray):
+            path.unlink(missing_ok=True)  # an uncached decode that fits memory needs no file
+        return decoded
+
+    def abandon(self) -> None:
+        """A cancelled or failed decode leaves nothing behind."""
+        try:
+            self.file.close()
+        finally:
+            self.temp.unlink(missing_ok=True)
 
 
 def _prune(folder: Path) -> None:
     entries = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in entries[KEEP:]:
-        for path in (old, old.with_suffix(".npy")):
-            path.unlink(missing_ok=True)
+        for path in (old, old.with_suffix(".u8"), old.with_suffix(".npy")):
+            try:
+                path.unlink(missing_ok=True)  # a file still read by a loaded dataset stays readable (POSIX)
+            except OSError:
+                pass  # Windows: still open; pruned next time

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from cnnstudio.core.inspection.display import Levels, grid_columns, levels_of, tile, to_uint8
-from cnnstudio.core.inspection.layers import InspectionError, child_labels
+from cnnstudio.core.inspection.layers import InspectionError, backbone_stage_entries, child_labels
 from cnnstudio.core.models.spec import Shape
 
 # --------------------------------------------------------------------------------------------------
@@ -105,10 +105,10 @@ class MapTiles:
 
 @dataclass(frozen=True)
 class FeatureMap:
-    """The output of one layer (one child of the Sequential) for one image."""
+    """The output of one layer (one child of the Sequential, or a stage of a pretrained backbone) for one image."""
 
     index: int  # spec layer index
-    key: str  # "3"
+    key: str  # "3", or "0.net.layer2" for a backbone's stage
     label: str  # "Conv 3x3, 64, pad 1"
     values: np.ndarray  # float32, read-only: (C, H, W) for image-shaped outputs, (F,) for vectors
 
@@ -152,3 +152,11 @@ def feature_maps(model: nn.Sequential, x: torch.Tensor | np.ndarray) -> list[Fea
     with inspecting(model), capture(children) as outputs, torch.inference_mode():
         model(x)
     return [FeatureMap(i, key, labels[i], to_numpy(outputs[key])) for i, key in enumerate(children)]
+
+
+def stage_maps(model: nn.Sequential, outputs: dict[str, torch.Tensor]) -> list[FeatureMap]:
+    """The maps of each pretrained backbone's stages, from a pass that recorded them (their keys are
+    those of layers.backbone_stages): a backbone is one layer whose output is a vector, so its stages
+    are where its pictures are. Each map's index is its backbone's layer index."""
+    return [FeatureMap(int(key.split(".", 1)[0]), key, label, to_numpy(outputs[key]))
+            for key, label, _ in backbone_stage_entries(model) if key in outputs]

@@ -8,14 +8,14 @@ differentiated at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 import torch
 from torch import nn
 
-from cnnstudio.core.inspection.activations import FeatureMap, as_input, capture, inspecting, to_numpy
+from cnnstudio.core.inspection.activations import FeatureMap, as_input, capture, inspecting, stage_maps, to_numpy
 from cnnstudio.core.inspection.layers import (
     InspectionError,
     LayerChoice,
@@ -57,6 +57,7 @@ class Inspection:
     cam: CamResult | None  # None when the model has no spatial layer (cam_error says so)
     cam_error: str | None = None
     saliency: np.ndarray | None = None  # float32 (H, W) 0..1 when asked for
+    stage_maps: list[FeatureMap] = field(default_factory=list)  # a pretrained backbone's stages, in order
 
 
 # --------------------------------------------------------------------------------------------------
@@ -234,7 +235,8 @@ def inspect_image(model: nn.Sequential, x: torch.Tensor | np.ndarray, layer_ref:
     maps = [FeatureMap(i, key, labels[i], to_numpy(p.outputs[key])) for i, key in enumerate(model._modules)]
     cam = _cam_from(p, model, _input_hw(x), probs) if p.cam_key is not None else None
     return Inspection(probabilities=probs.cpu().numpy(), predicted=p.predicted, feature_maps=maps, cam=cam,
-                      cam_error=p.cam_error, saliency=_saliency_from(p) if with_saliency else None)
+                      cam_error=p.cam_error, saliency=_saliency_from(p) if with_saliency else None,
+                      stage_maps=stage_maps(model, p.outputs))
 
 
 def _backbone_cam(model: nn.Sequential, watch: dict, outputs: dict) -> str | None:

@@ -216,17 +216,25 @@ def resolve(model: nn.Module, ref: LayerRef) -> tuple[str, nn.Module]:
 
 def backbone_stages(model: nn.Module) -> dict[str, nn.Module]:
     """key -> module of each pretrained backbone's stages ("0.net.layer4", "0.net.features.12"), in order:
-    where Grad-CAM and the stage pickers look inside a backbone (its last stage is the usual CAM layer)."""
-    from cnnstudio.core.models.backbones import backbones_in
+    where Grad-CAM and the stage pickers look inside a backbone (its last one is the usual CAM layer)."""
+    return {key: module for key, _, module in backbone_stage_entries(model)}
 
-    out: dict[str, nn.Module] = {}
+
+def backbone_stage_entries(model: nn.Module) -> list[tuple[str, str, nn.Module]]:
+    """(key, label, module) of each pretrained backbone's stages, in order; the module is the stage's
+    last one, whose output is the stage's. Labels read "ResNet-18 layer2", "MobileNetV3-Small stage 3"."""
+    from cnnstudio.core.models.backbones import BACKBONES, backbones_in
+
+    out: list[tuple[str, str, nn.Module]] = []
     for index, child in model.named_children():
         found = backbones_in(child)
         if not found or found[0] is not child:
             continue
         keys = {id(m): f"{index}.{k}" for k, m in child.named_modules() if k}
-        for _, modules in child.stages():
-            out[keys[id(modules[-1])]] = modules[-1]  # a stage's output is its last module's
+        title = BACKBONES[child.arch].title if child.arch in BACKBONES else child.arch
+        for name, modules in child.stages():
+            stage = name if not name.startswith("features.") else f"stage {name.split('.', 1)[1]}"
+            out.append((keys[id(modules[-1])], f"{title} {stage}", modules[-1]))
     return out
 
 

@@ -53,7 +53,9 @@ def inspect_sections(predictor: Any, pixels: np.ndarray, cam_key: str | None, ta
         cam_note = str(exc)
         ins = inspect_image(predictor.model, x, layer_ref=None, target_class=target, with_saliency=saliency)
     sections = []
-    for fm in ins.feature_maps:
+    # A pretrained backbone's stages come just before the backbone's own (vector) output.
+    shown = [m for fm in ins.feature_maps for m in [s for s in ins.stage_maps if s.index == fm.index] + [fm]]
+    for fm in shown:
         if fm.is_spatial:
             t = fm.tiles(levels)
             c, h, w = t.images.shape

@@ -308,6 +308,14 @@ def input_size(spec: dict[str, Any] | None) -> int | None:
     return max(sizes) if sizes else None
 
 
+def backbone_layer_index(spec: dict[str, Any] | None) -> int | None:
+    """The index of a spec's (first) backbone layer, None without one."""
+    for i, layer in enumerate((spec or {}).get("layers", [])):
+        if isinstance(layer, dict) and layer.get("type") == "backbone":
+            return i
+    return None
+
+
 def backbones_in(model) -> list:
     """The Backbone modules of a built model."""
     cls = _backbone_class()

@@ -29,7 +29,8 @@ class BatchPreprocessor:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def normalise(self, images_u8: torch.Tensor) -> torch.Tensor:
-        x = images_u8.to(torch.float32).contiguous(memory_format=self.memory_format)
+        # Reordered while still uint8, then widened in that order: one float copy instead of two.
+        x = images_u8.contiguous(memory_format=self.memory_format).to(torch.float32)
         return x.mul_(self.scale).add_(self.shift)
 
     def augment(self, images_u8: torch.Tensor, aug: Augmentation, gen: torch.Generator) -> torch.Tensor:

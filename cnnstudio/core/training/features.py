@@ -51,10 +51,14 @@ def backbone_key(backbone: torch.nn.Module) -> str:
 
 
 def picture_keys(images_u8: torch.Tensor) -> list[str]:
-    """One content hash per picture (its uint8 pixels and their shape)."""
-    array = images_u8.cpu().numpy()
-    shape = str(array.shape[1:]).encode()
-    return [hashlib.sha1(shape + np.ascontiguousarray(a).tobytes()).hexdigest() for a in array]
+    """One content hash per picture (its uint8 pixels and their shape), read a few hundred at a time
+    (the pictures may be on disk)."""
+    shape = str(tuple(images_u8.shape[1:])).encode()
+    keys = []
+    for start in range(0, len(images_u8), 256):
+        array = images_u8[start:start + 256].cpu().numpy()
+        keys += [hashlib.sha1(shape + np.ascontiguousarray(a).tobytes()).hexdigest() for a in array]
+    return keys
 
 
 class EmbeddingCache:

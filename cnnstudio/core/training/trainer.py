@@ -27,6 +27,7 @@ from cnnstudio.core import paths
 from cnnstudio.core.checkpoint import describe_write_failure, fit_problem, load_checkpoint, save_checkpoint
 from cnnstudio.core.datasets import load_dataset
 from cnnstudio.core.datasets.base import Dataset
+from cnnstudio.core.datasets.disk_images import DiskImages
 from cnnstudio.core.errors import CNNStudioError, TrainingError
 from cnnstudio.core.metrics import Evaluation, evaluate
 from cnnstudio.core.models.backbones import BACKBONE_LR_SCALE, backbones_in, input_size, prepare_backbones
@@ -252,8 +253,8 @@ class Trainer:
             threads=threads, model=model, ddp_model=self.dist.wrap(model), optimizer=optimizer,
             scaler=torch.amp.GradScaler(device.type) if precision == "fp16" else None,
             pre=BatchPreprocessor(ds.mean, ds.std, device, channels_last=True), train_idx=train_idx,
-            train_x=ds.train_images[train_idx].to(device), train_y=ds.train_labels[train_idx].to(device),
-            val_x=ds.train_images[val_idx].to(device), val_y=ds.train_labels[val_idx],
+            train_x=_rows_on(ds.train_images, train_idx, device), train_y=ds.train_labels[train_idx].to(device),
+            val_x=_rows_on(ds.train_images, val_idx, device), val_y=ds.train_labels[val_idx],
             aug_gen=torch.Generator().manual_seed(cfg.seed + 1))
         if cfg.class_weights:
             run.class_weight = class_weights(run.train_y, ds.num_classes)
@@ -306,7 +307,9 @@ class Trainer:
         if sample_log:
             # Diagnostics (tests of the distributed path): which dataset rows this rank trains on.
             torch.save(run.train_idx[perm], Path(sample_log) / f"rank{self.dist.rank}-epoch{epoch + 1}.pt")
-        batches = torch.tensor_split(perm.to(device, non_blocking=True), run.steps_per_epoch)
+        # Batches index the rows where they are: on the device, or on the CPU for pictures read from disk.
+        on_disk = isinstance(run.train_x, DiskImages)
+        batches = torch.tensor_split(perm if on_disk else perm.to(device, non_blocking=True), run.steps_per_epoch)
         loss_acc = torch.zeros((), device=device)
         correct_acc = torch.zeros((), device=device, dtype=torch.long)
         seen_acc = 0
@@ -339,7 +342,7 @@ class Trainer:
             for g in run.optimizer.param_groups:
                 g["lr"] = run.lr * g.get("lr_scale", 1.0)
             idx = batches[b]
-            run.x = x = run.pre.augment(run.train_x[idx], cfg.augment, run.aug_gen)
+            run.x = x = run.pre.augment(run.train_x[idx].to(device, non_blocking=True), cfg.augment, run.aug_gen)
             run.y = y = run.train_y[idx]
             with autocast():
                 logits = run.ddp_model(x)
@@ -629,6 +632,15 @@ class _RunState:
         self.x = self.y = None
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def _rows_on(images, index: torch.Tensor, device: torch.device):
+    """The rows of a dataset's pictures a run trains or validates on: copied to the device once (the fast
+    path: batches are then gathered there), or for a folder larger than memory a view of the picture
+    cache that reads each batch from disk, so memory stays bounded whatever the folder's size."""
+    if isinstance(images, DiskImages):
+        return images.subset(index)
+    return images[index].to(device)
 
 
 def _make_run_folder(run_dir: Path) -> None:

@@ -26,6 +26,7 @@ from cnnstudio.core.datasets import dataset_info, dataset_names
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.models import (LAYER_TYPES, ShapeReport, get_preset, infer_shapes, list_presets, load_spec,
                                    new_layer, save_spec)
+from cnnstudio.core.models.backbones import backbone_layer_index
 from cnnstudio.core.models.layer_types import normalize_layer
 from cnnstudio.core.training.config import default_config
 from cnnstudio.ui.state import AppState
@@ -415,14 +416,12 @@ class ModelPage(QWidget):
 
     def _show_backbone(self) -> None:
         """The backbone box follows the spec's (first) backbone layer; recomputed only when it changes."""
-        layer = None
-        for i, raw in enumerate(self._spec.get("layers", [])):
-            if isinstance(raw, dict) and raw.get("type") == "backbone":
-                try:
-                    layer = normalize_layer(i, raw)
-                except CNNStudioError:
-                    layer = None
-                break
+        layer, index = None, backbone_layer_index(self._spec)
+        if index is not None:
+            try:
+                layer = normalize_layer(index, self._spec["layers"][index])
+            except CNNStudioError:
+                layer = None
         if layer != self.backbone_panel.layer:
             self.backbone_panel.set_layer(layer)
 

@@ -21,6 +21,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QSplitter, QWidget
 
 from cnnstudio.core.errors import CNNStudioError
+from cnnstudio.core.models.backbones import backbone_layer_index
 from cnnstudio.core.text import plural
 from cnnstudio.core.training.config import Augmentation, TrainConfig, augmentation_text, default_config
 from cnnstudio.ui.chart_pacing import ChartPacing
@@ -47,6 +48,7 @@ class TrainPage(QWidget):
     pausedChanged = Signal(bool)  # True once the trainer really waits, False when it goes on
     runFinished = Signal(object)  # the result dict; the thread has ended when this arrives
     runFailed = Signal(str)  # the message shown in the error dialog
+    backboneModeRequested = Signal(int, str)  # (layer index, mode): the Model page changes its spec
 
     # The form's widgets, by the names other code and tests use.
     FORM_WIDGETS = ("epochs_spin", "batch_spin", "optimizer_combo", "lr_spin", "momentum_spin", "schedule_combo",
@@ -82,7 +84,7 @@ class TrainPage(QWidget):
         session.pausedChanged.connect(self._on_paused_changed)
         session.ended.connect(self._on_run_ended)
         state.datasetChanged.connect(self._on_dataset_changed)
-        state.specChanged.connect(lambda _spec: self._update_controls())
+        state.specChanged.connect(self._on_spec_changed)
         state.augmentationChanged.connect(lambda *_: self._update_summary())
         state.queue.changed.connect(self._on_queue_changed)
         state.queue.startRequested.connect(self.start_queue)
@@ -119,6 +121,7 @@ class TrainPage(QWidget):
             setattr(self, name, getattr(self.form, name))
         self.form.hardwareChanged.connect(self._update_controls)
         self.form.resetRequested.connect(self.reset_form)
+        self.form.backboneModeChosen.connect(self._on_backbone_mode_chosen)
         splitter.addWidget(self.form)
         splitter.addWidget(self._build_main())
         splitter.setStretchFactor(0, 0)
@@ -189,6 +192,16 @@ class TrainPage(QWidget):
         dialog = ExportCommandDialog(config, self)
         dialog.open()
         return dialog
+
+    def _on_spec_changed(self, spec: Any) -> None:
+        index = backbone_layer_index(spec)
+        self.form.show_backbone_mode(spec["layers"][index].get("train", "features") if index is not None else None)
+        self._update_controls()
+
+    def _on_backbone_mode_chosen(self, mode: str) -> None:
+        index = backbone_layer_index(self.state.spec)
+        if index is not None:
+            self.backboneModeRequested.emit(index, mode)
 
     @Slot(object)
     def _on_dataset_changed(self, _dataset: Any) -> None:

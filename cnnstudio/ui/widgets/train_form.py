@@ -19,6 +19,9 @@ from cnnstudio.ui.sessions.train_session import device_short_name, device_title
 OPTIMIZER_TITLES = {"adam": "Adam", "adamw": "AdamW (decoupled weight decay)", "sgd": "SGD with momentum"}
 SCHEDULE_TITLES = {"constant": "Constant", "step": "Step decay (x0.1)", "cosine": "Cosine decay",
                    "onecycle": "One-cycle (warm up, then anneal)"}
+# How a pretrained backbone trains (the spec's backbone "train" parameter), as the form offers it.
+BACKBONE_MODE_TITLES = {"features": "Features only (fastest)", "last": "Fine-tune the last stage",
+                        "all": "Fine-tune everything"}
 PRECISION_TITLES = {"auto": "Automatic", "fp32": "fp32 (full precision)", "bf16": "bf16 (mixed)",
                     "fp16": "fp16 (mixed, GPUs only)"}
 
@@ -60,6 +63,7 @@ class _LearningRateBox(_NoWheelDoubleSpinBox):
 class TrainForm(QScrollArea):
     edited = Signal()  # not emitted; kept for symmetry
     hardwareChanged = Signal()  # device or precision changed
+    backboneModeChosen = Signal(str)  # "features" / "last" / "all": the user picked how the backbone trains
     resetRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -88,6 +92,20 @@ class TrainForm(QScrollArea):
         what_form.addRow("Data:", self.dataset_label)
         what_form.addRow("Model:", self.model_label)
         what_form.addRow("Augment:", self.augment_label)
+        # Shown for a model with a pretrained backbone: the three ways to train it (the Model page shows
+        # the same choice as the layer's "What learns", with the stages it freezes).
+        self.backbone_combo = QComboBox()
+        for key, title in BACKBONE_MODE_TITLES.items():
+            self.backbone_combo.addItem(title, key)
+        self.backbone_combo.setToolTip(
+            "Features only: the pretrained network is frozen and each picture's features are computed once "
+            "(cached), so only the head trains - seconds.\nFine-tune the last stage: its last stage learns "
+            "too.\nFine-tune everything: the whole network learns, the backbone at a tenth of the rate.")
+        self.backbone_combo.currentIndexChanged.connect(
+            lambda _i: self._filling or self.backboneModeChosen.emit(self.backbone_combo.currentData()))
+        what_form.addRow("Backbone:", self.backbone_combo)
+        self._what_form = what_form
+        what_form.setRowVisible(self.backbone_combo, False)
         col.addWidget(what)
 
         basic = QGroupBox("Training")
@@ -249,6 +267,16 @@ class TrainForm(QScrollArea):
         # column clipped the spin boxes and the dataset line on a 1024-pixel screen.
         self.setMinimumWidth(holder.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width() + 4)
 
+
+    def show_backbone_mode(self, mode: str | None) -> None:
+        """The model's backbone training mode, or None (no backbone: the row is hidden)."""
+        self._what_form.setRowVisible(self.backbone_combo, mode is not None)
+        if mode is not None:
+            self._filling = True
+            try:
+                self.backbone_combo.setCurrentIndex(max(0, self.backbone_combo.findData(mode)))
+            finally:
+                self._filling = False
 
     def fill(self, cfg: TrainConfig) -> None:
         """Fill the form with recommended values (a dataset change refills it until the user edits it)."""
