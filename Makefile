@@ -6,12 +6,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: run test install dev benchmarks screenshots package package-check icons clean help
+.PHONY: run test install dev benchmarks gpu-check-data screenshots package package-check icons clean help
 
 help:
 	@echo "make run          create .venv if missing, install CNN Studio, open the app"
 	@echo "make test         install the test extras and run the whole suite headless"
 	@echo "make benchmarks   run the benchmark scripts (slow; results go to docs/benchmarks.md)"
+	@echo "make gpu-check-data  copy Fashion-MNIST into benchmarks/data/ for benchmarks/gpu_check.sh (no network there)"
 	@echo "make screenshots  render every page to docs/images/ (1280x820, 1024x700, 1600x1000)"
 	@echo "make package      freeze the app (PyInstaller) and build the installers into dist/ (slow, GBs)"
 	@echo "make package-check  self-test the frozen app from outside the tree, then dpkg -i the .deb and"
@@ -51,6 +52,11 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q --ignore=tests/ui
 	for module in tests/ui/test_*.py; do QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q "$$module" || exit 1; done
+
+# benchmarks/gpu_check.sh runs where there is a GPU and no network: the data travels with the tree.
+gpu-check-data:
+	mkdir -p benchmarks/data/fashion-mnist
+	cp /usr/share/datasets/fashion-mnist/*-ubyte.gz benchmarks/data/fashion-mnist/
 
 benchmarks: $(VENV)/.installed
 	$(PY) benchmarks/train_throughput.py

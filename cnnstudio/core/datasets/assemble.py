@@ -30,9 +30,14 @@ def make_dataset(
     source: str = "",
     report: LoadReport | None = None,
     hflip_ok: bool = False,
+    owned: bool = False,
+    stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
 ) -> Dataset:
     """Build a Dataset from uint8 (N, C, H, W) images and integer labels (copied into torch, or left on
-    disk as they are when the loader gave DiskImages)."""
+    disk as they are when the loader gave DiskImages). owned=True: the loader made the image arrays for
+    this dataset alone (read from the picture cache), so torch takes them over without a copy. `stats`:
+    the training images' per-channel (mean, std) when the loader knows them already (the picture cache
+    keeps them), else they are computed here."""
     import torch
 
     on_disk = isinstance(train_images, DiskImages)
@@ -54,6 +59,8 @@ def make_dataset(
 
     if on_disk:  # a folder larger than the memory budget: its pictures are read a batch at a time
         train_x, test_x = train_images, test_images
+    elif owned and train_images.flags.c_contiguous and test_images.flags.c_contiguous:
+        train_x, test_x = torch.from_numpy(train_images), torch.from_numpy(test_images)
     else:
         # Copies: the tensors own their memory, so an in-place edit by a caller
         # cannot reach a reader's cache (shapes memoises its arrays).
@@ -63,7 +70,7 @@ def make_dataset(
             test_x = test_x.reshape(0, *train_x.shape[1:])
     train_y = torch.from_numpy(np.asarray(train_labels, dtype=np.int64).copy())
     test_y = torch.from_numpy(np.asarray(test_labels, dtype=np.int64).copy())
-    mean, std = channel_stats(train_x)
+    mean, std = stats if stats is not None else channel_stats(train_x)
     return Dataset(
         name=name,
         title=title,

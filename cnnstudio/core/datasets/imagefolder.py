@@ -507,7 +507,7 @@ def _load(
         train_images, test_images = images[:n_train], images[n_train:]
     report.notes.append(f"images resized to {size}x{size}, {'grayscale' if channels == 1 else 'RGB'}")
 
-    return make_dataset(
+    dataset = make_dataset(
         name=folder.name,
         title=folder.name,
         classes=classes,
@@ -521,4 +521,8 @@ def _load(
         source=str(folder),
         report=report,
         hflip_ok=False,  # unknown content (letters? arrows?): never assume a mirror keeps the label
+        owned=True,  # read from the picture cache for this dataset alone: no second copy
+        stats=decoded.stats,
     )
+    picture_cache.remember_stats(decoded, dataset.mean, dataset.std)
+    return dataset

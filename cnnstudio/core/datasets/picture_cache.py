@@ -41,6 +41,8 @@ class Decoded:
     skipped: list[tuple[str, str]]  # (path, reason)
     size: int
     channels: int
+    key: str | None = None  # its cache entry, when it has one
+    stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # the training rows' (mean, std), once known
 
 
 def cache_folder() -> Path:
@@ -76,8 +78,10 @@ def load(key: str) -> Decoded | None:
     return decoded
 
 
-def _open(path: Path, meta: dict) -> Decoded:
-    """The rows of a raw file as meta describes them: read into memory within the budget, else on disk."""
+def _open(path: Path, meta: dict, mapped: bool = True) -> Decoded:
+    """The rows of a raw file as meta describes them: within the memory budget as an array (mapped from
+    the file, copy on write: no copy is made and a change never reaches the file; or read, when
+    `mapped` is False), above it as DiskImages (read a batch at a time, memory bounded)."""
     labels = np.asarray(meta["labels"], dtype=np.int64)
     size, channels = int(meta["size"]), int(meta["channels"])
     row_shape = (channels, size, size)
@@ -87,10 +91,31 @@ def _open(path: Path, meta: dict) -> Decoded:
         raise ValueError(f"{path} is incomplete")
     images: np.ndarray | DiskImages
     if nbytes <= memory_budget():
-        images = np.fromfile(path, dtype=np.uint8, count=nbytes).reshape(n, *row_shape)
+        # Mapped rather than read: reading 150 MB into fresh memory took 0.34 s of page faults here, 3x the
+        # rest of a reload; the mapping shares the page cache's copy.
+        images = (np.asarray(np.memmap(path, np.uint8, "c", shape=(n, *row_shape))) if mapped and nbytes
+                  else np.fromfile(path, dtype=np.uint8, count=nbytes).reshape(n, *row_shape))
     else:
         images = DiskImages(path, row_shape, range(n))
-    return Decoded(images, labels, int(meta["n_train"]), [tuple(s) for s in meta["skipped"]], size, channels)
+    stats = meta.get("stats")
+    return Decoded(images, labels, int(meta["n_train"]), [tuple(s) for s in meta["skipped"]], size, channels,
+                   key=meta.get("key"), stats=(tuple(stats[0]), tuple(stats[1])) if stats else None)
+
+
+def remember_stats(decoded: Decoded, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+    """Keep the training rows' channel statistics with the entry: the next load skips counting them
+    (two thirds of a reload's time for 1,000 pictures at 224 px). Best effort, like every cache write."""
+    if decoded.key is None or decoded.stats is not None:
+        return
+    path = cache_folder() / f"{decoded.key}.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta["stats"] = [list(mean), list(std)]
+        temp = path.with_name(f".{decoded.key}.{os.getpid()}.stats.json")
+        temp.write_text(json.dumps(meta), encoding="utf-8")
+        os.replace(temp, path)
+    except (OSError, ValueError):
+        pass
 
 
 class RowWriter:
@@ -142,7 +167,7 @@ class RowWriter:
     def commit(self, labels: np.ndarray, n_train: int, skipped: list[tuple[str, str]]) -> Decoded:
         c, size, _ = self.row_shape
         meta = {"labels": [int(v) for v in labels], "n_train": int(n_train), "skipped": skipped,
-                "size": int(size), "channels": int(c)}
+                "size": int(size), "channels": int(c), "key": self.key}
         self.file.close()
         path = self.temp
         if self.final is not None:
@@ -155,8 +180,9 @@ class RowWriter:
                 _prune(self.final.parent)
             except OSError:
                 pass  # a full disk or a read-only cache only costs the next load's time
-        decoded = _open(path, meta)
-        if path == self.temp and isinstance(decoded.images, np.ndarray):
+        uncached = path == self.temp
+        decoded = _open(path, meta, mapped=not uncached)
+        if uncached and isinstance(decoded.images, np.ndarray):
             path.unlink(missing_ok=True)  # an uncached decode that fits memory needs no file
         return decoded
 
