@@ -98,6 +98,9 @@ def precisions(data: Path, device: str, quick: bool) -> dict:
             out[precision] = {"status": result["status"], "message": result.get("message", ""),
                               "images_per_second": round(result.get("train_samples_per_second") or 0),
                               "test_accuracy": result.get("test_accuracy")}
+    failed = [p for p, r in out.items() if r["status"] != "finished" and (device != "cpu" or p != "fp16")]
+    if failed:  # fp16 is refused on a CPU by design; on a GPU every precision must train
+        raise RuntimeError(f"{', '.join(failed)} failed: {out}")
     return out
 
 
