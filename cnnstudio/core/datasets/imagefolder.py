@@ -28,7 +28,8 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from cnnstudio.core.datasets import picture_cache
 from cnnstudio.core.datasets.base import Dataset, LoadReport, SkippedFile
 from cnnstudio.core.errors import DatasetError, DownloadCancelled
-from cnnstudio.core.datasets.disk_images import DiskImages
+from cnnstudio.core.datasets.catalog import human_size
+from cnnstudio.core.datasets.disk_images import DiskImages, memory_budget
 from cnnstudio.core.framing import MEASURE_SAMPLE, measure_framing, natural_profile
 from cnnstudio.core.preparation import MAX_IMAGE_PIXELS
 from cnnstudio.core.orientation import upright
@@ -501,8 +502,9 @@ def _load(
     images = decoded.images
     if isinstance(images, DiskImages):
         train_images, test_images = images.subset(slice(0, n_train)), images.subset(slice(n_train, None))
-        report.notes.append(f"the {len(images):,} decoded pictures ({images.nbytes / 1e9:.1f} GB) exceed the "
-                            f"memory budget: they stay on disk and are read a batch at a time")
+        report.notes.append(f"the {len(images):,} decoded pictures ({human_size(images.nbytes)}) exceed the "
+                            f"memory budget ({human_size(memory_budget())}): they stay on disk and are read a "
+                            f"batch at a time")
     else:
         train_images, test_images = images[:n_train], images[n_train:]
     report.notes.append(f"images resized to {size}x{size}, {'grayscale' if channels == 1 else 'RGB'}")
