@@ -49,11 +49,10 @@ def cpu_flags() -> str:
 def seeds_recipe(system_dir: Path, target: float, max_epochs: int, device: str, started: float) -> dict:
     """The tutorial loop, in this process (run as a child of main()); returns its figures."""
     import torch
-    import torch.nn.functional as F
 
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from train_throughput import tutorial_accuracy, tutorial_dataset
+    from train_throughput import tutorial_accuracy, tutorial_dataset, tutorial_epoch
 
     from cnnstudio.core.models.builder import build_model
     from cnnstudio.core.models.presets import get_preset
@@ -70,13 +69,7 @@ def seeds_recipe(system_dir: Path, target: float, max_epochs: int, device: str, 
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         reached = None
         for epoch in range(1, max_epochs + 1):
-            model.train()
-            for images, labels in loader:
-                images, labels = images.to(dev), labels.to(dev)
-                optimizer.zero_grad()
-                loss = F.cross_entropy(model(images), labels)
-                loss.backward()
-                optimizer.step()
+            tutorial_epoch(model, loader, optimizer, dev)
             accuracy = tutorial_accuracy(model, test_loader, dev)
             epochs.append({"epoch": epoch, "test_accuracy": round(accuracy, 4),
                            "seconds": round(time.time() - started, 1)})
