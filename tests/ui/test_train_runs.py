@@ -729,3 +729,27 @@ def test_stopping_a_run_holds_the_queue(qtbot, train_page, state):
     assert entry.config.lr == 0.002
     assert state.queue.move(entry.id, -1) is False and state.queue.remove(entry.id)
     assert len(state.queue) == 0
+
+
+def test_the_empty_chart_hint_wraps_inside_a_narrow_plot(qtbot):
+    """At 1024 px the loss plot is ~240 px wide and "Curves appear once training starts" ran off both
+    sides ("rves appear once training star"): it wraps inside the plot, centred."""
+    from cnnstudio.ui.widgets.charts import TrainingCharts
+
+    charts = TrainingCharts()
+    qtbot.addWidget(charts)
+    charts.resize(480, 420)
+    charts.show()
+    qtbot.waitExposed(charts)
+    assert "training starts" in charts.hint()
+    vb = charts.loss_plot.getPlotItem().getViewBox()
+
+    def inside() -> bool:
+        hint = charts._hint.sceneBoundingRect()
+        view = vb.sceneBoundingRect()
+        return vb.width() < 300 and view.left() - 1 <= hint.left() and hint.right() <= view.right() + 1
+
+    qtbot.waitUntil(inside, timeout=3000)
+    charts.resize(1400, 700)
+    qtbot.waitUntil(lambda: vb.width() > 500, timeout=3000)
+    qtbot.waitUntil(lambda: charts._hint.sceneBoundingRect().height() < 30, timeout=3000)  # one line again

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QRectF, Qt
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QPalette, QTextOption
 from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QSizePolicy, QWidget
 
 from cnnstudio.ui.widgets.chart_hover import DurationAxis, HoverReadout, HoverSeries, format_duration
@@ -174,7 +174,10 @@ class TrainingCharts(QWidget):
         }
 
         self._hint = pg.TextItem(EMPTY_HINT, anchor=(0.5, 0.5))
+        # Centred lines: in a narrow window the hint wraps inside the plot instead of running off it.
+        self._hint.textItem.document().setDefaultTextOption(QTextOption(Qt.AlignmentFlag.AlignCenter))
         self.loss_plot.addItem(self._hint, ignoreBounds=True)
+        self.loss_plot.getPlotItem().getViewBox().sigResized.connect(lambda _vb: self._place_hint())
         self._hint.setPos(0.5, 0.5)
         for plot in self._plots():
             # A resize re-elides the title, and so does the y axis growing (its tick labels change
@@ -781,6 +784,7 @@ class TrainingCharts(QWidget):
         vb = self.loss_plot.getPlotItem().getViewBox()
         (x0, x1), (y0, y1) = vb.viewRange()
         self._hint.setPos((x0 + x1) / 2, (y0 + y1) / 2)
+        self._hint.setTextWidth(max(60.0, 0.9 * vb.width()))
 
     def _autorange(self) -> None:
         for plot in self._plots():
