@@ -1,0 +1,103 @@
+"""Where a training step's time goes on this CPU: torch.profiler tables for the engine's step.
+
+One step as the trainer runs it (uint8 batch gathered by index, BatchPreprocessor, channels_last,
+autocast in the chosen precision, cross-entropy with label smoothing, the fused optimizer), profiled
+over 20 steps after 5 warm-up steps, for each preset and precision asked. Prints the operators by self
+CPU time, each step's time, images/s and the fraction of the matmul peak measured in the same run
+(issue 19, item 2: the fp32 CPU path).
+
+    python benchmarks/profile_step.py [--presets convnet-5x5 fast-cnn] [--precisions fp32 bf16] [--rows 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from train_throughput import matmul_peak, training_flops_per_sample  # noqa: E402
+
+from cnnstudio.core.datasets import load_dataset  # noqa: E402
+from cnnstudio.core.models.builder import build_model  # noqa: E402
+from cnnstudio.core.models.presets import get_preset  # noqa: E402
+from cnnstudio.core.training.augment import BatchPreprocessor  # noqa: E402
+from cnnstudio.core.training.config import TrainConfig  # noqa: E402
+from cnnstudio.core.training.device import configure_threads, cpu_name  # noqa: E402
+from cnnstudio.core.training.trainer import make_optimizer  # noqa: E402
+
+BATCH = {"fast-cnn": 256}  # each preset's default batch; others: 128
+
+
+def profile(preset: str, precision: str, ds, rows: int) -> dict:
+    device = torch.device("cpu")
+    spec = get_preset(preset)
+    batch = BATCH.get(preset, 128)
+    torch.manual_seed(0)
+    model = build_model(spec, ds.input_shape, ds.num_classes).to(memory_format=torch.channels_last)
+    cfg = TrainConfig(dataset="fashion-mnist", model=preset, optimizer="sgd" if preset == "fast-cnn" else "adam",
+                      lr=0.05 if preset == "fast-cnn" else 1e-3, momentum=0.9, weight_decay=5e-4)
+    optimizer = make_optimizer(cfg, model, device)
+    pre = BatchPreprocessor(ds.mean, ds.std, device, channels_last=True)
+    images, labels = ds.train_images, ds.train_labels
+    gen = torch.Generator().manual_seed(0)
+    amp = torch.bfloat16 if precision == "bf16" else None
+
+    def step() -> None:
+        idx = torch.randint(0, len(labels), (batch,), generator=gen)
+        x = pre.normalise(images[idx])
+        with torch.autocast("cpu", dtype=amp, enabled=amp is not None):
+            loss = F.cross_entropy(model(x), labels[idx], label_smoothing=0.1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(5):
+        step()
+    start = time.perf_counter()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for _ in range(20):
+            step()
+    seconds = (time.perf_counter() - start) / 20
+    # Unprofiled timing of the same steps (the profiler adds its own overhead).
+    start = time.perf_counter()
+    for _ in range(20):
+        step()
+    plain = (time.perf_counter() - start) / 20
+    flops = training_flops_per_sample(spec, ds.input_shape, ds.num_classes)
+    print(f"\n## {preset}, {precision}, batch {batch}: {1000 * plain:.1f} ms a step unprofiled "
+          f"({batch / plain:,.0f} images/s, {batch * flops / plain / 1e9:.0f} GFLOP/s); profiled {1000 * seconds:.1f} ms")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+    return {"preset": preset, "precision": precision, "images_per_second": batch / plain,
+            "gflops": batch * flops / plain / 1e9}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--presets", nargs="*", default=["convnet-5x5", "fast-cnn"])
+    parser.add_argument("--precisions", nargs="*", default=["fp32", "bf16"])
+    parser.add_argument("--rows", type=int, default=12)
+    args = parser.parse_args()
+    threads = configure_threads(torch.device("cpu"))
+    ds = load_dataset("fashion-mnist")
+    peaks = {"fp32": matmul_peak(torch.float32, torch.device("cpu")),
+             "bf16": matmul_peak(torch.bfloat16, torch.device("cpu"))}
+    print(f"CPU: {cpu_name()}, {threads} threads, torch {torch.__version__}; matmul peak fp32 "
+          f"{peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
+    results = [profile(p, precision, ds, args.rows) for p in args.presets for precision in args.precisions]
+    print("\n| preset | precision | images/s | GFLOP/s | of the matmul peak |\n|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['preset']} | {r['precision']} | {r['images_per_second']:,.0f} | {r['gflops']:.0f} | "
+              f"{r['gflops'] / peaks[r['precision']]:.0%} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
