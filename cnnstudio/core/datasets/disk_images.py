@@ -84,7 +84,7 @@ class _RawFile:
             else:
                 with self._lock:
                     os.lseek(self.fd, offset + done, os.SEEK_SET)
-                    n = os.readv(self.fd, [buffer[done:]]) if hasattr(os, "readv") else _read_into(self.fd, buffer[done:])
+                    n = _read_into(self.fd, buffer[done:])
             if n <= 0:
                 raise OSError(f"{self.path} is shorter than expected (a picture cache file changed under us)")
             done += n
@@ -203,8 +203,3 @@ class DiskImages:
         if len(unique) == len(rows) and np.all(inverse == np.arange(len(rows))):
             return out
         return out[inverse.reshape(-1)]
-
-
-def is_on_disk(images) -> bool:
-    return isinstance(images, DiskImages)
-

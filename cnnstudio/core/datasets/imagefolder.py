@@ -474,9 +474,9 @@ def _load(
         raise DatasetError(f"{folder}: class {', '.join(repr(c) for c in empty)} has no usable images "
                            f"({report.summary()}). Every class needs at least one readable image.")
 
-    train_counts = np.bincount(label_array[:n_train], minlength=len(classes))
     test_labels = label_array[n_train:]
     if split_dirs:
+        train_counts = np.bincount(label_array[:n_train], minlength=len(classes))
         no_train = [classes[k] for k in range(len(classes)) if train_counts[k] == 0]
         if no_train:
             raise DatasetError(f"{folder}: class {', '.join(repr(c) for c in no_train)} has no usable "
