@@ -25,7 +25,7 @@ from cnnstudio.core.models import (
     save_spec,
     validate_spec,
 )
-from cnnstudio.core.models.builder import BasicBlock, GlobalAvgPool, build_model
+from cnnstudio.core.models.builder import BasicBlock, GlobalAvgPool, build_model, training_graph
 
 REPO = Path(__file__).resolve().parents[1]
 SHAPES = [(1, 28, 28), (3, 32, 32)]
@@ -245,6 +245,40 @@ def test_channels_last_and_autocast():
                 out_amp = model_cl(x.contiguous(memory_format=torch.channels_last))
         assert torch.allclose(out_cl, reference, atol=1e-4, rtol=1e-4)
         assert out_amp.shape == (2, 10) and torch.isfinite(out_amp.float()).all()
+
+
+@pytest.mark.parametrize("name, shape", [("convnet-5x5", (1, 28, 28)), ("fast-cnn", (1, 28, 28)),
+                                         ("cnn3-dropout", (3, 32, 32))])
+def test_training_graph_pools_before_relu_with_identical_results(name, shape):
+    torch.manual_seed(0)
+    model = build_model(get_preset(name), shape, 10).to(memory_format=torch.channels_last).eval()
+    graph = training_graph(model)
+    kinds = [type(m).__name__ for m in graph]
+    # Every ReLU that fed a max-pool now follows it; the layers themselves are the model's, not copies.
+    assert "ReLUMaxPool2d" not in "".join(kinds) and "MaxPool2dReLU" in "".join(kinds)
+    assert sorted(map(id, graph)) == sorted(map(id, model)) and [type(m) for m in model][0] is nn.Conv2d
+    assert list(dict(model.named_children())) == [str(i) for i in range(len(model))]  # spec order kept
+    x = torch.randn(8, *shape).contiguous(memory_format=torch.channels_last)
+    for dtype in (None, torch.bfloat16):
+        grads = []
+        for net in (model, graph):
+            net.zero_grad(set_to_none=True)
+            with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                out = net(x)
+            out.float().square().sum().backward()
+            grads.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
+        assert torch.equal(grads[0][0], grads[1][0])
+        assert all(torch.equal(a, b) for a, b in zip(grads[0][1], grads[1][1]))
+
+
+def test_training_graph_leaves_other_orders_alone():
+    torch.manual_seed(0)
+    spec = {"name": "t", "layers": [{"type": "conv", "out": 4, "kernel": 3, "padding": 1}, {"type": "relu"},
+                                    {"type": "batchnorm"}, {"type": "maxpool", "kernel": 2},
+                                    {"type": "gelu"}, {"type": "maxpool", "kernel": 2},
+                                    {"type": "flatten"}, {"type": "linear", "out": "classes"}]}
+    model = build_model(spec, (1, 8, 8), 3)
+    assert training_graph(model) is model  # BatchNorm in between; GELU is not monotone
 
 
 def test_presets_are_independent_copies():

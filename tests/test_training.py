@@ -264,3 +264,27 @@ def test_prepare_image_frames_like_mnist():
     assert abs(cy - 13.5) <= 1 and abs(cx - 13.5) <= 1
     blank = prepare_image(np.full((50, 50), 255, np.uint8), mnist_profile())
     assert blank.empty and blank.pixels.max() == 0
+
+
+def test_training_runs_relu_after_max_pool(shapes, monkeypatch, tmp_path):
+    # The trainer trains the cheaper order of the same layers (training_graph): the ReLU before each
+    # max-pool sees pooled activations while training, the full-size ones everywhere else.
+    import cnnstudio.core.training.trainer as trainer_module
+
+    seen: list[tuple[bool, tuple[int, ...]]] = []
+    build = trainer_module.build_model
+
+    def build_and_watch(*args, **kwargs):
+        model = build(*args, **kwargs)
+        model[1].register_forward_hook(lambda m, inputs, out: seen.append((m.training, tuple(out.shape[1:]))))
+        return model
+
+    monkeypatch.setattr(trainer_module, "build_model", build_and_watch)
+    spec = {"name": "t", "layers": [{"type": "conv", "out": 4, "kernel": 3, "padding": 1}, {"type": "relu"},
+                                    {"type": "maxpool", "kernel": 2}, {"type": "flatten"},
+                                    {"type": "linear", "out": "classes"}]}
+    result = Trainer(small_config(spec=spec, epochs=1, limit_train=256), dataset=shapes, run_dir=tmp_path).run()
+    assert result["status"] == "finished"
+    size = shapes.input_shape[1]
+    assert {shape for training, shape in seen if training} == {(4, size // 2, size // 2)}
+    assert {shape for training, shape in seen if not training} == {(4, size, size)}

@@ -113,3 +113,39 @@ def build_model(spec: dict[str, Any], input_shape: Shape, num_classes: int) -> n
     """
     report = validate_spec(spec, input_shape, num_classes)
     return nn.Sequential(*(_module(info) for info in report.layers))
+
+
+def _commutes_with_max(module: nn.Module) -> bool:
+    # max(f(a), f(b)) == f(max(a, b)) for any non-decreasing f, exactly, also in floating point:
+    # ReLU and a LeakyReLU with a non-negative slope only clamp or scale by a positive constant.
+    if isinstance(module, nn.ReLU):
+        return True
+    return isinstance(module, nn.LeakyReLU) and module.negative_slope >= 0
+
+
+def training_graph(model: nn.Module) -> nn.Module:
+    """The same layers in the order that is cheapest to train: each ReLU that feeds a max-pool runs after it.
+
+    ReLU then max-pool equals max-pool then ReLU, forwards and backwards, bit for bit (a non-decreasing
+    function commutes with max; the pooled argmax, and so where the gradient goes, is the same wherever
+    it is not zero). After the pool the activation works on a quarter of the values: on the CPU the
+    ReLU, its backward pass and their memory traffic at full resolution were 8 % of a convnet-5x5 step.
+    The modules are shared, not copied: training this graph trains `model`, whose layer order (and so
+    every hook, shape table and checkpoint) stays the spec's. Anything but a plain Sequential is
+    returned as it is.
+    """
+    if type(model) is not nn.Sequential:
+        return model
+    layers = list(model)
+    if not any(_commutes_with_max(a) and isinstance(b, nn.MaxPool2d) for a, b in zip(layers, layers[1:])):
+        return model
+    order: list[nn.Module] = []
+    i = 0
+    while i < len(layers):
+        if i + 1 < len(layers) and _commutes_with_max(layers[i]) and isinstance(layers[i + 1], nn.MaxPool2d):
+            order += [layers[i + 1], layers[i]]
+            i += 2
+        else:
+            order.append(layers[i])
+            i += 1
+    return nn.Sequential(*order)

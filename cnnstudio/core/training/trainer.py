@@ -31,7 +31,7 @@ from cnnstudio.core.datasets.disk_images import DiskImages
 from cnnstudio.core.errors import CNNStudioError, TrainingError
 from cnnstudio.core.metrics import Evaluation, evaluate
 from cnnstudio.core.models.backbones import BACKBONE_LR_SCALE, backbones_in, input_size, prepare_backbones
-from cnnstudio.core.models.builder import build_model
+from cnnstudio.core.models.builder import build_model, training_graph
 from cnnstudio.core.models.presets import resolve_spec
 from cnnstudio.core.runs import empty_history, remove_orphaned_temp_files
 from cnnstudio.core.text import plural
@@ -250,7 +250,7 @@ class Trainer:
         optimizer = make_optimizer(cfg, model, device)
         run = _RunState(
             cfg=cfg, ds=ds, spec=spec, device=device, precision=precision, amp_dtype=autocast_dtype(precision),
-            threads=threads, model=model, ddp_model=self.dist.wrap(model), optimizer=optimizer,
+            threads=threads, model=model, ddp_model=self.dist.wrap(training_graph(model)), optimizer=optimizer,
             scaler=torch.amp.GradScaler(device.type) if precision == "fp16" else None,
             pre=BatchPreprocessor(ds.mean, ds.std, device, channels_last=True), train_idx=train_idx,
             train_x=_rows_on(ds.train_images, train_idx, device), train_y=ds.train_labels[train_idx].to(device),
