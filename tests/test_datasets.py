@@ -518,6 +518,38 @@ def test_image_modes_are_normalised(tmp_path):
     assert (images[labels == 1] == 255).all()
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_user_images_in_deep_modes_are_prepared_as_the_folder_loader_decoded_them(tmp_path, channels):
+    # A 16-bit grey PNG went through Pillow's convert("RGB") on the way to a colour model, which clips
+    # at 255: a picture the model had trained on arrived as a white page. Both paths share one rule now.
+    from cnnstudio.core.framing import FramingProfile
+    from cnnstudio.core.preparation import prepare_image
+
+    # 0.2..0.8, every pixel different: neither the full range (which a stretch to the image's own range
+    # would leave alone) nor a clipped one.
+    ramp = 0.2 + 0.6 * np.add.outer(np.arange(24), np.arange(24)).astype(np.float64) / 46.0
+    root = tmp_path / "deep"
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir(parents=True)
+    Image.fromarray(np.rint(ramp * 65535).astype(np.uint16)).save(root / "a" / "deep.png")  # I;16
+    Image.fromarray(ramp[::-1].astype(np.float32)).save(root / "a" / "float.tiff")  # F, 0..1
+    other = np.rint(ramp.T * 255).astype(np.uint8)
+    Image.fromarray(np.stack([other] * 3, -1) if channels == 3 else other).save(root / "b" / "plain.png")
+    ds = load_dataset(root)
+    assert ds.input_shape == (channels, 24, 24)
+    rows: dict[int, list[np.ndarray]] = {0: [], 1: []}
+    for images, labels in ((ds.train_images, ds.train_labels), (ds.test_images, ds.test_labels)):
+        for x, y in zip(images.numpy(), labels.numpy()):
+            rows[int(y)].append(x)
+    framing = FramingProfile(24, 24, channels)  # the plain cover rule, whatever the folder measured
+    for name in ("deep.png", "float.tiff"):
+        with Image.open(root / "a" / name) as im:
+            prepared = prepare_image(im, framing).pixels
+        assert prepared.shape == (channels, 24, 24)
+        assert 40 < prepared.mean() < 215  # a ramp, not a white (or black) page
+        assert any(np.array_equal(prepared, row) for row in rows[0]), name
+
+
 def test_transparent_colour_image_over_white_and_cover_crop(tmp_path):
     root = tmp_path / "icons"
     (root / "a").mkdir(parents=True)

@@ -21,6 +21,7 @@ from PIL import Image
 
 from .errors import CNNStudioError
 from .framing import FramingProfile
+from .image_modes import is_deep, to_8bit_gray, to_channels
 from .orientation import upright
 
 # Content is what differs from the background by more than this fraction of the full range.
@@ -64,10 +65,10 @@ def open_image(path: str | os.PathLike) -> Image.Image:
 
 def to_float_gray(img: Image.Image) -> np.ndarray:
     """Luminance in 0..1 (H, W) float32 from any PIL mode. Transparent images: the opaque part is the content."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float32)
-        lo, hi = float(arr.min()), float(arr.max())
-        return ((arr - lo) / (hi - lo)) if hi > lo else np.zeros_like(arr)
+    if is_deep(img.mode):
+        # Scaled as the folder loader scales them (not stretched to this image's own range), so a
+        # 16-bit picture looks to the model as its training pictures did.
+        img = to_8bit_gray(img)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
         alpha = rgba[..., 3]
@@ -103,11 +104,7 @@ def _prepare_cover(img: Image.Image, framing: FramingProfile) -> PreparedImage:
         gray = to_float_gray(img)
         img = Image.fromarray(np.clip(gray * 255 + 0.5, 0, 255).astype(np.uint8), "L")
     else:
-        if img.mode in ("RGBA", "LA", "PA", "P"):
-            rgba = img.convert("RGBA")
-            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            img = Image.alpha_composite(background, rgba)
-        img = img.convert("RGB")
+        img = to_channels(img, 3)  # exactly as the folder loader: 16-bit scaled, transparency over white
     scale = max(w / img.width, h / img.height)
     size = (max(w, round(img.width * scale)), max(h, round(img.height * scale)))
     img = img.resize(size, Image.Resampling.LANCZOS)

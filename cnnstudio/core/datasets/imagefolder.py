@@ -31,6 +31,7 @@ from cnnstudio.core.errors import DatasetError, DownloadCancelled
 from cnnstudio.core.datasets.catalog import human_size
 from cnnstudio.core.datasets.disk_images import DiskImages, memory_budget
 from cnnstudio.core.framing import MEASURE_SAMPLE, measure_framing, natural_profile
+from cnnstudio.core.image_modes import to_channels
 from cnnstudio.core.preparation import MAX_IMAGE_PIXELS
 from cnnstudio.core.orientation import upright
 
@@ -166,48 +167,6 @@ def _probe(path: Path) -> tuple[tuple[int, int], str] | str:
 
 # --- pass 2: decoding ------------------------------------------------------------------------------
 
-def _over_white(im: Image.Image) -> Image.Image:
-    """Composite a transparent image over white (drawings and icons usually mean white paper)."""
-    rgba = im.convert("RGBA")
-    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(background, rgba).convert("RGB")
-
-
-def _to_8bit_gray(im: Image.Image) -> Image.Image:
-    """16-bit, 32-bit integer and float images scaled into 0..255 (not clipped, not wrapped)."""
-    array = np.asarray(im)
-    if im.mode.startswith("I;16") or (im.mode == "I" and im.format == "PNG"):
-        scaled = array.astype(np.float32) / 257.0  # 0..65535 -> 0..255
-    elif im.mode == "F" and array.size and np.nanmin(array) >= 0 and np.nanmax(array) <= 1.0:
-        scaled = array.astype(np.float32) * 255.0  # the usual 0..1 float convention
-    else:
-        array = array.astype(np.float64)
-        lo = float(np.nanmin(array)) if array.size else 0.0
-        hi = float(np.nanmax(array)) if array.size else 0.0
-        if lo >= 0 and hi <= 255:
-            scaled = array
-        elif lo >= 0 and hi <= 65535:
-            scaled = array / 257.0
-        else:  # anything else: stretch its own range
-            scaled = (array - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(array)
-    scaled = np.nan_to_num(scaled, nan=0.0)
-    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), "L")
-
-
-def _normalise_mode(im: Image.Image, channels: int) -> Image.Image:
-    """Any PIL mode -> "L" (channels 1) or "RGB" (channels 3), transparency over white."""
-    mode = im.mode
-    if mode in ("RGBA", "RGBa", "LA", "La", "PA") or (mode in ("P", "L", "RGB") and "transparency" in im.info):
-        im = _over_white(im)
-    elif mode in ("I", "F") or mode.startswith("I;16"):
-        im = _to_8bit_gray(im)
-    elif mode == "1":
-        im = im.convert("L")
-    elif mode not in ("L", "RGB"):
-        im = im.convert("RGB")  # P, CMYK, YCbCr, LAB, HSV ...
-    return im.convert("L" if channels == 1 else "RGB")
-
-
 def _cover(im: Image.Image, size: int) -> Image.Image:
     """Scale the shorter side to `size` and centre-crop the longer one."""
     w, h = im.size
@@ -231,7 +190,7 @@ def _decode(path: Path, size: int, channels: int) -> np.ndarray | str:
                     im.draft("L" if channels == 1 else "RGB", (size, size))
                 im.load()  # LOAD_TRUNCATED_IMAGES is False: a cut-off file raises here
                 # Upright as a viewer shows it, and as prediction will see it (one function for both).
-                out = _cover(_normalise_mode(upright(im), channels), size)
+                out = _cover(to_channels(upright(im), channels), size)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return TOO_LARGE
     except UnidentifiedImageError:
