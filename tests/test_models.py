@@ -529,3 +529,28 @@ def test_save_refuses_invalid_spec(tmp_path):
     with pytest.raises(SpecError, match="JSON"):
         save_spec(spec_of({"type": "dropout", "p": 0.5}) | {"extra": object()}, tmp_path / "y.json")
     assert not (tmp_path / "x.json").exists() and not (tmp_path / "y.json").exists()
+
+
+@pytest.mark.parametrize("p", [0.3, 0.5, 0.9, 0.999])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fast_dropout_keeps_one_minus_p_and_the_mean(p, dtype):
+    from cnnstudio.core.models.builder import FastDropout
+
+    layer = FastDropout(p)
+    x = torch.ones(64, 8, 25, 25, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(0)
+    out = layer(x)
+    kept = out != 0
+    threshold = min(255, round(p * 256))
+    expected = (256 - threshold) / 256
+    assert out.shape == x.shape and out.dtype == dtype and torch.isfinite(out.float()).all()
+    assert abs(kept.float().mean().item() - expected) < 0.01  # 320,000 values: a few sigma at most
+    # The kept values carry the scale that keeps the expected value of each unit.
+    assert out[kept].float().mean().item() == pytest.approx(1 / expected, rel=4e-3)
+    assert abs(out.float().mean().item() - 1.0) < 0.02 + (0.5 if p > 0.99 else 0)
+    # The mask differs from channel to channel and place to place (no layout artefact), the draw is seeded.
+    assert kept[:, 0].float().mean().item() == pytest.approx(kept[:, 7].float().mean().item(), abs=0.02)
+    torch.manual_seed(0)
+    assert torch.equal(layer(x), out)
+    layer.eval()
+    assert layer(x) is x

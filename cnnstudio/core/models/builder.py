@@ -53,16 +53,38 @@ class FastDropout(nn.Dropout):
     """nn.Dropout with a cheaper mask: random bytes compared with round(p * 256).
 
     Drawing float Bernoulli samples was 12 % of a convnet-5x5 training step on the CPU; random bytes
-    cost a third of that. p is used to within 1/512 (0.5 exactly). Same module type and state_dict as
-    nn.Dropout, identity in eval mode.
+    cost a third of that, and drawing them four at a time (below) a third again. The kept values'
+    scale is folded into the mask in x's dtype, so forwards and backwards are one multiply each (the
+    whole layer, forward and backward, 1.1 ms instead of 3.0 for convnet-5x5's 128 x 3136 values in
+    bf16). p is used to within 1/512 (0.5 exactly). Same module type and state_dict as nn.Dropout,
+    identity in eval mode.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
-        threshold = int(round(self.p * 256))
-        keep = torch.empty(x.shape, dtype=torch.uint8, device=x.device).random_(0, 256) >= threshold
-        return x * keep * (256.0 / (256 - threshold))
+        threshold = min(255, int(round(self.p * 256)))  # p just under 1 must still keep something
+        keep = random_bytes(x) >= threshold
+        return x * keep.to(x.dtype).mul_(256.0 / (256 - threshold))
+
+
+def random_bytes(x: torch.Tensor) -> torch.Tensor:
+    """Uniform random uint8 values shaped like x, on x's device, from torch's default generator.
+
+    On the CPU they are drawn as int32 words over their whole range and read as bytes: the CPU
+    generator's cost is per number drawn, so four bytes a draw is three times cheaper (0.48 vs 1.48 ms
+    for 400,000 bytes here). GPUs draw in parallel and keep the plain byte draw.
+    """
+    if x.device.type != "cpu":
+        return torch.empty_like(x, dtype=torch.uint8).random_(0, 256)
+    n = x.numel()
+    words = torch.empty((n + 3) // 4, dtype=torch.int32).random_(-2 ** 31, 2 ** 31)
+    flat = words.view(torch.uint8)[:n]
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        # Laid out as x is, so the multiply walks both in memory order.
+        n_, c, h, w = x.shape
+        return flat.view(n_, h, w, c).permute(0, 3, 1, 2)
+    return flat.view(x.shape)
 
 
 class GlobalAvgPool(nn.Module):
