@@ -52,9 +52,8 @@ def seeds_recipe(system_dir: Path, target: float, max_epochs: int, device: str, 
 
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from train_throughput import tutorial_accuracy, tutorial_dataset, tutorial_epoch
+    from train_throughput import tutorial_accuracy, tutorial_dataset, tutorial_epoch, tutorial_model
 
-    from cnnstudio.core.models.builder import build_model
     from cnnstudio.core.models.presets import get_preset
 
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
@@ -64,8 +63,7 @@ def seeds_recipe(system_dir: Path, target: float, max_epochs: int, device: str, 
         train_set, test_set = tutorial_dataset(system_dir, Path(tmp))
         loader = torch.utils.data.DataLoader(train_set, batch_size=100, shuffle=True)
         test_loader = torch.utils.data.DataLoader(test_set, batch_size=1000)
-        torch.manual_seed(0)
-        model = build_model(get_preset("convnet-5x5"), (1, 28, 28), 10).to(dev)
+        model = tutorial_model(get_preset("convnet-5x5"), (1, 28, 28), 10).to(dev)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         reached = None
         for epoch in range(1, max_epochs + 1):
