@@ -158,16 +158,10 @@ def training_graph(model: nn.Module) -> nn.Module:
     """
     if type(model) is not nn.Sequential:
         return model
-    layers = list(model)
-    if not any(_commutes_with_max(a) and isinstance(b, nn.MaxPool2d) for a, b in zip(layers, layers[1:])):
-        return model
-    order: list[nn.Module] = []
-    i = 0
-    while i < len(layers):
-        if i + 1 < len(layers) and _commutes_with_max(layers[i]) and isinstance(layers[i + 1], nn.MaxPool2d):
-            order += [layers[i + 1], layers[i]]
-            i += 2
-        else:
-            order.append(layers[i])
-            i += 1
-    return nn.Sequential(*order)
+    order = list(model)
+    swapped = False
+    for i in range(len(order) - 1):
+        if _commutes_with_max(order[i]) and isinstance(order[i + 1], nn.MaxPool2d):
+            order[i], order[i + 1] = order[i + 1], order[i]
+            swapped = True
+    return nn.Sequential(*order) if swapped else model
