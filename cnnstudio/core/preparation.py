@@ -4,8 +4,9 @@ Every caller (`cnnstudio predict`, the drawing canvas, an image dropped on Inspe
 classification) goes through open_image() and prepare_image(), which frame the picture the way the
 training data was framed (framing.py), and normalise(), which scales pixels exactly as the trainer did.
 Only numpy and Pillow are needed, and the imports inside the core are relative, so an exported
-predictor bundle (core/export/bundle.py) ships this module with framing.py, orientation.py and
-errors.py unchanged: the bundle prepares images with the app's own code, not a copy that can drift.
+predictor bundle (core/export/bundle.py) ships this module with framing.py, image_modes.py,
+orientation.py and errors.py unchanged: the bundle prepares images with the app's own code, not a
+copy that can drift.
 """
 
 from __future__ import annotations

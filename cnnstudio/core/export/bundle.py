@@ -1,7 +1,7 @@
 """A torch-free predictor bundle: model.onnx, labels, and a predict.py that needs onnxruntime, numpy, Pillow.
 
 The bundle prepares images with the app's own code: the core's torch-free modules (preparation,
-framing, orientation, errors) are copied into the bundle's `cnnstudio_prep` package unchanged. Their
+framing, image_modes, orientation, errors) are copied into the bundle's `cnnstudio_prep` package unchanged. Their
 imports between each other are relative, so the same files work under either package name, and a fix
 to the app's preparation reaches every bundle exported after it.
 """
@@ -15,7 +15,7 @@ from cnnstudio.core.export.metadata import ModelMetadata
 
 CORE = Path(__file__).resolve().parent.parent
 # The core modules the bundle's preparation needs, in dependency order.
-PREPARATION_MODULES = ("errors.py", "orientation.py", "framing.py", "preparation.py")
+PREPARATION_MODULES = ("errors.py", "orientation.py", "framing.py", "image_modes.py", "preparation.py")
 PACKAGE = "cnnstudio_prep"
 # The bundle's predict.py: a script, not a module of this package (its folder has no __init__.py), since
 # it imports the copied preparation modules under PACKAGE.
