@@ -8,6 +8,7 @@ checkpoint that does not fit) end with one clear line on stderr and a non-zero e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import signal
@@ -18,6 +19,7 @@ from typing import Any, Sequence
 
 from cnnstudio import __version__
 from cnnstudio.core.errors import CNNStudioError
+from cnnstudio.core.training.config import AUGMENT_PRESETS
 
 EXIT_ERROR = 2
 EXIT_FAILED = 1
@@ -130,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
     p.add_argument("--val-split", type=fraction)
-    p.add_argument("--augment", choices=["none", "default", "crop", "flip", "crop+flip", "affine", "shift", "crop+zoom"],
+    p.add_argument("--augment", choices=["default", *AUGMENT_PRESETS],
                    help="augmentation preset (default: the dataset's)")
     p.add_argument("--early-stopping", type=non_negative_int, metavar="PATIENCE",
                    help="stop after this many epochs without validation improvement (0: off)")
@@ -332,21 +334,12 @@ def cmd_devices(args) -> int:
 
 
 # -- train ------------------------------------------------------------------------------------------
-AUGMENT_PRESETS = {
-    "none": dict(),
-    "crop": dict(crop_padding=4),
-    "flip": dict(hflip=True),
-    "crop+flip": dict(crop_padding=4, hflip=True),
-    "affine": dict(rotation=10.0, scale=0.1, translate=0.1),
-    "shift": dict(crop_padding=2),  # the default for grayscale folders (digits, letters)
-    "crop+zoom": dict(crop_padding=4, scale=0.1),  # the default for photo folders
-}
 
 
 def config_from_args(args, data=None):
     """The run's TrainConfig: the defaults recommended for the data (`data`: the loaded Dataset, which
     decides for a folder of one's own), then every option given."""
-    from cnnstudio.core.training.config import Augmentation, build_config
+    from cnnstudio.core.training.config import build_config
     from cnnstudio.core.training.recommend import recommend
 
     dataset = args.dataset or "shapes"
@@ -362,7 +355,7 @@ def config_from_args(args, data=None):
     overrides = {key: value for key, value in overrides.items() if value is not None}
     overrides.update(dataset=dataset, device=args.device)
     if args.augment and args.augment != "default":
-        overrides["augment"] = Augmentation(**AUGMENT_PRESETS[args.augment])
+        overrides["augment"] = dataclasses.replace(AUGMENT_PRESETS[args.augment])  # a copy, not the table's
     if args.model and Path(args.model).suffix.lower() == ".json":
         from cnnstudio.core.models.presets import resolve_spec
 

@@ -153,7 +153,9 @@ def test_exported_command_line_reproduces_the_config(tmp_path):
 
     from cnnstudio.cli import build_parser, config_from_args
     from cnnstudio.core.launch import command_line, launcher_script, torchrun_command
-    from cnnstudio.core.training.config import Augmentation, TrainConfig
+    from dataclasses import replace
+
+    from cnnstudio.core.training.config import AUGMENT_PRESETS, Augmentation, TrainConfig
 
     cfg = TrainConfig(dataset="fashion-mnist", model="bn-cnn4", epochs=7, batch_size=64, optimizer="sgd", lr=0.05,
                       schedule="cosine", weight_decay=5e-4, label_smoothing=0.1, seed=4, val_split=0.2,
@@ -165,6 +167,10 @@ def test_exported_command_line_reproduces_the_config(tmp_path):
         assert getattr(parsed, field) == getattr(cfg, field), field
     multi = torchrun_command(cfg, nproc_per_node=4, nnodes=2)
     assert multi.startswith("torchrun --nproc-per-node 4 --nnodes 2") and "-m cnnstudio train" in multi
+    # Every named augmentation goes out and comes back as itself (a colour folder's default among them).
+    for aug in AUGMENT_PRESETS.values():
+        argv = shlex.split(command_line(replace(cfg, augment=aug)))[1:]
+        assert config_from_args(build_parser().parse_args(argv)).augment == aug, argv
     script = tmp_path / "launch.sh"
     script.write_text(launcher_script(cfg, nproc_per_node=2))
     check = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)

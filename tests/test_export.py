@@ -180,7 +180,7 @@ def test_bundle_predicts_a_drawing_like_the_app_without_torch(shapes_checkpoint,
     assert {"model.onnx", "labels.txt", "predict.py", "requirements.txt", "README.md"} <= {p.name for p in bundle.iterdir()}
     assert (bundle / "labels.txt").read_text().split("\n")[:-1] == shapes.classes
     # The preparation is the core's own code, byte for byte.
-    for name in ("preparation.py", "framing.py", "image_modes.py", "orientation.py", "errors.py"):
+    for name in ("preparation.py", "framing.py", "image_modes.py", "cover.py", "orientation.py", "errors.py"):
         assert (bundle / "cnnstudio_prep" / name).read_bytes() == (ROOT / "cnnstudio" / "core" / name).read_bytes()
 
     predictor = Predictor(shapes_checkpoint)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from cnnstudio.core.checkpoint import load_checkpoint, save_checkpoint
 from cnnstudio.core.datasets import load_dataset
-from cnnstudio.core.errors import CheckpointError
+from cnnstudio.core.errors import CheckpointError, CNNStudioError
 from cnnstudio.core.inference import Predictor, prepare_image
 from cnnstudio.core.training.config import Augmentation, TrainConfig
 from cnnstudio.core.training.events import EpochEvent, FinishedEvent, StepEvent
@@ -288,3 +288,62 @@ def test_training_runs_relu_after_max_pool(shapes, monkeypatch, tmp_path):
     size = shapes.input_shape[1]
     assert {shape for training, shape in seen if training} == {(4, size // 2, size // 2)}
     assert {shape for training, shape in seen if not training} == {(4, size, size)}
+
+
+def test_equal_accuracy_with_a_lower_loss_is_the_better_epoch():
+    from cnnstudio.core.training.trainer import _improves, _tiebreak_value
+
+    assert _improves(0.9, -0.3, None, None)  # the first epoch
+    assert _improves(0.95, -0.9, 0.9, -0.1)  # higher accuracy wins, even with a higher loss
+    assert _improves(0.9, _tiebreak_value("val_accuracy", 0.2), 0.9, _tiebreak_value("val_accuracy", 0.3))
+    assert not _improves(0.9, -0.4, 0.9, -0.3)  # same accuracy, higher loss
+    assert not _improves(0.85, -0.01, 0.9, -0.3)
+    assert _tiebreak_value("val_loss", 0.2) is None  # the loss is the metric: nothing to break ties with
+    assert _tiebreak_value("val_accuracy", None) is None  # no validation split: the first best epoch stays
+    assert not _improves(0.9, -0.1, 0.9, None)  # a checkpoint from before the tie-break: ties stay ties
+
+
+def test_the_best_checkpoint_is_chosen_by_loss_when_validation_accuracy_ties(tmp_path):
+    # Dark pictures against light ones: validation accuracy is 100 % from the first epoch on, and only
+    # the loss still tells the epochs apart.
+    rng = np.random.default_rng(0)
+    for cls, (low, high) in (("dark", (0, 70)), ("light", (185, 256))):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for i in range(40):
+            Image.fromarray(rng.integers(low, high, (16, 16), dtype=np.uint8)).save(tmp_path / "data" / cls / f"{i}.png")
+    cfg = small_config(dataset=str(tmp_path / "data"), model="tiny-bn-cnn", epochs=4, limit_train=0, val_split=0.25,
+                       augment=Augmentation(), early_stopping_patience=0)
+    result = Trainer(cfg, dataset=load_dataset(tmp_path / "data"), run_dir=tmp_path / "run").run()
+    h = result["history"]
+    top = max(h["val_accuracy"])
+    tied = [i for i, acc in enumerate(h["val_accuracy"]) if acc == top]
+    assert len(tied) >= 2  # the case in question: the validation set no longer tells epochs apart
+    expected = min(tied, key=lambda i: h["val_loss"][i]) + 1
+    assert expected != tied[0] + 1  # ... and a later epoch of the same accuracy has the lower loss
+    assert result["best_epoch"] == expected
+    best = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert best["epoch"] == expected and best["best_tiebreak"] == pytest.approx(-h["val_loss"][expected - 1])
+
+
+def test_lighting_varies_brightness_and_contrast_within_its_range():
+    from cnnstudio.core.training.augment import BatchPreprocessor
+    from cnnstudio.core.training.config import build_config
+
+    pre = BatchPreprocessor([0.0], [1 / 255], torch.device("cpu"), channels_last=False)  # pixels out as they are
+    ramp = torch.linspace(60, 180, 16 * 16).reshape(1, 1, 16, 16).round().to(torch.uint8).repeat(256, 1, 1, 1)
+    gen = torch.Generator().manual_seed(0)
+    out = pre.augment(ramp, Augmentation(lighting=0.3), gen)
+    assert out.shape == ramp.shape and 0 <= out.min() and out.max() <= 255
+    means, spreads = out.mean(dim=(1, 2, 3)), out.std(dim=(1, 2, 3))
+    mean0, spread0 = ramp.float().mean(), ramp.float().std()
+    assert 0.69 * mean0 <= means.min() < 0.8 * mean0 and 1.2 * mean0 < means.max() <= 1.31 * mean0  # brightness ±30 %
+    ratio = spreads / means * (mean0 / spread0)  # contrast relative to brightness
+    assert ratio.min() < 0.8 and ratio.max() > 1.2  # contrast varied too, independently
+    # Pictures are still pictures: each one a monotone ramp, as it came in.
+    assert (out.flatten(1).diff(dim=1) >= 0).all()
+    # Same generator state, same draws: a resumed run repeats them.
+    again = pre.augment(ramp, Augmentation(lighting=0.3), torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+    for bad in (1.0, -0.1, float("nan")):
+        with pytest.raises(CNNStudioError, match="lighting"):
+            build_config(TrainConfig(), {"augment": Augmentation(lighting=bad)})

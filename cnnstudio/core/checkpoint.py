@@ -208,8 +208,9 @@ def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> No
     for key in ("epoch", "batch_in_epoch", "global_step", "best_epoch", "bad_epochs"):
         if key in data and not _is_int(data[key]):
             bad(f"'{key}' must be a whole number >= 0, got {_short(data[key])}")
-    if data.get("best_metric") is not None and not _is_number(data["best_metric"]):
-        bad(f"'best_metric' must be a finite number, got {_short(data['best_metric'])}")
+    for key in ("best_metric", "best_tiebreak"):
+        if data.get(key) is not None and not _is_number(data[key]):
+            bad(f"'{key}' must be a finite number, got {_short(data[key])}")
 
     state = data["model_state"]
     if not isinstance(state, dict) or not state or not all(

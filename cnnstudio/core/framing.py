@@ -27,7 +27,7 @@ class FramingProfile:
       (photos: leave colours alone).
     - fit: "box" crops the content's bounding box and fits it, aspect kept, into box x box pixels
       placed in the size x size image; "cover" scales the whole image so it covers the frame and
-      centre-crops (photos).
+      crops it, around the subject when the border is plain, else in the centre (photos; cover.py).
     - box: the side of the box the content is fitted into (MNIST: 20 in 28).
     - centering: "mass" shifts the content so its centre of mass is the image centre (MNIST);
       "box" centres its bounding box.
@@ -62,7 +62,7 @@ def mnist_profile(description: str = "light digit on dark, fitted into 20x20, ce
 
 def natural_profile(height: int, width: int, channels: int) -> FramingProfile:
     return FramingProfile(height, width, channels, polarity="natural", fit="cover", box=None,
-                          centering="box", description=f"photo scaled to cover {width}x{height}, centre-cropped")
+                          centering="box", description=f"picture scaled to cover {width}x{height}, cropped around its subject")
 
 
 def describe_preparation(framing: FramingProfile, inverted: bool) -> str:
@@ -76,7 +76,7 @@ def describe_preparation(framing: FramingProfile, inverted: bool) -> str:
             parts.append(f"fitted into {framing.box}×{framing.box}")
         parts.append("centred by mass" if framing.centering == "mass" else "centred")
     else:
-        parts.append("scaled to cover, centre-cropped")
+        parts.append("scaled to cover, cropped around the subject")
     return " · ".join(parts)
 
 

@@ -9,17 +9,12 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from cnnstudio.core.training.config import TrainConfig, default_config
+from cnnstudio.core.training.config import AUGMENT_PRESETS, Augmentation, TrainConfig, default_config
 
-AUGMENT_FLAGS = {
-    (0, False, 0.0, 0.0, 0.0): "none",
-    (4, False, 0.0, 0.0, 0.0): "crop",
-    (0, True, 0.0, 0.0, 0.0): "flip",
-    (4, True, 0.0, 0.0, 0.0): "crop+flip",
-    (0, False, 10.0, 0.1, 0.1): "affine",
-    (2, False, 0.0, 0.0, 0.0): "shift",
-    (4, False, 0.0, 0.1, 0.0): "crop+zoom",
-}
+
+def augment_flag(aug: Augmentation) -> str:
+    """The --augment name of `aug` ("default" when no preset matches: the dataset's own is used)."""
+    return next((name for name, preset in AUGMENT_PRESETS.items() if preset == aug), "default")
 
 
 def train_arguments(config: TrainConfig, spec_path: str | None = None) -> list[str]:
@@ -52,11 +47,8 @@ def train_arguments(config: TrainConfig, spec_path: str | None = None) -> list[s
         args += ["--precision", config.precision]
     if config.data_dir:
         args += ["--data-dir", config.data_dir]
-    aug = config.augment
-    key = (aug.crop_padding, aug.hflip, float(aug.rotation), float(aug.scale), float(aug.translate))
-    if own_folder or key != (base.augment.crop_padding, base.augment.hflip, float(base.augment.rotation),
-                             float(base.augment.scale), float(base.augment.translate)):
-        args += ["--augment", AUGMENT_FLAGS.get(key, "default")]
+    if own_folder or config.augment != base.augment:
+        args += ["--augment", augment_flag(config.augment)]
     return args
 
 

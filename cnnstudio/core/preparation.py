@@ -4,7 +4,7 @@ Every caller (`cnnstudio predict`, the drawing canvas, an image dropped on Inspe
 classification) goes through open_image() and prepare_image(), which frame the picture the way the
 training data was framed (framing.py), and normalise(), which scales pixels exactly as the trainer did.
 Only numpy and Pillow are needed, and the imports inside the core are relative, so an exported
-predictor bundle (core/export/bundle.py) ships this module with framing.py, image_modes.py,
+predictor bundle (core/export/bundle.py) ships this module with framing.py, image_modes.py, cover.py,
 orientation.py and errors.py unchanged: the bundle prepares images with the app's own code, not a
 copy that can drift.
 """
@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from .cover import cover
 from .errors import CNNStudioError
 from .framing import FramingProfile
 from .image_modes import is_deep, to_8bit_gray, to_channels
@@ -106,12 +107,8 @@ def _prepare_cover(img: Image.Image, framing: FramingProfile) -> PreparedImage:
         img = Image.fromarray(np.clip(gray * 255 + 0.5, 0, 255).astype(np.uint8), "L")
     else:
         img = to_channels(img, 3)  # exactly as the folder loader: 16-bit scaled, transparency over white
-    scale = max(w / img.width, h / img.height)
-    size = (max(w, round(img.width * scale)), max(h, round(img.height * scale)))
-    img = img.resize(size, Image.Resampling.LANCZOS)
-    left, top = (img.width - w) // 2, (img.height - h) // 2
-    img = img.crop((left, top, left + w, top + h))
-    arr = np.asarray(img, dtype=np.uint8)
+    # The folder loader's own function: the crop follows the subject as it did for the training pictures.
+    arr = np.asarray(cover(img, w, h), dtype=np.uint8)
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
     return PreparedImage(np.ascontiguousarray(arr), empty=bool(arr.max() == arr.min()), inverted=False)
 

@@ -137,6 +137,10 @@ def test_augmentation_switch_changes_preview_and_state(data_page, qtbot, state):
     page.aug_panel.crop.setValue(4)
     assert state.augmentation.crop_padding == 4
     assert not np.array_equal(page.aug_preview.grid_array(), rotated)
+    cropped = page.aug_preview.grid_array()
+    page.aug_panel.lighting.setValue(40)
+    assert state.augmentation.lighting == pytest.approx(0.4)
+    assert not np.array_equal(page.aug_preview.grid_array(), cropped)
     page.reset_augmentation()
     assert state.augmentation.rotation == 0 and state.augmentation.crop_padding == 0
 

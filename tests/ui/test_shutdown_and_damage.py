@@ -255,3 +255,13 @@ def test_help_lists_the_shortcuts_the_pages_really_bind(qtbot):
     assert "Ctrl+1" in text and "Alt+R" in text
     box.close()
     assert window.documentation_path() is not None and window.documentation_path().name == "README.md"
+
+
+def test_runs_page_shows_the_augmentation_of_runs_from_other_versions():
+    from cnnstudio.ui.pages.runs_page import _setting_text
+
+    assert _setting_text("augment", {"crop_padding": 2, "lighting": 0.3}) == \
+        "random crop (pad 2), brightness and contrast ±30 %"
+    # A run written before `lighting` existed, and one from a later version with a field this one lacks.
+    assert _setting_text("augment", {"crop_padding": 4, "hflip": True}) == "random crop (pad 4), horizontal flips"
+    assert _setting_text("augment", {"crop_padding": 2, "blur": 0.5}) == "random crop (pad 2)"

@@ -27,6 +27,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from cnnstudio.core.datasets import picture_cache
 from cnnstudio.core.datasets.base import Dataset, LoadReport, SkippedFile
+from cnnstudio.core.cover import cover
 from cnnstudio.core.errors import DatasetError, DownloadCancelled
 from cnnstudio.core.datasets.catalog import human_size
 from cnnstudio.core.datasets.disk_images import DiskImages, memory_budget
@@ -167,18 +168,6 @@ def _probe(path: Path) -> tuple[tuple[int, int], str] | str:
 
 # --- pass 2: decoding ------------------------------------------------------------------------------
 
-def _cover(im: Image.Image, size: int) -> Image.Image:
-    """Scale the shorter side to `size` and centre-crop the longer one."""
-    w, h = im.size
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    if (nw, nh) != (w, h):
-        # reducing_gap: a cheap integer reduce first, then bilinear - fast and without aliasing.
-        im = im.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    return im.crop((left, top, left + size, top + size))
-
-
 def _decode(path: Path, size: int, channels: int) -> np.ndarray | str:
     """The image as uint8 (C, size, size), or a skip reason."""
     try:
@@ -190,7 +179,7 @@ def _decode(path: Path, size: int, channels: int) -> np.ndarray | str:
                     im.draft("L" if channels == 1 else "RGB", (size, size))
                 im.load()  # LOAD_TRUNCATED_IMAGES is False: a cut-off file raises here
                 # Upright as a viewer shows it, and as prediction will see it (one function for both).
-                out = _cover(to_channels(upright(im), channels), size)
+                out = cover(to_channels(upright(im), channels), size, size)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return TOO_LARGE
     except UnidentifiedImageError:

@@ -28,7 +28,7 @@ import numpy as np
 from cnnstudio.core.datasets.disk_images import DiskImages, memory_budget
 
 KEEP = 8  # cached folders kept (the least recently used go first)
-VERSION = "v2"  # raw rows in split order (v1: one .npy in file order)
+VERSION = "v3"  # v3: the crop follows the subject (cover.py); v2: raw rows in split order; v1: one .npy in file order
 
 
 @dataclass

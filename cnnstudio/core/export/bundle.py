@@ -15,7 +15,7 @@ from cnnstudio.core.export.metadata import ModelMetadata
 
 CORE = Path(__file__).resolve().parent.parent
 # The core modules the bundle's preparation needs, in dependency order.
-PREPARATION_MODULES = ("errors.py", "orientation.py", "framing.py", "image_modes.py", "preparation.py")
+PREPARATION_MODULES = ("errors.py", "orientation.py", "framing.py", "image_modes.py", "cover.py", "preparation.py")
 PACKAGE = "cnnstudio_prep"
 # The bundle's predict.py: a script, not a module of this package (its folder has no __init__.py), since
 # it imports the copied preparation modules under PACKAGE.

@@ -39,6 +39,8 @@ class BatchPreprocessor:
             return self.normalise(images_u8)
         x = images_u8.to(torch.float32)
         b = x.shape[0]
+        if aug.lighting:
+            x = random_lighting(x, aug.lighting, gen)  # before the crop, so its padding stays black
         if aug.crop_padding:
             x = random_crop(x, aug.crop_padding, gen)
         if aug.hflip:
@@ -48,6 +50,16 @@ class BatchPreprocessor:
             x = random_affine(x, aug, gen)
         x = x.contiguous(memory_format=self.memory_format)
         return x.mul_(self.scale).add_(self.shift)
+
+
+def random_lighting(x: torch.Tensor, amount: float, gen: torch.Generator) -> torch.Tensor:
+    """Each image's contrast (about its own mean) and brightness scaled by random factors in
+    [1 - amount, 1 + amount], clamped to the pixel range."""
+    b = x.shape[0]
+    factors = (1 + (torch.rand(2, b, generator=gen) * 2 - 1) * amount).to(x.device, non_blocking=True)
+    contrast, brightness = factors[0].view(b, 1, 1, 1), factors[1].view(b, 1, 1, 1)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return ((x - mean) * contrast + mean).mul_(brightness).clamp_(0, 255)
 
 
 def random_crop(x: torch.Tensor, padding: int, gen: torch.Generator) -> torch.Tensor:

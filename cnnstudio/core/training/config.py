@@ -26,10 +26,13 @@ class Augmentation:
     rotation: float = 0.0  # random rotation in degrees, uniform in [-rotation, rotation]
     scale: float = 0.0  # random zoom, uniform in [1 - scale, 1 + scale]
     translate: float = 0.0  # random shift as a fraction of the image size
+    # Random brightness and contrast: each image's scaled by its own factors in [1 - lighting, 1 + lighting]
+    # (photos taken in other light; a shape's colour and contrast told apart from its form).
+    lighting: float = 0.0
 
     @property
     def enabled(self) -> bool:
-        return bool(self.crop_padding or self.hflip or self.rotation or self.scale or self.translate)
+        return bool(self.crop_padding or self.hflip or self.rotation or self.scale or self.translate or self.lighting)
 
     @property
     def affine(self) -> bool:
@@ -87,7 +90,7 @@ class TrainConfig:
                             ("weight decay", self.weight_decay), ("warmup epochs", self.warmup_epochs),
                             ("label smoothing", self.label_smoothing), ("validation split", self.val_split),
                             *((f"augmentation {k}", getattr(self.augment, k)) for k in
-                              ("crop_padding", "rotation", "scale", "translate"))):
+                              ("crop_padding", "rotation", "scale", "translate", "lighting"))):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 bad(f"{name} must be a finite number (got {value!r})")
         if not 0 <= self.seed <= MAX_SEED:
@@ -124,6 +127,8 @@ class TrainConfig:
             bad("early-stopping patience cannot be negative")
         if self.augment.crop_padding < 0 or self.augment.rotation < 0:
             bad("augmentation amounts cannot be negative")
+        if not 0 <= self.augment.lighting < 1:
+            bad(f"lighting augmentation must be in [0, 1) (got {self.augment.lighting})")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,6 +146,20 @@ class TrainConfig:
         return replace(self, **changes)
 
 
+# The augmentations `cnnstudio train --augment NAME` offers; launch.py names a config's augmentation by
+# this table when it writes the command line back.
+AUGMENT_PRESETS: dict[str, Augmentation] = {
+    "none": Augmentation(),
+    "crop": Augmentation(crop_padding=4),
+    "flip": Augmentation(hflip=True),
+    "crop+flip": Augmentation(crop_padding=4, hflip=True),
+    "affine": Augmentation(rotation=10.0, scale=0.1, translate=0.1),
+    "shift": Augmentation(crop_padding=2),  # the default for grayscale folders (digits, letters)
+    "crop+zoom": Augmentation(crop_padding=4, scale=0.1),
+    "shift+lighting": Augmentation(crop_padding=2, lighting=0.3),  # the default for colour folders (photos)
+}
+
+
 def augmentation_text(aug: Augmentation | None) -> str:
     """The augmentation in words, as the Train and Runs pages and the log show it."""
     if aug is None or not aug.enabled:
@@ -156,6 +175,8 @@ def augmentation_text(aug: Augmentation | None) -> str:
         parts.append(f"zoom ±{100 * aug.scale:.0f} %")
     if aug.translate:
         parts.append(f"shift ±{100 * aug.translate:.0f} %")
+    if aug.lighting:
+        parts.append(f"brightness and contrast ±{100 * aug.lighting:.0f} %")
     return ", ".join(parts)
 
 

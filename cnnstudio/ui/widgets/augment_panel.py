@@ -1,4 +1,4 @@
-"""The augmentation switches: random crop, horizontal flip, rotation, zoom and shift.
+"""The augmentation switches: random crop, horizontal flip, rotation, zoom, shift and lighting.
 
 Each amount is a spin box whose lowest value reads "Off", so there is one control per augmentation
 instead of a checkbox plus a number. The panel knows nothing about torch or datasets; it turns its
@@ -40,12 +40,14 @@ class AugmentationPanel(QWidget):
         self.rotation = _amount(180, "°", "Rotate each image by a random angle between -N and +N degrees.")
         self.scale = _amount(50, " %", "Zoom each image in or out by a random factor between 1 - N % and 1 + N %.")
         self.translate = _amount(30, " %", "Shift each image by up to N % of its size, in x and y.")
+        self.lighting = _amount(90, " %", "Vary each image's brightness and contrast by up to N %: for photos "
+                                          "taken in other light, or shapes whose colour does not matter.")
         self.flip_warning = QLabel()
         self.flip_warning.setWordWrap(True)
         self.flip_warning.setStyleSheet("color: rgb(210, 120, 0);")
         self.flip_warning.hide()
 
-        # Two columns of label + control: five switches in three rows leave room for the preview.
+        # Two columns of label + control: six switches in three rows leave room for the preview.
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setHorizontalSpacing(8)
@@ -53,7 +55,7 @@ class AugmentationPanel(QWidget):
         # Short labels (the tooltips say more): the box then fits beside the samples in a 1024-pixel window.
         rows = [("Crop (padding)", self.crop, 0, 0), ("Horizontal flip", self.hflip, 1, 0),
                 ("Rotation (±)", self.rotation, 0, 2), ("Zoom (±)", self.scale, 1, 2),
-                ("Shift (±)", self.translate, 2, 2)]
+                ("Lighting (±)", self.lighting, 2, 0), ("Shift (±)", self.translate, 2, 2)]
         for text, control, row, col in rows:
             if isinstance(control, QSpinBox):
                 control.setMinimumWidth(64)
@@ -68,7 +70,7 @@ class AugmentationPanel(QWidget):
         grid.setColumnStretch(3, 1)
         grid.setColumnMinimumWidth(2, 10)
 
-        for box in (self.crop, self.rotation, self.scale, self.translate):
+        for box in (self.crop, self.rotation, self.scale, self.translate, self.lighting):
             box.valueChanged.connect(self._emit)
         self.hflip.toggled.connect(self._emit)
 
@@ -79,12 +81,13 @@ class AugmentationPanel(QWidget):
             rotation=float(self.rotation.value()),
             scale=self.scale.value() / 100.0,
             translate=self.translate.value() / 100.0,
+            lighting=self.lighting.value() / 100.0,
         )
 
     def set_augmentation(self, aug: Augmentation, emit: bool = True) -> None:
         """Show `aug` in the controls (one changed signal at the end, not one per control)."""
         aug = replace(aug)
-        controls = (self.crop, self.hflip, self.rotation, self.scale, self.translate)
+        controls = (self.crop, self.hflip, self.rotation, self.scale, self.translate, self.lighting)
         for c in controls:
             c.blockSignals(True)
         try:
@@ -93,6 +96,7 @@ class AugmentationPanel(QWidget):
             self.rotation.setValue(int(round(aug.rotation)))
             self.scale.setValue(int(round(aug.scale * 100)))
             self.translate.setValue(int(round(aug.translate * 100)))
+            self.lighting.setValue(int(round(aug.lighting * 100)))
         finally:
             for c in controls:
                 c.blockSignals(False)

@@ -173,7 +173,8 @@ class TrainForm(QScrollArea):
         self.patience_spin.setSpecialValueText("off")
         self.patience_spin.setSuffix(" epochs")
         self.patience_spin.setToolTip("Early stopping: stop when validation accuracy has not improved for this "
-                                      "many epochs. Off = always train all epochs.")
+                                      "many epochs (an epoch of equal accuracy and lower validation loss counts "
+                                      "as better). Off = always train all epochs.")
         self.limit_spin = _NoWheelSpinBox()
         self.limit_spin.setRange(0, 9_999_999)
         self.limit_spin.setSingleStep(1000)

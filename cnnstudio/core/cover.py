@@ -1,0 +1,73 @@
+"""Scaling a picture to cover a frame, with the crop following its subject: torch-free.
+
+Folders of a user's own pictures mix aspect ratios. Scaling the shorter side to the frame and cutting
+the longer one in the middle (a centre crop) is right for photos, whose subject fills the picture, but
+on a picture that is much longer than wide with its subject towards one end it cuts the subject away:
+on the messy folder (benchmarks/messy_folder.py) 8 of 11 test errors were such pictures. So when the
+picture's border is plain (a drawing, an icon, a product shot on a backdrop), the crop is placed over
+the subject: centred on it when it fits, over most of it when it does not. A busy border (a photo of a
+scene) keeps the centre crop.
+
+The folder loader and every user image (cnnstudio.core.preparation) call cover(), so a model is shown
+its predictions' pictures framed exactly as its training pictures were. Only numpy and Pillow: the
+exported predictor bundle ships this module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+# A pixel is the backdrop's colour when no channel differs from the border's median by more than this
+# (15 % of the range, the threshold preparation.py uses for content); otherwise it is subject.
+BACKDROP_TOLERANCE = 38
+# The border is plain when at least this share of its pixels is the backdrop's colour.
+PLAIN_BORDER = 0.6
+# The subject's extent along the crop's axis ignores this share of its pixels at each end (specks, noise).
+TAIL = 0.01
+
+
+def cover(img: Image.Image, width: int, height: int) -> Image.Image:
+    """`img` scaled so it covers width x height, then cropped to it (around the subject, see above)."""
+    scale = max(width / img.width, height / img.height)
+    nw, nh = max(width, round(img.width * scale)), max(height, round(img.height * scale))
+    if (nw, nh) != img.size:
+        # reducing_gap: a cheap integer reduce first, then bilinear - fast and without aliasing.
+        img = img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    left, top = (nw - width) // 2, (nh - height) // 2
+    if nw > width:
+        left = subject_window(np.asarray(img), width, axis=1)
+    elif nh > height:
+        top = subject_window(np.asarray(img), height, axis=0)
+    return img.crop((left, top, left + width, top + height))
+
+
+def subject_window(pixels: np.ndarray, length: int, axis: int) -> int:
+    """Where a window `length` long along `axis` (0: rows, 1: columns) of `pixels` (H, W) or (H, W, C)
+    uint8 should start to show the subject: the centre when the border is busy or nothing stands out."""
+    extent = pixels.shape[axis]
+    centre = (extent - length) // 2
+    values = pixels.astype(np.int16)
+    if values.ndim == 2:
+        values = values[..., None]
+    border = np.concatenate([values[0], values[-1], values[:, 0], values[:, -1]])
+    backdrop = np.median(border, axis=0)
+    if (np.abs(border - backdrop).max(axis=-1) <= BACKDROP_TOLERANCE).mean() < PLAIN_BORDER:
+        return centre
+    subject = np.abs(values - backdrop).max(axis=-1) > BACKDROP_TOLERANCE
+    profile = subject.sum(axis=1 - axis)  # subject pixels at each position along the axis
+    total = int(profile.sum())
+    if total == 0:
+        return centre
+    cumulative = np.cumsum(profile)
+    first = int(np.searchsorted(cumulative, TAIL * total, side="right"))
+    last = int(np.searchsorted(cumulative, (1 - TAIL) * total, side="left"))
+    if last - first + 1 <= length:
+        start = (first + last + 1 - length) // 2  # the subject fits: centre the window on it
+    else:
+        # Larger than the window: the window that holds most of it, the most central of equals.
+        sums = np.concatenate([[0], cumulative])
+        held = sums[length:] - sums[:-length]
+        best = np.flatnonzero(held == held.max())
+        start = int(best[np.argmin(np.abs(best - centre))])
+    return int(min(max(start, 0), extent - length))
