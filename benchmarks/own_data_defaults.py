@@ -10,9 +10,10 @@ the training images, and with MNIST's fixed rule for comparison.
 
 A photo-like folder (coloured shapes over colour gradients, 40x40 PNGs) is trained with the
 recommended photo settings, with none, with crops and zoom, and with flips added; the messy folder
-of benchmarks/messy_folder.py with every default and with the previous folder defaults.
+of benchmarks/messy_folder.py with every default (cropped around the subject, and centre-cropped as\nbefore) and with the previous folder defaults.
 
     python benchmarks/own_data_defaults.py [--train 5000] [--test 1000] [--epochs N] [--photos 2000]
+        [--messy-folders 0,1,2] [--messy-seeds 0,1,2]
 
 Prints a table; the figures go to docs/benchmarks.md by hand. Runs on the CPU, a few minutes.
 """
@@ -93,27 +94,59 @@ def photo_rows(work: Path, n: int) -> list[tuple[str, float, int]]:
     return rows
 
 
-def messy_rows(work: Path) -> list[tuple[str, float, int, str]]:
-    """The messy folder trained with every default, and with the previous defaults for a folder."""
+def messy_rows(work: Path, folders: list[int], seeds: list[int]) -> list[tuple[str, int, list[float], list[int], str]]:
+    """The messy folder (one per generator seed in `folders`) trained with every default on each training
+    seed, with the crop around the subject (the default) and with the centre crop it replaced; and the
+    previous defaults for a folder, once."""
+    from contextlib import contextmanager
+
+    from cnnstudio.core import cover
     from cnnstudio.core.datasets import load_dataset
     from cnnstudio.core.training.config import default_config
     from cnnstudio.core.training.recommend import recommend
     from cnnstudio.core.training.trainer import Trainer
 
-    folder = work / "messy"
-    write_messy_folder(folder)
-    ds = load_dataset(folder)
-    print(f"messy folder: {ds.report.summary()}")
-    rec = recommend(str(folder), ds)
-    print("recommended: " + " ".join(rec.reasons))
-    old = replace(default_config("folder"), dataset=str(folder))  # vgg-bn, 15 epochs, batch 64
-    rows = []
-    for name, cfg in (("every default", rec.config), ("the previous folder defaults (vgg-bn, batch 64, 15 epochs)",
-                                                      old)):
+    @contextmanager
+    def centre_crop():
+        """The cover crop as it was before: always the middle of the longer side."""
+        follow = cover.subject_window
+        cover.subject_window = lambda pixels, length, axis: (pixels.shape[axis] - length) // 2
+        try:
+            yield
+        finally:
+            cover.subject_window = follow
+
+    def train(name: str, cfg, ds, folder_seed: int, run_seeds: list[int]):
+        accs, epochs = [], []
         start = time.perf_counter()
-        result = Trainer(replace(cfg, device="cpu", seed=0), dataset=ds, run_dir=work / f"messy-{len(rows)}").run()
-        rows.append((name, result["test_accuracy"], result["epochs"], f"{time.perf_counter() - start:.0f} s"))
-        print(f"  {name}: test {100 * result['test_accuracy']:.1f} % ({result['epochs']} epochs)")
+        for seed in run_seeds:
+            run_dir = work / f"messy-{len(rows)}-{seed}"
+            result = Trainer(replace(cfg, device="cpu", seed=seed), dataset=ds, run_dir=run_dir).run()
+            accs.append(result["test_accuracy"])
+            epochs.append(result["epochs"])
+        rows.append((name, folder_seed, accs, epochs, f"{time.perf_counter() - start:.0f} s"))
+        print(f"  folder {folder_seed}, {name}: test " + " / ".join(f"{100 * a:.1f}" for a in accs) + " %", flush=True)
+
+    rows: list[tuple[str, int, list[float], list[int], str]] = []
+    for folder_seed in folders:
+        for name, crop in (("every default (crop around the subject)", None), ("every default, centre crop", centre_crop)):
+            # A folder of its own for each crop: the picture cache is keyed by the folder's path.
+            folder = work / f"messy-{folder_seed}-{'centre' if crop else 'subject'}"
+            write_messy_folder(folder, seed=folder_seed)
+            if crop:
+                with crop():
+                    ds = load_dataset(folder)
+            else:
+                ds = load_dataset(folder)
+            if not rows:
+                print(f"messy folder: {ds.report.summary()}")
+            rec = recommend(str(folder), ds)
+            if not rows:
+                print("recommended: " + " ".join(rec.reasons))
+            train(name, rec.config, ds, folder_seed, seeds)
+            if folder_seed == folders[0] and crop is None:
+                old = replace(default_config("folder"), dataset=str(folder))  # vgg-bn, 15 epochs, batch 64
+                train("the previous folder defaults (vgg-bn, batch 64, 15 epochs)", old, ds, folder_seed, seeds[:1])
     return rows
 
 
@@ -170,6 +203,8 @@ def main() -> int:
                         help="the font digits part")
     parser.add_argument("--messy", action=argparse.BooleanOptionalAction, default=True,
                         help="train the messy folder of 100 pictures per class")
+    parser.add_argument("--messy-folders", default="0", help="messy folders to write (generator seeds), e.g. 0,1,2")
+    parser.add_argument("--messy-seeds", default="0", help="training seeds for each messy folder, e.g. 0,1,2")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="own-data-"))
@@ -185,12 +220,14 @@ def main() -> int:
             print(f"| {name} | {epochs} | {100 * test:.1f} % |")
     if args.messy:
         print()
-        messy = messy_rows(work)
+        messy = messy_rows(work, [int(v) for v in args.messy_folders.split(",")],
+                           [int(v) for v in args.messy_seeds.split(",")])
         print()
-        print("| messy folder, 300 pictures | epochs | test accuracy | time |")
-        print("|---|---|---|---|")
-        for name, test, epochs, seconds in messy:
-            print(f"| {name} | {epochs} | {100 * test:.1f} % | {seconds} |")
+        print("| messy folder, 300 pictures | folder | epochs | test accuracy, each training seed | time |")
+        print("|---|---|---|---|---|")
+        for name, folder_seed, accs, epochs, seconds in messy:
+            print(f"| {name} | {folder_seed} | {' / '.join(map(str, epochs))} | "
+                  f"{' / '.join(f'{100 * a:.1f}' for a in accs)} % | {seconds} |")
     return 0
 
 
