@@ -10,7 +10,8 @@ the training images, and with MNIST's fixed rule for comparison.
 
 A photo-like folder (coloured shapes over colour gradients, 40x40 PNGs) is trained with the
 recommended photo settings, with none, with crops and zoom, and with flips added; the messy folder
-of benchmarks/messy_folder.py with every default (cropped around the subject, and centre-cropped as\nbefore) and with the previous folder defaults.
+of benchmarks/messy_folder.py with every default (cropped around the subject, and centre-cropped as
+before) and with the previous folder defaults.
 
     python benchmarks/own_data_defaults.py [--train 5000] [--test 1000] [--epochs N] [--photos 2000]
         [--messy-folders 0,1,2] [--messy-seeds 0,1,2]

@@ -51,7 +51,7 @@ def subject_window(pixels: np.ndarray, length: int, axis: int) -> int:
     if values.ndim == 2:
         values = values[..., None]
     border = np.concatenate([values[0], values[-1], values[:, 0], values[:, -1]])
-    backdrop = np.median(border, axis=0)
+    backdrop = np.median(border, axis=0).astype(np.int16)  # integers: the whole picture is compared below
     if (np.abs(border - backdrop).max(axis=-1) <= BACKDROP_TOLERANCE).mean() < PLAIN_BORDER:
         return centre
     subject = np.abs(values - backdrop).max(axis=-1) > BACKDROP_TOLERANCE
