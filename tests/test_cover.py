@@ -77,3 +77,24 @@ def test_folder_and_user_image_paths_crop_long_pictures_alike(tmp_path, channels
         assert np.array_equal(prepared, rows[label]), cls
         if channels == 3:
             assert red_pixels(prepared) == red_pixels(np.asarray(pictures[cls]))  # the whole disc, both ways
+
+
+@pytest.mark.parametrize("size", [(50_000, 1), (3, 30_000)])
+def test_a_strip_is_cut_to_its_middle_without_scaling_all_of_it(size):
+    import tracemalloc
+
+    pixels = np.full(size[::-1], 30, np.uint8)
+    if size[0] > size[1]:
+        pixels[:, : size[0] // 2] = 220  # the first half light, the second dark
+    else:
+        pixels[: size[1] // 2] = 220
+    strip_ = Image.fromarray(pixels)
+    tracemalloc.start()
+    out = np.asarray(cover(strip_, 64, 64))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert out.shape == (64, 64)
+    assert peak < 20_000_000  # all of it scaled would be 50,000 x 64 x 64 bytes at least (200 MB)
+    # The middle: where the light half meets the dark one.
+    along = out.mean(axis=0 if size[0] > size[1] else 1)
+    assert along[0] > 150 and along[-1] < 60 and (np.diff(along) <= 0).all()

@@ -25,12 +25,20 @@ BACKDROP_TOLERANCE = 38
 PLAIN_BORDER = 0.6
 # The subject's extent along the crop's axis ignores this share of its pixels at each end (specks, noise).
 TAIL = 0.01
+# A picture more than this many times as long as the frame (scaled) is a strip: only its middle is
+# scaled and kept. Scaling all of a 1 x 50,000 picture to a 64-pixel frame would make 614 MB of pixels.
+STRIP = 16
 
 
 def cover(img: Image.Image, width: int, height: int) -> Image.Image:
     """`img` scaled so it covers width x height, then cropped to it (around the subject, see above)."""
     scale = max(width / img.width, height / img.height)
     nw, nh = max(width, round(img.width * scale)), max(height, round(img.height * scale))
+    if nw * nh > STRIP * width * height:
+        # The middle of the strip, at the frame's shape, in the picture's own pixels: scaled alone.
+        bw, bh = min(img.width, width / scale), min(img.height, height / scale)
+        left, top = (img.width - bw) / 2, (img.height - bh) / 2
+        return img.resize((width, height), Image.Resampling.BILINEAR, box=(left, top, left + bw, top + bh))
     if (nw, nh) != img.size:
         # reducing_gap: a cheap integer reduce first, then bilinear - fast and without aliasing.
         img = img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
