@@ -34,6 +34,12 @@ class Augmentation:
     def enabled(self) -> bool:
         return bool(self.crop_padding or self.hflip or self.rotation or self.scale or self.translate or self.lighting)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Augmentation":
+        """From a saved config: fields this version does not know (a newer version's) are left out."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
     @property
     def affine(self) -> bool:
         return bool(self.rotation or self.scale or self.translate)
@@ -138,8 +144,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         if isinstance(values.get("augment"), dict):
-            aug_known = {f.name for f in fields(Augmentation)}
-            values["augment"] = Augmentation(**{k: v for k, v in values["augment"].items() if k in aug_known})
+            values["augment"] = Augmentation.from_dict(values["augment"])
         return cls(**values)
 
     def with_changes(self, **changes: Any) -> "TrainConfig":

@@ -62,12 +62,9 @@ def _format_setting(key: str, value: Any) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     if key == "augment" and isinstance(value, dict):
-        from dataclasses import fields
-
         from cnnstudio.core.training.config import Augmentation, augmentation_text
 
-        known = {f.name for f in fields(Augmentation)}  # a run from an older or newer version: what we know of it
-        return augmentation_text(Augmentation(**{k: v for k, v in value.items() if k in known}))
+        return augmentation_text(Augmentation.from_dict(value))  # a run from another version: what we know of it
     if key == "val_split" and isinstance(value, (int, float)):
         return f"{100 * value:.0f} %"
     if key == "limit_train":

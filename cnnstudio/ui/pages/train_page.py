@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -172,8 +172,7 @@ class TrainPage(QWidget):
         if isinstance(aug, Augmentation):
             return copy.deepcopy(aug)
         if isinstance(aug, dict):
-            known = {f.name for f in fields(Augmentation)}
-            return Augmentation(**{k: v for k, v in aug.items() if k in known})
+            return Augmentation.from_dict(aug)
         return copy.deepcopy(default_config(self.state.dataset_name, data=self.state.dataset).augment)
 
     def build_config(self, overrides: dict[str, Any] | None = None) -> TrainConfig:
