@@ -111,10 +111,13 @@ def main() -> int:
     args = parser.parse_args()
     threads = configure_threads(torch.device("cpu"))
     ds = load_dataset("fashion-mnist")
-    peaks = {"fp32": matmul_peak(torch.float32, torch.device("cpu")),
-             "bf16": matmul_peak(torch.bfloat16, torch.device("cpu"))}
-    print(f"CPU: {cpu_name()}, {threads} threads, torch {torch.__version__}; matmul peak fp32 "
-          f"{peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
+    # Only the precisions asked: held to AVX2 (ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
+    # MKL_ENABLE_INSTRUCTIONS=AVX2, an fp32-only CPU) one bf16 product of the peak's size takes a minute.
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    peaks = {p: matmul_peak(dtypes[p], torch.device("cpu")) for p in args.precisions}
+    print(f"CPU: {cpu_name()}, {threads} threads, torch {torch.__version__}, torch kernels "
+          f"{torch.backends.cpu.get_cpu_capability()}; matmul peak "
+          + ", ".join(f"{p} {peak:.0f} GFLOP/s" for p, peak in peaks.items()))
     results = [r for p in args.presets for precision in args.precisions
                for r in profile(p, precision, args.orders, ds, args.rows)]
     print(f"\n| preset | precision | layer order | images/s | GFLOP/s | of the matmul peak | speed vs the "

@@ -9,6 +9,12 @@ by epoch, so drift in the machine's speed hits both alike. Prints samples/s, the
 after the same number of epochs, and achieved GFLOP/s against a matmul peak measured in the same run.
 
     python benchmarks/train_throughput.py [--epochs 2] [--device auto] [--precision auto] [--markdown]
+                                          [--as-avx2]
+
+--as-avx2 runs both as on a CPU with AVX2 and no AVX-512 or bf16 (the fp32-only CPUs of issue 19): the
+script starts itself again with torch's own kernels (ATEN_CPU_CAPABILITY), oneDNN's (ONEDNN_MAX_CPU_ISA)
+and MKL's (MKL_ENABLE_INSTRUCTIONS) held to AVX2, and the engine in fp32; the matmul peak is measured
+under the same limits.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import platform
 import shutil
 import sys
@@ -38,6 +45,7 @@ from cnnstudio.core.training.device import cpu_name, physical_cores, resolve_dev
 from cnnstudio.core.training.trainer import Trainer  # noqa: E402
 
 MODEL = "convnet-5x5"
+AVX2_LIMITS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 
 def training_flops_per_sample(spec: dict, input_shape, classes: int) -> float:
@@ -149,7 +157,16 @@ def main() -> int:
                         help="the engine's precision; fp32 on a bf16 CPU shows the path of CPUs without bf16")
     parser.add_argument("--system-dir", default="/usr/share/datasets/fashion-mnist")
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table row")
+    parser.add_argument("--as-avx2", action="store_true",
+                        help="hold torch, oneDNN and MKL to AVX2 kernels and train in fp32 (an fp32-only CPU)")
     args = parser.parse_args()
+    if args.as_avx2:
+        if os.environ.get("ATEN_CPU_CAPABILITY") != "avx2":
+            # The limits are read when each library first runs a kernel: only a fresh process obeys them.
+            env = dict(os.environ, **AVX2_LIMITS)
+            os.execve(sys.executable, [sys.executable, *sys.argv], env)
+        if args.precision == "auto":
+            args.precision = "fp32"  # the engine reads the CPU's flags, which still say bf16
 
     system_dir = Path(args.system_dir)
     if not (system_dir / "train-images-idx3-ubyte.gz").exists():
@@ -162,9 +179,12 @@ def main() -> int:
     ds = load_dataset("fashion-mnist")
     flops = training_flops_per_sample(spec, ds.input_shape, ds.num_classes)
     peak_fp32 = matmul_peak(torch.float32, device)
-    peak_bf16 = matmul_peak(torch.bfloat16, device)
+    # Held to AVX2 there are no bf16 instructions: one 2048^3 bf16 product takes most of a minute.
+    peak_bf16 = float("nan") if args.as_avx2 else matmul_peak(torch.bfloat16, device)
     print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else cpu_name()}), "
-          f"threads {torch.get_num_threads()}, torch {torch.__version__}")
+          f"threads {torch.get_num_threads()}, torch {torch.__version__}"
+          + (f", torch kernels {torch.backends.cpu.get_cpu_capability()}" if device.type == "cpu" else "")
+          + (" (held to AVX2)" if args.as_avx2 else ""), flush=True)
     print(f"matmul peak: fp32 {peak_fp32:.0f} GFLOP/s, bf16 {peak_bf16:.0f} GFLOP/s; "
           f"{MODEL}: {flops / 1e6:.1f} MFLOP per training sample")
 
@@ -210,10 +230,13 @@ def main() -> int:
         "accuracy_difference_points": round(100 * (eng_acc - ref_acc), 2),
         "engine_precision": result["precision"],
         "reference_gflops": round(ref_rate * flops / 1e9, 1), "engine_gflops": round(eng_rate * flops / 1e9, 1),
-        "peak_fp32_gflops": round(peak_fp32, 1), "peak_bf16_gflops": round(peak_bf16, 1),
+        "peak_fp32_gflops": round(peak_fp32, 1),
+        "peak_bf16_gflops": None if peak_bf16 != peak_bf16 else round(peak_bf16, 1),  # NaN: not measured
         "reference_fraction_of_fp32_peak": round(ref_rate * flops / 1e9 / peak_fp32, 3),
         "engine_fraction_of_peak": round(eng_rate * flops / 1e9 / eng_peak, 3),
         "python": platform.python_version(),
+        "kernels": torch.backends.cpu.get_cpu_capability() if device.type == "cpu" else None,
+        "held_to_avx2": bool(args.as_avx2),
     }
     print()
     print(f"reference: {ref_rate:,.0f} samples/s, test accuracy {ref_acc:.2%}, "
