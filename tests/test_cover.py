@@ -98,3 +98,28 @@ def test_a_strip_is_cut_to_its_middle_without_scaling_all_of_it(size):
     # The middle: where the light half meets the dark one.
     along = out.mean(axis=0 if size[0] > size[1] else 1)
     assert along[0] > 150 and along[-1] < 60 and (np.diff(along) <= 0).all()
+
+
+def test_transparent_pictures_are_prepared_over_white_as_the_folder_loader_does(tmp_path):
+    """A grey model trained on transparent PNGs (strokes on a clear sheet) saw them over white: a picture
+    given to predict, Draw or Inspect is prepared the same way, not with its alpha taken as the content."""
+    root = tmp_path / "clear"
+    for cls, ink in (("dark", (0, 0, 0, 255)), ("light", (250, 250, 250, 255)), ("red", (200, 20, 20, 160))):
+        (root / cls).mkdir(parents=True)
+        for i in range(3):
+            im = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
+            ImageDraw.Draw(im).line((5 + i, 5, 34, 30 - i), fill=ink, width=5)
+            im.convert("LA").save(root / cls / f"{i}.png")
+    ds = load_dataset(root)
+    assert ds.input_shape[0] == 1
+    framing = FramingProfile(ds.input_shape[1], ds.input_shape[2], 1)
+    loaded: dict[int, set[bytes]] = {}
+    for images, labels in ((ds.train_images, ds.train_labels), (ds.test_images, ds.test_labels)):
+        for x, y in zip(images, labels):
+            loaded.setdefault(int(y), set()).add(x.numpy().tobytes())
+    for label, cls in enumerate(ds.classes):
+        prepared = set()
+        for path in sorted((root / cls).iterdir()):
+            with Image.open(path) as im:
+                prepared.add(prepare_image(im, framing).pixels.tobytes())
+        assert prepared == loaded[label], cls

@@ -102,11 +102,9 @@ def prepare_image(img: Image.Image | np.ndarray, framing: FramingProfile) -> Pre
 
 def _prepare_cover(img: Image.Image, framing: FramingProfile) -> PreparedImage:
     h, w = framing.height, framing.width
-    if framing.channels == 1:
-        gray = to_float_gray(img)
-        img = Image.fromarray(np.clip(gray * 255 + 0.5, 0, 255).astype(np.uint8), "L")
-    else:
-        img = to_channels(img, 3)  # exactly as the folder loader: 16-bit scaled, transparency over white
+    # Exactly as the folder loader converts its pictures: 16-bit scaled, transparency over white (grey
+    # models too: a stroke on a clear sheet trained as a stroke on white paper).
+    img = to_channels(img, 1 if framing.channels == 1 else 3)
     # The folder loader's own function: the crop follows the subject as it did for the training pictures.
     arr = np.asarray(cover(img, w, h), dtype=np.uint8)
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
