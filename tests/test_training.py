@@ -6,7 +6,6 @@ import os
 import pickle
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
