@@ -26,6 +26,25 @@ import time
 from dataclasses import dataclass, field
 
 
+def _find_prctl():
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child may only call it
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _find_prctl() if os.name == "posix" else None
+
+
+def _die_with_parent() -> None:
+    """In the child, before it runs: if the controller dies (killed, crashed), the kernel kills this
+    process too, rather than leaving it stopped for good. Linux only; elsewhere nothing."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 @dataclass
 class Contender:
     """One process taking part: its command, and what it reported and when it ran."""
@@ -44,7 +63,7 @@ class Contender:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env=self.env, cwd=self.cwd, bufsize=1)
+                                     env=self.env, cwd=self.cwd, bufsize=1, preexec_fn=_die_with_parent)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
