@@ -96,6 +96,17 @@ class Contender:
         if self.reader is not None:
             self.reader.join(10)  # every line written before the end is read: the last slice's reports
 
+    def main_thread_cpu_s(self) -> float | None:
+        """CPU seconds its main thread has used (Linux /proc), or None where that cannot be read."""
+        if self.proc is None:
+            return None
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        except (OSError, ValueError, IndexError):
+            return None
+
     def slice_rates(self) -> list[float]:
         """Count per second within each slice, from the intervals between two reports of that slice:
         an interval cut by a stop is left out (its time is partly outside the slice), and so is one the
@@ -119,7 +130,8 @@ def wait_until_reporting(c: Contender, timeout_s: float) -> None:
         if not c.alive() or time.monotonic() > deadline:
             c.kill()
             tail = "\n".join(c.lines[-30:])
-            raise RuntimeError(f"{c.name} did not start reporting (exit {c.proc.returncode if c.proc else None}):\n{tail}")
+            code = c.proc.returncode if c.proc else None
+            raise RuntimeError(f"{c.name} did not start reporting (exit {code}):\n{tail}")
     c.signal(signal.SIGSTOP)
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -268,7 +269,7 @@ def report_step(event) -> None:
         print(f"STEP {time.perf_counter():.6f} {event.global_step} {int(new_epoch)}", flush=True)
 
 
-# -- 3b. the same two, taking turns on the CPU (benchmarks/_interleave.py) ----------------------------
+# -- 4. the same two, taking turns on the CPU (benchmarks/_interleave.py) -----------------------------
 
 LONG_RUN_EPOCHS = 1000  # the contenders train until stopped; the count only has to outlast the measurement
 
@@ -320,7 +321,13 @@ def run_interleaved(args) -> dict:
         for c, _home in contenders:  # one at a time: neither's start-up competes with the other
             wait_until_reporting(c, timeout_s=300)
 
+        gui_cpu: dict[int, tuple[float | None, int]] = {}
+
         def progress(done: int, total: int) -> None:
+            # The app's main (GUI) thread CPU after the warm-up pairs and at the end: its share of the
+            # app's running time, to compare with the GUI's share when the app trains alone.
+            if done in (1, total):
+                gui_cpu[done] = (app.main_thread_cpu_s(), len(app.slices))
             if done % 10 == 0 or done == total:
                 print(f"  interleaved: {done} of {total} pairs of slices", flush=True)
 
@@ -329,11 +336,15 @@ def run_interleaved(args) -> dict:
         for c, home in contenders:
             c.kill()
             shutil.rmtree(home, ignore_errors=True)
-    pairs = [a / h for a, h in zip(rates_app, rates_headless) if h > 0]
-    run_app, run_headless_s = sum(e - s for s, e in app.slices), sum(e - s for s, e in headless.slices)
+    # A slice with no whole interval between two steps has no rate (NaN): its pair is left out.
+    pairs = [a / h for a, h in zip(rates_app, rates_headless) if math.isfinite(a) and math.isfinite(h) and h > 0]
+    share = None
+    if len(gui_cpu) == 2 and None not in (gui_cpu[1][0], gui_cpu[max(gui_cpu)][0]):
+        (cpu_a, n_a), (cpu_b, n_b) = gui_cpu[1], gui_cpu[max(gui_cpu)]
+        running = sum(e - s for s, e in app.slices[n_a:n_b])
+        share = (cpu_b - cpu_a) / running if running > 0 else None
     return {"slice_s": args.slice, "pairs": len(pairs), "ratios": pairs,
-            "app_steps_per_s": rates_app, "headless_steps_per_s": rates_headless,
-            "seconds_each": (run_app + run_headless_s) / 2}
+            "app_steps_per_s": rates_app, "headless_steps_per_s": rates_headless, "gui_cpu_share": share}
 
 
 def main() -> int:
@@ -469,9 +480,13 @@ def main() -> int:
             "interleaved_ratio_ci95": interval(ratios),
             "interleaved_pairs": interleaved["pairs"], "interleaved_slice_s": interleaved["slice_s"],
             "interleaved_ratio_mean": round(statistics.fmean(ratios), 3),
+            "interleaved_gui_thread_cpu_share": (round(interleaved["gui_cpu_share"], 4)
+                                                 if interleaved["gui_cpu_share"] is not None else None),
             "interleaved_pair_ratios": [round(r, 3) for r in ratios],
-            "interleaved_app_steps_per_s": [round(r, 2) for r in interleaved["app_steps_per_s"]],
-            "interleaved_headless_steps_per_s": [round(r, 2) for r in interleaved["headless_steps_per_s"]],
+            "interleaved_app_steps_per_s": [round(r, 2) if math.isfinite(r) else None
+                                            for r in interleaved["app_steps_per_s"]],
+            "interleaved_headless_steps_per_s": [round(r, 2) if math.isfinite(r) else None
+                                                 for r in interleaved["headless_steps_per_s"]],
         })
     if threaded:
         t_rate = statistics.median(rates(threaded))
@@ -504,6 +519,9 @@ def main() -> int:
         print(f"Training speed, in-app / headless, taking turns on the CPU ({interleaved['pairs']} pairs of "
               f"{args.slice:g} s slices): median ratio {figures['interleaved_ratio']:.3f} (95 % interval "
               f"{shown(ci)}{half}; target >= 0.95); mean {figures['interleaved_ratio_mean']:.3f}")
+        if interleaved["gui_cpu_share"] is not None:
+            print(f"  the app's GUI thread used {100 * interleaved['gui_cpu_share']:.1f} % of its running time "
+                  "while taking turns")
     if startup:
         print(f"Start-up to window shown: median {figures['startup_median_s']:.2f} s (target < 2 s)")
     print(json.dumps(figures))

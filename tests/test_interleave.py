@@ -44,9 +44,13 @@ while True:
 def test_contenders_make_progress_only_in_their_own_turns():
     a = Contender("a", [sys.executable, "-c", _COUNTER], dict(os.environ), ".")
     b = Contender("b", [sys.executable, "-c", _COUNTER], dict(os.environ), ".")
-    wait_until_reporting(a, timeout_s=60)
-    wait_until_reporting(b, timeout_s=60)
-    rates_a, rates_b = take_turns(a, b, seconds=1.2, slice_s=0.15, warmup_slices=1)
+    try:
+        wait_until_reporting(a, timeout_s=60)
+        wait_until_reporting(b, timeout_s=60)
+        rates_a, rates_b = take_turns(a, b, seconds=1.2, slice_s=0.15, warmup_slices=1)
+    finally:
+        a.kill()
+        b.kill()
     assert len(rates_a) == len(rates_b) == 4
     assert not a.alive() and not b.alive()  # both ended with the measurement
     assert all(r > 0 for r in rates_a + rates_b)
