@@ -260,3 +260,28 @@ def test_the_hover_readout_fits_a_narrow_plot(qtbot):
     assert readout.text.boundingRect().width() <= room
     text = readout.text.textItem.toPlainText()
     assert text.count("14:24:5") == 3  # every run still listed, its label shortened
+
+
+def test_the_live_smoothed_loss_is_the_moving_average_of_every_step_so_far(qtbot):
+    """Steps arrive in batches while training; the smoothed curve must be the bias-corrected moving
+    average of all of them, the same as computed at once, also after the smoothing changes mid-run."""
+    from types import SimpleNamespace
+
+    from cnnstudio.ui.widgets.charts import TrainingCharts, ema
+
+    charts = TrainingCharts()
+    qtbot.addWidget(charts)
+    charts.begin_run("live")
+    rng = np.random.default_rng(0)
+    losses = list(2.0 * np.exp(-np.arange(700) / 200) + 0.1 * rng.random(700))
+    steps = [SimpleNamespace(global_step=i + 1, loss=v, lr=0.01) for i, v in enumerate(losses)]
+    for start in range(0, 400, 37):  # uneven batches, more than the first buffer holds (256)
+        charts.append_steps(steps[start:min(start + 37, 400)])
+    x, y = charts.curve_data("step_loss_smooth")
+    assert list(x) == list(range(1, 401))
+    assert np.allclose(y, ema(losses[:400], charts.smoothing))
+    charts.set_smoothing(0.5)
+    charts.append_steps(steps[400:])
+    x, y = charts.curve_data("step_loss_smooth")
+    assert list(x) == list(range(1, 701))
+    assert np.allclose(y, ema(losses, 0.5))

@@ -147,7 +147,7 @@ class TrainingCharts(QWidget):
         }
         self._steps = _Series()
         self._lr = _Series()
-        self._smooth: list[float] = []
+        self._smooth = _Series()  # (step, smoothed loss): grows like the raw series, no list -> array per update
         self._ema_acc = 0.0
         self._epochs: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "val_loss", "train_acc", "val_acc")}
 
@@ -349,7 +349,7 @@ class TrainingCharts(QWidget):
         self._set_mode("single")
         self._steps.clear()
         self._lr.clear()
-        self._smooth = []
+        self._smooth.clear()
         self._ema_acc = 0.0
         for values in self._epochs.values():
             values.clear()
@@ -415,21 +415,24 @@ class TrainingCharts(QWidget):
         self._refresh_step_curves()
 
     def _append_step_values(self, xs: list, losses: list, lrs: list) -> None:
+        xs = list(xs)  # read three times below
         self._steps.extend(xs, losses)
         self._lr.extend(xs, lrs)
         w = self.smoothing
         acc = self._ema_acc
-        n = len(self._smooth)
+        n = self._smooth.n
+        smoothed = []
         for loss in losses:
             n += 1
             acc = w * acc + (1 - w) * float(loss)
-            self._smooth.append(acc / (1 - w ** n))
+            smoothed.append(acc / (1 - w ** n))
+        self._smooth.extend(xs, smoothed)
         self._ema_acc = acc
 
     def _refresh_step_curves(self) -> None:
         x, y = self._steps.view()
         self.curves["step_loss"].setData(x, y)
-        self.curves["step_loss_smooth"].setData(x, np.asarray(self._smooth))
+        self.curves["step_loss_smooth"].setData(*self._smooth.view())
         self.curves["lr"].setData(*self._lr.view())
         if self._live_extent is not None:
             self._fit_loss_range()
@@ -563,11 +566,12 @@ class TrainingCharts(QWidget):
             return
         self.smoothing = weight
         if self.mode == "single":
-            y = self._steps.view()[1]
-            self._smooth = list(ema(y, weight))
-            n = len(self._smooth)
-            self._ema_acc = self._smooth[-1] * (1 - weight ** n) if n else 0.0
-            self.curves["step_loss_smooth"].setData(self._steps.view()[0], np.asarray(self._smooth))
+            x, y = self._steps.view()
+            self._smooth.clear()
+            self._smooth.extend(x, ema(y, weight))
+            n = self._smooth.n
+            self._ema_acc = float(self._smooth.y[n - 1]) * (1 - weight ** n) if n else 0.0
+            self.curves["step_loss_smooth"].setData(*self._smooth.view())
         else:
             for entry in self.overlay_curves:
                 x, y = entry["curves"]["step_loss"].getOriginalDataset()
