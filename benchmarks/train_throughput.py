@@ -161,7 +161,7 @@ def main() -> int:
                         help="hold torch, oneDNN and MKL to AVX2 kernels and train in fp32 (an fp32-only CPU)")
     args = parser.parse_args()
     if args.as_avx2:
-        if os.environ.get("ATEN_CPU_CAPABILITY") != "avx2":
+        if any(os.environ.get(k) != v for k, v in AVX2_LIMITS.items()):
             # The limits are read when each library first runs a kernel: only a fresh process obeys them.
             env = dict(os.environ, **AVX2_LIMITS)
             os.execve(sys.executable, [sys.executable, *sys.argv], env)
