@@ -46,8 +46,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-_HOME = tempfile.mkdtemp(prefix="cnnstudio-bench-")
-os.environ["CNNSTUDIO_HOME"] = _HOME  # runs of this benchmark never land in the user's runs folder
+if "--child" in sys.argv:  # a contender of run_interleaved: its controller gave it a home folder and removes it
+    _HOME = os.environ["CNNSTUDIO_HOME"]
+else:
+    _HOME = tempfile.mkdtemp(prefix="cnnstudio-bench-")
+    os.environ["CNNSTUDIO_HOME"] = _HOME  # runs of this benchmark never land in the user's runs folder
 
 
 from _stats import median_interval, percentile  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
@@ -243,10 +246,14 @@ def open_app(args, epochs: int | None = None):
     window.resize(1280, 820)
     window.show()
     app.processEvents()
+    # Start-up work first (the device probe, the Data page's own first load): a load that finished
+    # after the dataset below was set would put its own dataset back in its place.
+    settle_background_tasks(app)
     window.state.set_dataset(dataset, args.dataset)
     window.state.set_spec(spec, True)
-    # Let start-up work (the device probe, the Data page's own loading) finish before measuring.
     settle_background_tasks(app)
+    if window.state.dataset is not dataset or window.state.dataset_name != args.dataset:
+        raise RuntimeError(f"the app holds {window.state.dataset_name!r}, not {args.dataset!r}")
     return app, window, dataset, spec, cfg
 
 
@@ -300,6 +307,10 @@ def child_app(args) -> int:
     page = window.page("train")
     if not page.start_training(train_overrides(cfg)):
         print(f"the Train page refused to start: {page.banner.text()}", flush=True)
+        return 1
+    started = page.run.worker.config  # read right after the start, on this (GUI) thread
+    if (started.dataset, started.model) != (args.dataset, args.model):
+        print(f"the app trains {started.dataset} / {started.model}, not {args.dataset} / {args.model}", flush=True)
         return 1
     return app.exec()
 
