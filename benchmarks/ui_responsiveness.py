@@ -46,8 +46,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-if "--child" in sys.argv:  # a contender of run_interleaved: its controller gave it a home folder and removes it
-    _HOME = os.environ["CNNSTUDIO_HOME"]
+if "--child" in sys.argv and os.environ.get("CNNSTUDIO_HOME"):
+    _HOME = os.environ["CNNSTUDIO_HOME"]  # a contender of run_interleaved: its controller made it and removes it
 else:
     _HOME = tempfile.mkdtemp(prefix="cnnstudio-bench-")
     os.environ["CNNSTUDIO_HOME"] = _HOME  # runs of this benchmark never land in the user's runs folder
