@@ -115,6 +115,44 @@ def test_pause_holds_the_step_count_and_resume_continues(shapes, tmp_path):
     assert steps[-1] > 3 and steps == sorted(steps) and len(set(steps)) == len(steps)
 
 
+def test_time_spent_by_an_epoch_listener_stays_out_of_the_epoch_speed(shapes, tmp_path):
+    # benchmarks/train_throughput.py runs the tutorial loop's epochs inside the engine's epoch-end
+    # callback; a listener's work (or a slow UI slot) must not be charged to the next epoch's speed.
+    def on_event(event):
+        if isinstance(event, EpochEvent) and event.epoch == 1:
+            time.sleep(3.0)
+
+    result = Trainer(small_config(epochs=2, val_split=0.0, limit_train=256), dataset=shapes,
+                     run_dir=tmp_path / "r", on_event=on_event).run()
+    seconds = result["history"]["seconds"]
+    assert len(seconds) == 2
+    assert seconds[1] < 2.0, seconds  # a 256-image epoch of tiny-bn-cnn, without the listener's 3 s
+    rates = result["history"]["samples_per_second"]
+    assert rates[1] == pytest.approx(256 / seconds[1], rel=0.01)
+
+
+def test_auto_precision_on_the_cpu_obeys_a_onednn_cap_below_bf16(monkeypatch):
+    # With oneDNN held below bf16 (ONEDNN_MAX_CPU_ISA, to run as on an older CPU), bf16 products run on
+    # reference code, about a thousand times slower: auto must pick fp32 there even on a bf16 CPU.
+    from cnnstudio.core.training import device as devices
+
+    monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx2", "fma", "avx512f", "avx512_bf16"}))
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(name, raising=False)
+    cpu = torch.device("cpu")
+    assert devices.resolve_precision("auto", cpu) == "bf16"
+    for cap in ("AVX2", "avx512_core", "AVX512_CORE_VNNI", "AVX2_VNNI_2"):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+        assert devices.resolve_precision("auto", cpu) == "fp32", cap
+    for cap in ("AVX512_CORE_BF16", "AVX512_CORE_AMX", "AVX10_1_512", "ALL", "DEFAULT"):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+        assert devices.resolve_precision("auto", cpu) == "bf16", cap
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX2")  # oneDNN's older name for the same setting
+    assert devices.resolve_precision("auto", cpu) == "fp32"
+    assert devices.resolve_precision("bf16", cpu) == "bf16"  # asked for by name: the user's choice stands
+
+
 def test_checkpoint_is_self_describing(shapes, tmp_path):
     result = Trainer(small_config(epochs=1), dataset=shapes, run_dir=tmp_path / "r").run()
     ckpt = load_checkpoint(result["checkpoint"])

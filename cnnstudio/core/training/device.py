@@ -62,8 +62,22 @@ def physical_cores() -> int:
     return max(1, min(len(pairs) or logical, logical))
 
 
+# oneDNN's instruction-set levels (ONEDNN_MAX_CPU_ISA) that include bf16 arithmetic; below them oneDNN
+# runs bf16 convolutions and products on reference code, about a thousand times slower than fp32.
+_ONEDNN_BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10_")
+
+
+def onednn_allows_bf16() -> bool:
+    """False when ONEDNN_MAX_CPU_ISA (or its old name DNNL_MAX_CPU_ISA) holds oneDNN below bf16: set by a
+    user or a benchmark to run as on an older CPU, it must not leave auto precision picking bf16."""
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").strip().upper()
+    return cap in ("", "ALL", "DEFAULT") or cap.startswith(_ONEDNN_BF16_ISAS)
+
+
 def cpu_supports_bf16() -> bool:
     """True where bf16 matmuls run natively (AVX-512 BF16 or AMX): only there is bf16 faster on CPU."""
+    if not onednn_allows_bf16():
+        return False
     flags = cpu_flags()
     if {"avx512_bf16", "amx_bf16"} & flags:
         return True
