@@ -625,7 +625,7 @@ def cmd_predict(args) -> int:
     results, failures = [], 0
     for path in args.images:
         try:
-            prepared, probs = predictor.predict_image(open_image(path))
+            prepared, probs = predictor.predict_image(open_image(path, predictor.framing))
         except CNNStudioError as exc:
             failures += 1
             results.append({"image": path, "error": str(exc)})

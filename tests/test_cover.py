@@ -123,3 +123,36 @@ def test_transparent_pictures_are_prepared_over_white_as_the_folder_loader_does(
             with Image.open(path) as im:
                 prepared.add(prepare_image(im, framing).pixels.tobytes())
         assert prepared == loaded[label], cls
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_large_jpeg_photos_reach_prediction_as_the_folder_loader_decoded_them(tmp_path, channels):
+    """The loader decodes a large JPEG at 1/2^k scale (draft mode); prediction opening the file with the
+    model's framing decodes it the same way, so the model sees the very pixels it trained on."""
+    from cnnstudio.core.preparation import open_image
+
+    rng = np.random.default_rng(channels)
+    root = tmp_path / "photos"
+    y, x = np.mgrid[0:600, 0:800]
+    for cls, period in (("waves", 23.0), ("ripples", 41.0)):
+        (root / cls).mkdir(parents=True)
+        for i in range(3):
+            wave = 128 + 90 * np.sin(x / period + i) * np.cos(y / (period * 1.7))
+            rgb = np.stack([wave, wave[::-1], 255 - wave], -1) + rng.normal(0, 18, (600, 800, 3))
+            im = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+            (im if channels == 3 else im.convert("L")).save(root / cls / f"{i}.jpg", quality=90)
+    ds = load_dataset(root)
+    c, h, w = ds.input_shape
+    assert c == channels and max(h, w) * 2 <= 600  # small enough a frame that a draft scale applies
+    framing = FramingProfile(h, w, channels)
+    loaded: dict[int, set[bytes]] = {}
+    for images, labels in ((ds.train_images, ds.train_labels), (ds.test_images, ds.test_labels)):
+        for img, label in zip(images, labels):
+            loaded.setdefault(int(label), set()).add(img.numpy().tobytes())
+    for label, cls in enumerate(ds.classes):
+        paths = sorted((root / cls).iterdir())
+        drafted = {prepare_image(open_image(p, framing), framing).pixels.tobytes() for p in paths}
+        assert drafted == loaded[label], cls
+        whole = {prepare_image(open_image(p), framing).pixels.tobytes() for p in paths}
+        assert whole != loaded[label], "the photos must be large enough for the draft to matter"
+        assert open_image(paths[0], framing).width < 800  # decoded at a reduced scale

@@ -166,7 +166,7 @@ def classify_folder(predictor, folder: str | os.PathLike, *, top_k: int = 3,
         try:
             if path.stat().st_size == 0:
                 raise CNNStudioError("empty file")
-            prepared = predictor.prepare(open_image(path))
+            prepared = predictor.prepare(open_image(path, predictor.framing))
         except OSError as exc:  # gone or locked since the walk listed it
             out.skipped.append((name, exc.strerror or "unreadable"))
         except CNNStudioError as exc:

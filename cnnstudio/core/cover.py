@@ -8,9 +8,9 @@ picture's border is plain (a drawing, an icon, a product shot on a backdrop), th
 the subject: centred on it when it fits, over most of it when it does not. A busy border (a photo of a
 scene) keeps the centre crop.
 
-The folder loader and every user image (cnnstudio.core.preparation) call cover(), so a model is shown
-its predictions' pictures framed exactly as its training pictures were. Only numpy and Pillow: the
-exported predictor bundle ships this module.
+The folder loader and every user image (cnnstudio.core.preparation) call draft_for_cover() and
+cover(), so a model is shown its predictions' pictures framed exactly as its training pictures were.
+Only numpy and Pillow: the exported predictor bundle ships this module.
 """
 
 from __future__ import annotations
@@ -28,6 +28,17 @@ TAIL = 0.01
 # A picture more than this many times as long as the frame (scaled) is a strip: only its middle is
 # scaled and kept. Scaling all of a 1 x 50,000 picture to a 64-pixel frame would make 614 MB of pixels.
 STRIP = 16
+
+
+def draft_for_cover(img: Image.Image, width: int, height: int, channels: int) -> None:
+    """Before decoding: have a JPEG decoded at the smallest 1/2, 1/4 or 1/8 scale that still covers the
+    frame, in the mode it will be used in (a phone photo then decodes several times faster). Both sides
+    ask for the frame's longer side, since an EXIF rotation applied later may swap them. Other formats
+    are decoded whole. The folder loader and prediction both call this before cover(), so a photo
+    reaches the model as its training photos did, to the pixel."""
+    if img.format == "JPEG":
+        side = max(width, height)
+        img.draft("L" if channels == 1 else "RGB", (side, side))
 
 
 def cover(img: Image.Image, width: int, height: int) -> Image.Image:

@@ -27,7 +27,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from cnnstudio.core.datasets import picture_cache
 from cnnstudio.core.datasets.base import Dataset, LoadReport, SkippedFile
-from cnnstudio.core.cover import cover
+from cnnstudio.core.cover import cover, draft_for_cover
 from cnnstudio.core.errors import DatasetError, DownloadCancelled
 from cnnstudio.core.datasets.catalog import human_size
 from cnnstudio.core.datasets.disk_images import DiskImages, memory_budget
@@ -174,9 +174,7 @@ def _decode(path: Path, size: int, channels: int) -> np.ndarray | str:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                if im.format == "JPEG":
-                    # Decode at the smallest 1/2^k scale that still covers size x size.
-                    im.draft("L" if channels == 1 else "RGB", (size, size))
+                draft_for_cover(im, size, size, channels)  # a JPEG decoded at 1/2^k scale, as for prediction
                 im.load()  # LOAD_TRUNCATED_IMAGES is False: a cut-off file raises here
                 # Upright as a viewer shows it, and as prediction will see it (one function for both).
                 out = cover(to_channels(upright(im), channels), size, size)

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     results, failed = [], 0
     for path in _images(args.images):
         try:
-            probs, empty = model.probabilities(open_image(path))
+            probs, empty = model.probabilities(open_image(path, model.framing))
         except CNNStudioError as exc:
             failed += 1
             results.append({"image": str(path), "error": str(exc)})
