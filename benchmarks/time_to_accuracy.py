@@ -52,9 +52,14 @@ def seeds_recipe(system_dir: Path, target: float, max_epochs: int, device: str, 
 
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from train_throughput import tutorial_accuracy, tutorial_dataset, tutorial_epoch, tutorial_model
+    from train_throughput import (keep_freed_memory, tutorial_accuracy, tutorial_dataset, tutorial_epoch,
+                                  tutorial_model)
 
     from cnnstudio.core.models.presets import get_preset
+
+    # The tutorial loop at its best: run as a fresh process does, glibc maps and unmaps its large blocks
+    # and the loop page-faults thousands of times a step, 1.21x slower on this VM (train_throughput.py).
+    keep_freed_memory()
 
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                        "cpu" if device == "auto" else device)
