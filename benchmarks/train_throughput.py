@@ -200,7 +200,7 @@ def engine_config(args: argparse.Namespace) -> TrainConfig:
 
 # -- taking turns on the CPU (benchmarks/_interleave.py) -------------------------------------------------
 # Epoch-by-epoch alternation above gives one ratio per run, and on this shared VM whole epochs drift by
-# 10-20 % between neighbours (runs of the same code gave 2.98x to 3.06x). With --interleave the two run as
+# 10-20 % between neighbours (runs of the same code gave 2.70x to 3.06x). With --interleave the two run as
 # separate processes that take turns in slices of a few seconds: every pair of neighbouring slices gives
 # a ratio, and the median of a few hundred pairs comes with a 95 % interval.
 
