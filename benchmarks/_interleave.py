@@ -122,6 +122,12 @@ class Contender:
         return rates
 
 
+def report(count: float, is_break: bool) -> None:
+    """In a contender: one progress line of the protocol above (the moment, the count so far, and whether
+    the interval before it was a break rather than the measured loop)."""
+    print(f"STEP {time.perf_counter():.6f} {count:.1f} {int(is_break)}", flush=True)
+
+
 def wait_until_reporting(c: Contender, timeout_s: float) -> None:
     """Start a contender and let it run alone until its first report, then stop it."""
     c.start()

@@ -207,14 +207,11 @@ def engine_config(args: argparse.Namespace) -> TrainConfig:
 LONG_RUN_EPOCHS = 1000  # a contender trains until it is stopped
 
 
-def report(images: float, new_epoch: bool) -> None:
-    """A contender's progress line: the moment, images trained so far, and 1 when the interval before it
-    crossed an epoch's end (a new DataLoader iterator; the engine's checkpoint), which is not a step."""
-    print(f"STEP {time.perf_counter():.6f} {images:.1f} {int(new_epoch)}", flush=True)
-
-
 def child_reference(args: argparse.Namespace) -> int:
-    """Contender: the tutorial loop, epoch after epoch, reporting after every batch."""
+    """Contender: the tutorial loop, epoch after epoch, reporting images trained after every batch (the
+    interval that crossed an epoch's end, a new DataLoader iterator, is a break, as the engine's is)."""
+    from _interleave import report
+
     device = resolve_device(args.device)
     spec, ds = get_preset(MODEL), load_dataset("fashion-mnist")
     with tempfile.TemporaryDirectory() as tmp:
@@ -240,6 +237,7 @@ def child_reference(args: argparse.Namespace) -> int:
 
 def child_engine(args: argparse.Namespace) -> int:
     """Contender: the engine as in the alternating run, reporting at each of its step events."""
+    from _interleave import report
     ds = load_dataset("fashion-mnist")
     epoch_seen = [0]
 

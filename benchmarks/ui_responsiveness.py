@@ -53,6 +53,7 @@ else:
     os.environ["CNNSTUDIO_HOME"] = _HOME  # runs of this benchmark never land in the user's runs folder
 
 
+from _interleave import report  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 from _stats import median_interval, percentile  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 
@@ -273,7 +274,7 @@ def report_step(event) -> None:
     if type(event).__name__ == "StepEvent":
         new_epoch = event.epoch != _last_epoch[0]
         _last_epoch[0] = event.epoch
-        print(f"STEP {time.perf_counter():.6f} {event.global_step} {int(new_epoch)}", flush=True)
+        report(event.global_step, new_epoch)
 
 
 # -- 4. the same two, taking turns on the CPU (benchmarks/_interleave.py) -----------------------------
