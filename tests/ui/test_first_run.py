@@ -183,7 +183,10 @@ def test_documentation_opens_inside_the_app(qtbot, monkeypatch):
     assert window.open_documentation()
     help_window = window.help_window
     assert help_window is not None and help_window.isVisible()
-    assert "CNN Studio" in help_window.browser.toPlainText()
+    assert help_window.browser.toPlainText().lstrip().startswith("CNN Studio")  # the title, not lost to its icon
+    from cnnstudio.ui.widgets.help_window import IMAGE_WIDTH
+
+    assert help_window.browser.document().idealWidth() <= IMAGE_WIDTH + 200  # screenshots scaled to fit
     assert help_window.path_label.text().endswith("README.md")
     assert help_window.page_combo.count() > 1  # the docs/ pages too
     window.close()
@@ -376,3 +379,17 @@ def test_the_window_starts_on_a_damaged_settings_file(qtbot, tmp_path, caplog):
     assert again.state.dataset_name == "shapes"
     qtbot.waitUntil(lambda: again.state.dataset is not None, timeout=TIMEOUT)
     again.close()
+
+
+def test_the_first_load_of_a_launch_is_not_a_change_of_data(qtbot, shapes_dataset):
+    """The last session's chosen model and dataset come back together: nothing to ask at start-up."""
+    from cnnstudio.ui.pages.model_page import ModelPage
+    from cnnstudio.ui.state import AppState
+
+    state = AppState()
+    state.dataset_name = "fashion-mnist"
+    state.remembered_spec = (get_preset("resnet18-imagenet"), True)
+    page = ModelPage(state)
+    qtbot.addWidget(page)
+    state.set_dataset(shapes_dataset, "fashion-mnist")  # the Data page's first load
+    assert page.proposal is None and page.current_spec()["name"] == "resnet18-imagenet"

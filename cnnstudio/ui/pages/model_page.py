@@ -75,7 +75,9 @@ class ModelPage(QWidget):
             self.use_spec(*remembered)
         else:
             self.select_preset(default_config(state.dataset_name, data=state.dataset).model, auto=True)
-        self._recommended = self.recommended_preset()
+        # The recommendation for the data loaded (None until some is: the first load, e.g. the last session's
+        # dataset, does not count as a change of data).
+        self._recommended = self.recommended_preset() if state.dataset is not None else None
 
     @property
     def follows_dataset(self) -> bool:
@@ -497,7 +499,7 @@ class ModelPage(QWidget):
         # The user chose this model for other data: ask (never replace it silently) when the data calls for
         # another one: the recommendation changed with the dataset, or the model does not fit at all.
         current = str(self._spec.get("name") or "your model")
-        if current == recommended or (previous == recommended and self._report.ok) or \
+        if current == recommended or (previous in (None, recommended) and self._report.ok) or \
                 self._kept == (self.state.dataset_name, current):
             self._set_proposal(None)
             return

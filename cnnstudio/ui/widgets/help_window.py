@@ -7,13 +7,16 @@ web go to the system's browser when there is one. The file shown is named, with 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QImage, QPixmap, QTextCursor, QTextDocument
 from PySide6.QtWidgets import QComboBox, QDialog, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 MAX_DOC_BYTES = 2_000_000  # a documentation page is a few tens of KB; a larger file is not ours
+_RAW_IMG = re.compile(r"<img\b[^>\n]*>", re.IGNORECASE)
+IMAGE_WIDTH = 760  # screenshots (1280 pixels wide) are shown at most this wide, so no page scrolls sideways
 
 
 def documentation_files(root: Path) -> list[Path]:
@@ -69,13 +72,40 @@ class HelpWindow(QDialog):
             return False
         self.browser.setSearchPaths([str(path.parent)])  # pictures referenced by relative paths
         self.browser.document().setBaseUrl(QUrl.fromLocalFile(str(path.parent) + "/"))
-        self.browser.setMarkdown(text)
+        # Qt's Markdown reader drops what follows raw HTML such as the README title's <img> icon: without it,
+        # the title and the first paragraphs show.
+        self.browser.setMarkdown(_RAW_IMG.sub("", text))
+        self._fit_images()
+        self.browser.verticalScrollBar().setValue(0)
         i = self.page_combo.findData(str(path))
         if i >= 0 and i != self.page_combo.currentIndex():
             self.page_combo.blockSignals(True)
             self.page_combo.setCurrentIndex(i)
             self.page_combo.blockSignals(False)
         return True
+
+    def _fit_images(self) -> None:
+        """Scale pictures wider than IMAGE_WIDTH down to it, keeping their proportions."""
+        doc = self.browser.document()
+        block = doc.begin()
+        while block.isValid():
+            it = block.begin()
+            while not it.atEnd():
+                fragment = it.fragment()
+                fmt = fragment.charFormat()
+                if fmt.isImageFormat():
+                    image_format = fmt.toImageFormat()
+                    image = doc.resource(QTextDocument.ResourceType.ImageResource, QUrl(image_format.name()))
+                    if isinstance(image, (QImage, QPixmap)) and not image.isNull() and image.width() > IMAGE_WIDTH \
+                            and not image_format.width():
+                        image_format.setWidth(IMAGE_WIDTH)
+                        image_format.setHeight(image.height() * IMAGE_WIDTH / image.width())
+                        cursor = QTextCursor(doc)
+                        cursor.setPosition(fragment.position())
+                        cursor.setPosition(fragment.position() + fragment.length(), QTextCursor.MoveMode.KeepAnchor)
+                        cursor.setCharFormat(image_format)
+                it += 1
+            block = block.next()
 
     def _on_link(self, url: QUrl) -> None:
         if url.scheme() in ("http", "https", "mailto"):
