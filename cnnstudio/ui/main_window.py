@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import platform
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QProgressDialog,
-                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMenu, QMessageBox,
+                               QProgressDialog, QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from cnnstudio import __version__
+from cnnstudio.ui import session_memory
 from cnnstudio.ui.session_memory import recall, remember
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui import tasks
@@ -94,6 +96,13 @@ class MainWindow(QMainWindow):
                 self.state.dataset_name = remembered.dataset
             if remembered.spec is not None:
                 self.state.remembered_spec = (remembered.spec, remembered.spec_chosen)
+            # The user's own folders of earlier sessions go back into the Data page's list.
+            self.state.remembered_folders = remembered.folders
+            self.state.missing_folders = remembered.missing_folders
+            if remembered.missing_folders:
+                session_memory.forget_folders(remembered.missing_folders)
+        self.help_window: Any = None
+        self._opening_checkpoint: str | None = None
 
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
@@ -116,9 +125,21 @@ class MainWindow(QMainWindow):
             "QListWidget#sidebar::item { padding: 4px 8px; }"
             "QListWidget#sidebar::item:selected { background: palette(highlight); color: palette(highlighted-text); }")
 
+        # Above every page: what the app proposes and waits for an answer to (a model for a new dataset).
+        from cnnstudio.ui.widgets.proposal_bar import ProposalBar
+
+        self.proposal_bar = ProposalBar()
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.setSpacing(0)
+        right_layout.addWidget(self.proposal_bar)
+        right_layout.addWidget(self.stack, 1)
+        self._connect_proposal()
+
         splitter = QSplitter()
         splitter.addWidget(self.sidebar)
-        splitter.addWidget(self.stack)
+        splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
         splitter.setCollapsible(0, False)
         self.setCentralWidget(splitter)
@@ -126,6 +147,8 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel("Loading PyTorch…")
         self.statusBar().addPermanentWidget(self.device_label)
         self.state.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.state.model.loaded.connect(self._on_model_loaded)
+        self.state.model.failed.connect(self._on_model_failed)
         self._build_menus()
         self._restore_settings()
         model_page = self.pages.get("model")
@@ -158,6 +181,23 @@ class MainWindow(QMainWindow):
             train.backboneModeRequested.connect(
                 lambda index, mode: model.set_layer_param(index, "train", mode))
 
+    def _connect_proposal(self) -> None:
+        model = self.pages.get("model")
+        if model is None or not hasattr(model, "proposalChanged"):
+            return
+        bar = self.proposal_bar
+
+        def show(text: str, preset: str) -> None:
+            if not preset:
+                bar.clear()
+                return
+            current = str((self.state.spec or {}).get("name") or "my model")
+            bar.ask(text, f"Use {preset}", f"Keep {current}")
+
+        model.proposalChanged.connect(show)
+        bar.accepted.connect(model.accept_proposal)
+        bar.kept.connect(model.keep_current)
+
     # -- navigation -------------------------------------------------------------------------------
     def show_page(self, key: str) -> None:
         for row, (k, _, _) in enumerate(PAGES):
@@ -171,6 +211,23 @@ class MainWindow(QMainWindow):
     # -- menus, about, settings -------------------------------------------------------------------
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        self.file_menu = file_menu
+        for text, keys, slot, tip in (
+                ("Open &folder…", "Ctrl+O", self._ask_dataset_folder,
+                 "A dataset: a folder with one subfolder per class, or the four MNIST-style IDX files"),
+                ("Open &checkpoint…", "Ctrl+Shift+O", self._ask_checkpoint,
+                 "A trained model (.pt) for Evaluate, Inspect and Draw"),
+                ("Open &architecture…", "", self._ask_architecture, "A model spec (.json) for the Model page")):
+            action = QAction(text, self)
+            if keys:
+                action.setShortcut(QKeySequence(keys))
+            action.setStatusTip(tip)
+            action.triggered.connect(slot)
+            file_menu.addAction(action)
+        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu.aboutToShow.connect(self.fill_recent_menu)
+        file_menu.addMenu(self.recent_menu)
+        file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -194,6 +251,108 @@ class MainWindow(QMainWindow):
         about.triggered.connect(self.show_about)
         help_menu.addAction(about)
 
+    # -- File menu ------------------------------------------------------------------------------------
+    def _ask_dataset_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a dataset folder", str(Path.home()))
+        if path:
+            self.open_dataset_folder(path)
+
+    def _ask_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a checkpoint", str(Path.home()),
+                                              "Checkpoints (*.pt);;All files (*)")
+        if path:
+            self.open_checkpoint(path)
+
+    def _ask_architecture(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open an architecture", str(Path.home()),
+                                              "Model files (*.json);;All files (*)")
+        if path:
+            self.open_architecture(path)
+
+    def _file_problem(self, title: str, text: str) -> None:
+        """One clear line, in a dialog that does not block (and in the status bar)."""
+        from cnnstudio.ui.widgets.banner import show_error_dialog
+
+        self.statusBar().showMessage(text, 8000)
+        self.last_file_problem = text
+        show_error_dialog(self, title, text)
+
+    def open_dataset_folder(self, path: str) -> bool:
+        """Load a dataset folder the way the Data page does (its progress, its errors)."""
+        data = self.pages.get("data")
+        if not session_memory.is_dir(path):
+            session_memory.forget_recent("folder", path)
+            self._file_problem("Cannot open the folder", f"{path} is not a folder on this computer.")
+            return False
+        if data is None or not hasattr(data, "open_folder"):
+            return False
+        data.open_folder(path)
+        self.show_page("data")
+        return True
+
+    def open_checkpoint(self, path: str) -> bool:
+        """Use a checkpoint in Evaluate, Inspect and Draw (AppState.set_checkpoint; loaded once, in the
+        background). A file that does not load leaves the model in use as it was and says why."""
+        if not session_memory.is_file(path):
+            session_memory.forget_recent("checkpoint", path)
+            self._file_problem("Cannot open the checkpoint", f"{path} is not a file on this computer.")
+            return False
+        self._opening_checkpoint = str(path)
+        self.state.set_checkpoint(str(path))
+        self.statusBar().showMessage(f"Opening {Path(path).name}…", 8000)
+        return True
+
+    def _on_model_loaded(self, context: Any) -> None:
+        if self._opening_checkpoint is not None and context.path == self._opening_checkpoint:
+            self._opening_checkpoint = None
+            self.state.message.emit(f"Evaluate, Inspect and Draw now use {Path(context.path).name}.")
+
+    def _on_model_failed(self, path: str, message: str) -> None:
+        if path == self._opening_checkpoint:
+            self._opening_checkpoint = None
+            self._file_problem("Cannot open the checkpoint", message)
+
+    def open_architecture(self, path: str) -> bool:
+        """Open a spec file on the Model page (its own check and error)."""
+        model = self.pages.get("model")
+        if model is None or not hasattr(model, "load_json"):
+            return False
+        if model.load_json(path):
+            self.show_page("model")
+            return True
+        session_memory.forget_recent("architecture", path)
+        return False
+
+    def fill_recent_menu(self) -> None:
+        """Open Recent: folders, checkpoints and architectures opened before, newest first."""
+        menu = self.recent_menu
+        menu.clear()
+        items = session_memory.recent_items()
+        labels = {"folder": "Folder", "checkpoint": "Checkpoint", "architecture": "Architecture"}
+        for item in items:
+            exists = (session_memory.is_dir(item.path) if item.kind == "folder"
+                      else session_memory.is_file(item.path))
+            action = menu.addAction(f"{labels[item.kind]}: {Path(item.path).name or item.path}"
+                                    + ("" if exists else "  (not found)"))
+            action.setToolTip(item.path)
+            action.setStatusTip(item.path)
+            action.setEnabled(exists)
+            action.setData(item)
+            action.triggered.connect(lambda checked=False, it=item: self.open_recent(it))
+        if not items:
+            none = menu.addAction("Nothing opened yet")
+            none.setEnabled(False)
+        else:
+            menu.addSeparator()
+            menu.addAction("Clear the list", session_memory.clear_recent)
+
+    def open_recent(self, item: Any) -> bool:
+        if item.kind == "folder":
+            return self.open_dataset_folder(item.path)
+        if item.kind == "checkpoint":
+            return self.open_checkpoint(item.path)
+        return self.open_architecture(item.path)
+
     def shortcuts_html(self) -> str:
         from cnnstudio.ui.shortcuts import shortcut_table
 
@@ -211,24 +370,27 @@ class MainWindow(QMainWindow):
 
     def documentation_path(self):
         """The README of this installation (a source checkout or an installer ships it)."""
-        from pathlib import Path
+        from cnnstudio.ui.widgets.help_window import documentation_files
 
-        here = Path(__file__).resolve().parents[2]
-        for candidate in (here / "README.md", here / "docs" / "architecture.md"):
-            if candidate.is_file():
-                return candidate
-        return None
+        files = documentation_files(Path(__file__).resolve().parents[2])
+        return files[0] if files else None
 
     def open_documentation(self) -> bool:
-        from PySide6.QtCore import QUrl
-        from PySide6.QtGui import QDesktopServices
+        """A help window inside the app (no browser needed); where no documentation ships, say where it is."""
+        from cnnstudio.ui.widgets.help_window import HelpWindow, documentation_files
 
-        path = self.documentation_path()
-        if path is None:
+        root = Path(__file__).resolve().parents[2]
+        files = documentation_files(root)
+        if not files:
             QMessageBox.information(self, "Documentation", "The documentation is not installed with this copy of "
-                                    "CNN Studio; it is the README.md and docs/ folder of the source.")
+                                    f"CNN Studio (looked for README.md and docs/ in {root}); it is the README.md "
+                                    "and docs/ folder of the source.")
             return False
-        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+        if self.help_window is None:
+            self.help_window = HelpWindow(files, self)
+        self.help_window.show()
+        self.help_window.raise_()
+        return True
 
     def about_text(self) -> str:
         from PySide6 import __version__ as pyside_version
@@ -259,11 +421,17 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About CNN Studio", self.about_text())
 
     def _restore_settings(self) -> None:
+        from PySide6.QtCore import QByteArray
+
         settings = QSettings()
-        geometry = settings.value("window/geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
+        try:
+            geometry = settings.value("window/geometry")
+        except Exception:  # noqa: BLE001 - a value QSettings cannot convert: the default size
+            geometry = None
+        # A damaged value (another type, garbage bytes, megabytes of it) gives the default size.
+        ok = (isinstance(geometry, QByteArray) and 0 < geometry.size() <= session_memory.MAX_GEOMETRY
+              and self.restoreGeometry(geometry))
+        if not ok:  # recall() has logged a damaged value
             self.resize(1280, 820)
 
     def _save_settings(self) -> None:

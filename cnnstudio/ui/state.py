@@ -23,6 +23,7 @@ class AppState(QObject):
     trainingActive = Signal(bool)
     message = Signal(str)  # a short status-bar message
     augmentationChanged = Signal(object)  # cnnstudio.core.training.config.Augmentation chosen on the Data page
+    fileOpened = Signal(str, str)  # (kind, path) a file the user opened: "architecture" (File > Open Recent)
 
     def __init__(self) -> None:
         super().__init__()

@@ -116,7 +116,9 @@ class Trainer:
 
     def _weights_progress(self, done: int, total: int) -> None:
         """A backbone's weights downloading: a log line at every tenth (the run has not started yet)."""
-        tenth = int(10 * done / total) if total else 0
+        if total <= 0:  # size not known (yet): nothing true to say ("0.0 of 0.0 MB" was printed)
+            return
+        tenth = int(10 * done / total)
         if tenth != getattr(self, "_weights_tenth", -1):
             self._weights_tenth = tenth
             self.log(f"downloading ImageNet weights: {done / 1e6:.1f} of {total / 1e6:.1f} MB")

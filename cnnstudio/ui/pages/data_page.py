@@ -70,6 +70,15 @@ class DataPage(QWidget):
         state.datasetChanged.connect(self._on_dataset_changed)
         self.aug_panel.set_augmentation(state.augmentation, emit=False)
         self.refresh_datasets()
+        # The user's own folders of earlier sessions (session_memory.py): listed again; those no longer on
+        # disk were dropped, and a note says which.
+        for info in getattr(state, "remembered_folders", []):
+            self.datasets.add_folder(info.name, info)
+        missing = list(getattr(state, "missing_folders", []))
+        if missing:
+            names = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+            self.banner.show_message(f"No longer on this computer, so taken off the list: {names}.", "info",
+                                     about="missing-folders")
         # The offline default loads at once, in the background: the window is already usable.
         self.datasets.select_key(state.dataset_name)
         self._show_selected_details()
@@ -276,7 +285,8 @@ class DataPage(QWidget):
         self._loading_title = title or (info.title if info is not None else Path(key).name or key)
         is_folder = info is None or info.kind in ("image-folder", "idx-folder")
         self.loading_row.start(f"Loading {self._loading_title}…", busy=not is_folder)
-        self.banner.clear_message()
+        if self.banner.about != "missing-folders":  # that note stays until dismissed
+            self.banner.clear_message()
         self.session.load(key)
 
     def open_folder(self, path: str | Path) -> None:

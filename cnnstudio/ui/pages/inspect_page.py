@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QScrollArea, QS
                                QWidget)
 
 from cnnstudio.core.framing import describe_preparation
+from cnnstudio.core.inspection.display import layer_number
 from cnnstudio.ui.image_input import ImageInputMixin
 from cnnstudio.ui.picture_export import PictureExportMixin
 from cnnstudio.ui.qimage import chw_to_hwc, crisp_qimage, qimage_to_numpy
@@ -85,8 +86,8 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         session.inspected.connect(self._on_inspected)
         session.inspectFailed.connect(lambda m: self.banner.show_message(f"Inspection failed: {m}", "error"))
         session.filtersReady.connect(self._on_filters)
-        session.filtersFailed.connect(lambda m: self.banner.show_message(f"Could not show the filters: {m}",
-                                                                         "error"))
+        session.filtersFailed.connect(self._on_filters_failed)
+        session.modelCleared.connect(lambda: self.filters.set_busy(None))
         session.imagePrepared.connect(self._on_prepared)
         session.imageOpened.connect(self._on_file_opened)
         session.imageFailed.connect(self._image_failed)
@@ -194,8 +195,8 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         self.maps.pictureMenuRequested.connect(self._png_menu)
         self.tabs.addTab(self.maps, "Feature maps")
         self.filters = FilterPanel()
-        self.filters.requested.connect(self.session.show_filters)
-        self.filters.patchesRequested.connect(self.session.show_patches)
+        self.filters.requested.connect(self._request_weights)
+        self.filters.patchesRequested.connect(self._request_patches)
         self.filters.saveRequested.connect(lambda: self.save_png_dialog("filters"))
         self.tabs.addTab(self.filters, "Filters")
         return self.tabs
@@ -510,7 +511,25 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
     def request_filters(self) -> None:
         self.filters.request()
 
+    def _request_weights(self, key: str, per_filter: bool) -> None:
+        self.session.show_filters(key, per_filter)
+        self._show_filters_busy(key, "filters")
+
+    def _request_patches(self, key: str) -> None:
+        self.session.show_patches(key)
+        self._show_filters_busy(key, "top image patches")
+
+    def _show_filters_busy(self, key: str, what: str) -> None:
+        """The busy sign while the session computes them (nothing was started without a model)."""
+        if self.session.filters_busy:
+            self.filters.set_busy(f"Computing the {what} of layer {layer_number(key)}…")
+
+    def _on_filters_failed(self, message: str) -> None:
+        self.filters.set_busy(None)
+        self.banner.show_message(f"Could not show the filters: {message}", "error")
+
     def _on_filters(self, result: dict[str, Any]) -> None:
+        self.filters.set_busy(None)
         self.filters.show_result(result)
         self.filtersReady.emit(self.filters.grid if self.filters.kind == "weights" else self.filters.patches)
 

@@ -16,7 +16,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QMenu, QMessageBox,
                                QPushButton, QSizePolicy, QSplitter, QToolButton, QTreeWidget, QTreeWidgetItem,
@@ -49,9 +49,16 @@ def params_text(n: int) -> str:
 
 
 class ModelPage(QWidget):
+    # A new dataset that the chosen model does not suit: (the question, the preset proposed); ("", "")
+    # once answered or out of date. The main window shows it in a bar above every page.
+    proposalChanged = Signal(str, str)
+
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
+        self.proposal: str | None = None  # the preset proposed for the new dataset, until answered
+        self.proposal_text = ""
+        self._kept: tuple[str, str] | None = None  # (dataset, model) the user chose to keep: not asked again
         self.last_error = ""  # the last error shown in a dialog (tests read it)
         self._spec: dict[str, Any] = {"name": "", "description": "", "layers": []}
         self._base: str | None = None  # the preset the spec started from
@@ -68,6 +75,9 @@ class ModelPage(QWidget):
             self.use_spec(*remembered)
         else:
             self.select_preset(default_config(state.dataset_name, data=state.dataset).model, auto=True)
+        # The recommendation for the data loaded (None until some is: the first load, e.g. the last session's
+        # dataset, does not count as a change of data).
+        self._recommended = self.recommended_preset() if state.dataset is not None else None
 
     @property
     def follows_dataset(self) -> bool:
@@ -300,6 +310,7 @@ class ModelPage(QWidget):
             self._error("Unknown architecture", str(exc))
             return
         spec.pop("recommended", None)
+        self._set_proposal(None)
         self._spec = spec
         self._base = name
         self._custom = False
@@ -380,6 +391,7 @@ class ModelPage(QWidget):
     def _mark_custom(self) -> None:
         """The first edit turns a preset into "custom (based on X)"."""
         self._auto = False
+        self._set_proposal(None)
         if self._custom:
             return
         self._custom = True
@@ -478,10 +490,46 @@ class ModelPage(QWidget):
         self._input_shape, self._num_classes = tuple(dataset.input_shape), int(dataset.num_classes)
         self._fill_presets()
         self.form.set_num_classes(self._num_classes)
+        previous, recommended = getattr(self, "_recommended", None), self.recommended_preset()
+        self._recommended = recommended
         if self._auto:  # the user has not chosen: suggest what suits the new dataset
-            self.select_preset(default_config(self.state.dataset_name, data=self.state.dataset).model, auto=True)
-        else:
-            self._changed(select_row=None)
+            self.select_preset(recommended, auto=True)
+            return
+        self._changed(select_row=None)
+        # The user chose this model for other data: ask (never replace it silently) when the data calls for
+        # another one: the recommendation changed with the dataset, or the model does not fit at all.
+        current = str(self._spec.get("name") or "your model")
+        if current == recommended or (previous in (None, recommended) and self._report.ok) or \
+                self._kept == (self.state.dataset_name, current):
+            self._set_proposal(None)
+            return
+        c, h, w = self._input_shape
+        why = ("does not fit it" if not self._report.ok else
+               "was chosen for other data")
+        self._set_proposal(recommended, f"{self._dataset_title()} is {h}x{w} {'grayscale' if c == 1 else 'colour'} "
+                                        f"images in {self._num_classes} classes: the model recommended for it is "
+                                        f"{recommended}. {current} {why}.")
+
+    def _set_proposal(self, preset: str | None, text: str = "") -> None:
+        if preset is None and self.proposal is None:
+            return
+        self.proposal, self.proposal_text = preset, (text if preset else "")
+        self.proposalChanged.emit(self.proposal_text, preset or "")
+
+    def accept_proposal(self) -> bool:
+        """Use the proposed model (it then follows later dataset changes, as a suggested model does)."""
+        preset = self.proposal
+        if preset is None:
+            return False
+        self.select_preset(preset, auto=True)
+        self.state.message.emit(f"Model: {preset}, recommended for {self._dataset_title()}.")
+        return True
+
+    def keep_current(self) -> None:
+        """Keep the chosen model for this dataset (not asked again for it)."""
+        if self.proposal is not None:
+            self._kept = (self.state.dataset_name, str(self._spec.get("name") or "your model"))
+        self._set_proposal(None)
 
     # ---------------------------------------------------------------------------------------------
     # files
@@ -512,6 +560,7 @@ class ModelPage(QWidget):
         except Exception as exc:  # noqa: BLE001 - never a traceback for a bad file
             self._error("Could not open the model file", f"{path}: {exc}")
             return False
+        self._set_proposal(None)
         self._spec = spec
         self._base = None
         self._custom = False
@@ -525,6 +574,7 @@ class ModelPage(QWidget):
             f"<br><br><span style='color: palette(placeholder-text)'>Click a preset to switch to it.</span>")
         self._changed(select_row=0)
         self.state.message.emit(f"Opened {Path(path).name}")
+        self.state.fileOpened.emit("architecture", str(path))
         return True
 
     def save_json(self, path: str | Path) -> bool:

@@ -62,6 +62,9 @@ class TrainPage(QWidget):
         self.state = state
         self.session = TrainSession(state, self)
         self.last_result: dict[str, Any] | None = None
+        # The banner says how the last run ended until the dataset or the model changes (then it is about
+        # a selection no longer there, and "Ready" or what blocks Start replaces it).
+        self._end_in_banner = False
         self.error_dialog: QMessageBox | None = None
         self.run_picker: Any = None  # the "Continue a run" dialog while it is open
         self._chart_pending: list[Any] = []
@@ -193,6 +196,7 @@ class TrainPage(QWidget):
         return dialog
 
     def _on_spec_changed(self, spec: Any) -> None:
+        self._end_in_banner = False
         index = backbone_layer_index(spec)
         self.form.show_backbone_mode(spec["layers"][index].get("train", "features") if index is not None else None)
         self._update_controls()
@@ -204,6 +208,7 @@ class TrainPage(QWidget):
 
     @Slot(object)
     def _on_dataset_changed(self, _dataset: Any) -> None:
+        self._end_in_banner = False
         if not self.form.user_edited:
             self._fill_recommended()
         else:
@@ -285,7 +290,7 @@ class TrainPage(QWidget):
             self.pause_button.setText("❚❚  Pause")
             if blocker:
                 self._set_banner(blocker, "warning")
-            elif self.last_result is None:
+            elif not self._end_in_banner:
                 ds = self.state.dataset
                 spec = self.state.spec or {}
                 self._set_banner(f"Ready to train {spec.get('name', 'the model')} on "
@@ -580,20 +585,29 @@ class TrainPage(QWidget):
         else:
             self.progress_bar.setFormat("Failed")
         self._set_banner(end.banner, end.kind)
+        self._end_in_banner = True
         self.status_label.setText(end.status_text)
         self._log(end.log_line)
         if result.get("run_dir"):
             self._log(f"Saved in {result['run_dir']}")
-        self.state.message.emit(end.banner)
+        # The status bar points to the banner rather than repeating a failure's whole message.
+        self.state.message.emit("Training failed: the reason is on the Train page." if end.status == "failed"
+                                else end.banner)
         if end.status != "failed" or result.get("run_dir"):
             self.state.runFinished.emit(result)
+        # Only a finished run's best checkpoint becomes the model in use (and the one the next launch opens):
+        # a stopped or interrupted run's last.pt is for "Continue a run…", not for Evaluate, Inspect and Draw.
         checkpoint = result.get("checkpoint")
-        if checkpoint and Path(checkpoint).is_file():
+        if end.status in ("finished", "early-stopped") and checkpoint and Path(checkpoint).is_file():
             self.state.set_checkpoint(checkpoint)
         if end.status == "failed":
-            title = "Cannot continue from this checkpoint" if self.session.resuming_from else "Training failed"
             message, details = failure or (str(result.get("message")), "")
-            self._show_error(title, message, details)
+            if self.session.resuming_from or "Traceback" in details:
+                # A file the user picked in a dialog, or a bug: a dialog (with the details) on top of the banner.
+                title = "Cannot continue from this checkpoint" if self.session.resuming_from else "Training failed"
+                self._show_error(title, message, details)
+            else:
+                self.runFailed.emit(message)
 
     # ------------------------------------------------------------------------------------------------
     # Dialogs and log

@@ -77,6 +77,11 @@ class InspectSession(QObject):
         return self.state.model.loading or self._live.busy
 
     @property
+    def filters_busy(self) -> bool:
+        """A filter mosaic (weights or top patches) is being computed."""
+        return self._filters.busy
+
+    @property
     def busy(self) -> bool:
         return self.loading or self._inspections.busy or self._filters.busy or self._images.busy
 

@@ -11,6 +11,7 @@ what blocks a Start, and which precision a device choice means.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,8 @@ def describe_end(result: dict[str, Any], failure: tuple[str, str] | None, second
         return RunEnd(status, text, "warning", f"{str(result.get('message') or '').capitalize()}. {saved}", text)
     message = failure[0] if failure else str(result.get("message") or "training failed")
     text = f"Training failed: {message}"
-    return RunEnd("failed", text, "error", text, f"FAILED: {message}")
+    # The banner above says why; the line under the progress bar does not repeat it (it would be clipped).
+    return RunEnd("failed", text, "error", f"Failed after {took}.", f"FAILED: {message}")
 
 
 def saved_dataset_name(checkpoint: str) -> str | None:
@@ -207,6 +209,28 @@ class TrainSession(QObject):
             return "the Model page reports an error in it."
         return None
 
+    def weights_problem(self) -> str | None:
+        """The sentence saying that a pretrained backbone of the spec has no weights file here, or None.
+
+        Known only once PyTorch has loaded (the devices are listed): finding the file needs torchvision's
+        weights table, and importing it on the GUI thread before then would block the window."""
+        spec = self.state.spec
+        layers = [layer for layer in (spec or {}).get("layers", []) if isinstance(layer, dict)
+                  and layer.get("type") == "backbone" and layer.get("weights", "imagenet") == "imagenet"]
+        if not layers or not (self.devices or "torchvision" in sys.modules):
+            return None
+        try:
+            from cnnstudio.core.models.backbones import BACKBONES, find_weights
+
+            for layer in layers:
+                arch = str(layer.get("arch"))
+                if find_weights(arch) is None:
+                    return (f"The ImageNet weights of {BACKBONES[arch].title} are not on this computer: download "
+                            "or import them on the Model page (2  Model), or choose a model trained from scratch.")
+        except Exception:  # noqa: BLE001 - an unknown backbone: the spec check names it; the trainer decides
+            return None
+        return None
+
     def start_blocker(self, precision_problem: str | None) -> str | None:
         """None when Start may be pressed, else the sentence that says why not."""
         if self.is_running():
@@ -218,7 +242,7 @@ class TrainSession(QObject):
         problem = self.spec_problem()
         if problem:
             return f"The model cannot be trained: {problem} Fix it on the Model page."
-        return precision_problem
+        return self.weights_problem() or precision_problem
 
     # -- a run ----------------------------------------------------------------------------------------
     def start(self, cfg: TrainConfig, resume_from: str | None, dataset: Any = APP_DATASET) -> TrainingRun:

@@ -22,6 +22,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from cnnstudio.core.inspection.display import layer_number
+from cnnstudio.ui.widgets.progress_row import ProgressRow
 
 HOVER_HINT = "Hover over a filter to see its weights."
 PATCH_HINT = "Hover over a channel's patches to see how strongly it responds to them."
@@ -76,6 +77,11 @@ class FilterPanel(QWidget):
         self.fit_button.setToolTip("Show the whole mosaic again")
         self.fit_button.clicked.connect(lambda: self.fit(whole=True))
         fl.addLayout(row)
+        # While a layer's pictures are computed (a deep layer's top patches take seconds): a busy bar,
+        # and the previous layer's mosaic faded, so it is never taken for the new one.
+        self.busy_row = ProgressRow()
+        self.busy_row.cancel.hide()
+        fl.addWidget(self.busy_row)
         self.help = QLabel()
         self.help.setWordWrap(True)
         fl.addWidget(self.help)
@@ -94,6 +100,21 @@ class FilterPanel(QWidget):
         bottom.addWidget(self.fit_button)
         bottom.addWidget(self.save_button)
         fl.addLayout(bottom)
+
+    @property
+    def busy(self) -> bool:
+        return not self.busy_row.isHidden()
+
+    def set_busy(self, text: str | None) -> None:
+        """text: what is being computed (the shown mosaic is marked out of date); None: done."""
+        if text:
+            self.busy_row.start(text, busy=True)
+            self.item.setOpacity(0.25)
+            self.view.setToolTip("Out of date: the pictures of the layer chosen are being computed")
+        else:
+            self.busy_row.hide()
+            self.item.setOpacity(1.0)
+            self.view.setToolTip("")
 
     def apply_theme(self) -> None:
         self.view.setBackground(self.palette().color(QPalette.ColorRole.Base))
