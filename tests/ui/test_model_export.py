@@ -117,7 +117,8 @@ def test_a_failed_check_is_shown_as_a_failure(qtbot, evaluate_page, tmp_path, mo
     dialog.out_edit.setText(str(tmp_path / "m.onnx"))
     with qtbot.waitSignal(dialog.session.finished, timeout=TIMEOUT):
         dialog.start()
-    assert "FAILED" in dialog.status.text() and "Do not use it" in dialog.status.text()
+    assert "FAILED" in dialog.status.text() and "nothing was written" in dialog.status.text()
+    assert not (tmp_path / "m.onnx").exists()
     assert "c0392b" in dialog.status.styleSheet()
     dialog.reject()
 
