@@ -266,6 +266,24 @@ def test_the_cli_resume_of_a_finished_run_into_its_own_folder_is_allowed(run, ca
     assert code == 0, err
 
 
+def test_the_app_shows_the_same_refusal_in_one_line(qtbot, run):
+    from types import SimpleNamespace
+
+    from cnnstudio.ui.sessions.export_session import ExportRequest, ExportSession
+
+    before = hashes(run)
+    session = ExportSession(SimpleNamespace(dataset=None))
+    messages: list[str] = []
+    session.failed.connect(messages.append)
+    for out in (run / "best.pt", run / "last.pt"):  # the checkpoint itself, a file no export wrote
+        with qtbot.waitSignal(session.failed, timeout=60_000):
+            assert session.start(ExportRequest(checkpoint=str(run / "best.pt"), out=str(out)))
+        qtbot.waitUntil(lambda: not session.running, timeout=10_000)
+    assert "is the checkpoint being exported" in messages[0] and "not a model CNN Studio exported" in messages[1]
+    assert all("\n" not in m for m in messages)
+    assert hashes(run) == before
+
+
 # -- checks that describe the file written ------------------------------------------------------------
 
 def _parity_inputs(checkpoint: Path):
