@@ -384,16 +384,20 @@ def test_export_names_with_odd_characters(run, tmp_path, capsys, monkeypatch):
         assert code == 0, (name, err)
         assert (tmp_path / name).is_file() and len(out.strip().splitlines()) == 1
         assert "\u202e" not in out  # a bidi override is shown escaped, never applied to the terminal
-    # A folder: the export goes inside it, under the default name.
+    # A folder: the export goes inside it, under the default name; "new/" is a folder to create.
     (tmp_path / "folder").mkdir()
     assert run_cli(capsys, "export", "--checkpoint", ckpt, "--out", "folder")[0] == 0
     assert (tmp_path / "folder" / "best.onnx").is_file()
+    assert run_cli(capsys, "export", "--checkpoint", ckpt, "--out", "new-folder/")[0] == 0
+    assert (tmp_path / "new-folder" / "best.onnx").is_file()
+    os.mkfifo(tmp_path / "pipe.onnx")
     before = hashes(tmp_path)
     refused = [("line\nbreak.onnx", "holds a control character"), ("tab\there.onnx", "holds a control character"),
                ("x" * 300 + ".onnx", "bytes long"), ("é" * 200 + ".onnx", "bytes long"),
-               ("with spaces.onnx/m.onnx", "cannot write into"), (str(run / "best.pt"), "is the checkpoint")]
+               ("with spaces.onnx/m.onnx", "cannot write into"), (str(run / "best.pt"), "is the checkpoint"),
+               ("pipe.onnx", "is not a regular file")]
     for name, words in refused:
-        code, _, err = run_cli(capsys, "export", "--checkpoint", ckpt, f"--out={name}")
+        code, _, err = run_cli(capsys, "export", "--checkpoint", ckpt, f"--out={name}", "--overwrite")
         assert code == EXIT_ERROR, name
         one_clear_line(err, words)
         assert "\n" not in err.strip() and "\t" not in err

@@ -127,6 +127,10 @@ def check_output(final: Path, source: str | os.PathLike | None, overwrite: bool)
         return Destination(final, replaces=False)
     if final.is_dir():
         raise ExportRefused(f"{shown(final)} is a folder; give a file name for --out")
+    if not final.is_file() and not final.is_symlink():
+        # A device, a pipe, a socket: never replaced, not even with overwrite (as root, replacing
+        # /dev/null would replace the device itself).
+        raise ExportRefused(f"{shown(final)} is not a regular file; give --out a file name")
     if is_export(final) or overwrite:
         return Destination(final, replaces=True)
     raise ExportRefused(f"{shown(final)} already exists and is not a model CNN Studio exported; choose another "

@@ -176,7 +176,8 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike, fmt: str = "onn
     metadata = ModelMetadata.of_checkpoint(ckpt)
     final = Path(out).expanduser() if out else default_output(ckpt_path, fmt, int8, metadata)
     check_name(final)  # before the name is looked up: a name too long for the file system fails even that
-    if final.is_dir():
+    # "new/" names a folder (created), as it does for cp; without the slash, "new" is the file's name.
+    if final.is_dir() or str(out or "").endswith(("/", os.sep)):
         final = final / default_output(ckpt_path or "model.pt", fmt, int8, metadata).name
     # Every refusal about where to write comes before the slow part (test images, export, INT8).
     target = check_output(final, source, overwrite)
