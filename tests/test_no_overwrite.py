@@ -147,7 +147,8 @@ def test_bundle_refuses_a_folder_it_did_not_create(run, tmp_path, capsys):
     (tmp_path / "afile").write_text("a file, not a folder\n")
     before = hashes(tmp_path)
     for bundle, words in ((folder, "is not empty and is not a predictor bundle"), (run, "is not empty"),
-                          (tmp_path / "afile", "is a file, not a folder")):
+                          (tmp_path / "afile", "is a file, not a folder"), (tmp_path / "m.onnx", "both name"),
+                          (tmp_path / "new\nline", "holds a control character")):
         code, _, err = run_cli(capsys, "export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "m.onnx"),
                                "--bundle", str(bundle))
         assert code == EXIT_ERROR
@@ -428,8 +429,11 @@ def test_disk_full_while_writing_each_format_loses_nothing(run, tmp_path, capsys
     def torch_full(*args, **kwargs):  # torch's zip writer says it in its own words
         raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 64 vs 0: file write failed")
 
+    import onnxruntime.quantization
+
     real_usage = shutil.disk_usage
     cases = [("onnx", "m.onnx", [(onnx, "save", full)]),
+             ("int8", "m.onnx", [(onnxruntime.quantization, "quantize_static", full)]),
              ("onnx", "m.onnx", [(torch.onnx, "export", full)]),
              ("onnx", "m.onnx", [(os, "replace", full)]),
              ("torchscript", "m.pt", [(torch.jit, "save", torch_full),
@@ -438,8 +442,8 @@ def test_disk_full_while_writing_each_format_loses_nothing(run, tmp_path, capsys
         with monkeypatch.context() as m:
             for owner, attr, fake in patches:
                 m.setattr(owner, attr, fake)
-            code, out, err = run_cli(capsys, "export", "--checkpoint", ckpt, "--format", fmt,
-                                     "--out", str(tmp_path / name))
+            flags = ["--format", "onnx", "--int8"] if fmt == "int8" else ["--format", fmt]
+            code, out, err = run_cli(capsys, "export", "--checkpoint", ckpt, *flags, "--out", str(tmp_path / name))
         assert code == EXIT_ERROR, (fmt, patches, out)
         one_clear_line(err, "disk full while exporting")
         assert f"the previous {name} is intact" in err

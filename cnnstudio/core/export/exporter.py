@@ -25,8 +25,8 @@ from typing import Any, Callable
 import numpy as np
 
 from cnnstudio.core.errors import CNNStudioError
-from cnnstudio.core.export.destination import (check_bundle_folder, check_name, check_output, place, place_folder,
-                                               shown)
+from cnnstudio.core.export.destination import (ExportRefused, check_bundle_folder, check_name, check_output, place,
+                                               place_folder, shown)
 from cnnstudio.core.export.metadata import ModelMetadata
 from cnnstudio.core.export.parity import Parity, accuracy, compare, nonfinite_rows, torch_logits
 from cnnstudio.core.preparation import normalise
@@ -182,6 +182,8 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike, fmt: str = "onn
     # Every refusal about where to write comes before the slow part (test images, export, INT8).
     target = check_output(final, source, overwrite)
     bundle_dir = Path(bundle).expanduser() if bundle is not None else None
+    if bundle_dir is not None and os.path.abspath(bundle_dir) == os.path.abspath(final):
+        raise ExportRefused(f"--bundle and --out both name {shown(final)}; give the bundle a folder of its own")
     bundle_replaces = check_bundle_folder(bundle_dir, overwrite) if bundle_dir is not None else False
     model = model_from_checkpoint(ckpt).float().cpu().eval()
     step(0.05, "loading test images")
