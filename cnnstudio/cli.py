@@ -167,9 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
     p.add_argument("--int8", action="store_true", help="ONNX only: INT8 static quantization calibrated on "
                    "training images, with the accuracy before and after")
-    p.add_argument("--out", metavar="PATH", help="file to write (default: beside the checkpoint)")
+    p.add_argument("--out", metavar="PATH", help="file to write (default: beside the checkpoint); an existing "
+                   "file is replaced only if it is an earlier export")
     p.add_argument("--bundle", metavar="DIR", help="ONNX only: also write a torch-free predictor (model.onnx, "
-                   "labels, predict.py) into DIR")
+                   "labels, predict.py) into DIR, a new or empty folder or an earlier bundle")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out that is not an earlier "
+                   "export, or write the bundle into a folder that holds other files (never the checkpoint)")
     p.add_argument("--dataset", metavar="D", help="test images for the parity check (default: the checkpoint's)")
     p.add_argument("--data-dir", metavar="DIR")
     p.add_argument("--json", action="store_true")
@@ -384,6 +387,12 @@ def cmd_train(args) -> int:
         if args.weights:
             _import_backbone_weights(cfg, args.weights)
 
+    if args.out:
+        from cnnstudio.core.run_lock import check_run_folder
+
+        # A finished run or a folder in use is refused before any data is loaded, by every rank alike (the
+        # trainer claims the folder itself, under a lock, and refuses the same way).
+        check_run_folder(args.out, args.resume)
     ctx = dist.init_from_env(args.device) if dist.launched_by_torchrun() else dist.current()
     main_rank = ctx.is_main
     dataset = None
@@ -676,12 +685,15 @@ def cmd_export(args) -> int:
     from cnnstudio.core.export import export_model
 
     bar = TerminalProgress("exporting") if sys.stderr.isatty() else None
-    result = export_model(args.checkpoint, args.format, args.out, int8=args.int8, bundle=args.bundle,
-                          dataset=None if not args.dataset else _load_named(args.dataset, args.data_dir),
-                          data_dir=args.data_dir,
-                          progress=(lambda fraction, text: bar.draw(fraction, text)) if bar else None)
-    if bar:
-        bar.close()
+    try:
+        result = export_model(args.checkpoint, args.format, args.out, int8=args.int8, bundle=args.bundle,
+                              overwrite=args.overwrite,
+                              dataset=None if not args.dataset else _load_named(args.dataset, args.data_dir),
+                              data_dir=args.data_dir,
+                              progress=(lambda fraction, text: bar.draw(fraction, text)) if bar else None)
+    finally:
+        if bar:  # closed before a refusal is printed, so the refusal stays on a line of its own
+            bar.close()
     if args.json:
         print_json(result.to_dict())
     else:

@@ -2,7 +2,8 @@
 
 from cnnstudio.core.export.exporter import (FORMATS, ExportCancelled, ExportResult, Int8Report, default_output,
                                             export_model)
+from cnnstudio.core.export.destination import ExportRefused
 from cnnstudio.core.export.metadata import KEYS, ModelMetadata
 
-__all__ = ["FORMATS", "KEYS", "ExportCancelled", "ExportResult", "Int8Report", "ModelMetadata", "default_output",
+__all__ = ["FORMATS", "KEYS", "ExportCancelled", "ExportRefused", "ExportResult", "Int8Report", "ModelMetadata", "default_output",
            "export_model"]

@@ -24,7 +24,8 @@ REQUIREMENTS = "onnxruntime>=1.16\nnumpy>=1.24\npillow>=9.5\n"
 
 
 def write_bundle(folder: Path, onnx_file: Path, metadata: ModelMetadata) -> Path:
-    """Write the bundle into `folder` (created; files of an earlier bundle there are replaced)."""
+    """Write the bundle's files into `folder` (created). The exporter gives it a temporary folder and moves
+    the finished bundle into place (destination.place_folder), so a user's folder never holds half a bundle."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(onnx_file, folder / "model.onnx")
     (folder / "labels.txt").write_text("\n".join(metadata.classes) + "\n", encoding="utf-8")

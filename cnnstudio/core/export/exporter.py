@@ -1,15 +1,21 @@
 """`export_model`: a checkpoint written as ONNX (optionally INT8) or TorchScript, checked, and reported.
 
 The one export path for the command line and the app. Every export ends with a parity check (the
-exported file and the PyTorch model on the same test images); an fp32 export whose top-1 agreement is
-below 100 % is reported as failed. Files are written under a temporary name and moved into place only
-when complete, so a failed or cancelled export never replaces a good file with half a file.
+written file itself, run through its own runtime, against the PyTorch model on the same test images);
+an fp32 export whose top-1 agreement is below 100 %, or any file whose outputs hold NaN or inf, is
+reported as failed and not written. Files are written into a temporary folder beside the output and
+moved into place only when complete and checked, so a failed, cancelled or disk-full export never
+replaces a good file with half a file or a bad one. Where the export may write at all is decided first
+(destination.py): never over the checkpoint, never over a file CNN Studio did not export.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,8 +25,10 @@ from typing import Any, Callable
 import numpy as np
 
 from cnnstudio.core.errors import CNNStudioError
+from cnnstudio.core.export.destination import (ExportRefused, check_bundle_folder, check_name, check_output, place,
+                                               place_folder, shown)
 from cnnstudio.core.export.metadata import ModelMetadata
-from cnnstudio.core.export.parity import Parity, accuracy, compare, torch_logits
+from cnnstudio.core.export.parity import Parity, accuracy, compare, nonfinite_rows, torch_logits
 from cnnstudio.core.preparation import normalise
 
 FORMATS = ("onnx", "torchscript")
@@ -28,6 +36,7 @@ SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 PARITY_IMAGES = 300  # "a few hundred": enough to catch a wrong layer, quick for the largest preset
 CALIBRATION_IMAGES = 512  # training images that set the INT8 ranges
 INT8_EVAL_IMAGES = 10_000  # test images for the accuracy before and after INT8 (all of MNIST's)
+DISK_FULL_BYTES = 16 * 2**20  # a write that fails with less free space than this is reported as a full disk
 
 Progress = Callable[[float, str], None]
 
@@ -126,17 +135,17 @@ def _sample(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return images[np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))]
 
 
-def _replace(tmp: Path, final: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, final)
-
-
 def export_model(checkpoint: dict[str, Any] | str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike | None = None,
                  *, int8: bool = False, bundle: str | os.PathLike | None = None, dataset: Any = None,
                  data_dir: str | os.PathLike | None = None, progress: Progress | None = None,
-                 cancelled: Callable[[], bool] = lambda: False) -> ExportResult:
+                 cancelled: Callable[[], bool] = lambda: False, overwrite: bool = False,
+                 source: str | os.PathLike | None = None) -> ExportResult:
     """Export a checkpoint (a path or a loaded dict) and check the result. Raises CNNStudioError for what
-    the user can fix (unknown format, INT8 without ONNX or without training data, unwritable folder)."""
+    the user can fix (unknown format, INT8 without ONNX or without training data, unwritable folder, an
+    --out that would replace a file CNN Studio did not export: see destination.py).
+
+    `source` names the file a loaded dict came from, so that it is never overwritten either; `overwrite`
+    lets an existing file (never the checkpoint) or a non-empty bundle folder be replaced."""
     from cnnstudio.core.checkpoint import load_checkpoint, model_from_checkpoint, validate_checkpoint
 
     start = time.perf_counter()
@@ -163,21 +172,41 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike, fmt: str = "onn
         ckpt, ckpt_path = checkpoint, None
     else:
         ckpt, ckpt_path = load_checkpoint(checkpoint), checkpoint
+        source = source or checkpoint
     metadata = ModelMetadata.of_checkpoint(ckpt)
-    model = model_from_checkpoint(ckpt).float().cpu().eval()
     final = Path(out).expanduser() if out else default_output(ckpt_path, fmt, int8, metadata)
-    if final.is_dir():
+    check_name(final)  # before the name is looked up: a name too long for the file system fails even that
+    # "new/" names a folder (created), as it does for cp; without the slash, "new" is the file's name.
+    if final.is_dir() or str(out or "").endswith(("/", os.sep)):
         final = final / default_output(ckpt_path or "model.pt", fmt, int8, metadata).name
+    # Every refusal about where to write comes before the slow part (test images, export, INT8).
+    target = check_output(final, source, overwrite)
+    bundle_dir = Path(bundle).expanduser() if bundle is not None else None
+    if bundle_dir is not None and os.path.abspath(bundle_dir) == os.path.abspath(final):
+        raise ExportRefused(f"--bundle and --out both name {shown(final)}; give the bundle a folder of its own")
+    bundle_replaces = check_bundle_folder(bundle_dir, overwrite) if bundle_dir is not None else False
+    model = model_from_checkpoint(ckpt).float().cpu().eval()
     step(0.05, "loading test images")
     data = _load_data(ckpt, dataset, Path(data_dir) if data_dir else None, need_train=int8)
     parity_u8 = _sample(data.test_images, PARITY_IMAGES)
     parity_in = normalise(parity_u8, metadata.mean, metadata.std)
+    # The model's own outputs first: a checkpoint whose normalisation (a zero std, say) or weights give
+    # NaN has nothing true to export, and a NaN difference would compare as "within tolerance".
+    reference = torch_logits(model, parity_in)
+    bad = nonfinite_rows(reference)
+    if bad:
+        raise CNNStudioError(f"the model gives NaN or infinite outputs for {bad} of {len(reference)} {data.source} "
+                             f"(its normalisation: mean {_numbers(metadata.mean)}, std {_numbers(metadata.std)}); "
+                             "nothing was exported")
     notes: list[str] = []
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
+        # The work folder sits beside the output, so the checked file reaches its name by a rename on the
+        # same file system; it is removed whatever happens.
         work = Path(tempfile.mkdtemp(prefix=".export-", dir=final.parent))
     except OSError as exc:
-        raise CNNStudioError(f"cannot write into {final.parent}: {exc.strerror or exc}") from None
+        raise CNNStudioError(_write_failure(final, exc, f"cannot write into {shown(final.parent)}")) from None
+    bundle_work: Path | None = None
     try:
         step(0.1, f"writing {fmt.upper() if fmt == 'onnx' else 'TorchScript'}")
         int8_report = None
@@ -187,14 +216,17 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike, fmt: str = "onn
             fp32_file = work / "model.onnx"
             write_onnx(model, metadata, fp32_file)
             step(0.5, "checking the exported model against PyTorch")
-            reference = torch_logits(model, parity_in)
             parity = compare(reference, run_onnx(session_for(fp32_file), parity_in), data.source)
             written = fp32_file
             if int8 and parity.perfect:
+                fp32_parity = parity
                 int8_report, written = _int8(fp32_file, work, data, metadata, step, cancelled)
+                # The figures reported are the INT8 file's own, run through onnxruntime on the same images.
+                parity = compare(reference, run_onnx(session_for(written), parity_in), data.source)
                 notes.append(f"INT8: {int8_report.int8_accuracy:.2%} accuracy on {int8_report.images} test images "
                              f"(fp32 {int8_report.fp32_accuracy:.2%}); {_size(int8_report.int8_bytes)} "
                              f"(fp32 {_size(int8_report.fp32_bytes)})")
+                notes.append(f"the fp32 graph before quantization: {fp32_parity.text()}")
         else:
             from cnnstudio.core.export.torchscript_file import load_torchscript, write_torchscript
 
@@ -202,30 +234,80 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike, fmt: str = "onn
             write_torchscript(model, metadata, written)
             step(0.5, "checking the exported model against PyTorch")
             loaded, _ = load_torchscript(written)
-            parity = compare(torch_logits(model, parity_in), torch_logits(loaded, parity_in), data.source)
-        ok = parity.perfect
-        step(0.9, "saving")
+            parity = compare(reference, torch_logits(loaded, parity_in), data.source)
+        # An fp32 file must agree everywhere; an INT8 file approximates by design, so its agreement is
+        # reported as measured, and it fails only on outputs that are not numbers (or when the fp32 graph
+        # it was made from did not agree).
+        ok = parity.perfect if int8_report is None else (parity.images > 0 and parity.nonfinite == 0)
         size = written.stat().st_size
-        _replace(written, final)
-        bundle_dir = None
-        if bundle is not None and ok:
+        if ok and bundle_dir is not None:
             from cnnstudio.core.export.bundle import write_bundle
 
-            report(0.95, "writing the predictor bundle")  # past the point of cancelling: the model is in place
-            bundle_dir = str(write_bundle(Path(bundle).expanduser(), final, metadata))
+            step(0.9, "writing the predictor bundle")
+            bundle_dir.parent.mkdir(parents=True, exist_ok=True)
+            bundle_work = Path(tempfile.mkdtemp(prefix=".bundle-", dir=bundle_dir.parent))
+            write_bundle(bundle_work, written, metadata)
+            if _digest(bundle_work / "model.onnx") != _digest(written):
+                raise CNNStudioError("the predictor bundle's model.onnx does not match the checked model; "
+                                     "nothing was written")
+        step(0.95, "saving")
+        if ok:
+            # Past the point of cancelling: the checked file is moved into place, then the bundle.
+            place(written, target.path, target.replaces)
+            if bundle_work is not None:
+                place_folder(bundle_work, bundle_dir, bundle_replaces)
     except OSError as exc:
-        raise CNNStudioError(f"cannot write {final}: {exc.strerror or exc}") from None
+        raise CNNStudioError(_write_failure(final, exc, f"cannot write {shown(final)}")) from None
+    except CNNStudioError as exc:
+        # The writers report their own failures (torch's zip writer says "file write failed" when the
+        # disk fills up); name a full disk as such.
+        if not isinstance(exc, ExportCancelled) and _disk_full(final.parent):
+            raise CNNStudioError(_write_failure(final, exc, "")) from None
+        raise
     finally:
         _remove_tree(work)
+        if bundle_work is not None:
+            _remove_tree(bundle_work)
     if ok:
-        message = f"exported {final} ({_size(size)}): {parity.text()}"
+        message = f"exported {shown(final)} ({_size(size)}): {parity.text()}"
     else:
-        message = (f"{final} was written but FAILED the parity check: {parity.text()}. "
-                   "Do not use it; please report this model's spec.")
+        message = (f"the export FAILED the parity check: {parity.text()}. Nothing was written to {shown(final)}; "
+                   "please report this model's spec.")
     report(1.0, "done")
-    return ExportResult(ok=ok, format=fmt + ("-int8" if int8_report else ""), path=str(final), bytes=size,
+    return ExportResult(ok=ok, format=fmt + ("-int8" if int8_report else ""), path=str(final), bytes=size if ok else 0,
                         parity=parity, message=message, seconds=round(time.perf_counter() - start, 2),
-                        int8=int8_report, bundle=bundle_dir, notes=notes)
+                        int8=int8_report, bundle=str(bundle_dir) if ok and bundle_dir is not None else None,
+                        notes=notes)
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < DISK_FULL_BYTES
+    except OSError:
+        return False
+
+
+def _write_failure(final: Path, exc: BaseException, prefix: str) -> str:
+    """One sentence: a full disk named as such, and what is left of the user's files."""
+    previous = f"the previous {shown(final.name)} is intact" if os.path.lexists(final) else "nothing was written"
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT) or (code is None and _disk_full(final.parent)):
+        return f"disk full while exporting {shown(final)}; {previous}. Free some space and export again."
+    text = str(exc).strip()
+    reason = getattr(exc, "strerror", None) or (text.splitlines()[0][:300] if text else type(exc).__name__)
+    return f"{prefix}: {reason}; {previous}" if prefix else f"{reason}; {previous}"
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _numbers(values: list[float]) -> str:
+    return "[" + ", ".join(f"{v:.4g}" for v in values[:4]) + (", ..." if len(values) > 4 else "") + "]"
 
 
 def _int8(fp32_file: Path, work: Path, data: _Data, metadata: ModelMetadata, step, cancelled) -> tuple[Int8Report, Path]:
@@ -249,8 +331,6 @@ def _int8(fp32_file: Path, work: Path, data: _Data, metadata: ModelMetadata, ste
 
 
 def _remove_tree(path: Path) -> None:
-    import shutil
-
     with contextlib.suppress(OSError):
         shutil.rmtree(path)
 

@@ -56,6 +56,7 @@ def write_onnx(model, metadata: ModelMetadata, path: Path) -> None:
                               output_names=[OUTPUT_NAME], dynamic_shapes=({0: batch},), verbose=False,
                               external_data=False)
     except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds; the user needs one sentence
+        _raise_os_error(exc)  # a full disk is not a graph the exporter could not capture
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         try:
             # The TorchScript-based exporter still handles graphs torch.export cannot capture; the
@@ -65,12 +66,23 @@ def write_onnx(model, metadata: ModelMetadata, path: Path) -> None:
                                   output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: {0: "batch"},
                                                                              OUTPUT_NAME: {0: "batch"}},
                                   opset_version=17)
-        except Exception:  # noqa: BLE001
+        except Exception as again:  # noqa: BLE001
+            _raise_os_error(again)
             raise CNNStudioError(f"ONNX export failed: {first}") from None
     proto = onnx.load(str(path))
     set_metadata(proto, metadata)
     proto.doc_string = f"{metadata.model} trained on {metadata.dataset} with CNN Studio {metadata.cnnstudio_version}"
     onnx.save(proto, str(path))
+
+
+def _raise_os_error(exc: BaseException) -> None:
+    """Re-raise the OSError (a full disk, a vanished folder) an exporter wrapped in its own exception, so
+    the caller names it as what it is."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, OSError):
+            raise exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
 
 
 def set_metadata(proto, metadata: ModelMetadata) -> None:
@@ -134,7 +146,10 @@ def quantize_int8(fp32_path: Path, out_path: Path, calibration: np.ndarray, meta
                             quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
                             activation_type=QuantType.QUInt8, calibrate_method=CalibrationMethod.MinMax)
     except Exception as exc:  # noqa: BLE001
-        raise CNNStudioError(f"INT8 quantization failed: {str(exc).strip().splitlines()[0][:300]}") from None
+        _raise_os_error(exc)
+        text = str(exc).strip()
+        raise CNNStudioError(f"INT8 quantization failed: {text.splitlines()[0][:300] if text else type(exc).__name__}"
+                             ) from None
     finally:
         with contextlib.suppress(OSError):
             os.remove(prepared)

@@ -7,6 +7,7 @@ extra files under the same keys as the ONNX metadata; read them back with
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from cnnstudio.core.errors import CNNStudioError
@@ -24,9 +25,18 @@ def write_torchscript(model, metadata: ModelMetadata, path: Path) -> None:
         with _quiet(), torch.no_grad():
             traced = torch.jit.trace(model, example, check_trace=False)
             traced = torch.jit.freeze(traced) if not traced.training else traced
-            torch.jit.save(traced, str(path), _extra_files=metadata.to_strings())
+            # Saved to memory, then written by Python: torch's C++ file writer aborts the whole process
+            # (SIGABRT, no exception) when the disk fills up under it; a Python write raises OSError.
+            buffer = io.BytesIO()
+            torch.jit.save(traced, buffer, _extra_files=metadata.to_strings())
+        with open(path, "wb") as f:
+            f.write(buffer.getbuffer())
+    except OSError:
+        raise  # a full disk or a vanished folder: the exporter names it
     except Exception as exc:  # noqa: BLE001
-        raise CNNStudioError(f"TorchScript export failed: {str(exc).strip().splitlines()[0][:300]}") from None
+        text = str(exc).strip()
+        raise CNNStudioError(f"TorchScript export failed: {text.splitlines()[0][:300] if text else type(exc).__name__}"
+                             ) from None
 
 
 def load_torchscript(path: Path):

@@ -33,7 +33,8 @@ from cnnstudio.core.metrics import Evaluation, evaluate
 from cnnstudio.core.models.backbones import BACKBONE_LR_SCALE, backbones_in, input_size, prepare_backbones
 from cnnstudio.core.models.builder import build_model, training_graph
 from cnnstudio.core.models.presets import resolve_spec
-from cnnstudio.core.runs import empty_history, remove_orphaned_temp_files
+from cnnstudio.core.run_lock import RunLock, claim_run_folder
+from cnnstudio.core.runs import empty_history, load_result, remove_orphaned_temp_files
 from cnnstudio.core.text import plural
 from cnnstudio.core.training import distributed as dist_utils
 from cnnstudio.core.training.augment import BatchPreprocessor
@@ -95,6 +96,7 @@ class Trainer:
         self.dist = dist_utils.current()
         self.history = empty_history()
         self.started = False  # True once StartedEvent went out: a failure before it is a refused setup
+        self._lock: RunLock | None = None  # held while this trainer writes into run_dir (core/run_lock.py)
 
     # -- control, from any thread ---------------------------------------------------------------
     def pause(self) -> None:
@@ -136,7 +138,31 @@ class Trainer:
             detail = traceback.format_exc()
             self._write_log(detail)
             result = self._fail(f"training failed unexpectedly: {type(exc).__name__}: {exc}")
+        finally:
+            if self._lock is not None:
+                self._lock.release()
         return result
+
+    def _claim_folder(self) -> None:
+        """Create and lock the run folder before anything is written into it: one training per folder, and
+        never a new run over a finished one (core/run_lock.py). Held until run() returns."""
+        if self._lock is None and self.dist.is_main:
+            _make_run_folder(self.run_dir)
+            self._lock = claim_run_folder(self.run_dir, self.resume_from)
+
+    def _records_failure(self) -> bool:
+        """Whether a failure may be written into result.json: only in a folder this trainer holds, and, when
+        continuing a run, only once training began and never over a finished run's result (a failed
+        resume leaves the run as it was; the reason still goes to the user and to train.log)."""
+        if self._lock is None:
+            return False
+        if self.resume_from is None:
+            return True
+        try:
+            previous = (load_result(self.run_dir) or {}).get("status")
+        except CNNStudioError:
+            previous = None
+        return self.started and previous not in ("finished", "early-stopped")
 
     def _fail(self, message: str) -> dict[str, Any]:
         """The failed result: written to result.json (so the Runs page shows why), logged, emitted.
@@ -147,7 +173,7 @@ class Trainer:
                   "phase": "training" if self.started else "setup", "epochs": len(self.history["epoch"]),
                   "best_val_accuracy": _best(self.history["val_accuracy"]), "history": self.history}
         self._write_log(message)
-        if self.run_dir is not None and self.dist.is_main and self.run_dir.is_dir():
+        if self.run_dir is not None and self.dist.is_main and self._records_failure():
             try:
                 write_json_atomic(self.run_dir / "result.json",
                                   {k: v for k, v in result.items() if k != "history"})
@@ -159,7 +185,7 @@ class Trainer:
     def _write_log(self, text: str) -> None:
         """Append to train.log; never raises (it runs inside error handling, where a second error from a
         full disk or a vanished folder would hide the first)."""
-        if self.run_dir is None or not self.dist.is_main:
+        if self.run_dir is None or not self.dist.is_main or self._lock is None:  # not a folder this run holds
             return
         try:
             if self.run_dir.is_dir():
@@ -209,6 +235,7 @@ class Trainer:
             self.history = ckpt.get("history") or empty_history()
             if self.run_dir is None:
                 self.run_dir = self.resume_from.parent
+            self._claim_folder()
             # Saves killed half-way (a crash, kill -9) leave hidden temporary files; this run owns the folder.
             remove_orphaned_temp_files(self.run_dir)
         cfg.validate()
@@ -273,8 +300,7 @@ class Trainer:
         if self.run_dir is None:
             self.run_dir = new_run_dir(ds.name, str(spec.get("name") or cfg.model))
         run.run_dir = self.run_dir
-        if self.dist.is_main:
-            _make_run_folder(run.run_dir)
+        self._claim_folder()
         params = sum(p.numel() for p in model.parameters())
         run.meta = {
             "app_version": __version__, "torch_version": str(torch.__version__),

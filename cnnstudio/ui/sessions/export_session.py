@@ -22,6 +22,9 @@ class ExportRequest:
     format: str = "onnx"  # "onnx" or "torchscript"
     int8: bool = False
     bundle: str | None = None  # folder for the torch-free predictor bundle
+    # Replace an existing file that is not an earlier export (never the checkpoint): only when the user
+    # confirmed replacing it (the file dialog asks); otherwise the core refuses it in one line.
+    overwrite: bool = False
 
 
 class ExportSession(QObject):
@@ -57,7 +60,7 @@ class ExportSession(QObject):
             checkpoint = load_checkpoint(request.checkpoint)
             dataset = app_dataset if app_dataset is not None and dataset_fits(checkpoint, app_dataset) else None
             return export_model(checkpoint, request.format, request.out, int8=request.int8, bundle=request.bundle,
-                                dataset=dataset, progress=lambda fraction, text: report((round(fraction, 2), text)),
+                                overwrite=request.overwrite, source=request.checkpoint, dataset=dataset, progress=lambda fraction, text: report((round(fraction, 2), text)),
                                 cancelled=is_cancelled)
 
         # Bound methods, not lambdas: Qt drops their connections if the session is deleted first.

@@ -36,6 +36,7 @@ class ModelExportDialog(QDialog):
         self.session = ExportSession(state, self)
         self.result: Any = None
         self._out_edited = False
+        self._confirmed: str | None = None  # an existing file the user chose to replace in the file dialog
 
         about = QLabel((description or "Export the model so it runs outside CNN Studio.") + " After writing, the file is "
                        "run on test images and compared with PyTorch; an export that disagrees is reported as failed.")
@@ -153,13 +154,16 @@ class ModelExportDialog(QDialog):
         if path:
             self.out_edit.setText(path)
             self._out_edited = True
+            # The file dialog asked before choosing an existing file: replacing it is what the user said.
+            self._confirmed = path if Path(path).exists() else None
             self._sync()
 
     def request(self) -> ExportRequest:
         out = self.out_edit.text().strip() or str(self.default_output())
         fmt = "torchscript" if self.torchscript_radio.isChecked() else "onnx"
         return ExportRequest(checkpoint=self.checkpoint, out=out, format=fmt, int8=self.int8_check.isChecked(),
-                             bundle=str(self.bundle_folder()) if self.bundle_check.isChecked() else None)
+                             bundle=str(self.bundle_folder()) if self.bundle_check.isChecked() else None,
+                             overwrite=out == self._confirmed)
 
     # -- running -------------------------------------------------------------------------------------
     def start(self) -> bool:
@@ -215,8 +219,8 @@ class ModelExportDialog(QDialog):
     def result_text(result: Any) -> str:
         p = result.parity
         head = (f"Exported {Path(result.path).name} ({_size(result.bytes)}) in {result.seconds:.0f} s."
-                if result.ok else f"Export FAILED its check: {Path(result.path).name} does not compute what the "
-                                  "model computes. Do not use it.")
+                if result.ok else "Export FAILED its check: the exported file does not compute what the model "
+                                  f"computes, so nothing was written to {Path(result.path).name}.")
         lines = [head, f"Checked on {p.images} {p.source}: top-1 agreement with PyTorch {p.agreement:.2%}, "
                        f"largest logit difference {p.max_abs_diff:.1e}."]
         if result.int8 is not None:
