@@ -8,6 +8,7 @@ loader refuses any pickle that would construct arbitrary objects, and so never r
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import pickle
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from cnnstudio.core.bounded import finite_numbers, fits, short_repr
 from cnnstudio.core.errors import CheckpointError
 
 FORMAT = "cnnstudio-checkpoint"
@@ -118,6 +120,8 @@ MAX_CLASSES = 100_000
 # file that unpacks to far more than it holds is a compression bomb.
 _MAX_UNPACK_RATIO = 4
 _UNPACK_SLACK = 16 * 2**20
+# Plain values (config, meta) counted as the tree they print as: a real run's config is a few hundred.
+MAX_PLAIN_NODES = 200_000
 _POLARITIES = ("light-on-dark", "dark-on-light", "natural")
 _FITS = ("box", "cover")
 _CENTERINGS = ("mass", "box")
@@ -202,9 +206,22 @@ def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> No
     config = data.get("config")
     if config is not None and (not isinstance(config, dict) or not isinstance(config.get("dataset", ""), str)):
         bad("its training configuration ('config') is damaged")
+    if config is not None and not fits(config, MAX_PLAIN_NODES):
+        bad("its training configuration ('config') is too large or holds something that is not plain data")
     for key in ("meta", "history"):
         if data.get(key) is not None and not isinstance(data[key], dict):
             bad(f"'{key}' must be an object")
+    if data.get("meta") is not None and not fits(data["meta"], MAX_PLAIN_NODES):
+        bad("'meta' is too large or holds something that is not plain data")
+    if data.get("history") is not None:
+        # Checked value by value and rebuilt from its known keys: the trainer appends to it and writes it
+        # as metrics.json, so a history of shared lists would otherwise grow without bound.
+        from cnnstudio.core.runs import RunError, normalise_history
+
+        try:
+            data["history"] = normalise_history(data["history"], source="its 'history'")
+        except RunError as exc:
+            bad(str(exc))
     for key in ("epoch", "batch_in_epoch", "global_step", "best_epoch", "bad_epochs"):
         if key in data and not _is_int(data[key]):
             bad(f"'{key}' must be a whole number >= 0, got {_short(data[key])}")
@@ -216,11 +233,82 @@ def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> No
     if not isinstance(state, dict) or not state or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         bad("'model_state' must map parameter names to tensors")
+    for name, tensor in state.items():
+        # Sparse, quantized or float8 tensors: no model this app builds has them, and torch lacks the
+        # operations (isfinite, load_state_dict's copy) the checks below and the builder need.
+        if tensor.layout != torch.strided or tensor.dtype not in _weight_dtypes():
+            kind = "sparse" if tensor.layout != torch.strided else str(tensor.dtype).replace("torch.", "")
+            bad(f"weight '{_short_name(name)}' is a {kind} tensor, which CNN Studio models never hold")
     _validate_spec_size(data["model_spec"], tuple(shape), len(classes), bad)
     for name, tensor in state.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise CheckpointError(f"{path} holds non-finite weights ('{name}' has NaN or infinite values): "
                                   "the training that wrote it diverged. Train again with a lower learning rate.")
+
+
+def validate_resume_state(data: dict[str, Any], path: str | os.PathLike = "checkpoint") -> None:
+    """The fields only a resumed run reads (optimizer, scaler and RNG states, the partial epoch): types and
+    sizes checked before training starts, so a damaged one is refused in one line with nothing written,
+    not met half-way into setup as torch's internal error. Shapes against the model are checked where
+    the optimizer is restored (trainer)."""
+    import torch
+
+    def bad(what: str) -> None:
+        raise CheckpointError(f"cannot continue from {path}: its saved training state is damaged ({what})")
+
+    partial = data.get("epoch_partial")
+    if partial is not None:
+        if not isinstance(partial, dict) or len(partial) > 8:
+            bad("'epoch_partial' must be a small object")
+        for key in ("loss_sum", "seconds"):
+            if key in partial and not (_is_number(partial[key]) and partial[key] >= 0):
+                bad(f"'epoch_partial.{key}' must be a finite number >= 0, got {_short(partial[key])}")
+        for key in ("correct", "seen"):
+            if key in partial and not _is_int(partial[key]):
+                bad(f"'epoch_partial.{key}' must be a whole number >= 0, got {_short(partial[key])}")
+    rng = data.get("rng")
+    if rng is not None:
+        if not isinstance(rng, dict):
+            bad("'rng' must be an object")
+        size = torch.get_rng_state().numel()
+        for key in ("torch", "aug"):
+            if key in rng and not _is_byte_tensor(rng[key], size, size):
+                bad(f"'rng.{key}' must be a generator state of {size} bytes, got {_short(rng[key])}")
+        cuda = rng.get("cuda")
+        if cuda is not None and (not isinstance(cuda, (list, tuple)) or len(cuda) > 1024
+                                 or not all(_is_byte_tensor(t, 1, 4096) for t in cuda)):
+            bad(f"'rng.cuda' must be a list of generator states, got {_short(cuda)}")
+    optimizer = data.get("optimizer_state")
+    if optimizer is not None:
+        if not isinstance(optimizer, dict) or set(optimizer) - {"state", "param_groups"}:
+            bad("'optimizer_state' must hold 'state' and 'param_groups'")
+        groups = optimizer.get("param_groups", [])
+        if (not isinstance(groups, list) or not 1 <= len(groups) <= 1024
+                or not all(isinstance(g, dict) and fits(g, 100_000) and _is_int_list(g.get("params")) for g in groups)):
+            bad("'optimizer_state.param_groups' must be a list of plain groups of parameter numbers")
+        state = optimizer.get("state", {})
+        if not isinstance(state, dict) or len(state) > 1_000_000:
+            bad("'optimizer_state.state' must map parameter numbers to their state")
+        for key, entry in state.items():
+            if not _is_int(key) or not isinstance(entry, dict) or len(entry) > 64 or not all(
+                    isinstance(k, str) and (isinstance(v, torch.Tensor) and v.layout == torch.strided
+                                            and v.dtype in _weight_dtypes() or _is_number(v))
+                    for k, v in entry.items()):
+                bad(f"the state of parameter {_short(key)} is not a set of named tensors or numbers")
+    scaler = data.get("scaler_state")
+    if scaler is not None and (not isinstance(scaler, dict) or not fits(scaler, 1_000)):
+        bad("'scaler_state' must be a small object of plain values")
+
+
+def _is_byte_tensor(value: Any, low: int, high: int) -> bool:
+    import torch
+
+    return (isinstance(value, torch.Tensor) and value.layout == torch.strided and value.dtype == torch.uint8
+            and value.dim() == 1 and low <= value.numel() <= high and value.device.type == "cpu")
+
+
+def _is_int_list(value: Any) -> bool:
+    return isinstance(value, list) and len(value) <= 1_000_000 and all(_is_int(v) for v in value)
 
 
 def _validate_framing(framing: Any, shape: Any, bad: Callable[[str], None]) -> None:
@@ -288,8 +376,21 @@ def _validate_state_fits(spec: Any, shape: tuple, num_classes: int, state: dict,
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    # Never repr() of the whole: a 48 KB pickle of shared lists is 10^9 items to repr.
+    return short_repr(value, 60)
+
+
+def _short_name(name: str) -> str:
+    return name if len(name) <= 80 else name[:77] + "..."
+
+
+@functools.lru_cache(maxsize=1)
+def _weight_dtypes() -> frozenset:
+    """The tensor dtypes a checkpoint's weights may have (torch is imported lazily in this module)."""
+    import torch
+
+    return frozenset({torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
+                      torch.int16, torch.int8, torch.uint8, torch.bool})
 
 
 def _is_weights_only_refusal(exc: BaseException) -> bool:

@@ -1,0 +1,185 @@
+"""Bounded work on any input: small hostile files are refused quickly, in one line, without a big allocation.
+
+Shared-reference pickles (48 KB that print as 10^9 items), decoders whose headers promise gigabytes, hand
+edited caches, JSON nested 50,000 deep, huge numeric options, damaged resume state and hostile pretrained
+weights files. Each case is looked at from the user's side: the CLI's one line, or the CNNStudioError the
+core hands the app.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cnnstudio.core.bounded import fits, loads_json, short_repr
+from cnnstudio.core.checkpoint import load_checkpoint, save_checkpoint
+from cnnstudio.core.errors import CheckpointError, CNNStudioError, DatasetError
+from cnnstudio.core.training.config import Augmentation, TrainConfig
+from cnnstudio.core.training.trainer import Trainer
+from tests.test_hostile_input import one_clear_line, run_cli, shapes, trained  # noqa: F401 (fixtures)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_bomb(depth: int = 9, width: int = 10) -> list:
+    """A list that pickles to a few KB and prints as width**depth strings."""
+    x: list = ["lol"]
+    for _ in range(depth):
+        x = [x] * width
+    return x
+
+
+def _with(valid: dict, path: Path, **changes) -> Path:
+    data = dict(valid)
+    data.update(changes)
+    torch.save(data, path)  # as torch writes it: shared references stay shared
+    return path
+
+
+# -- 1. shared-reference checkpoints ------------------------------------------------------------------
+
+def test_short_repr_is_bounded_whatever_the_value():
+    start = time.perf_counter()
+    assert len(short_repr(shared_bomb(12))) <= 60
+    assert len(short_repr({"k": shared_bomb()}, 40)) <= 40
+    assert "bit" in short_repr(10 ** 5000)  # repr would refuse (or take quadratic time)
+    assert short_repr([1, "a"]) == "[1, 'a']"
+    assert short_repr(torch.zeros(3, 4)).startswith("<Tensor [3, 4]")
+    assert not fits(shared_bomb(), 200_000)
+    assert fits({"a": [1, 2.5, None, "x"]}, 10)
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("field", ["input_shape", "mean", "epoch", "framing.polarity", "config", "meta"])
+def test_shared_reference_checkpoint_is_refused_quickly(trained, tmp_path, field):
+    valid = load_checkpoint(trained / "best.pt")
+    bomb = shared_bomb()
+    if field == "framing.polarity":
+        changes = {"framing": {**valid["framing"], "polarity": bomb}}
+    elif field == "config":
+        changes = {"config": {**valid["config"], "notes": bomb}}
+    elif field == "meta":
+        changes = {"meta": {**valid["meta"], "extra": bomb}}
+    else:
+        changes = {field: bomb}
+    path = _with(valid, tmp_path / "bomb.pt", **changes)
+    assert path.stat().st_size < 200_000
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    assert time.perf_counter() - start < 2.0
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 400
+
+
+def test_shared_reference_checkpoint_is_one_line_in_predict(capsys, trained, tmp_path):
+    valid = load_checkpoint(trained / "best.pt")
+    path = _with(valid, tmp_path / "bomb.pt", input_shape=shared_bomb())
+    start = time.perf_counter()
+    code, _, err = run_cli(capsys, "predict", "--checkpoint", str(path), str(path))
+    assert time.perf_counter() - start < 5.0
+    assert code == 2
+    one_clear_line(err, "input_shape")
+
+
+def _resumable(shapes, tmp_path) -> Path:
+    cfg = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=2, batch_size=64, limit_train=256,
+                      device="cpu", precision="fp32", augment=Augmentation())
+    run_dir = tmp_path / "run"
+    result = Trainer(cfg, dataset=shapes, run_dir=run_dir).run()
+    assert result["status"] == "finished"
+    return run_dir
+
+
+def _resume_fails_in_one_line(capsys, run_dir: Path, fragment: str) -> None:
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.suffix == ".pt"}
+    start = time.perf_counter()
+    code, _, err = run_cli(capsys, "train", "--resume", str(run_dir / "last.pt"), "--epochs", "3")
+    assert time.perf_counter() - start < 20.0
+    assert code != 0
+    one_clear_line(err, fragment)
+    assert "unexpectedly" not in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.suffix == ".pt"} == before
+
+
+@pytest.fixture(scope="module")
+def resumable(shapes, tmp_path_factory):
+    return _resumable(shapes, tmp_path_factory.mktemp("resumable"))
+
+
+def _damaged_copy(resumable: Path, tmp_path: Path, **changes) -> Path:
+    import shutil
+
+    run_dir = tmp_path / "copy"
+    shutil.copytree(resumable, run_dir)
+    data = torch.load(run_dir / "last.pt", weights_only=True)
+    for key, value in changes.items():
+        if "." in key:
+            outer, inner = key.split(".")
+            data[outer] = {**data[outer], inner: value}
+        else:
+            data[key] = value
+    torch.save(data, run_dir / "last.pt")
+    return run_dir
+
+
+def test_shared_reference_history_is_refused_on_resume(capsys, resumable, tmp_path):
+    run_dir = _damaged_copy(resumable, tmp_path, **{"history.epoch": shared_bomb()})
+    _resume_fails_in_one_line(capsys, run_dir, "history")
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"history": {"epoch": "three"}}, "history"),
+    ({"history.val_accuracy": [{"a": 1}]}, "history"),
+    ({"history.steps": [1, 2]}, "history"),
+    ({"rng.torch": torch.zeros(7, dtype=torch.uint8)}, "rng.torch"),
+    ({"rng": "seed"}, "rng"),
+    ({"rng.aug": [1, 2, 3]}, "rng.aug"),
+    ({"optimizer_state": {"state": {}, "param_groups": "all"}}, "param_groups"),
+    ({"optimizer_state": [1, 2]}, "optimizer_state"),
+    ({"epoch_partial": {"loss_sum": "x", "correct": 0, "seen": 0}}, "epoch_partial"),
+])
+def test_damaged_resume_state_is_one_line_before_training(capsys, resumable, tmp_path, change, fragment):
+    run_dir = _damaged_copy(resumable, tmp_path, **change)
+    _resume_fails_in_one_line(capsys, run_dir, fragment)
+
+
+def test_optimizer_state_of_another_shape_is_one_line(capsys, resumable, tmp_path):
+    data = torch.load(resumable / "last.pt", weights_only=True)
+    opt = copy.deepcopy(data["optimizer_state"])
+    for entry in opt["state"].values():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor) and value.dim():
+                entry[key] = torch.zeros(value.numel() + 1)
+    run_dir = _damaged_copy(resumable, tmp_path, optimizer_state=opt)
+    _resume_fails_in_one_line(capsys, run_dir, "optimizer state")
+
+
+@pytest.mark.parametrize("kind", ["float8", "sparse", "complex"])
+def test_unsupported_tensor_kinds_in_model_state_are_one_line(trained, tmp_path, kind):
+    valid = load_checkpoint(trained / "best.pt")
+    state = dict(valid["model_state"])
+    name = next(k for k, v in state.items() if v.is_floating_point() and v.dim() == 4)
+    if kind == "float8":
+        state[name] = state[name].to(torch.float8_e4m3fn)
+    elif kind == "sparse":
+        state[name] = state[name].to_sparse()
+    else:
+        state[name] = state[name].to(torch.complex64)
+    path = _with(valid, tmp_path / f"{kind}.pt", model_state=state)
+    with pytest.raises(CheckpointError, match="tensor") as info:
+        load_checkpoint(path)
+    assert "\n" not in str(info.value)
