@@ -183,3 +183,132 @@ def test_unsupported_tensor_kinds_in_model_state_are_one_line(trained, tmp_path,
     with pytest.raises(CheckpointError, match="tensor") as info:
         load_checkpoint(path)
     assert "\n" not in str(info.value)
+
+
+# -- 1. decoders: the declared size is checked against a memory budget before allocating --------------
+
+def _idx_header(magic: int, *dims: int) -> bytes:
+    return struct.pack(">I", magic) + struct.pack(f">{len(dims)}I", *dims)
+
+
+def _gzip_of_zeros(path: Path, header: bytes, zeros: int) -> None:
+    """A .gz that really holds `header` then `zeros` zero bytes, as concatenated gzip members (a reader
+    sees one stream): 1.6 GB of zeros costs a second to write, not the minutes of deflating it whole."""
+    chunk = 1 << 24
+    block = gzip.compress(b"\0" * chunk, compresslevel=6)
+    with open(path, "wb") as f:
+        f.write(gzip.compress(header))
+        for _ in range(zeros // chunk):
+            f.write(block)
+        f.write(gzip.compress(b"\0" * (zeros % chunk)))
+
+
+def _idx_bomb_folder(root: Path, side: int = 40_000) -> Path:
+    """A folder of the four IDX files whose training images are one side x side picture of zeros (1.6 GB
+    decoded from a ~1.5 MB .gz, within the ratio a .gz can hold) and whose test set is empty."""
+    folder = root / "bomb"
+    folder.mkdir()
+    _gzip_of_zeros(folder / "train-images-idx3-ubyte.gz", _idx_header(0x803, 1, side, side), side * side)
+    (folder / "train-labels-idx1-ubyte").write_bytes(_idx_header(0x801, 1) + b"\0")
+    (folder / "t10k-images-idx3-ubyte").write_bytes(_idx_header(0x803, 0, side, side))
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(_idx_header(0x801, 0))
+    return folder
+
+
+_LOAD_AND_MEASURE = textwrap.dedent("""
+    import resource, sys
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))  # never let a regression take the machine
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.errors import CNNStudioError
+    try:
+        load_dataset(sys.argv[1])
+        print("LOADED")
+    except CNNStudioError as exc:
+        print("REFUSED", exc)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            print("PEAK_KB", line.split()[1])
+""")
+
+
+def test_idx_picture_of_40000_pixels_a_side_is_refused_before_allocating(tmp_path):
+    folder = _idx_bomb_folder(tmp_path)
+    gz = folder / "train-images-idx3-ubyte.gz"
+    assert gz.stat().st_size < 8 * 2**20 and 40_000 ** 2 <= 1032 * gz.stat().st_size  # passes the .gz ratio
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _LOAD_AND_MEASURE, str(folder)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=300)
+    seconds = time.perf_counter() - start
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith("REFUSED") and "40000x40000" in lines[0], proc.stdout
+    peak_mb = int(lines[-1].split()[1]) / 1024
+    print(f"IDX 1x40000x40000 .gz: refused in {seconds:.2f} s, peak RSS {peak_mb:.0f} MB")
+    assert peak_mb < 500
+
+
+def test_idx_larger_than_the_memory_budget_is_refused_before_reading(tmp_path, monkeypatch):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    _gzip_of_zeros(path, _idx_header(0x803, 100, 1000, 1000), 100 * 1000 * 1000)  # 100 MB of pixels
+    monkeypatch.setenv("CNNSTUDIO_MEMORY_BUDGET_MB", "64")
+    from cnnstudio.core.datasets.idx import read_idx
+
+    with pytest.raises(DatasetError, match="more than the 67.1 MB") as info:
+        read_idx(path)
+    assert "\n" not in str(info.value)
+    monkeypatch.setenv("CNNSTUDIO_MEMORY_BUDGET_MB", "1024")
+    assert read_idx(path).shape == (100, 1000, 1000)  # the same file loads where memory allows
+
+
+def test_framing_of_large_pictures_reads_a_bounded_sample():
+    """8 pictures of 4000x4000 (128 MB of uint8): the measurement's float work stays a few MB, and a
+    digit-like blob is still measured at its true size."""
+    from cnnstudio.core.framing import measure_framing
+
+    images = np.zeros((8, 1, 4000, 4000), np.uint8)
+    images[:, 0, 1000:3000, 1800:2200] = 255  # a bar 2000 tall, 400 wide, centred
+    import tracemalloc
+
+    tracemalloc.start()
+    profile = measure_framing(images)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 64 * 2**20, peak  # a float32 copy of one picture alone would be 64 MB
+    assert profile.fit == "box" and profile.polarity == "light-on-dark"
+    assert abs(profile.box - 2000) <= 2 * 16 and (profile.height, profile.width) == (4000, 4000)
+
+
+def test_framing_of_small_pictures_is_unchanged():
+    """28x28 sets are sampled as before (every n // 2000-th picture): the registered profiles stay."""
+    from cnnstudio.core.framing import measure_framing
+
+    rng = np.random.default_rng(0)
+    images = np.zeros((5000, 1, 28, 28), np.uint8)
+    for i in range(len(images)):
+        y, x = rng.integers(4, 8, 2)
+        images[i, 0, y:y + 20, x + 6:x + 12] = 255
+    profile = measure_framing(images)
+    assert profile.box == 20 and profile.fit == "box"
+
+
+@pytest.mark.parametrize("payload, fragment", [
+    ("shared", "flat list of integers"),
+    ("data-list", "found a list"),
+])
+def test_cifar_batch_of_shared_lists_is_refused_quickly(tmp_path, payload, fragment):
+    import pickle
+
+    from cnnstudio.core.datasets.cifar import read_batch
+
+    bomb = shared_bomb()
+    if payload == "shared":
+        batch = {"data": np.zeros((10, 3072), np.uint8), "labels": bomb}
+    else:
+        batch = {"data": bomb, "labels": [0] * 10}
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps(batch, protocol=2))
+    assert path.stat().st_size < 100_000
+    start = time.perf_counter()
+    with pytest.raises(DatasetError, match=fragment):
+        read_batch(path)
+    assert time.perf_counter() - start < 2.0
