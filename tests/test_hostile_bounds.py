@@ -312,3 +312,89 @@ def test_cifar_batch_of_shared_lists_is_refused_quickly(tmp_path, payload, fragm
     with pytest.raises(DatasetError, match=fragment):
         read_batch(path)
     assert time.perf_counter() - start < 2.0
+
+
+# -- 4. the picture cache is input like any other ------------------------------------------------------
+
+def _cache_entry_mutations() -> list[tuple[str, object]]:
+    def labels(meta, value):
+        return {**meta, "labels": [value] + meta["labels"][1:]}
+
+    nested: object = 0
+    for _ in range(50_000):
+        nested = [nested]
+    return [
+        ("label out of range", lambda m: labels(m, 99)),
+        ("negative label", lambda m: labels(m, -1)),
+        ("label as text", lambda m: labels(m, "a")),
+        ("label as bool", lambda m: labels(m, True)),
+        ("negative size", lambda m: {**m, "size": -m["size"]}),
+        ("giant size", lambda m: {**m, "size": 2**20}),
+        ("size as float", lambda m: {**m, "size": float(m["size"])}),
+        ("zero channels", lambda m: {**m, "channels": 0}),
+        ("n_train beyond the rows", lambda m: {**m, "n_train": len(m["labels"]) + 5}),
+        ("n_train as text", lambda m: {**m, "n_train": "3"}),
+        ("NaN statistics", lambda m: {**m, "stats": [[float("nan")] * m["channels"], [0.2] * m["channels"]]}),
+        ("zero deviation", lambda m: {**m, "stats": [[0.5] * m["channels"], [0.0] * m["channels"]]}),
+        ("statistics of another shape", lambda m: {**m, "stats": [[0.5], [0.2, 0.3, 0.4, 0.5]]}),
+        ("skipped damaged", lambda m: {**m, "skipped": [[5]]}),
+        ("fewer labels than rows", lambda m: {**m, "labels": m["labels"][:-2]}),
+        ("labels nested 50,000 deep", lambda m: {**m, "labels": nested}),
+        ("not an object", lambda m: [1, 2]),
+        ("another key", lambda m: {**m, "key": "0" * 24}),
+    ]
+
+
+@pytest.mark.parametrize("name, mutate", _cache_entry_mutations(), ids=[n for n, _ in _cache_entry_mutations()])
+def test_hand_edited_picture_cache_entry_is_decoded_again(tmp_path, monkeypatch, name, mutate):
+    from PIL import Image
+
+    from cnnstudio.core.datasets import imagefolder, picture_cache
+    from cnnstudio.core.datasets.imagefolder import load_image_folder
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (tmp_path / "pics" / label).mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(rng.integers(0, 255, (30, 30), dtype=np.uint8)).save(tmp_path / "pics" / label / f"{i}.png")
+    calls = []
+    real = imagefolder._decode
+    monkeypatch.setattr(imagefolder, "_decode", lambda *a: (calls.append(a[0]), real(*a))[1])
+    first = load_image_folder(tmp_path / "pics")
+    assert len(calls) == 10
+    entry = next(picture_cache.cache_folder().glob("*.json"))
+    meta = json.loads(entry.read_text())
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))
+    try:
+        text = json.dumps(mutate(meta))
+    except RecursionError:  # json.dumps cannot write 50,000 levels either: write it by hand
+        text = json.dumps({**meta, "labels": "@"}).replace('"@"', "[" * 50_000 + "0" + "]" * 50_000)
+    entry.write_text(text)
+    again = load_image_folder(tmp_path / "pics")
+    assert len(calls) == 20, "the damaged entry was trusted"
+    assert torch.equal(again.train_images, first.train_images) and torch.equal(again.train_labels, first.train_labels)
+    assert again.mean == first.mean and all(math.isfinite(v) for v in again.std)
+    # The entry written again is whole: the next load uses it.
+    load_image_folder(tmp_path / "pics")
+    assert len(calls) == 20
+
+
+def test_picture_cache_raw_file_of_another_size_is_decoded_again(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from cnnstudio.core.datasets import imagefolder, picture_cache
+    from cnnstudio.core.datasets.imagefolder import load_image_folder
+
+    for label in ("a", "b"):
+        (tmp_path / "pics" / label).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((20, 20), 40 * i, np.uint8)).save(tmp_path / "pics" / label / f"{i}.png")
+    calls = []
+    real = imagefolder._decode
+    monkeypatch.setattr(imagefolder, "_decode", lambda *a: (calls.append(a[0]), real(*a))[1])
+    load_image_folder(tmp_path / "pics")
+    raw = next(picture_cache.cache_folder().glob("*.u8"))
+    with open(raw, "ab") as f:
+        f.write(b"\0" * 7)
+    load_image_folder(tmp_path / "pics")
+    assert len(calls) == 12
