@@ -25,6 +25,10 @@ MAX_JSON_DEPTH = 64
 _PLAIN_LEAVES = (str, int, float, bool, type(None))
 
 
+class TooDeep(ValueError):
+    """JSON nested deeper than a reader allows."""
+
+
 class _Full(Exception):
     """The text is long enough: stop walking."""
 
@@ -139,12 +143,13 @@ def json_depth_ok(value: Any, max_depth: int = MAX_JSON_DEPTH) -> bool:
 
 
 def loads_json(text: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """json.loads for files a user may have edited: ValueError (json.JSONDecodeError for bad syntax)
-    for nesting deeper than max_depth or numbers Python will not convert, never RecursionError."""
+    """json.loads for files a user may have edited. Raises ValueError, never RecursionError: TooDeep for
+    nesting deeper than max_depth, json.JSONDecodeError for bad syntax, a plain ValueError for numbers
+    Python will not convert."""
     try:
         value = json.loads(text)
     except RecursionError:
-        raise ValueError(f"it is nested more than {max_depth} levels deep") from None
+        raise TooDeep(f"it is nested more than {max_depth} levels deep") from None
     if not json_depth_ok(value, max_depth):
-        raise ValueError(f"it is nested more than {max_depth} levels deep")
+        raise TooDeep(f"it is nested more than {max_depth} levels deep")
     return value

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio.core import paths
+from cnnstudio.core.bounded import TooDeep, loads_json, short_repr
 from cnnstudio.core.errors import CNNStudioError
 
 # Status values: the trainer's four, plus what a folder without result.json looks like.
@@ -120,10 +121,10 @@ def _read_json(path: Path) -> tuple[Any, str | None]:
     except (OSError, UnicodeDecodeError) as exc:
         return None, f"{path.name} cannot be read ({exc.__class__.__name__})"
     try:
-        return json.loads(text), None
+        return loads_json(text), None
     except json.JSONDecodeError as exc:
         return None, f"{path.name} is not valid JSON ({exc.msg} at line {exc.lineno})"
-    except RecursionError:
+    except TooDeep:
         return None, f"{path.name} is nested too deeply to be a run's file"
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
         return None, f"{path.name} holds a value that cannot be read ({str(exc)[:80]})"
@@ -260,8 +261,7 @@ def _read_run(path: Path) -> RunSummary:
 
 
 def _short(value: Any) -> str:
-    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else f"{str(value)[:12]}... ({len(str(value))} digits)"
-    return text if len(text) <= 60 else text[:57] + "..."
+    return short_repr(value, 60)
 
 
 # What save_checkpoint and write_json_atomic write before their rename: ".last.pt.k3j2.tmp", ".metrics.json.tmp".
