@@ -92,10 +92,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict[
     except CheckpointError:
         raise
     except pickle.UnpicklingError as exc:
-        if _is_weights_only_refusal(exc):
+        refused = refusal_message(path, exc, "CNN Studio checkpoint")
+        if refused:
             # weights_only refuses globals it does not know: the file wanted to build arbitrary objects.
-            raise CheckpointError(f"{path} was refused: it is not a plain CNN Studio checkpoint and could run "
-                                  f"code when loaded ({_refusal_reason(exc)})") from None
+            raise CheckpointError(refused) from None
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt: {_first_line(exc)})") from None
     except PermissionError:
         raise CheckpointError(f"cannot read {path}: permission denied") from None
@@ -131,21 +131,39 @@ def _check_archive(path: Path) -> None:
     """Refuse a file that is not torch's zip format, or whose entries unpack to far more than it holds."""
     import zipfile
 
-    size = path.stat().st_size
     if not zipfile.is_zipfile(path):
         # torch.save has written zip archives since PyTorch 1.6; anything else is damaged or foreign,
         # and the legacy format would let a header declare storage sizes we would allocate unchecked.
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: not a complete "
                               "PyTorch zip archive)")
+    problem = zip_unpack_problem(path)
+    if problem:
+        raise CheckpointError(f"{path} {problem}")
+
+
+def zip_unpack_problem(path: Path) -> str | None:
+    """For a torch zip archive: why it cannot be read safely ("was refused: it unpacks to 40 GB from a
+    2 MB file", "is not readable (...)"), or None. Reads the archive's directory only."""
+    import zipfile
+
+    size = path.stat().st_size
     try:
         with zipfile.ZipFile(path) as archive:
             declared = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: "
-                              f"{_first_line(exc)})") from None
+        return f"is not a readable checkpoint (truncated or corrupt: {_first_line(exc)})"
     if declared > _MAX_UNPACK_RATIO * size + _UNPACK_SLACK:
-        raise CheckpointError(f"{path} was refused: it unpacks to {_gb(declared)} from a {_gb(size)} file, "
-                              "which no CNN Studio checkpoint does")
+        return f"was refused: it unpacks to {_gb(declared)} from a {_gb(size)} file, which no CNN Studio file does"
+    return None
+
+
+def refusal_message(path: str | os.PathLike, exc: BaseException, what: str) -> str | None:
+    """The one sentence for torch.load(weights_only=True) refusing a pickle that names code to run
+    (None when `exc` is another failure): said in CNN Studio's words, with the object it named."""
+    if not _is_weights_only_refusal(exc):
+        return None
+    return (f"{path} was refused: it is not a plain {what} and could run code when loaded "
+            f"(it asks for {_refusal_reason(exc)}); nothing in it was run")
 
 
 def _gb(n: int) -> str:
@@ -239,6 +257,8 @@ def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> No
         if tensor.layout != torch.strided or tensor.dtype not in _weight_dtypes():
             kind = "sparse" if tensor.layout != torch.strided else str(tensor.dtype).replace("torch.", "")
             bad(f"weight '{_short_name(name)}' is a {kind} tensor, which CNN Studio models never hold")
+    if not fits(data["model_spec"], MAX_PLAIN_NODES):
+        bad("its model spec is too large or holds something that is not plain data")
     _validate_spec_size(data["model_spec"], tuple(shape), len(classes), bad)
     for name, tensor in state.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
@@ -291,8 +311,8 @@ def validate_resume_state(data: dict[str, Any], path: str | os.PathLike = "check
             bad("'optimizer_state.state' must map parameter numbers to their state")
         for key, entry in state.items():
             if not _is_int(key) or not isinstance(entry, dict) or len(entry) > 64 or not all(
-                    isinstance(k, str) and (isinstance(v, torch.Tensor) and v.layout == torch.strided
-                                            and v.dtype in _weight_dtypes() or _is_number(v))
+                    isinstance(k, str) and (v is None or _is_number(v) or isinstance(v, torch.Tensor)
+                                            and v.layout == torch.strided and v.dtype in _weight_dtypes())
                     for k, v in entry.items()):
                 bad(f"the state of parameter {_short(key)} is not a set of named tensors or numbers")
     scaler = data.get("scaler_state")
@@ -314,8 +334,8 @@ def _is_int_list(value: Any) -> bool:
 def _validate_framing(framing: Any, shape: Any, bad: Callable[[str], None]) -> None:
     if framing is None:
         return
-    if not isinstance(framing, dict):
-        bad("'framing' must be an object")
+    if not isinstance(framing, dict) or not fits(framing, 1_000):
+        bad("'framing' must be a small object")
     c, h, w = shape
     problems = []
     if framing.get("height", h) != h or framing.get("width", w) != w or framing.get("channels", c) != c:
@@ -396,16 +416,24 @@ def _weight_dtypes() -> frozenset:
 def _is_weights_only_refusal(exc: BaseException) -> bool:
     """torch's weights_only unpickler refusing a global, as opposed to bytes that are no pickle at all."""
     # torch wraps every unpickling failure in "Weights only load failed"; only these name a refused object.
-    text = str(exc)
-    return "Unsupported global" in text or "Unsupported operand" in text
+    # Their wording changes between torch versions ("Unsupported global: GLOBAL os.system", "unsupported
+    # GLOBAL posix.system whose module posix is blocked"); what stays is the GLOBAL opcode it names. An
+    # "unsupported operand" alone is a byte that is no pickle opcode it allows: damage, not danger.
+    import re
+
+    return re.search(r"unsupported global|\bGLOBAL [A-Za-z_]", str(exc), re.IGNORECASE) is not None
 
 
 def _refusal_reason(exc: BaseException) -> str:
-    """The one useful sentence of torch's long weights_only message: which global it refused."""
-    for line in str(exc).splitlines():
-        if "Unsupported global" in line or "Unsupported operand" in line:
-            return line.split("error:", 1)[-1].strip().split(" was not an allowed")[0][:200]
-    return "it asks to construct objects a checkpoint never needs"
+    """What the refused pickle asked for, from torch's long weights_only message: the function or class
+    it names ("posix.system"), never torch's own wording."""
+    import re
+
+    text = str(exc)
+    match = re.search(r"GLOBAL ([A-Za-z_][\w.]*)", text)
+    if match:
+        return f"the Python object {match.group(1)[:120]}"
+    return "objects a plain file never needs"
 
 
 def _first_line(exc: BaseException) -> str:
