@@ -398,3 +398,234 @@ def test_picture_cache_raw_file_of_another_size_is_decoded_again(tmp_path, monke
         f.write(b"\0" * 7)
     load_image_folder(tmp_path / "pics")
     assert len(calls) == 12
+
+
+# -- 5. one line, never a traceback: JSON depth, huge options, the pickle refusal ------------------------
+
+def test_spec_file_nested_50000_deep_is_one_line(capsys, tmp_path):
+    from cnnstudio.core.errors import SpecError
+    from cnnstudio.core.models.spec import load_spec
+
+    path = tmp_path / "deep.json"
+    path.write_text('{"layers": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    with pytest.raises(SpecError, match="nested more than") as info:
+        load_spec(path)
+    assert "\n" not in str(info.value)
+    code, _, err = run_cli(capsys, "models", "--show", str(path))
+    assert code != 0
+    one_clear_line(err, "nested")
+
+
+def test_json_readers_bound_depth_without_recursion_errors(tmp_path):
+    from cnnstudio.core.runs import read_run
+
+    deep = "[" * 50_000 + "]" * 50_000
+    with pytest.raises(ValueError, match="nested"):
+        loads_json(deep)
+    with pytest.raises(ValueError, match="nested"):
+        loads_json("[" * 100 + "]" * 100)  # within Python's recursion limit, beyond any file of ours
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "result.json").write_text('{"status": "finished", "message": ' + "[" * 200 + "]" * 200 + "}")
+    summary = read_run(run)
+    assert summary.status == "damaged" and "nested too deeply" in summary.problem
+
+
+def test_shared_reference_model_spec_parameter_is_refused_quickly(trained, tmp_path):
+    valid = load_checkpoint(trained / "best.pt")
+    spec = copy.deepcopy(valid["model_spec"])
+    conv = next(layer for layer in spec["layers"] if layer.get("type") == "conv")
+    conv["out"] = shared_bomb()
+    path = _with(valid, tmp_path / "spec.pt", model_spec=spec)
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match="model spec"):
+        load_checkpoint(path)
+    assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize("option, value, fragment", [
+    ("--warmup", "1e308", "at most"), ("--warmup", "1e12", "at most"), ("--lr", "1e300", "at most"),
+    ("--epochs", "9" * 30, "at most"), ("--batch-size", str(10**9), "at most"), ("--limit-train", "9" * 5000, "whole number"),
+])
+def test_huge_numeric_options_are_refused_up_front(capsys, option, value, fragment):
+    from cnnstudio.cli import main
+
+    start = time.perf_counter()
+    try:
+        code = main(["train", "--dataset", "shapes", "--model", "tiny-bn-cnn", "--epochs", "1", option, value])
+    except SystemExit as exc:  # argparse's own refusal
+        code = exc.code
+    assert time.perf_counter() - start < 10.0
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Overflow" not in err
+    assert fragment in err.strip().splitlines()[-1]
+    assert len(err.strip().splitlines()[-1]) < 300
+
+
+@pytest.mark.parametrize("field, value", [
+    ("warmup_epochs", 1e308), ("lr", 1e300), ("momentum", 5.0), ("batch_size", 10**12), ("eval_batch_size", 0),
+    ("log_every", 10**30), ("limit_train", 10**30), ("step_size", 10**30), ("weight_decay", 1e308),
+    ("early_stopping_patience", 10**20), ("nesterov", "yes"), ("data_dir", ["x"]), ("epochs", shared_bomb()),
+])
+def test_every_numeric_setting_has_a_range(field, value):
+    from cnnstudio.core.training.config import build_config
+
+    start = time.perf_counter()
+    with pytest.raises(CNNStudioError) as info:
+        build_config(TrainConfig(), {field: value})
+    assert time.perf_counter() - start < 1.0
+    assert "\n" not in str(info.value) and len(str(info.value)) < 200
+
+
+@pytest.mark.parametrize("field, value", [("augment.rotation", 1e308), ("augment.scale", 7.0),
+                                          ("augment.crop_padding", 10**9), ("augment.translate", 1e30)])
+def test_augmentation_amounts_have_ranges(field, value):
+    from cnnstudio.core.training.config import build_config
+
+    with pytest.raises(CNNStudioError, match="at most"):
+        build_config(TrainConfig(), {"augment": {field.split(".")[1]: value}})
+
+
+def test_resume_of_a_config_with_a_huge_warmup_is_one_line(capsys, resumable, tmp_path):
+    data = torch.load(resumable / "last.pt", weights_only=True)
+    run_dir = _damaged_copy(resumable, tmp_path, config={**data["config"], "warmup_epochs": 1e308})
+    _resume_fails_in_one_line(capsys, run_dir, "warmup")
+
+
+def test_a_pickle_that_would_run_code_is_refused_in_our_words(trained, tmp_path):
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.pt"
+    data = dict(load_checkpoint(trained / "best.pt"))
+    data["meta"] = {"x": Evil()}
+    torch.save(data, path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert "could run code" in message and "system" in message, message
+    for torch_words in ("Weights only", "weights_only", "PyTorch 2.6", "GLOBAL", "Unsupported"):
+        assert torch_words not in message, message
+    assert not marker.exists()
+
+
+# -- 10. pretrained-weights import ---------------------------------------------------------------------
+
+def _mobilenet_state(seed: int = 0) -> dict:
+    import torchvision
+
+    torch.manual_seed(seed)
+    return torchvision.models.mobilenet_v3_small().state_dict()
+
+
+def _hostile_weights(tmp_path: Path) -> list[tuple[str, Path, str]]:
+    import zipfile
+
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    cases = []
+
+    def case(name: str, fragment: str, write) -> None:
+        path = tmp_path / f"{name.replace(' ', '-')}.pth"
+        write(path)
+        cases.append((name, path, fragment))
+
+    valid = _mobilenet_state()
+    case("pickle that runs code", "could run code", lambda p: torch.save({**valid, "x": Evil()}, p))
+    case("another architecture", "another network",
+         lambda p: torch.save(torch.nn.Sequential(torch.nn.Linear(4, 2)).state_dict(), p))
+    case("resnet in place of mobilenet", "another network", lambda p: torch.save(
+        {f"layer{i}.weight": torch.zeros(2) for i in range(len(valid))}, p))
+    wrong = dict(valid)
+    key = next(k for k, v in valid.items() if v.dim() == 4)
+    wrong[key] = torch.zeros(3, 3)
+    case("wrong shapes", "has shape", lambda p: torch.save(wrong, p))
+    missing = {k: v for i, (k, v) in enumerate(valid.items()) if i != 5}
+    case("one tensor missing", "missing", lambda p: torch.save(missing, p))
+    case("one tensor extra", "does not have", lambda p: torch.save({**valid, "extra.weight": torch.zeros(1)}, p))
+    case("empty file", "empty", lambda p: p.write_bytes(b""))
+    good = tmp_path / "good.bin"
+    torch.save(valid, good)
+    case("truncated file", "not a PyTorch weights file", lambda p: p.write_bytes(good.read_bytes()[: good.stat().st_size // 2]))
+    case("text file", "not a PyTorch weights file", lambda p: p.write_text("resnet18 weights\n"))
+    case("not a dict", "state dict", lambda p: torch.save([torch.zeros(1)], p))
+    case("values not tensors", "state dict", lambda p: torch.save({k: 0 for k in valid}, p))
+    case("shared lists", "state dict", lambda p: torch.save({**valid, "x": shared_bomb()}, p))
+    nan = dict(valid)
+    nan[key] = torch.full_like(valid[key], float("nan"))
+    case("NaN weights", "NaN", lambda p: torch.save(nan, p))
+    sparse = dict(valid)
+    sparse[key] = valid[key].to_sparse()
+    case("sparse tensor", "sparse", lambda p: torch.save(sparse, p))
+    f8 = dict(valid)
+    f8[key] = valid[key].to(torch.float8_e4m3fn)
+    case("float8 tensor", "float8", lambda p: torch.save(f8, p))
+
+    def bomb(p: Path) -> None:
+        source = zipfile.ZipFile(good)
+        with zipfile.ZipFile(p, "w") as out:
+            for info in source.infolist():
+                out.writestr(info, source.read(info.filename))
+            entry = zipfile.ZipInfo("good/data/9999")
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            with out.open(entry, "w", force_zip64=True) as f:
+                for _ in range(64):  # 1 GiB of zeros: about 1 MB deflated
+                    f.write(b"\0" * 2**24)
+
+    case("huge claimed tensor", "unpacks to", bomb)
+    folder = tmp_path / "a-folder.pth"
+    folder.mkdir()
+    cases.append(("a directory", folder, "folder"))
+    return cases
+
+
+def test_hostile_weights_files_are_one_line_and_nothing_is_kept(tmp_path):
+    from cnnstudio.core.models import backbones
+
+    cases = _hostile_weights(tmp_path)
+    for name, path, fragment in cases:
+        start = time.perf_counter()
+        with pytest.raises(CNNStudioError) as info:
+            backbones.import_weights("mobilenet_v3_small", path)
+        message = str(info.value)
+        assert fragment in message, (name, message)
+        assert "\n" not in message and len(message) < 400, (name, message)
+        assert time.perf_counter() - start < 5.0, name
+        folder = backbones.weights_dir()
+        assert not folder.exists() or not any(folder.iterdir()), (name, list(folder.iterdir()))
+    assert not (tmp_path / "ran").exists()
+    print(f"pretrained-weights import: {len(cases)} hostile files, each refused in one line")
+
+
+def test_a_valid_weights_file_is_still_imported(tmp_path):
+    from cnnstudio.core.models import backbones
+
+    path = tmp_path / "mine.pth"
+    torch.save(_mobilenet_state(), path)
+    where, note = backbones.import_weights("mobilenet_v3_small", path)
+    assert where.is_file() and "checksum differs" in note
+    assert sorted(p.name for p in where.parent.iterdir()) == [where.name]  # no temporary file left
+
+
+def test_cli_weights_option_with_a_hostile_file_is_one_line(capsys, tmp_path):
+    path = tmp_path / "evil.pth"
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"x": Evil()}, path)
+    code, _, err = run_cli(capsys, "train", "--dataset", "shapes", "--model", "mobilenet-v3-small-imagenet",
+                           "--epochs", "1", "--device", "cpu", "--weights", str(path))
+    assert code == 2
+    one_clear_line(err, "could run code")
+    assert not marker.exists()
