@@ -237,7 +237,7 @@ def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> No
         from cnnstudio.core.runs import RunError, normalise_history
 
         try:
-            data["history"] = normalise_history(data["history"], source="its 'history'")
+            data["history"] = normalise_history(data["history"], source="its history")
         except RunError as exc:
             bad(str(exc))
     for key in ("epoch", "batch_in_epoch", "global_step", "best_epoch", "bad_epochs"):
