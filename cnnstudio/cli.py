@@ -30,47 +30,61 @@ class CLIError(CNNStudioError):
     pass
 
 
-def positive_int(text: str) -> int:
+# No option takes a number beyond these: refused as typed, before any arithmetic can overflow with it
+# (each setting's own range is then TrainConfig.validate's, the one place that knows it).
+MAX_OPTION_INT = 10**12
+MAX_OPTION_FLOAT = 1e15
+
+
+def _whole(text: str) -> int:
     try:
         value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    except ValueError:  # also Python's refusal of integers of more than 4,300 digits
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{shown}'") from None
+    if abs(value) > MAX_OPTION_INT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_OPTION_INT:,}, got a {len(str(abs(value)))}-digit number")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"cannot be negative, got {value}")
     return value
 
 
 def finite_float(text: str) -> float:
+    shown = text if len(text) <= 40 else text[:37] + "..."
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+        raise argparse.ArgumentTypeError(f"expected a number, got '{shown}'") from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got '{text}'")
+        raise argparse.ArgumentTypeError(f"expected a finite number, got '{shown}'")
+    if abs(value) > MAX_OPTION_FLOAT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_OPTION_FLOAT:g}, got '{shown}'")
     return value
 
 
 def positive_float(text: str) -> float:
     value = finite_float(text)
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        raise argparse.ArgumentTypeError(f"must be positive, got {value:g}")
     return value
 
 
 def non_negative_float(text: str) -> float:
     value = finite_float(text)
     if value < 0:
-        raise argparse.ArgumentTypeError(f"cannot be negative, got {text}")
+        raise argparse.ArgumentTypeError(f"cannot be negative, got {value:g}")
     return value
 
 
@@ -79,14 +93,14 @@ def seed_int(text: str) -> int:
 
     value = non_negative_int(text)
     if value > MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_SEED}, got {text}")
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SEED}, got {value}")
     return value
 
 
 def fraction(text: str) -> float:
     value = finite_float(text)
     if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value:g}")
     return value
 
 

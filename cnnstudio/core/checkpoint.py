@@ -8,6 +8,7 @@ loader refuses any pickle that would construct arbitrary objects, and so never r
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import pickle
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from cnnstudio.core.bounded import finite_numbers, fits, short_repr
 from cnnstudio.core.errors import CheckpointError
 
 FORMAT = "cnnstudio-checkpoint"
@@ -90,10 +92,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict[
     except CheckpointError:
         raise
     except pickle.UnpicklingError as exc:
-        if _is_weights_only_refusal(exc):
+        refused = refusal_message(path, exc, "CNN Studio checkpoint")
+        if refused:
             # weights_only refuses globals it does not know: the file wanted to build arbitrary objects.
-            raise CheckpointError(f"{path} was refused: it is not a plain CNN Studio checkpoint and could run "
-                                  f"code when loaded ({_refusal_reason(exc)})") from None
+            raise CheckpointError(refused) from None
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt: {_first_line(exc)})") from None
     except PermissionError:
         raise CheckpointError(f"cannot read {path}: permission denied") from None
@@ -118,6 +120,8 @@ MAX_CLASSES = 100_000
 # file that unpacks to far more than it holds is a compression bomb.
 _MAX_UNPACK_RATIO = 4
 _UNPACK_SLACK = 16 * 2**20
+# Plain values (config, meta) counted as the tree they print as: a real run's config is a few hundred.
+MAX_PLAIN_NODES = 200_000
 _POLARITIES = ("light-on-dark", "dark-on-light", "natural")
 _FITS = ("box", "cover")
 _CENTERINGS = ("mass", "box")
@@ -127,21 +131,39 @@ def _check_archive(path: Path) -> None:
     """Refuse a file that is not torch's zip format, or whose entries unpack to far more than it holds."""
     import zipfile
 
-    size = path.stat().st_size
     if not zipfile.is_zipfile(path):
         # torch.save has written zip archives since PyTorch 1.6; anything else is damaged or foreign,
         # and the legacy format would let a header declare storage sizes we would allocate unchecked.
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: not a complete "
                               "PyTorch zip archive)")
+    problem = zip_unpack_problem(path)
+    if problem:
+        raise CheckpointError(f"{path} {problem}")
+
+
+def zip_unpack_problem(path: Path) -> str | None:
+    """For a torch zip archive: why it cannot be read safely ("was refused: it unpacks to 40 GB from a
+    2 MB file", "is not readable (...)"), or None. Reads the archive's directory only."""
+    import zipfile
+
+    size = path.stat().st_size
     try:
         with zipfile.ZipFile(path) as archive:
             declared = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: "
-                              f"{_first_line(exc)})") from None
+        return f"is not a readable checkpoint (truncated or corrupt: {_first_line(exc)})"
     if declared > _MAX_UNPACK_RATIO * size + _UNPACK_SLACK:
-        raise CheckpointError(f"{path} was refused: it unpacks to {_gb(declared)} from a {_gb(size)} file, "
-                              "which no CNN Studio checkpoint does")
+        return f"was refused: it unpacks to {_gb(declared)} from a {_gb(size)} file, which no CNN Studio file does"
+    return None
+
+
+def refusal_message(path: str | os.PathLike, exc: BaseException, what: str) -> str | None:
+    """The one sentence for torch.load(weights_only=True) refusing a pickle that names code to run
+    (None when `exc` is another failure): said in CNN Studio's words, with the object it named."""
+    if not _is_weights_only_refusal(exc):
+        return None
+    return (f"{path} was refused: it is not a plain {what} and could run code when loaded "
+            f"(it asks for {_refusal_reason(exc)}); nothing in it was run")
 
 
 def _gb(n: int) -> str:
@@ -202,9 +224,22 @@ def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> No
     config = data.get("config")
     if config is not None and (not isinstance(config, dict) or not isinstance(config.get("dataset", ""), str)):
         bad("its training configuration ('config') is damaged")
+    if config is not None and not fits(config, MAX_PLAIN_NODES):
+        bad("its training configuration ('config') is too large or holds something that is not plain data")
     for key in ("meta", "history"):
         if data.get(key) is not None and not isinstance(data[key], dict):
             bad(f"'{key}' must be an object")
+    if data.get("meta") is not None and not fits(data["meta"], MAX_PLAIN_NODES):
+        bad("'meta' is too large or holds something that is not plain data")
+    if data.get("history") is not None:
+        # Checked value by value and rebuilt from its known keys: the trainer appends to it and writes it
+        # as metrics.json, so a history of shared lists would otherwise grow without bound.
+        from cnnstudio.core.runs import RunError, normalise_history
+
+        try:
+            data["history"] = normalise_history(data["history"], source="its history")
+        except RunError as exc:
+            bad(str(exc))
     for key in ("epoch", "batch_in_epoch", "global_step", "best_epoch", "bad_epochs"):
         if key in data and not _is_int(data[key]):
             bad(f"'{key}' must be a whole number >= 0, got {_short(data[key])}")
@@ -216,6 +251,14 @@ def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> No
     if not isinstance(state, dict) or not state or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         bad("'model_state' must map parameter names to tensors")
+    for name, tensor in state.items():
+        # Sparse, quantized or float8 tensors: no model this app builds has them, and torch lacks the
+        # operations (isfinite, load_state_dict's copy) the checks below and the builder need.
+        if tensor.layout != torch.strided or tensor.dtype not in _weight_dtypes():
+            kind = "sparse" if tensor.layout != torch.strided else str(tensor.dtype).replace("torch.", "")
+            bad(f"weight '{_short_name(name)}' is a {kind} tensor, which CNN Studio models never hold")
+    if not fits(data["model_spec"], MAX_PLAIN_NODES):
+        bad("its model spec is too large or holds something that is not plain data")
     _validate_spec_size(data["model_spec"], tuple(shape), len(classes), bad)
     for name, tensor in state.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
@@ -223,11 +266,76 @@ def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> No
                                   "the training that wrote it diverged. Train again with a lower learning rate.")
 
 
+def validate_resume_state(data: dict[str, Any], path: str | os.PathLike = "checkpoint") -> None:
+    """The fields only a resumed run reads (optimizer, scaler and RNG states, the partial epoch): types and
+    sizes checked before training starts, so a damaged one is refused in one line with nothing written,
+    not met half-way into setup as torch's internal error. Shapes against the model are checked where
+    the optimizer is restored (trainer)."""
+    import torch
+
+    def bad(what: str) -> None:
+        raise CheckpointError(f"cannot continue from {path}: its saved training state is damaged ({what})")
+
+    partial = data.get("epoch_partial")
+    if partial is not None:
+        if not isinstance(partial, dict) or len(partial) > 8:
+            bad("'epoch_partial' must be a small object")
+        for key in ("loss_sum", "seconds"):
+            if key in partial and not (_is_number(partial[key]) and partial[key] >= 0):
+                bad(f"'epoch_partial.{key}' must be a finite number >= 0, got {_short(partial[key])}")
+        for key in ("correct", "seen"):
+            if key in partial and not _is_int(partial[key]):
+                bad(f"'epoch_partial.{key}' must be a whole number >= 0, got {_short(partial[key])}")
+    rng = data.get("rng")
+    if rng is not None:
+        if not isinstance(rng, dict):
+            bad("'rng' must be an object")
+        size = torch.get_rng_state().numel()
+        for key in ("torch", "aug"):
+            if key in rng and not _is_byte_tensor(rng[key], size, size):
+                bad(f"'rng.{key}' must be a generator state of {size} bytes, got {_short(rng[key])}")
+        cuda = rng.get("cuda")
+        if cuda is not None and (not isinstance(cuda, (list, tuple)) or len(cuda) > 1024
+                                 or not all(_is_byte_tensor(t, 1, 4096) for t in cuda)):
+            bad(f"'rng.cuda' must be a list of generator states, got {_short(cuda)}")
+    optimizer = data.get("optimizer_state")
+    if optimizer is not None:
+        if not isinstance(optimizer, dict) or set(optimizer) - {"state", "param_groups"}:
+            bad("'optimizer_state' must hold 'state' and 'param_groups'")
+        groups = optimizer.get("param_groups", [])
+        if (not isinstance(groups, list) or not 1 <= len(groups) <= 1024
+                or not all(isinstance(g, dict) and fits(g, 100_000) and _is_int_list(g.get("params")) for g in groups)):
+            bad("'optimizer_state.param_groups' must be a list of plain groups of parameter numbers")
+        state = optimizer.get("state", {})
+        if not isinstance(state, dict) or len(state) > 1_000_000:
+            bad("'optimizer_state.state' must map parameter numbers to their state")
+        for key, entry in state.items():
+            if not _is_int(key) or not isinstance(entry, dict) or len(entry) > 64 or not all(
+                    isinstance(k, str) and (v is None or _is_number(v) or isinstance(v, torch.Tensor)
+                                            and v.layout == torch.strided and v.dtype in _weight_dtypes())
+                    for k, v in entry.items()):
+                bad(f"the state of parameter {_short(key)} is not a set of named tensors or numbers")
+    scaler = data.get("scaler_state")
+    if scaler is not None and (not isinstance(scaler, dict) or not fits(scaler, 1_000)):
+        bad("'scaler_state' must be a small object of plain values")
+
+
+def _is_byte_tensor(value: Any, low: int, high: int) -> bool:
+    import torch
+
+    return (isinstance(value, torch.Tensor) and value.layout == torch.strided and value.dtype == torch.uint8
+            and value.dim() == 1 and low <= value.numel() <= high and value.device.type == "cpu")
+
+
+def _is_int_list(value: Any) -> bool:
+    return isinstance(value, list) and len(value) <= 1_000_000 and all(_is_int(v) for v in value)
+
+
 def _validate_framing(framing: Any, shape: Any, bad: Callable[[str], None]) -> None:
     if framing is None:
         return
-    if not isinstance(framing, dict):
-        bad("'framing' must be an object")
+    if not isinstance(framing, dict) or not fits(framing, 1_000):
+        bad("'framing' must be a small object")
     c, h, w = shape
     problems = []
     if framing.get("height", h) != h or framing.get("width", w) != w or framing.get("channels", c) != c:
@@ -288,23 +396,44 @@ def _validate_state_fits(spec: Any, shape: tuple, num_classes: int, state: dict,
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    # Never repr() of the whole: a 48 KB pickle of shared lists is 10^9 items to repr.
+    return short_repr(value, 60)
+
+
+def _short_name(name: str) -> str:
+    return name if len(name) <= 80 else name[:77] + "..."
+
+
+@functools.lru_cache(maxsize=1)
+def _weight_dtypes() -> frozenset:
+    """The tensor dtypes a checkpoint's weights may have (torch is imported lazily in this module)."""
+    import torch
+
+    return frozenset({torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
+                      torch.int16, torch.int8, torch.uint8, torch.bool})
 
 
 def _is_weights_only_refusal(exc: BaseException) -> bool:
     """torch's weights_only unpickler refusing a global, as opposed to bytes that are no pickle at all."""
     # torch wraps every unpickling failure in "Weights only load failed"; only these name a refused object.
-    text = str(exc)
-    return "Unsupported global" in text or "Unsupported operand" in text
+    # Their wording changes between torch versions ("Unsupported global: GLOBAL os.system", "unsupported
+    # GLOBAL posix.system whose module posix is blocked"); what stays is the GLOBAL opcode it names. An
+    # "unsupported operand" alone is a byte that is no pickle opcode it allows: damage, not danger.
+    import re
+
+    return re.search(r"unsupported global|\bGLOBAL [A-Za-z_]", str(exc), re.IGNORECASE) is not None
 
 
 def _refusal_reason(exc: BaseException) -> str:
-    """The one useful sentence of torch's long weights_only message: which global it refused."""
-    for line in str(exc).splitlines():
-        if "Unsupported global" in line or "Unsupported operand" in line:
-            return line.split("error:", 1)[-1].strip().split(" was not an allowed")[0][:200]
-    return "it asks to construct objects a checkpoint never needs"
+    """What the refused pickle asked for, from torch's long weights_only message: the function or class
+    it names ("posix.system"), never torch's own wording."""
+    import re
+
+    text = str(exc)
+    match = re.search(r"GLOBAL ([A-Za-z_][\w.]*)", text)
+    if match:
+        return f"the Python object {match.group(1)[:120]}"
+    return "objects a plain file never needs"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ inside datasets and checkpoints.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -97,6 +98,8 @@ def explain_preparation(framing: FramingProfile, inverted: bool) -> str:
 
 # -- measured from the images ------------------------------------------------------------------------
 MEASURE_SAMPLE = 2000  # images looked at: the profile of a set is stable long before that
+MEASURE_PIXELS = 4_000_000  # pixels looked at in all (16 MB as float32): fewer images when they are large
+MEASURE_SIDE = 256  # larger images are measured reduced to about this side
 UNIFORM_BORDER = 0.85  # share of images whose border is plain (near black or white) for "line drawings"
 INK = 0.3  # content threshold, as a share of an image's own peak contrast
 
@@ -114,8 +117,8 @@ def measure_framing(images: np.ndarray, description_name: str = "content") -> Fr
     n, c, h, w = images.shape
     if c != 1 or n == 0 or min(h, w) < 8:
         return natural_profile(h, w, c)
-    step = max(1, n // MEASURE_SAMPLE)
-    sample = images[::step][:MEASURE_SAMPLE, 0].astype(np.float32) / 255.0
+    sample, scale = _bounded_sample(images)
+    sh, sw = sample.shape[1:]  # the sample's sides: h, w reduced `scale` times
     border = np.concatenate([sample[:, 0], sample[:, -1], sample[:, :, 0], sample[:, :, -1]], axis=1)
     border_median = np.median(border, axis=1)
     plain = (np.abs(border - border_median[:, None]) < 0.1).mean(axis=1) > 0.9
@@ -127,8 +130,8 @@ def measure_framing(images: np.ndarray, description_name: str = "content") -> Fr
     content = (sample - border_median[:, None, None]) * (1.0 if light_on_dark else -1.0)
     np.clip(content, 0.0, 1.0, out=content)
     sides, d_mass, d_box, strokes = [], [], [], []
-    centre = np.array([(h - 1) / 2, (w - 1) / 2])
-    yy, xx = np.indices((h, w))
+    centre = np.array([(sh - 1) / 2, (sw - 1) / 2])
+    yy, xx = np.indices((sh, sw))
     for img in content:
         peak = float(img.max())
         if peak < 0.15:
@@ -144,15 +147,38 @@ def measure_framing(images: np.ndarray, description_name: str = "content") -> Fr
         strokes.append(stroke_width(mask))
     if len(sides) < max(3, len(sample) // 4):  # mostly empty frames: nothing to measure reliably
         return natural_profile(h, w, c)
-    box = int(round(float(np.median(sides))))
+    # Measured on images reduced `scale` times (large ones only): sizes back in the images' own pixels.
+    box = int(round(float(np.median(sides)) * scale))
     centering: Centering = "mass" if np.median(d_mass) <= np.median(d_box) else "box"
-    stroke = round(float(np.median(strokes)), 2)
+    stroke = round(float(np.median(strokes)) * scale, 2)
     polarity: Polarity = "light-on-dark" if light_on_dark else "dark-on-light"
     text = (f"{'light strokes on dark' if light_on_dark else 'dark strokes on light'}, {description_name} about "
             f"{box} of {max(h, w)} px, centred by {'mass' if centering == 'mass' else 'its box'}, strokes about "
             f"{stroke:.1f} px wide")
     return FramingProfile(h, w, c, polarity=polarity, fit="box", box=min(box, min(h, w)), centering=centering,
                           description=text, stroke=stroke)
+
+
+def _bounded_sample(images: np.ndarray) -> tuple[np.ndarray, int]:
+    """(float32 sample in 0..1 of shape (k, h', w'), reduction factor): at most MEASURE_SAMPLE images and
+    MEASURE_PIXELS pixels in all, whatever the set's size. Images larger than MEASURE_SIDE are reduced
+    one at a time by averaging scale x scale blocks (strokes survive, unlike with strides), so no float
+    copy of a whole large image, let alone of the set, is ever made."""
+    n, _, h, w = images.shape
+    scale = max(1, math.ceil(max(h, w) / MEASURE_SIDE))
+    rh, rw = h // scale, w // scale
+    count = max(1, min(MEASURE_SAMPLE, n, MEASURE_PIXELS // max(1, rh * rw)))
+    picks = np.arange(0, n, max(1, n // count))[:count]  # evenly spread, as before the pixel bound
+    sample = np.empty((len(picks), rh, rw), np.float32)
+    for row, index in enumerate(picks):
+        image = images[int(index), 0]
+        if scale > 1:
+            blocks = image[: rh * scale, : rw * scale].reshape(rh, scale, rw, scale)
+            sample[row] = blocks.mean(axis=(1, 3), dtype=np.float32)
+        else:
+            sample[row] = image
+    sample /= 255.0
+    return sample, scale
 
 
 def ink_mask(image: np.ndarray) -> np.ndarray:

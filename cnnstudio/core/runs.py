@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio.core import paths
+from cnnstudio.core.bounded import TooDeep, loads_json, short_repr
 from cnnstudio.core.errors import CNNStudioError
 
 # Status values: the trainer's four, plus what a folder without result.json looks like.
@@ -103,6 +104,8 @@ def empty_history() -> dict[str, Any]:
 MAX_JSON_BYTES = 64 * 2**20
 # Counts shown in the list: anything outside this is a damaged or hand-edited file, not a real run.
 MAX_COUNT = 10**9
+# Values in one list of a history: a step logged every batch of a 1,000-epoch run is far below this.
+MAX_HISTORY_VALUES = 10_000_000
 
 
 def _read_json(path: Path) -> tuple[Any, str | None]:
@@ -118,10 +121,10 @@ def _read_json(path: Path) -> tuple[Any, str | None]:
     except (OSError, UnicodeDecodeError) as exc:
         return None, f"{path.name} cannot be read ({exc.__class__.__name__})"
     try:
-        return json.loads(text), None
+        return loads_json(text), None
     except json.JSONDecodeError as exc:
         return None, f"{path.name} is not valid JSON ({exc.msg} at line {exc.lineno})"
-    except RecursionError:
+    except TooDeep:
         return None, f"{path.name} is nested too deeply to be a run's file"
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
         return None, f"{path.name} holds a value that cannot be read ({str(exc)[:80]})"
@@ -258,8 +261,7 @@ def _read_run(path: Path) -> RunSummary:
 
 
 def _short(value: Any) -> str:
-    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else f"{str(value)[:12]}... ({len(str(value))} digits)"
-    return text if len(text) <= 60 else text[:57] + "..."
+    return short_repr(value, 60)
 
 
 # What save_checkpoint and write_json_atomic write before their rename: ".last.pt.k3j2.tmp", ".metrics.json.tmp".
@@ -315,47 +317,51 @@ def list_runs(root: str | os.PathLike | None = None) -> list[RunSummary]:
     return runs
 
 
-def normalise_history(data: Any) -> dict[str, Any]:
-    """Check a metrics.json history and fill in missing keys; RunError if it is not one."""
+def normalise_history(data: Any, source: str = "metrics.json") -> dict[str, Any]:
+    """Check a metrics history value by value and rebuild it from its known keys (filling in missing
+    ones); RunError naming `source` if it is not one.
+
+    Every list is checked element by element, so the rebuilt history holds only numbers (or None) in
+    flat lists: nothing that walks it later (a chart, json.dumps, a resumed run appending to it) can meet
+    a nested or shared structure, whatever the file held."""
     if not isinstance(data, dict):
-        raise RunError("metrics.json does not hold a metrics history")
+        raise RunError(f"{source} does not hold a metrics history")
+    steps = data.get("steps") or {}
+    if not isinstance(steps, dict):
+        raise RunError(f"{source}'s 'steps' is not an object")
+
+    def numbers(where: dict, key: str, label: str, optional: bool) -> list:
+        values = where.get(key, [])
+        if not isinstance(values, list):
+            raise RunError(f"{source}'s '{label}' is not a list")
+        if len(values) > MAX_HISTORY_VALUES:
+            raise RunError(f"{source}'s '{label}' holds {len(values):,} values, more than a run writes")
+        if any(not _numeric(v) and not (optional and v is None) for v in values):
+            raise RunError(f"{source}'s '{label}' holds something that is not a number")
+        return list(values)
+
     history: dict[str, Any] = {}
     for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds",
                 "samples_per_second"):
-        values = data.get(key, [])
-        if not isinstance(values, list):
-            raise RunError(f"metrics.json's '{key}' is not a list")
-        history[key] = values
-    steps = data.get("steps") or {}
-    if not isinstance(steps, dict):
-        raise RunError("metrics.json's 'steps' is not an object")
+        history[key] = numbers(data, key, key, optional=key != "epoch")
     history["steps"] = {}
     for key in ("step", "loss", "accuracy", "lr"):
-        values = steps.get(key, [])
-        if not isinstance(values, list):
-            raise RunError(f"metrics.json's 'steps.{key}' is not a list")
-        history["steps"][key] = values
+        history["steps"][key] = numbers(steps, key, f"steps.{key}", optional=key == "accuracy")
     n = len(history["epoch"])
     for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"):
         if len(history[key]) != n:
-            raise RunError(f"metrics.json is inconsistent: {n} epochs but {len(history[key])} values of '{key}'")
+            raise RunError(f"{source} is inconsistent: {n} epochs but {len(history[key])} values of '{key}'")
     m = len(history["steps"]["step"])
     for key in ("loss", "lr"):
         if len(history["steps"][key]) != m:
-            raise RunError(f"metrics.json is inconsistent: {m} steps but {len(history['steps'][key])} "
+            raise RunError(f"{source} is inconsistent: {m} steps but {len(history['steps'][key])} "
                            f"values of 'steps.{key}'")
-    for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"):
-        if any(v is not None and not _numeric(v) for v in history[key]):
-            raise RunError(f"metrics.json's '{key}' holds something that is not a number")
-    for key in ("step", "loss", "lr"):
-        if any(not _numeric(v) for v in history["steps"][key]):
-            raise RunError(f"metrics.json's 'steps.{key}' holds something that is not a number")
     # Training time at each step and epoch end (added in 0.6): optional, so older runs still load; a
     # list that does not match its steps is dropped rather than refusing the whole history.
     for where, target, count in ((data, history, n), (steps, history["steps"], m)):
         times = where.get("time")
         if isinstance(times, list) and len(times) == count and all(_numeric(v) for v in times):
-            target["time"] = times
+            target["time"] = list(times)
     return history
 
 

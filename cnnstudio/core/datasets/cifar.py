@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from cnnstudio.core.datasets.base import Dataset
+from cnnstudio.core.datasets.budget import check_decode_budget
 from cnnstudio.core.datasets.catalog import (CIFAR10_TEST_BATCH, CIFAR10_TRAIN_BATCHES, get_spec)
 from cnnstudio.core.errors import DatasetError
 from cnnstudio.core.framing import natural_profile
@@ -83,6 +84,8 @@ def _key(batch: dict, name: str) -> Any:
 def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One batch file -> images uint8 (N, 3, 32, 32) and labels int64 (N,)."""
     try:
+        # The arrays a batch unpickles to are about as large as the file: checked before reading it.
+        check_decode_budget(path, "a CIFAR-10 batch", path.stat().st_size)
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DatasetError(f"{path}: the CIFAR-10 batch is missing.") from None
@@ -93,7 +96,8 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except DatasetError as exc:
         raise DatasetError(f"{path}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a damaged file
-        raise DatasetError(f"{path}: the CIFAR-10 batch is truncated or corrupt ({type(exc).__name__}: {exc}).") from None
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise DatasetError(f"{path}: the CIFAR-10 batch is truncated or corrupt ({type(exc).__name__}: {reason}).") from None
     if not isinstance(batch, dict):
         raise DatasetError(f"{path}: not a CIFAR-10 batch (holds a {type(batch).__name__}, not a dict).")
     try:
@@ -101,7 +105,13 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         labels = _key(batch, "labels")
     except KeyError as exc:
         raise DatasetError(f"{path}: not a CIFAR-10 batch (no {exc.args[0]!r} entry).") from None
-    data = np.asarray(data)
+    # Arrays only: np.asarray of a list would walk it as a tree, and a pickle can share one list
+    # 10^9 times in a few KB.
+    if not isinstance(data, np.ndarray):
+        raise DatasetError(f"{path}: expected uint8 data of shape (N, 3072), found a {type(data).__name__}.")
+    if not (isinstance(labels, np.ndarray) or (isinstance(labels, list) and len(labels) <= len(data)
+                                              and all(type(v) is int for v in labels))):
+        raise DatasetError(f"{path}: the labels are not a flat list of integers, one per image.")
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise DatasetError(f"{path}: expected uint8 data of shape (N, 3072), found {data.dtype} {data.shape}.")
     try:
@@ -122,8 +132,13 @@ def _label_names(folder: Path, default: list[str]) -> list[str]:
     if not meta.is_file():
         return default
     try:
+        if meta.stat().st_size > 1 << 20:  # the real one is a few hundred bytes
+            return default
         names = _key(safe_load_pickle(meta.read_bytes()), "label_names")
-        names = [n.decode("latin-1") if isinstance(n, bytes) else str(n) for n in names]
+        if not isinstance(names, list) or len(names) != len(default) or not all(
+                isinstance(n, (str, bytes)) and 0 < len(n) <= 200 for n in names):
+            return default
+        names = [n.decode("latin-1") if isinstance(n, bytes) else n for n in names]
     except Exception:  # noqa: BLE001 - the names are a nicety; the standard ones are the same
         return default
     return names if len(names) == len(default) else default

@@ -19,6 +19,7 @@ from typing import BinaryIO
 import numpy as np
 
 from cnnstudio.core.datasets.base import Dataset
+from cnnstudio.core.datasets.budget import check_decode_budget
 from cnnstudio.core.datasets.catalog import find_idx_files
 from cnnstudio.core.errors import DatasetError
 from cnnstudio.core.framing import FramingProfile, measure_framing
@@ -30,6 +31,8 @@ LABELS_MAGIC = 0x00000801
 # The largest IDX file we read: 4 GiB of pixels is ~5 million 28x28 images, far beyond any IDX dataset,
 # and still fits this machine's memory. A header promising more is damaged or hostile.
 MAX_IDX_BYTES = 4 * 2**30
+# Sides of one image: the largest input a checkpoint may describe (checkpoint.MAX_SIDE).
+MAX_IDX_SIDE = 8192
 # Deflate cannot compress better than about 1032:1, so a .gz of n bytes unpacks to at most this many.
 _MAX_DEFLATE_RATIO = 1032
 
@@ -90,6 +93,9 @@ def _read_idx_stream(path: Path, f: BinaryIO, gzipped: bool, file_size: int,
     if expected > MAX_IDX_BYTES:
         raise DatasetError(f"{path}: its header describes {described} = {expected:,} bytes of data, more than "
                            f"the {MAX_IDX_BYTES // 2**30} GiB an IDX file may hold here; the header is damaged.")
+    if ndim == 3 and (shape[1] > MAX_IDX_SIDE or shape[2] > MAX_IDX_SIDE):
+        raise DatasetError(f"{path}: its header describes images of {shape[1]}x{shape[2]} pixels; CNN Studio "
+                           f"trains on images of at most {MAX_IDX_SIDE} pixels a side, so the header is damaged.")
     header_len = 4 + 4 * ndim
     if gzipped:
         if expected > _MAX_DEFLATE_RATIO * file_size:
@@ -102,6 +108,7 @@ def _read_idx_stream(path: Path, f: BinaryIO, gzipped: bool, file_size: int,
         if actual > expected:
             raise DatasetError(f"{path}: {actual - expected} unexpected bytes after the data its header "
                                f"describes ({described}); the file is damaged.")
+    check_decode_budget(path, described, expected, itemsize=1)  # uint8: one byte per element
     data = f.read(expected)  # at most `expected` bytes are decompressed, whatever the .gz holds
     if len(data) < expected:
         raise _truncated(path, described, expected, len(data))

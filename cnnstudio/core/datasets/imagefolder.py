@@ -401,7 +401,8 @@ def _load(
     split_key = "train/test folders" if split_dirs else f"{test_fraction!r}|{seed}"
     key = picture_cache.folder_key(folder, [(c.path, c.class_index, c.split) for c in candidates], image_size,
                                    split_key)
-    decoded = picture_cache.load(key) if key else None
+    decoded = (picture_cache.load(key, num_classes=len(classes), max_rows=len(candidates), image_size=image_size)
+               if key else None)
     if decoded is None:
         decoded = _decode_all(folder, candidates, image_size, test_fraction, seed, key, tick)
     else:

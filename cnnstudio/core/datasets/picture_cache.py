@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnstudio.core.bounded import finite_numbers, loads_json
 from cnnstudio.core.datasets.disk_images import DiskImages, memory_budget
 
 KEEP = 8  # cached folders kept (the least recently used go first)
@@ -66,16 +67,76 @@ def folder_key(root: Path, files: list[tuple[Path, int, str | None]], image_size
     return digest.hexdigest()[:24]
 
 
-def load(key: str) -> Decoded | None:
-    """The cached decode for `key`, or None (none yet, or unreadable: decoded again)."""
+def load(key: str, *, num_classes: int | None = None, max_rows: int | None = None,
+         image_size: int | None = None) -> Decoded | None:
+    """The cached decode for `key`, or None (none yet, unreadable, or failing validation: decoded again).
+
+    An entry is input like any other (a hand edit, a disk error, another version): it is used only when
+    entry_problem finds nothing wrong with it and its raw file, given what the caller knows of the folder
+    (its number of classes, at most how many pictures, the size asked for)."""
     folder = cache_folder()
+    meta_path, raw_path = folder / f"{key}.json", folder / f"{key}.u8"
     try:
-        meta = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
-        decoded = _open(folder / f"{key}.u8", meta)
-        os.utime(folder / f"{key}.json")  # recently used: kept longer
+        if meta_path.stat().st_size > MAX_META_BYTES:
+            return None
+        meta = loads_json(meta_path.read_text(encoding="utf-8"))
+        if entry_problem(meta, key, raw_path.stat().st_size, num_classes=num_classes, max_rows=max_rows,
+                         image_size=image_size) is not None:
+            return None
+        decoded = _open(raw_path, meta)
+        os.utime(meta_path)  # recently used: kept longer
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return decoded
+
+
+# The JSON of an entry: its labels (a few bytes a picture) and skipped files; far below this for any folder.
+MAX_META_BYTES = 256 * 2**20
+_MAX_SIDE = 8192
+_MAX_TEXT = 4096
+
+
+def entry_problem(meta: object, key: str, raw_bytes: int, *, num_classes: int | None = None,
+                  max_rows: int | None = None, image_size: int | None = None) -> str | None:
+    """Why a cache entry cannot be trusted, or None. Checks every field for type and range before any
+    is used: labels whole numbers in 0..num_classes-1, at most max_rows of them, the picture size and
+    channels plausible (and the size asked for), n_train within the labels, skipped files as
+    (path, reason) text pairs, the statistics finite with positive deviations, and the raw file exactly
+    as large as its rows."""
+    def whole(value: object, low: int, high: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+    if not isinstance(meta, dict):
+        return "not an object"
+    if meta.get("key", key) != key:
+        return "written for another key"
+    labels = meta.get("labels")
+    top = num_classes - 1 if num_classes is not None else 2**31
+    if not isinstance(labels, list) or (max_rows is not None and len(labels) > max_rows):
+        return "labels missing or more than the folder's pictures"
+    if not all(whole(v, 0, top) for v in labels):
+        return "a label out of range"
+    n = len(labels)
+    size, channels = meta.get("size"), meta.get("channels")
+    if not whole(size, 1, _MAX_SIDE) or (image_size is not None and size != image_size):
+        return "picture size out of range"
+    if channels not in (1, 3) or isinstance(channels, bool):
+        return "channels not 1 or 3"
+    if not whole(meta.get("n_train"), 0, n):
+        return "n_train out of range"
+    skipped = meta.get("skipped", [])
+    if not isinstance(skipped, list) or (max_rows is not None and len(skipped) > max_rows) or not all(
+            isinstance(s, list) and len(s) == 2 and all(isinstance(t, str) and len(t) <= _MAX_TEXT for t in s)
+            for s in skipped):
+        return "skipped files damaged"
+    stats = meta.get("stats")
+    if stats is not None and not (isinstance(stats, list) and len(stats) == 2
+                                  and finite_numbers(stats[0], channels) and finite_numbers(stats[1], channels)
+                                  and all(0 < v < 1e3 for v in stats[1])):
+        return "statistics not finite"
+    if raw_bytes != n * channels * size * size:
+        return "raw file size differs from its rows"
+    return None
 
 
 def _open(path: Path, meta: dict, mapped: bool = True) -> Decoded:
@@ -109,12 +170,12 @@ def remember_stats(decoded: Decoded, mean: tuple[float, ...], std: tuple[float, 
         return
     path = cache_folder() / f"{decoded.key}.json"
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = loads_json(path.read_text(encoding="utf-8"))
         meta["stats"] = [list(mean), list(std)]
         temp = path.with_name(f".{decoded.key}.{os.getpid()}.stats.json")
         temp.write_text(json.dumps(meta), encoding="utf-8")
         os.replace(temp, path)
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError):
         pass
 
 

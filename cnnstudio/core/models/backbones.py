@@ -94,29 +94,94 @@ def missing_weights_message(arch: str, why: str = "") -> str:
               "\"Import weights file…\" (command line: --weights FILE).")
 
 
+# The largest published file of the backbones offered is ~100 MB; a larger "weights file" is not one.
+MAX_WEIGHTS_BYTES = 1 << 30
+
+
 def read_weights(arch: str, path: str | os.PathLike) -> dict[str, Any]:
-    """A weights file as a state dict that fits `arch` exactly (CNNStudioError otherwise)."""
+    """A weights file as a state dict that fits `arch` exactly (CNNStudioError in one line otherwise).
+
+    What the file is checked for before any of it is used: a regular, non-empty file of plausible size;
+    for torch's zip format, entries that do not unpack to far more than the file; a pickle that names no
+    code to run (torch's weights_only loader refuses it; the message says so); a mapping of names to
+    ordinary tensors; the very names and shapes the network has (compared with a model built on the
+    meta device: no memory), and finite values."""
+    import zipfile
+
     import torch
-    import torchvision
+
+    from cnnstudio.core.checkpoint import _weight_dtypes, refusal_message, zip_unpack_problem
 
     path = Path(path)
+    title = BACKBONES[arch].title
     try:
+        if path.is_dir():
+            raise CNNStudioError(f"{path} is a folder, not a weights file; choose the .pth file inside it")
+        if not path.exists():
+            raise CNNStudioError(f"weights file not found: {path}")
+        size = path.stat().st_size
+        if size == 0:
+            raise CNNStudioError(f"{path} is empty (0 bytes): not a PyTorch weights file")
+        if size > MAX_WEIGHTS_BYTES:
+            raise CNNStudioError(f"{path} is {size / 1e9:.1f} GB, far larger than any {title} weights file")
+        if zipfile.is_zipfile(path):
+            problem = zip_unpack_problem(path)
+            if problem:
+                raise CNNStudioError(f"{path} {problem.replace('checkpoint', 'weights file')}")
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CNNStudioError(f"weights file not found: {path}") from None
+    except CNNStudioError:
+        raise
+    except PermissionError:
+        raise CNNStudioError(f"cannot read {path}: permission denied") from None
+    except MemoryError:
+        raise CNNStudioError(f"{path} is not a PyTorch weights file (it claims more memory than there is)") from None
     except Exception as exc:  # noqa: BLE001 - not a torch file, damaged, refused by weights_only
-        raise CNNStudioError(f"{path} is not a PyTorch weights file ({type(exc).__name__})") from None
+        refused = refusal_message(path, exc, "weights file")
+        if refused:
+            raise CNNStudioError(refused) from None
+        raise CNNStudioError(f"{path} is not a PyTorch weights file ({type(exc).__name__}; truncated, "
+                             "damaged or another kind of file)") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise CNNStudioError(f"{path} does not hold a state dict of weights")
-    model = torchvision.models.get_model(arch, weights=None)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0][:200]
-        raise CNNStudioError(f"{path.name} does not fit {BACKBONES[arch].title}: {first}") from None
+    if not isinstance(state, dict) or not state or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise CNNStudioError(f"{path} does not hold a state dict of weights (names mapped to tensors)")
+    with torch.device("meta"):
+        needed = _torchvision_model(arch).state_dict()
+    missing = [k for k in needed if k not in state]
+    unexpected = [k for k in state if k not in needed]
+    if missing or unexpected:
+        if len(missing) > len(needed) // 2:
+            what = f"it holds the weights of another network ({len(missing)} of its {len(needed)} tensors are missing)"
+        elif missing:
+            what = f"{len(missing)} of its tensors are missing (e.g. '{_name(missing[0])}')"
+        else:
+            what = f"it holds {len(unexpected)} tensor(s) the network does not have (e.g. '{_name(unexpected[0])}')"
+        raise CNNStudioError(f"{path.name} does not fit {title}: {what}")
+    for key, want in needed.items():
+        have = state[key]
+        if have.layout != torch.strided or have.dtype not in _weight_dtypes():
+            raise CNNStudioError(f"{path.name} does not fit {title}: '{_name(key)}' is a "
+                                 f"{'sparse' if have.layout != torch.strided else have.dtype} tensor")
+        if tuple(have.shape) != tuple(want.shape):
+            raise CNNStudioError(f"{path.name} does not fit {title}: '{_name(key)}' has shape {list(have.shape)[:8]} "
+                                 f"but the network needs {list(want.shape)}")
+        if have.is_floating_point() != want.is_floating_point():
+            raise CNNStudioError(f"{path.name} does not fit {title}: '{_name(key)}' holds "
+                                 f"{'numbers with decimals' if have.is_floating_point() else 'whole numbers'}")
+        if have.is_floating_point() and not bool(torch.isfinite(have).all()):
+            raise CNNStudioError(f"{path.name} holds NaN or infinite values ('{_name(key)}'): it would train nothing")
     return state
+
+
+def _torchvision_model(arch: str):
+    import torchvision
+
+    return torchvision.models.get_model(arch, weights=None)
+
+
+def _name(key: str) -> str:
+    return key if len(key) <= 80 else key[:77] + "..."
 
 
 def sha256_of(path: Path) -> str:
@@ -127,15 +192,31 @@ def sha256_of(path: Path) -> str:
 
 def import_weights(arch: str, path: str | os.PathLike) -> tuple[Path, str]:
     """Copy a weights file the user fetched into the weights folder, after checking that it fits `arch`.
-    Returns (where it now is, a note: whether it is torchvision's published file)."""
+    Returns (where it now is, a note: whether it is torchvision's published file).
+
+    The copy is what gets checked (a hidden temporary file beside the target, renamed into place only
+    when it passes), so the file kept is the file checked, and a refused file leaves nothing behind."""
     source = Path(path).expanduser()
-    read_weights(arch, source)
     target = weights_dir() / weights_file_name(arch)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if source.resolve() != target.resolve():
+    try:
+        same_file = source.resolve() == target.resolve()
+    except OSError:
+        same_file = False
+    if same_file:
+        read_weights(arch, target)
+    else:
+        read_weights(arch, source)  # refuse early, before writing anything
         temp = target.with_name(f".{target.name}.{os.getpid()}.part")
-        shutil.copyfile(source, temp)
-        os.replace(temp, target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, temp)
+            read_weights(arch, temp)
+            os.replace(temp, target)
+        except OSError as exc:
+            raise CNNStudioError(f"cannot keep {source.name} in {target.parent} "
+                                 f"({exc.strerror or type(exc).__name__}); nothing was imported") from None
+        finally:
+            temp.unlink(missing_ok=True)
     prefix = _hash_prefix(target.name)
     same = prefix is not None and sha256_of(target).startswith(prefix)
     note = ("torchvision's published ImageNet weights (checksum verified)" if same else

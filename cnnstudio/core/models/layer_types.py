@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cnnstudio.core.bounded import short_repr
 from cnnstudio.core.errors import SpecError
 
 ParamKind = Literal["int", "float", "bool", "choice"]
@@ -159,23 +160,23 @@ def _check_param(p: ParamSpec, value: Any) -> str | None:
     if p.kind == "choice":
         if value in p.choices:
             return None
-        return f"must be one of {', '.join(repr(c) for c in p.choices)}, got {value!r}"
+        return f"must be one of {', '.join(repr(c) for c in p.choices)}, got {short_repr(value)}"
     # bool is an int subclass in Python; "kernel": true is a mistake, not 1.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         extra = f' or "{p.special[0]}"' if p.special else ""
-        return f"must be {'a whole number' if p.kind == 'int' else 'a number'}{extra}, got {value!r}"
+        return f"must be {'a whole number' if p.kind == 'int' else 'a number'}{extra}, got {short_repr(value)}"
     if p.kind == "int" and not isinstance(value, int):
-        return f"must be a whole number, got {value!r}"
+        return f"must be a whole number, got {short_repr(value)}"
     if p.kind == "float" and not math.isfinite(value):
-        return f"must be a finite number, got {value!r}"
+        return f"must be a finite number, got {short_repr(value)}"
     if p.min is not None and value < p.min:
         if p.kind == "int" and p.min == 1:
-            return f"must be a positive whole number, got {value!r}"
-        return f"must be at least {p.min:g}, got {value!r}"
+            return f"must be a positive whole number, got {short_repr(value)}"
+        return f"must be at least {p.min:g}, got {short_repr(value)}"
     if p.max is not None and (value > p.max or (value == p.max and not p.max_inclusive)):
         if p.min is not None and not p.max_inclusive:
-            return f"must be in [{p.min:g}, {p.max:g}), got {value!r}"
-        return f"must be at most {p.max:g}, got {value!r}"
+            return f"must be in [{p.min:g}, {p.max:g}), got {short_repr(value)}"
+        return f"must be at most {p.max:g}, got {short_repr(value)}"
     return None
 
 
@@ -193,13 +194,13 @@ def normalize_layer(index: int, layer: Any) -> dict[str, Any]:
         raise SpecError(f'Layer {index + 1}: needs a "type" (one of: {", ".join(LAYER_TYPES)})', index)
     ltype = LAYER_TYPES.get(kind)
     if ltype is None:
-        raise SpecError(f"Layer {index + 1}: unknown layer type {kind!r} (known: {', '.join(LAYER_TYPES)})", index)
+        raise SpecError(f"Layer {index + 1}: unknown layer type {short_repr(kind)} (known: {', '.join(LAYER_TYPES)})", index)
     known = {p.name for p in ltype.params}
     # A typo such as "kernal" would otherwise silently fall back to the default kernel.
     unknown = [k for k in layer if k != "type" and k not in known]
     if unknown:
         allowed = ", ".join(sorted(known)) if known else "none"
-        raise SpecError(f"Layer {index + 1} ({ltype.title}): unknown parameter {unknown[0]!r} "
+        raise SpecError(f"Layer {index + 1} ({ltype.title}): unknown parameter {short_repr(unknown[0])} "
                         f"(parameters of {kind!r}: {allowed})", index)
     out: dict[str, Any] = {"type": kind}
     for p in ltype.params:

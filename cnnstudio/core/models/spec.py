@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnnstudio.core.bounded import loads_json, short_repr
 from cnnstudio.core.errors import SpecError
 from cnnstudio.core.models.layer_types import (
     CLASSES,
@@ -141,9 +142,9 @@ def _check_input(input_shape: Any, num_classes: Any) -> Shape:
     if len(shape) not in (1, 3) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1
                                            for d in shape):
         raise SpecError(f"Input shape must be (channels, height, width) or (features,) of positive "
-                        f"whole numbers, got {input_shape!r}")
+                        f"whole numbers, got {short_repr(input_shape)}")
     if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-        raise SpecError(f"The number of classes must be a positive whole number, got {num_classes!r}")
+        raise SpecError(f"The number of classes must be a positive whole number, got {short_repr(num_classes)}")
     return shape
 
 
@@ -361,10 +362,12 @@ def load_spec(path: str | os.PathLike) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"Cannot read model file {path}: {exc}") from None
     try:
-        spec = json.loads(text)
+        spec = loads_json(text)
     except json.JSONDecodeError as exc:
         raise SpecError(f"Model file {path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
                         f"column {exc.colno}") from None
+    except ValueError as exc:  # nested too deeply, or a number Python will not convert
+        raise SpecError(f"Model file {path} cannot be read: {str(exc)[:120]}") from None
     try:
         check_structure(spec)
     except SpecError as exc:

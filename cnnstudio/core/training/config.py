@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
+from cnnstudio.core.bounded import short_repr
 from cnnstudio.core.errors import CNNStudioError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -15,6 +16,34 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MONITORS = ("val_accuracy", "val_loss")
 MAX_SEED = 2**32 - 1  # what every RNG we seed takes, with room for the per-epoch seeds derived from it
 MAX_EPOCHS = 100_000
+MAX_BATCH = 1 << 20
+MAX_COUNT = 10**9  # training samples, steps between logs
+# Every numeric setting's range (low, high, as the message names it), checked by TrainConfig.validate.
+# Generous for any real run, tight enough that no arithmetic on a setting overflows: the CLI's option
+# types, the Train page and a config read from a checkpoint all meet the same bounds.
+SETTING_RANGES: dict[str, tuple[float, float, str]] = {
+    "epochs": (1, MAX_EPOCHS, "epochs"),
+    "batch_size": (1, MAX_BATCH, "batch size"),
+    "eval_batch_size": (1, MAX_BATCH, "evaluation batch size"),
+    "step_size": (0, MAX_EPOCHS, "step size"),
+    "early_stopping_patience": (0, MAX_EPOCHS, "early-stopping patience"),
+    "seed": (0, MAX_SEED, "seed"),
+    "limit_train": (0, MAX_COUNT, "--limit-train"),
+    "log_every": (0, MAX_COUNT, "steps between logs"),
+    "lr": (0, 1e15, "learning rate"),  # huge rates are allowed to diverge, as a lesson
+    "momentum": (0, 1, "momentum"),
+    "weight_decay": (0, 1e3, "weight decay"),
+    "warmup_epochs": (0, MAX_EPOCHS, "warmup epochs"),
+    "label_smoothing": (0, 1, "label smoothing"),
+    "val_split": (0, 1, "validation split"),
+    "augment.crop_padding": (0, 1024, "augmentation crop_padding"),
+    "augment.rotation": (0, 360, "augmentation rotation"),
+    "augment.scale": (0, 1, "augmentation scale"),
+    "augment.translate": (0, 1, "augmentation translate"),
+    "augment.lighting": (0, 1, "augmentation lighting"),
+}
+WHOLE_SETTINGS = frozenset({"epochs", "batch_size", "eval_batch_size", "step_size", "early_stopping_patience",
+                            "seed", "limit_train", "log_every"})
 
 
 @dataclass
@@ -81,38 +110,37 @@ class TrainConfig:
             raise CNNStudioError(msg)
 
         if not isinstance(self.augment, Augmentation):
-            bad(f"augmentation settings are damaged (got {self.augment!r:.60})")
+            bad(f"augmentation settings are damaged (got {short_repr(self.augment)})")
         for name in ("dataset", "model", "optimizer", "schedule", "device", "precision", "monitor"):
             if not isinstance(getattr(self, name), str):
-                bad(f"{name} must be text (got {getattr(self, name)!r:.60})")
-        # Types first: a config read from JSON or typed by hand may hold text, NaN or infinity, and
-        # comparisons with NaN are all False, so the range checks below would let it through.
-        for name in ("epochs", "batch_size", "step_size", "early_stopping_patience", "seed", "limit_train",
-                     "eval_batch_size", "log_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                bad(f"{name.replace('_', ' ')} must be a whole number (got {value!r})")
-        for name, value in (("learning rate", self.lr), ("momentum", self.momentum),
-                            ("weight decay", self.weight_decay), ("warmup epochs", self.warmup_epochs),
-                            ("label smoothing", self.label_smoothing), ("validation split", self.val_split),
-                            *((f"augmentation {k}", getattr(self.augment, k)) for k in
-                              ("crop_padding", "rotation", "scale", "translate", "lighting"))):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                bad(f"{name} must be a finite number (got {value!r})")
-        if not 0 <= self.seed <= MAX_SEED:
-            bad(f"seed must be between 0 and {MAX_SEED:,} (got {self.seed})")
-        if self.epochs > MAX_EPOCHS:
-            bad(f"epochs must be at most {MAX_EPOCHS:,} (got {self.epochs:,})")
-        if self.momentum < 0 or self.warmup_epochs < 0 or self.step_size < 0:
-            bad("momentum, warmup and step size cannot be negative")
-        if self.epochs < 1:
-            bad(f"epochs must be at least 1 (got {self.epochs})")
-        if self.batch_size < 1:
-            bad(f"batch size must be at least 1 (got {self.batch_size})")
+                bad(f"{name} must be text (got {short_repr(getattr(self, name))})")
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            bad(f"data folder must be text (got {short_repr(self.data_dir)})")
+        if self.spec is not None and not isinstance(self.spec, dict):
+            bad(f"the model spec must be an object (got {short_repr(self.spec)})")
+        for name in ("nesterov", "class_weights"):
+            if not isinstance(getattr(self, name), bool):
+                bad(f"{name.replace('_', ' ')} must be true or false (got {short_repr(getattr(self, name))})")
+        if not isinstance(self.augment.hflip, bool):
+            bad(f"augmentation hflip must be true or false (got {short_repr(self.augment.hflip)})")
+        # Types first, then ranges: a config read from JSON or typed by hand may hold text, NaN or 1e308,
+        # and comparisons with NaN are all False; every setting has a range, so no later arithmetic on it
+        # (warm-up steps, schedules, buffers) can overflow or allocate without bound.
+        for name, (low, high, label) in SETTING_RANGES.items():
+            value = getattr(self.augment, name[8:]) if name.startswith("augment.") else getattr(self, name)
+            whole = name in WHOLE_SETTINGS
+            if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+                bad(f"{label} must be {'a whole number' if whole else 'a finite number'} (got {short_repr(value)})")
+            if not whole and not math.isfinite(value):
+                bad(f"{label} must be a finite number (got {short_repr(value)})")
+            if value < low:
+                bad(f"{label} cannot be negative (got {short_repr(value)})" if low == 0 else
+                    f"{label} must be at least {low:g} (got {short_repr(value)})")
+            if value > high:
+                bad(f"{label} must be at most {high:,} (got {short_repr(value)})" if whole else
+                    f"{label} must be at most {high:g} (got {short_repr(value)})")
         if not self.lr > 0:
             bad(f"learning rate must be positive (got {self.lr})")
-        if self.weight_decay < 0:
-            bad(f"weight decay cannot be negative (got {self.weight_decay})")
         if not 0 <= self.val_split < 1:
             bad(f"validation split must be in [0, 1) (got {self.val_split})")
         if not 0 <= self.label_smoothing < 1:
@@ -127,12 +155,6 @@ class TrainConfig:
             bad(f"unknown precision '{self.precision}' (choose from {', '.join(PRECISIONS)})")
         if self.monitor not in MONITORS:
             bad(f"unknown monitor '{self.monitor}' (choose from {', '.join(MONITORS)})")
-        if self.limit_train < 0:
-            bad(f"--limit-train cannot be negative (got {self.limit_train})")
-        if self.early_stopping_patience < 0:
-            bad("early-stopping patience cannot be negative")
-        if self.augment.crop_padding < 0 or self.augment.rotation < 0:
-            bad("augmentation amounts cannot be negative")
         if not 0 <= self.augment.lighting < 1:
             bad(f"lighting augmentation must be in [0, 1) (got {self.augment.lighting})")
 

@@ -24,11 +24,12 @@ import torch.nn.functional as F
 
 from cnnstudio import __version__
 from cnnstudio.core import paths
-from cnnstudio.core.checkpoint import describe_write_failure, fit_problem, load_checkpoint, save_checkpoint
+from cnnstudio.core.checkpoint import (describe_write_failure, fit_problem, load_checkpoint, save_checkpoint,
+                                      validate_resume_state)
 from cnnstudio.core.datasets import load_dataset
 from cnnstudio.core.datasets.base import Dataset
 from cnnstudio.core.datasets.disk_images import DiskImages
-from cnnstudio.core.errors import CNNStudioError, TrainingError
+from cnnstudio.core.errors import CheckpointError, CNNStudioError, TrainingError
 from cnnstudio.core.metrics import Evaluation, evaluate
 from cnnstudio.core.models.backbones import BACKBONE_LR_SCALE, backbones_in, input_size, prepare_backbones
 from cnnstudio.core.models.builder import build_model, training_graph
@@ -223,6 +224,7 @@ class Trainer:
         ckpt = None
         if self.resume_from is not None:
             ckpt = load_checkpoint(self.resume_from)
+            validate_resume_state(ckpt, self.resume_from)
             if not isinstance(ckpt.get("config"), dict) or not ckpt["config"].get("dataset"):
                 raise CNNStudioError(f"cannot continue from {self.resume_from}: it holds no training "
                                      "configuration (a model exported for prediction, not a run's last.pt)")
@@ -638,10 +640,16 @@ class _RunState:
     def restore(self, ckpt: dict[str, Any]) -> None:
         """Continue where a checkpoint left off: weights, optimizer, counters and every RNG."""
         self.model.load_state_dict(ckpt["model_state"])
-        if ckpt.get("optimizer_state"):
-            self.optimizer.load_state_dict(ckpt["optimizer_state"])
-        if self.scaler is not None and ckpt.get("scaler_state"):
-            self.scaler.load_state_dict(ckpt["scaler_state"])
+        try:  # types and sizes were checked at load (validate_resume_state); here: do they fit this model
+            if ckpt.get("optimizer_state"):
+                self.optimizer.load_state_dict(ckpt["optimizer_state"])
+                _check_optimizer_shapes(self.optimizer)
+            if self.scaler is not None and ckpt.get("scaler_state"):
+                self.scaler.load_state_dict(ckpt["scaler_state"])
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise CheckpointError(f"cannot continue from this checkpoint: its optimizer state does not fit "
+                                  f"its model ({reason})") from None
         self.start_epoch = int(ckpt.get("epoch", 0))
         self.start_batch = int(ckpt.get("batch_in_epoch", 0))
         self.global_step = int(ckpt.get("global_step", 0))
@@ -663,6 +671,17 @@ class _RunState:
         self.x = self.y = None
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def _check_optimizer_shapes(optimizer: torch.optim.Optimizer) -> None:
+    """A restored optimizer's per-parameter tensors (momentum, Adam's moments) have their parameter's
+    shape; torch does not check it, and a mismatch would fail the first step instead of the resume."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for name, value in optimizer.state.get(param, {}).items():
+                if isinstance(value, torch.Tensor) and value.dim() and value.shape != param.shape:
+                    raise ValueError(f"'{name}' has shape {list(value.shape)} for a parameter of shape "
+                                     f"{list(param.shape)}")
 
 
 def _rows_on(images, index: torch.Tensor, device: torch.device):
