@@ -20,6 +20,8 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from cnnstudio.core.bounded import loads_json
+
 DATASET_KEY = "session/dataset"
 SPEC_KEY = "session/spec"
 SPEC_CHOSEN_KEY = "session/spec_chosen"  # the user picked it (a dataset change must not replace it)
@@ -87,8 +89,8 @@ def _json_list(text: str | None, key: str, ignored: list[str], limit: int) -> li
     if text is None:
         return []
     try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
+        value = loads_json(text)
+    except ValueError:
         ignored.append(key)
         return []
     if not isinstance(value, list):
@@ -181,7 +183,7 @@ def recall() -> Remembered:
         try:
             from cnnstudio.core.models.spec import check_structure
 
-            spec = json.loads(spec_text)
+            spec = loads_json(spec_text)
             check_structure(spec)
             if len(spec["layers"]) > MAX_SPEC_LAYERS:
                 raise ValueError("more layers than the Model page can show")
