@@ -33,7 +33,7 @@ from cnnstudio.core.datasets.catalog import human_size
 from cnnstudio.core.datasets.disk_images import DiskImages, memory_budget
 from cnnstudio.core.framing import MEASURE_SAMPLE, measure_framing, natural_profile
 from cnnstudio.core.image_modes import to_channels
-from cnnstudio.core.preparation import MAX_IMAGE_PIXELS
+from cnnstudio.core.preparation import MAX_IMAGE_PIXELS, pixel_cost
 from cnnstudio.core.orientation import upright
 from cnnstudio.core.text import name_problem, printable
 
@@ -162,7 +162,7 @@ def _probe(path: Path) -> tuple[tuple[int, int], str] | str:
         return UNREADABLE
     if size[0] <= 0 or size[1] <= 0:
         return UNREADABLE
-    if size[0] * size[1] > MAX_PIXELS:
+    if pixel_cost(*size) > MAX_PIXELS:  # a strip millions of pixels long counts as more (see pixel_cost)
         return TOO_LARGE
     return size, mode
 
