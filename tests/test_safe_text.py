@@ -217,3 +217,32 @@ def test_predict_folder_exits_0_when_it_classified_images_and_1_with_strict(chec
     assert cli.main(["predict", "--checkpoint", checkpoint, "--folder", str(tmp_path / "nothing")]) == cli.EXIT_ERROR
     assert cli.main(["predict", "--checkpoint", checkpoint, "--strict", "x.png"]) == cli.EXIT_ERROR
     assert "--strict goes with --folder" in capsys.readouterr().err
+
+
+# -- the app's widgets show the same escaped text ---------------------------------------------------
+def test_widgets_show_class_names_escaped(qtbot):
+    from cnnstudio.core.classify import FileResult, FolderClassification
+    from cnnstudio.ui.widgets.class_bars import ClassCountChart
+    from cnnstudio.ui.widgets.classify_dialog import FolderResultModel
+    from cnnstudio.ui.widgets.confusion_matrix import ConfusionMatrixView
+    from cnnstudio.ui.widgets.prediction import ProbabilityBars
+
+    names = [f"evil{RLO}gnp", "two\nlines"]
+    shown = ["evil\\u202egnp", "two\\nlines"]
+    bars = ProbabilityBars()
+    qtbot.addWidget(bars)
+    bars.set_rows([(names[0], 0.7), (names[1], 0.3)])
+    assert [label for label, _ in bars.rows()] == shown and RLO not in bars.toolTip()
+    chart = ClassCountChart()
+    qtbot.addWidget(chart)
+    chart.set_counts(names, [3, 4])
+    assert RLO not in chart.toolTip() and "two\\nlines: 4" in chart.toolTip()
+    matrix = ConfusionMatrixView()
+    qtbot.addWidget(matrix)
+    matrix.set_matrix(np.array([[1, 0], [0, 1]]), names)
+    assert matrix._classes == shown
+    model = FolderResultModel()
+    model.set_result(FolderClassification("f", names, [FileResult(f"a{RLO}.png", 1, names[1], 0.9,
+                                                                  [(names[1], 0.9)], truth=0)]))
+    texts = [model.data(model.index(0, col)) for col in (1, 2, 4)]
+    assert texts == ["a\\u202e.png", "two\\nlines", "evil\\u202egnp"]
