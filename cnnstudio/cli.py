@@ -297,14 +297,14 @@ def cmd_models(args) -> int:
                         "total_params": report.total_params, "error": report.error,
                         "layers": [layer_to_dict(l) for l in report.layers]})
             return 0 if report.ok else EXIT_ERROR
-        print(f"{spec.get('name', args.show)}: {spec.get('description', '')}")
+        print(printable(f"{spec.get('name', args.show)}: {spec.get('description', '')}"))  # a user's JSON
         print(f"input {'x'.join(map(str, input_shape))}, {classes} classes\n")
         rows = [[str(l.index + 1), l.label, "x".join(map(str, l.out_shape)), f"{l.params:,}", l.arithmetic or ""]
                 for l in report.layers]
         print_table(rows, ["#", "layer", "output", "params", "arithmetic"])
         print(f"\ntotal parameters: {report.total_params:,}")
         if not report.ok:
-            print(f"cnnstudio: error: {report.error}", file=sys.stderr)
+            print(f"cnnstudio: error: {printable(report.error)}", file=sys.stderr)
             return EXIT_ERROR
         return 0
     presets = list_presets()
@@ -462,9 +462,9 @@ def cmd_train(args) -> int:
         print(f"{result['status']}: {summary['epochs']} epochs on {summary['device']} ({summary['precision']}), "
               f"{summary['train_samples_per_second'] or 0:,.0f} samples/s"
               + (f", test accuracy {test:.2%}" if test is not None else ""))
-        print(f"run folder: {summary['run_dir']}")
+        print(printable(f"run folder: {summary['run_dir']}"))
         if summary.get("checkpoint"):
-            print(f"best checkpoint: {summary['checkpoint']}")
+            print(printable(f"best checkpoint: {summary['checkpoint']}"))
     return EXIT_STOPPED if result["status"] == "stopped" else 0
 
 
