@@ -69,7 +69,9 @@ def open_image(path: str | os.PathLike, framing: FramingProfile | None = None) -
         raise CNNStudioError(f"{path} is not a regular file (a FIFO, socket or device), not an image")
     try:
         with warnings.catch_warnings():
-            # PIL warns on stderr about images over ~89 M pixels: refuse them with a sentence instead.
+            # Pillow's other warnings (corrupt EXIF data, ...) are lines of its source on stderr while the
+            # picture is still good: silenced. Over ~89 M pixels it warns: refused with a sentence instead.
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 if pixel_cost(img.width, img.height) > MAX_IMAGE_PIXELS:

@@ -20,7 +20,6 @@ import json
 import os
 import stat
 import sys
-import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -122,11 +121,7 @@ def _classify(model: Model, path: Path) -> tuple[np.ndarray, bool]:
     if os.path.getsize(path) == 0:
         raise CNNStudioError("empty file")
     try:
-        with warnings.catch_warnings():
-            # Pillow's warnings (corrupt EXIF data, ...) are lines of its own source on stderr; the picture
-            # is still classified. (open_image turns the decompression-bomb warning into a refusal itself.)
-            warnings.simplefilter("ignore")
-            return model.probabilities(open_image(path, model.framing))
+        return model.probabilities(open_image(path, model.framing))  # open_image silences Pillow's warnings
     except CNNStudioError:
         raise
     except MemoryError:
