@@ -158,6 +158,7 @@ HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
     "broken-exif.jpg": (_broken_exif, "classified"),
     "float.tif": (lambda p: Image.fromarray(np.linspace(-5, 5, 1024, dtype=np.float32).reshape(32, 32), "F").save(p),
                   "classified"),
+    "nan.tif": (lambda p: Image.fromarray(np.full((16, 16), np.nan, np.float32), "F").save(p), "classified"),
     # Pillow converts LAB to RGB but not to grey: the box framing's refusal was a traceback.
     "lab.tif": (lambda p: Image.new("LAB", (8, 8)).save(p), "LAB|classified"),
     "text-bomb.png": (_text_bomb_png, "damaged"),
