@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 from cnnstudio import __version__
 from cnnstudio.core.errors import CNNStudioError
+from cnnstudio.core.text import printable
 from cnnstudio.core.training.config import AUGMENT_PRESETS
 
 EXIT_ERROR = 2
@@ -173,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folder", metavar="DIR", help="classify every image below DIR (recursive); with class "
                    "subfolders named like the model's classes, also report the accuracy")
     p.add_argument("--csv", metavar="OUT", help="with --folder: write one row per image to OUT")
+    p.add_argument("--strict", action="store_true", help="with --folder: exit 1 when any file was skipped "
+                   "(default: exit 0 when any image was classified)")
     p.add_argument("--top-k", type=positive_int, default=3)
     p.add_argument("--json", action="store_true")
 
@@ -209,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export}[args.command]
         return handler(args)
     except CNNStudioError as exc:
-        print(f"cnnstudio: error: {exc}", file=sys.stderr)
+        print(f"cnnstudio: error: {printable(exc)}", file=sys.stderr)  # one line, whatever a quoted name holds
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("cnnstudio: interrupted", file=sys.stderr)
@@ -242,11 +245,14 @@ def _json_default(value: Any) -> Any:
 
 
 def print_table(rows: list[list[str]], header: list[str]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    """Aligned columns; every cell shown through printable (a class or file name is one cell on one line)."""
+    rows = [[printable(c) for c in r] for r in rows]
+    header = [printable(h) for h in header]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
     print("  ".join("-" * w for w in widths))
     for r in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
 def human_bytes(n: int | None) -> str:
@@ -308,14 +314,14 @@ def cmd_models(args) -> int:
                         "total_params": report.total_params, "error": report.error,
                         "layers": [layer_to_dict(l) for l in report.layers]})
             return 0 if report.ok else EXIT_ERROR
-        print(f"{spec.get('name', args.show)}: {spec.get('description', '')}")
+        print(printable(f"{spec.get('name', args.show)}: {spec.get('description', '')}"))  # a user's JSON
         print(f"input {'x'.join(map(str, input_shape))}, {classes} classes\n")
         rows = [[str(l.index + 1), l.label, "x".join(map(str, l.out_shape)), f"{l.params:,}", l.arithmetic or ""]
                 for l in report.layers]
         print_table(rows, ["#", "layer", "output", "params", "arithmetic"])
         print(f"\ntotal parameters: {report.total_params:,}")
         if not report.ok:
-            print(f"cnnstudio: error: {report.error}", file=sys.stderr)
+            print(f"cnnstudio: error: {printable(report.error)}", file=sys.stderr)
             return EXIT_ERROR
         return 0
     presets = list_presets()
@@ -426,9 +432,9 @@ def cmd_train(args) -> int:
             progress.close()
         if dataset.report is not None and main_rank:
             if dataset.report.files_skipped:
-                print(f"note: {dataset.report.summary()}", file=sys.stderr)
+                print(f"note: {printable(dataset.report.summary())}", file=sys.stderr)
             for note in dataset.report.notes:
-                print(f"note: {note}", file=sys.stderr)
+                print(f"note: {printable(note)}", file=sys.stderr)
         # The data decides the defaults (a folder's kind and size), so the config comes after loading it.
         cfg = config_from_args(args, dataset)
         if main_rank:
@@ -465,7 +471,7 @@ def cmd_train(args) -> int:
     if not main_rank:
         return 0 if result["status"] != "failed" else EXIT_FAILED
     if result["status"] == "failed":
-        print(f"cnnstudio: error: {result['message']}", file=sys.stderr)
+        print(f"cnnstudio: error: {printable(result['message'])}", file=sys.stderr)
         if args.json:
             print_json({k: v for k, v in result.items() if k != "history"})
         # Refused before training started (settings, data, checkpoint): the same exit as every other
@@ -479,9 +485,9 @@ def cmd_train(args) -> int:
         print(f"{result['status']}: {summary['epochs']} epochs on {summary['device']} ({summary['precision']}), "
               f"{summary['train_samples_per_second'] or 0:,.0f} samples/s"
               + (f", test accuracy {test:.2%}" if test is not None else ""))
-        print(f"run folder: {summary['run_dir']}")
+        print(printable(f"run folder: {summary['run_dir']}"))
         if summary.get("checkpoint"):
-            print(f"best checkpoint: {summary['checkpoint']}")
+            print(printable(f"best checkpoint: {summary['checkpoint']}"))
     return EXIT_STOPPED if result["status"] == "stopped" else 0
 
 
@@ -575,7 +581,7 @@ class TrainReporter:
     def _line(self, text: str) -> None:
         if self.bar is not None:
             self.bar.close()
-        print(text, file=sys.stderr, flush=True)
+        print(printable(text), file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -640,8 +646,8 @@ def cmd_predict(args) -> int:
         raise CLIError("give image files, or --folder DIR")
     if args.images and args.folder:
         raise CLIError("give image files or --folder, not both")
-    if args.csv and not args.folder:
-        raise CLIError("--csv goes with --folder")
+    if (args.csv or args.strict) and not args.folder:
+        raise CLIError(f"{'--csv' if args.csv else '--strict'} goes with --folder")
     predictor = Predictor(args.checkpoint)
     if args.folder:
         return _predict_folder(args, predictor)
@@ -653,20 +659,24 @@ def cmd_predict(args) -> int:
             failures += 1
             results.append({"image": path, "error": str(exc)})
             if not args.json:
-                print(f"{path}: error: {exc}", file=sys.stderr)
+                print(printable(f"{path}: error: {exc}"), file=sys.stderr)
             continue
         top = predictor.top_k(probs, args.top_k)
         results.append({"image": path, "label": top[0]["label"], "index": top[0]["index"],
                         "probability": top[0]["probability"], "top_k": top, "empty": prepared.empty})
         if not args.json:
             alts = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in top)
-            print(f"{path}: {top[0]['label']} ({alts})")
+            print(printable(f"{path}: {top[0]['label']} ({alts})"))
     if args.json:
         print_json(results)
     return EXIT_FAILED if failures else 0
 
 
 def _predict_folder(args, predictor) -> int:
+    """Classify a folder. Exit 0 when any image was classified, the skipped files listed on stderr, in the
+    summary line and in the CSV (a folder of 120 photos with one broken file is a good result, not a
+    failure for the script that ran it); --strict: 1 when any file was skipped. Nothing classified: 1,
+    or 2 when the folder holds no image at all."""
     from cnnstudio.core.classify import classify_folder
 
     bar = TerminalProgress("classifying") if sys.stderr.isatty() else None
@@ -679,20 +689,24 @@ def _predict_folder(args, predictor) -> int:
     if args.csv:
         result.write_csv(args.csv)
     for name, why in result.skipped:
-        print(f"skipped {name}: {why}", file=sys.stderr)
+        print(printable(f"skipped {name}: {why}"), file=sys.stderr)
     if args.json:
         print_json(result.to_dict())
     else:
         for r in result.results:
             mark = "" if r.correct is None else ("  ok" if r.correct else f"  WRONG (is {predictor.classes[r.truth]})")
-            print(f"{r.path}: {r.label} {r.confidence:.1%}{mark}")
-        print(result.summary())
+            print(printable(f"{r.path}: {r.label} {r.confidence:.1%}{mark}"))
+        print(printable(result.summary()))
         if args.csv:
-            print(f"table written to {args.csv}")
+            print(printable(f"table written to {args.csv}"))
     if not result.results and not result.skipped:
-        print(f"cnnstudio: error: no images found in {args.folder}", file=sys.stderr)
+        print(printable(f"cnnstudio: error: no images found in {args.folder}"), file=sys.stderr)
         return EXIT_ERROR
-    return EXIT_FAILED if result.skipped else 0
+    if not result.results:
+        print(f"cnnstudio: error: none of the {len(result.skipped):,} image files could be classified",
+              file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_FAILED if result.skipped and args.strict else 0
 
 
 def cmd_export(args) -> int:
@@ -711,15 +725,15 @@ def cmd_export(args) -> int:
     if args.json:
         print_json(result.to_dict())
     else:
-        print(result.message)
+        print(printable(result.message))
         for note in result.notes:
-            print(note)
+            print(printable(note))
         if result.int8 is not None and result.int8.drop > 0.01:
             print(f"warning: INT8 costs {result.int8.drop:.1%} of accuracy; consider the fp32 model")
         if result.bundle:
-            print(f"predictor bundle: {result.bundle} (python {Path(result.bundle) / 'predict.py'} IMAGE)")
+            print(printable(f"predictor bundle: {result.bundle} (python {Path(result.bundle) / 'predict.py'} IMAGE)"))
     if not result.ok:
-        print(f"cnnstudio: error: {result.message}", file=sys.stderr)
+        print(f"cnnstudio: error: {printable(result.message)}", file=sys.stderr)
         return EXIT_FAILED
     return 0
 

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from cnnstudio.core.errors import CNNStudioError
+from cnnstudio.core.text import csv_cell
 
 BATCH = 64  # prepared images per forward pass
 
@@ -85,7 +86,8 @@ class FolderClassification:
     CSV_FIELDS = ("file", "predicted", "confidence", "second", "second_confidence", "truth", "correct")
 
     def write_csv(self, path: str | os.PathLike) -> Path:
-        """One row per image (file, predicted class, confidence, runner-up, truth, correct), then the skipped files."""
+        """One row per image (file, predicted class, confidence, runner-up, truth, correct), then the skipped
+        files. Every cell through csv_cell: a file or class named "=..." is text in a spreadsheet, not a formula."""
         path = Path(path)
         try:
             with path.open("w", newline="", encoding="utf-8") as f:
@@ -93,12 +95,12 @@ class FolderClassification:
                 writer.writerow(self.CSV_FIELDS)
                 for r in self.results:
                     second = r.top[1] if len(r.top) > 1 else ("", "")
-                    writer.writerow([r.path, r.label, f"{r.confidence:.6f}", second[0],
-                                     f"{second[1]:.6f}" if second[1] != "" else "",
-                                     "" if r.truth is None else self.classes[r.truth],
-                                     "" if r.correct is None else ("yes" if r.correct else "no")])
+                    writer.writerow(map(csv_cell, [r.path, r.label, f"{r.confidence:.6f}", second[0],
+                                                   f"{second[1]:.6f}" if second[1] != "" else "",
+                                                   "" if r.truth is None else self.classes[r.truth],
+                                                   "" if r.correct is None else ("yes" if r.correct else "no")]))
                 for name, why in self.skipped:
-                    writer.writerow([name, "", "", "", "", "", f"skipped: {why}"])
+                    writer.writerow(map(csv_cell, [name, "", "", "", "", "", f"skipped: {why}"]))
         except OSError as exc:
             raise CNNStudioError(f"cannot write {path}: {exc.strerror or exc}") from None
         return path

@@ -118,15 +118,18 @@ class Evaluation:
     CSV_FIELDS = ("class", "precision", "recall", "f1", "support")
 
     def write_csv(self, path: str | Path) -> Path:
-        """The per-class table (class, precision, recall, f1, support) as CSV."""
+        """The per-class table (class, precision, recall, f1, support) as CSV (cells through csv_cell: a
+        class named "=..." is text in a spreadsheet, not a formula)."""
         import csv
+
+        from cnnstudio.core.text import csv_cell
 
         path = Path(path)
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=list(self.CSV_FIELDS))
             writer.writeheader()
             for row in self.per_class():
-                writer.writerow({k: row[k] for k in self.CSV_FIELDS})
+                writer.writerow({k: csv_cell(row[k]) for k in self.CSV_FIELDS})
         return path
 
     def to_dict(self, top_misclassified: int = 100) -> dict:

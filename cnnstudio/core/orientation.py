@@ -17,6 +17,8 @@ def upright(image: Image.Image) -> Image.Image:
     A tag PIL cannot read (a damaged EXIF block) leaves the image as stored rather than failing the load.
     """
     try:
+        if image.getexif().get(0x0112, 1) == 1:  # upright already: exif_transpose would return a full copy
+            return image
         return ImageOps.exif_transpose(image) or image
     except Exception:  # noqa: BLE001 - broken EXIF data: the pixels are still good
         return image

@@ -11,6 +11,7 @@ copy that can drift.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -30,6 +31,19 @@ from .orientation import upright
 CONTENT_THRESHOLD = 0.15
 # The same limit as an image folder's loader: above it an image is refused before decoding.
 MAX_IMAGE_PIXELS = 50_000_000
+# Framing to the content's box works on float copies of the whole picture: above this many pixels the
+# picture is first reduced by an integer factor (a box filter), so a 69-byte PNG declaring 1 x 50,000,000
+# pixels costs tens of MB, not 1.5 GB. The content is then scaled to a 20-pixel box anyway.
+BOX_WORK_PIXELS = 4_000_000
+# Pillow keeps a picture as rows, each with its own pointer and allocation: a strip 1 pixel wide and
+# 50 million tall (a 69-byte PNG) took 845 MB to decode, against 50 MB of pixels. So each side counts as
+# at least this many pixels: 1 x 50,000 is fine, 1 x 50,000,000 counts as 800 million and is refused.
+MIN_COUNTED_SIDE = 16
+
+
+def pixel_cost(width: int, height: int) -> int:
+    """The pixels a picture of this size counts as against MAX_IMAGE_PIXELS (see MIN_COUNTED_SIDE)."""
+    return max(width, MIN_COUNTED_SIDE) * max(height, MIN_COUNTED_SIDE)
 
 
 @dataclass
@@ -51,12 +65,16 @@ def open_image(path: str | os.PathLike, framing: FramingProfile | None = None) -
         raise CNNStudioError(f"image not found: {path}")
     if path.is_dir():
         raise CNNStudioError(f"{path} is a folder, not an image")
+    if not path.is_file():  # a FIFO would block the read below until someone wrote to it; a device never ends
+        raise CNNStudioError(f"{path} is not a regular file (a FIFO, socket or device), not an image")
     try:
         with warnings.catch_warnings():
-            # PIL warns on stderr about images over ~89 M pixels: refuse them with a sentence instead.
+            # Pillow's other warnings (corrupt EXIF data, ...) are lines of its source on stderr while the
+            # picture is still good: silenced. Over ~89 M pixels it warns: refused with a sentence instead.
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                if img.width * img.height > MAX_IMAGE_PIXELS:
+                if pixel_cost(img.width, img.height) > MAX_IMAGE_PIXELS:
                     raise Image.DecompressionBombError("too many pixels")
                 img.seek(0)  # animated GIF / multi-page TIFF: the first frame
                 if framing is not None and framing.fit == "cover":
@@ -65,7 +83,8 @@ def open_image(path: str | os.PathLike, framing: FramingProfile | None = None) -
                 return upright(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise CNNStudioError(f"cannot read {path}: the image is too large (more than "
-                             f"{MAX_IMAGE_PIXELS // 1_000_000} million pixels)") from None
+                             f"{MAX_IMAGE_PIXELS // 1_000_000} million pixels, or a strip millions of pixels "
+                             "long)") from None
     except PermissionError:
         raise CNNStudioError(f"cannot read {path}: permission denied") from None
     except (OSError, ValueError, SyntaxError) as exc:
@@ -102,9 +121,26 @@ def prepare_image(img: Image.Image | np.ndarray, framing: FramingProfile) -> Pre
     """Frame any image (size, mode, polarity, aspect ratio) the way the dataset's images were framed."""
     if isinstance(img, np.ndarray):
         img = Image.fromarray(img)
-    if framing.fit == "box":
-        return _prepare_box(img, framing)
-    return _prepare_cover(img, framing)
+    try:
+        if framing.fit == "box":
+            return _prepare_box(img, framing)
+        return _prepare_cover(img, framing)
+    except ValueError as exc:  # a mode Pillow cannot convert (LAB, La): one line, not a traceback
+        raise CNNStudioError(f"cannot prepare a picture in Pillow's {img.mode} mode ({exc})") from None
+
+
+def _within_box_budget(img: Image.Image) -> Image.Image:
+    """`img` reduced by integer factors (box filter) to at most BOX_WORK_PIXELS, in a mode reduce() takes."""
+    n = img.width * img.height
+    if n <= BOX_WORK_PIXELS:
+        return img
+    if img.mode in ("P", "PA", "1") or is_deep(img.mode) and img.mode not in ("I", "F"):
+        # Palette indices cannot be averaged; 16-bit modes are not reduced by Pillow.
+        transparent = img.mode == "PA" or "transparency" in img.info
+        img = img.convert("RGBA" if transparent else "I" if is_deep(img.mode) else "L")
+    fx = min(img.width, math.ceil(math.sqrt(n / BOX_WORK_PIXELS)))  # a strip 1 pixel wide stays 1 wide
+    fy = min(img.height, math.ceil(n / BOX_WORK_PIXELS / fx))
+    return img.reduce((fx, fy))
 
 
 def _prepare_cover(img: Image.Image, framing: FramingProfile) -> PreparedImage:
@@ -120,7 +156,7 @@ def _prepare_cover(img: Image.Image, framing: FramingProfile) -> PreparedImage:
 
 def _prepare_box(img: Image.Image, framing: FramingProfile) -> PreparedImage:
     h, w = framing.height, framing.width
-    gray = to_float_gray(img)
+    gray = to_float_gray(_within_box_budget(img))
     background = _border_median(gray)
     # Bring the content to the dataset's polarity: light strokes on dark for MNIST-style data.
     want_light = framing.polarity != "dark-on-light"

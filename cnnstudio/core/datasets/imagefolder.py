@@ -33,8 +33,9 @@ from cnnstudio.core.datasets.catalog import human_size
 from cnnstudio.core.datasets.disk_images import DiskImages, memory_budget
 from cnnstudio.core.framing import MEASURE_SAMPLE, measure_framing, natural_profile
 from cnnstudio.core.image_modes import to_channels
-from cnnstudio.core.preparation import MAX_IMAGE_PIXELS
+from cnnstudio.core.preparation import MAX_IMAGE_PIXELS, pixel_cost
 from cnnstudio.core.orientation import upright
+from cnnstudio.core.text import name_problem, printable
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 MAX_PIXELS = MAX_IMAGE_PIXELS  # above this an image is refused from its header, before decoding
@@ -161,7 +162,7 @@ def _probe(path: Path) -> tuple[tuple[int, int], str] | str:
         return UNREADABLE
     if size[0] <= 0 or size[1] <= 0:
         return UNREADABLE
-    if size[0] * size[1] > MAX_PIXELS:
+    if pixel_cost(*size) > MAX_PIXELS:  # a strip millions of pixels long counts as more (see pixel_cost)
         return TOO_LARGE
     return size, mode
 
@@ -355,6 +356,11 @@ def _load(
     except OSError as exc:
         raise DatasetError(f"Cannot read the folder {folder} ({exc.strerror or exc}).") from exc
     classes = sorted(class_dirs)
+    for name in classes:  # names are stored one per line (labels.txt): see text.name_problem
+        problem = name_problem(name)
+        if problem:
+            raise DatasetError(f"Cannot use the class folder {printable(class_dirs[name][0][0])}: {problem}. "
+                               "Rename the folder and load again.")
     if len(classes) < 2:
         where = f"{folder} (in train/ and test/)" if split_dirs else str(folder)
         found = f"only {classes[0]!r}" if classes else "none"

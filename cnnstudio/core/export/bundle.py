@@ -11,11 +11,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.export.metadata import ModelMetadata
+from cnnstudio.core.text import name_problem
 
 CORE = Path(__file__).resolve().parent.parent
-# The core modules the bundle's preparation needs, in dependency order.
-PREPARATION_MODULES = ("errors.py", "orientation.py", "framing.py", "image_modes.py", "cover.py", "preparation.py")
+# The core modules the bundle's preparation needs, in dependency order, and text.py: predict.py shows
+# file and class names as the app does (printable).
+PREPARATION_MODULES = ("errors.py", "orientation.py", "framing.py", "image_modes.py", "cover.py", "preparation.py",
+                       "text.py")
 PACKAGE = "cnnstudio_prep"
 # The bundle's predict.py: a script, not a module of this package (its folder has no __init__.py), since
 # it imports the copied preparation modules under PACKAGE.
@@ -26,6 +30,7 @@ REQUIREMENTS = "onnxruntime>=1.16\nnumpy>=1.24\npillow>=9.5\n"
 def write_bundle(folder: Path, onnx_file: Path, metadata: ModelMetadata) -> Path:
     """Write the bundle's files into `folder` (created). The exporter gives it a temporary folder and moves
     the finished bundle into place (destination.place_folder), so a user's folder never holds half a bundle."""
+    _check_labels(metadata.classes)
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(onnx_file, folder / "model.onnx")
     (folder / "labels.txt").write_text("\n".join(metadata.classes) + "\n", encoding="utf-8")
@@ -39,6 +44,16 @@ def write_bundle(folder: Path, onnx_file: Path, metadata: ModelMetadata) -> Path
     (folder / "requirements.txt").write_text(REQUIREMENTS, encoding="utf-8")
     (folder / "README.md").write_text(_readme(metadata), encoding="utf-8")
     return folder
+
+
+def _check_labels(classes: list[str]) -> None:
+    """labels.txt is one class per line, read back with splitlines(): a name that would break a line (a
+    checkpoint made elsewhere; folders with such names are refused at load) is refused before writing."""
+    for name in classes:
+        problem = name_problem(name)
+        if problem:
+            raise CNNStudioError(f"cannot write the predictor bundle: a class name cannot be written one per line "
+                                 f"in labels.txt ({problem})")
 
 
 def _readme(metadata: ModelMetadata) -> str:

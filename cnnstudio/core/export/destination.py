@@ -29,6 +29,7 @@ from pathlib import Path
 
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.export.metadata import KEYS
+from cnnstudio.core.text import printable
 
 # Files larger than this are not parsed to look for CNN Studio's metadata (protobuf refuses > 2 GiB anyway).
 MAX_RECOGNISED_BYTES = 2**31
@@ -42,20 +43,14 @@ class ExportRefused(CNNStudioError):
 
 
 def shown(path: str | os.PathLike) -> str:
-    """A path as one printable line: control and bidirectional-format characters escaped (\\n, \\u202e),
-    very long paths cut in the middle. Messages name paths with this, so a newline in a name cannot
-    split the one line the user reads."""
-    text = "".join(_escape(ch) for ch in str(path))
+    """A path as one printable line (core.text.printable: a newline shows as \\n, U+202E as \\u202e), very
+    long paths cut in the middle. Messages name paths with this, so a newline in a name cannot split the
+    one line the user reads."""
+    text = printable(os.fspath(path))
     if len(text) > SHOWN_LIMIT:
         half = SHOWN_LIMIT // 2 - 2
         text = f"{text[:half]}...{text[-half:]}"
     return text
-
-
-def _escape(ch: str) -> str:
-    if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs"):
-        return ch.encode("unicode_escape").decode("ascii") if ch.isascii() else f"\\u{ord(ch):04x}"
-    return ch
 
 
 def check_name(path: Path, what: str = "file") -> None:

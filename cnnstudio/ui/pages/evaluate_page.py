@@ -23,6 +23,7 @@ from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QHBoxLayout, QLabel, QListWidgetItem, QMenu, QRadioButton,
                                QSplitter, QStackedWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget)
 
+from cnnstudio.core.text import printable
 from cnnstudio.ui.picture_export import PictureExportMixin
 from cnnstudio.ui.qimage import chw_to_hwc, numpy_to_qimage
 from cnnstudio.ui.state import AppState
@@ -389,7 +390,7 @@ class EvaluatePage(PictureExportMixin, QWidget):
         indices = ev.samples_for_cell(true_class, predicted_class)
         total = len(indices)
         shown = indices[:GALLERY_LIMIT]
-        t_name, p_name = ev.classes[true_class], ev.classes[predicted_class]
+        t_name, p_name = printable(ev.classes[true_class]), printable(ev.classes[predicted_class])
         if true_class == predicted_class:
             self.gallery_title.setText(f"{t_name}: recognised correctly ({total:,})")
         else:
@@ -433,13 +434,13 @@ class EvaluatePage(PictureExportMixin, QWidget):
             pixmap = QPixmap.fromImage(numpy_to_qimage(hwc)).scaled(
                 icon, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
             mark = "✓" if t == p else "✗"
-            item = QListWidgetItem(QIcon(pixmap), f"{format_probability(conf)} {ev.classes[p]}\n{mark} true: "
-                                                  f"{ev.classes[t]}")
+            item = QListWidgetItem(QIcon(pixmap), f"{format_probability(conf)} {printable(ev.classes[p])}\n{mark} true: "
+                                                  f"{printable(ev.classes[t])}")
             item.setData(Qt.ItemDataRole.UserRole, i)
             order = np.argsort(-ev.probabilities[i])[:3]
-            guesses = "\n".join(f"  {ev.classes[j]}: {format_probability(float(ev.probabilities[i, j]))}"
+            guesses = "\n".join(f"  {printable(ev.classes[j])}: {format_probability(float(ev.probabilities[i, j]))}"
                                 for j in order)
-            item.setToolTip(f"Test image #{i}\nTrue class: {ev.classes[t]}\nTop guesses:\n{guesses}\n"
+            item.setToolTip(f"Test image #{i}\nTrue class: {printable(ev.classes[t])}\nTop guesses:\n{guesses}\n"
                             "Click to look inside the network with it")
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
             self.gallery.addItem(item)

@@ -14,6 +14,8 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QFontMetrics, QPalette
 from PySide6.QtWidgets import QWidget
 
+from cnnstudio.core.text import printable
+
 MAX_LABEL_CHARS = 10  # longer class names are shortened on the axis; the tooltip has them in full
 LABEL_GAP_PX = 6  # between neighbouring class names
 EDGE_ROOM = 0.6  # the x range reaches this far (in classes) past the first and the last bar
@@ -57,7 +59,7 @@ class ClassCountChart(pg.PlotWidget):
         super().changeEvent(event)
 
     def set_counts(self, names: Sequence[str], counts: Sequence[int]) -> None:
-        self._names = list(names)
+        self._names = [printable(n) for n in names]  # a name's newline or U+202E shown escaped
         self._counts = np.asarray(counts, dtype=np.int64)
         x = np.arange(len(self._counts))
         self._bars.setOpts(x=x, height=self._counts, width=0.7)

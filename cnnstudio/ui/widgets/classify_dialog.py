@@ -18,6 +18,7 @@ from PySide6.QtGui import QBrush, QColor, QDesktopServices, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QMessageBox, QProgressBar, QPushButton, QTableView, QVBoxLayout, QWidget)
 
+from cnnstudio.core.text import printable
 from cnnstudio.ui.qimage import chw_to_hwc, crisp_qimage
 from cnnstudio.ui.sessions.classify_session import ClassifySession
 
@@ -61,13 +62,13 @@ class FolderResultModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DecorationRole and col == 0:
             return self._thumb(row)
         if role == Qt.ItemDataRole.DisplayRole:
-            return {1: r.path, 2: r.label + (" (empty image)" if r.empty else ""), 3: f"{r.confidence:.1%}",
-                    4: truth, 5: right}.get(col)
+            return {1: printable(r.path), 2: printable(r.label) + (" (empty image)" if r.empty else ""),
+                    3: f"{r.confidence:.1%}", 4: printable(truth), 5: right}.get(col)
         if role == SORT_ROLE:
             return {0: row, 1: r.path.casefold(), 2: r.label.casefold(), 3: r.confidence, 4: truth.casefold(),
                     5: right}.get(col)
         if role == Qt.ItemDataRole.ToolTipRole and col in (1, 2, 3):
-            return "\n".join(f"{name}: {p:.1%}" for name, p in r.top)
+            return "\n".join(f"{printable(name)}: {p:.1%}" for name, p in r.top)
         if role == Qt.ItemDataRole.ForegroundRole and col == 5 and r.correct is False:
             return QBrush(QColor("#c0392b"))
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 3:

@@ -18,6 +18,7 @@ from PySide6.QtGui import (QColor, QFont, QFontMetrics, QImage, QMouseEvent, QPa
                            QRegion)
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
+from cnnstudio.core.text import printable
 from cnnstudio.ui.widgets.color_scale import paint_color_scale, scale_height
 
 MISTAKE = QColor(220, 50, 47)
@@ -55,7 +56,7 @@ class ConfusionMatrixView(QWidget):
     # -- data -------------------------------------------------------------------------------------
     def set_matrix(self, counts: np.ndarray | None, classes: list[str] | None = None) -> None:
         self._counts = None if counts is None else np.asarray(counts, dtype=np.int64)
-        self._classes = list(classes or [])
+        self._classes = [printable(c) for c in classes or []]  # a name's newline or U+202E shown escaped
         self._selected = self._hover = None
         self.update()
 

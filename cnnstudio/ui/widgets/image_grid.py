@@ -12,6 +12,8 @@ from PySide6.QtCore import QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QImage, QMouseEvent, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
+from cnnstudio.core.text import printable
+
 GAP = 1  # pixels between thumbnails, in image pixels (scaled along with them)
 
 
@@ -74,7 +76,7 @@ class ImageGrid(QWidget):
         self._qimage = QImage(self._array.data, w, h, 3 * w, QImage.Format.Format_RGB888)
         self._cell = (int(images.shape[2]), int(images.shape[3]))
         self._count = len(images)
-        self._captions = list(captions or [])
+        self._captions = [printable(c) for c in captions or []]  # class names, shown escaped
         self.update()
 
     def image_count(self) -> int:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxL
                                QScrollArea, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from cnnstudio.core.inspection.display import layer_number
+from cnnstudio.core.text import printable
 from cnnstudio.ui.widgets.color_scale import ColorScale, lut_colors
 from cnnstudio.ui.widgets.elided_label import ElidedLabel
 from cnnstudio.ui.widgets.feature_section import FeatureSection, _html
@@ -169,7 +170,7 @@ class ExplainPanel(QFrame):
         self.class_combo.clear()
         self.class_combo.addItem("the predicted class", None)
         for i, name in enumerate(ctx.classes):
-            self.class_combo.addItem(name, i)
+            self.class_combo.addItem(printable(name), i)
         j = self.class_combo.findData(keep_class) if keep_class is not None else 0
         self.class_combo.setCurrentIndex(max(0, j))
         self.class_combo.blockSignals(False)
@@ -214,7 +215,7 @@ class ExplainPanel(QFrame):
         """The inspection's Grad-CAM or saliency over the input, with a caption naming what it explains."""
         target = self.target_class()
         explained = ins.cam.class_index if ins.cam is not None else (target if target is not None else ins.predicted)
-        name = f"'{classes[explained]}'"
+        name = f"'{printable(classes[explained])}'"
         if self.method() == "saliency":
             self.heatmap = ins.saliency
             self.cam_caption.setText(f"Saliency for {name}")
@@ -252,9 +253,9 @@ class ExplainPanel(QFrame):
         verdict = ""
         if true_class is not None:
             verdict = ("&nbsp;&nbsp;<span style='color:#3a9a4a'>✓ correct</span>" if true_class == predicted else
-                       f"<br><span style='color:#dc322f'>✗ wrong: it is {_html(classes[true_class])}</span>")
+                       f"<br><span style='color:#dc322f'>✗ wrong: it is {_html(printable(classes[true_class]))}</span>")
         self.headline.setText(f"<span style='font-size:20px; font-weight:600; color:{highlight}'>"
-                              f"{_html(classes[predicted])}</span>&nbsp;&nbsp;<span style='font-size:14px'>"
+                              f"{_html(printable(classes[predicted]))}</span>&nbsp;&nbsp;<span style='font-size:14px'>"
                               f"{format_probability(float(probs[predicted]))}</span>{verdict}")
 
     def class_names(self) -> list[str]:

@@ -13,6 +13,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from cnnstudio.core.text import printable
 from cnnstudio.ui.qimage import chw_to_hwc, numpy_to_qimage
 
 
@@ -38,7 +39,7 @@ class ProbabilityBars(QWidget):
         self.setMinimumHeight(self._slots * self.ROW)
 
     def set_rows(self, rows: Sequence[tuple[str, float]]) -> None:
-        self._rows = [(str(label), float(p)) for label, p in rows][: self._slots]
+        self._rows = [(printable(label), float(p)) for label, p in rows][: self._slots]  # no bidi reordering
         self.setToolTip("\n".join(f"{label}: {format_probability(p)}" for label, p in self._rows))
         self.update()
 
