@@ -1,7 +1,7 @@
 """A torch-free predictor bundle: model.onnx, labels, and a predict.py that needs onnxruntime, numpy, Pillow.
 
-The bundle prepares images with the app's own code: the core's torch-free modules (preparation,
-framing, image_modes, orientation, errors) are copied into the bundle's `cnnstudio_prep` package unchanged. Their
+The bundle prepares images with the app's own code: the core's torch-free modules (PREPARATION_MODULES
+below) are copied into the bundle's `cnnstudio_prep` package unchanged. Their
 imports between each other are relative, so the same files work under either package name, and a fix
 to the app's preparation reaches every bundle exported after it.
 """
