@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: run test install dev benchmarks gpu-check-data screenshots package package-check icons clean help
+.PHONY: run test install dev benchmarks gpu-check-data screenshots package package-check package-verify icons clean help
 
 help:
 	@echo "make run          create .venv if missing, install CNN Studio, open the app"
@@ -17,6 +17,7 @@ help:
 	@echo "make package      freeze the app (PyInstaller) and build the installers into dist/ (slow, GBs)"
 	@echo "make package-check  self-test the frozen app from outside the tree, then dpkg -i the .deb and"
 	@echo "                  self-test the installed cnnstudio (Linux, root)"
+	@echo "make package-verify  check dist/cnnstudio holds every compiled file of the installed packages"
 	@echo "make icons        draw the app icon into resources/ (PNG sizes, .ico, .icns)"
 
 $(PY):
@@ -36,8 +37,11 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) install -e ".[test]"
 	@touch $@
 
-$(VENV)/.installed-package: $(VENV)/.installed
-	$(PIP) install -e ".[package]"
+# The bundle is built from the versions pinned in packaging/constraints.txt (torch, torchvision, Qt, the
+# CUDA libraries, PyInstaller...), whatever the index serves that day: pip moves .venv to them here, and
+# packaging/build.py refuses to freeze an environment that differs. A bump is an edit of that file.
+$(VENV)/.installed-package: $(VENV)/.installed packaging/constraints.txt
+	$(PIP) install --no-cache-dir -c packaging/constraints.txt torch torchvision -e ".[package]"
 	@touch $@
 
 install: $(VENV)/.installed
@@ -75,6 +79,10 @@ package: $(VENV)/.installed-package
 
 package-check: $(VENV)/.installed-package
 	$(PY) packaging/build.py check
+
+# Checks a built bundle (default dist/cnnstudio) against the installed packages' compiled files, in seconds.
+package-verify: $(VENV)/.installed-package
+	$(PY) packaging/build.py verify
 
 icons: $(VENV)/.installed
 	$(PY) -m cnnstudio.icon resources
