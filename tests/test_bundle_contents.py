@@ -15,6 +15,7 @@ import ast
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -188,19 +189,27 @@ def _site_packages() -> list[Path]:
     return sorted(roots, key=lambda p: -len(str(p)))
 
 
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory) -> list[str]:
-    """Every shared object mapped into a process that does what the app does (see PROBE)."""
+@pytest.fixture(scope="module", params=["offscreen", "xcb"])
+def loaded(request, tmp_path_factory) -> tuple[str, list[str]]:
+    """Every shared object mapped into a process that does what the app does (see PROBE), under the
+    headless platform and, where Xvfb is installed, under X11 as on a user's desktop."""
     if not Path("/proc/self/maps").exists():
         pytest.skip("reads /proc/self/maps (Linux)")
+    platform_name = request.param
+    prefix: list[str] = []
+    if platform_name == "xcb":
+        if not shutil.which("xvfb-run"):
+            pytest.skip("xvfb-run is not installed (apt-get install xvfb)")
+        prefix = ["xvfb-run", "-a"]
     home = tmp_path_factory.mktemp("home")
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"),
-           "XDG_DATA_HOME": str(home / "data"), "XDG_CACHE_HOME": str(home / "cache")}
-    proc = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
+    env = {**os.environ, "QT_QPA_PLATFORM": platform_name, "HOME": str(home),
+           "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
+           "XDG_CACHE_HOME": str(home / "cache")}
+    proc = subprocess.run([*prefix, sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(line for line in proc.stdout.splitlines() if line.startswith("LOADED "))
-    return json.loads(line[len("LOADED "):])
+    return platform_name, json.loads(line[len("LOADED "):])
 
 
 def _relative_to_site(path: str) -> str | None:
@@ -214,11 +223,13 @@ def _relative_to_site(path: str) -> str | None:
 def test_every_compiled_file_the_app_loads_is_in_the_bundle(loaded, planned):
     """Every extension module, library and Qt plugin mapped into the probe process from an installed
     package is on the list the spec hands to PyInstaller."""
-    from_packages = {rel for rel in map(_relative_to_site, loaded) if rel and collect.is_compiled(rel)}
+    platform_name, paths = loaded
+    from_packages = {rel for rel in map(_relative_to_site, paths) if rel and collect.is_compiled(rel)}
     # The probe loads what these tests mean to cover: torchvision's operators, Qt's platform plugin,
     # onnxruntime, Pillow's codecs. Without them this test would pass for nothing.
     assert any(rel.startswith("torchvision/") for rel in from_packages), sorted(from_packages)
-    assert "PySide6/Qt/plugins/platforms/libqoffscreen.so" in from_packages
+    plugin = {"offscreen": "libqoffscreen.so", "xcb": "libqxcb.so"}[platform_name]
+    assert f"PySide6/Qt/plugins/platforms/{plugin}" in from_packages
     assert any(rel.startswith("onnxruntime/") for rel in from_packages)
     assert any(rel.startswith("PIL/_webp") for rel in from_packages)
     # Left out on purpose (collect.EXCLUDED_DISTRIBUTIONS): torch imports triton when it is installed and
