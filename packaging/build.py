@@ -147,10 +147,31 @@ def version_mismatches(pins: dict[str, str]) -> list[str]:
     return wrong
 
 
+def unpinned_requirements(pins: dict[str, str]) -> list[str]:
+    """Distributions the app or PyInstaller needs on this machine that the constraints file leaves free."""
+    from packaging.utils import canonicalize_name
+
+    collect = load_collect()
+    needed = {canonicalize_name(d.metadata["Name"]) for root in (collect.APP, "pyinstaller")
+              for d in collect.runtime_distributions(root, excluded={})} - {collect.APP}
+    return sorted(needed - set(pins))
+
+
 def check_pins() -> None:
     """The bundle is built from the versions in packaging/constraints.txt, or not at all: a bump is a
-    change of that file, made on purpose."""
-    wrong = version_mismatches(pinned_versions())
+    change of that file, made on purpose. Pins of distributions this platform does not install (the
+    nvidia-* wheels on Windows, macOS or a CPU-only torch) are not asked for."""
+    from importlib import metadata
+
+    pins = pinned_versions()
+    present = {}
+    for name, ver in pins.items():
+        try:
+            metadata.distribution(name)
+            present[name] = ver
+        except metadata.PackageNotFoundError:
+            pass
+    wrong = [f"{name}: not pinned" for name in unpinned_requirements(pins)] + version_mismatches(present)
     if wrong:
         raise SystemExit(f"the environment does not match {CONSTRAINTS.relative_to(ROOT)} "
                          f"(`make package` installs it): " + "; ".join(wrong))

@@ -328,3 +328,27 @@ def test_make_package_installs_the_pinned_versions():
     assert "build.py check" in check_rule
     build_source = (ROOT / "packaging" / "build.py").read_text(encoding="utf-8")
     assert "verify_bundle(BUNDLE)" in build_source.split("def check(", 1)[1].split("\ndef ", 1)[0]
+
+
+def test_check_pins_refuses_a_bumped_or_unpinned_distribution(build, monkeypatch):
+    pins = build.pinned_versions()
+    monkeypatch.setattr(build, "pinned_versions", lambda: {**pins, "numpy": "0.0.1"})
+    with pytest.raises(SystemExit, match=r"numpy: pinned 0\.0\.1, installed"):
+        build.check_pins()
+    monkeypatch.setattr(build, "pinned_versions", lambda: {k: v for k, v in pins.items() if k != "pillow"})
+    with pytest.raises(SystemExit, match="pillow: not pinned"):
+        build.check_pins()
+    # Pins equal to what is installed pass, and a pin of a distribution this platform does not install
+    # (nvidia-* on Windows) is not asked for. (Installed versions, not the file's: `make test`'s
+    # environment is not pinned.)
+    installed = {name: collect.metadata.version(name) for name in pins if _installed(name)}
+    monkeypatch.setattr(build, "pinned_versions", lambda: {**installed, "no-such-wheel": "1.0"})
+    build.check_pins()
+
+
+def _installed(name: str) -> bool:
+    try:
+        collect.metadata.distribution(name)
+        return True
+    except collect.metadata.PackageNotFoundError:
+        return False
