@@ -10,6 +10,8 @@ every file in their RECORDs that is an extension module (`importlib.machinery.EX
 a shared library, whatever its name.
 
     binaries()        (source, destination folder) pairs for the spec's Analysis(binaries=...)
+    path_imported_sources(), bundle_template_sources()
+                      .py files that are read or imported by path, for Analysis(datas=...)
     missing(bundle)   the files a built bundle lacks (`packaging/build.py verify`)
 
 It imports neither PyInstaller nor the packages it reads, so a test can call it in a second.
@@ -117,6 +119,44 @@ def binaries() -> list[tuple[str, str]]:
     """For PyInstaller's Analysis(binaries=...): each file into the folder it had in site-packages,
     where the code that loads it by path looks for it."""
     return [(str(c.source), c.path.parent.as_posix() or ".") for c in app_compiled_files()]
+
+
+# A package that puts its own folder on sys.path (onnxruntime.transformers does, and INT8 export reaches
+# it through onnxruntime.quantization) then imports its modules as top-level ones (`from fusion_utils
+# import ...`), which PyInstaller's analysis cannot follow.
+_ADDS_ITSELF_TO_PATH = re.compile(r"sys\.path\.(append|insert)\(.*(dirname|parent).*__file__")
+
+
+def path_imported_sources(dists: list[metadata.Distribution] | None = None) -> list[tuple[str, str]]:
+    """(source, destination folder) for the .py files of every package folder whose __init__.py puts
+    that folder on sys.path: they travel as files, where the frozen package's __init__ looks for them."""
+    pairs = []
+    for dist in runtime_distributions() if dists is None else dists:
+        for entry in dist.files or []:
+            path = PurePosixPath(str(entry))
+            if path.name != "__init__.py" or ".." in path.parts or "tests" in path.parts:
+                continue
+            init = Path(dist.locate_file(entry))
+            try:
+                text = init.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if _ADDS_ITSELF_TO_PATH.search(text):
+                pairs += [(str(py), path.parent.as_posix()) for py in sorted(init.parent.glob("*.py"))
+                          if py.name != "__init__.py"]
+    return pairs
+
+
+def bundle_template_sources() -> list[tuple[str, str]]:
+    """The files `cnnstudio export --bundle` copies into a predictor bundle (the core's preparation
+    modules and predict.py): a frozen app keeps only bytecode, so they travel as source files too,
+    where cnnstudio/core/export/bundle.py looks for them. Taken from bundle.py itself, so a module
+    added there is not forgotten here."""
+    from cnnstudio.core.export import bundle
+
+    pairs = [(str(bundle.CORE / name), "cnnstudio/core") for name in bundle.PREPARATION_MODULES]
+    pairs.append((str(bundle.TEMPLATE), "cnnstudio/core/export/bundle_files"))
+    return pairs
 
 
 def contents_folder(bundle: Path) -> Path:

@@ -173,6 +173,15 @@ model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
 session.run(None, {"x": np.ones((1, 3), np.float32)})
 import onnxscript  # noqa: F401
+import onnxruntime.quantization  # noqa: F401  INT8 export
+
+# Modules imported under a top-level name from inside a package's folder (a package that put its own
+# folder on sys.path): PyInstaller cannot see those imports.
+top_level_from_packages = sorted(m.__file__ for name, m in list(sys.modules.items())
+                                 if "." not in name and getattr(m, "__file__", None)
+                                 and "site-packages" in m.__file__
+                                 and os.path.basename(os.path.dirname(m.__file__)) not in ("site-packages", name))
+print("TOPLEVEL " + json.dumps(top_level_from_packages))
 
 window.close()
 app.processEvents()
@@ -190,7 +199,7 @@ def _site_packages() -> list[Path]:
 
 
 @pytest.fixture(scope="module", params=["offscreen", "xcb"])
-def loaded(request, tmp_path_factory) -> tuple[str, list[str]]:
+def loaded(request, tmp_path_factory) -> tuple[str, list[str], list[str]]:
     """Every shared object mapped into a process that does what the app does (see PROBE), under the
     headless platform and, where Xvfb is installed, under X11 as on a user's desktop."""
     if not Path("/proc/self/maps").exists():
@@ -208,8 +217,9 @@ def loaded(request, tmp_path_factory) -> tuple[str, list[str]]:
     proc = subprocess.run([*prefix, sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    line = next(line for line in proc.stdout.splitlines() if line.startswith("LOADED "))
-    return platform_name, json.loads(line[len("LOADED "):])
+    lines = {line.split(" ", 1)[0]: json.loads(line.split(" ", 1)[1]) for line in proc.stdout.splitlines()
+             if line.startswith(("LOADED ", "TOPLEVEL "))}
+    return platform_name, lines["LOADED"], lines["TOPLEVEL"]
 
 
 def _relative_to_site(path: str) -> str | None:
@@ -223,7 +233,7 @@ def _relative_to_site(path: str) -> str | None:
 def test_every_compiled_file_the_app_loads_is_in_the_bundle(loaded, planned):
     """Every extension module, library and Qt plugin mapped into the probe process from an installed
     package is on the list the spec hands to PyInstaller."""
-    platform_name, paths = loaded
+    platform_name, paths, _ = loaded
     from_packages = {rel for rel in map(_relative_to_site, paths) if rel and collect.is_compiled(rel)}
     # The probe loads what these tests mean to cover: torchvision's operators, Qt's platform plugin,
     # onnxruntime, Pillow's codecs. Without them this test would pass for nothing.
@@ -244,6 +254,45 @@ def test_every_compiled_file_the_app_loads_is_in_the_bundle(loaded, planned):
     assert not missing, f"the bundle would miss {len(missing)} compiled files the app loads: {missing}"
 
 
+def test_modules_imported_by_path_travel_as_files(loaded):
+    """INT8 export imports onnxruntime.quantization, which imports onnxruntime.transformers' modules as
+    top-level ones (`from fusion_utils import ...`): the frozen app failed with "No module named
+    'fusion_utils'" until those files travelled as sources."""
+    _, _, top_level = loaded
+    assert any("onnxruntime/transformers/" in f for f in top_level), top_level  # the case this is about
+    sources = {str(Path(src).resolve()) for src, _ in collect.path_imported_sources()}
+    missing = sorted(f for f in top_level if str(Path(f).resolve()) not in sources)
+    assert not missing, f"imported by path but not in the bundle: {missing}"
+
+
+def test_the_files_a_predictor_bundle_copies_travel_as_sources(tmp_path, monkeypatch):
+    """`cnnstudio export --bundle` copies core modules as source; the frozen app has only bytecode, so
+    each file write_bundle reads must be among the spec's data files (cover.py and image_modes.py were
+    not, and the frozen app's --bundle failed with "No such file or directory")."""
+    import types
+
+    from cnnstudio.core.export import bundle
+
+    read: list[str] = []
+    real_copy = bundle.shutil.copyfile
+
+    def recording_copy(src, dst, *args, **kwargs):
+        read.append(str(Path(src).resolve()))
+        return real_copy(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(bundle.shutil, "copyfile", recording_copy)
+    monkeypatch.setattr(bundle, "_readme", lambda metadata: "")
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"onnx")
+    bundle.write_bundle(tmp_path / "out", model, types.SimpleNamespace(classes=["a", "b"]))
+    from_app = [f for f in read if Path(f).is_relative_to(ROOT / "cnnstudio")]
+    assert len(from_app) >= 3
+    sources = {str(Path(src).resolve()): dest for src, dest in collect.bundle_template_sources()}
+    for f in from_app:
+        assert f in sources, f"export --bundle reads {f}, which the frozen app would not have"
+        assert sources[f] == Path(f).parent.relative_to(ROOT).as_posix()
+
+
 # -- the spec and the built-bundle check ---------------------------------------------------------------
 
 def test_the_spec_hands_collect_binaries_to_pyinstaller():
@@ -254,6 +303,7 @@ def test_the_spec_hands_collect_binaries_to_pyinstaller():
     assert "binaries" in keywords
     source = ast.unparse(tree)
     assert "collect.py" in source and "collect.binaries()" in source
+    assert "collect.bundle_template_sources()" in source and "collect.path_imported_sources()" in source
 
 
 @pytest.fixture
