@@ -207,8 +207,8 @@ def loaded(request, tmp_path_factory) -> tuple[str, list[str], list[str]]:
     platform_name = request.param
     prefix: list[str] = []
     if platform_name == "xcb":
-        if not shutil.which("xvfb-run"):
-            pytest.skip("xvfb-run is not installed (apt-get install xvfb)")
+        if not (shutil.which("xvfb-run") and shutil.which("xauth")):
+            pytest.skip("xvfb-run or xauth is not installed (apt-get install xvfb xauth)")
         prefix = ["xvfb-run", "-a"]
     home = tmp_path_factory.mktemp("home")
     env = {**os.environ, "QT_QPA_PLATFORM": platform_name, "HOME": str(home),
