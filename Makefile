@@ -5,18 +5,23 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
+# Where `make install-user` links the `cnnstudio` command: the per-user folder Debian, Ubuntu and Fedora
+# put on PATH (pip --user and pipx install there too).
+BINDIR ?= $(HOME)/.local/bin
 
-.PHONY: run test install dev benchmarks gpu-check-data screenshots package package-check icons clean help
+.PHONY: run test install install-user uninstall-user dev benchmarks gpu-check-data screenshots package package-check package-verify icons clean help
 
 help:
 	@echo "make run          create .venv if missing, install CNN Studio, open the app"
 	@echo "make test         install the test extras and run the whole suite headless"
+	@echo "make install-user put the \`cnnstudio\` command on your PATH (a link in ~/.local/bin to .venv's)"
 	@echo "make benchmarks   run the benchmark scripts (slow; results go to docs/benchmarks.md)"
 	@echo "make gpu-check-data  copy Fashion-MNIST into benchmarks/data/ for benchmarks/gpu_check.sh (no network there)"
 	@echo "make screenshots  render every page to docs/images/ (1280x820, 1024x700, 1600x1000)"
 	@echo "make package      freeze the app (PyInstaller) and build the installers into dist/ (slow, GBs)"
 	@echo "make package-check  self-test the frozen app from outside the tree, then dpkg -i the .deb and"
 	@echo "                  self-test the installed cnnstudio (Linux, root)"
+	@echo "make package-verify  check dist/cnnstudio holds every compiled file of the installed packages"
 	@echo "make icons        draw the app icon into resources/ (PNG sizes, .ico, .icns)"
 
 $(PY):
@@ -36,11 +41,34 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) install -e ".[test]"
 	@touch $@
 
-$(VENV)/.installed-package: $(VENV)/.installed
-	$(PIP) install -e ".[package]"
+# The bundle is built from the versions pinned in packaging/constraints.txt (torch, torchvision, Qt, the
+# CUDA libraries, PyInstaller...), whatever the index serves that day: pip moves .venv to them here, and
+# packaging/build.py refuses to freeze an environment that differs. A bump is an edit of that file.
+$(VENV)/.installed-package: $(VENV)/.installed packaging/constraints.txt
+	$(PIP) install --no-cache-dir -c packaging/constraints.txt torch torchvision -e ".[package]"
 	@touch $@
 
 install: $(VENV)/.installed
+
+# `make run` installs CNN Studio into .venv, whose bin/ is not on PATH: this links the command into
+# BINDIR, the way pipx does, so `cnnstudio ...` works in every shell. The link points into this
+# checkout's .venv: `make uninstall-user` removes it (only if it is ours).
+install-user: $(VENV)/.installed
+	@mkdir -p "$(BINDIR)"
+	@if [ -e "$(BINDIR)/cnnstudio" -o -L "$(BINDIR)/cnnstudio" ] && \
+	    [ "$$(readlink "$(BINDIR)/cnnstudio")" != "$(abspath $(VENV))/bin/cnnstudio" ]; then \
+	  echo "$(BINDIR)/cnnstudio exists and is not a link to this checkout's .venv: left alone (remove it first to replace it)" >&2; \
+	  exit 1; fi
+	@ln -sfn "$(abspath $(VENV))/bin/cnnstudio" "$(BINDIR)/cnnstudio"
+	@echo "linked $(BINDIR)/cnnstudio -> $(abspath $(VENV))/bin/cnnstudio"
+	@case ":$$PATH:" in *":$(BINDIR):"*) echo "cnnstudio is on your PATH: try  cnnstudio --help" ;; \
+	  *) echo "$(BINDIR) is not on your PATH yet: open a new login shell, or add this line to ~/.profile:"; \
+	     echo '    export PATH="$(BINDIR):$$PATH"' ;; esac
+
+uninstall-user:
+	@if [ "$$(readlink "$(BINDIR)/cnnstudio")" = "$(abspath $(VENV))/bin/cnnstudio" ]; then \
+	  rm "$(BINDIR)/cnnstudio" && echo "removed $(BINDIR)/cnnstudio"; \
+	else echo "$(BINDIR)/cnnstudio is not a link to this checkout's .venv: left alone"; fi
 
 run: $(VENV)/.installed
 	$(PY) -m cnnstudio
@@ -75,6 +103,10 @@ package: $(VENV)/.installed-package
 
 package-check: $(VENV)/.installed-package
 	$(PY) packaging/build.py check
+
+# Checks a built bundle (default dist/cnnstudio) against the installed packages' compiled files, in seconds.
+package-verify: $(VENV)/.installed-package
+	$(PY) packaging/build.py verify
 
 icons: $(VENV)/.installed
 	$(PY) -m cnnstudio.icon resources

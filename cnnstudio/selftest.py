@@ -1,8 +1,9 @@
 """`cnnstudio --self-test`: prove an installation works end to end, then exit 0 (non-zero on any failure).
 
 Opens the main window, trains one short shapes epoch on a background thread, saves and reloads the
-checkpoint, draws a figure and predicts it through the same path the Draw page uses. Used by the
-packaging checks on frozen bundles and installed .debs, where no Python or test suite is around.
+checkpoint, draws a figure and predicts it through the same path the Draw page uses, inspects it, and
+exports the model (INT8 ONNX plus a predictor bundle). Used by the packaging checks on frozen bundles
+and installed .debs, where no Python or test suite is around.
 """
 
 from __future__ import annotations
@@ -36,6 +37,25 @@ def check_data_folder() -> None:
     if data == program or program in data.parents:
         raise RuntimeError(f"the data folder {data} lies inside the program folder {program}")
     say(f"data folder: {data} (datasets download to {paths.datasets_dir()})")
+
+
+def check_export(checkpoint: str, folder: Path) -> None:
+    """INT8 ONNX export and a predictor bundle: the paths a frozen app is most likely to lack (modules
+    imported by path, source files copied into the bundle, onnx/onnxruntime's compiled parts)."""
+    from cnnstudio.core.export import export_model
+
+    t0 = time.monotonic()
+    result = export_model(checkpoint, "onnx", folder / "export" / "model.int8.onnx", int8=True,
+                          bundle=folder / "predictor")
+    if not result.ok:
+        raise RuntimeError(f"export failed its check: {result.message}")
+    if not result.bundle:
+        raise RuntimeError("export wrote no predictor bundle")
+    copied = sorted(p.relative_to(result.bundle).as_posix() for p in Path(result.bundle).rglob("*.py"))
+    if "predict.py" not in copied or len(copied) < 3:
+        raise RuntimeError(f"the predictor bundle lacks its scripts: {copied}")
+    say(f"exported: {Path(result.path).name} ({result.bytes / 1e6:.1f} MB, INT8) and a predictor bundle of "
+        f"{len(copied)} Python files in {time.monotonic() - t0:.1f} s")
 
 
 def run_self_test(timeout_s: float = 300.0) -> int:
@@ -115,6 +135,7 @@ def run_self_test(timeout_s: float = 300.0) -> int:
                 raise RuntimeError(f"inspection came back empty: {seen.cam_error}")
             say(f"inspected: {len(grids)} filter grids, {len(seen.feature_maps)} feature maps, Grad-CAM "
                 f"{seen.cam.cam.shape[1]}x{seen.cam.cam.shape[0]}")
+            check_export(result["checkpoint"], Path(tmp))
         check_data_folder()
         window.close()
         app.processEvents()

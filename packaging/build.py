@@ -4,6 +4,8 @@
     python packaging/build.py installers   from that bundle: Linux .deb + .tar.gz, Windows setup .exe
                                            (Inno Setup), macOS .dmg holding "CNN Studio.app"
     python packaging/build.py all          both (what `make package` runs)
+    python packaging/build.py verify [DIR] a built bundle (default dist/cnnstudio) holds every extension module
+                                           and shared library of the installed packages (packaging/collect.py)
     python packaging/build.py check        the bundle's self-test from a folder outside the source tree with
                                            a bare environment, then (Linux, as root) dpkg -i of the .deb and
                                            the installed `cnnstudio --self-test` (`make package-check`)
@@ -32,6 +34,7 @@ WORK = ROOT / "build" / "packaging"
 BUNDLE = DIST / "cnnstudio"
 REPORT = DIST / "packaging-report.json"
 RESOURCES = ROOT / "resources"
+CONSTRAINTS = ROOT / "packaging" / "constraints.txt"
 PACKAGE = "cnnstudio"
 MAINTAINER = "CNN Studio developers <cnnstudio@users.noreply.github.com>"
 DESCRIPTION = "Train and understand convolutional neural networks without writing code"
@@ -105,17 +108,104 @@ def largest_parts(bundle: Path, top: int = 8) -> list[tuple[str, int]]:
     return sorted(files, key=lambda t: -t[1])[:top]
 
 
+def load_collect():
+    """packaging/collect.py, by path: `packaging` is also the name of the PyPI package it imports."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cnnstudio_collect", ROOT / "packaging" / "collect.py")
+    module = sys.modules["cnnstudio_collect"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pinned_versions(path: Path = CONSTRAINTS) -> dict[str, str]:
+    """name -> version of each `name==version` line of the constraints file."""
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, ver = (part.strip() for part in line.split("==", 1))
+            pins[canonicalize_name(name)] = ver.split(";", 1)[0].strip()
+    return pins
+
+
+def version_mismatches(pins: dict[str, str]) -> list[str]:
+    """Each pinned distribution installed at another version (or missing), as `name: pinned X, installed Y`.
+    A local version label (torch's +cu130) is not part of the pin."""
+    from importlib import metadata
+
+    wrong = []
+    for name, ver in sorted(pins.items()):
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = "none"
+        if installed.split("+", 1)[0] != ver.split("+", 1)[0]:
+            wrong.append(f"{name}: pinned {ver}, installed {installed}")
+    return wrong
+
+
+def unpinned_requirements(pins: dict[str, str]) -> list[str]:
+    """Distributions the app or PyInstaller needs on this machine that the constraints file leaves free."""
+    from packaging.utils import canonicalize_name
+
+    collect = load_collect()
+    needed = {canonicalize_name(d.metadata["Name"]) for root in (collect.APP, "pyinstaller")
+              for d in collect.runtime_distributions(root, excluded={})} - {collect.APP}
+    return sorted(needed - set(pins))
+
+
+def check_pins() -> None:
+    """The bundle is built from the versions in packaging/constraints.txt, or not at all: a bump is a
+    change of that file, made on purpose. Pins of distributions this platform does not install (the
+    nvidia-* wheels on Windows, macOS or a CPU-only torch) are not asked for."""
+    from importlib import metadata
+
+    pins = pinned_versions()
+    present = {}
+    for name, ver in pins.items():
+        try:
+            metadata.distribution(name)
+            present[name] = ver
+        except metadata.PackageNotFoundError:
+            pass
+    wrong = [f"{name}: not pinned" for name in unpinned_requirements(pins)] + version_mismatches(present)
+    if wrong:
+        raise SystemExit(f"the environment does not match {CONSTRAINTS.relative_to(ROOT)} "
+                         f"(`make package` installs it): " + "; ".join(wrong))
+
+
+def verify_bundle(bundle: Path = BUNDLE) -> int:
+    """Every extension module and shared library of the installed packages is in the built bundle."""
+    collect = load_collect()
+    if not bundle.is_dir():
+        raise SystemExit(f"no bundle at {bundle}: run `make package` first")
+    expected = collect.app_compiled_files()
+    lost = collect.missing(bundle, expected)
+    if lost:
+        names = ", ".join(c.path.as_posix() for c in lost[:8]) + (f" and {len(lost) - 8} more" if len(lost) > 8 else "")
+        raise SystemExit(f"the bundle {bundle} misses {len(lost)} of the {len(expected)} compiled files of the "
+                         f"installed packages: {names}")
+    say(f"bundle {bundle} holds all {len(expected)} compiled files of the installed packages")
+    return len(expected)
+
+
 # -- the bundle ---------------------------------------------------------------------------------------
 
 def build_bundle() -> Path:
+    check_pins()
     t0 = time.monotonic()
     run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
          "--distpath", DIST, "--workpath", WORK / "pyinstaller", ROOT / "packaging" / "cnnstudio.spec"], cwd=ROOT)
     seconds = time.monotonic() - t0
     size = folder_size(BUNDLE)
     import torch
+    import torchvision
 
     save_report(bundle_seconds=round(seconds, 1), bundle_bytes=size, torch=torch.__version__,
+                torchvision=torchvision.__version__,
                 torch_cuda=torch.version.cuda, largest_files=largest_parts(BUNDLE),
                 size_by_package=size_by_package(BUNDLE))
     say(f"bundle: {BUNDLE} ({mib(size)}) in {seconds:.0f} s")
@@ -335,7 +425,7 @@ def self_test(executable: Path, cwd: Path, home: Path) -> float:
 
 
 def check(keep_installed: bool = False) -> None:
-    results: dict = {}
+    results: dict = {"bundle_compiled_files": verify_bundle(BUNDLE)}
     with tempfile.TemporaryDirectory(prefix="cnnstudio-package-check-") as tmp:
         tmp_path = Path(tmp)
         if sys.platform.startswith("linux"):
@@ -377,13 +467,17 @@ def check(keep_installed: bool = False) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=["bundle", "installers", "all", "check"])
+    parser.add_argument("step", choices=["bundle", "installers", "all", "check", "verify"])
+    parser.add_argument("bundle", nargs="?", type=Path, default=BUNDLE, help="verify: the bundle folder")
     parser.add_argument("--keep-installed", action="store_true", help="check: leave the .deb installed")
     args = parser.parse_args(argv)
     if args.step in ("bundle", "all"):
         build_bundle()
+        verify_bundle(BUNDLE)
     if args.step in ("installers", "all"):
         build_installers(BUNDLE)
+    if args.step == "verify":
+        verify_bundle(args.bundle)
     if args.step == "check":
         check(keep_installed=args.keep_installed)
     return 0

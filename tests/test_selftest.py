@@ -15,6 +15,7 @@ def test_self_test_passes_headless(tmp_path):
     assert "window shown: 'CNN Studio'" in proc.stdout
     assert "checkpoint saved and reloaded" in proc.stdout
     assert "drawn circle predicted as" in proc.stdout
+    assert "exported: model.int8.onnx" in proc.stdout and "predictor bundle of" in proc.stdout
     assert "QThread: Destroyed" not in proc.stderr
     # The self-test trains in a temporary folder: it leaves no run in the user's runs folder.
     assert not (tmp_path / "home" / "runs").exists() or not any((tmp_path / "home" / "runs").iterdir())
