@@ -31,12 +31,12 @@ def page(qtbot, shapes_dataset):
 
 
 def test_use_this_fills_the_forms_learning_rate(qtbot, page):
-    from cnnstudio.core.training.lr_find import LrFindResult
-    from cnnstudio.ui.widgets.lr_find_dialog import LrFindDialog
-
     assert page.find_lr_button.text() == "Find learning rate…"
     with qtbot.waitSignal(page.form.find_lr_button.clicked, timeout=1000):
         page.find_lr_button.click()
+    from cnnstudio.core.training.lr_find import LrFindResult
+    from cnnstudio.ui.widgets.lr_find_dialog import LrFindDialog
+
     dialog = page.lr_find_dialog
     assert isinstance(dialog, LrFindDialog)
     qtbot.waitUntil(lambda: dialog.use_button.isEnabled(), timeout=FIND_TIMEOUT_MS)
