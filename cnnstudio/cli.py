@@ -82,6 +82,11 @@ def positive_float(text: str) -> float:
     return value
 
 
+def learning_rate(text: str) -> float | str:
+    """--lr: a positive number, or "auto" (the learning-rate finder chooses)."""
+    return "auto" if text.strip().lower() == "auto" else positive_float(text)
+
+
 def non_negative_float(text: str) -> float:
     value = finite_float(text)
     if value < 0:
@@ -134,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "the data)")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--batch-size", type=positive_int)
-    p.add_argument("--lr", type=positive_float)
+    p.add_argument("--lr", type=learning_rate, help='a number, or "auto": the learning-rate finder chooses it')
     p.add_argument("--weight-decay", type=non_negative_float)
     p.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
     p.add_argument("--schedule", choices=["constant", "step", "cosine", "onecycle"])
@@ -160,6 +165,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: a new folder under the runs folder)")
     p.add_argument("--resume", metavar="CKPT", help="continue a run from its last.pt")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
+
+    p = sub.add_parser("lr-find", help="find a learning rate: a short run with a rising learning rate (range test)")
+    p.add_argument("--dataset", required=True, metavar="D", help="registered name, IDX folder or image folder")
+    p.add_argument("--model", metavar="M", help="preset name or JSON spec file (default: the one recommended)")
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
+    p.add_argument("--weight-decay", type=non_negative_float)
+    p.add_argument("--augment", choices=["default", *AUGMENT_PRESETS])
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--seed", type=seed_int)
+    p.add_argument("--limit-train", type=positive_int, metavar="N", help="use the first N samples only")
+    p.add_argument("--data-dir", metavar="DIR", help="folder holding (or receiving) the dataset's files")
+    p.add_argument("--download", action="store_true", help="download the dataset first if it is missing")
+    p.add_argument("--plot", metavar="FILE.png", help="also draw the loss against the learning rate into a new PNG")
+    p.add_argument("--json", action="store_true", help='print one JSON object: {"suggested_lr", "rule", "lrs", '
+                   '"losses"}')
+    p.set_defaults(epochs=None, lr=None, schedule=None, val_split=None, label_smoothing=None, early_stopping=None,
+                   warmup=None, class_weights=None)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset's test split")
     p.add_argument("--checkpoint", required=True, metavar="C")
@@ -209,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_app()
         handler = {"datasets": cmd_datasets, "models": cmd_models, "devices": cmd_devices, "train": cmd_train,
-                   "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export}[args.command]
+                   "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
+                   "lr-find": cmd_lr_find}[args.command]
         return handler(args)
     except CNNStudioError as exc:
         print(f"cnnstudio: error: {printable(exc)}", file=sys.stderr)  # one line, whatever a quoted name holds
@@ -391,6 +416,9 @@ def cmd_train(args) -> int:
     from cnnstudio.core.training.config import TrainConfig
     from cnnstudio.core.training.trainer import Trainer
 
+    auto_lr = args.lr == "auto" and not args.resume  # the finder runs once the data is loaded
+    if auto_lr:
+        args.lr = None
     if args.resume:
         ignored = [flag for flag, value in _resume_fixed_options(args) if value is not None and value is not False]
         if ignored:
@@ -446,6 +474,8 @@ def cmd_train(args) -> int:
             if args.epochs is None:  # the user relies on the recommended length: say how it was chosen
                 for reason in recommend(cfg.dataset, dataset, args.model).reasons:
                     print(f"note: {reason}", file=sys.stderr)
+        if auto_lr:
+            cfg.lr = _found_lr(cfg, dataset, main_rank)
 
     reporter = TrainReporter(enabled=main_rank, json_mode=args.json)
     trainer = Trainer(cfg, dataset=dataset, run_dir=args.out, resume_from=args.resume, on_event=reporter)
@@ -489,6 +519,61 @@ def cmd_train(args) -> int:
         if summary.get("checkpoint"):
             print(printable(f"best checkpoint: {summary['checkpoint']}"))
     return EXIT_STOPPED if result["status"] == "stopped" else 0
+
+
+def _run_finder(cfg, dataset, show: bool):
+    """The learning-rate finder on this configuration, with a progress bar on a terminal."""
+    from cnnstudio.core.training.lr_find import find_lr
+
+    bar = TerminalProgress("finding the learning rate") if show and sys.stderr.isatty() else None
+    progress = (lambda step, steps, lr, loss: bar.draw(step / steps, f"lr {lr:.2g} loss {loss:.4f}")) if bar else None
+    try:
+        return find_lr(cfg, dataset, progress=progress)
+    finally:
+        if bar:
+            bar.close()
+
+
+def _found_lr(cfg, dataset, main_rank: bool) -> float:
+    """train --lr auto: the finder's suggestion, said in one line."""
+    result = _run_finder(cfg, dataset, main_rank)
+    if result.suggested_lr is None:
+        raise CLIError("the learning-rate finder found no learning rate (the loss did not fall); give one with --lr")
+    if main_rank:
+        print(f"note: learning rate {result.suggested_lr:.3g}, chosen by the learning-rate finder (rule: "
+              f"{result.rule}, {len(result.lrs)} steps in {result.seconds:.1f} s)", file=sys.stderr)
+    return result.suggested_lr
+
+
+def cmd_lr_find(args) -> int:
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.models.backbones import input_size
+    from cnnstudio.core.models.presets import resolve_spec
+
+    if args.plot:  # a plot that could not be written is refused before the minutes of the test
+        from cnnstudio.core.training.lr_find_plot import check_plot_path
+
+        check_plot_path(args.plot)
+    cfg = config_from_args(args)  # every option checked before the data is loaded
+    size = input_size(cfg.spec if cfg.spec is not None else resolve_spec(cfg.model)) if args.model else None
+    dataset = load_dataset(cfg.dataset, data_dir=Path(args.data_dir) if args.data_dir else None,
+                           download=args.download, image_size=size)
+    cfg = config_from_args(args, dataset)
+    result = _run_finder(cfg, dataset, show=True)
+    if args.plot:
+        from cnnstudio.core.training.lr_find_plot import write_plot
+
+        write_plot(result, args.plot, f"{cfg.spec.get('name') if cfg.spec else cfg.model} on {dataset.name}")
+    if args.json:
+        print_json(result.to_dict())
+    elif result.suggested_lr is None:
+        print(f"no suggestion: the loss did not fall over {len(result.lrs)} steps ({result.seconds:.1f} s)")
+    else:
+        print(f"suggested learning rate: {result.suggested_lr:.3g} (rule: {result.rule}; {len(result.lrs)} steps "
+              f"from {result.lrs[0]:.0e} to {result.lrs[-1]:.2g}, {result.seconds:.1f} s)")
+    if args.plot:
+        print(f"plot: {args.plot}", file=sys.stderr)
+    return 0
 
 
 def _import_backbone_weights(cfg, path: str) -> None:

@@ -13,11 +13,11 @@ import math
 import os
 import time
 import traceback
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -218,6 +218,18 @@ class Trainer:
                                 "The last good checkpoint is kept.") from None
         return self._finish(run, status, message)
 
+    @contextmanager
+    def prepared(self) -> Iterator["_RunState"]:
+        """The run's pieces exactly as training prepares them (data on the device, model, optimizer,
+        preprocessing, precision), for a short experiment such as the learning-rate finder; the run
+        folder is released afterwards."""
+        try:
+            yield self._prepare()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
     # -- step 1: configuration, data, model, optimizer, resumed state --------------------------------
     def _prepare(self) -> "_RunState":
         cfg = self.config
@@ -351,7 +363,6 @@ class Trainer:
         # Training seconds this epoch spent before a stop and resume: the epoch's images/s counts
         # every image of the epoch, so it must count every second too.
         prior_seconds = float(run.partial.get("seconds", 0.0)) if first_batch else 0.0
-        autocast = (lambda: torch.autocast(device.type, dtype=run.amp_dtype)) if run.amp_dtype else nullcontext
         for b in range(first_batch, run.steps_per_epoch):
             waited = self.control.wait_while_paused()
             run.paused_total += waited
@@ -371,20 +382,9 @@ class Trainer:
                                         cfg.warmup_epochs, cfg.step_size, cfg.epochs)
             for g in run.optimizer.param_groups:
                 g["lr"] = run.lr * g.get("lr_scale", 1.0)
-            idx = batches[b]
-            run.x = x = run.pre.augment(run.train_x[idx].to(device, non_blocking=True), cfg.augment, run.aug_gen)
-            run.y = y = run.train_y[idx]
-            with autocast():
-                logits = run.ddp_model(x)
-                loss = F.cross_entropy(logits, y, weight=run.class_weight, label_smoothing=cfg.label_smoothing)
-            run.optimizer.zero_grad(set_to_none=True)
-            if run.scaler is not None:
-                run.scaler.scale(loss).backward()
-                run.scaler.step(run.optimizer)
-                run.scaler.update()
-            else:
-                loss.backward()
-                run.optimizer.step()
+            loss, logits = forward_loss(run, batches[b])
+            optimizer_step(run, loss)
+            y = run.y
             bs = y.shape[0]
             loss_acc += loss.detach().float() * bs
             correct_acc += (logits.detach().argmax(1) == y).sum()
@@ -577,6 +577,30 @@ class Trainer:
 
     def _evaluate(self, model, images, labels, pre, device, amp_dtype, classes) -> Evaluation:
         return evaluate(model, images, labels, classes, pre.normalise, device, amp_dtype, self.config.eval_batch_size)
+
+
+def forward_loss(run: "_RunState", idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch (these rows) preprocessed and augmented as training does, through the model under the
+    run's precision: (loss, logits). Shared by the training loop and the learning-rate finder."""
+    cfg = run.cfg
+    run.x = x = run.pre.augment(run.train_x[idx].to(run.device, non_blocking=True), cfg.augment, run.aug_gen)
+    run.y = y = run.train_y[idx]
+    with torch.autocast(run.device.type, dtype=run.amp_dtype) if run.amp_dtype else nullcontext():
+        logits = run.ddp_model(x)
+        loss = F.cross_entropy(logits, y, weight=run.class_weight, label_smoothing=cfg.label_smoothing)
+    return loss, logits
+
+
+def optimizer_step(run: "_RunState", loss: torch.Tensor) -> None:
+    """Backpropagate the loss and update the weights (through the gradient scaler under fp16)."""
+    run.optimizer.zero_grad(set_to_none=True)
+    if run.scaler is not None:
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+    else:
+        loss.backward()
+        run.optimizer.step()
 
 
 class _Stopped(Exception):

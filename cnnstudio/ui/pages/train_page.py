@@ -55,7 +55,7 @@ class TrainPage(QWidget):
                     "weight_decay_spin", "warmup_spin", "smoothing_spin", "val_spin", "patience_spin", "limit_spin",
                     "seed_spin", "device_combo", "precision_combo", "precision_label", "defaults_button",
                     "dataset_label", "model_label", "augment_label", "form_groups", "export_button",
-                    "resume_checkpoint_button")
+                    "resume_checkpoint_button", "find_lr_button")
 
     def __init__(self, state: AppState):
         super().__init__()
@@ -67,6 +67,7 @@ class TrainPage(QWidget):
         self._end_in_banner = False
         self.error_dialog: QMessageBox | None = None
         self.run_picker: Any = None  # the "Continue a run" dialog while it is open
+        self.lr_find_dialog: Any = None  # the "Find learning rate" dialog while it is open
         self._chart_pending: list[Any] = []
         self.chart_pacing = ChartPacing()
         self._chart_timer = QTimer(self)
@@ -142,6 +143,7 @@ class TrainPage(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.resume_checkpoint_button.clicked.connect(self._resume_checkpoint_clicked)
         self.export_button.clicked.connect(self.export_command_line)
+        self.find_lr_button.clicked.connect(self.find_learning_rate)
         for action, slot in (("start", self._start_clicked), ("pause", self.toggle_pause), ("stop", self.stop)):
             for key in SHORTCUTS[action]:
                 sc = QShortcut(QKeySequence(key), self)
@@ -626,6 +628,31 @@ class TrainPage(QWidget):
 
     def _log(self, text: str) -> None:
         self.panel.log(text)
+
+    def find_learning_rate(self) -> Any:
+        """Open the "Find learning rate" dialog and run the range test on the form's settings; "Use this"
+        puts the suggestion into the form. Returns the dialog (None when the settings are refused)."""
+        from cnnstudio.ui.sessions.lr_find_session import LrFindSession
+        from cnnstudio.ui.sessions.train_session import _needs_larger_pictures
+        from cnnstudio.ui.widgets.lr_find_dialog import LrFindDialog
+
+        blocker = self.start_blocker()
+        try:
+            if blocker:
+                raise CNNStudioError(blocker)
+            cfg = self.build_config()
+        except CNNStudioError as exc:
+            self._show_error("Cannot find a learning rate", str(exc))
+            return None
+        dataset = self.state.dataset
+        if dataset is not None and _needs_larger_pictures(cfg, dataset):
+            dataset = None  # the finder decodes the folder again, at the backbone's resolution
+        self.lr_find_dialog = dialog = LrFindDialog(LrFindSession(self), self)
+        dialog.lrChosen.connect(self.lr_spin.setValue)
+        dialog.finished.connect(lambda _r: setattr(self, "lr_find_dialog", None))
+        dialog.open()
+        dialog.start(cfg, dataset)
+        return dialog
 
     def _resume_checkpoint_clicked(self) -> None:
         """Pick the run to continue by name, date and accuracy (or any checkpoint file)."""

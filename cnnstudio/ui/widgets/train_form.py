@@ -137,6 +137,10 @@ class TrainForm(QScrollArea):
         form.addRow("Batch size:", self.batch_spin)
         form.addRow("Optimizer:", self.optimizer_combo)
         form.addRow("Learning rate:", self.lr_spin)
+        self.find_lr_button = QPushButton("Find learning rate…")
+        self.find_lr_button.setToolTip("A short range test with these settings: the loss against a rising learning "
+                                       "rate, and a suggestion you can use.")
+        form.addRow("", self.find_lr_button)
         form.addRow("Momentum:", self.momentum_spin)
         form.addRow("LR schedule:", self.schedule_combo)
         col.addWidget(basic)
