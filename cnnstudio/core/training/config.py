@@ -73,6 +73,9 @@ class TrainConfig:
     data_dir: str | None = None
     eval_batch_size: int = 1024
     log_every: int = 0  # steps between step events (0 = about 50 per epoch)
+    # Go back to the last good state with a lower learning rate when the loss blows up or stays at chance
+    # (training/recovery.py); off: a divergence ends the run, as a teacher may want to show.
+    recover: bool = True
 
     def validate(self) -> None:
         """Raise CNNStudioError with one clear sentence for any value that cannot work."""
@@ -87,6 +90,8 @@ class TrainConfig:
                 bad(f"{name} must be text (got {getattr(self, name)!r:.60})")
         # Types first: a config read from JSON or typed by hand may hold text, NaN or infinity, and
         # comparisons with NaN are all False, so the range checks below would let it through.
+        if not isinstance(self.recover, bool):
+            bad(f"recover must be true or false (got {self.recover!r:.60})")
         for name in ("epochs", "batch_size", "step_size", "early_stopping_patience", "seed", "limit_train",
                      "eval_batch_size", "log_every"):
             value = getattr(self, name)
