@@ -195,3 +195,23 @@ def test_the_chance_level_accounts_for_label_smoothing_and_class_balance():
 def test_recover_must_be_true_or_false(value):
     with pytest.raises(CNNStudioError, match="recover must be true or false"):
         small_config(recover=value).validate()
+
+
+def test_no_recover_on_the_command_line_and_back(tmp_path, capsys):
+    import shlex
+
+    from cnnstudio.cli import build_parser, config_from_args, main
+    from cnnstudio.core.launch import command_line
+
+    def parsed(*extra):
+        return config_from_args(build_parser().parse_args(["train", "--dataset", "shapes", *extra]))
+
+    assert parsed().recover is True and parsed("--no-recover").recover is False
+    cfg = small_config(recover=False)
+    assert "--no-recover" in command_line(cfg) and "--no-recover" not in command_line(small_config())
+    assert config_from_args(build_parser().parse_args(shlex.split(command_line(cfg))[1:])).recover is False
+    # A resumed run keeps its saved setting: asking for another is refused, not ignored.
+    ckpt = tmp_path / "last.pt"
+    ckpt.write_bytes(b"x")
+    assert main(["train", "--resume", str(ckpt), "--no-recover"]) != 0
+    assert "--no-recover" in capsys.readouterr().err
