@@ -375,8 +375,10 @@ class Trainer:
                     write_json_atomic(run.run_dir / "metrics.json", self.history)
                 raise _Stopped(f"stopped by the user at step {run.global_step:,} of {run.total_steps:,} "
                                f"(epoch {epoch + 1}, step {b} of {run.steps_per_epoch})")
-            run.lr = cfg.lr * run.guard.lr_factor * lr_factor(cfg.schedule, run.global_step, run.total_steps, run.steps_per_epoch,
-                                        cfg.warmup_epochs, cfg.step_size, cfg.epochs)
+            # A recovery's factor scales the whole schedule, so one-cycle and cosine keep their shape.
+            run.lr = cfg.lr * run.guard.lr_factor * lr_factor(cfg.schedule, run.global_step, run.total_steps,
+                                                              run.steps_per_epoch, cfg.warmup_epochs,
+                                                              cfg.step_size, cfg.epochs)
             for g in run.optimizer.param_groups:
                 g["lr"] = run.lr * g.get("lr_scale", 1.0)
             idx = batches[b]
@@ -438,7 +440,8 @@ class Trainer:
         problem = run.guard.step_problem(step_loss, run.global_step)
         if problem is not None:
             what, stuck = problem
-            raise _Diverged(f"the training loss {what} at epoch {epoch + 1}, step {batch + 1}", run.global_step, stuck)
+            raise _Diverged(f"the training loss {what} at epoch {epoch + 1}, step {batch + 1}", run.global_step,
+                            stuck)
 
     def _recovery_guard(self, run: "_RunState", ckpt: dict | None) -> RecoveryGuard:
         """The run's recovery (training/recovery.py), with a first snapshot: the state it starts from."""
