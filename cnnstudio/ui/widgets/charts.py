@@ -453,9 +453,13 @@ class TrainingCharts(QWidget):
 
     def _add_recovery_mark(self, x: float, step: int, reason: str, lr_factor: float) -> None:
         color = QColor("#d9822b")  # the warning orange: readable on the light and the dark theme
-        line = pg.InfiniteLine(pos=x, angle=90, movable=False, pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine),
+        # Labels low in the plot (a loss falls: the top right holds the legend), staggered so that
+        # recoveries a few steps apart stay readable.
+        height = 0.12 + 0.1 * (len(self.recovery_marks) % 4)
+        line = pg.InfiniteLine(pos=x, angle=90, movable=False,
+                               pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine),
                                label=f"recovered, lr ×{lr_factor:.2g}",
-                               labelOpts={"position": 0.9, "color": color, "anchors": [(0, 0.5), (0, 0.5)]})
+                               labelOpts={"position": height, "color": color, "anchors": [(0, 0.5), (0, 0.5)]})
         line.setToolTip(f"Recovered: {reason}.\nThe run went back to step {step:,}, its last good state, and goes on "
                         f"at ×{lr_factor:.3g} the learning rate.")
         self.loss_plot.addItem(line, ignoreBounds=True)
