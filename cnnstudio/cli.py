@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class-weights", action=argparse.BooleanOptionalAction, default=None,
                    help="weight the loss by class, for unbalanced classes (default: on when the most common "
                         "class has more than 3x the images of the rarest)")
+    p.add_argument("--no-recover", dest="recover", action="store_false", default=None,
+                   help="stop when the loss blows up or stays at chance, instead of going back to the last good "
+                        "state with a lower learning rate (up to 3 times)")
     p.add_argument("--warmup", type=non_negative_float, metavar="EPOCHS",
                    help="epochs of learning-rate warm-up (default: the data's recommendation)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -398,7 +401,7 @@ def config_from_args(args, data=None):
         "schedule": args.schedule, "precision": args.precision, "val_split": args.val_split, "seed": args.seed,
         "limit_train": args.limit_train, "data_dir": args.data_dir, "weight_decay": args.weight_decay,
         "label_smoothing": args.label_smoothing, "early_stopping_patience": args.early_stopping,
-        "warmup_epochs": args.warmup, "class_weights": args.class_weights,
+        "warmup_epochs": args.warmup, "class_weights": args.class_weights, "recover": args.recover,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     overrides.update(dataset=dataset, device=args.device)
@@ -599,6 +602,7 @@ def _resume_fixed_options(args) -> list[tuple[str, Any]]:
             ("--precision", args.precision), ("--val-split", args.val_split), ("--augment", args.augment),
             ("--early-stopping", args.early_stopping), ("--warmup", args.warmup),
             ("--class-weights", args.class_weights), ("--seed", args.seed), ("--limit-train", args.limit_train),
+            ("--no-recover", True if args.recover is False else None),
             ("--download", args.download), ("--weights", args.weights)]
 
 

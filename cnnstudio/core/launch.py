@@ -37,6 +37,8 @@ def train_arguments(config: TrainConfig, spec_path: str | None = None) -> list[s
         args += ["--warmup", f"{config.warmup_epochs:g}"]
     if config.class_weights != base.class_weights or own_folder:
         args += ["--class-weights" if config.class_weights else "--no-class-weights"]
+    if not config.recover:
+        args += ["--no-recover"]
     if config.early_stopping_patience or own_folder:
         args += ["--early-stopping", str(config.early_stopping_patience)]
     if config.seed:

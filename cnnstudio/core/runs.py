@@ -358,6 +358,11 @@ def normalise_history(data: Any, source: str = "metrics.json") -> dict[str, Any]
                            f"values of 'steps.{key}'")
     # Training time at each step and epoch end (added in 0.6): optional, so older runs still load; a
     # list that does not match its steps is dropped rather than refusing the whole history.
+    # The recoveries a run made (training/recovery.py): kept when they are records, else left out.
+    recoveries = data.get("recoveries")
+    if isinstance(recoveries, list):
+        history["recoveries"] = [r for r in recoveries if isinstance(r, dict) and _numeric(r.get("step"))
+                                 and _numeric(r.get("lr_factor")) and isinstance(r.get("reason"), str)]
     for where, target, count in ((data, history, n), (steps, history["steps"], m)):
         times = where.get("time")
         if isinstance(times, list) and len(times) == count and all(_numeric(v) for v in times):

@@ -89,6 +89,7 @@ class TrainingWorker(QObject):
     started = Signal(int, object, object)  # StartedEvent, history so far (a resumed run's) or None
     steps = Signal(int, object)  # list of StepEvent, oldest first (coalesced, never dropped)
     epoch = Signal(int, object)  # EpochEvent
+    recovered = Signal(int, object)  # RecoveredEvent: the run went back to its last good state
     log = Signal(int, str)
     pausedChanged = Signal(int, bool)  # True once the trainer really waits, False when it goes on
     done = Signal(int, object)  # the result dict (status, message, run_dir, checkpoint, history, ...)
@@ -168,6 +169,8 @@ class TrainingWorker(QObject):
             self.started.emit(self.generation, event, copy.deepcopy(history) if history else None)
         elif kind == "EpochEvent":
             self.epoch.emit(self.generation, event)
+        elif kind == "RecoveredEvent":
+            self.recovered.emit(self.generation, event)
         elif kind == "LogEvent":
             self.log.emit(self.generation, str(event.message))
         # FinishedEvent: the result dict run() returns is emitted as `done` after it.

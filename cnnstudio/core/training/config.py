@@ -102,6 +102,9 @@ class TrainConfig:
     data_dir: str | None = None
     eval_batch_size: int = 1024
     log_every: int = 0  # steps between step events (0 = about 50 per epoch)
+    # Go back to the last good state with a lower learning rate when the loss blows up or stays at chance
+    # (training/recovery.py); off: a divergence ends the run, as a teacher may want to show.
+    recover: bool = True
 
     def validate(self) -> None:
         """Raise CNNStudioError with one clear sentence for any value that cannot work."""
@@ -118,7 +121,7 @@ class TrainConfig:
             bad(f"data folder must be text (got {short_repr(self.data_dir)})")
         if self.spec is not None and not isinstance(self.spec, dict):
             bad(f"the model spec must be an object (got {short_repr(self.spec)})")
-        for name in ("nesterov", "class_weights"):
+        for name in ("nesterov", "class_weights", "recover"):
             if not isinstance(getattr(self, name), bool):
                 bad(f"{name.replace('_', ' ')} must be true or false (got {short_repr(getattr(self, name))})")
         if not isinstance(self.augment.hflip, bool):

@@ -53,6 +53,18 @@ class EpochEvent:
 
 
 @dataclass
+class RecoveredEvent:
+    """The run went back to its last good state and lowered its learning rate (training/recovery.py)."""
+
+    epoch: int  # 1-based epoch the run goes on in
+    step: int  # the global step it went back to (the steps after it are trained again)
+    detected_at_step: int  # the global step where the problem showed
+    reason: str  # what went wrong, in words: "the training loss became NaN at epoch 1, step 31"
+    lr_factor: float  # the factor on the schedule's learning rate from now on (0.3, 0.09, ...)
+    count: int  # recoveries so far in this run
+
+
+@dataclass
 class LogEvent:
     message: str
 

@@ -43,7 +43,9 @@ from cnnstudio.core.training.config import TrainConfig, resumed_config
 from cnnstudio.core.training.control import RunControl
 from cnnstudio.core.training.device import (autocast_dtype, configure_threads, resolve_device,
                                             resolve_precision)
-from cnnstudio.core.training.events import EpochEvent, FinishedEvent, LogEvent, StartedEvent, StepEvent
+from cnnstudio.core.training.events import (EpochEvent, FinishedEvent, LogEvent, RecoveredEvent, StartedEvent,
+                                            StepEvent)
+from cnnstudio.core.training.recovery import MAX_RECOVERIES, RecoveryGuard, chance_loss, floor_loss, stuck_threshold
 from cnnstudio.core.training.schedule import lr_factor
 
 EventCallback = Callable[[Any], None]
@@ -172,7 +174,8 @@ class Trainer:
         checkpoint) or failed while training ("training": diverged, out of memory, disk full)."""
         result = {"status": "failed", "message": message, "run_dir": str(self.run_dir) if self.run_dir else None,
                   "phase": "training" if self.started else "setup", "epochs": len(self.history["epoch"]),
-                  "best_val_accuracy": _best(self.history["val_accuracy"]), "history": self.history}
+                  "best_val_accuracy": _best(self.history["val_accuracy"]),
+                  "recoveries": list(self.history.get("recoveries", [])), "history": self.history}
         self._write_log(message)
         if self.run_dir is not None and self.dist.is_main and self._records_failure():
             try:
@@ -200,12 +203,18 @@ class Trainer:
         run = self._prepare()
         status, message = "finished", ""
         try:
-            for epoch in range(run.start_epoch, run.cfg.epochs):
-                self._train_one_epoch(run, epoch)
-                early = self._end_epoch(run, epoch)
+            epoch = run.start_epoch
+            while epoch < run.cfg.epochs:
+                try:
+                    self._train_one_epoch(run, epoch)
+                    early = self._end_epoch(run, epoch)
+                except _Diverged as problem:
+                    epoch = self._recover(run, problem)  # back to the last good state, or TrainingError
+                    continue
                 if early:
                     status, message = "early-stopped", early
                     break
+                epoch += 1
         except _Stopped as stop:
             status, message = "stopped", str(stop)
         except torch.OutOfMemoryError as exc:
@@ -310,6 +319,7 @@ class Trainer:
         run.lr = cfg.lr
         if ckpt is not None:
             run.restore(ckpt)
+        run.guard = self._recovery_guard(run, ckpt)
 
         if self.run_dir is None:
             self.run_dir = new_run_dir(ds.name, str(spec.get("name") or cfg.model))
@@ -378,8 +388,10 @@ class Trainer:
                     write_json_atomic(run.run_dir / "metrics.json", self.history)
                 raise _Stopped(f"stopped by the user at step {run.global_step:,} of {run.total_steps:,} "
                                f"(epoch {epoch + 1}, step {b} of {run.steps_per_epoch})")
-            run.lr = cfg.lr * lr_factor(cfg.schedule, run.global_step, run.total_steps, run.steps_per_epoch,
-                                        cfg.warmup_epochs, cfg.step_size, cfg.epochs)
+            # A recovery's factor scales the whole schedule, so one-cycle and cosine keep their shape.
+            run.lr = cfg.lr * run.guard.lr_factor * lr_factor(cfg.schedule, run.global_step, run.total_steps,
+                                                              run.steps_per_epoch, cfg.warmup_epochs,
+                                                              cfg.step_size, cfg.epochs)
             for g in run.optimizer.param_groups:
                 g["lr"] = run.lr * g.get("lr_scale", 1.0)
             loss, logits = forward_loss(run, batches[b])
@@ -415,6 +427,9 @@ class Trainer:
                 self.emit(StepEvent(epoch + 1, cfg.epochs, b + 1, run.steps_per_epoch, run.global_step,
                                     run.total_steps, loss_sum / max(1, seen), correct / max(1, seen), run.lr,
                                     run.rate, images_left / max(1e-9, run.rate), elapsed))
+                if b + 1 < run.steps_per_epoch and run.guard.snapshot_due(run.global_step, steps["loss"][-1]):
+                    run.partial["seconds"] = prior_seconds + time.perf_counter() - epoch_start - epoch_paused
+                    run.guard.take(run, epoch, b + 1, self.history)
                 loss_acc.zero_()
                 correct_acc.zero_()
                 seen_acc = 0
@@ -424,11 +439,45 @@ class Trainer:
         run.epoch_seconds = prior_seconds + time.perf_counter() - epoch_start - epoch_paused
 
     def _check_step_loss(self, run: "_RunState", step_loss: float, epoch: int, batch: int) -> None:
-        if not math.isfinite(step_loss) or step_loss > run.diverged_loss:
-            what = ("became NaN" if math.isnan(step_loss) else "became infinite" if math.isinf(step_loss)
-                    else f"grew to {step_loss:.3g} (a random guess scores about "
-                         f"{math.log(run.ds.num_classes):.2g})")
-            raise TrainingError(self._diverged(f"the training loss {what} at epoch {epoch + 1}, step {batch + 1}"))
+        problem = run.guard.step_problem(step_loss, run.global_step)
+        if problem is not None:
+            what, stuck = problem
+            raise _Diverged(f"the training loss {what} at epoch {epoch + 1}, step {batch + 1}", run.global_step,
+                            stuck)
+
+    def _recovery_guard(self, run: "_RunState", ckpt: dict | None) -> RecoveryGuard:
+        """The run's recovery (training/recovery.py), with a first snapshot: the state it starts from."""
+        cfg, ds = run.cfg, run.ds
+        chance = chance_loss(run.train_y, ds.num_classes, cfg.label_smoothing, balanced=cfg.class_weights)
+        warmup = int(cfg.warmup_epochs * run.steps_per_epoch)
+        if cfg.schedule == "onecycle" and not warmup:
+            warmup = int(0.25 * run.total_steps)  # one-cycle's rise (training/schedule.py)
+        guard = RecoveryGuard(enabled=cfg.recover, explode_loss=run.diverged_loss,
+                              stuck_loss=stuck_threshold(chance, floor_loss(ds.num_classes, cfg.label_smoothing)),
+                              chance=chance, warmup_end=warmup, last_good_step=run.global_step)
+        guard.load(ckpt.get("recovery") if ckpt else None, self.history.setdefault("recoveries", []))
+        self.history["recoveries"] = guard.records  # one list: metrics.json and checkpoints carry it
+        if cfg.recover:
+            guard.take(run, run.start_epoch, run.start_batch, self.history)
+        return guard
+
+    def _recover(self, run: "_RunState", problem: "_Diverged") -> int:
+        """Go back to the last good state with a lower learning rate; return the epoch to go on with.
+        Without recovery (or after the last one allowed) the run stops with the clear message."""
+        guard = run.guard
+        if not guard.can_recover():
+            raise TrainingError(self._diverged(problem.what, stuck=problem.stuck))
+        record = guard.recover(run, self.history, problem.what, problem.step)
+        line = (f"recovered: {problem.what}; went back to step {record['step']:,} (epoch {record['epoch']}) and "
+                f"lowered the learning rate to x{record['lr_factor']:.3g} of the schedule's "
+                f"(recovery {len(guard.records)} of {MAX_RECOVERIES}; --no-recover turns this off)")
+        self._write_log(line)
+        self.log(line)
+        if self.dist.is_main:
+            write_json_atomic(run.run_dir / "metrics.json", self.history)
+        self.emit(RecoveredEvent(record["epoch"], record["step"], record["detected_at_step"], record["reason"],
+                                 record["lr_factor"], len(guard.records)))
+        return run.start_epoch
 
     # -- step 3: validate, record, checkpoint, early stopping -----------------------------------------
     def _end_epoch(self, run: "_RunState", epoch: int) -> str:
@@ -443,11 +492,10 @@ class Trainer:
                                 run.ds.classes)
             val_loss, val_acc = ev.loss, ev.accuracy
             if not math.isfinite(val_loss):
-                raise TrainingError(self._diverged(f"the validation loss became "
-                                                   f"{'NaN' if math.isnan(val_loss) else 'infinite'} "
-                                                   f"after epoch {epoch + 1}"))
+                raise _Diverged(f"the validation loss became {'NaN' if math.isnan(val_loss) else 'infinite'} "
+                                f"after epoch {epoch + 1}", run.global_step)
         if not _weights_finite(run.model):
-            raise TrainingError(self._diverged(f"the weights hold NaN or infinite values after epoch {epoch + 1}"))
+            raise _Diverged(f"the weights hold NaN or infinite values after epoch {epoch + 1}", run.global_step)
         metric = _monitor_value(cfg.monitor, val_loss, val_acc, train_loss, train_acc)
         tiebreak = _tiebreak_value(cfg.monitor, val_loss)
         is_best = _improves(metric, tiebreak, run.best_metric, run.best_tiebreak)
@@ -475,6 +523,8 @@ class Trainer:
             write_json_atomic(run.run_dir / "metrics.json", self.history)
         self.emit(EpochEvent(epoch + 1, cfg.epochs, train_loss, train_acc, val_loss, val_acc, run.lr,
                              run.epoch_seconds, h["samples_per_second"][-1], is_best, str(last)))
+        if run.guard.enabled and run.guard.good(h["steps"]["loss"][-1] if h["steps"]["loss"] else train_loss):
+            run.guard.take(run, epoch + 1, 0, h)  # each epoch's end is a state to go back to
         if cfg.early_stopping_patience and run.bad_epochs >= cfg.early_stopping_patience and epoch + 1 < cfg.epochs:
             return (f"stopped early after epoch {epoch + 1}: {cfg.monitor} did not improve for "
                     f"{plural(run.bad_epochs, 'epoch')} (best at epoch {run.best_epoch})")
@@ -496,6 +546,7 @@ class Trainer:
             "epoch": epoch, "batch_in_epoch": batch_in_epoch, "global_step": run.global_step,
             "epoch_partial": dict(run.partial), "best_metric": run.best_metric, "best_epoch": run.best_epoch,
             "best_tiebreak": run.best_tiebreak, "bad_epochs": run.bad_epochs, "rng": rng,
+            "recovery": run.guard.state() if run.guard is not None else None,
         }
 
     def _save(self, run: "_RunState", name: str, payload: dict[str, Any]) -> Path:
@@ -522,6 +573,7 @@ class Trainer:
             "best_epoch": run.best_epoch,
             "train_samples_per_second": _mean_rate(self.history),
             "skipped_files": run.meta["dataset"]["skipped_files"],
+            "recoveries": list(self.history.get("recoveries", [])),
             "history": self.history,
         }
         if status != "stopped" and ds.test_images.shape[0] and self.dist.is_main:
@@ -538,10 +590,13 @@ class Trainer:
         self.emit(FinishedEvent(status, message or f"{status}: {plural(len(self.history['epoch']), 'epoch')}", result))
         return result
 
-    def _diverged(self, what: str) -> str:
+    def _diverged(self, what: str, stuck: bool = False) -> str:
         cfg = self.config
-        return (f"{what}: training diverged. Try a lower learning rate (now {cfg.lr:g}; e.g. {cfg.lr / 10:g}). "
-                "The last good checkpoint is kept.")
+        n = len(self.history.get("recoveries") or [])
+        lr = cfg.lr * (self.history["recoveries"][-1]["lr_factor"] if n else 1.0)
+        after = f" after {plural(n, 'recovery', 'recoveries')} (the last at learning rate {lr:.3g})" if n else ""
+        return (f"{what}{after}: training {'is not learning' if stuck else 'diverged'}. Try a lower learning rate "
+                f"(now {cfg.lr:g}; e.g. {lr / 10:g}). The last good checkpoint is kept.")
 
     def _stop_agreed(self, batch: int, log_every: int) -> bool:
         """A stop must be seen by every rank at the same batch; alone, check at every batch."""
@@ -607,6 +662,14 @@ class _Stopped(Exception):
     """Raised at a batch boundary once the user's stop is agreed; its text is the result's message."""
 
 
+class _Diverged(Exception):
+    """The loss or the weights went wrong (or the loss sits at chance): recover, or stop with the message."""
+
+    def __init__(self, what: str, step: int, stuck: bool = False):
+        super().__init__(what)
+        self.what, self.step, self.stuck = what, step, stuck
+
+
 @dataclass(eq=False)
 class _RunState:
     """Everything one run carries from step to step: what was prepared, and the counters a checkpoint saves."""
@@ -653,6 +716,7 @@ class _RunState:
     paused_total: float = 0.0
     time_offset: float = 0.0  # training seconds before this session (a resumed run)
     class_weight: Any = None  # per-class loss weights (config.class_weights), on the device
+    guard: RecoveryGuard | None = None  # recovery instead of divergence (training/recovery.py)
     rate: float | None = None  # images/s, smoothed over the step events: what the GUI shows and the ETA uses
     x: Any = None  # the batch in flight, dropped on out-of-memory so the cache can be emptied
     y: Any = None

@@ -84,6 +84,7 @@ class TrainPage(QWidget):
         session.started.connect(self._on_started)
         session.steps.connect(self._on_steps)
         session.epoch.connect(self._on_epoch)
+        session.recovered.connect(self._on_recovered)
         session.log.connect(self._log)
         session.pausedChanged.connect(self._on_paused_changed)
         session.ended.connect(self._on_run_ended)
@@ -527,6 +528,12 @@ class TrainPage(QWidget):
             self.status_label.setText(
                 f"Training loss {s.loss:.4f}, accuracy {format_percent(s.accuracy)} (recent steps)  ·  "
                 f"elapsed {format_duration(s.elapsed_seconds)}{best}")
+
+    def _on_recovered(self, event: Any) -> None:
+        """The run went back to its last good state: the chart drops what it undid and marks the place
+        (the log line comes with the trainer's own LogEvent)."""
+        self._flush_charts()
+        self.charts.mark_recovery(event.step, event.epoch, event.reason, event.lr_factor)
 
     def _on_epoch(self, e: Any) -> None:
         self._flush_charts()

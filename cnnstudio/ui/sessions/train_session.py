@@ -107,6 +107,7 @@ class TrainSession(QObject):
     started = Signal(object, object)  # StartedEvent, history so far (a resumed run's) or None
     steps = Signal(object)  # list of StepEvent, oldest first
     epoch = Signal(object)  # EpochEvent
+    recovered = Signal(object)  # RecoveredEvent
     log = Signal(str)
     pausedChanged = Signal(bool)
     ended = Signal(object, object)  # the result dict, failure (message, details) or None
@@ -260,6 +261,7 @@ class TrainSession(QObject):
         w.started.connect(self.receive_started)
         w.steps.connect(self.receive_steps)
         w.epoch.connect(self.receive_epoch)
+        w.recovered.connect(self.receive_recovered)
         w.log.connect(lambda gen, text: self.log.emit(text) if gen == self._generation else None)
         w.pausedChanged.connect(lambda gen, p: self.pausedChanged.emit(p) if gen == self._generation else None)
         w.done.connect(self.receive_result)
@@ -335,6 +337,12 @@ class TrainSession(QObject):
         if event.val_accuracy is not None:
             self.best_val = max(self.best_val or 0.0, event.val_accuracy)
         self.epoch.emit(event)
+
+    def receive_recovered(self, generation: int, event: Any) -> None:
+        if generation != self._generation:
+            return
+        self.current_step = event.step  # the steps after it are trained again
+        self.recovered.emit(event)
 
     def receive_result(self, generation: int, result: dict) -> None:
         if generation == self._generation:

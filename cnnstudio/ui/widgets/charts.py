@@ -150,6 +150,7 @@ class TrainingCharts(QWidget):
         self._smooth = _Series()  # (step, smoothed loss): grows like the raw series, no list -> array per update
         self._ema_acc = 0.0
         self._epochs: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "val_loss", "train_acc", "val_acc")}
+        self.recovery_marks: list[pg.InfiniteLine] = []  # where the run went back to its last good state
 
         # While a run is live, the x axes span the whole run (known at its start) and the loss axis moves
         # only in steps, so an update repaints the curves, not the axes (their tick text is the costly part).
@@ -347,6 +348,7 @@ class TrainingCharts(QWidget):
         """Empty every curve and go back to single-run mode; `hint` says what will appear (the Runs page:
         "Select a run", not "once training starts")."""
         self._set_mode("single")
+        self._clear_recovery_marks()
         self._steps.clear()
         self._lr.clear()
         self._smooth.clear()
@@ -429,6 +431,57 @@ class TrainingCharts(QWidget):
         self._smooth.extend(xs, smoothed)
         self._ema_acc = acc
 
+    # -- recoveries (training/recovery.py) -----------------------------------------------------------
+    def mark_recovery(self, step: int, epoch: int, reason: str, lr_factor: float) -> None:
+        """A live run went back to `step` (in `epoch`, 1-based): drop what it undid, the steps after it and
+        the epochs from `epoch` on (they are trained again), and mark the place."""
+        x, y = self._steps.view()
+        keep = int(np.searchsorted(x, step, side="right"))
+        raw_x, raw_y, lr_y = x[:keep].copy(), y[:keep].copy(), self._lr.view()[1][:keep].copy()
+        self._steps.clear()
+        self._lr.clear()
+        self._smooth.clear()
+        self._ema_acc = 0.0
+        self._append_step_values(list(raw_x), list(raw_y), list(lr_y))
+        self._refresh_step_curves()
+        e = self._epochs
+        done = sum(1 for n in e["epoch"] if n < epoch)
+        for values in e.values():
+            del values[done:]
+        self._refresh_epoch_curves()
+        self._add_recovery_mark(float(step), step, reason, lr_factor)
+
+    def _add_recovery_mark(self, x: float, step: int, reason: str, lr_factor: float) -> None:
+        color = QColor("#d9822b")  # the warning orange: readable on the light and the dark theme
+        # Labels low in the plot (a loss falls: the top right holds the legend), staggered so that
+        # recoveries a few steps apart stay readable.
+        height = 0.12 + 0.1 * (len(self.recovery_marks) % 4)
+        line = pg.InfiniteLine(pos=x, angle=90, movable=False,
+                               pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine),
+                               label=f"recovered, lr ×{lr_factor:.2g}",
+                               labelOpts={"position": height, "color": color, "anchors": [(0, 0.5), (0, 0.5)]})
+        line.setToolTip(f"Recovered: {reason}.\nThe run went back to step {step:,}, its last good state, and goes on "
+                        f"at ×{lr_factor:.3g} the learning rate.")
+        self.loss_plot.addItem(line, ignoreBounds=True)
+        self.recovery_marks.append(line)
+
+    def _clear_recovery_marks(self) -> None:
+        for line in self.recovery_marks:
+            self.loss_plot.removeItem(line)
+        self.recovery_marks = []
+
+    def _mark_history_recoveries(self, history: dict, steps: list, step_x: list) -> None:
+        """The recoveries a saved run made (metrics.json's "recoveries"), at their step or time."""
+        for record in history.get("recoveries") or []:
+            try:
+                step, factor, reason = int(record["step"]), float(record["lr_factor"]), str(record["reason"])
+            except (KeyError, TypeError, ValueError):
+                continue  # a hand-edited record: the curves still show
+            x = float(step)
+            if steps and step_x is not None and list(step_x) != list(steps):  # time on the x axis
+                x = float(np.interp(step, np.asarray(steps, float), np.asarray(step_x, float)))
+            self._add_recovery_mark(x, step, reason, factor)
+
     def _refresh_step_curves(self) -> None:
         x, y = self._steps.view()
         self.curves["step_loss"].setData(x, y)
@@ -482,6 +535,7 @@ class TrainingCharts(QWidget):
         if n and step_x is not None:
             self._append_step_values(step_x, losses[:n], lrs[:n])
             self._refresh_step_curves()
+        self._mark_history_recoveries(history, xs[:n], step_x)
         if epochs and epoch_x is not None:
             e = self._epochs
             e["epoch"] = epoch_x

@@ -197,6 +197,12 @@ class TrainForm(QScrollArea):
                                             "every class had as many images. Recommended when the most common "
                                             "class has more than 3x the images of the rarest.")
         aform.addRow("Class weights:", self.class_weights_check)
+        self.recover_check = QCheckBox("Recover from divergence")
+        self.recover_check.setChecked(True)
+        self.recover_check.setToolTip("When the loss blows up or stays at chance, go back to the last good state "
+                                      "with a lower learning rate (up to 3 times). Off: the run stops there, "
+                                      "as when showing what divergence looks like.")
+        aform.addRow("", self.recover_check)
         aform.addRow("Training images:", self.limit_spin)
         aform.addRow("Random seed:", self.seed_spin)
         col.addWidget(adv)
@@ -254,6 +260,7 @@ class TrainForm(QScrollArea):
             spin.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.UpDownArrows)
             spin.setKeyboardTracking(False)
         self.class_weights_check.toggled.connect(self._on_form_edited)
+        self.recover_check.toggled.connect(self._on_form_edited)
         for combo in (self.optimizer_combo, self.schedule_combo):
             combo.currentIndexChanged.connect(self._on_form_edited)
         for combo in (self.optimizer_combo, self.schedule_combo, self.precision_combo, self.device_combo):
@@ -306,6 +313,7 @@ class TrainForm(QScrollArea):
             self.limit_spin.setValue(cfg.limit_train)
             self.seed_spin.setValue(cfg.seed)
             self.class_weights_check.setChecked(bool(cfg.class_weights))
+            self.recover_check.setChecked(bool(cfg.recover))
             for combo, value in ((self.device_combo, cfg.device), (self.precision_combo, cfg.precision)):
                 index = combo.findData(value)
                 if index >= 0:
@@ -338,6 +346,7 @@ class TrainForm(QScrollArea):
             "limit_train": self.limit_spin.value(),
             "seed": self.seed_spin.value(),
             "class_weights": self.class_weights_check.isChecked(),
+            "recover": self.recover_check.isChecked(),
             "device": self.device_combo.currentData() or "auto",
             "precision": self.precision_combo.currentData() or "auto",
         }
