@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help='print one JSON object: {"suggested_lr", "rule", "lrs", '
                    '"losses"}')
     p.set_defaults(epochs=None, lr=None, schedule=None, val_split=None, label_smoothing=None, early_stopping=None,
-                   warmup=None, class_weights=None)
+                   warmup=None, class_weights=None, recover=None)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset's test split")
     p.add_argument("--checkpoint", required=True, metavar="C")
