@@ -232,8 +232,9 @@ def test_truncated_and_foreign_files_are_refused(tmp_path):
 
 def test_nan_loss_stops_the_run_with_advice(shapes, tmp_path):
     events = []
+    # recover=False: the first NaN ends the run (with recovery, tests/test_recovery.py).
     cfg = small_config(model="convnet-5x5", epochs=2, optimizer="sgd", lr=1e12, momentum=0.0, log_every=1,
-                       augment=Augmentation())
+                       augment=Augmentation(), recover=False)
     result = Trainer(cfg, dataset=shapes, run_dir=tmp_path / "r", on_event=events.append).run()
     assert result["status"] == "failed"
     assert "NaN" in result["message"] or "infinite" in result["message"]
