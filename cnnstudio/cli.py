@@ -347,7 +347,7 @@ def config_from_args(args, data=None):
 
     dataset = args.dataset or "shapes"
     base = recommend(dataset if data is not None or not Path(dataset).exists() else "folder", data,
-                     args.model).config
+                     args.model, epochs=args.epochs).config
     overrides = {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
         "schedule": args.schedule, "precision": args.precision, "val_split": args.val_split, "seed": args.seed,
@@ -423,9 +423,12 @@ def cmd_train(args) -> int:
             if not args.model:
                 print(f"note: no --model given: training {cfg.model}, the model recommended for this data",
                       file=sys.stderr)
+            rec = recommend(cfg.dataset, dataset, args.model, epochs=args.epochs)
             if args.epochs is None:  # the user relies on the recommended length: say how it was chosen
-                for reason in recommend(cfg.dataset, dataset, args.model).reasons:
+                for reason in rec.reasons:
                     print(f"note: {reason}", file=sys.stderr)
+            elif rec.recipe and all(v is None for v in (args.lr, args.optimizer, args.schedule)):  # the recipe applies
+                print(f"note: {rec.reasons[-1]}", file=sys.stderr)
 
     reporter = TrainReporter(enabled=main_rank, json_mode=args.json)
     trainer = Trainer(cfg, dataset=dataset, run_dir=args.out, resume_from=args.resume, on_event=reporter)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnnstudio.core.text import plural
-from cnnstudio.core.training.config import AUGMENT_PRESETS, BUILT_IN, Augmentation, TrainConfig, default_config
+from cnnstudio.core.training.config import AUGMENT_PRESETS, BUILT_IN, Augmentation, TrainConfig, data_config
+from cnnstudio.core.training.recipes import Recipe, choose_recipe
 TARGET_STEPS = 700  # optimizer steps a small set needs to converge with Adam at 1e-3 (see docs/benchmarks.md)
 MIN_EPOCHS, MAX_EPOCHS = 10, 60
 SMALL_PHOTO_SET = 5000  # fewer photos than this: the smaller network (bn-cnn4)
@@ -44,6 +45,10 @@ class Recommendation:
     config: TrainConfig
     kind: str  # "built-in", "characters" (grayscale) or "photos" (colour)
     reasons: tuple[str, ...]  # sentences for the Train page, the CLI and the log
+    recipe: str = ""  # the model's recipe (cnnstudio.core.training.recipes): "batchnorm", "no-normalisation", ...
+    # No measured recipe fits the model (a deep custom network without normalisation): its learning rate
+    # is meant to be found by the learning-rate finder (`--lr auto`); config.lr is the closest recipe's.
+    lr_auto: bool = False
 
 
 def batch_size_for(n_train: int) -> int:
@@ -71,14 +76,32 @@ def class_imbalance(data: Any) -> tuple[float, str, str]:
     return float(counts[most] / counts[least]), str(classes[most]), str(classes[least])
 
 
-def recommend(dataset: str, data: Any = None, model: str | None = None) -> Recommendation:
+def _with_recipe(rec: Recommendation, model: str | None, spec: Any, epochs: int | None, data: Any) -> Recommendation:
+    """`rec` adapted to the model's traits (cnnstudio.core.training.recipes), with the recipe's reason."""
+    shape = tuple(data.input_shape) if data is not None and hasattr(data, "input_shape") else None
+    classes = len(getattr(data, "classes", []) or []) or None
+    recipe: Recipe | None = choose_recipe(rec.config, model, spec, epochs, shape, classes)
+    if recipe is None:
+        return rec
+    reasons = rec.reasons
+    if recipe.changes and rec.kind == "built-in":  # the data's tuned settings are not the ones used: say only its length
+        reasons = (f"{rec.config.dataset}: {plural(rec.config.epochs, 'epoch')}.",)
+    return Recommendation(recipe.apply(rec.config), rec.kind, (*reasons, f"Recipe \"{recipe.name}\": {recipe.reason}"),
+                          recipe.name, recipe.lr_auto)
+
+
+def recommend(dataset: str, data: Any = None, model: str | None = None, spec: dict | None = None,
+              epochs: int | None = None) -> Recommendation:
     """The settings to train `dataset` with; `data` is the loaded Dataset (needed for a user's folder,
-    whose images decide), `model` a preset the user chose (else the one recommended here)."""
+    whose images decide), `model` a preset or JSON file the user chose (else the one recommended here),
+    `spec` the layer editor's network (it wins over `model`), `epochs` the run's length if already chosen.
+    The data decides first, then the model's traits adapt the recipe."""
     if dataset in BUILT_IN or data is None:
-        cfg = default_config(dataset, model)
-        return Recommendation(cfg, "built-in", (f"settings tuned on {dataset}: {plural(cfg.epochs, 'epoch')} in "
-                                                f"batches of {cfg.batch_size}, {cfg.optimizer} at {cfg.lr:g}"
-                                                f" ({cfg.schedule}).",))
+        cfg = data_config(dataset, model)
+        rec = Recommendation(cfg, "built-in", (f"settings tuned on {dataset}: {plural(cfg.epochs, 'epoch')} in "
+                                               f"batches of {cfg.batch_size}, {cfg.optimizer} at {cfg.lr:g}"
+                                               f" ({cfg.schedule}).",))
+        return _with_recipe(rec, model, spec, epochs, data)
     kind = data_kind(data)
     c, h, w = data.input_shape
     n = int(len(data.train_labels))
@@ -124,4 +147,4 @@ def recommend(dataset: str, data: Any = None, model: str | None = None) -> Recom
                        "the loss is weighted by class and the rare classes count as much.")
     if model is None:
         reasons.append(f"{chosen}: recommended for {h}x{w} {'grayscale' if c == 1 else 'colour'} images.")
-    return Recommendation(cfg, kind, tuple(reasons))
+    return _with_recipe(Recommendation(cfg, kind, tuple(reasons)), chosen, spec, epochs, data)
