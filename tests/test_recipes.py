@@ -41,7 +41,8 @@ def test_traits_read_from_the_spec():
 
     convnet = model_traits(get_preset("convnet-5x5"), (1, 28, 28), 10)
     assert not convnet.normalised and convnet.activations == ("relu",) and convnet.saturating is None
-    assert convnet.depth == 4 and convnet.params == infer_shapes(get_preset("convnet-5x5"), (1, 28, 28), 10).total_params
+    assert convnet.depth == 4
+    assert convnet.params == infer_shapes(get_preset("convnet-5x5"), (1, 28, 28), 10).total_params
     assert model_traits(get_preset("sigmoid-cnn")).saturating == "sigmoid"
     assert model_traits(get_preset("lenet5")).saturating == "tanh"
     assert model_traits(get_preset("fast-cnn")).normalised
@@ -59,10 +60,11 @@ def test_networks_without_normalisation_do_not_get_the_batchnorm_recipe(model):
     cfg = rec.config
     assert not is_batchnorm_recipe(cfg)
     assert cfg.optimizer == "adam" and cfg.schedule == "cosine" and 0 < cfg.warmup_epochs <= 1
-    assert cfg.lr == (3e-3 if model == "sigmoid-cnn" else 1e-3)
-    assert rec.recipe == ("sigmoid" if model == "sigmoid-cnn" else "no-normalisation")
+    saturating = model in ("sigmoid-cnn", "lenet5")  # sigmoid, tanh
+    assert cfg.lr == (3e-3 if saturating else 1e-3)
+    assert rec.recipe == ("saturating" if saturating else "no-normalisation")
     # The reasons the Train page and `cnnstudio train` print say which recipe and why.
-    assert any(model in r and ("no normalisation" in r or "sigmoid" in r) and "Adam at" in r for r in rec.reasons)
+    assert any(model in r and ("no normalisation" in r or "units" in r) and "Adam at" in r for r in rec.reasons)
     assert default_config("fashion-mnist", model, epochs=1) == cfg  # one path: the same answer
 
 
@@ -70,7 +72,8 @@ def test_a_custom_spec_without_normalisation_gets_its_own_recipe():
     cfg = default_config("fashion-mnist", spec=PLAIN)
     assert not is_batchnorm_recipe(cfg) and cfg.optimizer == "adam" and cfg.lr == 1e-3
     rec = recommend("fashion-mnist", spec=PLAIN)
-    assert rec.recipe == "no-normalisation" and any("my-plain-net has no normalisation layers" in r for r in rec.reasons)
+    assert rec.recipe == "no-normalisation"
+    assert any("my-plain-net has no normalisation layers" in r for r in rec.reasons)
     assert not rec.lr_auto  # a shallow plain network: the measured recipe fits
     assert recommend("mnist", spec=WITH_BN).recipe == "batchnorm"
     assert is_batchnorm_recipe(default_config("mnist", spec=WITH_BN))

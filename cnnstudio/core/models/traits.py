@@ -62,7 +62,8 @@ def model_traits(spec: Any, input_shape: tuple[int, ...] | None = None, num_clas
                        depth=depth, params=params, pretrained=pretrained, frozen=frozen)
 
 
-def traits_for(model: str | None, spec: Any = None, input_shape=None, num_classes=None) -> tuple[str, ModelTraits] | None:
+def traits_for(model: str | None, spec: Any = None, input_shape: tuple[int, ...] | None = None,
+               num_classes: int | None = None) -> tuple[str, ModelTraits] | None:
     """(name, traits) of the model a run will train: `spec` when given (the layer editor's), else the preset
     or JSON file `model` names; None when there is no model yet or its spec cannot be read (the data's
     recipe then stands, and training reports the spec's problem in its own words)."""

@@ -84,7 +84,7 @@ def _with_recipe(rec: Recommendation, model: str | None, spec: Any, epochs: int 
     if recipe is None:
         return rec
     reasons = rec.reasons
-    if recipe.changes and rec.kind == "built-in":  # the data's tuned settings are not the ones used: say only its length
+    if recipe.changes and rec.kind == "built-in":  # the tuned settings are not the ones used: only the length stands
         reasons = (f"{rec.config.dataset}: {plural(rec.config.epochs, 'epoch')}.",)
     return Recommendation(recipe.apply(rec.config), rec.kind, (*reasons, f"Recipe \"{recipe.name}\": {recipe.reason}"),
                           recipe.name, recipe.lr_auto)
