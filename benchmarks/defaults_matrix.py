@@ -104,7 +104,9 @@ def run_cell(model: str, model_arg: str, data: str, data_arg: str, epochs: int, 
     recoveries = result.get("recoveries")
     recovered = "-" if recoveries is None else (
         f"yes ({len(recoveries) if isinstance(recoveries, list) else recoveries})" if recoveries else "no")
-    classes = 10 if data != "shapes" else 3
+    from cnnstudio.core.datasets.shapes import CLASSES
+
+    classes = len(CLASSES) if data in ("shapes", "photos") else 10  # the photo folder holds the shapes' classes
     if proc.returncode != 0 or result.get("status") not in ("finished", "early-stopped"):
         lines = (proc.stderr or "").strip().splitlines()
         status, message = "failed", result.get("message") or (lines[-1] if lines else f"exit {proc.returncode}")
