@@ -164,7 +164,7 @@ def main() -> int:
         per_epoch = studio["training_seconds"] / max(1, studio["epochs"])
         epochs = args.five_minute_epochs or max(studio["epochs"], int((budget - startup - 5) / per_epoch))
         # A longer run overfits without augmentation: shifts of up to 2 px (measured: 17 epochs without,
-        # 92.74 %; 18 epochs with, 93.00 %, docs/benchmarks.md).
+        # 92.74 %; 18 epochs with, 93.00 %, docs/benchmarks-history.md).
         long = run_cnnstudio(system_dir, args.device, ["--epochs", str(epochs), "--augment", "shift"])
         summary["five_minutes"] = long
         print(f"five minutes: {epochs} epochs with shifts of 2 px, test accuracy {long['test_accuracy']:.2%} "

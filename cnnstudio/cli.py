@@ -395,7 +395,7 @@ def config_from_args(args, data=None):
 
     dataset = args.dataset or "shapes"
     base = recommend(dataset if data is not None or not Path(dataset).exists() else "folder", data,
-                     args.model).config
+                     args.model, epochs=args.epochs).config
     overrides = {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
         "schedule": args.schedule, "precision": args.precision, "val_split": args.val_split, "seed": args.seed,
@@ -468,15 +468,22 @@ def cmd_train(args) -> int:
                 print(f"note: {printable(note)}", file=sys.stderr)
         # The data decides the defaults (a folder's kind and size), so the config comes after loading it.
         cfg = config_from_args(args, dataset)
-        if main_rank:
-            from cnnstudio.core.training.recommend import recommend
+        from cnnstudio.core.training.recommend import recommend
 
+        rec = recommend(cfg.dataset, dataset, args.model, epochs=args.epochs)
+        if main_rank:
             if not args.model:
                 print(f"note: no --model given: training {cfg.model}, the model recommended for this data",
                       file=sys.stderr)
             if args.epochs is None:  # the user relies on the recommended length: say how it was chosen
-                for reason in recommend(cfg.dataset, dataset, args.model).reasons:
+                for reason in rec.reasons:
                     print(f"note: {reason}", file=sys.stderr)
+            elif rec.recipe and all(v is None for v in (args.lr, args.optimizer, args.schedule)):  # the recipe applies
+                print(f"note: {rec.reasons[-1]}", file=sys.stderr)
+        # No measured recipe fits this network (recipes.py: a deep custom spec without normalisation): its
+        # learning rate comes from the finder unless the user gave one.
+        if rec.lr_auto and args.lr is None and not args.resume:
+            auto_lr = True
         if auto_lr:
             cfg.lr = _found_lr(cfg, dataset, main_rank)
 

@@ -201,3 +201,27 @@ def test_train_lr_still_takes_a_number_and_refuses_nonsense(capsys):
     assert build_parser().parse_args(["train", "--lr", "AUTO"]).lr == "auto"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--lr", "fast"])
+
+
+def test_a_deep_custom_network_without_normalisation_gets_its_rate_from_the_finder(tmp_path, capsys):
+    """recipes.py raises `lr_auto` where no measured recipe fits; `cnnstudio train` then runs the finder
+    without being asked (an explicit --lr still wins)."""
+    deep = {"name": "deep-plain", "layers": [
+        *[layer for _ in range(7) for layer in ({"type": "conv", "out": 4, "kernel": 3, "padding": 1},
+                                                  {"type": "relu"})],
+        {"type": "flatten"}, {"type": "linear", "out": "classes"}]}
+    spec = tmp_path / "deep.json"
+    spec.write_text(json.dumps(deep))
+    tiny = [a for a in CLI_TINY]
+    if "--model" in tiny:
+        i = tiny.index("--model")
+        del tiny[i:i + 2]
+    out = tmp_path / "run"
+    assert main(["train", *tiny, "--model", str(spec), "--epochs", "1", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert len([s for s in err.splitlines() if "learning-rate finder" in s and "rule: " in s]) == 1
+    saved = json.loads((out / "config.json").read_text())["config"]["lr"]
+    assert isinstance(saved, float) and 0 < saved < 10
+    out2 = tmp_path / "run2"
+    assert main(["train", *tiny, "--model", str(spec), "--epochs", "1", "--lr", "0.004", "--out", str(out2)]) == 0
+    assert json.loads((out2 / "config.json").read_text())["config"]["lr"] == 0.004

@@ -34,7 +34,7 @@ class FramingProfile:
       "box" centres its bounding box.
     - stroke: the typical width of a stroke in the frame, for line drawings (None: not measured). Shown,
       not applied: thickening or thinning a drawing towards it cost 2.7 points on drawn font digits
-      (98.3 % -> 95.6 %, docs/benchmarks.md); fitting the drawing into `box` already scales its pen.
+      (98.3 % -> 95.6 %, docs/benchmarks-history.md); fitting the drawing into `box` already scales its pen.
     """
 
     height: int

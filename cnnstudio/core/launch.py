@@ -19,7 +19,8 @@ def augment_flag(aug: Augmentation) -> str:
 
 def train_arguments(config: TrainConfig, spec_path: str | None = None) -> list[str]:
     """`cnnstudio train` arguments for this config. A custom architecture needs its JSON file (spec_path)."""
-    base = default_config(config.dataset if not Path(config.dataset).exists() else "folder", config.model)
+    base = default_config(config.dataset if not Path(config.dataset).exists() else "folder", config.model,
+                          spec=config.spec, epochs=config.epochs)
     model = spec_path or config.model
     args = ["train", "--dataset", config.dataset, "--model", model, "--epochs", str(config.epochs),
             "--batch-size", str(config.batch_size), "--lr", f"{config.lr:g}", "--optimizer", config.optimizer,

@@ -15,7 +15,7 @@ STARTUP_PROBE_ENV = "CNNSTUDIO_STARTUP_PROBE"
 # then wakes those threads, which pre-empt the trainer's OpenMP threads; one stalled OpenMP thread makes
 # the other wait at the next barrier. Measured here (2 cores, training shapes in the app): about 1,000
 # pool wake-ups a second and 4,900-7,800 pre-emptions of the GUI thread per run with the pool; 89-136
-# without it (docs/benchmarks.md). Our fills are chart- and widget-sized, so doing them on the GUI thread
+# without it (docs/benchmarks-history.md). Our fills are chart- and widget-sized, so doing them on the GUI thread
 # costs nothing visible. Qt reads the variable once, at the first fill: set it before the QApplication.
 NO_GUI_THREADPOOL_ENV = "QT_NO_GUI_THREADPOOL"
 

@@ -212,7 +212,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "global average pooling, dropout 0.3 and a linear classifier: about 0.24 M parameters, and "
                 "the object is recognised wherever it sits. Strong when the object fills much of the picture "
                 "(94 % on a messy folder of 300 pictures where bn-cnn4 reached 90 %); slow to learn small "
-                "objects in busy scenes (docs/benchmarks.md).",
+                "objects in busy scenes (docs/benchmarks-history.md).",
                 "small sets of your own photos with a large subject", _gap_cnn()),
         _preset("vgg-bn",
                 "A small VGG-style net (Simonyan and Zisserman 2015) with BatchNorm: "

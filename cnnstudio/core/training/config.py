@@ -214,18 +214,24 @@ def augmentation_text(aug: Augmentation | None) -> str:
 BUILT_IN = ("mnist", "kmnist", "fashion-mnist", "cifar10", "shapes")
 
 
-def default_config(dataset: str, model: str | None = None, data: Any = None) -> TrainConfig:
-    """Defaults that train well for each built-in dataset. A user's folder: pass its loaded Dataset as
-    `data` and its images decide (cnnstudio.core.training.recommend, which also says why); without it,
-    cautious photo-style defaults."""
-    if data is not None and dataset not in BUILT_IN:
-        from cnnstudio.core.training.recommend import recommend
+def default_config(dataset: str, model: str | None = None, data: Any = None, spec: dict | None = None,
+                   epochs: int | None = None) -> TrainConfig:
+    """Defaults that train well for the data and the model: `model` a preset or JSON file, or `spec` the
+    layer editor's network, for `epochs` epochs (cnnstudio.core.training.recommend, which also says why).
+    A user's folder: pass its loaded Dataset as `data` and its images decide; without it, cautious
+    photo-style defaults."""
+    from cnnstudio.core.training.recommend import recommend
 
-        return recommend(dataset, data, model).config
+    return recommend(dataset, data, model, spec=spec, epochs=epochs).config
+
+
+def data_config(dataset: str, model: str | None = None) -> TrainConfig:
+    """The recipe tuned for a built-in dataset (or cautious defaults for a folder not loaded yet), before
+    the model's traits adapt it (cnnstudio.core.training.recipes)."""
     if dataset in ("mnist", "kmnist", "fashion-mnist"):
         # Designed for time to accuracy, as the CIFAR-10 speed records were: a small BatchNorm net
         # (fast-cnn), large batches, SGD with Nesterov momentum on a one-cycle schedule, label smoothing,
-        # two epochs. Measured on Fashion-MNIST (docs/benchmarks.md, "Time to a good model"): 91.5 % test
+        # two epochs. Measured on Fashion-MNIST (docs/benchmarks-history.md; the current figure: docs/benchmarks.md, "Time to a good model"): 91.5 % test
         # accuracy in 41 s from process start, 14.5x sooner than the tutorial recipe (convnet-5x5, Adam,
         # batch 100: 10 epochs to 91 % on that machine).
         cfg = TrainConfig(dataset=dataset, model=model or "fast-cnn", epochs=2, batch_size=256, optimizer="sgd",

@@ -21,21 +21,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnnstudio.core.text import plural
-from cnnstudio.core.training.config import AUGMENT_PRESETS, BUILT_IN, Augmentation, TrainConfig, default_config
-TARGET_STEPS = 700  # optimizer steps a small set needs to converge with Adam at 1e-3 (see docs/benchmarks.md)
+from cnnstudio.core.training.config import AUGMENT_PRESETS, BUILT_IN, Augmentation, TrainConfig, data_config
+from cnnstudio.core.training.recipes import Recipe, choose_recipe
+TARGET_STEPS = 700  # optimizer steps a small set needs to converge with Adam at 1e-3 (see docs/benchmarks-history.md)
 MIN_EPOCHS, MAX_EPOCHS = 10, 60
 SMALL_PHOTO_SET = 5000  # fewer photos than this: the smaller network (bn-cnn4)
 IMBALANCE = 3.0  # most / least images per class above which the loss is weighted by class
 CHARACTER_SHIFT = 2  # pixels: "small shifts" for digits and letters, as a random crop after padding
 # Photos get the same small shifts: on a messy folder of 300 pictures they beat no augmentation by 5
 # points and crops of 4 px with ±10 % zoom by 8, on 1,600 photo-like ones they lost 3 points to none
-# (two and three seeds, docs/benchmarks.md). And brightness and contrast varied by up to 30 %: a shape
+# (two and three seeds, docs/benchmarks-history.md). And brightness and contrast varied by up to 30 %: a shape
 # drawn grey on grey, or photographed in other light, is the same shape (on three messy folders the
-# lowest of 15 runs went from 85 % to 95 %, docs/benchmarks.md). Mirroring stays the user's choice.
+# lowest of 15 runs went from 85 % to 95 %, docs/benchmarks-history.md). Mirroring stays the user's choice.
 PHOTO_AUGMENT = AUGMENT_PRESETS["shift+lighting"]
 # One epoch of learning-rate warm-up: measured on 3,000 font digits, convnet-5x5 with Adam at 1e-3 and
 # any augmentation blew up in its first steps and never learned (10 % test accuracy); with the warm-up
-# it reached 98-99 % (docs/benchmarks.md).
+# it reached 98-99 % (docs/benchmarks-history.md).
 WARMUP_EPOCHS = 1.0
 
 
@@ -44,6 +45,10 @@ class Recommendation:
     config: TrainConfig
     kind: str  # "built-in", "characters" (grayscale) or "photos" (colour)
     reasons: tuple[str, ...]  # sentences for the Train page, the CLI and the log
+    recipe: str = ""  # the model's recipe (cnnstudio.core.training.recipes): "batchnorm", "no-normalisation", ...
+    # No measured recipe fits the model (a deep custom network without normalisation): its learning rate
+    # is meant to be found by the learning-rate finder (`--lr auto`); config.lr is the closest recipe's.
+    lr_auto: bool = False
 
 
 def batch_size_for(n_train: int) -> int:
@@ -71,14 +76,32 @@ def class_imbalance(data: Any) -> tuple[float, str, str]:
     return float(counts[most] / counts[least]), str(classes[most]), str(classes[least])
 
 
-def recommend(dataset: str, data: Any = None, model: str | None = None) -> Recommendation:
+def _with_recipe(rec: Recommendation, model: str | None, spec: Any, epochs: int | None, data: Any) -> Recommendation:
+    """`rec` adapted to the model's traits (cnnstudio.core.training.recipes), with the recipe's reason."""
+    shape = tuple(data.input_shape) if data is not None and hasattr(data, "input_shape") else None
+    classes = len(getattr(data, "classes", []) or []) or None
+    recipe: Recipe | None = choose_recipe(rec.config, model, spec, epochs, shape, classes)
+    if recipe is None:
+        return rec
+    reasons = rec.reasons
+    if recipe.changes and rec.kind == "built-in":  # the tuned settings are not the ones used: only the length stands
+        reasons = (f"{rec.config.dataset}: {plural(rec.config.epochs, 'epoch')}.",)
+    return Recommendation(recipe.apply(rec.config), rec.kind, (*reasons, f"Recipe \"{recipe.name}\": {recipe.reason}"),
+                          recipe.name, recipe.lr_auto)
+
+
+def recommend(dataset: str, data: Any = None, model: str | None = None, spec: dict | None = None,
+              epochs: int | None = None) -> Recommendation:
     """The settings to train `dataset` with; `data` is the loaded Dataset (needed for a user's folder,
-    whose images decide), `model` a preset the user chose (else the one recommended here)."""
+    whose images decide), `model` a preset or JSON file the user chose (else the one recommended here),
+    `spec` the layer editor's network (it wins over `model`), `epochs` the run's length if already chosen.
+    The data decides first, then the model's traits adapt the recipe."""
     if dataset in BUILT_IN or data is None:
-        cfg = default_config(dataset, model)
-        return Recommendation(cfg, "built-in", (f"settings tuned on {dataset}: {plural(cfg.epochs, 'epoch')} in "
-                                                f"batches of {cfg.batch_size}, {cfg.optimizer} at {cfg.lr:g}"
-                                                f" ({cfg.schedule}).",))
+        cfg = data_config(dataset, model)
+        rec = Recommendation(cfg, "built-in", (f"settings tuned on {dataset}: {plural(cfg.epochs, 'epoch')} in "
+                                               f"batches of {cfg.batch_size}, {cfg.optimizer} at {cfg.lr:g}"
+                                               f" ({cfg.schedule}).",))
+        return _with_recipe(rec, model, spec, epochs, data)
     kind = data_kind(data)
     c, h, w = data.input_shape
     n = int(len(data.train_labels))
@@ -90,7 +113,7 @@ def recommend(dataset: str, data: Any = None, model: str | None = None) -> Recom
     # A third of the run: in its first third the cosine schedule's learning rate is still near its peak
     # and a small set's validation accuracy swings by several points from epoch to epoch (0.81-0.98 on
     # the messy folder's 48 validation pictures); a sixth ended runs on such a swing (85-98 % test
-    # accuracy over eight seeds, 90-98 % with a third; docs/benchmarks.md).
+    # accuracy over eight seeds, 90-98 % with a third; docs/benchmarks-history.md).
     patience = max(3, epochs // 3) if epochs >= 15 else 0
     if kind == "characters":
         augment = Augmentation(crop_padding=CHARACTER_SHIFT)
@@ -103,7 +126,7 @@ def recommend(dataset: str, data: Any = None, model: str | None = None) -> Recom
     else:
         augment = Augmentation(**vars(PHOTO_AUGMENT))
         # bn-cnn4 on 240 photo-like pictures: 83 % test accuracy where vgg-bn reached 37 % (too many weights
-        # for so few images, docs/benchmarks.md); the larger network for larger sets.
+        # for so few images, docs/benchmarks-history.md); the larger network for larger sets.
         chosen = model or ("bn-cnn4" if n < SMALL_PHOTO_SET else "vgg-bn")
         cfg = TrainConfig(dataset=dataset, model=chosen, epochs=epochs, batch_size=batch, optimizer="adamw",
                           lr=1e-3, weight_decay=5e-4, schedule="cosine", warmup_epochs=WARMUP_EPOCHS,
@@ -124,4 +147,4 @@ def recommend(dataset: str, data: Any = None, model: str | None = None) -> Recom
                        "the loss is weighted by class and the rare classes count as much.")
     if model is None:
         reasons.append(f"{chosen}: recommended for {h}x{w} {'grayscale' if c == 1 else 'colour'} images.")
-    return Recommendation(cfg, kind, tuple(reasons))
+    return _with_recipe(Recommendation(cfg, kind, tuple(reasons)), chosen, spec, epochs, data)

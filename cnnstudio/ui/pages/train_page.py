@@ -162,11 +162,15 @@ class TrainPage(QWidget):
 
     def _fill_recommended(self) -> None:
         """The form from the values recommended for the loaded data, and the reasons beside them."""
-        from cnnstudio.core.training.recommend import recommend
-
-        rec = recommend(self.state.dataset_name, self.state.dataset)
+        rec = self._recommendation()
         self.form.fill(rec.config)
         self.form.show_recommendation(rec.reasons)
+
+    def _recommendation(self):
+        """What recommend() says for the loaded data and the model being built (its recipe follows both)."""
+        from cnnstudio.core.training.recommend import recommend
+
+        return recommend(self.state.dataset_name, self.state.dataset, spec=self.state.spec)
 
     def form_values(self) -> dict[str, Any]:
         """The form as TrainConfig fields."""
@@ -202,6 +206,11 @@ class TrainPage(QWidget):
         self._end_in_banner = False
         index = backbone_layer_index(spec)
         self.form.show_backbone_mode(spec["layers"][index].get("train", "features") if index is not None else None)
+        # The recipe follows the model: a network without normalisation gets other settings than fast-cnn.
+        if not self.form.user_edited:
+            self._fill_recommended()
+        else:
+            self.form.show_recommendation(self._recommendation().reasons)
         self._update_controls()
 
     def _on_backbone_mode_chosen(self, mode: str) -> None:
@@ -215,9 +224,7 @@ class TrainPage(QWidget):
         if not self.form.user_edited:
             self._fill_recommended()
         else:
-            from cnnstudio.core.training.recommend import recommend
-
-            self.form.show_recommendation(recommend(self.state.dataset_name, self.state.dataset).reasons)
+            self.form.show_recommendation(self._recommendation().reasons)
         self._update_controls()
 
     def on_devices(self, devices: list[dict[str, Any]]) -> None:

@@ -148,7 +148,7 @@ class TrainSession(QObject):
 
         changes: dict[str, Any] = dict(form)
         changes["dataset"] = self.state.dataset_name
-        base = default_config(self.state.dataset_name, data=self.state.dataset)
+        base = default_config(self.state.dataset_name, data=self.state.dataset, spec=self.state.spec)
         changes["augment"] = augmentation if augmentation is not None else base.augment
         spec = copy.deepcopy(self.state.spec) if self.state.spec is not None else None
         if spec is not None:
