@@ -231,8 +231,8 @@ def data_config(dataset: str, model: str | None = None) -> TrainConfig:
     if dataset in ("mnist", "kmnist", "fashion-mnist"):
         # Designed for time to accuracy, as the CIFAR-10 speed records were: a small BatchNorm net
         # (fast-cnn), large batches, SGD with Nesterov momentum on a one-cycle schedule, label smoothing,
-        # two epochs. Measured on Fashion-MNIST (docs/benchmarks-history.md; the current figure: docs/benchmarks.md, "Time to a good model"): 91.5 % test
-        # accuracy in 41 s from process start, 14.5x sooner than the tutorial recipe (convnet-5x5, Adam,
+        # two epochs. Measured on Fashion-MNIST (docs/benchmarks-history.md; the current figure is in
+        # docs/benchmarks.md, "Time to a good model"): 91.5 % test accuracy in 41 s from process start, 14.5x sooner than the tutorial recipe (convnet-5x5, Adam,
         # batch 100: 10 epochs to 91 % on that machine).
         cfg = TrainConfig(dataset=dataset, model=model or "fast-cnn", epochs=2, batch_size=256, optimizer="sgd",
                           lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",
