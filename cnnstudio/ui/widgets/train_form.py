@@ -197,12 +197,12 @@ class TrainForm(QScrollArea):
                                             "every class had as many images. Recommended when the most common "
                                             "class has more than 3x the images of the rarest.")
         aform.addRow("Class weights:", self.class_weights_check)
-        self.recover_check = QCheckBox("Recover from divergence")
+        self.recover_check = QCheckBox("on")
         self.recover_check.setChecked(True)
         self.recover_check.setToolTip("When the loss blows up or stays at chance, go back to the last good state "
                                       "with a lower learning rate (up to 3 times). Off: the run stops there, "
                                       "as when showing what divergence looks like.")
-        aform.addRow("", self.recover_check)
+        aform.addRow("Recover:", self.recover_check)
         aform.addRow("Training images:", self.limit_spin)
         aform.addRow("Random seed:", self.seed_spin)
         col.addWidget(adv)
