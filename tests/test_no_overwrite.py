@@ -505,3 +505,25 @@ def test_a_really_full_disk_during_export(run, tiny_disk, capsys):
         assert code == EXIT_ERROR, (extra, err)
         one_clear_line(err, "disk full while exporting")
         assert hashes(tiny_disk) == before and not leftovers(tiny_disk)
+
+
+def test_only_file_system_errors_end_an_onnx_export_as_such():
+    """torch.export meets inspect's OSError("could not get source code") in the frozen app (no .py files)
+    and the fallback exporter then succeeds: only an OSError with an errno (a full disk) is re-raised."""
+    import errno
+
+    from cnnstudio.core.export.onnx_file import _raise_os_error
+
+    def wrapped(inner: OSError) -> RuntimeError:
+        try:
+            try:
+                raise inner
+            except OSError as exc:
+                raise RuntimeError("the exporter's own error") from exc
+        except RuntimeError as outer:
+            return outer
+
+    _raise_os_error(wrapped(OSError("could not get source code")))  # not a disk error: nothing raised
+    with pytest.raises(OSError) as raised:
+        _raise_os_error(wrapped(OSError(errno.ENOSPC, "No space left on device")))
+    assert raised.value.errno == errno.ENOSPC

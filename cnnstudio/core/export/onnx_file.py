@@ -77,10 +77,12 @@ def write_onnx(model, metadata: ModelMetadata, path: Path) -> None:
 
 def _raise_os_error(exc: BaseException) -> None:
     """Re-raise the OSError (a full disk, a vanished folder) an exporter wrapped in its own exception, so
-    the caller names it as what it is."""
+    the caller names it as what it is. Only errors of the file system, which carry an errno: inspect's
+    OSError("could not get source code"), which torch.export meets in a frozen app (no .py files) before
+    the fallback exporter succeeds, is no disk error and must not end the export."""
     seen = 0
     while exc is not None and seen < 20:
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError) and exc.errno is not None:
             raise exc
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
 
