@@ -1,16 +1,15 @@
 """Which learning-rate finder rule to trust: each rule's suggestion against a grid of learning rates.
 
 For five presets and one custom spec without normalisation (specs/plain-cnn.json), on Fashion-MNIST with
-every other default for that model: the test accuracy after one epoch on the first 5,000 training images
-(4,500 train, 500 validation) at each learning rate of a grid (1e-4 to 1, factors of about 3) and at the
+every other default for that model: the test accuracy after one epoch (on all 60,000 training images, or
+the first N with --limit N) at each learning rate of a grid (1e-4 to 1, factors of about 3) and at the
 suggestion of each rule of the finder (cnnstudio/core/training/lr_find.py), and the finder's own time.
-Accuracy is measured on the first 5,000 test images. To keep it within the time of a busy 2-core machine,
-the grid is walked outwards from the model's default learning rate and stops in a direction at the first
+Accuracy is measured on the 10,000 test images (the first 5,000 with --limit). To keep it short, the grid is walked outwards from the model's default learning rate and stops in a direction at the first
 point that ends 15 or more points below the best so far (or diverges): the points beyond are marked "–".
 Results accumulate in a JSON file, so an interrupted measurement continues where it stopped.
 
-    python benchmarks/lr_finder.py run [MODEL ...]   # the finder, the grid and the suggestions
-    python benchmarks/lr_finder.py table             # the Markdown table for docs/benchmarks.md
+    python benchmarks/lr_finder.py run [--limit N] [MODEL ...]   # the finder, the grid and the suggestions
+    python benchmarks/lr_finder.py table [--limit N]             # the Markdown table for docs/benchmarks.md
 """
 
 from __future__ import annotations
@@ -28,9 +27,13 @@ sys.path.insert(0, str(HERE.parent))
 
 MODELS = ["convnet-5x5", "lenet5", "cnn3-dropout", "fast-cnn", "gap-cnn", str(HERE / "specs" / "plain-cnn.json")]
 GRID = [1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0]
-LIMIT = 5_000
+LIMIT: int | None = None  # all training images; --limit N: the first N (the test set then 5,000 images)
 TEST = 5_000
-RESULTS = Path(tempfile.gettempdir()) / "cnnstudio-lr-finder-bench"
+RESULTS_ROOT = Path(tempfile.gettempdir()) / "cnnstudio-lr-finder-bench"
+
+
+def results_dir() -> Path:
+    return RESULTS_ROOT / (f"limit-{LIMIT}" if LIMIT else "full")
 
 
 def _name(model: str) -> str:
@@ -42,7 +45,9 @@ def _config(model: str, ds, lr: float | None = None):
     from cnnstudio.core.training.config import build_config
     from cnnstudio.core.training.recommend import recommend
 
-    overrides = {"dataset": "fashion-mnist", "epochs": 1, "limit_train": LIMIT}
+    overrides = {"dataset": "fashion-mnist", "epochs": 1}
+    if LIMIT:
+        overrides["limit_train"] = LIMIT
     if model.endswith(".json"):
         overrides["spec"] = resolve_spec(model)
     if lr is not None:
@@ -64,14 +69,15 @@ def run(models: list[str]) -> None:
     from cnnstudio.core.datasets import load_dataset
     from cnnstudio.core.training.lr_find import RULES, find_lr, suggest_lr
 
-    full = load_dataset("fashion-mnist")
-    ds = dataclasses.replace(full, test_images=full.test_images[:TEST], test_labels=full.test_labels[:TEST])
+    ds = load_dataset("fashion-mnist")
+    if LIMIT:
+        ds = dataclasses.replace(ds, test_images=ds.test_images[:TEST], test_labels=ds.test_labels[:TEST])
     for model in models:
         name = _name(model)
-        path = RESULTS / f"{name}.json"
+        path = results_dir() / f"{name}.json"
         data = json.loads(path.read_text()) if path.exists() else {"grid": {}, "suggested": {}}
         save = lambda: path.write_text(json.dumps(data, indent=1))  # noqa: E731
-        RESULTS.mkdir(exist_ok=True)
+        results_dir().mkdir(parents=True, exist_ok=True)
         if "finder" not in data:
             usage = resource.getrusage(resource.RUSAGE_SELF)
             t0 = time.perf_counter()
@@ -117,7 +123,7 @@ def table() -> None:
     print("|---" * (len(GRID) + len(RULES) + 3) + "|")
     for model in MODELS:
         name = _name(model)
-        path = RESULTS / f"{name}.json"
+        path = results_dir() / f"{name}.json"
         if not path.exists():
             continue
         data = json.loads(path.read_text())
@@ -139,7 +145,12 @@ def table() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "run":
-        run([m for m in MODELS if _name(m) in sys.argv[2:]] if sys.argv[2:] else MODELS)
+    args = sys.argv[1:]
+    if "--limit" in args:
+        i = args.index("--limit")
+        LIMIT = int(args[i + 1])
+        del args[i:i + 2]
+    if args[0] == "run":
+        run([m for m in MODELS if _name(m) in args[1:]] if args[1:] else MODELS)
     else:
         table()

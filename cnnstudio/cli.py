@@ -547,12 +547,15 @@ def _run_finder(cfg, dataset, show: bool):
 def _found_lr(cfg, dataset, main_rank: bool) -> float:
     """train --lr auto: the finder's suggestion, said in one line."""
     result = _run_finder(cfg, dataset, main_rank)
-    if result.suggested_lr is None:
-        raise CLIError("the learning-rate finder found no learning rate (the loss did not fall); give one with --lr")
+    from cnnstudio.core.training.lr_find import NoLearningRateFound
+
+    try:
+        lr = result.chosen_lr()
+    except NoLearningRateFound as exc:
+        raise CLIError(f"{exc} with --lr") from None
     if main_rank:
-        print(f"note: learning rate {result.suggested_lr:.3g}, chosen by the learning-rate finder (rule: "
-              f"{result.rule}, {len(result.lrs)} steps in {result.seconds:.1f} s)", file=sys.stderr)
-    return result.suggested_lr
+        print(f"note: {result.summary()}", file=sys.stderr)
+    return lr
 
 
 def cmd_lr_find(args) -> int:

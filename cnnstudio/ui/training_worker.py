@@ -97,10 +97,13 @@ class TrainingWorker(QObject):
     finished = Signal()  # the thread wiring: emitted last, always
 
     def __init__(self, generation: int, config: Any, dataset: Any = None, resume_from: str | None = None,
-                 run_dir: str | None = None):
+                 run_dir: str | None = None, find_lr: bool = False):
         super().__init__()  # no parent: moveToThread refuses parented objects
         self.generation = generation
         self.config = config
+        # Run the learning-rate finder first and train at its suggestion (a network no measured recipe
+        # fits: cnnstudio/core/training/recipes.py); never for a resumed run, whose rate is saved.
+        self.find_lr = find_lr and resume_from is None
         self.dataset = dataset
         self.resume_from = resume_from
         self.run_dir = run_dir
@@ -129,6 +132,8 @@ class TrainingWorker(QObject):
         try:
             from cnnstudio.core.training.trainer import Trainer  # imports torch: on this thread, not the GUI's
 
+            if self.find_lr and not self._find_learning_rate():
+                return
             self.trainer = Trainer(self.config, dataset=self.dataset, run_dir=self.run_dir,
                                    resume_from=self.resume_from, on_event=self.on_event, control=self.control)
             result = self.trainer.run()
@@ -153,6 +158,32 @@ class TrainingWorker(QObject):
             self.trainer = None
             self.dataset = None
             self.finished.emit()
+
+    def _find_learning_rate(self) -> bool:
+        """The range test on this run's settings; the config then trains at its suggestion. False when the
+        run ends here: stopped during the test, or no learning rate found (said as a failure)."""
+        from cnnstudio.core.errors import CNNStudioError
+        from cnnstudio.core.training.lr_find import LrFindCancelled, find_lr
+
+        gen = self.generation
+        self.log.emit(gen, "Finding a learning rate for this network first (a range test of at most 100 steps)…")
+        try:
+            found = find_lr(self.config, self.dataset, control=self.control)
+            lr = found.chosen_lr()
+        except LrFindCancelled:
+            self.done.emit(gen, {"status": "stopped", "message": "stopped while finding the learning rate, before "
+                                 "training began", "run_dir": None, "checkpoint": None, "history": None})
+            return False
+        except CNNStudioError as exc:
+            self.failed.emit(gen, str(exc), "")
+            self.done.emit(gen, {"status": "failed", "message": str(exc), "run_dir": None, "checkpoint": None,
+                                 "history": None})
+            return False
+        self.config = copy.deepcopy(self.config)
+        self.config.lr = lr
+        text = found.summary()
+        self.log.emit(gen, f"{text[:1].upper()}{text[1:]}.")
+        return True
 
     def on_event(self, event: Any) -> None:
         """The Trainer's event callback (on the training thread): steps are coalesced, the rest sent at once."""
@@ -200,10 +231,10 @@ class TrainingRun(QObject):
     ended = Signal(int)  # the thread has finished: safe to start another run
 
     def __init__(self, config: Any, dataset: Any = None, resume_from: str | None = None,
-                 run_dir: str | None = None, parent: QObject | None = None):
+                 run_dir: str | None = None, parent: QObject | None = None, find_lr: bool = False):
         super().__init__(parent)
         self.generation = next_generation()
-        self.worker = TrainingWorker(self.generation, config, dataset, resume_from, run_dir)
+        self.worker = TrainingWorker(self.generation, config, dataset, resume_from, run_dir, find_lr)
         self._thread: QThread | None = QThread()
         self._thread.setObjectName(f"cnnstudio-training-{self.generation}")
         self.worker.moveToThread(self._thread)

@@ -753,3 +753,51 @@ def test_the_empty_chart_hint_wraps_inside_a_narrow_plot(qtbot):
     charts.resize(1400, 700)
     qtbot.waitUntil(lambda: vb.width() > 500, timeout=3000)
     qtbot.waitUntil(lambda: charts._hint.sceneBoundingRect().height() < 30, timeout=3000)  # one line again
+
+
+# A custom network no measured recipe fits (deep, no normalisation): its learning rate comes from the finder.
+DEEP_PLAIN = {"name": "deep-plain", "layers": [
+    *[layer for _ in range(7) for layer in ({"type": "conv", "out": 8, "kernel": 3, "padding": 1}, {"type": "relu"})],
+    {"type": "flatten"}, {"type": "linear", "out": "classes"}]}
+
+
+def test_a_network_no_recipe_fits_trains_at_the_finders_learning_rate(qtbot, train_page, state):
+    page = train_page
+    state.set_spec(DEEP_PLAIN, True)
+    recommended = page.lr_spin.value()
+    assert "learning-rate finder when the run starts" in page.form.recommendation_label.text()
+    set_form(page, epochs=1, limit=300, batch=32)
+    page.queue_current()  # the queued run will find its own rate when it starts
+    assert state.queue.entries[0].find_lr and "lr found at start" in state.queue.entries[0].summary()
+    state.queue.clear()
+    result = train_once(qtbot, page)
+    assert result["status"] == "finished"
+    log = page.log_view.toPlainText()
+    assert "Finding a learning rate" in log and "chosen by the learning-rate finder (rule: steep" in log
+    trained_at = json.loads((Path(result["run_dir"]) / "config.json").read_text())["config"]["lr"]
+    assert trained_at != recommended and f"{trained_at:.3g}" in log
+    # A learning rate the user typed is theirs: no finder.
+    page.lr_spin.setValue(0.002)
+    result = train_once(qtbot, page)
+    assert json.loads((Path(result["run_dir"]) / "config.json").read_text())["config"]["lr"] == 0.002
+    assert page.log_view.toPlainText().count("Finding a learning rate") == 1
+
+
+def test_stop_while_the_finder_runs_ends_before_training_and_saves_nothing(qtbot, shapes, tmp_path):
+    """Stop pressed during the range test: the worker ends the run as stopped, with no run folder."""
+    from cnnstudio.core.training.config import build_config, default_config
+    from cnnstudio.ui.sessions.train_session import describe_end
+    from cnnstudio.ui.training_worker import TrainingWorker
+
+    cfg = build_config(default_config("shapes", spec=DEEP_PLAIN), {"dataset": "shapes", "spec": DEEP_PLAIN,
+                                                                   "epochs": 1, "limit_train": 300})
+    worker = TrainingWorker(1, cfg, shapes, run_dir=str(tmp_path / "run"), find_lr=True)
+    done, logs = [], []
+    worker.done.connect(lambda _gen, result: done.append(result))
+    worker.log.connect(lambda _gen, text: logs.append(text))
+    worker.stop()  # as if pressed while the finder runs: it checks before every step
+    worker.run()  # on this thread: the worker's own body, deterministic
+    (result,) = done
+    assert result["status"] == "stopped" and result["run_dir"] is None
+    assert logs and "Finding a learning rate" in logs[0] and not (tmp_path / "run").exists()
+    assert "before training began: nothing was saved" in describe_end(result, None, 1.0).banner

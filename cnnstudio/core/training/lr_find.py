@@ -43,6 +43,10 @@ class LrFindCancelled(CNNStudioError):
     """The user cancelled the learning-rate finder."""
 
 
+class NoLearningRateFound(CNNStudioError):
+    """The range test's loss did not fall: no learning rate can be read off the curve."""
+
+
 @dataclass(frozen=True)
 class LrFindResult:
     """What the range test found: the learning rates tried and the smoothed loss at each, the suggested
@@ -53,6 +57,19 @@ class LrFindResult:
     suggested_lr: float | None
     rule: str
     seconds: float = 0.0
+
+    def chosen_lr(self) -> float:
+        """The suggestion, for a run whose learning rate is to come from the finder (train --lr auto, or a
+        network no measured recipe fits); NoLearningRateFound when the curve gave none."""
+        if self.suggested_lr is None:
+            raise NoLearningRateFound("the learning-rate finder found no learning rate (the loss did not fall "
+                                      "during the range test): give one by hand")
+        return self.suggested_lr
+
+    def summary(self) -> str:
+        """One line for the log: what was chosen and how."""
+        return (f"learning rate {self.suggested_lr:.3g}, chosen by the learning-rate finder (rule: {self.rule}, "
+                f"{len(self.lrs)} steps in {self.seconds:.1f} s)")
 
     def to_dict(self) -> dict:
         return {"suggested_lr": self.suggested_lr, "rule": self.rule, "lrs": list(self.lrs),

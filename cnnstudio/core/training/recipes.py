@@ -123,5 +123,5 @@ def recipe_for(base: TrainConfig, name: str, traits: ModelTraits, epochs: int, c
     lr_auto = custom and not traits.normalised and traits.depth > MAX_PLAIN_DEPTH
     if lr_auto:
         why += (f"; no measured recipe fits a network this deep ({traits.depth} weight layers) without "
-                "normalisation, so its learning rate is best found with the learning-rate finder (--lr auto)")
+                "normalisation, so its learning rate is found by the learning-rate finder when the run starts")
     return Recipe(kind, why + ".", changes, lr_auto)

@@ -326,7 +326,8 @@ class TrainPage(QWidget):
             self._show_error("These settings cannot be used", str(exc))
             return False
         ds = self.state.dataset
-        entry = self.state.queue.add(cfg, ds, getattr(ds, "title", None) or self.state.dataset_name)
+        entry = self.state.queue.add(cfg, ds, getattr(ds, "title", None) or self.state.dataset_name,
+                                     find_lr=self.session.lr_from_finder(cfg))
         n = len(self.state.queue)
         self._log(f"Queued #{n}: {entry.summary()}")
         self.state.message.emit(f"Queued: {entry.summary()}. Change the settings and press Train next again to "
@@ -429,17 +430,19 @@ class TrainPage(QWidget):
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Starting…")
         self.status_label.setText("Preparing the data and the model…")
+        find_lr = queued.find_lr if queued is not None else (resume_from is None and self.session.lr_from_finder(cfg))
         if resume_from:
             self._log(f"Continuing from {resume_from}")
         else:
+            lr = "found by the learning-rate finder" if find_lr else f"{cfg.lr:g}"
             self._log(f"Starting: {cfg.model} on {cfg.dataset}, {plural(cfg.epochs, 'epoch')}, batch {cfg.batch_size}, "
-                      f"{cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule}), augmentation: {augmentation_text(cfg.augment)}")
+                      f"{cfg.optimizer} lr {lr} ({cfg.schedule}), augmentation: {augmentation_text(cfg.augment)}")
         self._set_banner(f"Training… Pause ({shortcut_text('pause')}) holds it; Stop ({shortcut_text('stop')}) "
                          "saves last.pt so you can continue later.", "info")
         if queued is not None:
-            self.session.start(cfg, None, dataset=queued.dataset)
+            self.session.start(cfg, None, dataset=queued.dataset, find_lr=find_lr)
         else:
-            self.session.start(cfg, resume_from)
+            self.session.start(cfg, resume_from, find_lr=find_lr)
         self._update_controls()
         self._on_queue_changed()
         return True

@@ -25,13 +25,14 @@ class QueuedRun:
     config: Any  # cnnstudio.core.training.config.TrainConfig
     dataset: Any = None  # the Dataset loaded when queued; None: the trainer loads config.dataset itself
     dataset_title: str = ""
+    find_lr: bool = False  # the learning-rate finder sets config.lr when the run starts
     id: int = field(default_factory=lambda: next(_ids))
 
     def summary(self) -> str:
         """"convnet-5x5 on Fashion-MNIST · 5 epochs · batch 128 · adam lr 0.001"."""
         c = self.config
         return (f"{c.model} on {self.dataset_title or c.dataset} · {plural(c.epochs, 'epoch')} · batch {c.batch_size}"
-                f" · {c.optimizer} lr {c.lr:g}")
+                f" · {c.optimizer} lr {'found at start' if self.find_lr else f'{c.lr:g}'}")
 
 
 class TrainQueue(QObject):
@@ -48,8 +49,8 @@ class TrainQueue(QObject):
     def __len__(self) -> int:
         return len(self.entries)
 
-    def add(self, config: Any, dataset: Any = None, dataset_title: str = "") -> QueuedRun:
-        entry = QueuedRun(config, dataset, dataset_title)
+    def add(self, config: Any, dataset: Any = None, dataset_title: str = "", find_lr: bool = False) -> QueuedRun:
+        entry = QueuedRun(config, dataset, dataset_title, find_lr)
         self.entries.append(entry)
         self.changed.emit()
         return entry

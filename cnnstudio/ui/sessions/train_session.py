@@ -82,6 +82,9 @@ def describe_end(result: dict[str, Any], failure: tuple[str, str] | None, second
         if result.get("checkpoint"):
             text += " The best checkpoint is now used by Evaluate, Inspect and Draw."
         return RunEnd(status, text, "success", saved, text)
+    if status == "stopped" and not result.get("run_dir"):  # stopped before the run began (the finder)
+        text = f"Stopped after {took}, before training began: nothing was saved."
+        return RunEnd(status, text, "warning", f"{str(result.get('message') or '').capitalize()}.", text)
     if status == "stopped":
         text = f"Stopped after {took}. The state is saved in last.pt: use 'Continue a run…' to go on."
         return RunEnd(status, text, "warning", f"{str(result.get('message') or '').capitalize()}. {saved}", text)
@@ -246,9 +249,19 @@ class TrainSession(QObject):
         return self.weights_problem() or precision_problem
 
     # -- a run ----------------------------------------------------------------------------------------
-    def start(self, cfg: TrainConfig, resume_from: str | None, dataset: Any = APP_DATASET) -> TrainingRun:
+    def lr_from_finder(self, cfg: TrainConfig) -> bool:
+        """Whether a new run of `cfg` should take its learning rate from the finder: no measured recipe fits
+        the model (recipes.py: a deep custom network without normalisation) and the learning rate is still
+        the one recommended (a rate the user typed is theirs)."""
+        from cnnstudio.core.training.recommend import recommend
+
+        rec = recommend(self.state.dataset_name, self.state.dataset, spec=self.state.spec)
+        return rec.lr_auto and cfg.lr == rec.config.lr
+
+    def start(self, cfg: TrainConfig, resume_from: str | None, dataset: Any = APP_DATASET,
+              find_lr: bool = False) -> TrainingRun:
         """Start a run on the app's dataset, or on `dataset` (a queued run's own; None: the trainer
-        loads cfg.dataset itself)."""
+        loads cfg.dataset itself); `find_lr`: the learning-rate finder chooses cfg.lr first."""
         dataset = self.state.dataset if dataset is APP_DATASET else dataset
         if dataset is not None and _needs_larger_pictures(cfg, dataset):
             dataset = None  # the trainer decodes the folder again, at the backbone's resolution
@@ -256,7 +269,7 @@ class TrainSession(QObject):
             saved = saved_dataset_name(resume_from)
             if saved is not None and saved != self.state.dataset_name:
                 dataset = None  # the trainer loads the checkpoint's own dataset
-        run = TrainingRun(cfg, dataset=dataset, resume_from=resume_from)
+        run = TrainingRun(cfg, dataset=dataset, resume_from=resume_from, find_lr=find_lr)
         w = run.worker
         w.started.connect(self.receive_started)
         w.steps.connect(self.receive_steps)
