@@ -13,7 +13,10 @@ label smoothing or weight decay), the issue's yardstick.
 
     python benchmarks/defaults_matrix.py [--models convnet-5x5,sigmoid-cnn,...|small|all]
         [--data fashion-mnist,shapes,photos] [--epochs 1,2,5] [--limit-train N] [--baseline]
-        [--threads N] [--out DIR] [--json FILE]
+        [--threads N] [--out DIR] [--json FILE] [--extra "--batch-size 100 --seed 1"]
+
+A cell whose run folder under --out already holds a result is read back, not trained again: an
+interrupted matrix continues where it stopped.
 
 The figures go to docs/benchmarks.md by hand. A full epoch of Fashion-MNIST takes from seconds
 (tiny-bn-cnn) to minutes (convnet-5x5) per cell on a CPU; the large networks and the pretrained
@@ -85,9 +88,15 @@ def photo_folder(work: Path, n: int) -> Path:
 
 
 def run_cell(model: str, model_arg: str, data: str, data_arg: str, epochs: int, args, work: Path) -> Cell:
-    out = work / "runs" / f"{data}-{model}-{epochs}{'-baseline' if args.baseline else ''}"
+    tag = "-baseline" if args.baseline else ""
+    if args.extra:
+        tag += "-" + "".join(c if c.isalnum() or c in ".-" else "_" for c in args.extra.replace(" ", ""))
+    out = work / "runs" / f"{data}-{model}-{epochs}{tag}"
+    saved = out / "cell.json"
+    if saved.exists():
+        return Cell(**json.loads(saved.read_text()))
     cmd = [sys.executable, "-m", "cnnstudio", "train", "--dataset", data_arg, "--model", model_arg,
-           "--epochs", str(epochs), "--out", str(out), "--json"]
+           "--epochs", str(epochs), "--out", str(out), "--json", *args.extra.split()]
     if args.limit_train:
         cmd += ["--limit-train", str(args.limit_train)]
     if args.baseline:
@@ -114,7 +123,10 @@ def run_cell(model: str, model_arg: str, data: str, data_arg: str, epochs: int, 
         status, message = "chance", ""
     else:
         status, message = "ok", ""
-    return Cell(model, data, epochs, status, acc, recovered, seconds, str(message)[:120])
+    cell = Cell(model, data, epochs, status, acc, recovered, seconds, str(message)[:120])
+    if out.is_dir():
+        saved.write_text(json.dumps(vars(cell)))
+    return cell
 
 
 def main() -> int:
@@ -129,6 +141,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS for each run (0: as is)")
     parser.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")
     parser.add_argument("--json", type=Path, default=None, help="also write the cells as JSON here")
+    parser.add_argument("--extra", default="", help="more `cnnstudio train` options for every cell, e.g. a seed")
     args = parser.parse_args()
 
     from cnnstudio.core.models.presets import PRESETS

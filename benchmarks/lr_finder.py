@@ -5,7 +5,7 @@ every other default for that model: the test accuracy after one epoch (on all 60
 the first N with --limit N) at each learning rate of a grid (1e-4 to 1, factors of about 3) and at the
 suggestion of each rule of the finder (cnnstudio/core/training/lr_find.py), and the finder's own time.
 Accuracy is measured on the 10,000 test images (the first 5,000 with --limit). To keep it short, the grid is walked outwards from the model's default learning rate and stops in a direction at the first
-point that ends 15 or more points below the best so far (or diverges): the points beyond are marked "–".
+point that ends 5 or more points below the best so far (or diverges): the points beyond are marked "–".
 Results accumulate in a JSON file, so an interrupted measurement continues where it stopped.
 
     python benchmarks/lr_finder.py run [--limit N] [MODEL ...]   # the finder, the grid and the suggestions
@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 MODELS = ["convnet-5x5", "lenet5", "cnn3-dropout", "fast-cnn", "gap-cnn", str(HERE / "specs" / "plain-cnn.json")]
+STOP_BELOW = 0.05  # a grid point this far below the best so far ends the walk in its direction
 GRID = [1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0]
 LIMIT: int | None = None  # all training images; --limit N: the first N (the test set then 5,000 images)
 TEST = 5_000
@@ -106,7 +107,7 @@ def run(models: list[str]) -> None:
             for i in direction:
                 acc = measure(GRID[i])
                 best = max((a for k, a in data["grid"].items() if a is not None and float(k) in GRID), default=0)
-                if acc is None or acc < best - 0.15:
+                if acc is None or acc < best - STOP_BELOW:
                     break
         for rule, lr in data["finder"]["suggestions"].items():
             if lr is not None:
