@@ -73,13 +73,14 @@ uninstall-user:
 run: $(VENV)/.installed
 	$(PY) -m cnnstudio
 
-# The Qt tests run one module per process: on 2026-12-01 a long single process of Qt tests died of a
-# segmentation fault at random points, with that day's code and the day before's alike (cause not found
-# yet); a fresh process per module keeps one module's Qt leftovers from reaching the next. Every test
-# still runs, with its assertions.
+# The Qt tests share one process again. A long single process of them died of a segmentation fault at
+# random points (2026-12-01): Python's cyclic GC, run on a task or training thread, freed Qt objects held in
+# reference cycles there, and the GUI thread then delivered a timer event to a deleted window. The app and
+# tests/ui/conftest.py now free them on the GUI thread only (cnnstudio/ui/gui_gc.py; the reproduction is
+# scripts/gc_thread_crash.py). One process also trains the shared checkpoint once instead of once a module.
 test: $(VENV)/.installed-test
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q --ignore=tests/ui
-	for module in tests/ui/test_*.py; do QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q "$$module" || exit 1; done
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests/ui
 
 # benchmarks/gpu_check.sh runs where there is a GPU and no network: the data travels with the tree.
 gpu-check-data:

@@ -36,6 +36,10 @@ def create_application(argv: list[str] | None = None):
 
     # Row-major images (numpy's own layout) and antialiased curves everywhere.
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+    from cnnstudio.ui.gui_gc import collect_on_gui_thread
+
+    # Qt objects in reference cycles must be freed here, never on a worker thread (ui/gui_gc.py).
+    collect_on_gui_thread()
     return app
 
 

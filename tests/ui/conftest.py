@@ -16,6 +16,19 @@ def _pyqtgraph_like_the_app():
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
 
+@pytest.fixture(scope="package", autouse=True)
+def _gc_on_the_gui_thread(qapp):
+    """As in the app (ui/app.py create_application): Python's cyclic GC frees Qt objects on the GUI thread
+    only. Without it a long process of these tests died of a segmentation fault at random points: a
+    Python-owned QObject in a reference cycle freed by a collection on a task or training thread (ui/gui_gc.py,
+    scripts/gc_thread_crash.py). Removed after the last Qt test, so tests run after them collect as usual."""
+    from cnnstudio.ui import gui_gc
+
+    gui_gc.collect_on_gui_thread()
+    yield
+    gui_gc.stop_collecting_on_gui_thread()
+
+
 @pytest.fixture(autouse=True)
 def _no_task_left_running(qtbot):
     """Cancel and join every background Task after the test, then let their finished slots run.
