@@ -56,9 +56,9 @@ def write_run(root: Path, i: int, **kw) -> Path:
 @pytest.fixture
 def page(qtbot):
     from cnnstudio.ui.pages.runs_page import RunsPage
-    from cnnstudio.ui.state import AppState
+    from cnnstudio.ui.compose import app_state
 
-    p = RunsPage(AppState())
+    p = RunsPage(app_state())
     qtbot.addWidget(p)
     p.resize(1280, 800)
     p.show()

@@ -183,7 +183,7 @@ def _run(root: Path, name: str, result: str, config: str | None = None) -> Path:
 def test_runs_page_lists_damaged_runs_beside_good_ones(qtbot, tmp_path):
     from cnnstudio.core import paths
     from cnnstudio.ui.pages.runs_page import RunsPage
-    from cnnstudio.ui.state import AppState
+    from cnnstudio.ui.compose import app_state
 
     root = paths.runs_dir()
     good = _run(root, "good", json.dumps({"status": "finished", "epochs": 2, "test_accuracy": 0.75}))
@@ -192,7 +192,7 @@ def test_runs_page_lists_damaged_runs_beside_good_ones(qtbot, tmp_path):
     _run(root, "failed", json.dumps({"status": "failed", "message": "the training loss became NaN: diverged"}))
     _run(root, "bad-config", json.dumps({"status": "finished", "epochs": 2}),
          config='{"config": {"dataset": "shapes", "epochs": 2, "seed": ' + "9" * 5000 + "}}")
-    page = RunsPage(AppState())
+    page = RunsPage(app_state())
     qtbot.addWidget(page)
     page.resize(1200, 800)
     page.show()
@@ -219,7 +219,7 @@ def test_runs_page_lists_damaged_runs_beside_good_ones(qtbot, tmp_path):
 def test_runs_page_removes_orphaned_temp_files_of_an_opened_run(qtbot, tmp_path):
     from cnnstudio.core import paths
     from cnnstudio.ui.pages.runs_page import RunsPage
-    from cnnstudio.ui.state import AppState
+    from cnnstudio.ui.compose import app_state
 
     run = _run(paths.runs_dir(), "r", json.dumps({"status": "stopped", "epochs": 1}))
     orphan = run / ".last.pt.k2j3.tmp"
@@ -227,7 +227,7 @@ def test_runs_page_removes_orphaned_temp_files_of_an_opened_run(qtbot, tmp_path)
     os.utime(orphan, (1, 1))
     fresh = run / ".best.pt.x9.tmp"
     fresh.write_bytes(b"\0")
-    page = RunsPage(AppState())
+    page = RunsPage(app_state())
     qtbot.addWidget(page)
     page.show()
     page.select_paths([str(run)])

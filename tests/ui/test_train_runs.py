@@ -23,7 +23,7 @@ from PySide6.QtGui import QTextTable
 from cnnstudio.core import paths
 from cnnstudio.core.models.presets import get_preset
 from cnnstudio.core.training.events import EpochEvent, LogEvent, StepEvent
-from cnnstudio.ui.state import AppState
+from cnnstudio.ui.compose import app_state
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_TIMEOUT_MS = 120_000
@@ -38,7 +38,7 @@ def shapes(shapes_dataset):
 
 @pytest.fixture
 def state(shapes):
-    st = AppState()
+    st = app_state()
     st.set_dataset(shapes, "shapes")
     st.set_spec(get_preset("tiny-bn-cnn"), True)
     return st
@@ -249,7 +249,7 @@ def test_invalid_spec_disables_start_and_names_the_layer(qtbot, train_page, stat
 def test_no_dataset_or_model_says_where_to_go(qtbot):
     from cnnstudio.ui.pages.train_page import TrainPage
 
-    st = AppState()
+    st = app_state()
     page = TrainPage(st)
     qtbot.addWidget(page)
     assert not page.start_button.isEnabled()
