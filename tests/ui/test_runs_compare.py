@@ -296,3 +296,27 @@ def test_the_live_smoothed_loss_is_the_moving_average_of_every_step_so_far(qtbot
     x, y = charts.curve_data("step_loss_smooth")
     assert list(x) == list(range(1, 701))
     assert np.allclose(y, ema(losses, 0.5))
+
+
+def test_the_queue_panel_reorders_removes_and_starts_the_queue(qtbot, page):
+    """The panel only shows the queue and says what the user asked; the page hands that to the queue."""
+    from cnnstudio.core.training.config import TrainConfig
+
+    queue = page.session.queue
+    entries = [queue.add(TrainConfig(model=f"m{i}", epochs=1, lr=0.001 * (i + 1)), None, "shapes") for i in range(3)]
+    panel = page.queue_panel
+    assert panel.isVisible() and panel.list.count() == 3 and "3 runs waiting" in panel.title_label.text()
+    panel.list.setCurrentRow(1)
+    assert panel.up_button.isEnabled() and panel.down_button.isEnabled() and panel.remove_button.isEnabled()
+    qtbot.mouseClick(panel.up_button, Qt.MouseButton.LeftButton)
+    assert [e.id for e in queue.entries] == [entries[1].id, entries[0].id, entries[2].id]
+    assert panel.list.currentRow() == 0 and "m1" in panel.list.item(0).text()  # the moved run stays selected
+    qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)
+    assert [e.id for e in queue.entries] == [entries[0].id, entries[2].id] and panel.list.count() == 2
+    queue.set_held(True)
+    assert "held after a stop" in panel.title_label.text()
+    with qtbot.waitSignal(queue.startRequested, timeout=2000):
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert not queue.held
+    queue.clear()
+    assert not panel.isVisible()

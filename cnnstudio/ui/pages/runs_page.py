@@ -117,7 +117,13 @@ class RunsPage(QWidget):
         ul.setContentsMargins(0, 0, 0, 0)
         ul.addWidget(self.table, 1)
         ul.addLayout(buttons)
-        self.queue_panel = QueuePanel(self.session.queue)
+        self.queue_panel = QueuePanel()
+        queue = self.session.queue
+        self.queue_panel.startRequested.connect(queue.request_start)
+        self.queue_panel.moveRequested.connect(queue.move)
+        self.queue_panel.removeRequested.connect(queue.remove)
+        queue.changed.connect(self._show_queue)
+        self._show_queue()
         ul.addWidget(self.queue_panel)
 
         self.charts = TrainingCharts()
@@ -229,6 +235,10 @@ class RunsPage(QWidget):
             self.selection_label.setText("Ctrl-click another run to compare")
         else:
             self.selection_label.setText("")
+
+    def _show_queue(self) -> None:
+        queue = self.session.queue
+        self.queue_panel.show_queue([(entry.id, entry.summary()) for entry in queue.entries], queue.held)
 
     def _show_nothing(self) -> None:
         self.run_list.setVisible(False)
