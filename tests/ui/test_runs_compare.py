@@ -17,6 +17,9 @@ from PySide6.QtGui import QTextTable
 
 from cnnstudio.core import paths
 
+# Waits for what the Runs page reads in the background: the first call of a process imports torch.
+BACKGROUND_MS = 30_000
+
 MODELS = ["convnet-5x5", "bn-cnn4", "cnn3-dropout"]
 
 
@@ -67,13 +70,13 @@ def page(qtbot):
 
 def refresh(qtbot, page) -> None:
     """The page reads the runs folder in the background: `refreshed` says the table shows it."""
-    with qtbot.waitSignal(page.refreshed, timeout=5000):
+    with qtbot.waitSignal(page.refreshed, timeout=BACKGROUND_MS):
         page.refresh()
 
 
 def select(qtbot, page, run_paths) -> None:
     """The selected runs are read in the background: `selectionShown` says the charts show them."""
-    with qtbot.waitSignal(page.selectionShown, timeout=5000):
+    with qtbot.waitSignal(page.selectionShown, timeout=BACKGROUND_MS):
         page.select_paths([str(r) for r in run_paths])
 
 

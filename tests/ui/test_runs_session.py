@@ -20,7 +20,7 @@ from cnnstudio.ui.compose import app_state
 from cnnstudio.ui.sessions import runs_session
 from cnnstudio.ui.sessions.runs_session import RunsListing, RunsSession
 
-TIMEOUT = 5000
+TIMEOUT = 30_000  # the first background call of a process imports torch (seconds on a busy machine)
 
 
 def write_run(root: Path, name: str, *, lr: float = 0.001, damaged: bool = False, checkpoint: bool = True,

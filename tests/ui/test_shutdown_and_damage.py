@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# Waits for what the Runs page reads in the background: the first call of a process imports torch.
+BACKGROUND_MS = 30_000
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -194,7 +197,7 @@ def test_runs_page_lists_damaged_runs_beside_good_ones(qtbot, tmp_path):
     page = runs_page(app_state())
     qtbot.addWidget(page)
     page.resize(1200, 800)
-    with qtbot.waitSignal(page.refreshed, timeout=5000):  # the folders are read in the background
+    with qtbot.waitSignal(page.refreshed, timeout=BACKGROUND_MS):  # the folders are read in the background
         page.show()
     qtbot.waitExposed(page)
     rows = {page.table.topLevelItem(i).text(0): page.table.topLevelItem(i)
@@ -205,7 +208,7 @@ def test_runs_page_lists_damaged_runs_beside_good_ones(qtbot, tmp_path):
     assert rows["deep"].text(7) == "Damaged" and "nested too deeply" in rows["deep"].toolTip(0)
     assert rows["failed"].text(7) == "Failed" and "diverged" in rows["failed"].toolTip(0)
     def select(path) -> None:
-        with qtbot.waitSignal(page.selectionShown, timeout=5000):
+        with qtbot.waitSignal(page.selectionShown, timeout=BACKGROUND_MS):
             page.select_paths([str(path)])
 
     for name in rows:  # each one opens without an exception, and says what it is
@@ -232,9 +235,9 @@ def test_runs_page_removes_orphaned_temp_files_of_an_opened_run(qtbot, tmp_path)
     fresh.write_bytes(b"\0")
     page = runs_page(app_state())
     qtbot.addWidget(page)
-    with qtbot.waitSignal(page.refreshed, timeout=5000):
+    with qtbot.waitSignal(page.refreshed, timeout=BACKGROUND_MS):
         page.show()
-    with qtbot.waitSignal(page.selectionShown, timeout=5000):  # the run is read in the background
+    with qtbot.waitSignal(page.selectionShown, timeout=BACKGROUND_MS):  # the run is read in the background
         page.select_paths([str(run)])
     assert not orphan.exists() and fresh.exists()
 

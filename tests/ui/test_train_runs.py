@@ -25,6 +25,9 @@ from cnnstudio.core.models.presets import get_preset
 from cnnstudio.core.training.events import EpochEvent, LogEvent, StepEvent
 from cnnstudio.ui.compose import app_state
 
+# Waits for what the Runs page reads in the background: the first call of a process imports torch.
+BACKGROUND_MS = 30_000
+
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_TIMEOUT_MS = 120_000
 # Long enough that Stop / Pause land mid-run: 3 epochs of ~110 steps on 1,800 images, batch 16.
@@ -416,13 +419,13 @@ def runs_page(qtbot, state):
 
 def refresh(qtbot, page) -> None:
     """The page reads the runs folder in the background: `refreshed` says the table shows it."""
-    with qtbot.waitSignal(page.refreshed, timeout=5000):
+    with qtbot.waitSignal(page.refreshed, timeout=BACKGROUND_MS):
         page.refresh()
 
 
 def select(qtbot, page, run_paths) -> None:
     """The selected runs are read in the background: `selectionShown` says the charts show them."""
-    with qtbot.waitSignal(page.selectionShown, timeout=5000):
+    with qtbot.waitSignal(page.selectionShown, timeout=BACKGROUND_MS):
         page.select_paths([str(p) for p in run_paths])
 
 
@@ -441,7 +444,7 @@ def test_runs_page_reopens_a_run_and_overlays_two(qtbot, train_page, runs_page):
     a = train_once(qtbot, train_page, epochs=1, limit_train=200, batch_size=32)
     b = train_once(qtbot, train_page, epochs=2, limit_train=200, batch_size=32, lr=0.003)
     # The page refreshed itself on state.runFinished (the folders are read in the background).
-    qtbot.waitUntil(lambda: not runs_page.refreshing, timeout=5000)
+    qtbot.waitUntil(lambda: not runs_page.refreshing, timeout=BACKGROUND_MS)
     assert {r.path for r in runs_page.runs} == {a["run_dir"], b["run_dir"]}
     assert runs_page.table.topLevelItemCount() == 2
     newest = runs_page.table.topLevelItem(0)
@@ -525,7 +528,7 @@ def test_runs_page_damaged_folder_rename_and_delete(qtbot, runs_page, state, mon
     assert runs_page.rename_selected("a/b") is False
     assert runs_page.error_dialog is not None and "cannot contain" in runs_page.error_dialog.text()
     runs_page.error_dialog.close()
-    with qtbot.waitSignal(runs_page.refreshed, timeout=5000):  # the table follows, the run selected
+    with qtbot.waitSignal(runs_page.refreshed, timeout=BACKGROUND_MS):  # the table follows, the run selected
         assert runs_page.rename_selected("baseline") is True
     assert (root / "baseline").is_dir() and not good.exists()
     assert state.checkpoint_path == str(root / "baseline" / "best.pt")  # follows the rename
@@ -542,7 +545,7 @@ def test_runs_page_damaged_folder_rename_and_delete(qtbot, runs_page, state, mon
     runs_page.error_dialog.close()
     monkeypatch.setattr(runs_module, "active_run_dirs", lambda: set())
     refresh(qtbot, runs_page)
-    with qtbot.waitSignal(runs_page.refreshed, timeout=5000):
+    with qtbot.waitSignal(runs_page.refreshed, timeout=BACKGROUND_MS):
         assert runs_page.delete_selected(confirm=False) is True
     assert not (root / "baseline").exists()
     assert state.checkpoint_path is None

@@ -74,8 +74,9 @@ class RunsSession(QObject):
         self.listing = RunsListing((), frozenset(), str(paths.runs_dir()))
         self._lister = LatestRunner(self)
         self._reader = LatestRunner(self)
-        state.runFinished.connect(lambda _result: self.refresh())
-        state.trainingActive.connect(lambda _active: self.refresh())
+        # Bound methods, not lambdas: Qt drops the connections when the session goes with its page.
+        state.runFinished.connect(self._on_training_changed)
+        state.trainingActive.connect(self._on_training_changed)
 
     @property
     def runs(self) -> list[RunSummary]:
@@ -96,6 +97,10 @@ class RunsSession(QObject):
         self._lister.submit(lambda: list_runs(root),
                             lambda runs: self._on_listed(RunsListing(tuple(runs), training, str(root), chosen)),
                             self._on_list_failed)
+
+    def _on_training_changed(self, _what: object) -> None:
+        """A run started or ended: its folder appeared or its status changed."""
+        self.refresh()
 
     def _on_listed(self, listing: RunsListing) -> None:
         self.listing = listing
