@@ -45,6 +45,12 @@ class AppState(QObject):
         # The augmentation chosen on the Data page (none until it picks the dataset's defaults); the
         # Train page reads it. A plain dataclass: importing it does not import torch.
         self.augmentation: Augmentation = Augmentation()
+        # What the last launch left (MainWindow sets them from session_memory.recall() before the pages
+        # are built): the architecture and whether the user chose it, the user's dataset folders still
+        # on disk (DatasetInfo) and those no longer there. The Model and Data pages read them once.
+        self.remembered_spec: tuple[dict[str, Any], bool] | None = None
+        self.remembered_folders: list[Any] = []
+        self.missing_folders: list[str] = []
         # The checkpoint named by set_checkpoint, loaded once for Draw, Evaluate and Inspect.
         self.model: CurrentModel = model
         # Runs waiting to train, one after another: the Train page runs them, the Runs page shows them.

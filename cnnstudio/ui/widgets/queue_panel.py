@@ -71,7 +71,7 @@ class QueuePanel(QWidget):
 
     def _selected_id(self) -> int | None:
         item = self.list.currentItem()
-        return None if item is None else item.data(ID_ROLE)
+        return None if item is None else int(item.data(ID_ROLE))
 
     def _update_buttons(self) -> None:
         row = self.list.currentRow()

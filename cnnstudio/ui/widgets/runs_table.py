@@ -113,5 +113,5 @@ class RunsTable(QTreeWidget):
         wanted = {str(p) for p in run_paths}
         for i in range(self.topLevelItemCount()):
             item = self.topLevelItem(i)
-            if item.data(0, PATH_ROLE) in wanted:
+            if item is not None and item.data(0, PATH_ROLE) in wanted:
                 item.setSelected(True)
