@@ -92,10 +92,11 @@ def test_a_newer_refresh_makes_the_one_in_flight_stale(qtbot, session):
     write_run(paths.runs_dir(), "a")
     listings: list[RunsListing] = []
     session.listed.connect(listings.append)
-    session.refresh()
-    session.refresh(["x"])  # only this one's listing arrives
+    session.refresh(["x"])
+    session.refresh()  # only this one's listing arrives, with the selection the first one asked for
     qtbot.waitUntil(lambda: not session.refreshing, timeout=TIMEOUT)
     assert len(listings) == 1 and listings[0].select == ("x",)
+    assert refresh(qtbot, session).select is None  # asked once, given once
 
 
 def test_a_run_being_trained_reads_training_and_cannot_be_renamed_or_deleted(qtbot, session, monkeypatch):

@@ -24,6 +24,7 @@ from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import Failure, LatestRunner
 from cnnstudio.ui.training_worker import active_run_dirs
 
+
 @dataclass(frozen=True)
 class RunsListing:
     """The run folders as read: newest first; `training` holds the folders a live training writes."""
@@ -74,6 +75,7 @@ class RunsSession(QObject):
         self.listing = RunsListing((), frozenset(), str(paths.runs_dir()))
         self._lister = LatestRunner(self)
         self._reader = LatestRunner(self)
+        self._select: tuple[str, ...] | None = None  # asked of a refresh whose listing has not arrived
         # Bound methods, not lambdas: Qt drops the connections when the session goes with its page.
         state.runFinished.connect(self._on_training_changed)
         state.trainingActive.connect(self._on_training_changed)
@@ -93,7 +95,9 @@ class RunsSession(QObject):
         then (None keeps the selection the page has)."""
         root = paths.runs_dir()
         training = frozenset(active_run_dirs())  # read here: the live runs belong to the GUI thread
-        chosen = None if select is None else tuple(str(p) for p in select)
+        if select is not None:
+            self._select = tuple(str(p) for p in select)
+        chosen = self._select  # a newer refresh (a run ending) must not lose the renamed run's selection
         self._lister.submit(lambda: list_runs(root),
                             lambda runs: self._on_listed(RunsListing(tuple(runs), training, str(root), chosen)),
                             self._on_list_failed)
@@ -103,6 +107,7 @@ class RunsSession(QObject):
         self.refresh()
 
     def _on_listed(self, listing: RunsListing) -> None:
+        self._select = None
         self.listing = listing
         self.listed.emit(listing)
 
