@@ -2,7 +2,7 @@
 
 A plain view of the training queue: show_queue() draws the waiting runs (id, one-line summary) and
 whether the queue is held; what the user asks for goes out as signals (the Runs page connects them to
-the queue, which lives in cnnstudio.ui.sessions.train_queue). It is hidden while the queue is empty.
+the TrainQueue). It is hidden while the queue is empty.
 """
 
 from __future__ import annotations
