@@ -266,10 +266,10 @@ def test_help_lists_the_shortcuts_the_pages_really_bind(qtbot):
 
 
 def test_runs_page_shows_the_augmentation_of_runs_from_other_versions():
-    from cnnstudio.core.run_compare import setting_text as _setting_text
+    from cnnstudio.core.run_compare import setting_text
 
-    assert _setting_text("augment", {"crop_padding": 2, "lighting": 0.3}) == \
+    assert setting_text("augment", {"crop_padding": 2, "lighting": 0.3}) == \
         "random crop (pad 2), brightness and contrast ±30 %"
     # A run written before `lighting` existed, and one from a later version with a field this one lacks.
-    assert _setting_text("augment", {"crop_padding": 4, "hflip": True}) == "random crop (pad 4), horizontal flips"
-    assert _setting_text("augment", {"crop_padding": 2, "blur": 0.5}) == "random crop (pad 2)"
+    assert setting_text("augment", {"crop_padding": 4, "hflip": True}) == "random crop (pad 4), horizontal flips"
+    assert setting_text("augment", {"crop_padding": 2, "blur": 0.5}) == "random crop (pad 2)"
