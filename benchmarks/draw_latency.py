@@ -195,7 +195,7 @@ def main() -> int:
     from PySide6.QtCore import QEventLoop, QTimer
 
     from cnnstudio.ui.pages.draw_page import DrawPage
-    from cnnstudio.ui.state import AppState
+    from cnnstudio.ui.compose import app_state
     from cnnstudio.ui.tasks import wait_for_all
 
     def wait(condition, timeout_s: float = 60.0) -> None:
@@ -216,7 +216,7 @@ def main() -> int:
     print(header)
     print("-" * len(header))
     for preset in args.presets:
-        page = DrawPage(AppState())
+        page = DrawPage(app_state())
         page.resize(1100, 720)
         page.show()
         loaded = []

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem
 
 from cnnstudio import __version__
 from cnnstudio.ui import session_memory
+from cnnstudio.ui.compose import app_state, runs_page
 from cnnstudio.ui.session_memory import recall, remember
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui import tasks
@@ -58,9 +59,7 @@ def make_page(key: str, state: AppState) -> QWidget:
 
             return TrainPage(state)
         if key == "runs":
-            from cnnstudio.ui.pages.runs_page import RunsPage
-
-            return RunsPage(state)
+            return runs_page(state)
         if key == "evaluate":
             from cnnstudio.ui.pages.evaluate_page import EvaluatePage
 
@@ -86,7 +85,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("CNN Studio")
         self._close_after: set[int] = set()  # training runs whose end closes the window
         self._saving_notice: QProgressDialog | None = None
-        self.state = state or AppState()
+        self.state = state or app_state()
         self.pages: dict[str, QWidget] = {}
         # The last session: its dataset is what the Data page loads first, its architecture what the Model
         # page shows, its checkpoint what Evaluate, Inspect and Draw open (only what still exists).

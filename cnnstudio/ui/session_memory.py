@@ -21,6 +21,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QByteArray, QSettings
 
 from cnnstudio.core.bounded import loads_json
+from cnnstudio.ui.state import AppState
 
 DATASET_KEY = "session/dataset"
 SPEC_KEY = "session/spec"
@@ -263,7 +264,7 @@ def forget_folders(paths: list[str]) -> None:
     settings.setValue(FOLDERS_KEY, json.dumps(entries))
 
 
-def remember(state: Any, spec_chosen: Callable[[], bool]) -> None:
+def remember(state: AppState, spec_chosen: Callable[[], bool]) -> None:
     """Save the dataset, the spec and the checkpoint whenever they change. spec_chosen() says whether the
     user picked the current spec (True) or the app suggested it for the dataset (False)."""
     settings = QSettings()

@@ -2,16 +2,24 @@
 
 Pages observe it through signals and never talk to each other directly (napari's model/view split):
 the Data page sets the dataset, the Model page the spec, the Train page reads both.
+
+It holds state only: the current model and the training queue it shares are built and wired by
+cnnstudio.ui.compose.app_state() and handed to it, so the sessions that read AppState can import it
+(the state no longer constructs sessions, which made that an import cycle).
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.core.training.config import Augmentation
+
+if TYPE_CHECKING:  # for the annotations only: neither module imports this one
+    from cnnstudio.ui.sessions.current_model import CurrentModel
+    from cnnstudio.ui.sessions.train_queue import TrainQueue
 
 
 class AppState(QObject):
@@ -25,7 +33,8 @@ class AppState(QObject):
     augmentationChanged = Signal(object)  # cnnstudio.core.training.config.Augmentation chosen on the Data page
     fileOpened = Signal(str, str)  # (kind, path) a file the user opened: "architecture" (File > Open Recent)
 
-    def __init__(self) -> None:
+    def __init__(self, model: CurrentModel, queue: TrainQueue) -> None:
+        """model, queue: the shared current model and training queue (compose.app_state() builds the set)."""
         super().__init__()
         self.dataset: Any = None  # cnnstudio.core.datasets.base.Dataset once loaded
         self.dataset_name: str = "shapes"
@@ -36,14 +45,16 @@ class AppState(QObject):
         # The augmentation chosen on the Data page (none until it picks the dataset's defaults); the
         # Train page reads it. A plain dataclass: importing it does not import torch.
         self.augmentation: Augmentation = Augmentation()
-        from cnnstudio.ui.sessions.current_model import CurrentModel
-
+        # What the last launch left (MainWindow sets them from session_memory.recall() before the pages
+        # are built): the architecture and whether the user chose it, the user's dataset folders still
+        # on disk (DatasetInfo) and those no longer there. The Model and Data pages read them once.
+        self.remembered_spec: tuple[dict[str, Any], bool] | None = None
+        self.remembered_folders: list[Any] = []
+        self.missing_folders: list[str] = []
         # The checkpoint named by set_checkpoint, loaded once for Draw, Evaluate and Inspect.
-        self.model = CurrentModel(self)
-        from cnnstudio.ui.sessions.train_queue import TrainQueue
-
+        self.model: CurrentModel = model
         # Runs waiting to train, one after another: the Train page runs them, the Runs page shows them.
-        self.queue = TrainQueue(self)
+        self.queue: TrainQueue = queue
 
     def set_dataset(self, dataset: Any, name: str) -> None:
         self.dataset = dataset

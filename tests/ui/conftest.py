@@ -60,9 +60,9 @@ def _own_settings(tmp_path_factory):
 
 @pytest.fixture
 def state():
-    from cnnstudio.ui.state import AppState
+    from cnnstudio.ui.compose import app_state
 
-    return AppState()
+    return app_state()
 
 
 @pytest.fixture(autouse=True)
@@ -103,8 +103,8 @@ def shapes_checkpoint(shapes_dataset, tmp_path_factory):
 @pytest.fixture
 def shapes_state(shapes_dataset):
     """An AppState with shapes loaded, as the Data page leaves it."""
-    from cnnstudio.ui.state import AppState
+    from cnnstudio.ui.compose import app_state
 
-    st = AppState()
+    st = app_state()
     st.set_dataset(shapes_dataset, "shapes")
     return st

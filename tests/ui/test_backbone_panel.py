@@ -75,7 +75,7 @@ def test_a_backbone_run_from_the_app_sees_its_folder_at_its_resolution(qtbot, tm
     from cnnstudio.core.models.presets import get_preset
     from cnnstudio.ui.checkpoint_data import load_dataset_for
     from cnnstudio.ui.sessions.train_session import TrainSession
-    from cnnstudio.ui.state import AppState
+    from cnnstudio.ui.compose import app_state
 
     rng = np.random.default_rng(0)
     folder = tmp_path / "pics"
@@ -88,7 +88,7 @@ def test_a_backbone_run_from_the_app_sees_its_folder_at_its_resolution(qtbot, tm
     path = weights_dir() / weights_file_name("mobilenet_v3_small")
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(torchvision.models.mobilenet_v3_small().state_dict(), path)
-    state = AppState()
+    state = app_state()
     state.set_dataset(load_dataset(folder), str(folder))
     assert state.dataset.input_shape == (3, 40, 40)
     spec = get_preset("mobilenet-v3-small-imagenet")

@@ -22,6 +22,7 @@ from PySide6.QtTest import QTest  # noqa: E402
 
 from cnnstudio.ui.pages.draw_page import NO_MODEL, DrawPage  # noqa: E402
 from cnnstudio.ui.qimage import numpy_to_qimage, qimage_to_gray, qimage_to_numpy, qimage_to_rgb  # noqa: E402
+from cnnstudio.ui.compose import app_state  # noqa: E402
 from cnnstudio.ui.state import AppState  # noqa: E402
 from cnnstudio.ui.tasks import wait_for_all  # noqa: E402
 from cnnstudio.ui.widgets.canvas import DrawingCanvas  # noqa: E402
@@ -53,7 +54,7 @@ def make_page(qtbot):
     pages = []
 
     def make(checkpoint: str | None = None, state: AppState | None = None) -> DrawPage:
-        page = DrawPage(state or AppState())
+        page = DrawPage(state or app_state())
         qtbot.addWidget(page)
         page.resize(1100, 720)
         page.show()
@@ -139,7 +140,7 @@ def test_without_a_model_the_page_says_so_and_the_canvas_works(make_page):
 
 
 def test_model_follows_the_app_state(qtbot, make_page, shapes_checkpoint):
-    state = AppState()
+    state = app_state()
     page = make_page(state=state)
     with qtbot.waitSignal(page.modelLoaded, timeout=TIMEOUT) as blocker:
         state.set_checkpoint(shapes_checkpoint)

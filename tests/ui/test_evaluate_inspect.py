@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from cnnstudio.ui.state import AppState
+from cnnstudio.ui import compose
 
 LOAD_MS = 120_000  # a model load + evaluation on a busy 2-core machine
 STEP_MS = 60_000
@@ -48,7 +48,7 @@ def test_probabilities(trained, shapes):
 
 @pytest.fixture
 def app_state(shapes):
-    state = AppState()
+    state = compose.app_state()
     state.set_dataset(shapes, "shapes")
     return state
 
@@ -552,7 +552,7 @@ def test_evaluate_says_what_to_load_when_the_dataset_is_missing(qtbot, shapes, t
     data["meta"]["dataset"]["title"] = "My Shapes"
     path = save_checkpoint({k: v for k, v in data.items() if k not in ("format", "version")},
                            tmp_path / "moved.pt")
-    state = AppState()  # nothing loaded in the app
+    state = compose.app_state()  # nothing loaded in the app
     page = EvaluatePage(state)
     qtbot.addWidget(page)
     page.show()

@@ -384,9 +384,9 @@ def test_the_window_starts_on_a_damaged_settings_file(qtbot, tmp_path, caplog):
 def test_the_first_load_of_a_launch_is_not_a_change_of_data(qtbot, shapes_dataset):
     """The last session's chosen model and dataset come back together: nothing to ask at start-up."""
     from cnnstudio.ui.pages.model_page import ModelPage
-    from cnnstudio.ui.state import AppState
+    from cnnstudio.ui.compose import app_state
 
-    state = AppState()
+    state = app_state()
     state.dataset_name = "fashion-mnist"
     state.remembered_spec = (get_preset("resnet18-imagenet"), True)
     page = ModelPage(state)

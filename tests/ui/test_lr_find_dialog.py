@@ -8,7 +8,7 @@ import math
 import pytest
 
 from cnnstudio.core.models.presets import get_preset
-from cnnstudio.ui.state import AppState
+from cnnstudio.ui.compose import app_state
 
 FIND_TIMEOUT_MS = 120_000  # tiny data: seconds, with room for a busy machine
 
@@ -17,7 +17,7 @@ FIND_TIMEOUT_MS = 120_000  # tiny data: seconds, with room for a busy machine
 def page(qtbot, shapes_dataset):
     from cnnstudio.ui.pages.train_page import TrainPage
 
-    state = AppState()
+    state = app_state()
     state.set_dataset(shapes_dataset, "shapes")
     state.set_spec(get_preset("tiny-bn-cnn"), True)
     page = TrainPage(state)

@@ -17,6 +17,9 @@ from PySide6.QtGui import QTextTable
 
 from cnnstudio.core import paths
 
+# Waits for what the Runs page reads in the background: the first call of a process imports torch.
+BACKGROUND_MS = 30_000
+
 MODELS = ["convnet-5x5", "bn-cnn4", "cnn3-dropout"]
 
 
@@ -55,10 +58,9 @@ def write_run(root: Path, i: int, **kw) -> Path:
 
 @pytest.fixture
 def page(qtbot):
-    from cnnstudio.ui.pages.runs_page import RunsPage
-    from cnnstudio.ui.state import AppState
+    from cnnstudio.ui.compose import app_state, runs_page
 
-    p = RunsPage(AppState())
+    p = runs_page(app_state())
     qtbot.addWidget(p)
     p.resize(1280, 800)
     p.show()
@@ -66,10 +68,22 @@ def page(qtbot):
     return p
 
 
+def refresh(qtbot, page) -> None:
+    """The page reads the runs folder in the background: `refreshed` says the table shows it."""
+    with qtbot.waitSignal(page.refreshed, timeout=BACKGROUND_MS):
+        page.refresh()
+
+
+def select(qtbot, page, run_paths) -> None:
+    """The selected runs are read in the background: `selectionShown` says the charts show them."""
+    with qtbot.waitSignal(page.selectionShown, timeout=BACKGROUND_MS):
+        page.select_paths([str(r) for r in run_paths])
+
+
 def test_twenty_four_runs_get_a_run_list_with_swatches_checkboxes_and_a_filter(qtbot, page):
     root = paths.runs_dir()
     runs = [write_run(root, i) for i in range(24)]
-    page.refresh()
+    refresh(qtbot, page)
     with qtbot.waitSignal(page.selectionShown, timeout=5000) as shown:
         page.select_paths([str(r) for r in runs])
     assert shown.args == [24]
@@ -80,7 +94,7 @@ def test_twenty_four_runs_get_a_run_list_with_swatches_checkboxes_and_a_filter(q
     assert len(set(colors)) == 24
     assert not charts.loss_legend.isVisible()
     # The list: a checked row per run, its swatch in the run's colour, its label from the run's config.
-    rows = run_list._rows()
+    rows = run_list.rows()
     assert len(rows) == 24
     by_name = {o["name"]: o for o in charts.overlay_curves}
     for row in rows:
@@ -115,7 +129,7 @@ def test_twenty_four_runs_get_a_run_list_with_swatches_checkboxes_and_a_filter(q
     assert sum(visible(n) for n in by_name) == 24
     row.setCheckState(0, Qt.CheckState.Unchecked)
     # Selecting the runs again keeps what was unticked.
-    page.select_paths([str(r) for r in runs])
+    select(qtbot, page, runs)
     assert page.run_list.hidden() == {target}
     assert sum(c.isVisible() for o in page.charts.overlay_curves for c in o["curves"].values()) == 23 * 7
 
@@ -124,8 +138,8 @@ def test_hover_values_smoothing_log_scale_and_time_axis(qtbot, page):
     root = paths.runs_dir()
     runs = [write_run(root, i) for i in range(3)]
     old = write_run(root, 3, with_times=False)  # saved before times were recorded
-    page.refresh()
-    page.select_paths([str(r) for r in runs + [old]])
+    refresh(qtbot, page)
+    select(qtbot, page, runs + [old])
     charts = page.charts
     histories = {o["name"]: fake_history(i) for i, o in
                  enumerate(sorted(charts.overlay_curves, key=lambda o: o["name"]))}
@@ -174,9 +188,9 @@ def test_hover_values_smoothing_log_scale_and_time_axis(qtbot, page):
             assert list(o["curves"]["step_loss"].getOriginalDataset()[0]) == pytest.approx(
                 histories[o["name"]]["steps"]["time"])
     assert charts.hover[charts.acc_plot].values(20)[0].label  # still readable on a time axis
-    assert charts._format_x_epochs(75) == "after 1:15"
+    assert charts.format_x_epochs(75) == "after 1:15"
     # The options stay when the selection changes.
-    page.select_paths([str(runs[0])])
+    select(qtbot, page, [runs[0]])
     assert charts.mode == "single" and charts.curve_data("epoch_val_acc")[0][0] == pytest.approx(5.5)
     page.chart_options.x_combo.setCurrentIndex(page.chart_options.x_combo.findData("step"))
     assert list(charts.curve_data("epoch_val_acc")[0]) == [1, 2, 3, 4]
@@ -185,8 +199,8 @@ def test_hover_values_smoothing_log_scale_and_time_axis(qtbot, page):
 def test_a_dozen_runs_compare_in_a_table_with_a_row_per_run_and_only_the_differences(qtbot, page):
     root = paths.runs_dir()
     runs = [write_run(root, i) for i in range(12)]
-    page.refresh()
-    page.select_paths([str(r) for r in runs])
+    refresh(qtbot, page)
+    select(qtbot, page, runs)
     page.summary.setFixedWidth(320)
     doc = page.summary.document()
     tables = [f for f in doc.rootFrame().childFrames() if isinstance(f, QTextTable)]
@@ -229,8 +243,8 @@ def test_every_page_fits_a_1024x700_window_with_a_queue_and_a_dozen_runs_compare
                         "a dataset with a long title")
     runs_page = window.page("runs")
     window.show_page("runs")
-    runs_page.refresh()
-    runs_page.select_paths([str(r) for r in runs])
+    refresh(qtbot, runs_page)
+    select(qtbot, runs_page, runs)
     assert runs_page.queue_panel.isVisible() and runs_page.run_list.isVisible()
     for name in ("data", "model", "train", "evaluate", "inspect", "draw", "runs"):
         window.show_page(name)
@@ -285,3 +299,27 @@ def test_the_live_smoothed_loss_is_the_moving_average_of_every_step_so_far(qtbot
     x, y = charts.curve_data("step_loss_smooth")
     assert list(x) == list(range(1, 701))
     assert np.allclose(y, ema(losses, 0.5))
+
+
+def test_the_queue_panel_reorders_removes_and_starts_the_queue(qtbot, page):
+    """The panel only shows the queue and says what the user asked; the page hands that to the queue."""
+    from cnnstudio.core.training.config import TrainConfig
+
+    queue = page.session.queue
+    entries = [queue.add(TrainConfig(model=f"m{i}", epochs=1, lr=0.001 * (i + 1)), None, "shapes") for i in range(3)]
+    panel = page.queue_panel
+    assert panel.isVisible() and panel.list.count() == 3 and "3 runs waiting" in panel.title_label.text()
+    panel.list.setCurrentRow(1)
+    assert panel.up_button.isEnabled() and panel.down_button.isEnabled() and panel.remove_button.isEnabled()
+    qtbot.mouseClick(panel.up_button, Qt.MouseButton.LeftButton)
+    assert [e.id for e in queue.entries] == [entries[1].id, entries[0].id, entries[2].id]
+    assert panel.list.currentRow() == 0 and "m1" in panel.list.item(0).text()  # the moved run stays selected
+    qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)
+    assert [e.id for e in queue.entries] == [entries[0].id, entries[2].id] and panel.list.count() == 2
+    queue.set_held(True)
+    assert "held after a stop" in panel.title_label.text()
+    with qtbot.waitSignal(queue.startRequested, timeout=2000):
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert not queue.held
+    queue.clear()
+    assert not panel.isVisible()

@@ -93,9 +93,9 @@ def test_train_session_decides_what_blocks_a_start(qtbot):
     from cnnstudio.core.errors import CNNStudioError
     from cnnstudio.core.models.presets import get_preset
     from cnnstudio.ui.sessions.train_session import TrainSession
-    from cnnstudio.ui.state import AppState
+    from cnnstudio.ui.compose import app_state
 
-    state = AppState()
+    state = app_state()
     session = TrainSession(state)
     assert "Load a dataset" in session.start_blocker(None)
     from cnnstudio.core.datasets import load_dataset
@@ -143,9 +143,9 @@ def test_train_session_reports_one_run_and_ignores_an_older_one(qtbot, shapes_st
 
 def test_data_session_the_newest_load_wins(qtbot):
     from cnnstudio.ui.sessions.data_session import DataSession
-    from cnnstudio.ui.state import AppState
+    from cnnstudio.ui.compose import app_state
 
-    session = DataSession(AppState())
+    session = DataSession(app_state())
     loaded = []
     session.loaded.connect(lambda key, ds: loaded.append(key))
     session.load("shapes")

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# Waits for what the Runs page reads in the background: the first call of a process imports torch.
+BACKGROUND_MS = 30_000
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -182,8 +185,7 @@ def _run(root: Path, name: str, result: str, config: str | None = None) -> Path:
 
 def test_runs_page_lists_damaged_runs_beside_good_ones(qtbot, tmp_path):
     from cnnstudio.core import paths
-    from cnnstudio.ui.pages.runs_page import RunsPage
-    from cnnstudio.ui.state import AppState
+    from cnnstudio.ui.compose import app_state, runs_page
 
     root = paths.runs_dir()
     good = _run(root, "good", json.dumps({"status": "finished", "epochs": 2, "test_accuracy": 0.75}))
@@ -192,10 +194,11 @@ def test_runs_page_lists_damaged_runs_beside_good_ones(qtbot, tmp_path):
     _run(root, "failed", json.dumps({"status": "failed", "message": "the training loss became NaN: diverged"}))
     _run(root, "bad-config", json.dumps({"status": "finished", "epochs": 2}),
          config='{"config": {"dataset": "shapes", "epochs": 2, "seed": ' + "9" * 5000 + "}}")
-    page = RunsPage(AppState())
+    page = runs_page(app_state())
     qtbot.addWidget(page)
     page.resize(1200, 800)
-    page.show()
+    with qtbot.waitSignal(page.refreshed, timeout=BACKGROUND_MS):  # the folders are read in the background
+        page.show()
     qtbot.waitExposed(page)
     rows = {page.table.topLevelItem(i).text(0): page.table.topLevelItem(i)
             for i in range(page.table.topLevelItemCount())}
@@ -204,22 +207,25 @@ def test_runs_page_lists_damaged_runs_beside_good_ones(qtbot, tmp_path):
     assert rows["overflow"].text(7) == "Damaged" and "epochs" in rows["overflow"].toolTip(0)
     assert rows["deep"].text(7) == "Damaged" and "nested too deeply" in rows["deep"].toolTip(0)
     assert rows["failed"].text(7) == "Failed" and "diverged" in rows["failed"].toolTip(0)
+    def select(path) -> None:
+        with qtbot.waitSignal(page.selectionShown, timeout=BACKGROUND_MS):
+            page.select_paths([str(path)])
+
     for name in rows:  # each one opens without an exception, and says what it is
-        page.select_paths([str(root / name)])
+        select(root / name)
         text = page.summary.toPlainText()
         assert name in text
-    page.select_paths([str(root / "failed")])
+    select(root / "failed")
     assert "diverged" in page.summary.toPlainText()
-    page.select_paths([str(root / "overflow")])
+    select(root / "overflow")
     assert "damaged" in page.summary.toPlainText()
-    page.select_paths([str(good)])
+    select(good)
     assert "Finished" in page.summary.toPlainText()
 
 
 def test_runs_page_removes_orphaned_temp_files_of_an_opened_run(qtbot, tmp_path):
     from cnnstudio.core import paths
-    from cnnstudio.ui.pages.runs_page import RunsPage
-    from cnnstudio.ui.state import AppState
+    from cnnstudio.ui.compose import app_state, runs_page
 
     run = _run(paths.runs_dir(), "r", json.dumps({"status": "stopped", "epochs": 1}))
     orphan = run / ".last.pt.k2j3.tmp"
@@ -227,10 +233,12 @@ def test_runs_page_removes_orphaned_temp_files_of_an_opened_run(qtbot, tmp_path)
     os.utime(orphan, (1, 1))
     fresh = run / ".best.pt.x9.tmp"
     fresh.write_bytes(b"\0")
-    page = RunsPage(AppState())
+    page = runs_page(app_state())
     qtbot.addWidget(page)
-    page.show()
-    page.select_paths([str(run)])
+    with qtbot.waitSignal(page.refreshed, timeout=BACKGROUND_MS):
+        page.show()
+    with qtbot.waitSignal(page.selectionShown, timeout=BACKGROUND_MS):  # the run is read in the background
+        page.select_paths([str(run)])
     assert not orphan.exists() and fresh.exists()
 
 
@@ -258,10 +266,10 @@ def test_help_lists_the_shortcuts_the_pages_really_bind(qtbot):
 
 
 def test_runs_page_shows_the_augmentation_of_runs_from_other_versions():
-    from cnnstudio.ui.pages.runs_page import _setting_text
+    from cnnstudio.core.run_compare import setting_text
 
-    assert _setting_text("augment", {"crop_padding": 2, "lighting": 0.3}) == \
+    assert setting_text("augment", {"crop_padding": 2, "lighting": 0.3}) == \
         "random crop (pad 2), brightness and contrast ±30 %"
     # A run written before `lighting` existed, and one from a later version with a field this one lacks.
-    assert _setting_text("augment", {"crop_padding": 4, "hflip": True}) == "random crop (pad 4), horizontal flips"
-    assert _setting_text("augment", {"crop_padding": 2, "blur": 0.5}) == "random crop (pad 2)"
+    assert setting_text("augment", {"crop_padding": 4, "hflip": True}) == "random crop (pad 4), horizontal flips"
+    assert setting_text("augment", {"crop_padding": 2, "blur": 0.5}) == "random crop (pad 2)"

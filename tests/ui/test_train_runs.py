@@ -23,7 +23,10 @@ from PySide6.QtGui import QTextTable
 from cnnstudio.core import paths
 from cnnstudio.core.models.presets import get_preset
 from cnnstudio.core.training.events import EpochEvent, LogEvent, StepEvent
-from cnnstudio.ui.state import AppState
+from cnnstudio.ui.compose import app_state
+
+# Waits for what the Runs page reads in the background: the first call of a process imports torch.
+BACKGROUND_MS = 30_000
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_TIMEOUT_MS = 120_000
@@ -38,7 +41,7 @@ def shapes(shapes_dataset):
 
 @pytest.fixture
 def state(shapes):
-    st = AppState()
+    st = app_state()
     st.set_dataset(shapes, "shapes")
     st.set_spec(get_preset("tiny-bn-cnn"), True)
     return st
@@ -249,7 +252,7 @@ def test_invalid_spec_disables_start_and_names_the_layer(qtbot, train_page, stat
 def test_no_dataset_or_model_says_where_to_go(qtbot):
     from cnnstudio.ui.pages.train_page import TrainPage
 
-    st = AppState()
+    st = app_state()
     page = TrainPage(st)
     qtbot.addWidget(page)
     assert not page.start_button.isEnabled()
@@ -405,13 +408,25 @@ def test_progress_text_is_throttled_but_the_latest_step_arrives(qtbot, train_pag
 
 @pytest.fixture
 def runs_page(qtbot, state):
-    from cnnstudio.ui.pages.runs_page import RunsPage
+    from cnnstudio.ui.compose import runs_page
 
-    page = RunsPage(state)
+    page = runs_page(state)
     qtbot.addWidget(page)
     page.resize(1040, 760)
     page.show()
     return page
+
+
+def refresh(qtbot, page) -> None:
+    """The page reads the runs folder in the background: `refreshed` says the table shows it."""
+    with qtbot.waitSignal(page.refreshed, timeout=BACKGROUND_MS):
+        page.refresh()
+
+
+def select(qtbot, page, run_paths) -> None:
+    """The selected runs are read in the background: `selectionShown` says the charts show them."""
+    with qtbot.waitSignal(page.selectionShown, timeout=BACKGROUND_MS):
+        page.select_paths([str(p) for p in run_paths])
 
 
 def click_row(qtbot, page, path: str, modifier=Qt.KeyboardModifier.NoModifier) -> None:
@@ -428,7 +443,8 @@ def click_row(qtbot, page, path: str, modifier=Qt.KeyboardModifier.NoModifier) -
 def test_runs_page_reopens_a_run_and_overlays_two(qtbot, train_page, runs_page):
     a = train_once(qtbot, train_page, epochs=1, limit_train=200, batch_size=32)
     b = train_once(qtbot, train_page, epochs=2, limit_train=200, batch_size=32, lr=0.003)
-    # The page refreshed itself on state.runFinished.
+    # The page refreshed itself on state.runFinished (the folders are read in the background).
+    qtbot.waitUntil(lambda: not runs_page.refreshing, timeout=BACKGROUND_MS)
     assert {r.path for r in runs_page.runs} == {a["run_dir"], b["run_dir"]}
     assert runs_page.table.topLevelItemCount() == 2
     newest = runs_page.table.topLevelItem(0)
@@ -496,39 +512,41 @@ def test_runs_page_damaged_folder_rename_and_delete(qtbot, runs_page, state, mon
     root = paths.runs_dir()
     good = write_fake_run(root, "good")
     bad = write_fake_run(root, "broken", damaged=True)
-    runs_page.refresh()
+    refresh(qtbot, runs_page)
     assert runs_page.table.topLevelItemCount() == 2
     statuses = {runs_page.table.topLevelItem(i).text(0): runs_page.table.topLevelItem(i).text(7) for i in range(2)}
     assert statuses == {"good": "Finished", "broken": "Damaged"}
 
-    runs_page.select_paths([str(bad)])  # a damaged run shows why, and nothing crashes
+    select(qtbot, runs_page, [bad])  # a damaged run shows why, and nothing crashes
     assert "damaged" in runs_page.summary.toPlainText()
     assert runs_page.charts.step_count == 0
-    runs_page.select_paths([str(good), str(bad)])  # the damaged one is left out of the overlay
+    select(qtbot, runs_page, [good, bad])  # the damaged one is left out of the overlay
     assert len(runs_page.charts.overlay_curves) == 1
 
-    runs_page.select_paths([str(good)])
+    select(qtbot, runs_page, [good])
     state.set_checkpoint(str(good / "best.pt"))
     assert runs_page.rename_selected("a/b") is False
     assert runs_page.error_dialog is not None and "cannot contain" in runs_page.error_dialog.text()
     runs_page.error_dialog.close()
-    assert runs_page.rename_selected("baseline") is True
+    with qtbot.waitSignal(runs_page.refreshed, timeout=BACKGROUND_MS):  # the table follows, the run selected
+        assert runs_page.rename_selected("baseline") is True
     assert (root / "baseline").is_dir() and not good.exists()
     assert state.checkpoint_path == str(root / "baseline" / "best.pt")  # follows the rename
     assert [r.name for r in runs_page.selected_runs()] == ["baseline"]
 
     # A run that is training cannot be deleted.
-    import cnnstudio.ui.pages.runs_page as runs_module
+    import cnnstudio.ui.sessions.runs_session as runs_module
 
     monkeypatch.setattr(runs_module, "active_run_dirs", lambda: {str(root / "baseline")})
-    runs_page.refresh()
+    refresh(qtbot, runs_page)
     assert not runs_page.delete_button.isEnabled()
     assert runs_page.delete_selected(confirm=False) is False
     assert (root / "baseline").is_dir()
     runs_page.error_dialog.close()
     monkeypatch.setattr(runs_module, "active_run_dirs", lambda: set())
-    runs_page.refresh()
-    assert runs_page.delete_selected(confirm=False) is True
+    refresh(qtbot, runs_page)
+    with qtbot.waitSignal(runs_page.refreshed, timeout=BACKGROUND_MS):
+        assert runs_page.delete_selected(confirm=False) is True
     assert not (root / "baseline").exists()
     assert state.checkpoint_path is None
     assert runs_page.table.topLevelItemCount() == 1
@@ -672,10 +690,10 @@ def test_continue_a_run_opens_a_run_picker(qtbot, train_page):
 
 
 def test_queued_runs_train_one_after_another_in_order_with_their_own_settings(qtbot, train_page, state, shapes):
-    from cnnstudio.ui.pages.runs_page import RunsPage
+    from cnnstudio.ui.compose import runs_page
 
     page = train_page
-    runs = RunsPage(state)
+    runs = runs_page(state)
     qtbot.addWidget(runs)
     runs.show()
     assert not runs.queue_panel.isVisible()  # nothing queued: no panel

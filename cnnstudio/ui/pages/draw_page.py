@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (QColorDialog, QFileDialog, QFrame, QHBoxLayout, Q
 from cnnstudio.core.framing import describe_preparation, explain_preparation
 from cnnstudio.ui.image_input import ImageInputMixin
 from cnnstudio.ui.qimage import numpy_to_qimage, qimage_to_numpy
+from cnnstudio.ui.compose import app_state
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.sessions.draw_session import TOP_K, DrawSession
 from cnnstudio.ui.widgets.banner import Banner
@@ -54,7 +55,7 @@ class DrawPage(ImageInputMixin, QWidget):
 
     def __init__(self, state: AppState | None = None, parent: QWidget | None = None):
         super().__init__(parent)
-        self.state = state or AppState()
+        self.state = state or app_state()
         self.session = DrawSession(self.state, self)
         self.last_prediction: dict[str, Any] | None = None
         self.last_prepared: np.ndarray | None = None

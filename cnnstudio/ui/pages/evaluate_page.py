@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QHBoxLayout, QLabel, Q
 from cnnstudio.core.text import printable
 from cnnstudio.ui.picture_export import PictureExportMixin
 from cnnstudio.ui.qimage import chw_to_hwc, numpy_to_qimage
+from cnnstudio.ui.compose import app_state
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.sessions.evaluate_session import EvaluateSession, EvaluationResult
 from cnnstudio.ui.widgets.banner import Banner
@@ -60,7 +61,7 @@ class EvaluatePage(PictureExportMixin, QWidget):
 
     def __init__(self, state: AppState | None = None, parent: QWidget | None = None):
         super().__init__(parent)
-        self.state = state or AppState()
+        self.state = state or app_state()
         self.session = EvaluateSession(self.state, self)
         self.evaluation: Any = None  # cnnstudio.core.metrics.Evaluation
         self.context: Any = None  # cnnstudio.ui.checkpoint_data.ModelContext of the evaluated checkpoint

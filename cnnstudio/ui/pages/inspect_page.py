@@ -25,6 +25,7 @@ from cnnstudio.core.inspection.display import layer_number
 from cnnstudio.ui.image_input import ImageInputMixin
 from cnnstudio.ui.picture_export import PictureExportMixin
 from cnnstudio.ui.qimage import chw_to_hwc, crisp_qimage, qimage_to_numpy
+from cnnstudio.ui.compose import app_state
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.sessions.inspect_session import InspectRequest, InspectSession
 from cnnstudio.ui.widgets.banner import Banner
@@ -60,7 +61,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
 
     def __init__(self, state: AppState | None = None, parent: QWidget | None = None):
         super().__init__(parent)
-        self.state = state or AppState()
+        self.state = state or app_state()
         self.session = InspectSession(self.state, self)
         self.inspection: Any = None  # the last Inspection shown
         self.input_pixels: np.ndarray | None = None  # uint8 (C, H, W): exactly what the model sees

@@ -5,14 +5,18 @@ model, its layers, and the test set it was trained on: the app's dataset when it
 checkpoint's own from disk) and announces the ModelContext. Draw, Evaluate and Inspect all observe the
 same object, so a checkpoint is read once, not three times, and "test image 17" means the same image
 on every page. A failed load leaves the previous model in place and says why.
+
+It does not know AppState: cnnstudio.ui.compose.app_state() connects the state's checkpointChanged to
+load() and datasetChanged to on_dataset_changed(), and hands it a way to read the app's dataset.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
+from cnnstudio.core.datasets.base import Dataset
 from cnnstudio.ui.tasks import Failure, LatestRunner
 
 
@@ -22,14 +26,13 @@ class CurrentModel(QObject):
     failed = Signal(str, str)  # path, message (the previous model, if any, stays)
     cleared = Signal()
 
-    def __init__(self, state: Any) -> None:
-        super().__init__(state)
-        self._state = state
+    def __init__(self, app_dataset: Callable[[], Dataset | None], parent: QObject | None = None) -> None:
+        """app_dataset: the dataset the app has loaded now (a load pairs the model with it when it fits)."""
+        super().__init__(parent)
+        self._app_dataset = app_dataset
         self._runner = LatestRunner(self)
         self.context: Any = None  # ModelContext of the model in use, or None
         self.path: str | None = None  # the checkpoint asked for last (loading or loaded)
-        state.checkpointChanged.connect(self.load)
-        state.datasetChanged.connect(self._on_dataset_changed)
 
     @property
     def loading(self) -> bool:
@@ -43,7 +46,7 @@ class CurrentModel(QObject):
             self.cleared.emit()
             return
         self.path = str(path)
-        app_dataset = self._state.dataset
+        app_dataset = self._app_dataset()
         self.loadingStarted.emit(self.path)
 
         def work(p=self.path):
@@ -69,7 +72,7 @@ class CurrentModel(QObject):
             self.path = self.context.path
         self.failed.emit(path, failure.message)
 
-    def _on_dataset_changed(self, dataset: Any) -> None:
+    def on_dataset_changed(self, dataset: Dataset | None) -> None:
         """A model without its test set gets it as soon as the app loads a dataset that fits."""
         from cnnstudio.ui.checkpoint_data import dataset_fits
 

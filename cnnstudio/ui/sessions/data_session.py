@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
+from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import Failure, LatestRunner, Task, run_in_background
 
 
@@ -39,7 +40,7 @@ class DataSession(QObject):
     downloadFailed = Signal(str, str, str)  # key, message, details
     downloadCancelled = Signal(str)  # key
 
-    def __init__(self, state: Any, parent: QObject | None = None) -> None:
+    def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self.loading_key: str | None = None

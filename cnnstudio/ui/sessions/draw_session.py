@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import Failure, LatestRunner
 
 TOP_K = 5
@@ -45,7 +46,7 @@ class DrawSession(QObject):
     imageOpened = Signal(object)  # open_for_display's dict
     imageFailed = Signal(str)
 
-    def __init__(self, state: Any, parent: QObject | None = None) -> None:
+    def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self.predictor: Any = None

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import LatestRunner
 
 EVAL_CHUNK = 1000  # test images per progress step (and per check for a newer model)
@@ -54,7 +55,7 @@ class EvaluateSession(QObject):
     needsDataset = Signal(str)  # what to load before this model can be evaluated
     cleared = Signal()
 
-    def __init__(self, state: Any, parent: QObject | None = None) -> None:
+    def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self.result: EvaluationResult | None = None

@@ -12,6 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import Task, run_in_background
 
 
@@ -34,7 +35,7 @@ class ExportSession(QObject):
     failed = Signal(str)  # why nothing was exported
     cancelled = Signal()
 
-    def __init__(self, state: Any, parent: QObject | None = None) -> None:
+    def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self.result: Any = None

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import LatestRunner
 
 
@@ -52,7 +53,7 @@ class InspectSession(QObject):
     imageOpened = Signal(object, str)  # PIL image, name
     imageFailed = Signal(str)
 
-    def __init__(self, state: Any, parent: QObject | None = None) -> None:
+    def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self.context: Any = None

@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Signal
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.text import clock_text
 from cnnstudio.core.training.config import TrainConfig, build_config, default_config
+from cnnstudio.ui.state import AppState
 from cnnstudio.ui.training_worker import TrainingRun, wait_for_runs
 
 
@@ -115,7 +116,7 @@ class TrainSession(QObject):
     pausedChanged = Signal(bool)
     ended = Signal(object, object)  # the result dict, failure (message, details) or None
 
-    def __init__(self, state: Any, parent: QObject | None = None) -> None:
+    def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self.devices: list[dict[str, Any]] = []

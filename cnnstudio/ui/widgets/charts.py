@@ -167,9 +167,9 @@ class TrainingCharts(QWidget):
             self.loss_plot: HoverReadout(self.loss_plot, lambda: self._hover_series(self.loss_plot),
                                          self._format_x_steps, lambda v: f"{v:.4g}", lower_is_better=True),
             self.epoch_loss_plot: HoverReadout(self.epoch_loss_plot, lambda: self._hover_series(self.epoch_loss_plot),
-                                               self._format_x_epochs, lambda v: f"{v:.4g}", lower_is_better=True),
+                                               self.format_x_epochs, lambda v: f"{v:.4g}", lower_is_better=True),
             self.acc_plot: HoverReadout(self.acc_plot, lambda: self._hover_series(self.acc_plot),
-                                        self._format_x_epochs, lambda v: f"{v:.2f} %", lower_is_better=False),
+                                        self.format_x_epochs, lambda v: f"{v:.2f} %", lower_is_better=False),
             self.lr_plot: HoverReadout(self.lr_plot, lambda: self._hover_series(self.lr_plot),
                                        self._format_x_steps, lambda v: f"{v:.3g}", lower_is_better=False),
         }
@@ -580,7 +580,7 @@ class TrainingCharts(QWidget):
             return f"after {format_duration(x)}"
         return f"step {int(round(x)):,}"
 
-    def _format_x_epochs(self, x: float) -> str:
+    def format_x_epochs(self, x: float) -> str:
         if self.acc_plot.getPlotItem().getAxis("bottom").durations:
             return f"after {format_duration(x)}"
         return f"epoch {int(round(x))}"

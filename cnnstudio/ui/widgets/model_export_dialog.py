@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QDialog, QDialogButtonBo
 
 from cnnstudio.core.checkpoint import CheckpointSummary
 from cnnstudio.ui.sessions.export_session import ExportRequest, ExportSession
+from cnnstudio.ui.state import AppState
 
 SUFFIX = {"onnx": ".onnx", "onnx-int8": ".int8.onnx", "torchscript": ".torchscript.pt"}
 
@@ -28,7 +29,7 @@ def _size(n: int) -> str:
 
 
 class ModelExportDialog(QDialog):
-    def __init__(self, state: Any, checkpoint: str, description: str = "", parent: QWidget | None = None):
+    def __init__(self, state: AppState, checkpoint: str, description: str = "", parent: QWidget | None = None):
         """description: what the model is, one line (describe() makes it from a CheckpointSummary)."""
         super().__init__(parent)
         self.setWindowTitle("Export model")

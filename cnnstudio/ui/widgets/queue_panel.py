@@ -1,24 +1,28 @@
 """The training queue on the Runs page: what waits to train, in order; reorder, remove, hold or start it.
 
-A view of cnnstudio.ui.sessions.train_queue.TrainQueue: it redraws on the queue's `changed` signal and
-calls the queue's methods; it is hidden while the queue is empty.
+A plain view of the training queue: show_queue() draws the waiting runs (id, one-line summary) and
+whether the queue is held; what the user asks for goes out as signals (the Runs page connects them to
+the TrainQueue). It is hidden while the queue is empty.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from typing import Sequence
+
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QSizePolicy, QVBoxLayout,
                                QWidget)
-
-from cnnstudio.ui.sessions.train_queue import TrainQueue
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 
 
 class QueuePanel(QWidget):
-    def __init__(self, queue: TrainQueue, parent: QWidget | None = None):
+    startRequested = Signal()  # "Start queue"
+    moveRequested = Signal(int, int)  # (entry id, -1 up / +1 down)
+    removeRequested = Signal(int)  # entry id
+
+    def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.queue = queue
         col = QVBoxLayout(self)
         col.setContentsMargins(0, 4, 0, 0)
         col.setSpacing(4)
@@ -31,7 +35,7 @@ class QueuePanel(QWidget):
         self.start_button = QPushButton("▶  Start queue")
         self.start_button.setToolTip("Train the queued runs one after another, starting now (or when the current "
                                      "run ends)")
-        self.start_button.clicked.connect(self.queue.request_start)
+        self.start_button.clicked.connect(self.startRequested)
         self.up_button = QPushButton("Up")
         self.up_button.clicked.connect(lambda: self._move(-1))
         self.down_button = QPushButton("Down")
@@ -46,20 +50,20 @@ class QueuePanel(QWidget):
         self.list.setMaximumHeight(4 * self.list.fontMetrics().lineSpacing() + 12)
         self.list.currentRowChanged.connect(lambda _r: self._update_buttons())
         col.addWidget(self.list)
-        queue.changed.connect(self.refresh)
-        self.refresh()
+        self.show_queue([], held=False)
 
-    def refresh(self) -> None:
+    def show_queue(self, entries: Sequence[tuple[int, str]], held: bool) -> None:
+        """The waiting runs in order, as (entry id, summary); held: a stop holds the queue."""
         keep = self._selected_id()
         self.list.clear()
-        for i, entry in enumerate(self.queue.entries, start=1):
-            item = QListWidgetItem(f"{i}.  {entry.summary()}")
-            item.setData(ID_ROLE, entry.id)
+        for i, (entry_id, summary) in enumerate(entries, start=1):
+            item = QListWidgetItem(f"{i}.  {summary}")
+            item.setData(ID_ROLE, entry_id)
             self.list.addItem(item)
-            if entry.id == keep:
+            if entry_id == keep:
                 self.list.setCurrentItem(item)
-        n = len(self.queue)
-        state = " · held after a stop" if self.queue.held else ""
+        n = len(entries)
+        state = " · held after a stop" if held else ""
         self.title_label.setText(f"<b>Queue</b>: {n} run{'s' if n != 1 else ''} waiting to train, in this order"
                                  f"{state}")
         self.setVisible(n > 0)
@@ -67,7 +71,7 @@ class QueuePanel(QWidget):
 
     def _selected_id(self) -> int | None:
         item = self.list.currentItem()
-        return None if item is None else item.data(ID_ROLE)
+        return None if item is None else int(item.data(ID_ROLE))
 
     def _update_buttons(self) -> None:
         row = self.list.currentRow()
@@ -80,9 +84,9 @@ class QueuePanel(QWidget):
     def _move(self, delta: int) -> None:
         entry_id = self._selected_id()
         if entry_id is not None:
-            self.queue.move(entry_id, delta)
+            self.moveRequested.emit(entry_id, delta)
 
     def _remove(self) -> None:
         entry_id = self._selected_id()
         if entry_id is not None:
-            self.queue.remove(entry_id)
+            self.removeRequested.emit(entry_id)

@@ -143,23 +143,25 @@ class RunList(QWidget):
         return len(self._runs) - len(self.hidden())
 
     def set_checked(self, name: str, checked: bool) -> None:
-        for row in self._rows():
+        for row in self.rows():
             if row.data(0, NAME_ROLE) == name:
                 row.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
 
     def set_all_checked(self, checked: bool) -> None:
         """Tick or untick every run the filter lets through."""
         self.tree.blockSignals(True)
-        for row in self._rows():
+        for row in self.rows():
             if not row.isHidden():
                 row.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
                 self._note_check(row)
         self.tree.blockSignals(False)
         self._emit()
 
-    # -- internals ---------------------------------------------------------------------------------
-    def _rows(self) -> list[QTreeWidgetItem]:
+    def rows(self) -> list[QTreeWidgetItem]:
+        """The list's rows, one per compared run, in the order shown."""
         return [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
+
+    # -- internals ---------------------------------------------------------------------------------
 
     def _matches(self, run: ComparedRun) -> bool:
         words = self.filter_edit.text().lower().split()
@@ -168,7 +170,7 @@ class RunList(QWidget):
 
     def _apply_filter(self) -> None:
         by_name = {r.name: r for r in self._runs}
-        for row in self._rows():
+        for row in self.rows():
             run = by_name.get(row.data(0, NAME_ROLE))
             row.setHidden(run is None or not self._matches(run))
         self._emit()

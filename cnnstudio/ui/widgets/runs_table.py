@@ -1,0 +1,117 @@
+"""The table of saved runs on the Runs page: one row each, sortable, several selectable.
+
+A plain view: it shows the RunSummary rows it is given, with the status the caller decided (a folder a
+live training writes reads "Training…"), and says which run folders are selected. Each row keeps its
+run folder's path (UserRole) and a sort key per column (UserRole + 1): numbers sort as numbers, dates
+as dates.
+"""
+
+from __future__ import annotations
+
+from typing import Collection, Sequence
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
+
+from cnnstudio.core.run_compare import percent
+from cnnstudio.core.runs import RunSummary
+
+COLUMNS = ["Name", "Dataset", "Model", "Date", "Epochs", "Best val. acc.", "Test acc.", "Status"]
+STATUS_TEXT = {"finished": "Finished", "early-stopped": "Stopped early", "stopped": "Stopped (can continue)",
+               "failed": "Failed", "incomplete": "Incomplete", "damaged": "Damaged", "training": "Training…"}
+PATH_ROLE = Qt.ItemDataRole.UserRole
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def status_text(status: str) -> str:
+    return STATUS_TEXT.get(status, status)
+
+
+class _RunItem(QTreeWidgetItem):
+    """A table row that sorts numbers as numbers and dates as dates."""
+
+    def __lt__(self, other: QTreeWidgetItem) -> bool:
+        column = self.treeWidget().sortColumn() if self.treeWidget() else 0
+        a = self.data(column, SORT_ROLE)
+        b = other.data(column, SORT_ROLE)
+        if a is not None and b is not None:
+            try:
+                return bool(a < b)
+            except TypeError:
+                pass
+        return self.text(column).lower() < other.text(column).lower()
+
+
+def _make_item(run: RunSummary, status: str) -> _RunItem:
+    epochs = f"{run.epochs_done}/{run.epochs_planned}" if run.epochs_planned else str(run.epochs_done or "")
+    values = [run.name, run.dataset or "", run.model or "", run.date_text, epochs,
+              percent(run.best_val_accuracy), percent(run.test_accuracy), status_text(status)]
+    sort_keys = [None, None, None, run.created, run.epochs_done, run.best_val_accuracy or -1.0,
+                 run.test_accuracy or -1.0, None]
+    item = _RunItem(values)
+    item.setData(0, PATH_ROLE, run.path)
+    for c, key in enumerate(sort_keys):
+        if key is not None:
+            item.setData(c, SORT_ROLE, key)
+    for c in (4, 5, 6):
+        item.setTextAlignment(c, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    tip = run.path
+    if run.problem:
+        tip = f"Damaged: {run.problem}\n{run.path}"
+        item.setForeground(7, QBrush(QColor("#c0392b")))
+    elif run.message:
+        tip = f"{run.message}\n{run.path}"
+    for c in range(len(values)):
+        item.setToolTip(c, tip)
+    return item
+
+
+class RunsTable(QTreeWidget):
+    """Public: show_runs(rows, select), selected_paths(), select_paths(paths). Newest first by default."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setColumnCount(len(COLUMNS))
+        self.setHeaderLabels(COLUMNS)
+        self.setRootIsDecorated(False)
+        self.setUniformRowHeights(True)
+        self.setAlternatingRowColors(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSortingEnabled(True)
+        self.sortByColumn(3, Qt.SortOrder.DescendingOrder)
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+
+    def show_runs(self, rows: Sequence[tuple[RunSummary, str]], select: Collection[str]) -> None:
+        """Replace the rows by these (run, status) and select the run folders in `select`, without
+        emitting itemSelectionChanged: the caller reacts once, after."""
+        self.blockSignals(True)
+        self.setSortingEnabled(False)
+        self.clear()
+        for run, status in rows:
+            self.addTopLevelItem(_make_item(run, status))
+        self.setSortingEnabled(True)
+        self._select(select)
+        self.blockSignals(False)
+
+    def selected_paths(self) -> list[str]:
+        return [str(item.data(0, PATH_ROLE)) for item in self.selectedItems()]
+
+    def select_paths(self, run_paths: Collection[str]) -> None:
+        """Select exactly these run folders, without emitting itemSelectionChanged."""
+        self.blockSignals(True)
+        self.clearSelection()
+        self._select(run_paths)
+        self.blockSignals(False)
+
+    def _select(self, run_paths: Collection[str]) -> None:
+        wanted = {str(p) for p in run_paths}
+        for i in range(self.topLevelItemCount()):
+            item = self.topLevelItem(i)
+            if item is not None and item.data(0, PATH_ROLE) in wanted:
+                item.setSelected(True)
