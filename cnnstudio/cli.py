@@ -509,26 +509,25 @@ def cmd_train(args) -> int:
         dist.shutdown()
     reporter.close()
     if not main_rank:
-        return 0 if result["status"] != "failed" else EXIT_FAILED
-    if result["status"] == "failed":
-        print(f"cnnstudio: error: {printable(result['message'])}", file=sys.stderr)
+        return 0 if result.status != "failed" else EXIT_FAILED
+    if result.status == "failed":
+        print(f"cnnstudio: error: {printable(result.message)}", file=sys.stderr)
         if args.json:
-            print_json({k: v for k, v in result.items() if k != "history"})
+            print_json(result.to_dict())
         # Refused before training started (settings, data, checkpoint): the same exit as every other
         # command's refusal. Failed while training (diverged, out of memory, disk full): 1.
-        return EXIT_ERROR if result.get("phase") == "setup" else EXIT_FAILED
-    summary = {k: v for k, v in result.items() if k != "history"}
+        return EXIT_ERROR if result.phase == "setup" else EXIT_FAILED
     if args.json:
-        print_json(summary)
+        print_json(result.to_dict())
     else:
-        test = summary.get("test_accuracy")
-        print(f"{result['status']}: {summary['epochs']} epochs on {summary['device']} ({summary['precision']}), "
-              f"{summary['train_samples_per_second'] or 0:,.0f} samples/s"
+        test = result.test_accuracy
+        print(f"{result.status}: {result.epochs} epochs on {result.device} ({result.precision}), "
+              f"{result.train_samples_per_second or 0:,.0f} samples/s"
               + (f", test accuracy {test:.2%}" if test is not None else ""))
-        print(printable(f"run folder: {summary['run_dir']}"))
-        if summary.get("checkpoint"):
-            print(printable(f"best checkpoint: {summary['checkpoint']}"))
-    return EXIT_STOPPED if result["status"] == "stopped" else 0
+        print(printable(f"run folder: {result.run_dir}"))
+        if result.checkpoint:
+            print(printable(f"best checkpoint: {result.checkpoint}"))
+    return EXIT_STOPPED if result.status == "stopped" else 0
 
 
 def _run_finder(cfg, dataset, show: bool):
