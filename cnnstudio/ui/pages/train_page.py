@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, Qt, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QSplitter, QWidget
@@ -26,6 +26,11 @@ from cnnstudio.ui.sessions.train_session import Launch, TrainSession, describe_e
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.widgets.run_panel import RunPanel, shortcut_text, training_banner
 from cnnstudio.ui.widgets.train_form import TrainForm
+
+if TYPE_CHECKING:
+    from cnnstudio.ui.training_worker import TrainingRun
+    from cnnstudio.ui.widgets.lr_find_dialog import LrFindDialog
+    from cnnstudio.ui.widgets.run_picker import RunPicker
 
 
 class TrainPage(QWidget):
@@ -49,8 +54,8 @@ class TrainPage(QWidget):
         # a selection no longer there, and "Ready" or what blocks Start replaces it).
         self._end_in_banner = False
         self.error_dialog: QMessageBox | None = None
-        self.run_picker: Any = None  # the "Continue a run" dialog while it is open
-        self.lr_find_dialog: Any = None  # the "Find learning rate" dialog while it is open
+        self.run_picker: RunPicker | None = None  # the "Continue a run" dialog while it is open
+        self.lr_find_dialog: LrFindDialog | None = None  # the "Find learning rate" dialog while it is open
 
         self._build()
         self._fill_recommended()
@@ -156,7 +161,7 @@ class TrainPage(QWidget):
         dialog.open()
         return dialog
 
-    def _on_spec_changed(self, spec: Any) -> None:
+    def _on_spec_changed(self, spec: dict[str, Any]) -> None:
         index = backbone_layer_index(spec)
         self.form.show_backbone_mode(spec["layers"][index].get("train", "features") if index is not None else None)
         # The recipe follows the model: a network without normalisation gets other settings than fast-cnn.
@@ -243,7 +248,7 @@ class TrainPage(QWidget):
         return self.session.is_paused()
 
     @property
-    def run(self) -> Any:
+    def run(self) -> TrainingRun | None:
         return self.session.run
 
     @Slot()
@@ -304,7 +309,7 @@ class TrainPage(QWidget):
     # ------------------------------------------------------------------------------------------------
     # What the session reports (GUI thread)
 
-    def _on_started(self, event: StartedEvent, history: Any) -> None:
+    def _on_started(self, event: StartedEvent, history: dict[str, Any] | None) -> None:
         epochs = event.epochs
         self.charts.set_live_extent(self.total_steps, epochs)
         if history and (history.get("epoch") or history.get("steps", {}).get("step")):
@@ -403,7 +408,7 @@ class TrainPage(QWidget):
     def _log(self, text: str) -> None:
         self.panel.log(text)
 
-    def find_learning_rate(self) -> Any:
+    def find_learning_rate(self) -> LrFindDialog | None:
         """Open the "Find learning rate" dialog and run the range test on the form's settings; "Use this"
         puts the suggestion into the form. Returns the dialog (None when the settings are refused)."""
         from cnnstudio.ui.sessions.lr_find_session import LrFindSession

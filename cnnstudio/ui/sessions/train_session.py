@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.text import clock_text, percent_text
 from cnnstudio.core.training.config import Augmentation, TrainConfig, build_config
-from cnnstudio.core.training.events import RunResult, StartedEvent, StepEvent
+from cnnstudio.core.training.events import EpochEvent, RecoveredEvent, RunResult, StartedEvent, StepEvent
 from cnnstudio.ui.training_worker import TrainingRun, wait_for_runs
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ class TrainSession(QObject):
         self.current_step = 0
         self.total_steps = 0
         self.best_val: float | None = None
-        self.last_step: Any = None  # the latest StepEvent
+        self.last_step: StepEvent | None = None  # the latest
         self.started_at = 0.0
         self.last_result: RunResult | None = None  # how the last run ended
         self._generation = 0
@@ -444,7 +444,7 @@ class TrainSession(QObject):
         """The current (or last) run's generation number."""
         return self._generation
 
-    def receive_started(self, generation: int, event: StartedEvent, history: Any) -> None:
+    def receive_started(self, generation: int, event: StartedEvent, history: dict[str, Any] | None) -> None:
         if generation != self._generation:
             return
         self.total_steps = event.epochs * event.steps_per_epoch
@@ -454,7 +454,7 @@ class TrainSession(QObject):
         self.best_val = max(vals) if vals else None
         self.started.emit(event, history)
 
-    def receive_steps(self, generation: int, steps: list) -> None:
+    def receive_steps(self, generation: int, steps: list[StepEvent]) -> None:
         if generation != self._generation or not steps:
             return
         self.last_step = steps[-1]
@@ -462,14 +462,14 @@ class TrainSession(QObject):
         self.total_steps = self.last_step.total_steps
         self.steps.emit(steps)
 
-    def receive_epoch(self, generation: int, event: Any) -> None:
+    def receive_epoch(self, generation: int, event: EpochEvent) -> None:
         if generation != self._generation:
             return
         if event.val_accuracy is not None:
             self.best_val = max(self.best_val or 0.0, event.val_accuracy)
         self.epoch.emit(event)
 
-    def receive_recovered(self, generation: int, event: Any) -> None:
+    def receive_recovered(self, generation: int, event: RecoveredEvent) -> None:
         if generation != self._generation:
             return
         self.current_step = event.step  # the steps after it are trained again

@@ -150,10 +150,13 @@ class RunPanel(QWidget):
 
     def log_epoch(self, e: EpochEvent) -> None:
         """The log's line for an epoch."""
-        val = f"; validation loss {e.val_loss:.4f}, accuracy {percent_text(e.val_accuracy)}" if e.val_loss is not None else ""
+        val = ""
+        if e.val_loss is not None:
+            val = f"; validation loss {e.val_loss:.4f}, accuracy {percent_text(e.val_accuracy)}"
         star = "  (best so far: saved best.pt)" if e.is_best else ""
-        self.log(f"Epoch {e.epoch}/{e.epochs}: training loss {e.train_loss:.4f}, accuracy {percent_text(e.train_accuracy)}"
-                 f"{val}  ·  {e.samples_per_second:,.0f} images/s, {e.seconds:.1f} s{star}")
+        self.log(f"Epoch {e.epoch}/{e.epochs}: training loss {e.train_loss:.4f}, accuracy "
+                 f"{percent_text(e.train_accuracy)}{val}  ·  {e.samples_per_second:,.0f} images/s, "
+                 f"{e.seconds:.1f} s{star}")
 
     def bind_shortcuts(self, slots: dict[str, Callable[[], None]]) -> None:
         """The keyboard shortcuts of SHORTCUTS, for the actions in `slots`, only while the panel is visible."""
