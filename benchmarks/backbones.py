@@ -134,10 +134,10 @@ def main() -> int:
                              on_event=lambda e: logs.append(getattr(e, "message", ""))).run()
             seconds = time.perf_counter() - start
             feature_line = next((m for m in logs if m.startswith("features only")), "")
-            rows.append((BACKBONES[arch].title, label, epochs, seconds, result["train_samples_per_second"],
-                         result["test_accuracy"], real))
+            rows.append((BACKBONES[arch].title, label, epochs, seconds, result.train_samples_per_second,
+                         result.test_accuracy, real))
             print(f"{BACKBONES[arch].title}, {label}: {seconds:.1f} s for {epochs} epochs, "
-                  f"{result['train_samples_per_second'] or 0:,.0f} images/s, test {result['test_accuracy']:.1%}"
+                  f"{result.train_samples_per_second or 0:,.0f} images/s, test {result.test_accuracy:.1%}"
                   + (f" [{feature_line}]" if feature_line else ""))
     if args.markdown:
         print("\n| backbone | mode | epochs | wall time | images/s (training) | test accuracy | weights |")

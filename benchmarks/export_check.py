@@ -70,8 +70,8 @@ def main() -> int:
 
         cfg = replace(default_config("fashion-mnist", "convnet-5x5"), epochs=args.epochs, seed=0)
         result = Trainer(cfg, dataset=ds, run_dir=work / "run").run()
-        checkpoint = result["checkpoint"]
-        print(f"trained convnet-5x5 for {args.epochs} epochs: test accuracy {result['test_accuracy']:.2%}")
+        checkpoint = result.checkpoint
+        print(f"trained convnet-5x5 for {args.epochs} epochs: test accuracy {result.test_accuracy:.2%}")
 
     rows = []
     for fmt, int8, name in (("onnx", False, "fm.onnx"), ("onnx", True, "fm.int8.onnx"),

@@ -95,9 +95,9 @@ def precisions(data: Path, device: str, quick: bool) -> dict:
                               lr=2e-3, val_split=0.0, device=device, precision=precision,
                               limit_train=3000 if quick else 0)
             result = Trainer(cfg, dataset=ds, run_dir=Path(tmp) / precision).run()
-            out[precision] = {"status": result["status"], "message": result.get("message", ""),
-                              "images_per_second": round(result.get("train_samples_per_second") or 0),
-                              "test_accuracy": result.get("test_accuracy")}
+            out[precision] = {"status": result.status, "message": result.message,
+                              "images_per_second": round(result.train_samples_per_second or 0),
+                              "test_accuracy": result.test_accuracy}
     failed = [p for p, r in out.items() if r["status"] != "finished" and (device != "cpu" or p != "fp16")]
     if failed:  # fp16 is refused on a CPU by design; on a GPU every precision must train
         raise RuntimeError(f"{', '.join(failed)} failed: {out}")
@@ -135,7 +135,7 @@ def latency(data: Path, device: str, quick: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = TrainConfig(dataset="fashion-mnist", model="convnet-5x5", epochs=1, val_split=0.0, device=device,
                           limit_train=3000)
-        checkpoint = Trainer(cfg, dataset=ds, run_dir=Path(tmp) / "run").run()["checkpoint"]
+        checkpoint = Trainer(cfg, dataset=ds, run_dir=Path(tmp) / "run").run().checkpoint
         pixels = ds.test_images[0].numpy()
         figures = {}
         for where in dict.fromkeys(["cpu", device]):
@@ -178,9 +178,9 @@ def pictures_on_disk(device: str, quick: bool) -> dict:
         cfg = TrainConfig(dataset=str(folder), model="bn-cnn4", epochs=2, batch_size=64, val_split=0.1,
                           device=device)
         result = Trainer(cfg, dataset=ds, run_dir=Path(tmp) / "run").run()
-    return {"on_disk": isinstance(ds.train_images, DiskImages), "status": result["status"],
-            "test_accuracy": result.get("test_accuracy"),
-            "images_per_second": round(result.get("train_samples_per_second") or 0)}
+    return {"on_disk": isinstance(ds.train_images, DiskImages), "status": result.status,
+            "test_accuracy": result.test_accuracy,
+            "images_per_second": round(result.train_samples_per_second or 0)}
 
 
 def app_train_page(device: str, quick: bool) -> dict:
@@ -213,8 +213,8 @@ def app_train_page(device: str, quick: bool) -> dict:
     picture = Path(tempfile.gettempdir()) / "gpu-check-train-page.png"
     window.grab().save(str(picture))
     window.close()
-    return {"status": result["status"], "device": result.get("device"),
-            "images_per_second": round(result.get("train_samples_per_second") or 0),
+    return {"status": result.status, "device": result.device,
+            "images_per_second": round(result.train_samples_per_second or 0),
             "step_updates_seen": len(steps), "curve_points": curve_points, "screenshot": str(picture)}
 
 

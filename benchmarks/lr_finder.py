@@ -63,7 +63,7 @@ def accuracy(model: str, ds, lr: float) -> float | None:
 
     with tempfile.TemporaryDirectory() as tmp:
         result = Trainer(_config(model, ds, lr), dataset=ds, run_dir=Path(tmp) / "run").run()
-    return result.get("test_accuracy") if result["status"] == "finished" else None
+    return result.test_accuracy if result.status == "finished" else None
 
 
 def run(models: list[str]) -> None:

@@ -90,8 +90,8 @@ def photo_rows(work: Path, n: int) -> list[tuple[str, float, int]]:
                       ("crops of 4 px and ±10 % zoom", Augmentation(crop_padding=4, scale=0.1)),
                       ("recommended + horizontal flips", replace(base.augment, hflip=True))):
         result = Trainer(replace(base, augment=aug), dataset=ds, run_dir=work / f"photo-{len(rows)}").run()
-        rows.append((name, result["test_accuracy"], result["epochs"]))
-        print(f"  {name}: test {100 * result['test_accuracy']:.1f} % ({result['epochs']} epochs)")
+        rows.append((name, result.test_accuracy, result.epochs))
+        print(f"  {name}: test {100 * result.test_accuracy:.1f} % ({result.epochs} epochs)")
     return rows
 
 
@@ -123,8 +123,8 @@ def messy_rows(work: Path, folders: list[int], seeds: list[int]) -> list[tuple[s
         for seed in run_seeds:
             run_dir = work / f"messy-{len(rows)}-{seed}"
             result = Trainer(replace(cfg, device="cpu", seed=seed), dataset=ds, run_dir=run_dir).run()
-            accs.append(result["test_accuracy"])
-            epochs.append(result["epochs"])
+            accs.append(result.test_accuracy)
+            epochs.append(result.epochs)
         rows.append((name, folder_seed, accs, epochs, f"{time.perf_counter() - start:.0f} s"))
         print(f"  folder {folder_seed}, {name}: test " + " / ".join(f"{100 * a:.1f}" for a in accs) + " %", flush=True)
 
@@ -178,13 +178,13 @@ def digit_rows(work: Path, args: argparse.Namespace) -> None:
         start = time.perf_counter()
         result = Trainer(cfg, dataset=ds, run_dir=work / f"run-{len(rows)}").run()
         seconds = time.perf_counter() - start
-        predictor = Predictor(result["checkpoint"])
+        predictor = Predictor(result.checkpoint)
         drawn = drawn_accuracy(predictor, styles, labels, seed=1)
         mnist_rule = drawn_accuracy(predictor, styles, labels, seed=1,
                                     framing=mnist_profile()) if len(rows) == 0 else float("nan")
-        rows.append((name, result["test_accuracy"], drawn, mnist_rule, result["epochs"], seconds))
-        print(f"  {name}: test {100 * result['test_accuracy']:.1f} %, drawn {100 * drawn:.1f} % "
-              f"({result['epochs']} epochs, {seconds:.0f} s)")
+        rows.append((name, result.test_accuracy, drawn, mnist_rule, result.epochs, seconds))
+        print(f"  {name}: test {100 * result.test_accuracy:.1f} %, drawn {100 * drawn:.1f} % "
+              f"({result.epochs} epochs, {seconds:.0f} s)")
     print()
     print("| augmentation | epochs | test accuracy | the test digits drawn on a 320x320 canvas | "
           "drawn, framed by MNIST's rule instead |")

@@ -390,16 +390,16 @@ def main() -> int:
         reference_epoch(1)
         cfg = engine_config(args)
         result = Trainer(cfg, dataset=ds, run_dir=tmp / "engine-run", on_event=on_event).run()
-        if result["status"] != "finished":
-            print(f"engine failed: {result['message']}", file=sys.stderr)
+        if result.status != "finished":
+            print(f"engine failed: {result.message}", file=sys.stderr)
             return 1
-        eng_rates = result["history"]["samples_per_second"]
+        eng_rates = result.history["samples_per_second"]
         ref_acc = tutorial_accuracy(ref_model, test_loader, device)
 
     ref_rate = ref_n / sum(ref_times)
     eng_rate = len(eng_rates) / sum(1 / r for r in eng_rates)  # harmonic mean = total samples / total time
-    eng_acc = result["test_accuracy"]
-    eng_peak = peak_bf16 if result["precision"] in ("bf16", "fp16") else peak_fp32
+    eng_acc = result.test_accuracy
+    eng_peak = peak_bf16 if result.precision in ("bf16", "fp16") else peak_fp32
     summary = {
         "machine": f"{cpu_name() if device.type == 'cpu' else torch.cuda.get_device_name(device)}",
         "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
@@ -408,7 +408,7 @@ def main() -> int:
         "speedup": round(eng_rate / ref_rate, 2),
         "reference_test_accuracy": round(ref_acc, 4), "engine_test_accuracy": round(eng_acc, 4),
         "accuracy_difference_points": round(100 * (eng_acc - ref_acc), 2),
-        "engine_precision": result["precision"],
+        "engine_precision": result.precision,
         "reference_gflops": round(ref_rate * flops / 1e9, 1), "engine_gflops": round(eng_rate * flops / 1e9, 1),
         "peak_fp32_gflops": round(peak_fp32, 1),
         "peak_bf16_gflops": None if peak_bf16 != peak_bf16 else round(peak_bf16, 1),  # NaN: not measured

@@ -99,10 +99,11 @@ def make_config(args, spec):
     return cfg
 
 
-def last_epoch_rate(result: dict) -> float:
-    """The last epoch's images/s: the steady state, without the first steps' one-off work (oneDNN picking
-    kernels, first allocations), which a fresh headless process pays and a warm app does not."""
-    return result["history"]["samples_per_second"][-1]
+def last_epoch_rate(history: dict) -> float:
+    """The last epoch's images/s (from a run's metrics history): the steady state, without the first steps'
+    one-off work (oneDNN picking kernels, first allocations), which a fresh headless process pays and a
+    warm app does not."""
+    return history["samples_per_second"][-1]
 
 
 def run_headless(cfg, dataset) -> dict:
@@ -110,10 +111,10 @@ def run_headless(cfg, dataset) -> dict:
 
     t0 = time.perf_counter()
     result = Trainer(cfg, dataset=dataset).run()
-    if result["status"] != "finished":
-        raise RuntimeError(f"headless run {result['status']}: {result.get('message')}")
-    return {"samples_per_second": result["train_samples_per_second"], "wall_s": time.perf_counter() - t0,
-            "last_epoch_samples_per_second": last_epoch_rate(result), "test_accuracy": result.get("test_accuracy")}
+    if result.status != "finished":
+        raise RuntimeError(f"headless run {result.status}: {result.message}")
+    return {"samples_per_second": result.train_samples_per_second, "wall_s": time.perf_counter() - t0,
+            "last_epoch_samples_per_second": last_epoch_rate(result.history), "test_accuracy": result.test_accuracy}
 
 
 # The headless engine as `cnnstudio train` runs it: the main thread of a fresh process, the same config.
@@ -122,7 +123,7 @@ import json, sys
 from cnnstudio.core.training.config import TrainConfig
 from cnnstudio.core.training.trainer import Trainer
 result = Trainer(TrainConfig.from_dict(json.loads(sys.argv[1]))).run()
-print("RESULT " + json.dumps({k: result.get(k) for k in
+print("RESULT " + json.dumps({k: getattr(result, k) for k in
                               ("status", "message", "train_samples_per_second", "test_accuracy", "history")}))
 """
 
@@ -138,7 +139,8 @@ def run_headless_process(cfg) -> dict:
     if result["status"] != "finished":
         raise RuntimeError(f"headless run {result['status']}: {result.get('message')}")
     return {"samples_per_second": result["train_samples_per_second"], "wall_s": time.perf_counter() - t0,
-            "last_epoch_samples_per_second": last_epoch_rate(result), "test_accuracy": result.get("test_accuracy")}
+            "last_epoch_samples_per_second": last_epoch_rate(result["history"]),
+            "test_accuracy": result.get("test_accuracy")}
 
 
 def run_headless_thread(cfg, dataset) -> dict:
@@ -210,15 +212,15 @@ def run_in_app(app, window, cfg, with_probe: bool = True) -> dict:
     page.stepsReceived.disconnect(on_steps)
     settle_background_tasks(app)
     result = out["result"]
-    if result["status"] != "finished":
-        raise RuntimeError(f"in-app run {result['status']}: {result.get('message')}")
+    if result.status != "finished":
+        raise RuntimeError(f"in-app run {result.status}: {result.message}")
     intervals = [b - a for a, b in zip(ticks, ticks[1:])]
     stalls_ms = [max(0.0, (iv - 0.010) * 1000) for iv in intervals]
     (t_a, c_a), (t_b, c_b) = marks[len(marks) // 10], marks[-1]
-    return {"samples_per_second": result["train_samples_per_second"], "wall_s": wall,
-            "last_epoch_samples_per_second": last_epoch_rate(result),
+    return {"samples_per_second": result.train_samples_per_second, "wall_s": wall,
+            "last_epoch_samples_per_second": last_epoch_rate(result.history),
             "gui_cpu_steady": (c_b - c_a) / max(1e-6, t_b - t_a),
-            "test_accuracy": result.get("test_accuracy"), "stalls_ms": stalls_ms, "gui_cpu_s": gui_cpu,
+            "test_accuracy": result.test_accuracy, "stalls_ms": stalls_ms, "gui_cpu_s": gui_cpu,
             "step_events": run.stats["step_events"], "step_signals": run.stats["step_signals"],
             "chart_points": page.charts.step_count}
 

@@ -387,15 +387,39 @@ def cmd_devices(args) -> int:
 # -- train ------------------------------------------------------------------------------------------
 
 
-def config_from_args(args, data=None):
+def config_from_args(args, data=None, rec=None):
     """The run's TrainConfig: the defaults recommended for the data (`data`: the loaded Dataset, which
-    decides for a folder of one's own), then every option given."""
+    decides for a folder of one's own; `rec`: that recommendation when the caller has made it already),
+    then every option given."""
     from cnnstudio.core.training.config import build_config
+
+    if rec is None:
+        rec = _recommend_for_args(args, data)
+    return build_config(rec.config, train_overrides(args))
+
+
+def _recommend_for_args(args, data):
+    """recommend() for the dataset and model the options name (`data`: the loaded Dataset, or None)."""
     from cnnstudio.core.training.recommend import recommend
 
     dataset = args.dataset or "shapes"
-    base = recommend(dataset if data is not None or not Path(dataset).exists() else "folder", data,
-                     args.model, epochs=args.epochs).config
+    return recommend(dataset if data is not None or not Path(dataset).exists() else "folder", data,
+                     args.model, epochs=args.epochs)
+
+
+def checked_options(args):
+    """Every option checked before any data is loaded (a bad value is refused before a download): the
+    options on the data-free defaults for this dataset's name (a folder's own are known once its images
+    are). Not the run's config: the recommendation for the loaded data comes after."""
+    from cnnstudio.core.training.config import build_config, data_config
+
+    dataset = args.dataset or "shapes"
+    return build_config(data_config(dataset if not Path(dataset).exists() else "folder", args.model),
+                        train_overrides(args))
+
+
+def train_overrides(args) -> dict:
+    """The options given on the command line, as TrainConfig fields (those left out are not there)."""
     overrides = {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
         "schedule": args.schedule, "precision": args.precision, "val_split": args.val_split, "seed": args.seed,
@@ -404,14 +428,14 @@ def config_from_args(args, data=None):
         "warmup_epochs": args.warmup, "class_weights": args.class_weights, "recover": args.recover,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
-    overrides.update(dataset=dataset, device=args.device)
+    overrides.update(dataset=args.dataset or "shapes", device=args.device)
     if args.augment and args.augment != "default":
         overrides["augment"] = dataclasses.replace(AUGMENT_PRESETS[args.augment])  # a copy, not the table's
     if args.model and Path(args.model).suffix.lower() == ".json":
         from cnnstudio.core.models.presets import resolve_spec
 
         overrides["spec"] = resolve_spec(args.model)
-    return build_config(base, overrides)
+    return overrides
 
 
 def cmd_train(args) -> int:
@@ -434,7 +458,7 @@ def cmd_train(args) -> int:
     else:
         if not args.dataset:
             raise CLIError("--dataset is required (a name from `cnnstudio datasets`, or a folder)")
-        cfg = config_from_args(args)  # every option checked before the data is loaded
+        cfg = checked_options(args)  # every option checked before the data is loaded
         if args.weights:
             _import_backbone_weights(cfg, args.weights)
 
@@ -466,11 +490,10 @@ def cmd_train(args) -> int:
                 print(f"note: {printable(dataset.report.summary())}", file=sys.stderr)
             for note in dataset.report.notes:
                 print(f"note: {printable(note)}", file=sys.stderr)
-        # The data decides the defaults (a folder's kind and size), so the config comes after loading it.
-        cfg = config_from_args(args, dataset)
-        from cnnstudio.core.training.recommend import recommend
-
-        rec = recommend(cfg.dataset, dataset, args.model, epochs=args.epochs)
+        # The data decides the defaults (a folder's kind and size), so the config comes after loading it:
+        # recommended once, built once.
+        rec = _recommend_for_args(args, dataset)
+        cfg = config_from_args(args, dataset, rec)
         if main_rank:
             if not args.model:
                 print(f"note: no --model given: training {cfg.model}, the model recommended for this data",
@@ -509,26 +532,25 @@ def cmd_train(args) -> int:
         dist.shutdown()
     reporter.close()
     if not main_rank:
-        return 0 if result["status"] != "failed" else EXIT_FAILED
-    if result["status"] == "failed":
-        print(f"cnnstudio: error: {printable(result['message'])}", file=sys.stderr)
+        return 0 if result.status != "failed" else EXIT_FAILED
+    if result.status == "failed":
+        print(f"cnnstudio: error: {printable(result.message)}", file=sys.stderr)
         if args.json:
-            print_json({k: v for k, v in result.items() if k != "history"})
+            print_json(result.to_dict())
         # Refused before training started (settings, data, checkpoint): the same exit as every other
         # command's refusal. Failed while training (diverged, out of memory, disk full): 1.
-        return EXIT_ERROR if result.get("phase") == "setup" else EXIT_FAILED
-    summary = {k: v for k, v in result.items() if k != "history"}
+        return EXIT_ERROR if result.phase == "setup" else EXIT_FAILED
     if args.json:
-        print_json(summary)
+        print_json(result.to_dict())
     else:
-        test = summary.get("test_accuracy")
-        print(f"{result['status']}: {summary['epochs']} epochs on {summary['device']} ({summary['precision']}), "
-              f"{summary['train_samples_per_second'] or 0:,.0f} samples/s"
+        test = result.test_accuracy
+        print(f"{result.status}: {result.epochs} epochs on {result.device} ({result.precision}), "
+              f"{result.train_samples_per_second or 0:,.0f} samples/s"
               + (f", test accuracy {test:.2%}" if test is not None else ""))
-        print(printable(f"run folder: {summary['run_dir']}"))
-        if summary.get("checkpoint"):
-            print(printable(f"best checkpoint: {summary['checkpoint']}"))
-    return EXIT_STOPPED if result["status"] == "stopped" else 0
+        print(printable(f"run folder: {result.run_dir}"))
+        if result.checkpoint:
+            print(printable(f"best checkpoint: {result.checkpoint}"))
+    return EXIT_STOPPED if result.status == "stopped" else 0
 
 
 def _run_finder(cfg, dataset, show: bool):
@@ -567,7 +589,7 @@ def cmd_lr_find(args) -> int:
         from cnnstudio.core.training.lr_find_plot import check_plot_path
 
         check_plot_path(args.plot)
-    cfg = config_from_args(args)  # every option checked before the data is loaded
+    cfg = checked_options(args)  # every option checked before the data is loaded
     size = input_size(cfg.spec if cfg.spec is not None else resolve_spec(cfg.model)) if args.model else None
     dataset = load_dataset(cfg.dataset, data_dir=Path(args.data_dir) if args.data_dir else None,
                            download=args.download, image_size=size)

@@ -104,19 +104,19 @@ def run_self_test(timeout_s: float = 300.0) -> int:
             result = outcome.get("result")
             if result is None:
                 raise RuntimeError(f"training did not finish within {timeout_s:.0f} s")
-            if result["status"] != "finished":
-                raise RuntimeError(f"training ended with status {result['status']}: {result['message']}")
+            if result.status != "finished":
+                raise RuntimeError(f"training ended with status {result.status}: {result.message}")
             from cnnstudio.core.checkpoint import load_checkpoint
             from cnnstudio.core.inference import Predictor
 
-            ckpt = load_checkpoint(result["checkpoint"])
+            ckpt = load_checkpoint(result.checkpoint)
             chance = 1.0 / len(ckpt["classes"])
-            if result["test_accuracy"] < 2 * chance:
-                raise RuntimeError(f"training did not learn: test accuracy {result['test_accuracy']:.1%}, "
+            if result.test_accuracy < 2 * chance:
+                raise RuntimeError(f"training did not learn: test accuracy {result.test_accuracy:.1%}, "
                                    f"chance is {chance:.1%}")
-            say(f"trained 1 short epoch (4,000 images) on shapes: test accuracy {result['test_accuracy']:.1%} "
+            say(f"trained 1 short epoch (4,000 images) on shapes: test accuracy {result.test_accuracy:.1%} "
                 f"(chance: {chance:.1%})")
-            say(f"checkpoint saved and reloaded: {Path(result['checkpoint']).name}, {len(ckpt['classes'])} classes")
+            say(f"checkpoint saved and reloaded: {Path(result.checkpoint).name}, {len(ckpt['classes'])} classes")
             predictor = Predictor(ckpt)
             prepared, probs = predictor.predict_image(draw_circle())
             top = predictor.top_k(probs, 1)[0]
@@ -135,7 +135,7 @@ def run_self_test(timeout_s: float = 300.0) -> int:
                 raise RuntimeError(f"inspection came back empty: {seen.cam_error}")
             say(f"inspected: {len(grids)} filter grids, {len(seen.feature_maps)} feature maps, Grad-CAM "
                 f"{seen.cam.cam.shape[1]}x{seen.cam.cam.shape[0]}")
-            check_export(result["checkpoint"], Path(tmp))
+            check_export(result.checkpoint, Path(tmp))
         check_data_folder()
         window.close()
         app.processEvents()

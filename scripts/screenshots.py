@@ -110,9 +110,9 @@ def main() -> int:
     runs = window.page("runs")
     window.show_page("runs")
     runs.refresh()
-    runs.select_paths([first_result["run_dir"], finished[-1]["run_dir"]])
+    runs.select_paths([first_result.run_dir, finished[-1].run_dir])
     shot("runs", "runs")
-    two = [first_result["run_dir"], finished[-1]["run_dir"]]
+    two = [first_result.run_dir, finished[-1].run_dir]
 
     # Ten more runs through the training queue (models, learning rates and batch sizes varied), so the
     # comparison shows what a dozen runs look like; the Runs page shows the queue while it works.
@@ -131,7 +131,7 @@ def main() -> int:
     shot("runs-queue", "runs")
     wait_until(lambda: len(finished) >= len(variants), 1800, "the queued runs")
     runs.refresh()
-    runs.select_paths(two + [r["run_dir"] for r in finished])
+    runs.select_paths(two + [r.run_dir for r in finished])
     charts = runs.charts
     pump(0.5)
     charts.hover[charts.acc_plot].show_at(max(1, args.epochs - 1) + 0.1, 50.0)  # a reading, as a mouse would show
@@ -139,7 +139,7 @@ def main() -> int:
     charts.hover[charts.acc_plot].hide()
 
     # The judging and looking-inside views use the first (cnn3-dropout) model.
-    state.set_checkpoint(first_result["checkpoint"])
+    state.set_checkpoint(first_result.checkpoint)
     evaluate = window.page("evaluate")
     if hasattr(evaluate, "evaluationReady"):
         ready: list = []

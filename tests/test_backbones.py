@@ -189,8 +189,8 @@ def test_features_only_training_converges_and_the_model_works_everywhere(tmp_pat
                       optimizer="adam", lr=3e-3, val_split=0.0, device="cpu", precision="fp32", seed=0)
     logs = []
     result = Trainer(cfg, dataset=ds, run_dir=tmp_path / "run", on_event=lambda e: logs.append(e)).run()
-    assert result["status"] == "finished", result
-    assert result["test_accuracy"] >= 0.9, result["test_accuracy"]
+    assert result.status == "finished", result
+    assert result.test_accuracy >= 0.9, result.test_accuracy
     assert any("ImageNet weights from" in getattr(e, "message", "") for e in logs)
     messages = [getattr(e, "message", "") for e in logs]
     assert any("features only: 96 pictures" in m and "(0 from the cache)" in m for m in messages), messages
@@ -198,21 +198,21 @@ def test_features_only_training_converges_and_the_model_works_everywhere(tmp_pat
     again = []
     second = Trainer(cfg, dataset=ds, run_dir=tmp_path / "run2", on_event=lambda e: again.append(e)).run()
     assert any("(96 from the cache)" in getattr(e, "message", "") for e in again)
-    assert second["test_accuracy"] == result["test_accuracy"]
-    assert second["history"]["train_loss"] == result["history"]["train_loss"]
+    assert second.test_accuracy == result.test_accuracy
+    assert second.history["train_loss"] == result.history["train_loss"]
     # The frozen backbone really stayed as loaded.
-    checkpoint = torch.load(result["checkpoint"], weights_only=False)
+    checkpoint = torch.load(result.checkpoint, weights_only=False)
     loaded = torch.load(weights_dir() / weights_file_name("resnet18"), weights_only=True)
     key = "layer1.0.conv1.weight"
     assert torch.equal(checkpoint["model_state"]["0.net." + key], loaded[key])
     # Prediction from the checkpoint alone (no weights file needed), and an export that agrees.
     (weights_dir() / weights_file_name("resnet18")).unlink()
-    predictor = Predictor(result["checkpoint"])
+    predictor = Predictor(result.checkpoint)
     probs = predictor.probabilities(ds.test_images.numpy())
-    assert (probs.argmax(1) == ds.test_labels.numpy()).mean() == pytest.approx(result["test_accuracy"], abs=0.02)
-    exported = export_model(result["checkpoint"], "onnx", tmp_path / "m.onnx", dataset=ds)
+    assert (probs.argmax(1) == ds.test_labels.numpy()).mean() == pytest.approx(result.test_accuracy, abs=0.02)
+    exported = export_model(result.checkpoint, "onnx", tmp_path / "m.onnx", dataset=ds)
     assert exported.ok and exported.parity.max_abs_diff < 1e-4, exported.message
-    assert cli.main(["predict", "--checkpoint", result["checkpoint"], "--folder", str(folder)]) == 0
+    assert cli.main(["predict", "--checkpoint", result.checkpoint, "--folder", str(folder)]) == 0
     assert "accuracy" in capsys.readouterr().out
 
 

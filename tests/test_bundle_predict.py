@@ -36,8 +36,8 @@ def _train_and_bundle(dataset, folder: Path, dataset_name: str) -> Path:
     cfg = TrainConfig(dataset=dataset_name, model="tiny-bn-cnn", epochs=1, batch_size=32, limit_train=200,
                       val_split=0.0, device="cpu", precision="fp32", seed=0)
     result = Trainer(cfg, dataset=dataset, run_dir=folder / "run").run()
-    assert result["status"] == "finished", result
-    export = export_model(result["checkpoint"], "onnx", folder / "model.onnx", bundle=folder / "bundle",
+    assert result.status == "finished", result
+    export = export_model(result.checkpoint, "onnx", folder / "model.onnx", bundle=folder / "bundle",
                           dataset=dataset)
     assert export.ok, export.message
     return Path(export.bundle)

@@ -33,12 +33,12 @@ def test_training_on_the_gpu_in_each_precision_gives_a_model_the_cpu_uses_alike(
     cfg = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=2, batch_size=128, lr=3e-3, device="cuda",
                       precision=precision, seed=0)
     result = Trainer(cfg, dataset=shapes, run_dir=tmp_path / "run").run()
-    assert result["status"] == "finished", result
-    assert result["device"].startswith("cuda") and result["precision"] == precision
-    assert result["test_accuracy"] > 0.5
+    assert result.status == "finished", result
+    assert result.device.startswith("cuda") and result.precision == precision
+    assert result.test_accuracy > 0.5
     pixels = shapes.test_images[:256].numpy()
-    on_cpu = Predictor(result["checkpoint"], device="cpu").probabilities(pixels)
-    on_gpu = Predictor(result["checkpoint"], device="cuda").probabilities(pixels)
+    on_cpu = Predictor(result.checkpoint, device="cpu").probabilities(pixels)
+    on_gpu = Predictor(result.checkpoint, device="cuda").probabilities(pixels)
     assert (on_cpu.argmax(1) == on_gpu.argmax(1)).mean() >= 0.99
     np.testing.assert_allclose(on_cpu, on_gpu, atol=1e-3)
 
@@ -50,7 +50,7 @@ def test_grad_cam_on_the_gpu_matches_the_cpu(shapes, tmp_path):
     from cnnstudio.core.training.trainer import Trainer
 
     cfg = TrainConfig(dataset="shapes", model="cnn3-dropout", epochs=1, device="cuda", precision="fp32")
-    checkpoint = Trainer(cfg, dataset=shapes, run_dir=tmp_path / "run").run()["checkpoint"]
+    checkpoint = Trainer(cfg, dataset=shapes, run_dir=tmp_path / "run").run().checkpoint
     maps = {}
     for device in ("cpu", "cuda"):
         predictor = Predictor(checkpoint, device=device)
@@ -81,4 +81,4 @@ def test_pictures_on_disk_train_on_the_gpu(tmp_path, monkeypatch):
     assert isinstance(ds.train_images, DiskImages)
     cfg = TrainConfig(dataset=str(tmp_path / "pics"), model="bn-cnn4", epochs=3, batch_size=16, device="cuda")
     result = Trainer(cfg, dataset=ds, run_dir=Path(tmp_path) / "run").run()
-    assert result["status"] == "finished" and result["test_accuracy"] >= 0.9, result
+    assert result.status == "finished" and result.test_accuracy >= 0.9, result

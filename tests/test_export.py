@@ -53,8 +53,8 @@ def train(dataset, run_dir: Path, **changes) -> str:
         place_backbone_weights(spec)
         cfg = replace(cfg, spec=spec)
     result = Trainer(cfg, dataset=dataset, run_dir=run_dir).run()
-    assert result["status"] == "finished", result
-    return result["checkpoint"]
+    assert result.status == "finished", result
+    return result.checkpoint
 
 
 def place_backbone_weights(spec: dict) -> None:

@@ -100,7 +100,7 @@ def _resumable(shapes, tmp_path) -> Path:
                       device="cpu", precision="fp32", augment=Augmentation())
     run_dir = tmp_path / "run"
     result = Trainer(cfg, dataset=shapes, run_dir=run_dir).run()
-    assert result["status"] == "finished"
+    assert result.status == "finished"
     return run_dir
 
 

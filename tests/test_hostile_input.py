@@ -60,7 +60,7 @@ def trained(shapes, tmp_path_factory):
     cfg = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=1, batch_size=64, limit_train=800,
                       device="cpu", precision="fp32", augment=Augmentation())
     result = Trainer(cfg, dataset=shapes, run_dir=run_dir).run()
-    assert result["status"] == "finished"
+    assert result.status == "finished"
     return run_dir
 
 
@@ -266,8 +266,8 @@ def test_exploding_loss_fails_the_run_and_keeps_no_best(shapes, tmp_path):
                       optimizer="sgd", lr=1e9, momentum=0.0, device="cpu", precision="fp32", log_every=1,
                       augment=Augmentation())
     result = Trainer(cfg, dataset=shapes, run_dir=tmp_path / "r").run()
-    assert result["status"] == "failed"
-    assert "diverged" in result["message"] and "lower learning rate" in result["message"]
+    assert result.status == "failed"
+    assert "diverged" in result.message and "lower learning rate" in result.message
     assert not (tmp_path / "r" / "best.pt").exists()
     saved = json.loads((tmp_path / "r" / "result.json").read_text())
     assert saved["status"] == "failed" and "diverged" in saved["message"]
@@ -287,7 +287,7 @@ def test_nan_validation_loss_is_never_kept_as_best(shapes, tmp_path, monkeypatch
     cfg = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=1, batch_size=64, limit_train=600,
                       device="cpu", precision="fp32", augment=Augmentation())
     result = Trainer(cfg, dataset=shapes, run_dir=tmp_path / "r").run()
-    assert result["status"] == "failed" and "validation loss" in result["message"]
+    assert result.status == "failed" and "validation loss" in result.message
     assert not (tmp_path / "r" / "best.pt").exists()
 
 
@@ -376,7 +376,7 @@ def test_resumed_epoch_reports_its_true_rate(shapes, tmp_path):
     before = load_checkpoint(tmp_path / "r" / "last.pt")["epoch_partial"]
     assert before["seen"] > 0 and before["seconds"] > 0
     result = Trainer(cfg, dataset=shapes, resume_from=tmp_path / "r" / "last.pt").run()
-    history = result["history"]
+    history = result.history
     # The epoch's rate counts every image of the epoch over every second the epoch trained.
     assert history["samples_per_second"][0] == pytest.approx(
         1080 / history["seconds"][0], rel=0.02)
@@ -645,8 +645,8 @@ def test_a_run_stopped_before_its_first_epoch_keeps_its_step_curve(shapes, tmp_p
     cfg = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=1, batch_size=20, limit_train=1500,
                       device="cpu", precision="fp32", log_every=1, augment=Augmentation())
     result = Trainer(cfg, dataset=shapes, run_dir=tmp_path / "r", on_event=on_event, control=control).run()
-    assert result["status"] == "stopped"
+    assert result.status == "stopped"
     history = load_history(tmp_path / "r")
     assert history["epoch"] == [] and len(history["steps"]["step"]) >= 4
     # The message and the Train page's bar count the same steps.
-    assert f"step {result['global_step']:,} of {result['total_steps']:,}" in result["message"]
+    assert f"step {result.global_step:,} of {result.total_steps:,}" in result.message

@@ -478,8 +478,8 @@ def trained(tmp_path_factory):
     cfg = TrainConfig(dataset="shapes", model="convnet-5x5", epochs=2, batch_size=64, device="cpu",
                       limit_train=4000, seed=0, log_every=1000)
     result = Trainer(cfg, dataset=ds, run_dir=tmp_path_factory.mktemp("run")).run()
-    assert result["status"] == "finished", result.get("message")
-    return Predictor(result["checkpoint"]), ds
+    assert result.status == "finished", result.message
+    return Predictor(result.checkpoint), ds
 
 
 def test_grad_cam_of_a_trained_model_looks_at_the_figure(trained):

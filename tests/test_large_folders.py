@@ -78,12 +78,12 @@ def test_a_run_on_pictures_on_disk_is_the_same_run_as_in_memory(tmp_path, monkey
         cfg = TrainConfig(dataset=str(folder), spec=SMALL_SPEC, epochs=2, batch_size=8, lr=3e-3, val_split=0.2,
                           augment=Augmentation(crop_padding=2, hflip=True), device="cpu", precision="fp32")
         result = Trainer(cfg, dataset=ds, run_dir=tmp_path / f"run-{budget}").run()
-        assert result["status"] == "finished", result
+        assert result.status == "finished", result
         results[budget] = result
     memory, disk = results["1000"], results["0"]
-    assert disk["history"]["train_loss"] == memory["history"]["train_loss"]
-    assert disk["history"]["val_accuracy"] == memory["history"]["val_accuracy"]
-    assert disk["test_accuracy"] == memory["test_accuracy"]
+    assert disk.history["train_loss"] == memory.history["train_loss"]
+    assert disk.history["val_accuracy"] == memory.history["val_accuracy"]
+    assert disk.test_accuracy == memory.test_accuracy
 
 
 RSS_SCRIPT = textwrap.dedent("""
@@ -112,7 +112,7 @@ RSS_SCRIPT = textwrap.dedent("""
         cfg = TrainConfig(dataset=str(folder), spec=spec, epochs=1, batch_size=16, val_split=0.1,
                           augment=Augmentation(), device="cpu", precision="fp32")
         result = Trainer(cfg, dataset=ds, run_dir=Path(run)).run()
-        assert result["status"] == "finished", result
+        assert result.status == "finished", result
         return status("VmHWM") - base, isinstance(ds.train_images, DiskImages), ds.train_images.shape[0]
 
     growth("0", sys.argv[4] + "/warm-up", Path(sys.argv[5]))

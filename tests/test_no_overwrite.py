@@ -74,7 +74,7 @@ def finished_run(shapes, tmp_path_factory) -> Path:
     cfg = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=1, batch_size=64, limit_train=400,
                       val_split=0.0, device="cpu", precision="fp32", seed=0)
     result = Trainer(cfg, dataset=shapes, run_dir=run_dir).run()
-    assert result["status"] == "finished", result
+    assert result.status == "finished", result
     return run_dir
 
 
@@ -187,7 +187,7 @@ def test_train_out_refuses_a_finished_run(run, shapes, capsys):
     cfg = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=1, limit_train=200, val_split=0.0,
                       device="cpu", precision="fp32")
     result = Trainer(cfg, dataset=shapes, run_dir=run).run()
-    assert result["status"] == "failed" and "already holds a run" in result["message"]
+    assert result.status == "failed" and "already holds a run" in result.message
     assert hashes(run) == before  # no result.json "failed", no train.log line, no lock file
 
 
@@ -246,7 +246,7 @@ def test_a_failed_resume_leaves_the_finished_result_as_it_was(run, shapes, monke
 
     monkeypatch.setattr(trainer_module, "load_dataset", no_data)
     failed = Trainer(cfg, resume_from=run / "last.pt").run()
-    assert failed["status"] == "failed" and "moved" in failed["message"]
+    assert failed.status == "failed" and "moved" in failed.message
     assert (run / "result.json").read_bytes() == result_bytes
     monkeypatch.undo()
 
@@ -256,7 +256,7 @@ def test_a_failed_resume_leaves_the_finished_result_as_it_was(run, shapes, monke
 
     monkeypatch.setattr(Trainer, "_train_one_epoch", boom)
     failed = Trainer(cfg, dataset=shapes, resume_from=run / "last.pt").run()
-    assert failed["status"] == "failed" and "diverged on purpose" in failed["message"]
+    assert failed.status == "failed" and "diverged on purpose" in failed.message
     assert (run / "result.json").read_bytes() == result_bytes
     assert "diverged on purpose" in (run / "train.log").read_text()  # the reason is kept, in the log
     assert not (run / ".cnnstudio-train.lock").exists()

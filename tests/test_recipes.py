@@ -139,5 +139,5 @@ def test_sigmoid_cnn_learns_with_its_defaults_on_a_little_fashion_mnist():
     cfg = replace(default_config("fashion-mnist", "sigmoid-cnn", epochs=3), epochs=3, limit_train=3000,
                   device="cpu", precision="fp32", seed=0)
     result = Trainer(cfg, run_dir=Path(tempfile.mkdtemp()) / "run").run()
-    assert result["status"] == "finished"
-    assert result["test_accuracy"] >= 0.3, result["test_accuracy"]
+    assert result.status == "finished"
+    assert result.test_accuracy >= 0.3, result.test_accuracy

@@ -166,14 +166,14 @@ def test_a_digit_folder_drawn_on_the_canvas_is_recognised_nearly_as_well_as_its_
     assert ds.framing.fit == "box" and ds.framing.box < 20  # measured, not MNIST's 20
     cfg = dc_replace(recommend(str(folder), ds).config, device="cpu", epochs=6, early_stopping_patience=0)
     result = Trainer(cfg, dataset=ds, run_dir=tmp_path / "run").run()
-    predictor = Predictor(result["checkpoint"])
+    predictor = Predictor(result.checkpoint)
     assert predictor.framing == ds.framing  # the checkpoint carries the measured profile
     rng = np.random.default_rng(1)
     drawn = np.stack([predictor.prepare(font_set.drawn_image(s, rng)).pixels for s in styles])
     labels = ds.test_labels.numpy()
     accuracy = float((predictor.probabilities(drawn).argmax(axis=1) == labels).mean())
-    assert result["test_accuracy"] >= 0.95
-    assert accuracy >= result["test_accuracy"] - 0.05, (accuracy, result["test_accuracy"])
+    assert result.test_accuracy >= 0.95
+    assert accuracy >= result.test_accuracy - 0.05, (accuracy, result.test_accuracy)
     assert prepare_image(font_set.drawn_image(styles[0], rng), ds.framing).inverted  # dark ink was inverted
 
 
@@ -215,7 +215,7 @@ def test_a_run_with_class_weights_trains_and_records_them(tmp_path):
     cfg = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=1, limit_train=600, device="cpu",
                       precision="fp32")
     result = Trainer(dc_replace(cfg, class_weights=True), dataset=ds, run_dir=tmp_path / "run").run()
-    assert result["status"] == "finished"
+    assert result.status == "finished"
     assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["class_weights"] is True
 
 

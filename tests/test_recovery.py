@@ -72,7 +72,7 @@ def run(cfg, shapes, run_dir, **kwargs):
 def test_a_nan_loss_goes_back_lowers_the_rate_and_finishes(shapes, tmp_path, monkeypatch):
     patch_loss(monkeypatch, lambda call: "nan" if call == 12 else None)
     result, events = run(small_config(), shapes, tmp_path / "r")
-    assert result["status"] == "finished", result["message"]
+    assert result.status == "finished", result.message
     (recovered,) = [e for e in events if isinstance(e, RecoveredEvent)]
     assert recovered.detected_at_step == 12 and recovered.step < 12 and recovered.count == 1
     assert "NaN" in recovered.reason and recovered.lr_factor == pytest.approx(RECOVERY_LR_FACTOR)
@@ -83,7 +83,7 @@ def test_a_nan_loss_goes_back_lowers_the_rate_and_finishes(shapes, tmp_path, mon
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert saved["recoveries"] == [record] and metrics["recoveries"] == [record]
     steps = metrics["steps"]["step"]
-    assert steps == sorted(set(steps)) and steps[-1] == result["total_steps"]
+    assert steps == sorted(set(steps)) and steps[-1] == result.total_steps
     assert all(math.isfinite(v) for v in metrics["steps"]["loss"])
     assert len(metrics["epoch"]) == 2 and math.isfinite(saved["test_loss"])
     # The learning rate after the recovery is the schedule's (constant here) times the factor.
@@ -98,8 +98,8 @@ def test_a_nan_loss_goes_back_lowers_the_rate_and_finishes(shapes, tmp_path, mon
 def test_without_recovery_a_nan_loss_stops_with_the_clear_message(shapes, tmp_path, monkeypatch):
     patch_loss(monkeypatch, lambda call: "nan" if call == 12 else None)
     result, events = run(small_config(recover=False), shapes, tmp_path / "r")
-    assert result["status"] == "failed"
-    assert result["message"].startswith("the training loss became NaN at epoch 2, step 3: training diverged. "
+    assert result.status == "failed"
+    assert result.message.startswith("the training loss became NaN at epoch 2, step 3: training diverged. "
                                          "Try a lower learning rate (now 0.002; e.g. 0.0002)")
     assert not [e for e in events if isinstance(e, RecoveredEvent)]
     assert json.loads((tmp_path / "r" / "result.json").read_text())["recoveries"] == []
@@ -108,12 +108,12 @@ def test_without_recovery_a_nan_loss_stops_with_the_clear_message(shapes, tmp_pa
 def test_recovery_is_bounded_then_the_run_stops_with_the_message(shapes, tmp_path, monkeypatch):
     patch_loss(monkeypatch, lambda call: "nan" if call >= 4 else None)
     result, events = run(small_config(), shapes, tmp_path / "r")
-    assert result["status"] == "failed"
+    assert result.status == "failed"
     recovered = [e for e in events if isinstance(e, RecoveredEvent)]
     assert [e.count for e in recovered] == list(range(1, MAX_RECOVERIES + 1))
     assert [e.lr_factor for e in recovered] == pytest.approx(
         [RECOVERY_LR_FACTOR ** n for n in range(1, MAX_RECOVERIES + 1)])
-    message = result["message"]
+    message = result.message
     assert "became NaN" in message and f"after {MAX_RECOVERIES} recoveries" in message
     assert "training diverged. Try a lower learning rate" in message
     saved = json.loads((tmp_path / "r" / "result.json").read_text())
@@ -126,14 +126,14 @@ def test_a_loss_stuck_at_chance_after_warm_up_recovers(shapes, tmp_path, monkeyp
     patch_loss(monkeypatch, lambda call: "chance" if call <= 110 else None)
     cfg = small_config(batch_size=8, epochs=3, lr=1e-2, limit_train=450, augment=Augmentation())  # 153 steps
     result, events = run(cfg, shapes, tmp_path / "r")
-    assert result["status"] == "finished", result["message"]
+    assert result.status == "finished", result.message
     (recovered,) = [e for e in events if isinstance(e, RecoveredEvent)]
     assert "stayed at chance level" in recovered.reason
     # Noticed once it had sat there STUCK_STEPS steps, and back to the start: no state was better.
     assert recovered.detected_at_step == STUCK_STEPS and recovered.step == 0 and recovered.epoch == 1
     assert json.loads((tmp_path / "r" / "result.json").read_text())["recoveries"][0]["step"] == 0
     # Then it learned: its loss clearly below a blind guess's, which it had sat at.
-    assert result["history"]["train_loss"][-1] < 0.9 * math.log(len(shapes.classes))
+    assert result.history["train_loss"][-1] < 0.9 * math.log(len(shapes.classes))
 
 
 def test_without_recovery_a_loss_stuck_at_chance_stops_with_a_clear_message(shapes, tmp_path, monkeypatch):
@@ -141,16 +141,16 @@ def test_without_recovery_a_loss_stuck_at_chance_stops_with_a_clear_message(shap
     patch_loss(monkeypatch, lambda call: "chance")
     cfg = small_config(batch_size=8, epochs=3, limit_train=450, augment=Augmentation(), recover=False)
     result, events = run(cfg, shapes, tmp_path / "r")
-    assert result["status"] == "failed"
-    assert "stayed at chance level" in result["message"] and f"for {STUCK_STEPS} steps" in result["message"]
-    assert "training is not learning. Try a lower learning rate" in result["message"]
+    assert result.status == "failed"
+    assert "stayed at chance level" in result.message and f"for {STUCK_STEPS} steps" in result.message
+    assert "training is not learning. Try a lower learning rate" in result.message
     assert not [e for e in events if isinstance(e, RecoveredEvent)]
 
 
 def test_a_slow_start_is_not_taken_for_a_stall(shapes, tmp_path):
     # A healthy run at chance for its first steps never recovers: the thresholds leave it alone.
     result, events = run(small_config(epochs=1), shapes, tmp_path / "r")
-    assert result["status"] == "finished" and result["recoveries"] == []
+    assert result.status == "finished" and result.recoveries == ()
     assert not [e for e in events if isinstance(e, RecoveredEvent)]
 
 
@@ -158,24 +158,24 @@ def test_resume_after_a_recovery_is_exact(shapes, tmp_path, monkeypatch):
     fault = lambda call: "nan" if call == 5 else None  # noqa: E731 (in epoch 1)
     patch_loss(monkeypatch, fault)
     full, _ = run(small_config(epochs=3), shapes, tmp_path / "full")
-    assert full["status"] == "finished" and len(full["recoveries"]) == 1
+    assert full.status == "finished" and len(full.recoveries) == 1
 
     patch_loss(monkeypatch, fault)  # a new count: the same step goes wrong in the first part
     first, _ = run(small_config(epochs=1), shapes, tmp_path / "split")
-    assert first["status"] == "finished" and first["recoveries"] == full["recoveries"]
+    assert first.status == "finished" and first.recoveries == full.recoveries
     ckpt = load_checkpoint(tmp_path / "split" / "last.pt")
     assert ckpt["recovery"]["lr_factor"] == pytest.approx(RECOVERY_LR_FACTOR)
-    assert ckpt["history"]["recoveries"] == full["recoveries"]
+    assert ckpt["history"]["recoveries"] == list(full.recoveries)
 
     resumed, _ = run(small_config(epochs=3), shapes, None, resume_from=tmp_path / "split" / "last.pt")
-    assert resumed["status"] == "finished"
+    assert resumed.status == "finished"
     for key in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"):
-        np.testing.assert_allclose(np.array(resumed["history"][key], dtype=float),
-                                   np.array(full["history"][key], dtype=float), rtol=1e-5, atol=1e-6, err_msg=key)
-    np.testing.assert_allclose(resumed["history"]["steps"]["loss"], full["history"]["steps"]["loss"], rtol=1e-5)
-    assert resumed["history"]["steps"]["step"] == full["history"]["steps"]["step"]
-    assert resumed["recoveries"] == full["recoveries"]
-    assert resumed["test_accuracy"] == pytest.approx(full["test_accuracy"])
+        np.testing.assert_allclose(np.array(resumed.history[key], dtype=float),
+                                   np.array(full.history[key], dtype=float), rtol=1e-5, atol=1e-6, err_msg=key)
+    np.testing.assert_allclose(resumed.history["steps"]["loss"], full.history["steps"]["loss"], rtol=1e-5)
+    assert resumed.history["steps"]["step"] == full.history["steps"]["step"]
+    assert resumed.recoveries == full.recoveries
+    assert resumed.test_accuracy == pytest.approx(full.test_accuracy)
 
 
 def test_the_chance_level_accounts_for_label_smoothing_and_class_balance():

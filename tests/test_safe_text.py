@@ -40,8 +40,8 @@ def checkpoint(shapes, tmp_path_factory) -> str:
     cfg = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=1, batch_size=64, limit_train=200,
                       val_split=0.0, device="cpu", precision="fp32", seed=0)
     result = Trainer(cfg, dataset=shapes, run_dir=tmp_path_factory.mktemp("safe-text") / "run").run()
-    assert result["status"] == "finished", result
-    return result["checkpoint"]
+    assert result.status == "finished", result
+    return result.checkpoint
 
 
 def drawing(path: Path, seed: int = 0) -> Path:

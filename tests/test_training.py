@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import threading
@@ -47,14 +48,14 @@ def assert_same_epochs(a: dict, b: dict) -> None:
 
 def test_resume_at_epoch_boundary_matches_uninterrupted(shapes, tmp_path):
     full = Trainer(small_config(epochs=3), dataset=shapes, run_dir=tmp_path / "full").run()
-    assert full["status"] == "finished"
+    assert full.status == "finished"
 
     first = Trainer(small_config(epochs=1), dataset=shapes, run_dir=tmp_path / "split").run()
-    assert first["epochs"] == 1
+    assert first.epochs == 1
     resumed = Trainer(small_config(epochs=3), dataset=shapes, resume_from=tmp_path / "split" / "last.pt").run()
-    assert resumed["run_dir"] == str(tmp_path / "split")
-    assert_same_epochs(full["history"], resumed["history"])
-    assert resumed["test_accuracy"] == pytest.approx(full["test_accuracy"])
+    assert resumed.run_dir == str(tmp_path / "split")
+    assert_same_epochs(full.history, resumed.history)
+    assert resumed.test_accuracy == pytest.approx(full.test_accuracy)
 
 
 def test_stop_mid_epoch_then_resume_matches_uninterrupted(shapes, tmp_path):
@@ -69,20 +70,20 @@ def test_stop_mid_epoch_then_resume_matches_uninterrupted(shapes, tmp_path):
     trainer = Trainer(small_config(log_every=1), dataset=shapes, run_dir=tmp_path / "stopped", on_event=on_event)
     holder["trainer"] = trainer
     stopped = trainer.run()
-    assert stopped["status"] == "stopped"
+    assert stopped.status == "stopped"
     ckpt = load_checkpoint(tmp_path / "stopped" / "last.pt")
     # The stop took effect before the very next batch.
     assert (ckpt["epoch"], ckpt["batch_in_epoch"]) == (1, 5)
 
     resumed = Trainer(small_config(log_every=1), dataset=shapes, resume_from=tmp_path / "stopped" / "last.pt").run()
-    assert resumed["status"] == "finished"
-    assert_same_epochs(full["history"], resumed["history"])
+    assert resumed.status == "finished"
+    assert_same_epochs(full.history, resumed.history)
     # Training time is recorded at every step and epoch end, and goes on across the stop and resume
     # (the Runs page's time axis, issue 15).
-    steps = resumed["history"]["steps"]
-    assert len(steps["time"]) == len(steps["step"]) and len(resumed["history"]["time"]) == 2
+    steps = resumed.history["steps"]
+    assert len(steps["time"]) == len(steps["step"]) and len(resumed.history["time"]) == 2
     assert all(b >= a for a, b in zip(steps["time"], steps["time"][1:]))
-    assert steps["time"][0] > 0 and resumed["history"]["time"][-1] >= steps["time"][-1]
+    assert steps["time"][0] > 0 and resumed.history["time"][-1] >= steps["time"][-1]
 
 
 def test_pause_holds_the_step_count_and_resume_continues(shapes, tmp_path):
@@ -99,8 +100,8 @@ def test_pause_holds_the_step_count_and_resume_continues(shapes, tmp_path):
 
     trainer = Trainer(small_config(epochs=1, log_every=1), dataset=shapes, run_dir=tmp_path / "r", on_event=on_event)
     holder["trainer"] = trainer
-    result = {}
-    thread = threading.Thread(target=lambda: result.update(trainer.run()))
+    results = []
+    thread = threading.Thread(target=lambda: results.append(trainer.run()))
     thread.start()
     assert paused_at.wait(30)
     time.sleep(0.5)
@@ -111,7 +112,7 @@ def test_pause_holds_the_step_count_and_resume_continues(shapes, tmp_path):
     trainer.resume()
     thread.join(60)
     assert not thread.is_alive()
-    assert result["status"] == "finished"
+    assert results[0].status == "finished"
     assert steps[-1] > 3 and steps == sorted(steps) and len(set(steps)) == len(steps)
 
 
@@ -124,10 +125,10 @@ def test_time_spent_by_an_epoch_listener_stays_out_of_the_epoch_speed(shapes, tm
 
     result = Trainer(small_config(epochs=2, val_split=0.0, limit_train=256), dataset=shapes,
                      run_dir=tmp_path / "r", on_event=on_event).run()
-    seconds = result["history"]["seconds"]
+    seconds = result.history["seconds"]
     assert len(seconds) == 2
     assert seconds[1] < 2.0, seconds  # a 256-image epoch of tiny-bn-cnn, without the listener's 3 s
-    rates = result["history"]["samples_per_second"]
+    rates = result.history["samples_per_second"]
     assert rates[1] == pytest.approx(256 / seconds[1], rel=0.01)
 
 
@@ -155,7 +156,7 @@ def test_auto_precision_on_the_cpu_obeys_a_onednn_cap_below_bf16(monkeypatch):
 
 def test_checkpoint_is_self_describing(shapes, tmp_path):
     result = Trainer(small_config(epochs=1), dataset=shapes, run_dir=tmp_path / "r").run()
-    ckpt = load_checkpoint(result["checkpoint"])
+    ckpt = load_checkpoint(result.checkpoint)
     assert ckpt["classes"] == shapes.classes
     assert tuple(ckpt["input_shape"]) == shapes.input_shape
     assert ckpt["framing"]["fit"] == "box"
@@ -166,6 +167,9 @@ def test_checkpoint_is_self_describing(shapes, tmp_path):
         assert key in ckpt
     for name in ("config.json", "metrics.json", "result.json", "last.pt", "best.pt"):
         assert (tmp_path / "r" / name).exists(), name
+    # result.json holds what the run returned, through its one writer (RunResult.to_dict), history apart.
+    saved = json.loads((tmp_path / "r" / "result.json").read_text())
+    assert saved == result.to_dict() and "history" not in saved and result.history["epoch"] == [1]
 
 
 def test_interrupted_save_leaves_previous_checkpoint_loadable(tmp_path, monkeypatch):
@@ -236,9 +240,9 @@ def test_nan_loss_stops_the_run_with_advice(shapes, tmp_path):
     cfg = small_config(model="convnet-5x5", epochs=2, optimizer="sgd", lr=1e12, momentum=0.0, log_every=1,
                        augment=Augmentation(), recover=False)
     result = Trainer(cfg, dataset=shapes, run_dir=tmp_path / "r", on_event=events.append).run()
-    assert result["status"] == "failed"
-    assert "NaN" in result["message"] or "infinite" in result["message"]
-    assert "lower learning rate" in result["message"]
+    assert result.status == "failed"
+    assert "NaN" in result.message or "infinite" in result.message
+    assert "lower learning rate" in result.message
     finished = [e for e in events if isinstance(e, FinishedEvent)]
     assert len(finished) == 1 and finished[0].status == "failed"
 
@@ -264,16 +268,16 @@ def trained_shapes(shapes, tmp_path_factory):
     cfg = TrainConfig(dataset="shapes", model="cnn3-dropout", epochs=2, batch_size=128, lr=2e-3, val_split=0.1,
                       device="cpu", seed=0)
     result = Trainer(cfg, dataset=shapes, run_dir=run).run()
-    assert result["status"] == "finished"
+    assert result.status == "finished"
     return result
 
 
 def test_small_preset_learns_shapes(trained_shapes):
-    assert trained_shapes["test_accuracy"] >= 0.95
+    assert trained_shapes.test_accuracy >= 0.95
 
 
 def test_prediction_survives_inversion_upscaling_and_offcentre(shapes, trained_shapes):
-    predictor = Predictor(trained_shapes["checkpoint"])
+    predictor = Predictor(trained_shapes.checkpoint)
     agree = total = 0
     for i in range(0, 400, 20):
         original = shapes.test_images[i, 0].numpy()
@@ -322,7 +326,7 @@ def test_training_runs_relu_after_max_pool(shapes, monkeypatch, tmp_path):
                                     {"type": "maxpool", "kernel": 2}, {"type": "flatten"},
                                     {"type": "linear", "out": "classes"}]}
     result = Trainer(small_config(spec=spec, epochs=1, limit_train=256), dataset=shapes, run_dir=tmp_path).run()
-    assert result["status"] == "finished"
+    assert result.status == "finished"
     size = shapes.input_shape[1]
     assert {shape for training, shape in seen if training} == {(4, size // 2, size // 2)}
     assert {shape for training, shape in seen if not training} == {(4, size, size)}
@@ -352,13 +356,13 @@ def test_the_best_checkpoint_is_chosen_by_loss_when_validation_accuracy_ties(tmp
     cfg = small_config(dataset=str(tmp_path / "data"), model="tiny-bn-cnn", epochs=4, limit_train=0, val_split=0.25,
                        augment=Augmentation(), early_stopping_patience=0)
     result = Trainer(cfg, dataset=load_dataset(tmp_path / "data"), run_dir=tmp_path / "run").run()
-    h = result["history"]
+    h = result.history
     top = max(h["val_accuracy"])
     tied = [i for i, acc in enumerate(h["val_accuracy"]) if acc == top]
     assert len(tied) >= 2  # the case in question: the validation set no longer tells epochs apart
     expected = min(tied, key=lambda i: h["val_loss"][i]) + 1
     assert expected != tied[0] + 1  # ... and a later epoch of the same accuracy has the lower loss
-    assert result["best_epoch"] == expected
+    assert result.best_epoch == expected
     best = load_checkpoint(tmp_path / "run" / "best.pt")
     assert best["epoch"] == expected and best["best_tiebreak"] == pytest.approx(-h["val_loss"][expected - 1])
 

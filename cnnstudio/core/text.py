@@ -32,6 +32,11 @@ def clock_text(seconds: float | None, unknown: str = "--") -> str:
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
+def percent_text(fraction: float | None) -> str:
+    """A fraction as a percentage with one decimal: '93.5 %'; '--' for None."""
+    return "--" if fraction is None else f"{100 * fraction:.1f} %"
+
+
 # Format characters (Unicode category Cf) that are kept as they are: the zero-width joiner and non-joiner
 # build emoji sequences and join letters in Arabic, Persian and Indic scripts; the tag characters end
 # subdivision flags. Every other Cf character (the bidi embeddings, overrides, isolates and marks, the

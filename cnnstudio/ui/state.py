@@ -17,7 +17,8 @@ from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.core.training.config import Augmentation
 
-if TYPE_CHECKING:  # for the annotations only: neither module imports this one
+if TYPE_CHECKING:  # for the annotations only: none of these modules imports this one
+    from cnnstudio.core.training.recommend import Recommendation
     from cnnstudio.ui.sessions.current_model import CurrentModel
     from cnnstudio.ui.sessions.train_queue import TrainQueue
 
@@ -27,7 +28,7 @@ class AppState(QObject):
     datasetLoading = Signal(str)  # name or path being loaded
     specChanged = Signal(object)  # the current model spec (dict)
     checkpointChanged = Signal(object)  # path of the checkpoint the Evaluate/Inspect/Draw views use
-    runFinished = Signal(object)  # result dict of a finished run
+    runFinished = Signal(object)  # the RunResult of a run that ended (core/training/events.py)
     trainingActive = Signal(bool)
     message = Signal(str)  # a short status-bar message
     augmentationChanged = Signal(object)  # cnnstudio.core.training.config.Augmentation chosen on the Data page
@@ -55,6 +56,20 @@ class AppState(QObject):
         self.model: CurrentModel = model
         # Runs waiting to train, one after another: the Train page runs them, the Runs page shows them.
         self.queue: TrainQueue = queue
+        # (dataset name, dataset, spec, what recommend() said for them): see `recommendation`
+        self._recommended: tuple[str, Any, dict[str, Any] | None, Recommendation] | None = None
+
+    @property
+    def recommendation(self) -> Recommendation:
+        """recommend() for the loaded data and the model being built (the recipe follows both): made once
+        per change of either, and read by every page, so they all show and use the same decision."""
+        cached = self._recommended
+        if cached is None or cached[0] != self.dataset_name or cached[1] is not self.dataset or cached[2] != self.spec:
+            from cnnstudio.core.training.recommend import recommend
+
+            rec = recommend(self.dataset_name, self.dataset, spec=self.spec)
+            self._recommended = cached = (self.dataset_name, self.dataset, copy.deepcopy(self.spec), rec)
+        return cached[3]
 
     def set_dataset(self, dataset: Any, name: str) -> None:
         self.dataset = dataset

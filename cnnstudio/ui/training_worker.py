@@ -31,6 +31,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from cnnstudio.core.training.control import RunControl
+from cnnstudio.core.training.events import RunResult
 
 STEP_INTERVAL_S = 0.1  # at most 10 step updates per second reach the GUI: smooth, and cheap for the GUI
 
@@ -92,7 +93,7 @@ class TrainingWorker(QObject):
     recovered = Signal(int, object)  # RecoveredEvent: the run went back to its last good state
     log = Signal(int, str)
     pausedChanged = Signal(int, bool)  # True once the trainer really waits, False when it goes on
-    done = Signal(int, object)  # the result dict (status, message, run_dir, checkpoint, history, ...)
+    done = Signal(int, object)  # the RunResult (core/training/events.py): how the run ended
     failed = Signal(int, str, str)  # message, details (a traceback for an unexpected error, else "")
     finished = Signal()  # the thread wiring: emitted last, always
 
@@ -138,10 +139,10 @@ class TrainingWorker(QObject):
                                    resume_from=self.resume_from, on_event=self.on_event, control=self.control)
             result = self.trainer.run()
             self._flush()
-            if not isinstance(result, dict):
-                raise TypeError(f"the trainer returned {type(result).__name__}, not a result dict")
-            if result.get("status") == "failed":
-                self.failed.emit(gen, str(result.get("message") or "training failed"), "")
+            if not isinstance(result, RunResult):
+                raise TypeError(f"the trainer returned {type(result).__name__}, not a RunResult")
+            if result.status == "failed":
+                self.failed.emit(gen, result.message or "training failed", "")
             self.done.emit(gen, result)
         except Exception as exc:  # a bug in the worker or the trainer: say so, never die silently
             details = traceback.format_exc()
@@ -149,9 +150,8 @@ class TrainingWorker(QObject):
             self._flush()
             self.failed.emit(gen, message, details)
             run_dir = getattr(self.trainer, "run_dir", None)
-            self.done.emit(gen, {"status": "failed", "message": message, "details": details,
-                                 "run_dir": str(run_dir) if run_dir else None, "checkpoint": None,
-                                 "history": getattr(self.trainer, "history", None)})
+            self.done.emit(gen, RunResult("failed", message, run_dir=str(run_dir) if run_dir else None,
+                                          details=details, history=getattr(self.trainer, "history", None)))
         finally:
             # The trainer holds the model and the data copies (on the GPU too): let them go now, even if
             # a Python reference to this worker lingers after the run.
@@ -171,13 +171,12 @@ class TrainingWorker(QObject):
             found = find_lr(self.config, self.dataset, control=self.control)
             lr = found.chosen_lr()
         except LrFindCancelled:
-            self.done.emit(gen, {"status": "stopped", "message": "stopped while finding the learning rate, before "
-                                 "training began", "run_dir": None, "checkpoint": None, "history": None})
+            self.done.emit(gen, RunResult("stopped", "stopped while finding the learning rate, before training "
+                                          "began"))
             return False
         except CNNStudioError as exc:
             self.failed.emit(gen, str(exc), "")
-            self.done.emit(gen, {"status": "failed", "message": str(exc), "run_dir": None, "checkpoint": None,
-                                 "history": None})
+            self.done.emit(gen, RunResult("failed", str(exc)))
             return False
         self.config = copy.deepcopy(self.config)
         self.config.lr = lr
@@ -204,7 +203,7 @@ class TrainingWorker(QObject):
             self.recovered.emit(self.generation, event)
         elif kind == "LogEvent":
             self.log.emit(self.generation, str(event.message))
-        # FinishedEvent: the result dict run() returns is emitted as `done` after it.
+        # FinishedEvent: the RunResult run() returns is emitted as `done` after it.
 
     def _maybe_flush(self) -> None:
         if self._pending and time.monotonic() - self._last_emit >= STEP_INTERVAL_S:

@@ -96,8 +96,8 @@ def shapes_checkpoint(shapes_dataset, tmp_path_factory):
     config = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=1, limit_train=1500, device="cpu",
                          precision="fp32", seed=0, augment=Augmentation())
     result = Trainer(config, dataset=shapes_dataset, run_dir=run_dir).run()
-    assert result["status"] == "finished", result
-    return result["checkpoint"]
+    assert result.status == "finished", result
+    return result.checkpoint
 
 
 @pytest.fixture

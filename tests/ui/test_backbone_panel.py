@@ -99,8 +99,8 @@ def test_a_backbone_run_from_the_app_sees_its_folder_at_its_resolution(qtbot, tm
     with qtbot.waitSignal(session.ended, timeout=TIMEOUT) as ended:
         session.start(cfg, None)
     result, failure = ended.args
-    assert failure is None and result["status"] == "finished", (result, failure)
-    checkpoint = load_checkpoint(result["checkpoint"])
+    assert failure is None and result.status == "finished", (result, failure)
+    checkpoint = load_checkpoint(result.checkpoint)
     assert checkpoint["input_shape"] == [3, 64, 64]
     assert load_dataset_for(checkpoint).input_shape == (3, 64, 64)
 
@@ -130,7 +130,7 @@ def test_the_train_page_offers_the_three_ways_to_train_a_backbone(qtbot, shapes_
     assert train.build_config().spec["layers"][0]["train"] == "last"
     # A preset chosen on the Model page shows its own mode on the Train page.
     model.select_preset("mobilenet-v3-small-imagenet")
-    assert combo.currentData() == "features" and train.model_label.text() == "mobilenet-v3-small-imagenet"
+    assert combo.currentData() == "features" and train.form.model_label.text() == "mobilenet-v3-small-imagenet"
     model.select_preset("convnet-5x5")
     assert not form.isRowVisible(combo)
     window.close()

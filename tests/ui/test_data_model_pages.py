@@ -563,8 +563,8 @@ def test_a_digit_folder_gets_recommended_settings_that_never_mirror_and_says_why
     assert not aug.hflip and aug.crop_padding == 2  # what the Data page proposes (and previews)
     assert state.augmentation == aug  # and what the Train page will use
     rec = recommend(str(folder), state.dataset)
-    assert train.epochs_spin.value() == rec.config.epochs >= 30
-    assert train.patience_spin.value() == rec.config.early_stopping_patience > 0
+    assert train.form.epochs_spin.value() == rec.config.epochs >= 30
+    assert train.form.patience_spin.value() == rec.config.early_stopping_patience > 0
     why = train.form.recommendation_label.text()
     assert "300 training images" in why and "never mirrored" in why
     assert train.build_config().augment == aug

@@ -44,9 +44,9 @@ def shapes_checkpoint(tmp_path_factory) -> str:
         config = TrainConfig(dataset="shapes", model="cnn3-dropout", epochs=3, batch_size=128, lr=2e-3,
                              device="cpu", seed=0)
         result = Trainer(config, dataset=load_dataset("shapes"), run_dir=home / "run").run()
-    assert result["status"] == "finished", result.get("message")
-    assert result["test_accuracy"] > 0.9
-    return result["checkpoint"]
+    assert result.status == "finished", result.message
+    assert result.test_accuracy > 0.9
+    return result.checkpoint
 
 
 @pytest.fixture

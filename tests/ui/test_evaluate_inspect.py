@@ -35,9 +35,9 @@ def trained(shapes, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("evaluate-inspect") / "run"
     config = TrainConfig(dataset="shapes", model="cnn3-dropout", epochs=1, limit_train=3000, device="cpu", seed=0)
     result = Trainer(config, dataset=shapes, run_dir=run_dir).run()
-    assert result["status"] == "finished", result
-    return {"checkpoint": result["checkpoint"], "last": result["last_checkpoint"],
-            "predictor": Predictor(result["checkpoint"])}
+    assert result.status == "finished", result
+    return {"checkpoint": result.checkpoint, "last": result.last_checkpoint,
+            "predictor": Predictor(result.checkpoint)}
 
 
 @pytest.fixture(scope="module")

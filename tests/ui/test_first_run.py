@@ -15,6 +15,7 @@ from PIL import Image
 from PySide6.QtCore import QByteArray, QSettings
 
 from cnnstudio.core.models.presets import get_preset
+from cnnstudio.core.training.events import RunResult
 from cnnstudio.ui.session_memory import (CHECKPOINT_KEY, DATASET_KEY, FOLDERS_KEY, GEOMETRY_KEY, RECENT_KEY,
                                          SPEC_KEY, recall, remember)
 
@@ -57,9 +58,9 @@ def test_a_stopped_run_never_replaces_the_model_in_use(qtbot, shapes_state, shap
     run.mkdir()
     last = run / "last.pt"
     shutil.copy(shapes_checkpoint, last)
-    stopped = {"status": "stopped", "message": "stopped by the user", "run_dir": str(run), "checkpoint": str(last),
-               "last_checkpoint": str(last), "global_step": 10, "total_steps": 40}
-    page._on_run_ended(stopped, None)
+    stopped = RunResult("stopped", "stopped by the user", run_dir=str(run), checkpoint=str(last),
+                        last_checkpoint=str(last), global_step=10, total_steps=40)
+    page.session.ended.emit(stopped, None)  # how the session reports a run's end
     assert state.checkpoint_path == shapes_checkpoint
     assert QSettings().value(CHECKPOINT_KEY) == shapes_checkpoint
     assert recall().checkpoint == shapes_checkpoint
@@ -68,8 +69,8 @@ def test_a_stopped_run_never_replaces_the_model_in_use(qtbot, shapes_state, shap
     finished_dir.mkdir()
     best = finished_dir / "best.pt"
     shutil.copy(shapes_checkpoint, best)
-    page._on_run_ended({"status": "finished", "run_dir": str(finished_dir), "checkpoint": str(best),
-                        "test_accuracy": 0.9, "best_val_accuracy": 0.9, "best_epoch": 1}, None)
+    page.session.ended.emit(RunResult("finished", "", run_dir=str(finished_dir), checkpoint=str(best),
+                                      test_accuracy=0.9, best_val_accuracy=0.9, best_epoch=1), None)
     assert state.checkpoint_path == str(best)
     assert recall().checkpoint == str(best)
 
@@ -101,15 +102,14 @@ def test_a_failed_runs_banner_clears_when_the_selection_changes(qtbot, shapes_st
     page = TrainPage(state)
     qtbot.addWidget(page)
     state.set_spec(get_preset("tiny-bn-cnn"), True)
-    failed = {"status": "failed", "message": "the ImageNet weights of ResNet-18 are not on this computer",
-              "run_dir": None, "checkpoint": None}
-    page._on_run_ended(failed, None)
+    failed = RunResult("failed", "the ImageNet weights of ResNet-18 are not on this computer")
+    page.session.ended.emit(failed, None)
     assert page.banner.kind == "error" and "ResNet-18" in page.banner.text()
     assert "ResNet-18" not in page.status_label.text()  # not a second, clipped copy under the progress bar
     assert page.error_dialog is None
     state.set_spec(get_preset("lenet5"), True)
     assert "ResNet-18" not in page.banner.text() and "Ready" in page.banner.text()
-    page._on_run_ended(failed, None)
+    page.session.ended.emit(failed, None)
     state.set_dataset(state.dataset, "shapes")
     assert "ResNet-18" not in page.banner.text()
 

@@ -22,18 +22,18 @@ def page(qtbot, shapes_dataset):
     state.set_spec(get_preset("tiny-bn-cnn"), True)
     page = TrainPage(state)
     qtbot.addWidget(page)
-    page.limit_spin.setValue(300)
-    page.batch_spin.setValue(16)
-    page.lr_spin.setValue(0.5)
-    page.device_combo.setCurrentIndex(max(0, page.device_combo.findData("cpu")))
+    page.form.limit_spin.setValue(300)
+    page.form.batch_spin.setValue(16)
+    page.form.lr_spin.setValue(0.5)
+    page.form.device_combo.setCurrentIndex(max(0, page.form.device_combo.findData("cpu")))
     yield page
     page.shutdown()
 
 
 def test_use_this_fills_the_forms_learning_rate(qtbot, page):
-    assert page.find_lr_button.text() == "Find learning rate…"
+    assert page.form.find_lr_button.text() == "Find learning rate…"
     with qtbot.waitSignal(page.form.find_lr_button.clicked, timeout=1000):
-        page.find_lr_button.click()
+        page.form.find_lr_button.click()
     from cnnstudio.core.training.lr_find import LrFindResult
     from cnnstudio.ui.widgets.lr_find_dialog import LrFindDialog
 
@@ -48,9 +48,9 @@ def test_use_this_fills_the_forms_learning_rate(qtbot, page):
     assert len(xs) == len(result.lrs) >= 10
     assert dialog.marker.isVisible() and dialog.marker.value() == pytest.approx(math.log10(result.suggested_lr))
     expected = float(f"{result.suggested_lr:.2g}")
-    assert page.lr_spin.value() == 0.5
+    assert page.form.lr_spin.value() == 0.5
     dialog.use_button.click()
-    assert page.lr_spin.value() == pytest.approx(expected, rel=1e-6)
+    assert page.form.lr_spin.value() == pytest.approx(expected, rel=1e-6)
     assert page.build_config().lr == pytest.approx(expected, rel=1e-6)  # what a Start would use
     assert page.lr_find_dialog is None  # closed
 
@@ -63,5 +63,5 @@ def test_cancel_stops_the_finder_and_leaves_the_form(qtbot, page):
         dialog.cancel_button.click()
     assert "Cancelled" in dialog.status_label.text()
     assert not dialog.use_button.isEnabled() and dialog.session.result is None
-    assert page.lr_spin.value() == 0.5
+    assert page.form.lr_spin.value() == 0.5
     dialog.close_button.click()

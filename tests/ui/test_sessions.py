@@ -132,7 +132,7 @@ def test_train_session_reports_one_run_and_ignores_an_older_one(qtbot, shapes_st
     with qtbot.waitSignal(session.ended, timeout=TIMEOUT) as ended:
         session.start(cfg, None)
     result, failure = ended.args
-    assert result["status"] == "finished" and failure is None and not session.is_running()
+    assert result.status == "finished" and failure is None and not session.is_running()
     assert all(isinstance(s, StepEvent) for s in steps) and [e.epoch for e in epochs] == [1]
     assert isinstance(epochs[0], EpochEvent) and session.current_step == steps[-1].global_step
     old = session.generation - 1

@@ -110,7 +110,8 @@ CLOSE_SCRIPT = textwrap.dedent("""
         elif not closing:
             QTimer.singleShot(2, poll_best)
 
-    page.runStarted.connect(lambda data: (info.update(data), print("RUN_DIR", data["run_dir"], flush=True)))
+    page.runStarted.connect(lambda event: (info.update(run_dir=event.run_dir),
+                                           print("RUN_DIR", event.run_dir, flush=True)))
     if moment == "step":
         page.stepsReceived.connect(close_now)
     elif moment == "epoch":

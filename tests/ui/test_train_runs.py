@@ -60,9 +60,9 @@ def train_page(qtbot, state):
 
 
 def set_form(page, epochs: int, limit: int, batch: int) -> None:
-    page.epochs_spin.setValue(epochs)
-    page.limit_spin.setValue(limit)
-    page.batch_spin.setValue(batch)
+    page.form.epochs_spin.setValue(epochs)
+    page.form.limit_spin.setValue(limit)
+    page.form.batch_spin.setValue(batch)
 
 
 def train_once(qtbot, page, **overrides) -> dict:
@@ -86,12 +86,12 @@ def test_start_button_trains_and_charts_hold_the_history(qtbot, train_page, stat
         qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
     assert page.is_running() and state.training
     assert not page.start_button.isEnabled() and page.stop_button.isEnabled()
-    assert not page.epochs_spin.isEnabled()  # the form shows what runs; it is locked meanwhile
+    assert not page.form.epochs_spin.isEnabled()  # the form shows what runs; it is locked meanwhile
     with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as blocker:
         pass
     result = blocker.args[0]
-    assert result["status"] == "finished", result.get("message")
-    history = result["history"]
+    assert result.status == "finished", result.message
+    history = result.history
 
     # Every logged step reached the chart (coalesced, never dropped), in order.
     x, y = page.charts.curve_data("step_loss")
@@ -110,9 +110,9 @@ def test_start_button_trains_and_charts_hold_the_history(qtbot, train_page, stat
     assert "100" in page.progress_bar.text()
     assert not page.is_running() and not state.training
     assert page.start_button.isEnabled() and not page.stop_button.isEnabled()
-    assert finished_on_state and finished_on_state[-1]["status"] == "finished"
-    assert checkpoints[-1] == result["checkpoint"] and Path(result["checkpoint"]).name == "best.pt"
-    assert state.checkpoint_path == result["checkpoint"] and Path(result["checkpoint"]).is_file()
+    assert finished_on_state and finished_on_state[-1].status == "finished"
+    assert checkpoints[-1] == result.checkpoint and Path(result.checkpoint).name == "best.pt"
+    assert state.checkpoint_path == result.checkpoint and Path(result.checkpoint).is_file()
     log = page.log_view.toPlainText()
     assert "Epoch 2/2" in log and "Finished" in log
     assert page.banner.property("kind") == "success"
@@ -129,9 +129,9 @@ def test_stop_ends_the_run_within_two_seconds_and_leaves_last_pt(qtbot, train_pa
         qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
     elapsed = time.monotonic() - t0
     result = blocker.args[0]
-    assert result["status"] == "stopped"
+    assert result.status == "stopped"
     assert elapsed < 2.0, f"stopping took {elapsed:.2f} s"
-    last = Path(result["run_dir"]) / "last.pt"
+    last = Path(result.run_dir) / "last.pt"
     ckpt = load_checkpoint(last)
     assert ckpt["global_step"] >= page.current_step > 0
     assert page.progress_bar.value() < page.progress_bar.maximum()
@@ -159,7 +159,7 @@ def test_pause_holds_the_step_count_and_resume_finishes(qtbot, train_page):
     with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as blocker:
         qtbot.mouseClick(page.pause_button, Qt.MouseButton.LeftButton)  # now "Resume"
     result = blocker.args[0]
-    assert result["status"] == "finished"
+    assert result.status == "finished"
     assert page.current_step == page.total_steps > held_step
     assert page.progress_bar.value() == page.progress_bar.maximum()
 
@@ -172,7 +172,7 @@ def test_stop_while_paused_ends_the_run(qtbot, train_page):
         page.pause()
     with qtbot.waitSignal(page.runFinished, timeout=10_000) as blocker:
         qtbot.keyClick(page, Qt.Key.Key_F5, Qt.KeyboardModifier.ShiftModifier)  # the Stop shortcut
-    assert blocker.args[0]["status"] == "stopped"
+    assert blocker.args[0].status == "stopped"
     assert "Resumed" not in page.log_view.toPlainText()
 
 
@@ -207,7 +207,7 @@ CLOSE_SCRIPT = textwrap.dedent("""
             QTimer.singleShot(0, window.close)
 
     page.stepsReceived.connect(first_step)
-    page.runStarted.connect(lambda info: print("RUN_DIR", info["run_dir"], flush=True))
+    page.runStarted.connect(lambda event: print("RUN_DIR", event.run_dir, flush=True))
     assert page.start_training({"epochs": 30, "limit_train": 3000, "batch_size": 16})
     QTimer.singleShot(170000, lambda: (print("TIMEOUT", flush=True), app.exit(3)))
     code = app.exec()
@@ -265,13 +265,13 @@ def test_form_follows_the_dataset_until_edited(qtbot, train_page, state, shapes)
     page = train_page
     state.set_dataset(shapes, "cifar10")  # pretend: only the name matters for the defaults
     cifar = default_config("cifar10")
-    assert page.epochs_spin.value() == cifar.epochs and page.optimizer_combo.currentData() == "sgd"
-    assert page.momentum_spin.isEnabled()
-    page.epochs_spin.setValue(7)  # the user edits: a dataset change no longer overwrites the form
+    assert page.form.epochs_spin.value() == cifar.epochs and page.form.optimizer_combo.currentData() == "sgd"
+    assert page.form.momentum_spin.isEnabled()
+    page.form.epochs_spin.setValue(7)  # the user edits: a dataset change no longer overwrites the form
     state.set_dataset(shapes, "shapes")
-    assert page.epochs_spin.value() == 7
+    assert page.form.epochs_spin.value() == 7
     page.reset_form()
-    assert page.epochs_spin.value() == default_config("shapes").epochs
+    assert page.form.epochs_spin.value() == default_config("shapes").epochs
     cfg = page.build_config({"limit_train": 100})
     assert cfg.spec["name"] == "tiny-bn-cnn" and cfg.model == "tiny-bn-cnn" and cfg.dataset == "shapes"
     assert cfg.limit_train == 100
@@ -283,16 +283,16 @@ def test_device_picker_lists_real_devices_and_precision(qtbot, train_page):
         {"id": "cuda:0", "name": "NVIDIA H100 80GB HBM3", "memory_bytes": 85 * 2 ** 30, "detail": "CUDA 12.8"},
         {"id": "cpu", "name": "AMD EPYC", "memory_bytes": None, "detail": "2 cores, 2 threads, bf16"},
     ])
-    items = [page.device_combo.itemText(i) for i in range(page.device_combo.count())]
+    items = [page.form.device_combo.itemText(i) for i in range(page.form.device_combo.count())]
     assert items[0].startswith("Automatic")
     assert any("H100" in t and "85 GB" in t for t in items)
     assert any(t.startswith("CPU") and "2 cores" in t for t in items)
-    page.device_combo.setCurrentIndex(page.device_combo.findData("cpu"))
-    page.precision_combo.setCurrentIndex(page.precision_combo.findData("fp16"))
+    page.form.device_combo.setCurrentIndex(page.form.device_combo.findData("cpu"))
+    page.form.precision_combo.setCurrentIndex(page.form.precision_combo.findData("fp16"))
     assert not page.start_button.isEnabled() and "fp16" in page.banner.text()
-    page.precision_combo.setCurrentIndex(page.precision_combo.findData("auto"))
+    page.form.precision_combo.setCurrentIndex(page.form.precision_combo.findData("auto"))
     assert page.start_button.isEnabled()
-    assert "Automatic means" in page.precision_label.text()
+    assert "Automatic means" in page.form.precision_label.text()
 
 
 def test_continue_from_a_bad_checkpoint_shows_a_clear_message(qtbot, train_page, tmp_path):
@@ -314,15 +314,15 @@ def test_continue_from_a_bad_checkpoint_shows_a_clear_message(qtbot, train_page,
 def test_continue_from_last_pt_goes_on_with_the_history(qtbot, train_page):
     page = train_page
     first = train_once(qtbot, page, epochs=1, limit_train=300, batch_size=32)
-    steps_before = len(first["history"]["steps"]["step"])
-    page.epochs_spin.setValue(2)
+    steps_before = len(first.history["steps"]["step"])
+    page.form.epochs_spin.setValue(2)
     with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as blocker:
-        assert page.resume_from_checkpoint(first["last_checkpoint"])
+        assert page.resume_from_checkpoint(first.last_checkpoint)
     result = blocker.args[0]
-    assert result["status"] == "finished" and result["run_dir"] == first["run_dir"]
-    assert result["history"]["epoch"] == [1, 2]
+    assert result.status == "finished" and result.run_dir == first.run_dir
+    assert result.history["epoch"] == [1, 2]
     assert page.charts.epoch_count == 2
-    assert len(page.charts.curve_data("step_loss")[0]) == len(result["history"]["steps"]["step"]) > steps_before
+    assert len(page.charts.curve_data("step_loss")[0]) == len(result.history["steps"]["step"]) > steps_before
 
 
 def test_late_signals_of_an_old_run_are_ignored(qtbot, train_page):
@@ -445,25 +445,25 @@ def test_runs_page_reopens_a_run_and_overlays_two(qtbot, train_page, runs_page):
     b = train_once(qtbot, train_page, epochs=2, limit_train=200, batch_size=32, lr=0.003)
     # The page refreshed itself on state.runFinished (the folders are read in the background).
     qtbot.waitUntil(lambda: not runs_page.refreshing, timeout=BACKGROUND_MS)
-    assert {r.path for r in runs_page.runs} == {a["run_dir"], b["run_dir"]}
+    assert {r.path for r in runs_page.runs} == {a.run_dir, b.run_dir}
     assert runs_page.table.topLevelItemCount() == 2
     newest = runs_page.table.topLevelItem(0)
-    assert newest.data(0, Qt.ItemDataRole.UserRole) == b["run_dir"]  # newest first
+    assert newest.data(0, Qt.ItemDataRole.UserRole) == b.run_dir  # newest first
     assert newest.text(7) == "Finished" and newest.text(4) == "2/2" and newest.text(6).endswith("%")
 
     with qtbot.waitSignal(runs_page.selectionShown, timeout=5000):
-        click_row(qtbot, runs_page, b["run_dir"])
+        click_row(qtbot, runs_page, b.run_dir)
     x, y = runs_page.charts.curve_data("step_loss")
-    assert list(x) == b["history"]["steps"]["step"]
+    assert list(x) == b.history["steps"]["step"]
     assert list(runs_page.charts.curve_data("epoch_val_loss")[0]) == [1, 2]
     assert "Learning rate" in runs_page.summary.toPlainText() and "0.003" in runs_page.summary.toPlainText()
 
     with qtbot.waitSignal(runs_page.selectionShown, timeout=5000) as shown:
-        click_row(qtbot, runs_page, a["run_dir"], Qt.KeyboardModifier.ControlModifier)
+        click_row(qtbot, runs_page, a.run_dir, Qt.KeyboardModifier.ControlModifier)
     assert shown.args == [2]
     overlay = runs_page.charts.overlay_curves
     assert len(overlay) == 2
-    assert {o["name"] for o in overlay} == {Path(a["run_dir"]).name, Path(b["run_dir"]).name}
+    assert {o["name"] for o in overlay} == {Path(a.run_dir).name, Path(b.run_dir).name}
     for o in overlay:
         sx, sy = o["curves"]["step_loss_smooth"].getOriginalDataset()
         assert sx is not None and len(sx) > 0
@@ -486,9 +486,9 @@ def test_runs_page_reopens_a_run_and_overlays_two(qtbot, train_page, runs_page):
     assert all(b.layout().lineCount() == 1 for b in names), [(b.text(), b.layout().lineCount()) for b in names]
 
     # "Use this model" points Evaluate / Inspect / Draw at the run's best checkpoint.
-    click_row(qtbot, runs_page, a["run_dir"])
+    click_row(qtbot, runs_page, a.run_dir)
     qtbot.mouseClick(runs_page.open_button, Qt.MouseButton.LeftButton)
-    assert runs_page.state.checkpoint_path == str(Path(a["run_dir"]) / "best.pt")
+    assert runs_page.state.checkpoint_path == str(Path(a.run_dir) / "best.pt")
 
 
 def write_fake_run(root: Path, name: str, *, damaged: bool = False) -> Path:
@@ -675,15 +675,15 @@ def test_continue_a_run_opens_a_run_picker(qtbot, train_page):
     """Issue 15, item 8: "Continue a run…" lists the runs by name, date and accuracy, not a bare file dialog."""
     page = train_page
     a = train_once(qtbot, page, epochs=1, limit_train=200, batch_size=50)
-    page.resume_checkpoint_button.click()
+    page.form.resume_checkpoint_button.click()
     picker = page.run_picker
     assert picker.isVisible() and picker.table.topLevelItemCount() == 1
     row = picker.table.topLevelItem(0)
     assert "tiny-bn-cnn" in row.text(0) and row.text(3) == "1/1" and row.text(4).endswith("%")
-    assert picker.selected_checkpoint() == str(Path(a["run_dir"]) / "last.pt")
+    assert picker.selected_checkpoint() == str(Path(a.run_dir) / "last.pt")
     with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as done:
         picker.continue_button.click()  # continues the run (its own settings, the form's epochs)
-    assert done.args[0]["run_dir"] == a["run_dir"]
+    assert done.args[0].run_dir == a.run_dir
 
 
 # -- the training queue (issue 15, item 8) --------------------------------------------------------------
@@ -698,13 +698,13 @@ def test_queued_runs_train_one_after_another_in_order_with_their_own_settings(qt
     runs.show()
     assert not runs.queue_panel.isVisible()  # nothing queued: no panel
     set_form(page, epochs=1, limit=200, batch=32)
-    page.lr_spin.setValue(0.004)
+    page.form.lr_spin.setValue(0.004)
     assert page.queue_current()
-    page.lr_spin.setValue(0.002)
-    page.batch_spin.setValue(64)
+    page.form.lr_spin.setValue(0.002)
+    page.form.batch_spin.setValue(64)
     assert page.queue_current()
     # A queued run keeps its settings and its dataset: what changes afterwards does not reach it.
-    page.lr_spin.setValue(0.05)
+    page.form.lr_spin.setValue(0.05)
     state.set_dataset(None, "mnist")
     assert [(e.config.lr, e.config.batch_size, e.dataset is shapes) for e in state.queue.entries] == [
         (0.004, 32, True), (0.002, 64, True)]
@@ -719,10 +719,10 @@ def test_queued_runs_train_one_after_another_in_order_with_their_own_settings(qt
     qtbot.mouseClick(runs.queue_panel.start_button, Qt.MouseButton.LeftButton)  # "Start queue"
     assert page.is_running() and len(state.queue) == 1
     qtbot.waitUntil(lambda: len(finished) == 2, timeout=2 * TRAIN_TIMEOUT_MS)
-    assert [r["status"] for r in finished] == ["finished", "finished"]
-    configs = [json.loads((Path(r["run_dir"]) / "config.json").read_text())["config"] for r in finished]
+    assert [r.status for r in finished] == ["finished", "finished"]
+    configs = [json.loads((Path(r.run_dir) / "config.json").read_text())["config"] for r in finished]
     assert [(c["lr"], c["batch_size"]) for c in configs] == [(0.004, 32), (0.002, 64)]
-    assert Path(finished[0]["run_dir"]).stat().st_mtime <= Path(finished[1]["run_dir"]).stat().st_mtime
+    assert Path(finished[0].run_dir).stat().st_mtime <= Path(finished[1].run_dir).stat().st_mtime
     qtbot.waitUntil(lambda: not page.is_running(), timeout=10_000)
     assert len(state.queue) == 0 and not runs.queue_panel.isVisible()
     assert not page.panel.queue_label.isVisible()
@@ -737,7 +737,7 @@ def test_stopping_a_run_holds_the_queue(qtbot, train_page, state):
     with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as blocker:
         qtbot.waitUntil(lambda: page.current_step > 0, timeout=TRAIN_TIMEOUT_MS)
         page.stop()
-    assert blocker.args[0]["status"] == "stopped"
+    assert blocker.args[0].status == "stopped"
     qtbot.wait(3 * 400)  # longer than the gap between queued runs
     assert not page.is_running()  # Stop means stop: the next queued run did not start
     assert state.queue.held and len(state.queue) == 1
@@ -782,22 +782,22 @@ DEEP_PLAIN = {"name": "deep-plain", "layers": [
 def test_a_network_no_recipe_fits_trains_at_the_finders_learning_rate(qtbot, train_page, state):
     page = train_page
     state.set_spec(DEEP_PLAIN, True)
-    recommended = page.lr_spin.value()
+    recommended = page.form.lr_spin.value()
     assert "learning-rate finder when the run starts" in page.form.recommendation_label.text()
     set_form(page, epochs=1, limit=300, batch=32)
     page.queue_current()  # the queued run will find its own rate when it starts
     assert state.queue.entries[0].find_lr and "lr found at start" in state.queue.entries[0].summary()
     state.queue.clear()
     result = train_once(qtbot, page)
-    assert result["status"] == "finished"
+    assert result.status == "finished"
     log = page.log_view.toPlainText()
     assert "Finding a learning rate" in log and "chosen by the learning-rate finder (rule: steep" in log
-    trained_at = json.loads((Path(result["run_dir"]) / "config.json").read_text())["config"]["lr"]
+    trained_at = json.loads((Path(result.run_dir) / "config.json").read_text())["config"]["lr"]
     assert trained_at != recommended and f"{trained_at:.3g}" in log
     # A learning rate the user typed is theirs: no finder.
-    page.lr_spin.setValue(0.002)
+    page.form.lr_spin.setValue(0.002)
     result = train_once(qtbot, page)
-    assert json.loads((Path(result["run_dir"]) / "config.json").read_text())["config"]["lr"] == 0.002
+    assert json.loads((Path(result.run_dir) / "config.json").read_text())["config"]["lr"] == 0.002
     assert page.log_view.toPlainText().count("Finding a learning rate") == 1
 
 
@@ -816,6 +816,6 @@ def test_stop_while_the_finder_runs_ends_before_training_and_saves_nothing(qtbot
     worker.stop()  # as if pressed while the finder runs: it checks before every step
     worker.run()  # on this thread: the worker's own body, deterministic
     (result,) = done
-    assert result["status"] == "stopped" and result["run_dir"] is None
+    assert result.status == "stopped" and result.run_dir is None
     assert logs and "Finding a learning rate" in logs[0] and not (tmp_path / "run").exists()
     assert "before training began: nothing was saved" in describe_end(result, None, 1.0).banner

@@ -2,7 +2,7 @@
 
 from cnnstudio.core.training.config import Augmentation, TrainConfig, default_config
 from cnnstudio.core.training.control import RunControl
-from cnnstudio.core.training.events import EpochEvent, FinishedEvent, LogEvent, StartedEvent, StepEvent
+from cnnstudio.core.training.events import EpochEvent, FinishedEvent, LogEvent, RunResult, StartedEvent, StepEvent
 
 __all__ = ["Augmentation", "TrainConfig", "default_config", "RunControl", "EpochEvent", "FinishedEvent",
-           "LogEvent", "StartedEvent", "StepEvent"]
+           "LogEvent", "RunResult", "StartedEvent", "StepEvent"]

@@ -14,7 +14,7 @@ import os
 import time
 import traceback
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -43,8 +43,8 @@ from cnnstudio.core.training.config import TrainConfig, resumed_config
 from cnnstudio.core.training.control import RunControl
 from cnnstudio.core.training.device import (autocast_dtype, configure_threads, resolve_device,
                                             resolve_precision)
-from cnnstudio.core.training.events import (EpochEvent, FinishedEvent, LogEvent, RecoveredEvent, StartedEvent,
-                                            StepEvent)
+from cnnstudio.core.training.events import (EpochEvent, FinishedEvent, LogEvent, RecoveredEvent, RunResult,
+                                            StartedEvent, StepEvent)
 from cnnstudio.core.training.recovery import MAX_RECOVERIES, RecoveryGuard, chance_loss, floor_loss, stuck_threshold
 from cnnstudio.core.training.schedule import lr_factor
 
@@ -129,8 +129,8 @@ class Trainer:
             self.log(f"downloading ImageNet weights: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
 
     # -- the run ----------------------------------------------------------------------------------
-    def run(self) -> dict[str, Any]:
-        """Train; return the result dict (also written to result.json). Never raises for user errors:
+    def run(self) -> RunResult:
+        """Train; return how it ended (also written to result.json). Never raises for user errors:
         the result's status is "failed" and its message says why; unexpected errors are re-raised
         after the FinishedEvent so a traceback reaches the log, not the user's face."""
         try:
@@ -167,20 +167,19 @@ class Trainer:
             previous = None
         return self.started and previous not in ("finished", "early-stopped")
 
-    def _fail(self, message: str) -> dict[str, Any]:
+    def _fail(self, message: str) -> RunResult:
         """The failed result: written to result.json (so the Runs page shows why), logged, emitted.
 
         `phase` says whether the run was refused before it started ("setup": bad settings, data or
         checkpoint) or failed while training ("training": diverged, out of memory, disk full)."""
-        result = {"status": "failed", "message": message, "run_dir": str(self.run_dir) if self.run_dir else None,
-                  "phase": "training" if self.started else "setup", "epochs": len(self.history["epoch"]),
-                  "best_val_accuracy": _best(self.history["val_accuracy"]),
-                  "recoveries": list(self.history.get("recoveries", [])), "history": self.history}
+        result = RunResult("failed", message, run_dir=str(self.run_dir) if self.run_dir else None,
+                           phase="training" if self.started else "setup", epochs=len(self.history["epoch"]),
+                           best_val_accuracy=_best(self.history["val_accuracy"]),
+                           recoveries=tuple(self.history.get("recoveries", [])), history=self.history)
         self._write_log(message)
         if self.run_dir is not None and self.dist.is_main and self._records_failure():
             try:
-                write_json_atomic(self.run_dir / "result.json",
-                                  {k: v for k, v in result.items() if k != "history"})
+                write_json_atomic(self.run_dir / "result.json", result.to_dict())
             except CNNStudioError:
                 pass  # the disk that failed the run may refuse this too; the message still reaches the user
         self.emit(FinishedEvent("failed", message, result))
@@ -198,7 +197,7 @@ class Trainer:
         except OSError:
             pass
 
-    def _run(self) -> dict[str, Any]:
+    def _run(self) -> RunResult:
         """Prepare, train epoch by epoch, then finish: the steps torchvision's reference keeps apart."""
         run = self._prepare()
         status, message = "finished", ""
@@ -556,26 +555,26 @@ class Trainer:
         return path
 
     # -- step 4: test the checkpoint people will use, write the result ---------------------------------
-    def _finish(self, run: "_RunState", status: str, message: str) -> dict[str, Any]:
+    def _finish(self, run: "_RunState", status: str, message: str) -> RunResult:
         ds, run_dir = run.ds, run.run_dir
         # best.pt is missing when a last.pt was resumed in a folder without one and no epoch beat the
         # checkpoint's best: then the model as it ends is what there is to test and to point people to.
         has_best = (run_dir / "best.pt").exists()
-        result: dict[str, Any] = {
-            "status": status, "message": message, "run_dir": str(run_dir),
-            "checkpoint": str(run_dir / ("best.pt" if has_best else "last.pt"))
+        result = RunResult(
+            status, message, run_dir=str(run_dir),
+            checkpoint=str(run_dir / ("best.pt" if has_best else "last.pt"))
             if has_best or (run_dir / "last.pt").exists() else None,
-            "last_checkpoint": str(run_dir / "last.pt"),
-            "epochs": len(self.history["epoch"]), "global_step": run.global_step, "total_steps": run.total_steps,
-            "device": str(run.device), "precision": run.precision,
-            "threads": run.threads, "world_size": self.dist.world_size,
-            "best_val_accuracy": _best(self.history["val_accuracy"]),
-            "best_epoch": run.best_epoch,
-            "train_samples_per_second": _mean_rate(self.history),
-            "skipped_files": run.meta["dataset"]["skipped_files"],
-            "recoveries": list(self.history.get("recoveries", [])),
-            "history": self.history,
-        }
+            last_checkpoint=str(run_dir / "last.pt"),
+            epochs=len(self.history["epoch"]), global_step=run.global_step, total_steps=run.total_steps,
+            device=str(run.device), precision=run.precision,
+            threads=run.threads, world_size=self.dist.world_size,
+            best_val_accuracy=_best(self.history["val_accuracy"]),
+            best_epoch=run.best_epoch,
+            train_samples_per_second=_mean_rate(self.history),
+            skipped_files=run.meta["dataset"]["skipped_files"],
+            recoveries=tuple(self.history.get("recoveries", [])),
+            history=self.history,
+        )
         if status != "stopped" and ds.test_images.shape[0] and self.dist.is_main:
             # Report the test accuracy of the checkpoint we point people to: best.pt. Only rank 0 has
             # it (on several nodes the run folder need not be shared), and only rank 0 reports.
@@ -583,10 +582,9 @@ class Trainer:
                 run.model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model_state"])
             ev = self._evaluate(run.model, ds.test_images, ds.test_labels, run.image_pre or run.pre, run.device,
                                 run.amp_dtype, ds.classes)
-            result["test_accuracy"] = ev.accuracy
-            result["test_loss"] = ev.loss
+            result = replace(result, test_accuracy=ev.accuracy, test_loss=ev.loss)
         if self.dist.is_main:
-            write_json_atomic(run_dir / "result.json", {k: v for k, v in result.items() if k != "history"})
+            write_json_atomic(run_dir / "result.json", result.to_dict())
         self.emit(FinishedEvent(status, message or f"{status}: {plural(len(self.history['epoch']), 'epoch')}", result))
         return result
 
@@ -880,7 +878,7 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module, device: torch.devic
         return cls(groups, lr=cfg.lr, foreach=True, **kwargs)
 
 
-def train(config: TrainConfig, **kwargs) -> dict[str, Any]:
+def train(config: TrainConfig, **kwargs) -> RunResult:
     """Convenience: build a Trainer and run it."""
     return Trainer(config, **kwargs).run()
 

@@ -1,49 +1,37 @@
-"""The Train page's session: the run in progress, what it reports, and whether Start may be pressed.
+"""The Train page's session: starting and queueing runs, the run in progress, what it reports, and
+whether Start may be pressed.
 
-It owns the TrainingRun (cnnstudio/ui/training_worker.py) and filters its signals to the current run
-(late signals of an earlier run never reach the view), keeps the run's progress (steps, best
-validation accuracy, the latest step), and gathers the result and any failure until the thread has
-ended. Events reach the view as the core's dataclasses (StartedEvent, StepEvent, EpochEvent). The
-decisions the view only shows live here too: the config a Start would use (one builder, the core's),
-what blocks a Start, and which precision a device choice means.
+It decides what a Start, a "Continue a run…", a "Train next" or the queue's next run trains (one
+builder, the core's; the learning-rate finder for a network no measured recipe fits), owns the
+TrainingRun (cnnstudio/ui/training_worker.py) and filters its signals to the current run (late signals
+of an earlier run never reach the view), keeps the run's progress (steps, best validation accuracy, the
+latest step), gathers the RunResult and any failure until the thread has ended, and then starts the
+queue's next run. Everything reaches the view as named values: the core's event dataclasses, Launch,
+RunResult, RunEnd. The view passes the form's values in and shows what comes out.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from cnnstudio.core.errors import CNNStudioError
-from cnnstudio.core.text import clock_text
-from cnnstudio.core.training.config import TrainConfig, build_config, default_config
-from cnnstudio.ui.state import AppState
+from cnnstudio.core.text import clock_text, percent_text
+from cnnstudio.core.training.config import Augmentation, TrainConfig, build_config
+from cnnstudio.core.training.events import EpochEvent, RecoveredEvent, RunResult, StartedEvent, StepEvent
 from cnnstudio.ui.training_worker import TrainingRun, wait_for_runs
 
+if TYPE_CHECKING:
+    from cnnstudio.ui.state import AppState
 
-def device_short_name(device: dict[str, Any]) -> str:
-    if device["id"].startswith("cuda"):
-        return f"GPU {device['id'].split(':')[-1]} ({device['name']})"
-    if device["id"] == "mps":
-        return "Apple GPU (MPS)"
-    return "CPU"
-
-
-def device_title(device: dict[str, Any]) -> str:
-    did = device["id"]
-    if did.startswith("cuda"):
-        mem = device.get("memory_bytes")
-        mem_text = f", {mem / 2 ** 30:.0f} GB" if mem else ""
-        return f"GPU {did.split(':')[-1]}: {device['name']}{mem_text}"
-    if did == "mps":
-        return f"{device['name']} (MPS)"
-    detail = device.get("detail") or ""
-    return f"CPU: {device['name']}" + (f" ({detail})" if detail else "")
+QUEUE_GAP_MS = 400  # between queued runs: the finished run's signals and the Runs page settle first
 
 
 def format_duration(seconds: float | None) -> str:
@@ -51,7 +39,7 @@ def format_duration(seconds: float | None) -> str:
 
 
 def format_percent(value: float | None) -> str:
-    return "--" if value is None else f"{100 * value:.1f} %"
+    return percent_text(value)
 
 
 @dataclass(frozen=True)
@@ -65,31 +53,41 @@ class RunEnd:
     log_line: str
 
 
-def describe_end(result: dict[str, Any], failure: tuple[str, str] | None, seconds: float) -> RunEnd:
-    status = result.get("status", "failed")
+@dataclass(frozen=True)
+class Launch:
+    """A run the session has just started, for the view to show."""
+
+    config: TrainConfig
+    resume_from: str | None  # the checkpoint a continued run goes on from
+    find_lr: bool  # the learning-rate finder chooses config.lr first
+    show_config: bool  # the form should show `config`: overrides or a queued run changed what runs
+
+
+def describe_end(result: RunResult, failure: tuple[str, str] | None, seconds: float) -> RunEnd:
+    status = result.status
     took = format_duration(seconds)
-    saved = (f"Saved as run '{Path(result['run_dir']).name}': reopen it and compare it with other runs on the "
-             "Runs page (4 Runs).") if result.get("run_dir") else ""
-    if status in ("finished", "early-stopped"):
-        test, best = result.get("test_accuracy"), result.get("best_val_accuracy")
+    saved = (f"Saved as run '{Path(result.run_dir).name}': reopen it and compare it with other runs on the "
+             "Runs page (4 Runs).") if result.run_dir else ""
+    if result.ended_well:
+        test, best = result.test_accuracy, result.best_val_accuracy
         parts = []
         if test is not None:
             parts.append(f"test accuracy {format_percent(test)}")
         if best is not None:
-            parts.append(f"best validation accuracy {format_percent(best)} (epoch {result.get('best_epoch')})")
-        summary = ", ".join(parts) or result.get("message", "")
+            parts.append(f"best validation accuracy {format_percent(best)} (epoch {result.best_epoch})")
+        summary = ", ".join(parts) or result.message
         head = "Finished" if status == "finished" else "Stopped early (no more improvement)"
         text = f"{head} in {took}: {summary}."
-        if result.get("checkpoint"):
+        if result.checkpoint:
             text += " The best checkpoint is now used by Evaluate, Inspect and Draw."
         return RunEnd(status, text, "success", saved, text)
-    if status == "stopped" and not result.get("run_dir"):  # stopped before the run began (the finder)
+    if status == "stopped" and not result.run_dir:  # stopped before the run began (the finder)
         text = f"Stopped after {took}, before training began: nothing was saved."
-        return RunEnd(status, text, "warning", f"{str(result.get('message') or '').capitalize()}.", text)
+        return RunEnd(status, text, "warning", f"{result.message.capitalize()}.", text)
     if status == "stopped":
         text = f"Stopped after {took}. The state is saved in last.pt: use 'Continue a run…' to go on."
-        return RunEnd(status, text, "warning", f"{str(result.get('message') or '').capitalize()}. {saved}", text)
-    message = failure[0] if failure else str(result.get("message") or "training failed")
+        return RunEnd(status, text, "warning", f"{result.message.capitalize()}. {saved}", text)
+    message = failure[0] if failure else (result.message or "training failed")
     text = f"Training failed: {message}"
     # The banner above says why; the line under the progress bar does not repeat it (it would be clipped).
     return RunEnd("failed", text, "error", f"Failed after {took}.", f"FAILED: {message}")
@@ -114,7 +112,10 @@ class TrainSession(QObject):
     recovered = Signal(object)  # RecoveredEvent
     log = Signal(str)
     pausedChanged = Signal(bool)
-    ended = Signal(object, object)  # the result dict, failure (message, details) or None
+    ended = Signal(object, object)  # RunResult, failure (message, details) or None; the thread has ended
+    launched = Signal(object)  # Launch: a run has just started
+    refused = Signal(str)  # why Start (or Train next) cannot be pressed now: for the banner
+    rejected = Signal(str, str)  # (title, message): settings or a checkpoint that cannot be used
 
     def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -126,10 +127,11 @@ class TrainSession(QObject):
         self.current_step = 0
         self.total_steps = 0
         self.best_val: float | None = None
-        self.last_step: Any = None  # the latest StepEvent
+        self.last_step: StepEvent | None = None  # the latest
         self.started_at = 0.0
+        self.last_result: RunResult | None = None  # how the last run ended
         self._generation = 0
-        self._result: dict[str, Any] | None = None
+        self._result: RunResult | None = None
         self._failure: tuple[str, str] | None = None
 
     # -- state ----------------------------------------------------------------------------------------
@@ -144,15 +146,23 @@ class TrainSession(QObject):
         return self.run is not None and self.run.stop_requested
 
     # -- decisions ------------------------------------------------------------------------------------
+    def augmentation(self) -> Augmentation:
+        """What the Data page chose, else the dataset's recommended augmentation."""
+        aug = getattr(self.state, "augmentation", None)
+        if isinstance(aug, Augmentation):
+            return copy.deepcopy(aug)
+        if isinstance(aug, dict):
+            return Augmentation.from_dict(aug)
+        return copy.deepcopy(self.state.recommendation.config.augment)
+
     def build_config(self, form: dict[str, Any], augmentation: Any = None,
                      overrides: dict[str, Any] | None = None) -> TrainConfig:
-        """The TrainConfig a Start would use: the dataset's defaults, the form, the model spec, the
-        augmentation, then `overrides` (TrainConfig field names). CNNStudioError if invalid."""
-        import copy
-
+        """The TrainConfig a Start would use: the recommended settings (AppState.recommendation), the
+        form, the model spec, the augmentation, then `overrides` (TrainConfig field names). CNNStudioError
+        if invalid."""
         changes: dict[str, Any] = dict(form)
         changes["dataset"] = self.state.dataset_name
-        base = default_config(self.state.dataset_name, data=self.state.dataset, spec=self.state.spec)
+        base = self.state.recommendation.config
         changes["augment"] = augmentation if augmentation is not None else base.augment
         spec = copy.deepcopy(self.state.spec) if self.state.spec is not None else None
         if spec is not None:
@@ -236,6 +246,14 @@ class TrainSession(QObject):
             return None
         return None
 
+    def form_config(self, form: dict[str, Any], overrides: dict[str, Any] | None = None) -> TrainConfig:
+        """The TrainConfig a Start from the form (plus overrides) would use, with the augmentation chosen."""
+        return self.build_config(form, self.augmentation(), overrides)
+
+    def form_blocker(self, form: dict[str, Any]) -> str | None:
+        """What blocks a Start with the form's device and precision, or None."""
+        return self.start_blocker(self.resolved_precision(form.get("device"), form.get("precision"))[1])
+
     def start_blocker(self, precision_problem: str | None) -> str | None:
         """None when Start may be pressed, else the sentence that says why not."""
         if self.is_running():
@@ -249,16 +267,115 @@ class TrainSession(QObject):
             return f"The model cannot be trained: {problem} Fix it on the Model page."
         return self.weights_problem() or precision_problem
 
-    # -- a run ----------------------------------------------------------------------------------------
+    def progress_line(self, s: StepEvent) -> str | None:
+        """The line under the progress bar at step `s` (None while pausing or stopping: that line stays)."""
+        if self.is_paused() or self.stop_requested:
+            return None
+        best = f"  ·  best validation accuracy so far {format_percent(self.best_val)}" if self.best_val else ""
+        return (f"Training loss {s.loss:.4f}, accuracy {format_percent(s.accuracy)} (recent steps)  ·  "
+                f"elapsed {format_duration(s.elapsed_seconds)}{best}")
+
+    # -- starting and queueing -------------------------------------------------------------------------
     def lr_from_finder(self, cfg: TrainConfig) -> bool:
         """Whether a new run of `cfg` should take its learning rate from the finder: no measured recipe fits
         the model (recipes.py: a deep custom network without normalisation) and the learning rate is still
         the one recommended (a rate the user typed is theirs)."""
-        from cnnstudio.core.training.recommend import recommend
-
-        rec = recommend(self.state.dataset_name, self.state.dataset, spec=self.state.spec)
+        rec = self.state.recommendation
         return rec.lr_auto and cfg.lr == rec.config.lr
 
+    def _form_run(self, form: dict[str, Any], overrides: dict[str, Any] | None) -> TrainConfig | None:
+        """The config of a new run from the form, or None once `refused` or `rejected` said why not."""
+        blocker = self.form_blocker(form)
+        if blocker:
+            self.refused.emit(blocker)
+            return None
+        try:
+            return self.form_config(form, overrides)
+        except (CNNStudioError, TypeError, ValueError) as exc:
+            self.rejected.emit("These settings cannot be used", str(exc))
+            return None
+
+    def start_new(self, form: dict[str, Any], overrides: dict[str, Any] | None = None) -> bool:
+        """Start a new run from the form's values (plus overrides, TrainConfig fields) on the app's data.
+        False when it cannot (the reason goes out as `refused` or `rejected`)."""
+        if self.is_running():
+            return False
+        self.state.queue.set_held(False)  # a run started by hand releases a queue held after a stop
+        cfg = self._form_run(form, overrides)
+        if cfg is None:
+            return False
+        self._launch(cfg, None, APP_DATASET, self.lr_from_finder(cfg), show_config=bool(overrides))
+        return True
+
+    def continue_run(self, path: str, epochs: int, device: str,
+                     overrides: dict[str, Any] | None = None) -> bool:
+        """Continue the run a checkpoint (last.pt) belongs to, for `epochs` in all, on `device`. A missing
+        file or bad settings end in `rejected`; a bad checkpoint in a failed run (the trainer checks it)."""
+        p = Path(path)
+        if not p.is_file():
+            self.rejected.emit("Cannot continue from this checkpoint", f"{p} does not exist or is not a file.")
+            return False
+        if self.is_running():
+            return False
+        self.state.queue.set_held(False)
+        try:
+            cfg = self.resume_config(epochs, device, overrides)
+        except (CNNStudioError, TypeError, ValueError) as exc:
+            self.rejected.emit("These settings cannot be used", str(exc))
+            return False
+        self._launch(cfg, str(p), APP_DATASET, False, show_config=False)
+        return True
+
+    def queue_current(self, form: dict[str, Any], overrides: dict[str, Any] | None = None) -> bool:
+        """Add a run of the form's settings (plus overrides) to the queue, with the dataset loaded now.
+        False when these settings cannot train (the reason goes out as `refused` or `rejected`)."""
+        cfg = self._form_run(form, overrides)
+        if cfg is None:
+            return False
+        ds = self.state.dataset
+        entry = self.state.queue.add(cfg, ds, getattr(ds, "title", None) or self.state.dataset_name,
+                                     find_lr=self.lr_from_finder(cfg))
+        self.log.emit(f"Queued #{len(self.state.queue)}: {entry.summary()}")
+        self.state.message.emit(f"Queued: {entry.summary()}. Change the settings and press Train next again to "
+                                "queue another; Start trains them one after another.")
+        return True
+
+    def start_queue(self) -> bool:
+        """Start the queue's first run now (the queue is released if it was held)."""
+        self.state.queue.set_held(False)
+        if self.is_running():
+            return False  # the queue goes on when the current run ends
+        return self.start_next_queued()
+
+    def start_next_queued(self) -> bool:
+        """Start the queue's next run, if there is one and nothing is training."""
+        if self.is_running():
+            return False
+        entry = self.state.queue.take_next()
+        if entry is None:
+            return False
+        self.log.emit(f"From the queue: {entry.summary()} ({len(self.state.queue)} more waiting)")
+        self._launch(entry.config, None, entry.dataset, entry.find_lr, show_config=True)
+        return True
+
+    def finder_request(self, form: dict[str, Any]) -> tuple[TrainConfig, Any]:
+        """The config and the data the "Find learning rate" dialog tests for the form's settings (None as
+        the data: the finder loads it itself). CNNStudioError saying why not."""
+        blocker = self.form_blocker(form)
+        if blocker:
+            raise CNNStudioError(blocker)
+        cfg = self.form_config(form)
+        dataset = self.state.dataset
+        if dataset is not None and _needs_larger_pictures(cfg, dataset):
+            dataset = None  # the finder decodes the folder again, at the backbone's resolution
+        return cfg, dataset
+
+    def _launch(self, cfg: TrainConfig, resume_from: str | None, dataset: Any, find_lr: bool,
+                show_config: bool) -> None:
+        self.start(cfg, resume_from, dataset=dataset, find_lr=find_lr)
+        self.launched.emit(Launch(cfg, resume_from, find_lr, show_config))
+
+    # -- a run ----------------------------------------------------------------------------------------
     def start(self, cfg: TrainConfig, resume_from: str | None, dataset: Any = APP_DATASET,
               find_lr: bool = False) -> TrainingRun:
         """Start a run on the app's dataset, or on `dataset` (a queued run's own; None: the trainer
@@ -327,7 +444,7 @@ class TrainSession(QObject):
         """The current (or last) run's generation number."""
         return self._generation
 
-    def receive_started(self, generation: int, event: Any, history: Any) -> None:
+    def receive_started(self, generation: int, event: StartedEvent, history: dict[str, Any] | None) -> None:
         if generation != self._generation:
             return
         self.total_steps = event.epochs * event.steps_per_epoch
@@ -337,7 +454,7 @@ class TrainSession(QObject):
         self.best_val = max(vals) if vals else None
         self.started.emit(event, history)
 
-    def receive_steps(self, generation: int, steps: list) -> None:
+    def receive_steps(self, generation: int, steps: list[StepEvent]) -> None:
         if generation != self._generation or not steps:
             return
         self.last_step = steps[-1]
@@ -345,20 +462,20 @@ class TrainSession(QObject):
         self.total_steps = self.last_step.total_steps
         self.steps.emit(steps)
 
-    def receive_epoch(self, generation: int, event: Any) -> None:
+    def receive_epoch(self, generation: int, event: EpochEvent) -> None:
         if generation != self._generation:
             return
         if event.val_accuracy is not None:
             self.best_val = max(self.best_val or 0.0, event.val_accuracy)
         self.epoch.emit(event)
 
-    def receive_recovered(self, generation: int, event: Any) -> None:
+    def receive_recovered(self, generation: int, event: RecoveredEvent) -> None:
         if generation != self._generation:
             return
         self.current_step = event.step  # the steps after it are trained again
         self.recovered.emit(event)
 
-    def receive_result(self, generation: int, result: dict) -> None:
+    def receive_result(self, generation: int, result: RunResult) -> None:
         if generation == self._generation:
             self._result = result
 
@@ -369,14 +486,24 @@ class TrainSession(QObject):
     def receive_end(self, generation: int) -> None:
         if generation != self._generation:
             return
-        result = self._result or {"status": "failed", "message": "the training thread ended without a result",
-                                  "run_dir": self.run.run_dir if self.run else None, "checkpoint": None}
+        result = self._result or RunResult("failed", "the training thread ended without a result",
+                                           run_dir=self.run.run_dir if self.run else None)
         failure = self._failure
-        if failure is None and result.get("status") == "failed":
-            failure = (str(result.get("message") or "training failed"), str(result.get("details") or ""))
+        if failure is None and result.status == "failed":
+            failure = (result.message or "training failed", result.details)
         self.run = None
+        self.last_result = result
         self.state.set_training(False)
         self.ended.emit(result, failure)
+        queue = self.state.queue
+        if len(queue):
+            if result.status == "stopped":
+                # Stop means stop: nothing else starts behind the user's back (closing the window stops too).
+                queue.set_held(True)
+                self.log.emit(f"The queue is held ({len(queue)} waiting): Start queue on the Runs page goes on.")
+            else:
+                # A failed run does not block an unattended queue: the next one starts.
+                QTimer.singleShot(QUEUE_GAP_MS, self.start_next_queued)
 
 
 def _needs_larger_pictures(cfg: TrainConfig, dataset: Any) -> bool:

@@ -13,8 +13,7 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSp
                                QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout,
                                QWidget)
 
-from cnnstudio.core.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
-from cnnstudio.ui.sessions.train_session import device_short_name, device_title
+from cnnstudio.core.training.config import OPTIMIZERS, SCHEDULES, Augmentation, TrainConfig, augmentation_text
 
 OPTIMIZER_TITLES = {"adam": "Adam", "adamw": "AdamW (decoupled weight decay)", "sgd": "SGD with momentum"}
 SCHEDULE_TITLES = {"constant": "Constant", "step": "Step decay (x0.1)", "cosine": "Cosine decay",
@@ -25,6 +24,25 @@ BACKBONE_MODE_TITLES = {"features": "Features only (fastest)", "last": "Fine-tun
 PRECISION_TITLES = {"auto": "Automatic", "fp32": "fp32 (full precision)", "bf16": "bf16 (mixed)",
                     "fp16": "fp16 (mixed, GPUs only)"}
 
+
+def device_short_name(device: dict[str, Any]) -> str:
+    if device["id"].startswith("cuda"):
+        return f"GPU {device['id'].split(':')[-1]} ({device['name']})"
+    if device["id"] == "mps":
+        return "Apple GPU (MPS)"
+    return "CPU"
+
+
+def device_title(device: dict[str, Any]) -> str:
+    did = device["id"]
+    if did.startswith("cuda"):
+        mem = device.get("memory_bytes")
+        mem_text = f", {mem / 2 ** 30:.0f} GB" if mem else ""
+        return f"GPU {did.split(':')[-1]}: {device['name']}{mem_text}"
+    if did == "mps":
+        return f"{device['name']} (MPS)"
+    detail = device.get("detail") or ""
+    return f"CPU: {device['name']}" + (f" ({detail})" if detail else "")
 
 class _NoWheelSpinBox(QSpinBox):
     """Scrolling the form must not change the number under the mouse."""
@@ -369,6 +387,38 @@ class TrainForm(QScrollArea):
         """The sentences that explain the recommended values (shown under the form)."""
         self.recommendation_label.setText("Recommended: " + " ".join(reasons) if reasons else "")
         self.recommendation_label.setVisible(bool(reasons))
+
+    def show_precision(self, precision: str | None, problem: str | None, device: str) -> None:
+        """What the precision chosen means on `device` (the concrete device id), or why it cannot be used."""
+        requested = self.precision_combo.currentData() or "auto"
+        where = "this GPU" if device.startswith("cuda") else ("Apple MPS" if device == "mps" else "this CPU")
+        if problem:
+            self.precision_label.setText(problem)
+            self.precision_label.setStyleSheet("color: #c0392b;")
+            return
+        self.precision_label.setStyleSheet("color: palette(placeholder-text);")
+        if requested == "auto":
+            if precision is None:
+                self.precision_label.setText("Automatic is decided once PyTorch has loaded.")
+            else:
+                why = {"bf16": "native bf16 support", "fp16": "fast fp16", "fp32": "no fast 16-bit math"}[precision]
+                self.precision_label.setText(f"Automatic means {precision} on {where} ({why}).")
+        else:
+            self.precision_label.setText(f"{precision or requested} on {where}.")
+
+    def show_summary(self, dataset: Any, dataset_name: str, spec: dict[str, Any] | None,
+                     augmentation: Augmentation) -> None:
+        """What will be trained: the loaded data (None: not yet), the model spec and the augmentation."""
+        if dataset is None:
+            self.dataset_label.setText("none loaded yet (Data page)")
+        else:
+            n = int(dataset.train_images.shape[0])
+            shape = "x".join(str(d) for d in dataset.input_shape)
+            self.dataset_label.setText(f"{getattr(dataset, 'title', '') or dataset_name}: "
+                                       f"{n:,} training images, {dataset.num_classes} classes, {shape}")
+        self.model_label.setText("none chosen yet (Model page)" if spec is None else
+                                 str(spec.get("name") or "custom model"))
+        self.augment_label.setText(augmentation_text(augmentation))
 
     def set_running(self, running: bool) -> None:
         """The form shows what the running run uses; edits start to count at the next Start."""
