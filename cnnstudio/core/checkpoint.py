@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from cnnstudio.core.bounded import finite_numbers, fits, short_repr
 from cnnstudio.core.errors import CheckpointError
+from cnnstudio.core.framing import FramingProfile
 
 FORMAT = "cnnstudio-checkpoint"
 VERSION = 1
@@ -443,7 +444,12 @@ def _first_line(exc: BaseException) -> str:
 
 @dataclass(frozen=True)
 class CheckpointSummary:
-    """What the pages and the CLI show of a loaded checkpoint, read in one place (no .get() chains)."""
+    """A loaded checkpoint as the pages, the CLI, inference and export read it, in one place (no .get() chains).
+
+    It owns what a user of the model needs besides the weights: the classes, the input shape, how pixels
+    are normalised (mean and std per channel) and how a picture is framed (a checkpoint older than the
+    framing profile is framed as a plain square of its input shape).
+    """
 
     model_name: str
     dataset_name: str | None  # the registered name or folder it was trained on (config["dataset"])
@@ -451,6 +457,9 @@ class CheckpointSummary:
     classes: tuple[str, ...]
     input_shape: tuple[int, int, int]
     data_dir: str | None = None
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    framing: FramingProfile | None = None  # always set by of(); None only for a summary built by hand
 
     @classmethod
     def of(cls, checkpoint: dict[str, Any]) -> "CheckpointSummary":
@@ -466,9 +475,13 @@ class CheckpointSummary:
             title = Path(title).name
         model = spec.get("name") if isinstance(spec.get("name"), str) else None
         data_dir = config.get("data_dir") if isinstance(config.get("data_dir"), str) else None
+        c, h, w = (int(v) for v in checkpoint["input_shape"])
+        framing = (FramingProfile.from_dict(checkpoint["framing"]) if checkpoint.get("framing")
+                   else FramingProfile(h, w, c))
         return cls(model_name=model or str(config.get("model") or "model"), dataset_name=dataset_name,
-                   dataset_title=title, classes=tuple(checkpoint["classes"]),
-                   input_shape=tuple(int(v) for v in checkpoint["input_shape"]), data_dir=data_dir)
+                   dataset_title=title, classes=tuple(checkpoint["classes"]), input_shape=(c, h, w),
+                   data_dir=data_dir, mean=tuple(float(v) for v in checkpoint["mean"]),
+                   std=tuple(float(v) for v in checkpoint["std"]), framing=framing)
 
     @property
     def shape_text(self) -> str:

@@ -7,7 +7,7 @@ first; click an image: look inside the network with it on the Inspect page) and 
 table, and exports the metrics (CSV, JSON) and any of its pictures (PNG).
 
 The dataset: the one loaded in the app when its classes and input shape match the checkpoint, else
-the checkpoint's own dataset, loaded from disk in the background (cnnstudio.ui.checkpoint_data);
+the checkpoint's own dataset, loaded from disk in the background (cnnstudio.core.model_context);
 when that is impossible the page says what to load, and evaluates once it is loaded.
 """
 
@@ -63,7 +63,7 @@ class EvaluatePage(PictureExportMixin, QWidget):
         self.state = state or AppState()
         self.session = EvaluateSession(self.state, self)
         self.evaluation: Any = None  # cnnstudio.core.metrics.Evaluation
-        self.context: Any = None  # cnnstudio.ui.checkpoint_data.ModelContext of the evaluated checkpoint
+        self.context: Any = None  # cnnstudio.core.model_context.ModelContext of the evaluated checkpoint
         self.test_images: np.ndarray | None = None  # uint8 (N, C, H, W)
         self.selected_cell: tuple[int, int] | None = None
         self.eval_seconds = 0.0

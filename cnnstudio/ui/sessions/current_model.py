@@ -18,7 +18,7 @@ from cnnstudio.ui.tasks import Failure, LatestRunner
 
 class CurrentModel(QObject):
     loadingStarted = Signal(str)  # the checkpoint path being loaded
-    loaded = Signal(object)  # cnnstudio.ui.checkpoint_data.ModelContext
+    loaded = Signal(object)  # cnnstudio.core.model_context.ModelContext
     failed = Signal(str, str)  # path, message (the previous model, if any, stays)
     cleared = Signal()
 
@@ -47,7 +47,7 @@ class CurrentModel(QObject):
         self.loadingStarted.emit(self.path)
 
         def work(p=self.path):
-            from cnnstudio.ui.checkpoint_data import load_context
+            from cnnstudio.core.model_context import load_context
 
             return load_context(p, app_dataset)
 
@@ -71,7 +71,7 @@ class CurrentModel(QObject):
 
     def _on_dataset_changed(self, dataset: Any) -> None:
         """A model without its test set gets it as soon as the app loads a dataset that fits."""
-        from cnnstudio.ui.checkpoint_data import dataset_fits
+        from cnnstudio.core.model_context import dataset_fits
 
         ctx = self.context
         if ctx is not None and ctx.dataset is None and dataset_fits(ctx.predictor.checkpoint, dataset):

@@ -22,7 +22,7 @@ EVAL_CHUNK = 1000  # test images per progress step (and per check for a newer mo
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    context: Any  # cnnstudio.ui.checkpoint_data.ModelContext
+    context: Any  # cnnstudio.core.model_context.ModelContext
     evaluation: Any  # cnnstudio.core.metrics.Evaluation
     images: np.ndarray  # uint8 (N, C, H, W): the test images, for the gallery
     seconds: float
