@@ -65,8 +65,8 @@ def test_draw_session_predicts_like_the_core(qtbot, shapes_state, shapes_checkpo
         draw.predict(lambda: (picture, "image"))
     prediction = got.args[0]
     expected = Predictor(shapes_checkpoint).predict_image(picture)[1]
-    np.testing.assert_allclose(prediction["probabilities"], expected, rtol=1e-5, atol=1e-6)
-    assert prediction["top"][0][0] == shapes_dataset.classes[int(np.argmax(expected))]
+    np.testing.assert_allclose(prediction.probabilities, expected, rtol=1e-5, atol=1e-6)
+    assert prediction.top[0][0] == shapes_dataset.classes[int(np.argmax(expected))]
 
 
 def test_evaluate_session_matches_an_independent_count(qtbot, shapes_state, shapes_checkpoint, shapes_dataset):
