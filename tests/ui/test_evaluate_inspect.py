@@ -611,9 +611,8 @@ def test_unbalanced_test_classes_open_the_per_class_table_on_the_worst_recall(qt
     rows = [{"class": "common", "precision": 0.9, "recall": 0.97, "f1": 0.93, "support": 900},
             {"class": "rare", "precision": 0.8, "recall": 0.40, "f1": 0.53, "support": 30},
             {"class": "middle", "precision": 0.85, "recall": 0.80, "f1": 0.82, "support": 200}]
-    page.evaluation = SimpleNamespace(per_class=lambda: rows,
-                                      macro_averages=lambda: {"precision": 0.85, "recall": 0.72, "f1": 0.76})
-    page._fill_table()
+    page.per_class.show_evaluation(SimpleNamespace(
+        per_class=lambda: rows, macro_averages=lambda: {"precision": 0.85, "recall": 0.72, "f1": 0.76}))
     assert [page.table.item(r, 0).text() for r in range(3)] == ["rare", "middle", "common"]
     assert page.balance_label.isVisible() and "900 to 30" in page.balance_label.text()
 

@@ -180,7 +180,7 @@ class ModelPage(QWidget):
         layout.addWidget(self.total_label)
 
         # Shown while the spec has a pretrained backbone: its stages, and its weights file.
-        self.backbone_panel = BackbonePanel()
+        self.backbone_panel = BackbonePanel(self.session.backbone)
         layout.addWidget(self.backbone_panel, 0)
 
         form_box = QGroupBox("Selected layer")
@@ -350,7 +350,7 @@ class ModelPage(QWidget):
             self.backbone_panel.set_layer(layer)
 
     def shutdown(self) -> None:
-        self.backbone_panel.shutdown()
+        self.session.shutdown()
 
     def _select_row(self, row: int) -> None:
         if self.table.rowCount() == 0:

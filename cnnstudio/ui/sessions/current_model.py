@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from cnnstudio.core.model_context import ModelContext
 from cnnstudio.ui.tasks import Failure, LatestRunner
 
 
@@ -26,7 +27,7 @@ class CurrentModel(QObject):
         super().__init__(state)
         self._state = state
         self._runner = LatestRunner(self)
-        self.context: Any = None  # ModelContext of the model in use, or None
+        self.context: ModelContext | None = None  # the model in use
         self.path: str | None = None  # the checkpoint asked for last (loading or loaded)
         state.checkpointChanged.connect(self.load)
         state.datasetChanged.connect(self._on_dataset_changed)
@@ -60,7 +61,7 @@ class CurrentModel(QObject):
     def close(self) -> None:
         self._runner.close()
 
-    def _on_loaded(self, context: Any) -> None:
+    def _on_loaded(self, context: ModelContext) -> None:
         self.context = context
         self.loaded.emit(context)
 

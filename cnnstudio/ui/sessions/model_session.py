@@ -24,6 +24,7 @@ from cnnstudio.core.models import ShapeReport, get_preset, infer_shapes, list_pr
 from cnnstudio.core.models.backbones import backbone_layer_index
 from cnnstudio.core.models.layer_types import normalize_layer
 from cnnstudio.core.training.config import default_config
+from cnnstudio.ui.sessions.backbone_session import BackboneSession
 
 FALLBACK_INPUT: tuple[tuple[int, int, int], int] = ((1, 28, 28), 10)  # before any dataset is known
 
@@ -55,6 +56,8 @@ class ModelSession(QObject):
         self._recommended: str | None = None  # what the data called for at the last dataset change
         self.report = ShapeReport(input_shape=FALLBACK_INPUT[0], num_classes=FALLBACK_INPUT[1])
         self.input_shape, self.num_classes = self._shape_of_state()
+        # A pretrained backbone's stages and weights file, shown while the spec has one.
+        self.backbone = BackboneSession(self)
         state.datasetChanged.connect(self._on_dataset_changed)
 
     def start(self) -> None:
@@ -287,3 +290,6 @@ class ModelSession(QObject):
     def _fail(self, title: str, message: str) -> None:
         self.state.message.emit(title)
         self.failed.emit(title, message)
+
+    def shutdown(self) -> None:
+        self.backbone.shutdown()

@@ -1,20 +1,40 @@
 """The Model page's "Pretrained backbone" box: its stages with shapes and trainable / frozen parameters,
 and its ImageNet weights (where they are; Download with progress and Cancel; Import weights file…).
 
-A thin view over BackboneSession; shown only while the spec has a backbone layer.
+A thin view over the backbone's session (ui/sessions/backbone_session.py's BackboneSession, handed in by
+the page as a BackboneSource); shown only while the spec has a backbone layer.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, SignalInstance
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (QFileDialog, QFrame, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
                                QPushButton, QScrollArea, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from cnnstudio.ui.sessions.backbone_session import BackboneSession
 from cnnstudio.ui.widgets.muted import muted_color
+
+
+class BackboneSource(Protocol):
+    """What the box needs of its session: the stages of a layer, the weights file, download and import."""
+
+    stagesReady: SignalInstance  # (layer, list[core.models.backbones.StageRow])
+    weightsChanged: SignalInstance  # (arch, found, a line for the user)
+    downloadProgress: SignalInstance  # (bytes done, total)
+    downloadFinished: SignalInstance  # arch
+    failed: SignalInstance  # a line for the user
+
+    def show(self, layer: dict[str, Any] | None) -> None: ...
+
+    def download(self, arch: str) -> bool: ...
+
+    def cancel_download(self) -> None: ...
+
+    def import_file(self, arch: str, path: str) -> None: ...
+
+    def shutdown(self) -> None: ...
 
 
 def _count(n: int) -> str:
@@ -22,9 +42,9 @@ def _count(n: int) -> str:
 
 
 class BackbonePanel(QGroupBox):
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, session: BackboneSource, parent: QWidget | None = None):
         super().__init__("Pretrained backbone", parent)
-        self.session = BackboneSession(self)
+        self.session = session
         self.layer: dict[str, Any] | None = None
         self.rows: list[Any] = []
         self.found = False  # whether the weights file is on this computer

@@ -1,22 +1,50 @@
 """The training queue on the Runs page: what waits to train, in order; reorder, remove, hold or start it.
 
-A view of cnnstudio.ui.sessions.train_queue.TrainQueue: it redraws on the queue's `changed` signal and
-calls the queue's methods; it is hidden while the queue is empty.
+A view of the app's queue (ui/sessions/train_queue.py's TrainQueue, handed in as a RunQueue): it redraws on
+the queue's `changed` signal and calls the queue's methods; it is hidden while the queue is empty.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from typing import Protocol, Sequence
+
+from PySide6.QtCore import Qt, SignalInstance
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QSizePolicy, QVBoxLayout,
                                QWidget)
 
-from cnnstudio.ui.sessions.train_queue import TrainQueue
+
+
+class QueuedEntry(Protocol):
+    @property
+    def id(self) -> int: ...
+
+    def summary(self) -> str: ...
+
+
+class RunQueue(Protocol):
+    """What the panel needs of the queue: its entries in order, whether it is held, and its edits."""
+
+    changed: SignalInstance
+
+    @property
+    def entries(self) -> Sequence[QueuedEntry]: ...
+
+    @property
+    def held(self) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+    def move(self, entry_id: int, delta: int) -> bool: ...
+
+    def remove(self, entry_id: int) -> bool: ...
+
+    def request_start(self) -> None: ...
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 
 
 class QueuePanel(QWidget):
-    def __init__(self, queue: TrainQueue, parent: QWidget | None = None):
+    def __init__(self, queue: RunQueue, parent: QWidget | None = None):
         super().__init__(parent)
         self.queue = queue
         col = QVBoxLayout(self)
