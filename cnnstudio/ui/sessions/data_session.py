@@ -9,8 +9,10 @@ every other page).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.ui.tasks import Failure, LatestRunner, Task, run_in_background
@@ -27,6 +29,42 @@ def percent_reporter(report: Callable[[Any], None], pack: Callable[[int, int, in
             report(pack(done, total, pct))
 
     return progress
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Training images shown as samples: their pixels, class indices and class names."""
+
+    images: np.ndarray  # uint8 (N, C, H, W)
+    labels: np.ndarray  # int64 (N,)
+    captions: list[str]
+
+
+class SamplePicker:
+    """Random training images of one class or all, the same first view of a dataset every time."""
+
+    def __init__(self, dataset: Any = None) -> None:
+        self.dataset = dataset
+        # numpy views of the loaded tensors (shared memory: no copy)
+        self.images = dataset.train_images.numpy() if dataset is not None else np.zeros((0, 1, 1, 1), np.uint8)
+        self.labels = dataset.train_labels.numpy() if dataset is not None else np.zeros(0, np.int64)
+        self.counts = np.bincount(self.labels, minlength=dataset.num_classes if dataset is not None else 0)
+        self._rng = np.random.default_rng(0)
+        self._picked = np.zeros(0, np.int64)
+
+    def pick(self, class_index: int | None, count: int) -> Samples:
+        """New random training images (of one class, or all with None), in the dataset's order."""
+        pool = np.arange(len(self.labels)) if class_index is None else np.flatnonzero(self.labels == class_index)
+        n = min(count, len(pool))
+        self._picked = np.sort(self._rng.choice(pool, size=n, replace=False)) if n else pool[:0]
+        return self.picked()
+
+    def picked(self, count: int | None = None) -> Samples:
+        """The images picked last (the first `count` of them)."""
+        idx = self._picked[:count]
+        labels = self.labels[idx].copy()
+        classes = self.dataset.classes if self.dataset is not None else []
+        return Samples(self.images[idx], labels, [classes[int(k)] for k in labels])
 
 
 class DataSession(QObject):
