@@ -731,12 +731,13 @@ def cmd_evaluate(args) -> int:
 
 
 def check_fits(ckpt: dict, ds, path, same_names: bool = True) -> None:
-    from cnnstudio.core.checkpoint import fit_problem
+    from cnnstudio.core.checkpoint import CheckpointSummary, fit_problem
 
     problem = fit_problem(ckpt, ds, same_names=same_names)
     if problem:
-        raise CLIError(f"checkpoint {path} expects {len(ckpt['classes'])} classes of shape "
-                       f"{'x'.join(map(str, ckpt['input_shape']))}: {problem}")
+        summary = CheckpointSummary.of(ckpt)
+        raise CLIError(f"checkpoint {path} expects {len(summary.classes)} classes of shape "
+                       f"{summary.shape_text}: {problem}")
 
 
 def cmd_predict(args) -> int:
