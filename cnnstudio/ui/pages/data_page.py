@@ -14,7 +14,7 @@ same way.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QTimer, Signal
@@ -30,6 +30,9 @@ from cnnstudio.ui.widgets.banner import show_error_dialog
 from cnnstudio.ui.widgets.data_previews import AugmentBox, SamplesBox
 from cnnstudio.ui.widgets.dataset_boxes import ChooseBox, LoadedBox
 from cnnstudio.ui.widgets.section_title import page_header
+
+if TYPE_CHECKING:  # imports torch: only its type is needed here
+    from cnnstudio.core.datasets.base import Dataset
 
 PREVIEW_COUNT = 64  # samples in the preview grid (8 x 8)
 AUGMENT_COUNT = 32  # of those, how many are shown augmented (4 x 8)
@@ -237,7 +240,7 @@ class DataPage(QWidget):
         self.loading_row.bar.setRange(0, 100)
         self.loading_row.bar.setValue(int(pct))
 
-    def _on_loaded(self, key: str, dataset: Any) -> None:
+    def _on_loaded(self, key: str, dataset: Dataset) -> None:
         self.loading_row.hide()
         if self.datasets.info(key) is None or self.datasets.info(key).kind in ("image-folder", "idx-folder"):
             self.datasets.add_folder(key, info_from_dataset(dataset))
@@ -343,7 +346,7 @@ class DataPage(QWidget):
     # ---------------------------------------------------------------------------------------------
     # the loaded dataset
 
-    def _on_dataset_changed(self, dataset: Any) -> None:
+    def _on_dataset_changed(self, dataset: Dataset) -> None:
         self._dataset = dataset
         self._samples = samples = SamplePicker(dataset)  # the same first view of a dataset every time
         key = self.state.dataset_name

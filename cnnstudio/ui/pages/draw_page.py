@@ -278,7 +278,7 @@ class DrawPage(ImageInputMixin, QWidget):
         if self.predictor is not None:
             self.request_prediction()
 
-    def _on_model_changed(self, predictor: Any) -> None:
+    def _on_model_changed(self, predictor: Predictor | None) -> None:
         self._apply_model_ui()
         if predictor is None:
             self._show_neutral()

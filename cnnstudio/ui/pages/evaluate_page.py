@@ -423,7 +423,7 @@ class EvaluatePage(PictureExportMixin, QWidget):
         names = {"matrix": "confusion-matrix.png", "gallery": "gallery.png", "table": "per-class.png"}
         return self._default_name(names[what])
 
-    def png_menu_actions(self, menu: Any, what: str) -> None:
+    def png_menu_actions(self, menu: QMenu, what: str) -> None:
         if what == "matrix":
             menu.addSeparator()
             menu.addAction("Show counts", lambda: self.set_normalised(False))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QAction, QImage, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QMenu, QStackedWidget, QVBoxLayout, QWidget
 
 from cnnstudio.core.inspection.display import layer_number
 from cnnstudio.ui.image_input import ImageInputMixin
@@ -195,7 +195,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         super().showEvent(event)
         self.session.load_deferred()
 
-    def on_drawing(self, pixels: Any) -> None:
+    def on_drawing(self, pixels: np.ndarray | None) -> None:
         """The Draw page's prepared input (None when nothing is drawn); inspected while following it."""
         self.session.set_drawing(pixels)
 
@@ -437,7 +437,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         stem = Path(self.checkpoint_path or "model").parent.name or "model"
         return f"{stem}-{what.replace(':', '-')}.png"
 
-    def png_menu_actions(self, menu: Any, what: str) -> None:
+    def png_menu_actions(self, menu: QMenu, what: str) -> None:
         self.content.add_layer_actions(menu, what)
 
     # ------------------------------------------------------------------------------------------------

@@ -10,12 +10,15 @@ every other page).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.ui.tasks import Failure, LatestRunner, Task, run_in_background
+
+if TYPE_CHECKING:  # imports torch: only its type is needed here
+    from cnnstudio.core.datasets.base import Dataset
 
 
 def percent_reporter(report: Callable[[Any], None], pack: Callable[[int, int, int], Any]):
@@ -43,7 +46,7 @@ class Samples:
 class SamplePicker:
     """Random training images of one class or all, the same first view of a dataset every time."""
 
-    def __init__(self, dataset: Any = None) -> None:
+    def __init__(self, dataset: Dataset | None = None) -> None:
         self.dataset = dataset
         # numpy views of the loaded tensors (shared memory: no copy)
         self.images = dataset.train_images.numpy() if dataset is not None else np.zeros((0, 1, 1, 1), np.uint8)
@@ -107,7 +110,7 @@ class DataSession(QObject):
     def cancel_load(self) -> bool:
         return self._loads.cancel()
 
-    def _on_loaded(self, key: str, dataset: Any) -> None:
+    def _on_loaded(self, key: str, dataset: Dataset) -> None:
         self.loading_key = None
         self.loaded.emit(key, dataset)
 

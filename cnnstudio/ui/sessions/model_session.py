@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -25,6 +25,9 @@ from cnnstudio.core.models.backbones import backbone_layer_index
 from cnnstudio.core.models.layer_types import normalize_layer
 from cnnstudio.core.training.config import default_config
 from cnnstudio.ui.sessions.backbone_session import BackboneSession
+
+if TYPE_CHECKING:  # imports torch: only its type is needed here
+    from cnnstudio.core.datasets.base import Dataset
 
 FALLBACK_INPUT: tuple[tuple[int, int, int], int] = ((1, 28, 28), 10)  # before any dataset is known
 
@@ -92,7 +95,7 @@ class ModelSession(QObject):
         """Every preset with its shapes for the current input, in the list's order."""
         return [(preset, infer_shapes(preset, self.input_shape, self.num_classes)) for preset in list_presets()]
 
-    def is_preset(self, name: Any) -> bool:
+    def is_preset(self, name: object) -> bool:
         return isinstance(name, str) and name in {preset["name"] for preset in list_presets()}
 
     def based_on(self) -> str:
@@ -210,7 +213,7 @@ class ModelSession(QObject):
         self.state.set_spec(self.spec, self.report.ok)
 
     # -- a new dataset ---------------------------------------------------------------------------------
-    def _on_dataset_changed(self, dataset: Any) -> None:
+    def _on_dataset_changed(self, dataset: Dataset) -> None:
         c, h, w = (int(v) for v in dataset.input_shape)
         self.input_shape, self.num_classes = (c, h, w), int(dataset.num_classes)
         self.inputChanged.emit()

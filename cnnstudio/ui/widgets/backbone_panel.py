@@ -7,7 +7,7 @@ the page as a BackboneSource); shown only while the spec has a backbone layer.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import Qt, SignalInstance
 from PySide6.QtGui import QBrush
@@ -36,6 +36,9 @@ class BackboneSource(Protocol):
 
     def shutdown(self) -> None: ...
 
+if TYPE_CHECKING:  # imports torch: only its type is needed here
+    from cnnstudio.core.models.backbones import StageRow
+
 
 def _count(n: int) -> str:
     return f"{n / 1e6:.2f} M" if n >= 1e6 else f"{n:,}"
@@ -46,7 +49,7 @@ class BackbonePanel(QGroupBox):
         super().__init__("Pretrained backbone", parent)
         self.session = session
         self.layer: dict[str, Any] | None = None
-        self.rows: list[Any] = []
+        self.rows: list[StageRow] = []
         self.found = False  # whether the weights file is on this computer
 
         self.summary = QLabel()
@@ -115,7 +118,7 @@ class BackbonePanel(QGroupBox):
             self.summary.setText("Working out the stages…")
         self.session.show(layer)
 
-    def _on_stages(self, layer: dict[str, Any], rows: list[Any]) -> None:
+    def _on_stages(self, layer: dict[str, Any], rows: list[StageRow]) -> None:
         if self.layer is None or layer["arch"] != self.layer["arch"]:
             return
         self.rows = rows

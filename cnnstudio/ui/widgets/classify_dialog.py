@@ -58,7 +58,7 @@ class FolderResultModel(QAbstractTableModel):
         self.result: Any = None
         self._thumbs: dict[int, QPixmap] = {}
 
-    def set_result(self, result: Any) -> None:
+    def set_result(self, result: FolderClassification | None) -> None:
         self.beginResetModel()
         self.result, self._thumbs = result, {}
         self.endResetModel()
@@ -236,7 +236,7 @@ class ClassifyFolderDialog(QDialog):
         self.progress.setValue(done)
         self.progress.setFormat(f"{done:,} / {total:,}")
 
-    def _on_finished(self, result: Any) -> None:
+    def _on_finished(self, result: FolderClassification) -> None:
         self.progress_widget.hide()
         self.model.set_result(result)
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # the walk's order until the user sorts

@@ -5,7 +5,7 @@ Views only: they hold widgets and emit what the user asks for; the page connects
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from PySide6.QtCore import QPoint, Qt, Signal
@@ -23,6 +23,9 @@ from cnnstudio.ui.widgets.feature_section import FeatureSection, _html
 from cnnstudio.ui.widgets.filter_panel import FilterPanel
 from cnnstudio.ui.widgets.prediction import PixelView, ProbabilityBars, format_probability
 from cnnstudio.ui.widgets.section_title import section_title
+
+if TYPE_CHECKING:  # imports torch: only its type is needed here
+    from cnnstudio.core.inspection.attribution import Inspection
 
 TOP_K = 5
 
@@ -214,7 +217,7 @@ class ExplainPanel(QFrame):
             self.heat_help.setText("Grad-CAM: red marks the regions that raised the score of the explained class "
                                    "the most, blue the ones that did not matter for it.")
 
-    def show_heatmap(self, ins: Any, classes: list[str], input_pixels: np.ndarray | None) -> None:
+    def show_heatmap(self, ins: Inspection, classes: list[str], input_pixels: np.ndarray | None) -> None:
         """The inspection's Grad-CAM or saliency over the input, with a caption naming what it explains."""
         target = self.target_class()
         explained = ins.cam.class_index if ins.cam is not None else (target if target is not None else ins.predicted)
@@ -248,7 +251,7 @@ class ExplainPanel(QFrame):
         self.heat_view.set_pixels(None)
         self.heat_scale.set_scale([], [])
 
-    def show_prediction(self, probs: Any, predicted: int, classes: list[str], true_class: int | None) -> None:
+    def show_prediction(self, probs: np.ndarray, predicted: int, classes: list[str], true_class: int | None) -> None:
         """The top classes as bars and a headline: the predicted class, and right or wrong when known."""
         order = np.argsort(-probs)[:TOP_K]
         self.bars.set_rows([(classes[i], float(probs[i])) for i in order])
