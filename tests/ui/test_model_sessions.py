@@ -161,6 +161,7 @@ def test_model_session_opens_and_saves_specs_and_says_why_a_file_is_refused(qtbo
 
 
 def test_model_session_finds_the_backbone_layer(qtbot, shapes_state):
+    from cnnstudio.core.models.backbones import BackboneStages
     from cnnstudio.ui.sessions.model_session import ModelSession
 
     session = ModelSession(shapes_state)
@@ -169,6 +170,11 @@ def test_model_session_finds_the_backbone_layer(qtbot, shapes_state):
     session.select_preset("resnet18-imagenet")
     layer = session.backbone_layer()
     assert layer is not None and layer["type"] == "backbone" and layer["arch"] == "resnet18"
+    with qtbot.waitSignal(session.backbone.stagesReady, timeout=TIMEOUT) as got:
+        session.backbone.show(layer)
+    stages = got.args[0]
+    assert isinstance(stages, BackboneStages) and _frozen(stages) and stages.arch == "resnet18"
+    assert stages.train == layer["train"] and stages.resolution == layer["resolution"] and stages.rows
     session.shutdown()
 
 

@@ -7,20 +7,21 @@ the page as a BackboneSource); shown only while the spec has a backbone layer.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from PySide6.QtCore import Qt, SignalInstance
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (QFileDialog, QFrame, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
                                QPushButton, QScrollArea, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
+from cnnstudio.core.models.backbones import BackboneStages, StageRow
 from cnnstudio.ui.widgets.muted import muted_color
 
 
 class BackboneSource(Protocol):
     """What the box needs of its session: the stages of a layer, the weights file, download and import."""
 
-    stagesReady: SignalInstance  # (layer, list[core.models.backbones.StageRow])
+    stagesReady: SignalInstance  # core.models.backbones.BackboneStages
     weightsChanged: SignalInstance  # (arch, found, a line for the user)
     downloadProgress: SignalInstance  # (bytes done, total)
     downloadFinished: SignalInstance  # arch
@@ -35,9 +36,6 @@ class BackboneSource(Protocol):
     def import_file(self, arch: str, path: str) -> None: ...
 
     def shutdown(self) -> None: ...
-
-if TYPE_CHECKING:  # imports torch: only its type is needed here
-    from cnnstudio.core.models.backbones import StageRow
 
 
 def _count(n: int) -> str:
@@ -118,10 +116,10 @@ class BackbonePanel(QGroupBox):
             self.summary.setText("Working out the stages…")
         self.session.show(layer)
 
-    def _on_stages(self, layer: dict[str, Any], rows: list[StageRow]) -> None:
-        if self.layer is None or layer["arch"] != self.layer["arch"]:
+    def _on_stages(self, stages: BackboneStages) -> None:
+        if self.layer is None or stages.arch != self.layer["arch"]:
             return
-        self.rows = rows
+        self.rows = rows = list(stages.rows)
         self.stages.clear()
         for r in rows:
             item = QTreeWidgetItem([r.name, "×".join(map(str, r.out_shape)), _count(r.params),
@@ -139,9 +137,9 @@ class BackbonePanel(QGroupBox):
         frozen = sum(r.params for r in rows if not r.trainable)
         mode = {"features": "Features only: the backbone is frozen; each picture's features are computed once.",
                 "last": "The last stage learns with the head.",
-                "all": "Everything learns, the backbone at a tenth of the rate."}[layer["train"]]
+                "all": "Everything learns, the backbone at a tenth of the rate."}[stages.train]
         self.summary.setText(f"{mode} Trainable {_count(learning)}, frozen {_count(frozen)}; pictures at "
-                             f"{layer['resolution']}×{layer['resolution']} (\"What learns\", \"Resolution\" below).")
+                             f"{stages.resolution}×{stages.resolution} (\"What learns\", \"Resolution\" below).")
 
     def _on_weights(self, arch: str, found: bool, text: str) -> None:
         if self.layer is None or arch != self.layer["arch"]:
