@@ -456,10 +456,10 @@ class CheckpointSummary:
     dataset_title: str  # readable: "Shapes", "Fashion-MNIST", a folder's name
     classes: tuple[str, ...]
     input_shape: tuple[int, int, int]
+    mean: tuple[float, ...]  # per channel, for pixels scaled to 0..1
+    std: tuple[float, ...]
+    framing: FramingProfile  # how a user's picture is framed like the training images
     data_dir: str | None = None
-    mean: tuple[float, ...] = ()
-    std: tuple[float, ...] = ()
-    framing: FramingProfile | None = None  # always set by of(); None only for a summary built by hand
 
     @classmethod
     def of(cls, checkpoint: dict[str, Any]) -> "CheckpointSummary":

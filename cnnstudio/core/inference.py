@@ -44,7 +44,6 @@ class Predictor:
         self.summary = summary = CheckpointSummary.of(data)
         self.classes: list[str] = list(summary.classes)
         self.input_shape: tuple[int, int, int] = summary.input_shape
-        assert summary.framing is not None  # CheckpointSummary.of always frames
         self.framing = summary.framing
         self.device = torch.device(device)
         self.model = model_from_checkpoint(data).to(self.device)

@@ -35,7 +35,6 @@ class ModelMetadata:
     @classmethod
     def of_checkpoint(cls, checkpoint: dict[str, Any]) -> "ModelMetadata":
         summary = CheckpointSummary.of(checkpoint)
-        assert summary.framing is not None  # CheckpointSummary.of always frames
         return cls(classes=list(summary.classes), mean=list(summary.mean), std=list(summary.std),
                    input_shape=list(summary.input_shape), framing=summary.framing,
                    model=summary.model_name, dataset=summary.dataset_title)
