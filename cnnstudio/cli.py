@@ -720,25 +720,26 @@ def format_seconds(seconds: float) -> str:
 def cmd_evaluate(args) -> int:
     import torch
 
-    from cnnstudio.core.checkpoint import dataset_of, load_checkpoint, model_from_checkpoint
+    from cnnstudio.core.checkpoint import CheckpointSummary, dataset_of, load_checkpoint, model_from_checkpoint
     from cnnstudio.core.datasets import load_dataset
     from cnnstudio.core.metrics import evaluate
     from cnnstudio.core.training.augment import BatchPreprocessor
     from cnnstudio.core.training.device import configure_threads, resolve_device
 
     ckpt = load_checkpoint(args.checkpoint)
+    summary = CheckpointSummary.of(ckpt)
     dataset_name = args.dataset or dataset_of(ckpt)
     if not dataset_name:
         raise CLIError(f"{args.checkpoint} does not say which dataset it was trained on; name one with --dataset")
     data_dir = Path(args.data_dir) if args.data_dir else None
     # A folder is decoded at the side the model was trained at (a backbone's 224, say).
-    ds = load_dataset(str(dataset_name), data_dir=data_dir, image_size=int(ckpt["input_shape"][1]))
+    ds = load_dataset(str(dataset_name), data_dir=data_dir, image_size=summary.input_shape[1])
     # A dataset named on the command line may number its classes where the checkpoint names them.
     check_fits(ckpt, ds, args.checkpoint, same_names=not args.dataset)
     device = resolve_device(args.device)
     configure_threads(device)
     model = model_from_checkpoint(ckpt).to(device).to(memory_format=torch.channels_last)
-    pre = BatchPreprocessor(ckpt["mean"], ckpt["std"], device)
+    pre = BatchPreprocessor(list(summary.mean), list(summary.std), device)
     ev = evaluate(model, ds.test_images, ds.test_labels, ds.classes, pre.normalise, device)
     out = {"checkpoint": str(args.checkpoint), "dataset": ds.name, **ev.to_dict(top_misclassified=20)}
     if args.json:
@@ -752,12 +753,13 @@ def cmd_evaluate(args) -> int:
 
 
 def check_fits(ckpt: dict, ds, path, same_names: bool = True) -> None:
-    from cnnstudio.core.checkpoint import fit_problem
+    from cnnstudio.core.checkpoint import CheckpointSummary, fit_problem
 
     problem = fit_problem(ckpt, ds, same_names=same_names)
     if problem:
-        raise CLIError(f"checkpoint {path} expects {len(ckpt['classes'])} classes of shape "
-                       f"{'x'.join(map(str, ckpt['input_shape']))}: {problem}")
+        summary = CheckpointSummary.of(ckpt)
+        raise CLIError(f"checkpoint {path} expects {len(summary.classes)} classes of shape "
+                       f"{summary.shape_text}: {problem}")
 
 
 def cmd_predict(args) -> int:

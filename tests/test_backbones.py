@@ -317,7 +317,7 @@ def test_inspection_shows_the_feature_maps_of_every_stage_before_the_backbones_v
     # The Inspect page's sections: the stages, then the backbone's vector, then the class scores.
     predictor = SimpleNamespace(model=model, normalise=lambda u8: u8.float() / 255)
     sections = inspect_sections(predictor, (np.random.default_rng(0).random((3, 48, 48)) * 255).astype(np.uint8),
-                                None, None, False, "map")["sections"]
-    assert [s["label"] for s in sections[:len(stages)]] == [m.label for m in maps]
-    assert [s["kind"] for s in sections] == ["maps"] * len(stages) + ["vector", "vector"]
-    assert [s["key"] for s in sections[len(stages):]] == ["0", "1"]
+                                None, None, False, "map").sections
+    assert [s.label for s in sections[:len(stages)]] == [m.label for m in maps]
+    assert [s.kind for s in sections] == ["maps"] * len(stages) + ["vector", "vector"]
+    assert [s.key for s in sections[len(stages):]] == ["0", "1"]

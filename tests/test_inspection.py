@@ -562,7 +562,7 @@ def test_top_patches_find_the_images_and_the_places_a_channel_responds_to():
     assert (corner == 200).sum() == 1 and corner[:3].max() == 0  # past the image's top edge: black
     assert "dead channel" in result.describe(1) and "test image 7" in result.describe(0)
     picture = patch_mosaic(result)
-    assert picture["layout"]["count"] == 2 and picture["display"].shape[2] == 4
+    assert picture.layout.count == 2 and picture.display.shape[2] == 4
     # A layer whose output is not spatial cannot be searched; a wrong layer is named.
     with pytest.raises(I.InspectionError):
         top_patches(nn.Sequential(nn.Flatten(), nn.Linear(256, 2)), "1", images, lambda u: u.float())

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from cnnstudio.core.bounded import finite_numbers, fits, short_repr
 from cnnstudio.core.errors import CheckpointError
+from cnnstudio.core.framing import FramingProfile
 
 FORMAT = "cnnstudio-checkpoint"
 VERSION = 1
@@ -443,13 +444,21 @@ def _first_line(exc: BaseException) -> str:
 
 @dataclass(frozen=True)
 class CheckpointSummary:
-    """What the pages and the CLI show of a loaded checkpoint, read in one place (no .get() chains)."""
+    """A loaded checkpoint as the pages, the CLI, inference and export read it, in one place (no .get() chains).
+
+    It owns what a user of the model needs besides the weights: the classes, the input shape, how pixels
+    are normalised (mean and std per channel) and how a picture is framed (a checkpoint older than the
+    framing profile is framed as a plain square of its input shape).
+    """
 
     model_name: str
     dataset_name: str | None  # the registered name or folder it was trained on (config["dataset"])
     dataset_title: str  # readable: "Shapes", "Fashion-MNIST", a folder's name
     classes: tuple[str, ...]
     input_shape: tuple[int, int, int]
+    mean: tuple[float, ...]  # per channel, for pixels scaled to 0..1
+    std: tuple[float, ...]
+    framing: FramingProfile  # how a user's picture is framed like the training images
     data_dir: str | None = None
 
     @classmethod
@@ -466,9 +475,13 @@ class CheckpointSummary:
             title = Path(title).name
         model = spec.get("name") if isinstance(spec.get("name"), str) else None
         data_dir = config.get("data_dir") if isinstance(config.get("data_dir"), str) else None
+        c, h, w = (int(v) for v in checkpoint["input_shape"])
+        framing = (FramingProfile.from_dict(checkpoint["framing"]) if checkpoint.get("framing")
+                   else FramingProfile(h, w, c))
         return cls(model_name=model or str(config.get("model") or "model"), dataset_name=dataset_name,
-                   dataset_title=title, classes=tuple(checkpoint["classes"]),
-                   input_shape=tuple(int(v) for v in checkpoint["input_shape"]), data_dir=data_dir)
+                   dataset_title=title, classes=tuple(checkpoint["classes"]), input_shape=(c, h, w),
+                   data_dir=data_dir, mean=tuple(float(v) for v in checkpoint["mean"]),
+                   std=tuple(float(v) for v in checkpoint["std"]), framing=framing)
 
     @property
     def shape_text(self) -> str:

@@ -9,20 +9,20 @@ exactly as the trainer did.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from cnnstudio.core.errors import CNNStudioError
-from cnnstudio.core.framing import FramingProfile
 # The preparation itself lives in a torch-free module (shipped in exported bundles); re-exported here
 # for the callers that import it from the inference module.
 from cnnstudio.core.preparation import (CONTENT_THRESHOLD, MAX_IMAGE_PIXELS, PreparedImage, open_image,
                                         prepare_image, to_float_gray)
 
-__all__ = ["CONTENT_THRESHOLD", "MAX_IMAGE_PIXELS", "PreparedImage", "Predictor", "open_image", "prepare_image",
-           "to_float_gray"]
+__all__ = ["CONTENT_THRESHOLD", "MAX_IMAGE_PIXELS", "Prediction", "PreparedImage", "Predictor", "open_image",
+           "prepare_image", "to_float_gray"]
 
 
 class Predictor:
@@ -31,7 +31,8 @@ class Predictor:
     def __init__(self, checkpoint: dict[str, Any] | str | os.PathLike, device: str = "cpu"):
         import torch
 
-        from cnnstudio.core.checkpoint import load_checkpoint, model_from_checkpoint, validate_checkpoint
+        from cnnstudio.core.checkpoint import (CheckpointSummary, load_checkpoint, model_from_checkpoint,
+                                               validate_checkpoint)
         from cnnstudio.core.training.augment import BatchPreprocessor
 
         if isinstance(checkpoint, dict):
@@ -40,15 +41,14 @@ class Predictor:
         else:
             data = load_checkpoint(checkpoint)
         self.checkpoint = data
-        self.classes: list[str] = list(data["classes"])
-        self.input_shape = tuple(int(v) for v in data["input_shape"])
-        c, h, w = self.input_shape
-        self.framing = (FramingProfile.from_dict(data["framing"]) if data.get("framing")
-                        else FramingProfile(h, w, c))
+        self.summary = summary = CheckpointSummary.of(data)
+        self.classes: list[str] = list(summary.classes)
+        self.input_shape: tuple[int, int, int] = summary.input_shape
+        self.framing = summary.framing
         self.device = torch.device(device)
         self.model = model_from_checkpoint(data).to(self.device)
         # The trainer's own normalisation, so a prediction sees exactly what training saw.
-        self._pre = BatchPreprocessor(data["mean"], data["std"], self.device, channels_last=False)
+        self._pre = BatchPreprocessor(list(summary.mean), list(summary.std), self.device, channels_last=False)
 
     def normalise(self, pixels_u8):
         """uint8 (N, C, H, W) tensor -> the model's float input, as the trainer normalises."""
@@ -80,3 +80,38 @@ class Predictor:
     def top_k(self, probs: np.ndarray, k: int = 3) -> list[dict[str, Any]]:
         order = np.argsort(-probs)[:max(1, k)]
         return [{"index": int(i), "label": self.classes[i], "probability": float(probs[i])} for i in order]
+
+    def predict(self, img: Image.Image | np.ndarray, source: str = "image", top: int = 5) -> "Prediction":
+        """One picture to a Prediction: what the Draw view shows, timed."""
+        import time
+
+        start = time.perf_counter()
+        prepared, probs = self.predict_image(img)
+        ms = (time.perf_counter() - start) * 1000
+        if prepared.empty:
+            return Prediction.nothing(source, inverted=prepared.inverted, ms=ms)
+        rows = [(row["label"], row["probability"]) for row in self.top_k(probs, top)]
+        return Prediction(top=rows, empty=False, probabilities=probs, pixels=prepared.pixels,
+                          inverted=prepared.inverted, source=source, ms=ms)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a model says about one picture: its most likely classes and what it saw.
+
+    empty: the picture held nothing to classify (a blank drawing), so there are no classes, no
+    probabilities and no prepared pixels.
+    """
+
+    top: list[tuple[str, float]]  # (class, probability), most likely first
+    empty: bool
+    probabilities: np.ndarray | None  # one per class, in the model's class order
+    pixels: np.ndarray | None  # uint8 (C, H, W): exactly what the model saw
+    inverted: bool  # the picture's polarity was inverted to match the training data
+    source: str  # "drawing" or "image"
+    ms: float  # how long preparing and predicting took
+
+    @classmethod
+    def nothing(cls, source: str = "drawing", *, inverted: bool = False, ms: float = 0.0) -> "Prediction":
+        """No guess: nothing drawn, or a picture with nothing in it."""
+        return cls(top=[], empty=True, probabilities=None, pixels=None, inverted=inverted, source=source, ms=ms)

@@ -73,7 +73,7 @@ def test_a_backbone_run_from_the_app_sees_its_folder_at_its_resolution(qtbot, tm
     from cnnstudio.core.datasets import load_dataset
     from cnnstudio.core.models.backbones import weights_dir, weights_file_name
     from cnnstudio.core.models.presets import get_preset
-    from cnnstudio.ui.checkpoint_data import load_dataset_for
+    from cnnstudio.core.model_context import load_dataset_for
     from cnnstudio.ui.sessions.train_session import TrainSession
     from cnnstudio.ui.compose import app_state
 

@@ -540,7 +540,7 @@ def test_dataset_names_are_never_shortened_in_a_narrow_list(data_page, qtbot):
     qtbot.waitExposed(table)
     width = table.header().sectionSize(COL_NAME)
     for key in table.keys():
-        item = table._items[key]
+        item = table.row_item(key)
         # The loaded row is bold, so measure each name in its own font.
         needed = QFontMetrics(item.font(COL_NAME)).horizontalAdvance(item.text(COL_NAME))
         assert needed < width, (item.text(COL_NAME), needed, width)

@@ -20,6 +20,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QColor, QDropEvent, QGuiApplication, QImage, QPainter  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
+from cnnstudio.core.inference import Prediction  # noqa: E402
 from cnnstudio.ui.pages.draw_page import NO_MODEL, DrawPage  # noqa: E402
 from cnnstudio.ui.qimage import numpy_to_qimage, qimage_to_gray, qimage_to_numpy, qimage_to_rgb  # noqa: E402
 from cnnstudio.ui.compose import app_state  # noqa: E402
@@ -78,7 +79,7 @@ def make_page(qtbot):
     gc.collect()
 
 
-def settle(qtbot, page: DrawPage) -> dict:
+def settle(qtbot, page: DrawPage) -> Prediction:
     """Wait until no prediction is in flight or scheduled: last_prediction then describes the input."""
     qtbot.waitUntil(lambda: not page.busy(), timeout=TIMEOUT)
     return page.last_prediction
@@ -156,14 +157,14 @@ def test_mouse_strokes_predict_like_the_core(qtbot, make_page, shapes_checkpoint
     draw_figure(page, "circle", "large-centre")
     prediction = settle(qtbot, page)
     prepared, probs = page.predictor.predict_image(page.canvas.to_numpy())  # the core, directly
-    assert not prediction["empty"] and not prepared.empty
-    np.testing.assert_allclose(prediction["probabilities"], probs, rtol=1e-5, atol=1e-6)
-    assert [label for label, _ in prediction["top"]] == [r["label"] for r in page.predictor.top_k(probs, 5)]
+    assert not prediction.empty and not prepared.empty
+    np.testing.assert_allclose(prediction.probabilities, probs, rtol=1e-5, atol=1e-6)
+    assert [label for label, _ in prediction.top] == [r["label"] for r in page.predictor.top_k(probs, 5)]
     np.testing.assert_array_equal(page.last_prepared, prepared.pixels)
     np.testing.assert_array_equal(page.prepared_view.pixels(), prepared.pixels)
     assert prepared_seen and prepared_seen[-1] is page.last_prepared
-    assert page.bars.rows() == prediction["top"] and len(prediction["top"]) == 5
-    assert prediction["top"][0][0] in page.headline.text()
+    assert page.bars.rows() == prediction.top and len(prediction.top) == 5
+    assert prediction.top[0][0] in page.headline.text()
     assert "28×28" in page.prepared_caption.text() and "inverted" in page.prepared_caption.text()
 
 
@@ -175,8 +176,8 @@ def test_predictions_arrive_while_the_pen_is_still_down(qtbot, make_page, shapes
     with qtbot.waitSignal(page.predictionUpdated, timeout=TIMEOUT):
         for p in points[1:25]:
             QTest.mouseMove(canvas, p)
-    assert canvas._stroke is not None  # still drawing
-    assert not page.last_prediction["empty"]
+    assert canvas.drawing()  # still drawing
+    assert not page.last_prediction.empty
     QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, points[24])
     settle(qtbot, page)
 
@@ -187,8 +188,8 @@ def test_drawn_figures_are_recognised(qtbot, make_page, shapes_checkpoint, name,
     page = make_page(shapes_checkpoint)
     draw_figure(page, name, place)
     prediction = settle(qtbot, page)
-    assert prediction["top"][0][0] == name, prediction["top"][:3]
-    assert prediction["top"][0][1] > 0.5
+    assert prediction.top[0][0] == name, prediction.top[:3]
+    assert prediction.top[0][1] > 0.5
 
 
 @pytest.mark.parametrize("name", list(FIGURES))
@@ -222,12 +223,12 @@ def test_framing_makes_position_and_size_irrelevant(qtbot, make_page, shapes_che
 def test_clear_empties_the_prediction(qtbot, make_page, shapes_checkpoint):
     page = make_page(shapes_checkpoint)
     draw_figure(page, "square", "large-centre")
-    assert not settle(qtbot, page)["empty"]
+    assert not settle(qtbot, page).empty
     with qtbot.waitSignal(page.preparedInputChanged, timeout=TIMEOUT) as prepared:
         page.clear_action.trigger()
     assert prepared.args == [None]
     prediction = settle(qtbot, page)
-    assert prediction["empty"] and prediction["top"] == [] and prediction["probabilities"] is None
+    assert prediction.empty and prediction.top == [] and prediction.probabilities is None
     assert page.last_prepared is None and page.prepared_view.pixels() is None
     assert page.bars.rows() == []
     assert page.canvas.is_empty() and page.canvas.hint_visible()
@@ -236,18 +237,18 @@ def test_clear_empties_the_prediction(qtbot, make_page, shapes_checkpoint):
 
 def test_an_empty_canvas_never_shows_a_class(qtbot, make_page, shapes_checkpoint):
     page = make_page(shapes_checkpoint)
-    assert page.last_prediction is None or page.last_prediction["empty"]
+    assert page.last_prediction is None or page.last_prediction.empty
     assert page.bars.rows() == []
     # draw, then erase it all with a wide eraser: blank again, so no guess
     page.canvas.set_brush_size(12)
     mouse_stroke(page.canvas, [(200, 280), (360, 280)])
-    assert not settle(qtbot, page)["empty"]
+    assert not settle(qtbot, page).empty
     page.eraser_action.trigger()
     page.canvas.set_brush_size(70)
     mouse_stroke(page.canvas, [(160, 280), (400, 280)])
     prediction = settle(qtbot, page)
     assert page.canvas.is_empty()
-    assert prediction["empty"] and prediction["top"] == [] and page.bars.rows() == []
+    assert prediction.empty and prediction.top == [] and page.bars.rows() == []
     # a faint smudge below the core's content threshold is no drawing either
     page.clear()
     page.pen_action.trigger()
@@ -255,7 +256,7 @@ def test_an_empty_canvas_never_shows_a_class(qtbot, make_page, shapes_checkpoint
     mouse_stroke(page.canvas, [(100, 100), (300, 300)])
     prediction = settle(qtbot, page)
     assert not page.canvas.is_empty()
-    assert prediction["empty"] and prediction["top"] == [] and page.last_prepared is None
+    assert prediction.empty and prediction.top == [] and page.last_prepared is None
 
 
 def test_undo_and_redo_restore_the_image(qtbot, make_page, shapes_checkpoint):
@@ -287,10 +288,10 @@ def test_undo_and_redo_restore_the_image(qtbot, make_page, shapes_checkpoint):
     page.undo_action.trigger()
     page.undo_action.trigger()
     assert canvas.is_empty() and not canvas.can_undo()
-    assert settle(qtbot, page)["empty"]
+    assert settle(qtbot, page).empty
     prediction = page.predictor.predict_image(one)
     page.redo_action.trigger()
-    np.testing.assert_allclose(settle(qtbot, page)["probabilities"], prediction[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(settle(qtbot, page).probabilities, prediction[1], rtol=1e-5, atol=1e-6)
 
 
 def test_undo_after_many_strokes_uses_snapshots_and_matches(qtbot):
@@ -320,7 +321,7 @@ def test_canvas_reports_changes_at_most_about_30_times_a_second(qtbot):
     mouse_stroke(canvas, circle(280, 280, 200, n=200))  # 200 moves within a few milliseconds
     assert len(finished) == 1
     assert 2 <= len(changed) <= 10  # press + (throttled) + end, not one per move
-    qtbot.waitUntil(lambda: not canvas._emit_timer.isActive(), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not canvas.change_pending(), timeout=TIMEOUT)
 
 
 def test_broken_image_file_shows_an_error_and_keeps_the_drawing(qtbot, make_page, shapes_checkpoint, tmp_path):
@@ -365,20 +366,20 @@ def test_an_image_file_is_classified_through_the_same_path(qtbot, make_page, sha
     drawing_prediction = settle(qtbot, page)
     path = tmp_path / "star.png"
     _figure_photo(path)
-    with qtbot.waitSignal(page.predictionUpdated, timeout=TIMEOUT, check_params_cb=lambda p: p["source"] == "image"):
+    with qtbot.waitSignal(page.predictionUpdated, timeout=TIMEOUT, check_params_cb=lambda p: p.source == "image"):
         page.open_image_file(str(path))
     prediction = settle(qtbot, page)
     prepared, probs = page.predictor.predict_image(open_image(path))
-    np.testing.assert_allclose(prediction["probabilities"], probs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(prediction.probabilities, probs, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(page.last_prepared, prepared.pixels)
-    assert prediction["top"][0][0] == "star"
+    assert prediction.top[0][0] == "star"
     assert page.showing_image() and page.canvas.showing_image() and page.image_strip.isVisible()
     assert not page.undo_action.isEnabled()
     # back to the drawing: the drawing and its prediction return
     page.back_button.click()
     prediction = settle(qtbot, page)
     assert not page.showing_image() and not page.image_strip.isVisible()
-    np.testing.assert_allclose(prediction["probabilities"], drawing_prediction["probabilities"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(prediction.probabilities, drawing_prediction.probabilities, rtol=1e-5, atol=1e-6)
 
 
 def test_paste_and_drop_are_classified_like_files(qtbot, make_page, shapes_checkpoint, tmp_path):
@@ -389,12 +390,12 @@ def test_paste_and_drop_are_classified_like_files(qtbot, make_page, shapes_check
     QGuiApplication.clipboard().setImage(image)
     page.paste()
     prediction = settle(qtbot, page)
-    assert page.showing_image() and prediction["source"] == "image"
+    assert page.showing_image() and prediction.source == "image"
     expected = page.predictor.predict_image(qimage_to_numpy(image))[1]
-    np.testing.assert_allclose(prediction["probabilities"], expected, rtol=1e-5, atol=1e-6)
-    assert prediction["top"][0][0] == "star"
+    np.testing.assert_allclose(prediction.probabilities, expected, rtol=1e-5, atol=1e-6)
+    assert prediction.top[0][0] == "star"
     page.clear()  # clear puts the picture away
-    assert not page.showing_image() and settle(qtbot, page)["empty"]
+    assert not page.showing_image() and settle(qtbot, page).empty
 
     from cnnstudio.core.inference import open_image
 
@@ -402,10 +403,10 @@ def test_paste_and_drop_are_classified_like_files(qtbot, make_page, shapes_check
     mime.setUrls([QUrl.fromLocalFile(str(path))])
     drop = QDropEvent(QPointF(300, 300), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                       Qt.KeyboardModifier.NoModifier)
-    with qtbot.waitSignal(page.predictionUpdated, timeout=TIMEOUT, check_params_cb=lambda p: p["source"] == "image"):
+    with qtbot.waitSignal(page.predictionUpdated, timeout=TIMEOUT, check_params_cb=lambda p: p.source == "image"):
         page.dropEvent(drop)
     prediction = settle(qtbot, page)
-    np.testing.assert_allclose(prediction["probabilities"], page.predictor.predict_image(open_image(path))[1],
+    np.testing.assert_allclose(prediction.probabilities, page.predictor.predict_image(open_image(path))[1],
                                rtol=1e-5, atol=1e-6)
     # text on the clipboard that is no image: a message, nothing else changes
     QGuiApplication.clipboard().setText("hello")
@@ -443,13 +444,13 @@ def test_colour_model_gets_rgb_input_and_a_colour_brush(qtbot, make_page, tmp_pa
                             "mean": [0.5] * 3, "std": [0.25] * 3, "framing": natural_profile(32, 32, 3).to_dict(),
                             "model_state": model.state_dict()}, tmp_path / "colour.pt")
     page = make_page(str(path))
-    assert page.canvas.color_mode() and page._color_action.isVisible()
+    assert page.canvas.color_mode() and page.color_action.isVisible()
     page.canvas.set_color(QColor(200, 30, 30))
     mouse_stroke(page.canvas, circle(280, 280, 150))
     prediction = settle(qtbot, page)
     rgb = page.canvas.to_numpy()
     assert rgb.shape == (560, 560, 3) and (rgb[..., 0] > rgb[..., 1] + 100).any()
-    np.testing.assert_allclose(prediction["probabilities"], page.predictor.predict_image(rgb)[1],
+    np.testing.assert_allclose(prediction.probabilities, page.predictor.predict_image(rgb)[1],
                                rtol=1e-5, atol=1e-6)
     assert page.last_prepared.shape == (3, 32, 32)
     assert "colour" in page.prepared_caption.text()
@@ -466,7 +467,7 @@ def test_many_predictions_in_a_row_are_stable(qtbot, make_page, shapes_checkpoin
         if i % 10 == 0:
             settle(qtbot, page)
     prediction = settle(qtbot, page)
-    np.testing.assert_allclose(prediction["probabilities"], page.predictor.predict_image(page.canvas.to_numpy())[1],
+    np.testing.assert_allclose(prediction.probabilities, page.predictor.predict_image(page.canvas.to_numpy())[1],
                                rtol=1e-5, atol=1e-6)
 
 

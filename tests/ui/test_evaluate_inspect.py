@@ -122,7 +122,7 @@ def test_inspect_shows_filters_of_every_conv_layer(qtbot, inspect_page, trained)
         shown_inputs = 1 if conv.in_channels == 1 else min(conv.in_channels, 64)
         assert page.filter_tile_count == conv.out_channels * shown_inputs
         kh, kw = conv.kernel
-        cols = page.filter_layout["cols"]
+        cols = page.filter_layout.cols
         rows = -(-page.filter_tile_count // cols)
         assert image.shape[:2] == (rows * (kh + 1) - 1, cols * (kw + 1) - 1)
         expected = filters(model, conv.key)
@@ -169,11 +169,11 @@ def test_inspect_shows_each_deeper_channel_as_its_top_test_image_patches(qtbot, 
     assert len(set(patches.image_index[ch].tolist())) == 6  # six different images
     # The mosaic: one block per channel; hovering a block names the channel and its response.
     lay = page.filter_layout
-    assert lay["count"] == second.out_channels and page.filter_tile_count == second.out_channels
+    assert lay.count == second.out_channels and page.filter_tile_count == second.out_channels
     shown = page.filter_item.image
     assert shown.shape[:2] == page.filter_mosaic.shape[:2] and shown.shape[2] == 4
-    bh, bw = lay["tile"]
-    text = page.filter_text_at(0.5, bw + lay["pad"] + 0.5)  # the second block of the first row
+    bh, bw = lay.tile
+    text = page.filter_text_at(0.5, bw + lay.pad + 0.5)  # the second block of the first row
     assert text is not None and text.startswith("Channel 1:")
     assert page.filter_text_at(0.5, bw + 0.5) is None  # the gap between blocks
     # The user can still ask for the weights of any layer.
@@ -611,9 +611,8 @@ def test_unbalanced_test_classes_open_the_per_class_table_on_the_worst_recall(qt
     rows = [{"class": "common", "precision": 0.9, "recall": 0.97, "f1": 0.93, "support": 900},
             {"class": "rare", "precision": 0.8, "recall": 0.40, "f1": 0.53, "support": 30},
             {"class": "middle", "precision": 0.85, "recall": 0.80, "f1": 0.82, "support": 200}]
-    page.evaluation = SimpleNamespace(per_class=lambda: rows,
-                                      macro_averages=lambda: {"precision": 0.85, "recall": 0.72, "f1": 0.76})
-    page._fill_table()
+    page.per_class.show_evaluation(SimpleNamespace(
+        per_class=lambda: rows, macro_averages=lambda: {"precision": 0.85, "recall": 0.72, "f1": 0.76}))
     assert [page.table.item(r, 0).text() for r in range(3)] == ["rare", "middle", "common"]
     assert page.balance_label.isVisible() and "900 to 30" in page.balance_label.text()
 

@@ -22,14 +22,14 @@ def _no_widgets_created(qtbot):
 
 
 def test_one_checkpoint_is_loaded_once_for_every_page(qtbot, shapes_state, shapes_checkpoint, monkeypatch):
-    from cnnstudio.ui import checkpoint_data
+    from cnnstudio.core import model_context
     from cnnstudio.ui.sessions.draw_session import DrawSession
     from cnnstudio.ui.sessions.evaluate_session import EvaluateSession
     from cnnstudio.ui.sessions.inspect_session import InspectSession
 
     calls = []
-    real = checkpoint_data.load_context
-    monkeypatch.setattr(checkpoint_data, "load_context", lambda *a, **k: (calls.append(a[0]), real(*a, **k))[1])
+    real = model_context.load_context
+    monkeypatch.setattr(model_context, "load_context", lambda *a, **k: (calls.append(a[0]), real(*a, **k))[1])
     draw, evaluate, inspect = (DrawSession(shapes_state), EvaluateSession(shapes_state),
                                InspectSession(shapes_state))
     with qtbot.waitSignals([draw.modelChanged, inspect.modelLoaded, evaluate.evaluated], timeout=TIMEOUT):
@@ -65,8 +65,8 @@ def test_draw_session_predicts_like_the_core(qtbot, shapes_state, shapes_checkpo
         draw.predict(lambda: (picture, "image"))
     prediction = got.args[0]
     expected = Predictor(shapes_checkpoint).predict_image(picture)[1]
-    np.testing.assert_allclose(prediction["probabilities"], expected, rtol=1e-5, atol=1e-6)
-    assert prediction["top"][0][0] == shapes_dataset.classes[int(np.argmax(expected))]
+    np.testing.assert_allclose(prediction.probabilities, expected, rtol=1e-5, atol=1e-6)
+    assert prediction.top[0][0] == shapes_dataset.classes[int(np.argmax(expected))]
 
 
 def test_evaluate_session_matches_an_independent_count(qtbot, shapes_state, shapes_checkpoint, shapes_dataset):

@@ -35,11 +35,8 @@ class ModelMetadata:
     @classmethod
     def of_checkpoint(cls, checkpoint: dict[str, Any]) -> "ModelMetadata":
         summary = CheckpointSummary.of(checkpoint)
-        c, h, w = summary.input_shape
-        framing = (FramingProfile.from_dict(checkpoint["framing"]) if checkpoint.get("framing")
-                   else FramingProfile(h, w, c))
-        return cls(classes=list(summary.classes), mean=[float(v) for v in checkpoint["mean"]],
-                   std=[float(v) for v in checkpoint["std"]], input_shape=[c, h, w], framing=framing,
+        return cls(classes=list(summary.classes), mean=list(summary.mean), std=list(summary.std),
+                   input_shape=list(summary.input_shape), framing=summary.framing,
                    model=summary.model_name, dataset=summary.dataset_title)
 
     def to_strings(self) -> dict[str, str]:

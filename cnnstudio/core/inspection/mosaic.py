@@ -9,13 +9,76 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:  # torch-heavy: imported by the functions that need them
+    from cnnstudio.core.inspection.attribution import Inspection
+    from cnnstudio.core.inspection.kernels import FilterGrid
+    from cnnstudio.core.inspection.patches import ChannelPatches
 
 MAX_FILTER_INPUTS = 64  # wider layers show the kernels of their first 64 input channels
 
 ONE_ROW = 12  # up to this many maps or filters go in a single row
+
+
+@dataclass(frozen=True)
+class MosaicLayout:
+    """How a mosaic's tiles lie, for tile_at(): columns, tile count, tile shape and the gap between tiles.
+
+    A convolution's filters may show one kernel per input channel: then `inputs` is the layer's input
+    channels and `shown_inputs` how many of them a row shows (one row per filter).
+    """
+
+    cols: int
+    count: int
+    tile: tuple[int, int]
+    inputs: int = 1
+    shown_inputs: int = 1
+    pad: int = 1
+
+
+@dataclass(frozen=True)
+class FilterMosaic:
+    """What a layer's filter view shows: its weights (`grid`) or its top test-image patches (`patches`)."""
+
+    key: str  # the layer
+    kind: Literal["weights", "patches"]
+    mosaic: np.ndarray  # uint8 grey (H, W) or RGB (H, W, 3)
+    display: np.ndarray  # the mosaic as RGBA, padding transparent
+    layout: MosaicLayout
+    grid: FilterGrid | None = None  # kind "weights"
+    patches: ChannelPatches | None = None  # kind "patches"
+
+
+@dataclass(frozen=True)
+class LayerSection:
+    """One layer of an inspection as the feature-map view draws it: a mosaic of maps, or a vector."""
+
+    key: str
+    index: int
+    label: str
+    shape: tuple[int, ...]
+    kind: Literal["maps", "vector"]
+    image: np.ndarray | None = None  # maps: RGBA mosaic
+    tile: tuple[int, int] = (0, 0)  # maps: one map's (h, w)
+    cols: int = 0
+    count: int = 0
+    lo: np.ndarray | None = None  # maps: each map's value range
+    hi: np.ndarray | None = None
+    values: np.ndarray | None = None  # vector: float32 values
+
+
+@dataclass(frozen=True)
+class InspectionResult:
+    """One input inspected: the core's Inspection, its layers ready to draw, and how it went."""
+
+    inspection: Inspection
+    sections: tuple[LayerSection, ...]
+    cam_note: str | None  # why the chosen Grad-CAM layer was replaced by the default, or None
+    ms: float
 
 
 def wide_columns(count: int, h: int, w: int) -> int:
@@ -25,7 +88,7 @@ def wide_columns(count: int, h: int, w: int) -> int:
     return max(1, min(count, math.ceil(math.sqrt(count * 3 * h / max(w, 1)))))
 
 
-def filter_layout(grid: Any, max_inputs: int = MAX_FILTER_INPUTS) -> dict[str, Any]:
+def filter_layout(grid: FilterGrid, max_inputs: int = MAX_FILTER_INPUTS) -> MosaicLayout:
     """How FilterGrid.mosaic lays out its tiles: columns, tile count, tile shape, inputs per row."""
     from cnnstudio.core.inspection.display import grid_columns
 
@@ -33,13 +96,13 @@ def filter_layout(grid: Any, max_inputs: int = MAX_FILTER_INPUTS) -> dict[str, A
     kh, kw = grid.weights.shape[2:]
     if grid.color or i == 1:
         cols = o if o <= ONE_ROW else grid_columns(o, kh, kw)
-        return {"cols": cols, "count": o, "tile": (kh, kw), "inputs": 1, "shown_inputs": 1}
+        return MosaicLayout(cols=cols, count=o, tile=(kh, kw))
     n_in = max(1, min(i, max_inputs))
-    return {"cols": n_in, "count": o * n_in, "tile": (kh, kw), "inputs": i, "shown_inputs": n_in}
+    return MosaicLayout(cols=n_in, count=o * n_in, tile=(kh, kw), inputs=i, shown_inputs=n_in)
 
 
 def inspect_sections(predictor: Any, pixels: np.ndarray, cam_key: str | None, target: int | None, saliency: bool,
-             levels: str) -> dict[str, Any]:
+             levels: str) -> InspectionResult:
     import torch
 
     from cnnstudio.core.inspection import InspectionError, inspect_image
@@ -60,14 +123,13 @@ def inspect_sections(predictor: Any, pixels: np.ndarray, cam_key: str | None, ta
             t = fm.tiles(levels)
             c, h, w = t.images.shape
             cols = wide_columns(c, h, w)
-            sections.append({"key": fm.key, "index": fm.index, "label": fm.label, "shape": fm.shape, "kind": "maps",
-                             "image": rgba_mosaic(t.images, cols), "tile": (h, w), "cols": cols,
-                             "count": c, "lo": t.lo, "hi": t.hi})
+            sections.append(LayerSection(fm.key, fm.index, fm.label, tuple(fm.shape), "maps",
+                                         image=rgba_mosaic(t.images, cols), tile=(h, w), cols=cols, count=c,
+                                         lo=t.lo, hi=t.hi))
         else:
-            sections.append({"key": fm.key, "index": fm.index, "label": fm.label, "shape": fm.shape,
-                             "kind": "vector", "values": np.array(fm.values, dtype=np.float32)})
-    return {"inspection": ins, "sections": sections, "cam_note": cam_note,
-            "ms": (time.perf_counter() - start) * 1000}
+            sections.append(LayerSection(fm.key, fm.index, fm.label, tuple(fm.shape), "vector",
+                                         values=np.array(fm.values, dtype=np.float32)))
+    return InspectionResult(ins, tuple(sections), cam_note, (time.perf_counter() - start) * 1000)
 
 
 def tile_mask(count: int, tile_shape: tuple[int, int], cols: int, pad: int = 1) -> np.ndarray:
@@ -91,12 +153,13 @@ def rgba_mosaic(images: np.ndarray, cols: int) -> np.ndarray:
     return with_transparent_padding(grey, tile_mask(len(images), images.shape[1:3], cols))
 
 
-def filter_mosaic(model: Any, key: str, per_filter: bool) -> dict[str, Any]:
+def filter_mosaic(model: Any, key: str, per_filter: bool) -> FilterMosaic:
     from cnnstudio.core.inspection import filters
 
     grid = filters(model, key, per_filter=per_filter)
     layout = filter_layout(grid)
-    mosaic = grid.mosaic(pad=1, cols=layout["cols"] if (grid.color or grid.in_channels == 1) else None,
+    mosaic = grid.mosaic(pad=1, cols=layout.cols if (grid.color or grid.in_channels == 1) else None,
                          max_inputs=MAX_FILTER_INPUTS)
-    display = with_transparent_padding(mosaic, tile_mask(layout["count"], layout["tile"], layout["cols"]))
-    return {"grid": grid, "mosaic": np.ascontiguousarray(mosaic), "display": display, "layout": layout}
+    display = with_transparent_padding(mosaic, tile_mask(layout.count, layout.tile, layout.cols))
+    return FilterMosaic(key=str(key), kind="weights", mosaic=np.ascontiguousarray(mosaic), display=display,
+                        layout=layout, grid=grid)

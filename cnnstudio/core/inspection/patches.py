@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -137,13 +137,13 @@ def top_patches(model: nn.Module, layer_ref: LayerRef, images: torch.Tensor,
                           field, int(len(picks)))
 
 
-def patch_mosaic(result: ChannelPatches, block_pad: int = 4) -> dict[str, Any]:
+def patch_mosaic(result: ChannelPatches, block_pad: int = 4) -> FilterMosaic:
     """One picture of all channels: each channel's patches as a small block (2 rows of 3 for six), the
     blocks in a grid, farther apart than the patches inside a block. "display" is RGBA with transparent
     padding (MNIST patches are black at their edges, like black padding would be); "layout" is for
     tile_at(), whose tiles are the channels' blocks."""
     from cnnstudio.core.inspection.display import grid_columns, tile
-    from cnnstudio.core.inspection.mosaic import with_transparent_padding
+    from cnnstudio.core.inspection.mosaic import FilterMosaic, MosaicLayout, with_transparent_padding
 
     k = result.per_channel
     inner_cols = math.ceil(k / 2) if k > 3 else k
@@ -159,5 +159,6 @@ def patch_mosaic(result: ChannelPatches, block_pad: int = 4) -> dict[str, Any]:
     mask = compose(np.full(result.patches.shape[:4], 255, np.uint8))
     bh = (mask.shape[0] + block_pad) // math.ceil(result.channels / cols) - block_pad
     bw = (mask.shape[1] + block_pad) // cols - block_pad
-    return {"mosaic": mosaic, "display": with_transparent_padding(mosaic, mask),
-            "layout": {"cols": cols, "count": result.channels, "tile": (bh, bw), "pad": block_pad}}
+    return FilterMosaic(key=result.key, kind="patches", mosaic=mosaic, display=with_transparent_padding(mosaic, mask),
+                        layout=MosaicLayout(cols=cols, count=result.channels, tile=(bh, bw), pad=block_pad),
+                        patches=result)

@@ -426,6 +426,16 @@ class StageRow:
     trainable: bool
 
 
+@dataclass(frozen=True)
+class BackboneStages:
+    """A backbone layer's stages as the spec asks for them: what learns, at which resolution."""
+
+    arch: str
+    train: str  # "features", "last" or "all"
+    resolution: int
+    rows: tuple[StageRow, ...]
+
+
 def stage_table(arch: str, resolution: int, train: str) -> list[StageRow]:
     """Each stage of a backbone at `resolution`: its output shape, parameters and whether it learns in
     `train` mode. Built on the meta device: shapes only, no memory and no weights file needed."""

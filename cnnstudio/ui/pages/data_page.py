@@ -13,28 +13,26 @@ same way.
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QFileDialog, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QPushButton, QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QFrame, QGridLayout, QGroupBox, QScrollArea, QVBoxLayout, QWidget
 
 from cnnstudio.core.datasets import DatasetInfo, info_from_dataset, list_datasets
 from cnnstudio.core.datasets.catalog import human_size
 from cnnstudio.core.training.config import Augmentation, default_config
 from cnnstudio.ui.state import AppState
-from cnnstudio.ui.sessions.data_session import DataSession
+from cnnstudio.ui.sessions.data_session import DataSession, SamplePicker
 from cnnstudio.ui.tasks import Task
-from cnnstudio.ui.widgets.progress_row import ProgressRow
-from cnnstudio.ui.widgets.banner import Banner, show_error_dialog
-from cnnstudio.ui.widgets.class_bars import ClassCountChart
-from cnnstudio.ui.widgets.dataset_list import DatasetList
+from cnnstudio.ui.widgets.banner import show_error_dialog
 from cnnstudio.ui.widgets.data_previews import AugmentBox, SamplesBox
-from cnnstudio.ui.widgets.load_report import LoadReportView
+from cnnstudio.ui.widgets.dataset_boxes import ChooseBox, LoadedBox
 from cnnstudio.ui.widgets.section_title import page_header
+
+if TYPE_CHECKING:  # imports torch: only its type is needed here
+    from cnnstudio.core.datasets.base import Dataset
 
 PREVIEW_COUNT = 64  # samples in the preview grid (8 x 8)
 AUGMENT_COUNT = 32  # of those, how many are shown augmented (4 x 8)
@@ -49,10 +47,7 @@ class DataPage(QWidget):
         self.state = state
         self.last_error = ""  # the last error shown (dialog and banner), for tests and bug reports
         self._dataset: Any = None
-        self._train_np = np.zeros((0, 1, 1, 1), np.uint8)  # numpy views of the loaded tensors
-        self._labels_np = np.zeros(0, np.int64)
-        self._sample_idx = np.zeros(0, np.int64)
-        self._rng = np.random.default_rng(0)
+        self._samples = SamplePicker()
         self._aug_seed = 0
         self._loading_title = ""
         self._error_box: Any = None
@@ -121,71 +116,23 @@ class DataPage(QWidget):
         outer.addWidget(scroll)
 
     def _build_choose_box(self) -> QGroupBox:
-        box = QGroupBox("Choose a dataset")
-        layout = QVBoxLayout(box)
-        self.datasets = DatasetList()
-        # Five registered rows (plus a few opened folders) fit without scrolling; the previews below
-        # get the rest of the height.
-        self.datasets.setMinimumHeight(120)
-        self.datasets.setMaximumHeight(165)
-        self.datasets.datasetActivated.connect(self._on_activated)
-        layout.addWidget(self.datasets)
-
-        self.details = QLabel()
-        self.details.setWordWrap(True)
-        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.details.setStyleSheet("color: palette(placeholder-text);")
-        layout.addWidget(self.details)
-
-        buttons = QHBoxLayout()
-        self.download_button = QPushButton("Download")
-        self.download_button.setToolTip("Download the selected dataset into your CNN Studio data folder.")
-        self.download_button.clicked.connect(lambda: self.start_download())
-        self.open_button = QPushButton("Open folder…")
-        self.open_button.setToolTip("Your own images: a folder with one subfolder per class (cats/, dogs/, …), "
-                                    "or a folder holding the four MNIST-style IDX files.")
-        self.open_button.clicked.connect(self._ask_folder)
-        buttons.addWidget(self.download_button)
-        buttons.addWidget(self.open_button)
-        buttons.addStretch(1)
-        layout.addLayout(buttons)
-        folder_hint = QLabel("Your own images? Open a folder with one subfolder per class (for example "
-                             "cats/ and dogs/), or a folder holding the four MNIST-style IDX files.")
-        folder_hint.setWordWrap(True)
-        folder_hint.setStyleSheet("color: palette(placeholder-text);")
-        layout.addWidget(folder_hint)
-
-        self.download_row = ProgressRow()
-        self.download_row.cancel.clicked.connect(self.cancel_download)
-        self.loading_row = ProgressRow()
-        self.loading_row.cancel.clicked.connect(self.cancel_load)
-        layout.addWidget(self.download_row)
-        layout.addWidget(self.loading_row)
-        self.banner = Banner()
-        layout.addWidget(self.banner)
-        self.report = LoadReportView()
+        self.choose_box = box = ChooseBox()
+        for name in ("datasets", "details", "download_button", "open_button", "download_row", "loading_row",
+                     "banner", "report"):
+            setattr(self, name, getattr(box, name))
         self.report_label, self.skipped_toggle, self.skipped_list = (self.report.report_label,
                                                                      self.report.skipped_toggle,
                                                                      self.report.skipped_list)
-        layout.addWidget(self.report)
-        layout.addStretch(1)
+        self.datasets.datasetActivated.connect(self._on_activated)
+        self.download_button.clicked.connect(lambda: self.start_download())
+        self.open_button.clicked.connect(self._ask_folder)
+        self.download_row.cancel.clicked.connect(self.cancel_download)
+        self.loading_row.cancel.clicked.connect(self.cancel_load)
         return box
 
     def _build_loaded_box(self) -> QGroupBox:
-        box = QGroupBox("Loaded dataset")
-        layout = QVBoxLayout(box)
-        self.info_label = QLabel("Nothing loaded yet.")
-        self.info_label.setWordWrap(True)
-        self.info_label.setTextFormat(Qt.TextFormat.RichText)
-        layout.addWidget(self.info_label)
-
-        chart_title = QLabel("Training images per class")
-        chart_title.setStyleSheet("font-weight: 600;")
-        layout.addWidget(chart_title)
-        self.class_chart = ClassCountChart()
-        self.class_chart.setMaximumHeight(170)
-        layout.addWidget(self.class_chart, 1)
-        layout.addStretch(1)
+        self.loaded_box = box = LoadedBox()
+        self.info_label, self.class_chart = box.info_label, box.class_chart
         return box
 
     def _build_samples_box(self) -> QGroupBox:
@@ -224,30 +171,10 @@ class DataPage(QWidget):
         return None if key is None else self.datasets.info(key)
 
     def _show_selected_details(self) -> None:
-        info = self._selected_info()
-        if info is None:
-            self.details.setText("")
-            return
-        text = info.description
-        if info.kind == "torchvision":
-            if info.available:
-                text += f"\nOn this computer: {info.location}"
-            else:
-                text += (f"\nNot on this computer yet: Download fetches {human_size(info.download_bytes)} "
-                         f"into {info.location}.")
-        elif info.kind == "builtin":
-            text += "\nAlways available, no download needed."
-        self.details.setText(text)
+        self.choose_box.show_details(self._selected_info())
 
     def _update_buttons(self) -> None:
-        info = self._selected_info()
-        downloadable = (info is not None and info.kind == "torchvision" and not info.available
-                        and not self.session.downloading)
-        self.download_button.setEnabled(downloadable)
-        if info is not None and info.kind == "torchvision" and info.available:
-            self.download_button.setText("Downloaded")
-        else:
-            self.download_button.setText("Download")
+        self.choose_box.show_download_state(self._selected_info(), self.session.downloading)
 
     def _on_activated(self, key: str) -> None:
         """The user selected a row: load it if it can be used offline, else say how to get it."""
@@ -313,7 +240,7 @@ class DataPage(QWidget):
         self.loading_row.bar.setRange(0, 100)
         self.loading_row.bar.setValue(int(pct))
 
-    def _on_loaded(self, key: str, dataset: Any) -> None:
+    def _on_loaded(self, key: str, dataset: Dataset) -> None:
         self.loading_row.hide()
         if self.datasets.info(key) is None or self.datasets.info(key).kind in ("image-folder", "idx-folder"):
             self.datasets.add_folder(key, info_from_dataset(dataset))
@@ -419,54 +346,27 @@ class DataPage(QWidget):
     # ---------------------------------------------------------------------------------------------
     # the loaded dataset
 
-    def _on_dataset_changed(self, dataset: Any) -> None:
+    def _on_dataset_changed(self, dataset: Dataset) -> None:
         self._dataset = dataset
-        self._train_np = dataset.train_images.numpy()  # shares memory with the tensor: no copy
-        self._labels_np = dataset.train_labels.numpy()
+        self._samples = samples = SamplePicker(dataset)  # the same first view of a dataset every time
         key = self.state.dataset_name
         if self.datasets.info(key) is None:  # loaded elsewhere (e.g. a reopened run's folder)
             self.datasets.add_folder(key, info_from_dataset(dataset))
         self.datasets.set_loaded(key)
-        self._show_info(dataset)
+        counts = samples.counts
+        self.loaded_box.show_dataset(dataset, counts)
         self.report.show_report(dataset)
-        counts = np.bincount(self._labels_np, minlength=dataset.num_classes)
-        self.class_chart.set_counts(dataset.classes, counts)
 
         self.class_filter.blockSignals(True)
         self.class_filter.clear()
-        self.class_filter.addItem(f"All classes ({len(self._labels_np):,})", ALL_CLASSES)
+        self.class_filter.addItem(f"All classes ({len(samples.labels):,})", ALL_CLASSES)
         for k, name in enumerate(dataset.classes):
             self.class_filter.addItem(f"{name} ({int(counts[k]):,})", k)
         self.class_filter.blockSignals(False)
 
-        self._rng = np.random.default_rng(0)  # the same first view of a dataset every time
         self.aug_panel.set_flip_safe(bool(dataset.hflip_ok))
         self.pick_samples(update_augmented=False)
         self.reset_augmentation()  # emits augmentationChanged and draws the augmented preview
-
-    def _show_info(self, ds: Any) -> None:
-        c, h, w = ds.input_shape
-        colour = {1: "grayscale, 1 channel", 3: "colour (RGB), 3 channels"}.get(c, f"{c} channels")
-        source = "built in, generated on this computer" if not ds.source else ds.source
-        self.info_label.setText(
-            f"<b style='font-size:14px'>{html.escape(ds.title)}</b><br>"
-            f"{h} x {w} pixels, {colour} &nbsp;·&nbsp; {ds.num_classes} classes<br>"
-            f"{len(ds.train_images):,} training images &nbsp;·&nbsp; {len(ds.test_images):,} test images<br>"
-            + (f"Framed as: {html.escape(ds.framing.description)}<br>" if ds.framing.description else "")
-            + self._imbalance_html(ds)
-            + f"<span style='color: palette(placeholder-text)'>From: {html.escape(source)}</span>")
-
-    @staticmethod
-    def _imbalance_html(ds: Any) -> str:
-        """A line when the classes are unbalanced (the Train page then weights the loss by class)."""
-        from cnnstudio.core.training.recommend import IMBALANCE, class_imbalance
-
-        ratio, most, least = class_imbalance(ds)
-        if ratio <= IMBALANCE:
-            return ""
-        return (f"<span style='color:#d35400'>Unbalanced: '{html.escape(most)}' has {ratio:.0f}x as many training "
-                f"images as '{html.escape(least)}'. Training weights the loss by class (Train page, "
-                "Class weights); Evaluate's per-class recall shows how the rare ones fare.</span><br>")
 
     # -- samples ----------------------------------------------------------------------------------
     def set_class_filter(self, class_index: int | None) -> None:
@@ -484,20 +384,15 @@ class DataPage(QWidget):
         """Draw new random training images (of the filtered class) into the preview."""
         if self._dataset is None:
             return
-        wanted = self.class_filter_value()
-        pool = np.arange(len(self._labels_np)) if wanted is None else np.flatnonzero(self._labels_np == wanted)
-        n = min(PREVIEW_COUNT, len(pool))
-        self._sample_idx = np.sort(self._rng.choice(pool, size=n, replace=False)) if n else pool[:0]
-        classes = self._dataset.classes
-        captions = [classes[int(k)] for k in self._labels_np[self._sample_idx]]
-        self.preview.set_images(self._train_np[self._sample_idx], captions,
+        samples = self._samples.pick(self.class_filter_value(), PREVIEW_COUNT)
+        self.preview.set_images(samples.images, samples.captions,
                                 placeholder="This class has no training images.")
         if update_augmented:
             self._update_augmented_preview()
 
     def sample_labels(self) -> np.ndarray:
         """The class index of every image in the preview (for tests)."""
-        return self._labels_np[self._sample_idx].copy()
+        return self._samples.picked().labels
 
     # -- augmentation -----------------------------------------------------------------------------
     def augmentation(self) -> Augmentation:
@@ -527,9 +422,8 @@ class DataPage(QWidget):
     def _update_augmented_preview(self) -> None:
         if self._dataset is None:
             return
-        idx = self._sample_idx[:AUGMENT_COUNT]
-        self.augment_box.show_augmented(self._train_np[idx], [self._dataset.classes[int(k)] for k in
-                                                               self._labels_np[idx]], self._dataset, self._aug_seed)
+        samples = self._samples.picked(AUGMENT_COUNT)
+        self.augment_box.show_augmented(samples.images, samples.captions, self._dataset, self._aug_seed)
 
     # ---------------------------------------------------------------------------------------------
     # errors and shutdown

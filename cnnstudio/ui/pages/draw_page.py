@@ -23,33 +23,30 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (QAction, QActionGroup, QIcon,
-                           QImage, QKeySequence, QPalette, QShortcut)
+                           QImage, QKeySequence, QShortcut)
 from PySide6.QtWidgets import (QColorDialog, QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton,
                                QSlider, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
-from cnnstudio.core.framing import describe_preparation, explain_preparation
 from cnnstudio.ui.image_input import ImageInputMixin
 from cnnstudio.ui.qimage import numpy_to_qimage, qimage_to_numpy
 from cnnstudio.ui.compose import app_state
 from cnnstudio.ui.state import AppState
-from cnnstudio.ui.sessions.draw_session import TOP_K, DrawSession
+from cnnstudio.core.inference import Prediction, Predictor
+from cnnstudio.ui.sessions.draw_session import TOP_K, DrawSession, OpenedPicture
 from cnnstudio.ui.widgets.banner import Banner
 from cnnstudio.ui.widgets.canvas import DrawingCanvas
-from cnnstudio.ui.widgets.prediction import PixelView, ProbabilityBars, format_probability
-from cnnstudio.ui.widgets.muted import muted_color, paint_muted
-from cnnstudio.ui.widgets.section_title import section_title
+from cnnstudio.ui.widgets.prediction_panel import NO_MODEL, PredictionPanel
 
-NO_MODEL = "Train a model or open one from Runs first"
-DRAW_HINT = "Draw a figure to see what the model thinks"
+__all__ = ["DrawPage", "NO_MODEL"]
+
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff *.ppm *.pgm);;All files (*)"
-UNSURE = 0.5  # below this top probability the headline says "not sure"
 
 
 class DrawPage(ImageInputMixin, QWidget):
     """Draw (or open) a picture and see the current model's top classes and its prepared input."""
 
     modelLoaded = Signal(object)  # the Predictor
-    predictionUpdated = Signal(object)  # {'top': [(label, p)], 'empty': bool, 'probabilities': array|None, ...}
+    predictionUpdated = Signal(object)  # core.inference.Prediction
     preparedInputChanged = Signal(object)  # uint8 (C, H, W) the model sees, or None when nothing is drawn
     imageError = Signal(str)  # a picture could not be opened or pasted (also shown in the banner)
 
@@ -57,7 +54,7 @@ class DrawPage(ImageInputMixin, QWidget):
         super().__init__(parent)
         self.state = state or app_state()
         self.session = DrawSession(self.state, self)
-        self.last_prediction: dict[str, Any] | None = None
+        self.last_prediction: Prediction | None = None
         self.last_prepared: np.ndarray | None = None
         # Coalesce mouse moves for 10 ms: preparing a 560x560 drawing and predicting takes ~4 ms, so
         # this keeps a moving pen to ~60 predictions a second and the latency under 20 ms.
@@ -93,7 +90,7 @@ class DrawPage(ImageInputMixin, QWidget):
 
     # The model is the app's current model; these read it from the session.
     @property
-    def predictor(self) -> Any:
+    def predictor(self) -> Predictor | None:
         return self.session.predictor
 
     @property
@@ -116,8 +113,8 @@ class DrawPage(ImageInputMixin, QWidget):
         self.color_button = QToolButton()
         self.color_button.setToolTip("Ink colour (for models that see colour)")
         self.color_button.clicked.connect(self._choose_color)
-        self._color_action = self.toolbar.addWidget(self.color_button)
-        self._color_action.setVisible(False)
+        self.color_action = self.toolbar.addWidget(self.color_button)
+        self.color_action.setVisible(False)
         self._paint_color_button()
 
         self.toolbar.addSeparator()
@@ -191,44 +188,10 @@ class DrawPage(ImageInputMixin, QWidget):
         below.addStretch(1)
         left.addLayout(below)
 
-        # Right: the guess, the bars, what the model sees, which model.
-        panel = QFrame()
-        panel.setObjectName("predictionPanel")
-        panel.setFixedWidth(310)
-        right = QVBoxLayout(panel)
-        right.setContentsMargins(12, 8, 4, 8)
-        title = section_title("Prediction")
-        self.headline = QLabel()
-        self.headline.setWordWrap(True)
-        self.headline.setTextFormat(Qt.TextFormat.RichText)
-        self.headline.setMinimumHeight(56)
-        self.headline.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        self.bars = ProbabilityBars(TOP_K)
-        seen_title = section_title("What the model sees")
-        self.prepared_view = PixelView()
-        self.prepared_view.setFixedHeight(172)
-        self.prepared_caption = QLabel()
-        self.prepared_caption.setWordWrap(True)
-        self.prepared_caption.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
-        self.prepared_caption.setMinimumHeight(2 * self.fontMetrics().lineSpacing() + 4)
-        self.explain_label = QLabel()
-        self.explain_label.setWordWrap(True)
-        self.explain_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.model_label = QLabel()
-        self.model_label.setWordWrap(True)
-        self.model_label.setTextFormat(Qt.TextFormat.PlainText)
-        self._muted = [self.prepared_caption, self.explain_label, self.model_label]
-        self._apply_muted()
-        right.addWidget(title)
-        right.addWidget(self.headline)
-        right.addWidget(self.bars)
-        right.addSpacing(16)
-        right.addWidget(seen_title)
-        right.addWidget(self.prepared_view)
-        right.addWidget(self.prepared_caption)
-        right.addWidget(self.explain_label)
-        right.addStretch(1)
-        right.addWidget(self.model_label)
+        # Right: the guess, the bars, what the model sees, which model (widgets/prediction_panel.py).
+        self.panel = panel = PredictionPanel(TOP_K)
+        for name in ("headline", "bars", "prepared_view", "prepared_caption", "explain_label", "model_label"):
+            setattr(self, name, getattr(panel, name))
 
         body = QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)
@@ -251,10 +214,6 @@ class DrawPage(ImageInputMixin, QWidget):
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         self.addAction(action)
         return action
-
-    def _apply_muted(self) -> None:
-        """Secondary text: the palette's text colour blended towards the background (light and dark themes)."""
-        paint_muted(self._muted, muted_color(self, text_weight=0.68))
 
     def _on_size(self, value: int) -> None:
         self.canvas.set_brush_size(value)
@@ -320,7 +279,7 @@ class DrawPage(ImageInputMixin, QWidget):
         if self.predictor is not None:
             self.request_prediction()
 
-    def _on_model_changed(self, predictor: Any) -> None:
+    def _on_model_changed(self, predictor: Predictor | None) -> None:
         self._apply_model_ui()
         if predictor is None:
             self._show_neutral()
@@ -331,21 +290,10 @@ class DrawPage(ImageInputMixin, QWidget):
 
     def _apply_model_ui(self) -> None:
         p = self.predictor
-        if p is None:
-            self.model_label.setText("No model loaded.")
-            self.model_label.setToolTip("")
-            self.canvas.set_color_mode(False)
-            self._color_action.setVisible(False)
-            return
-        summary = self.state.model.context.summary
-        dataset = summary.dataset_title if summary.dataset_name or summary.dataset_title != "its dataset" else ""
-        c, h, w = p.input_shape
-        self.model_label.setText(f"Model: {summary.model_name}" + (f" · trained on {dataset}" if dataset else "")
-                                 + f"\n{len(p.classes)} classes · input {c}×{h}×{w}")
-        self.model_label.setToolTip(self.checkpoint_path or "")
-        colour = p.framing.channels == 3
+        self.panel.show_model(p, None if p is None else p.summary, self.checkpoint_path)
+        colour = p is not None and p.framing.channels == 3
         self.canvas.set_color_mode(colour)
-        self._color_action.setVisible(colour)
+        self.color_action.setVisible(colour)
 
     # -- predictions ------------------------------------------------------------------------------
     def _schedule_prediction(self) -> None:
@@ -363,10 +311,7 @@ class DrawPage(ImageInputMixin, QWidget):
             self._show_neutral()
             return
         if self._image is None and self.canvas.is_empty():
-            # A blank page: the neutral state at once, never a guess (and late results are dropped).
-            self.session.new_context()
-            self._publish({"top": [], "empty": True, "probabilities": None, "pixels": None, "inverted": False,
-                           "source": "drawing", "ms": 0.0})
+            self.session.clear_prediction()  # a blank page: the neutral state at once, never a guess
             return
         self.session.predict(self._current_input)
 
@@ -376,57 +321,24 @@ class DrawPage(ImageInputMixin, QWidget):
             return self.canvas.to_numpy(), "drawing"
         return self._image, "image"
 
-    def _publish(self, prediction: dict[str, Any]) -> None:
+    def _publish(self, prediction: Prediction) -> None:
         self.last_prediction = prediction
-        pixels = prediction["pixels"]
+        pixels = prediction.pixels
         changed = not (pixels is None and self.last_prepared is None)
         self.last_prepared = pixels
-        if prediction["empty"]:
+        if prediction.empty or self.predictor is None:
             self._show_neutral()
         else:
-            self._show_prediction(prediction)
+            self.panel.show_prediction(prediction, self.predictor)
         if changed:
             self.preparedInputChanged.emit(pixels)
         self.predictionUpdated.emit(prediction)
 
-    def _show_prediction(self, prediction: dict[str, Any]) -> None:
-        label, p = prediction["top"][0]
-        pct = format_probability(p)
-        highlight = self.palette().color(QPalette.ColorRole.Highlight).name()
-        if p >= UNSURE:
-            self.headline.setText(f"<span style='font-size:22px; font-weight:600; color:{highlight}'>"
-                                  f"{_html(label)}</span>&nbsp;&nbsp;<span style='font-size:15px'>{pct}</span>")
-        else:
-            self.headline.setText(f"<span style='font-size:15px'>Not sure. Maybe </span>"
-                                  f"<span style='font-size:20px; font-weight:600; color:{highlight}'>"
-                                  f"{_html(label)}</span>&nbsp;<span style='font-size:14px'>({pct})</span>")
-        self.bars.set_rows(prediction["top"])
-        self.prepared_view.set_pixels(prediction["pixels"])
-        self.prepared_caption.setText(describe_preparation(self.predictor.framing, prediction["inverted"]))
-        self.explain_label.setText(explain_preparation(self.predictor.framing, prediction["inverted"]))
-
     def _show_neutral(self) -> None:
         """No guess: no model yet, a model loading, or nothing drawn."""
+        self.panel.show_neutral(self.predictor, self.session.loading, bool(self.checkpoint_path))
         if self.predictor is None:
-            loading = self.session.loading
-            text = "Loading the model…" if loading else NO_MODEL
-            self.headline.setText(f"<span style='font-size:14px'>{text}</span>")
-            self.bars.clear("The classes and their probabilities appear here.")
-            self.prepared_view.set_placeholder("")
-            self.prepared_caption.setText("")
-            self.explain_label.setText("")
             self.canvas.set_hint("Draw a figure here")
-            if not loading and not self.checkpoint_path:
-                self.model_label.setText("No model loaded.")
-        else:
-            self.headline.setText(f"<span style='font-size:14px'>{DRAW_HINT}</span>")
-            self.bars.clear()
-            c, h, w = self.predictor.input_shape
-            self.prepared_caption.setText(f"{w}×{h} input: nothing drawn yet")
-            classes = self.predictor.classes
-            known = ", ".join(classes[:12]) + (f" and {len(classes) - 12} more" if len(classes) > 12 else "")
-            self.explain_label.setText(f"This model knows {len(classes)} classes: {known}.")
-        self.prepared_view.set_pixels(None)
 
     # -- pictures: open, drop, paste --------------------------------------------------------------
     def open_image_dialog(self) -> None:
@@ -441,9 +353,8 @@ class DrawPage(ImageInputMixin, QWidget):
         """Open a picture file in the background and classify it; a bad file shows a message (imageError)."""
         self.session.open_image(str(path))
 
-    def _on_image_opened(self, result: dict[str, Any]) -> None:
-        display = numpy_to_qimage(result["display"]).copy()
-        self.set_image(result["image"], result["name"], display)
+    def _on_image_opened(self, opened: OpenedPicture) -> None:
+        self.set_image(opened.image, opened.name, numpy_to_qimage(opened.display).copy())
 
     def _on_image_failed(self, message: str, details: str = "") -> None:
         self.banner.show_message(message, "error")
@@ -507,13 +418,7 @@ class DrawPage(ImageInputMixin, QWidget):
         self.session.shutdown()
 
     def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "_muted"):
-            self._apply_muted()
-        if event.type() == QEvent.Type.PaletteChange and self.last_prediction and not self.last_prediction["empty"] \
+        if event.type() == QEvent.Type.PaletteChange and self.last_prediction and not self.last_prediction.empty \
                 and self.predictor is not None:
-            self._show_prediction(self.last_prediction)  # the headline colour follows the theme
+            self.panel.show_prediction(self.last_prediction, self.predictor)  # the headline colour follows the theme
         super().changeEvent(event)
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

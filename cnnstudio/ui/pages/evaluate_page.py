@@ -7,7 +7,7 @@ first; click an image: look inside the network with it on the Inspect page) and 
 table, and exports the metrics (CSV, JSON) and any of its pictures (PNG).
 
 The dataset: the one loaded in the app when its classes and input shape match the checkpoint, else
-the checkpoint's own dataset, loaded from disk in the background (cnnstudio.ui.checkpoint_data);
+the checkpoint's own dataset, loaded from disk in the background (cnnstudio.core.model_context);
 when that is impossible the page says what to load, and evaluates once it is loaded.
 """
 
@@ -15,40 +15,31 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QHBoxLayout, QLabel, QListWidgetItem, QMenu, QRadioButton,
-                               QSplitter, QStackedWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QIcon, QImage
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidgetItem, QMenu, QSplitter, QStackedWidget,
+                               QToolButton, QVBoxLayout, QWidget)
 
-from cnnstudio.core.text import printable
+from cnnstudio.core.model_context import ModelContext
 from cnnstudio.ui.picture_export import PictureExportMixin
-from cnnstudio.ui.qimage import chw_to_hwc, numpy_to_qimage
 from cnnstudio.ui.compose import app_state
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.sessions.evaluate_session import EvaluateSession, EvaluationResult
 from cnnstudio.ui.widgets.banner import Banner
-from cnnstudio.ui.widgets.confusion_matrix import ConfusionMatrixView
 from cnnstudio.ui.widgets.empty_state import EmptyState
-from cnnstudio.ui.widgets.metric_card import MetricCard, NumberItem, per_class_table, thumbnail_gallery
+from cnnstudio.ui.widgets.evaluate_panels import GalleryPanel, MatrixPanel, PerClassPanel, pct
+from cnnstudio.ui.widgets.metric_card import MetricCard
 from cnnstudio.ui.widgets.muted import muted_color, paint_muted
-from cnnstudio.ui.widgets.prediction import format_probability
-from cnnstudio.ui.widgets.section_title import section_title
+
+if TYPE_CHECKING:  # imports torch: only its type is needed here
+    from cnnstudio.core.metrics import Evaluation
 
 GALLERY_LIMIT = 600  # thumbnails shown for one cell (the most confident first); the header says when capped
-THUMB = 84  # target thumbnail side in pixels (whole-factor nearest-neighbour scaling)
 NO_MODEL = ("No model to evaluate yet.\n\nTrain one on the Train page (3  Train) or open a run on the Runs page "
             "(4  Runs); it is evaluated on its test set automatically.")
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f} %"
-
-
-UNBALANCED = 3.0  # most / fewest test images per class above which the table opens sorted by recall
-RECALL_COLUMN = 2
 
 
 class EvaluatePage(PictureExportMixin, QWidget):
@@ -63,13 +54,12 @@ class EvaluatePage(PictureExportMixin, QWidget):
         super().__init__(parent)
         self.state = state or app_state()
         self.session = EvaluateSession(self.state, self)
-        self.evaluation: Any = None  # cnnstudio.core.metrics.Evaluation
-        self.context: Any = None  # cnnstudio.ui.checkpoint_data.ModelContext of the evaluated checkpoint
+        self.evaluation: Evaluation | None = None
+        self.context: ModelContext | None = None  # the evaluated checkpoint
         self.test_images: np.ndarray | None = None  # uint8 (N, C, H, W)
         self.selected_cell: tuple[int, int] | None = None
         self.eval_seconds = 0.0
         self.source = ""  # what was evaluated when it is not the test set (a classified folder)
-        self._gallery_indices: list[int] = []
         self._build()
         session = self.session
         session.loading.connect(lambda path: self._show_empty(f"Loading {Path(path).name}…", busy=True))
@@ -163,84 +153,33 @@ class EvaluatePage(PictureExportMixin, QWidget):
         header.addLayout(info, 1)
         outer.addLayout(header)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.setChildrenCollapsible(False)
-
-        # Left: the confusion matrix.
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 6, 6, 0)
-        top = QHBoxLayout()
-        top.addWidget(section_title("Confusion matrix"))
-        top.addStretch(1)
-        self.counts_radio = QRadioButton("Counts")
-        self.percent_radio = QRadioButton("% of true class")
-        self.counts_radio.setToolTip("Each cell: how many test images of the row's class got the column's class")
-        self.percent_radio.setToolTip("Each row as percentages: the diagonal is each class's recall")
-        self.counts_radio.setChecked(True)
-        group = QButtonGroup(self)
-        group.addButton(self.counts_radio)
-        group.addButton(self.percent_radio)
+        # The matrix on the left; the gallery above the per-class table on the right (widgets/evaluate_panels.py).
+        self.matrix_panel, self.gallery_panel, self.per_class = MatrixPanel(), GalleryPanel(), PerClassPanel()
+        self.matrix, self.counts_radio, self.percent_radio, self.matrix_hint = (
+            self.matrix_panel.matrix, self.matrix_panel.counts_radio, self.matrix_panel.percent_radio,
+            self.matrix_panel.hint)
+        self.gallery, self.gallery_title, self.gallery_hint = (
+            self.gallery_panel.gallery, self.gallery_panel.title, self.gallery_panel.hint)
+        self.table, self.macro_label, self.balance_label = (
+            self.per_class.table, self.per_class.macro_label, self.per_class.balance_label)
         self.percent_radio.toggled.connect(self.set_normalised)
-        top.addWidget(self.counts_radio)
-        top.addWidget(self.percent_radio)
-        left_layout.addLayout(top)
-        self.matrix_hint = QLabel("Rows: the true class · columns: what the model said. Blue diagonal: right; "
-                                  "red: mistakes. Click a cell to see its images.")
-        self.matrix_hint.setWordWrap(True)
-        left_layout.addWidget(self.matrix_hint)
-        self.matrix = ConfusionMatrixView()
         self.matrix.cellClicked.connect(self.select_cell)
-        self.matrix.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.matrix.customContextMenuRequested.connect(
-            lambda pos: self._png_menu("matrix", self.matrix.mapToGlobal(pos)))
-        left_layout.addWidget(self.matrix, 1)
-        splitter.addWidget(left)
-
-        # Right: the gallery above the per-class table.
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.setChildrenCollapsible(False)
-        gallery_box = QWidget()
-        gl = QVBoxLayout(gallery_box)
-        gl.setContentsMargins(6, 6, 0, 0)
-        self.gallery_title = section_title("Images")
-        gl.addWidget(self.gallery_title)
-        self.gallery_hint = QLabel("Click a cell of the matrix to see its test images.")
-        self.gallery_hint.setWordWrap(True)
-        gl.addWidget(self.gallery_hint)
-        self.gallery = thumbnail_gallery()
         self.gallery.itemClicked.connect(self._on_gallery_clicked)
         self.gallery.itemActivated.connect(self._on_gallery_clicked)
-        self.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.gallery.customContextMenuRequested.connect(
-            lambda pos: self._png_menu("gallery", self.gallery.viewport().mapToGlobal(pos)))
-        gl.addWidget(self.gallery, 1)
-        right.addWidget(gallery_box)
-
-        table_box = QWidget()
-        tl = QVBoxLayout(table_box)
-        tl.setContentsMargins(6, 6, 0, 0)
-        table_top = QHBoxLayout()
-        table_top.addWidget(section_title("Per class"))
-        table_top.addStretch(1)
-        self.macro_label = QLabel()
-        table_top.addWidget(self.macro_label)
-        tl.addLayout(table_top)
-        # Said only when the test classes are unbalanced; wraps, so it never widens the page.
-        self.balance_label = QLabel()
-        self.balance_label.setWordWrap(True)
-        self.balance_label.setStyleSheet("color: #d35400;")
-        self.balance_label.setVisible(False)
-        tl.addWidget(self.balance_label)
-        self.table = per_class_table()
-        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.table.customContextMenuRequested.connect(
-            lambda pos: self._png_menu("table", self.table.viewport().mapToGlobal(pos)))
-        self.table.itemDoubleClicked.connect(self._on_table_double_clicked)
-        tl.addWidget(self.table, 1)
-        right.addWidget(table_box)
+        self.per_class.classActivated.connect(lambda index: self.select_cell(index, index))
+        for name, view, area in (("matrix", self.matrix, self.matrix), ("gallery", self.gallery, self.gallery.viewport()),
+                                 ("table", self.table, self.table.viewport())):
+            view.customContextMenuRequested.connect(
+                lambda pos, name=name, area=area: self._png_menu(name, area.mapToGlobal(pos)))
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.setChildrenCollapsible(False)
+        right.addWidget(self.gallery_panel)
+        right.addWidget(self.per_class)
         right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 2)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(self.matrix_panel)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 5)
         splitter.setStretchFactor(1, 6)
@@ -328,9 +267,9 @@ class EvaluatePage(PictureExportMixin, QWidget):
         n = len(ev.labels)
         wrong = int((ev.predictions != ev.labels).sum())
         what = "images" if self.source else "test images"
-        self.accuracy_card.set(_pct(ev.accuracy), f"{n - wrong:,} of {n:,} {what} right")
+        self.accuracy_card.set(pct(ev.accuracy), f"{n - wrong:,} of {n:,} {what} right")
         self.loss_card.set(f"{ev.loss:.3f}", "cross-entropy, lower is better")
-        self.mistakes_card.set(f"{wrong:,}", f"{_pct(wrong / n) if n else '–'} of the "
+        self.mistakes_card.set(f"{wrong:,}", f"{pct(wrong / n) if n else '–'} of the "
                                               f"{'images' if self.source else 'test set'}")
         summary = self.context.summary
         run = Path(self.checkpoint_path or "").parent.name
@@ -342,34 +281,9 @@ class EvaluatePage(PictureExportMixin, QWidget):
 
         self.matrix.set_matrix(ev.confusion_matrix(), ev.classes)
         self.matrix.set_normalised(self.percent_radio.isChecked())
-        self._fill_table()
+        self.per_class.show_evaluation(ev)
         # Start on the most common mistake: the most instructive cell for a first look.
         self.select_cell(*ev.most_common_mistake())
-
-    def _fill_table(self) -> None:
-        rows = self.evaluation.per_class()
-        self.table.setSortingEnabled(False)
-        self.table.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            name = QTableWidgetItem(row["class"])
-            name.setData(Qt.ItemDataRole.UserRole + 1, r)  # the class index, whatever the sort order
-            self.table.setItem(r, 0, name)
-            for c, key in enumerate(("precision", "recall", "f1"), start=1):
-                self.table.setItem(r, c, NumberItem(_pct(row[key]), row[key]))
-            self.table.setItem(r, 4, NumberItem(f"{row['support']:,}", row["support"]))
-        self.table.setSortingEnabled(True)
-        macro = self.evaluation.macro_averages()
-        self.macro_label.setText(f"Average over classes: precision {_pct(macro['precision'])}, recall "
-                                 f"{_pct(macro['recall'])}, F1 {_pct(macro['f1'])}")
-        counts = [row["support"] for row in rows if row["support"]]
-        unbalanced = bool(counts) and max(counts) > UNBALANCED * min(counts)
-        if unbalanced:
-            # Overall accuracy hides a rare class the model misses: lowest recall first.
-            self.table.sortItems(RECALL_COLUMN, Qt.SortOrder.AscendingOrder)
-            self.balance_label.setText(f"Unbalanced classes ({max(counts):,} to {min(counts):,} test images): "
-                                       "sorted by recall, the classes the model misses most first.")
-        self.balance_label.setVisible(unbalanced)
-        self.table.setToolTip("Click a column header to sort. Double-click a class to see its correct images.")
 
     def set_normalised(self, normalised: bool) -> None:
         """Counts (False) or each row as percentages of its true class (True)."""
@@ -391,72 +305,17 @@ class EvaluatePage(PictureExportMixin, QWidget):
         indices = ev.samples_for_cell(true_class, predicted_class)
         total = len(indices)
         shown = indices[:GALLERY_LIMIT]
-        t_name, p_name = printable(ev.classes[true_class]), printable(ev.classes[predicted_class])
-        if true_class == predicted_class:
-            self.gallery_title.setText(f"{t_name}: recognised correctly ({total:,})")
-        else:
-            self.gallery_title.setText(f"{t_name} mistaken for {p_name} ({total:,})")
-        if total == 0:
-            self.gallery_hint.setText("No test image falls in this cell.")
-        else:
-            capped = f" Showing the {len(shown):,} most confident of {total:,}." if total > len(shown) else ""
-            self.gallery_hint.setText("Most confident first; the percentage is the model's confidence in "
-                                      f"{p_name}. Click an image to look inside the network with it.{capped}")
-        self._fill_gallery(shown)
+        self.gallery_panel.describe(ev.classes, true_class, predicted_class, total, len(shown))
+        self.gallery_panel.show_images(ev, self.test_images, shown)
         self.cellSelected.emit(*self.selected_cell)
 
     def gallery_indices(self) -> list[int]:
         """The test-set indices shown in the gallery, in order."""
-        return list(self._gallery_indices)
-
-    def _thumb_scale(self) -> int:
-        h, w = self.test_images.shape[2:]
-        return max(1, round(THUMB / max(h, w)))
-
-    def _fill_gallery(self, indices: np.ndarray) -> None:
-        ev = self.evaluation
-        self.gallery.clear()
-        self._gallery_indices = [int(i) for i in indices]
-        if not len(indices):
-            return
-        scale = self._thumb_scale()
-        h, w = self.test_images.shape[2:]
-        icon = QSize(w * scale, h * scale)
-        fm = self.gallery.fontMetrics()
-        cell_w = max(icon.width() + 12, fm.horizontalAdvance("100.0 % pentagon") + 6)
-        self.gallery.setIconSize(icon)
-        self.gallery.setGridSize(QSize(cell_w, icon.height() + 2 * fm.height() + 10))
-        preds = ev.predictions
-        self.gallery.setUpdatesEnabled(False)
-        for i in self._gallery_indices:
-            t, p = int(ev.labels[i]), int(preds[i])
-            conf = float(ev.probabilities[i, p])
-            hwc = chw_to_hwc(self.test_images[i])
-            pixmap = QPixmap.fromImage(numpy_to_qimage(hwc)).scaled(
-                icon, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
-            mark = "✓" if t == p else "✗"
-            item = QListWidgetItem(QIcon(pixmap), f"{format_probability(conf)} {printable(ev.classes[p])}\n{mark} true: "
-                                                  f"{printable(ev.classes[t])}")
-            item.setData(Qt.ItemDataRole.UserRole, i)
-            order = np.argsort(-ev.probabilities[i])[:3]
-            guesses = "\n".join(f"  {printable(ev.classes[j])}: {format_probability(float(ev.probabilities[i, j]))}"
-                                for j in order)
-            item.setToolTip(f"Test image #{i}\nTrue class: {printable(ev.classes[t])}\nTop guesses:\n{guesses}\n"
-                            "Click to look inside the network with it")
-            item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
-            self.gallery.addItem(item)
-        self.gallery.setUpdatesEnabled(True)
-        self.gallery.scrollToTop()
+        return list(self.gallery_panel.indices)
 
     def gallery_item_rect(self, position: int):
         """Viewport rectangle of the gallery's position-th image (for tests that click it)."""
         return self.gallery.visualItemRect(self.gallery.item(position))
-
-    def _on_table_double_clicked(self, item: QTableWidgetItem) -> None:
-        name = self.table.item(item.row(), 0)
-        index = name.data(Qt.ItemDataRole.UserRole + 1) if name is not None else None
-        if index is not None:
-            self.select_cell(int(index), int(index))
 
     # ------------------------------------------------------------------------------------------------
     # Opening an image in the Inspect view
@@ -486,14 +345,17 @@ class EvaluatePage(PictureExportMixin, QWidget):
 
     def classify_folder_dialog(self):
         """"Classify a folder…" with the model in use; a labelled folder can come back here."""
+        from cnnstudio.ui.sessions.classify_session import ClassifySession
         from cnnstudio.ui.widgets.classify_dialog import ClassifyFolderDialog
 
         if self.context is None:
             return None
         summary = self.context.summary
         text = f"Model {summary.model_name}, trained on {summary.dataset_title} ({len(summary.classes)} classes)."
-        self.classify_dialog = ClassifyFolderDialog(self.context.predictor, text, self,
+        session = ClassifySession()
+        self.classify_dialog = ClassifyFolderDialog(session, self.context.predictor, text, self,
                                                     show_on_evaluate=self.show_classified_folder)
+        session.setParent(self.classify_dialog)  # the folder's run lives and ends with its dialog
         self.classify_dialog.open()
         return self.classify_dialog
 
@@ -562,7 +424,7 @@ class EvaluatePage(PictureExportMixin, QWidget):
         names = {"matrix": "confusion-matrix.png", "gallery": "gallery.png", "table": "per-class.png"}
         return self._default_name(names[what])
 
-    def png_menu_actions(self, menu: Any, what: str) -> None:
+    def png_menu_actions(self, menu: QMenu, what: str) -> None:
         if what == "matrix":
             menu.addSeparator()
             menu.addAction("Show counts", lambda: self.set_normalised(False))

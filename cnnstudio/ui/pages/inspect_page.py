@@ -12,28 +12,30 @@ page through the main window (on_training_epoch, on_drawing): pages never look e
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QAction, QImage, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QScrollArea, QStackedWidget, QTabWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QFileDialog, QMenu, QStackedWidget, QVBoxLayout, QWidget
 
-from cnnstudio.core.framing import describe_preparation
 from cnnstudio.core.inspection.display import layer_number
 from cnnstudio.ui.image_input import ImageInputMixin
 from cnnstudio.ui.picture_export import PictureExportMixin
-from cnnstudio.ui.qimage import chw_to_hwc, crisp_qimage, qimage_to_numpy
+from cnnstudio.ui.qimage import qimage_to_numpy
 from cnnstudio.ui.compose import app_state
 from cnnstudio.ui.state import AppState
-from cnnstudio.ui.sessions.inspect_session import InspectRequest, InspectSession
+from cnnstudio.core.inspection.mosaic import FilterMosaic, MosaicLayout
+from cnnstudio.core.model_context import ModelContext
+from cnnstudio.ui.sessions.inspect_session import Inspected, InspectInput, InspectRequest, InspectSession
 from cnnstudio.ui.widgets.banner import Banner
 from cnnstudio.ui.widgets.empty_state import EmptyState
 from cnnstudio.ui.widgets.feature_section import FeatureSection
-from cnnstudio.ui.widgets.filter_panel import FilterPanel
-from cnnstudio.ui.widgets.inspect_panels import ExplainPanel, FeatureMapsPanel, InputBar
+from cnnstudio.ui.widgets.inspect_panels import InspectContent
 from cnnstudio.ui.widgets.muted import muted_color, paint_muted
+
+if TYPE_CHECKING:  # torch-heavy: the page works while torch is still loading
+    from cnnstudio.core.inspection.attribution import Inspection
 
 NO_MODEL = ("Nothing to look inside yet.\n\nTrain a model on the Train page (3  Train) or open a run on the Runs "
             "page (4  Runs). This page then shows its filters, what each layer sees in an image, and where "
@@ -52,7 +54,7 @@ def _html(text: str) -> str:
 class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
     """Filters, feature maps, prediction and Grad-CAM of the current model for one input."""
 
-    modelLoaded = Signal(object)  # cnnstudio.ui.checkpoint_data.ModelContext
+    modelLoaded = Signal(object)  # cnnstudio.core.model_context.ModelContext
     modelFailed = Signal(str)
     inspectionReady = Signal(object)  # cnnstudio.core.inspection.Inspection of the shown input
     filtersReady = Signal(object)  # the FilterGrid (weights) or ChannelPatches (top patches) now shown
@@ -63,15 +65,9 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         super().__init__(parent)
         self.state = state or app_state()
         self.session = InspectSession(self.state, self)
-        self.inspection: Any = None  # the last Inspection shown
+        self.inspection: Inspection | None = None  # the last one shown
         self.input_pixels: np.ndarray | None = None  # uint8 (C, H, W): exactly what the model sees
-        self.input_kind = "test"  # "test", "image", "drawing"
-        self.test_index = 0
-        self.input_name = ""
         self.last_ms = 0.0
-        self._raw_image: Any = None  # the opened / pasted picture, re-framed when the model changes
-        self._drawing: np.ndarray | None = None  # the Draw page's latest prepared input
-        self._deferred_checkpoint: str | None = None  # an epoch's last.pt, loaded when the page is shown
         self._true_class: int | None = None
 
         self.setAcceptDrops(True)
@@ -79,9 +75,6 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         session = self.session
         session.modelLoading.connect(self._on_loading)
         session.modelLoaded.connect(self._on_loaded)
-        # A model chosen since (the run's best.pt when it ends, or "Use this model" on the Runs page)
-        # makes an epoch's last.pt waiting for this page to be shown stale: it must not replace the choice.
-        state.checkpointChanged.connect(lambda _path: setattr(self, "_deferred_checkpoint", None))
         session.modelFailed.connect(self._on_load_failed)
         session.modelCleared.connect(lambda: self.stack.setCurrentIndex(0))
         session.inspected.connect(self._on_inspected)
@@ -89,7 +82,8 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         session.filtersReady.connect(self._on_filters)
         session.filtersFailed.connect(self._on_filters_failed)
         session.modelCleared.connect(lambda: self.filters.set_busy(None))
-        session.imagePrepared.connect(self._on_prepared)
+        session.inputChosen.connect(self._on_input)
+        session.inputRefused.connect(lambda message: self.banner.show_message(message, "warning"))
         session.imageOpened.connect(self._on_file_opened)
         session.imageFailed.connect(self._image_failed)
         if session.context is not None:
@@ -97,7 +91,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
 
     # The model in use and the filters shown, read from the session and the filter panel.
     @property
-    def context(self) -> Any:
+    def context(self) -> ModelContext | None:
         return self.session.context
 
     @property
@@ -109,7 +103,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         return self.filters.mosaic
 
     @property
-    def filter_layout(self) -> dict[str, Any]:
+    def filter_layout(self) -> MosaicLayout | None:
         return self.filters.layout_info
 
     @property
@@ -124,33 +118,25 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         return self.filters.text_at(y, x)
 
     # ------------------------------------------------------------------------------------------------
-    # UI
+    # UI (the layout is widgets/inspect_panels.InspectContent; this page wires it)
     def _build(self) -> None:
         self.banner = Banner()
         self.stack = QStackedWidget()
         self.empty = EmptyState(NO_MODEL)
         self.stack.addWidget(self.empty)
-
-        content = QWidget()
-        cl = QVBoxLayout(content)
-        cl.setContentsMargins(0, 0, 0, 0)
-        self._build_controls()
-        cl.addWidget(self.input_bar)
-        body = QHBoxLayout()
-        # In a short window the prediction, both pictures and the heatmap's settings do not fit one above
-        # the other: scroll them rather than let Qt squeeze the captions into the pictures.
-        side = QScrollArea()
-        side.setWidget(self.explain)
-        side.setWidgetResizable(True)
-        side.setFrameShape(QFrame.Shape.NoFrame)
-        side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        side.setFixedWidth(self.explain.width() + side.verticalScrollBar().sizeHint().width())
-        side.viewport().setAutoFillBackground(False)
-        self.explain.setAutoFillBackground(False)
-        body.addWidget(side, 0)
-        body.addWidget(self._build_tabs(), 1)
-        cl.addLayout(body, 1)
+        self.content = content = InspectContent()
         self.stack.addWidget(content)
+        self.input_bar, self.explain, self.maps, self.filters, self.tabs = (
+            content.input_bar, content.explain, content.maps, content.filters, content.tabs)
+        # The controls under the names other code and tests use.
+        for name in ("index_spin", "count_label", "prev_button", "next_button", "random_button", "open_button",
+                     "follow_draw_check", "follow_train_check", "input_label", "model_label"):
+            setattr(self, name, getattr(self.input_bar, name))
+        for name in ("headline", "bars", "input_view", "heat_view", "input_caption", "cam_caption", "class_combo",
+                     "method_combo", "cam_layer_combo", "alpha_slider", "heat_help"):
+            setattr(self, name, getattr(self.explain, name))
+        self.maps_help, self.levels_combo = self.maps.help, self.maps.levels_combo
+        self._connect_controls()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
@@ -166,41 +152,23 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         paste.triggered.connect(self.paste)
         self.addAction(paste)
 
-    def _build_controls(self) -> None:
-        """The input row and the left panel (widgets/inspect_panels.py), wired to this page."""
-        self.input_bar = bar = InputBar()
-        for name in ("index_spin", "count_label", "prev_button", "next_button", "random_button", "open_button",
-                     "follow_draw_check", "follow_train_check", "input_label", "model_label"):
-            setattr(self, name, getattr(bar, name))
+    def _connect_controls(self) -> None:
         self.index_spin.valueChanged.connect(self.show_test_sample)
         self.prev_button.clicked.connect(lambda: self.step_test_sample(-1))
         self.next_button.clicked.connect(lambda: self.step_test_sample(1))
         self.random_button.clicked.connect(self.random_test_sample)
         self.open_button.clicked.connect(self.open_image_dialog)
         self.follow_draw_check.toggled.connect(self.set_follow_drawing)
-        self.explain = panel = ExplainPanel()
-        for name in ("headline", "bars", "input_view", "heat_view", "input_caption", "cam_caption", "class_combo",
-                     "method_combo", "cam_layer_combo", "alpha_slider", "heat_help"):
-            setattr(self, name, getattr(panel, name))
-        panel.pictureMenuRequested.connect(self._png_menu)
+        self.explain.pictureMenuRequested.connect(self._png_menu)
         self.class_combo.currentIndexChanged.connect(lambda _i: self.request_inspection())
         self.method_combo.currentIndexChanged.connect(self._on_method)
         self.cam_layer_combo.currentIndexChanged.connect(lambda _i: self.request_inspection())
         self.alpha_slider.valueChanged.connect(self._redraw_heat)
-
-    def _build_tabs(self) -> QTabWidget:
-        self.tabs = QTabWidget()
-        self.maps = FeatureMapsPanel()
-        self.maps_help, self.levels_combo = self.maps.help, self.maps.levels_combo
         self.levels_combo.currentIndexChanged.connect(lambda _i: self.request_inspection())
         self.maps.pictureMenuRequested.connect(self._png_menu)
-        self.tabs.addTab(self.maps, "Feature maps")
-        self.filters = FilterPanel()
         self.filters.requested.connect(self._request_weights)
         self.filters.patchesRequested.connect(self._request_patches)
         self.filters.saveRequested.connect(lambda: self.save_png_dialog("filters"))
-        self.tabs.addTab(self.filters, "Filters")
-        return self.tabs
 
     def _apply_theme(self) -> None:
         color = muted_color(self)
@@ -221,31 +189,16 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
     def on_training_epoch(self, event: Any) -> None:
         """After each training epoch: reload the run's last.pt (a copy of the weights, never the live model)."""
         path = event.get("checkpoint") if isinstance(event, dict) else getattr(event, "checkpoint", None)
-        if not path or not self.follow_train_check.isChecked():
-            return
-        if self.isVisible():
-            self.session.load_live(str(path))
-        else:
-            self._deferred_checkpoint = str(path)  # loaded when the page is shown
+        if path and self.follow_train_check.isChecked():
+            self.session.training_epoch(str(path), now=self.isVisible())
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if self._deferred_checkpoint:
-            path, self._deferred_checkpoint = self._deferred_checkpoint, None
-            self.session.load_live(path)
+        self.session.load_deferred()
 
-    def on_drawing(self, pixels: Any) -> None:
+    def on_drawing(self, pixels: np.ndarray | None) -> None:
         """The Draw page's prepared input (None when nothing is drawn); inspected while following it."""
-        self._drawing = None if pixels is None else np.ascontiguousarray(pixels, dtype=np.uint8)
-        if self.input_kind != "drawing":
-            return
-        self.input_name = "the drawing"
-        if self._drawing is None:
-            self._set_input(None, "Draw something on the Draw page (7  Draw): it appears here as the model sees it.")
-        elif self.context is not None and tuple(self._drawing.shape) != self.context.input_shape:
-            self._set_input(None, "The drawing was prepared for another model; draw again.")
-        else:
-            self._set_input(self._drawing, "The drawing from the Draw page, framed like the training images.")
+        self.session.set_drawing(pixels)
 
     def set_follow_drawing(self, follow: bool) -> None:
         """Inspect the Draw page's prepared input, live (True), or go back to the test image (False)."""
@@ -253,8 +206,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
             self.follow_draw_check.setChecked(bool(follow))  # calls back here
             return
         if follow:
-            self.input_kind = "drawing"
-            self.on_drawing(self._drawing)
+            self.session.follow_drawing()
         elif self.input_kind == "drawing":
             self.show_test_sample(self.index_spin.value())
 
@@ -262,7 +214,6 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
     # The model
     def set_checkpoint(self, path: str | None) -> None:
         """Use this checkpoint (the app's current model: every page follows); None clears the page."""
-        self._deferred_checkpoint = None
         self.session.set_checkpoint(path)
 
     def _on_loading(self, path: str) -> None:
@@ -279,49 +230,40 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
             self._show_model_label()
         self.modelFailed.emit(message)
 
-    def _on_loaded(self, context: Any) -> None:
+    def _on_loaded(self, context: ModelContext) -> None:
         if not context.live:
             self.banner.clear_message()
         if context.dataset is None:
             self.banner.show_message(context.dataset_note + " Meanwhile you can open, paste or draw an image.",
                                      "warning")
-        self._fill_model_controls(context)
+        self.content.show_model(context, self.session.test_count(), self.test_index)
+        self._on_method()
         self._show_model_label()
         self.stack.setCurrentIndex(1)
         self.modelLoaded.emit(context)
-        self._refresh_input()
+        self.session.show_input()  # the same input, framed for this model
         self.filters.request()
 
-    def _fill_model_controls(self, ctx: Any) -> None:
-        keys = [c.key for c in ctx.conv_layers]
-        same_arch = keys == self.filters.layer_keys() and self.explain.class_names() == ctx.classes
-        self.filters.set_layers(ctx.conv_layers)
-        self.explain.set_model(ctx, same_arch)
-        self.input_bar.set_test_count(len(ctx.dataset.test_labels) if ctx.dataset is not None else 0,
-                                      self.test_index)
-        self._on_method()
-
     def _show_model_label(self) -> None:
-        ctx = self.context
-        if ctx is None:
-            self.model_label.setText("")
-            return
-        path = Path(ctx.path)
-        when = f", after epoch {ctx.predictor.checkpoint.get('epoch', '?')} (training)" if ctx.live else ""
-        ms = f" · inspected in {self.last_ms:.0f} ms" if self.last_ms else ""
-        self.model_label.setText(f"Model {ctx.summary.model_name} · {path.parent.name}/{path.name}{when}{ms}")
-        self.model_label.setToolTip(f"{self.model_label.text()}\n{path}")
+        text = self.session.describe_model(self.last_ms)
+        self.model_label.setText(text)
+        if self.context is not None:
+            self.model_label.setToolTip(f"{text}\n{self.context.path}")
 
     # ------------------------------------------------------------------------------------------------
-    # Inputs
-    def _refresh_input(self) -> None:
-        """After a model (re)load: the same input, framed for this model."""
-        if self.input_kind == "drawing":
-            self.on_drawing(self._drawing)
-        elif self.input_kind == "image" and self._raw_image is not None:
-            self.set_input_image(self._raw_image, self.input_name)
-        else:
-            self.show_test_sample(self.test_index)
+    # Inputs: chosen by the session (inputChosen), shown here
+    @property
+    def input_kind(self) -> str:
+        """"test", "image" or "drawing"."""
+        return self.session.input_kind
+
+    @property
+    def test_index(self) -> int:
+        return self.session.test_index
+
+    @property
+    def input_name(self) -> str:
+        return self.session.input_name
 
     def show_test_sample(self, index: int, checkpoint: str | None = None) -> None:
         """Inspect test image `index` (of the dataset the checkpoint was trained on).
@@ -329,67 +271,27 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         checkpoint: when given and different from the current one, that model is loaded first (the
         Evaluate page passes its own, so the index means the same image on both pages).
         """
-        index = int(index)
-        self.test_index = index
-        if self.input_kind == "drawing" and self.follow_draw_check.isChecked():
-            self.input_kind = "test"
-            self.follow_draw_check.setChecked(False)  # -> set_follow_drawing(False): comes back here
-        self.input_kind = "test"
-        self._raw_image = None
+        self.session.choose_test(int(index))  # before unchecking Follow, which then does not go back
+        self.follow_draw_check.setChecked(False)
         if checkpoint and checkpoint != self.checkpoint_path:
             self.set_checkpoint(checkpoint)  # shown once that model is loaded
             return
-        if self.context is None:
-            return  # shown once the model is loaded
-        picked = self.session.test_image(index)
-        if isinstance(picked, str):
-            if self.session.test_count():
-                self.banner.show_message(picked, "warning")  # out of range: the shown image stays
-            else:
-                self._set_input(None, picked)
-            return
-        pixels, label, n = picked
-        self.input_bar.set_test_count(n, index)
-        self.input_name = f"test image {index}"
-        self._set_input(pixels, f"Test image {index} of {n:,} · true class: {self.context.classes[label]}",
-                        true_class=label)
+        self.session.show_test(int(index))
 
     def step_test_sample(self, step: int) -> None:
-        n = self.session.test_count()
-        if n:
-            self.show_test_sample((self.test_index + step) % n if self.input_kind == "test" else self.test_index)
+        self.session.step_test(step)
 
     def random_test_sample(self) -> None:
-        n = self.session.test_count()
-        if n:
-            self.show_test_sample(int(np.random.default_rng().integers(0, n)))
+        self.session.random_test()
 
     def set_input_image(self, image: Any, name: str = "image") -> None:
         """Inspect a picture: numpy array (any size; a uint8 (C, H, W) of the model's input shape is used
         as it is), PIL image or QImage. It is framed like the training images (Predictor.prepare)."""
         if isinstance(image, QImage):
             image = qimage_to_numpy(image)
-        if self.follow_draw_check.isChecked():
-            self.input_kind = "image"
-            self.follow_draw_check.setChecked(False)
-        self.input_kind = "image"
-        self._raw_image = image
-        self.input_name = name
-        ctx = self.context
-        if ctx is None:
-            return  # framed once the model is loaded
-        arr = image if isinstance(image, np.ndarray) else None
-        if arr is not None and arr.dtype == np.uint8 and arr.ndim == 3 and tuple(arr.shape) == ctx.input_shape:
-            self._set_input(np.ascontiguousarray(arr), f"{name}, as given ({'×'.join(map(str, arr.shape))})")
-            return
-        self.session.prepare_image(image, name)
-
-    def _on_prepared(self, prepared: Any, name: str) -> None:
-        if self.input_kind != "image" or self.context is None:
-            return
-        how = describe_preparation(self.context.predictor.framing, prepared.inverted)
-        note = " (it looks empty to the model)" if prepared.empty else ""
-        self._set_input(prepared.pixels, f"{name}: framed like the training images ({how}){note}")
+        self.session.choose_image(image, name)
+        self.follow_draw_check.setChecked(False)
+        self.session.show_image(image, name)
 
     def open_image_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open an image to inspect", "", IMAGE_FILTER)
@@ -415,11 +317,13 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
     def _reject_input(self, message: str) -> None:
         self._image_failed(message)
 
-    def _set_input(self, pixels: np.ndarray | None, description: str, true_class: int | None = None) -> None:
-        self._true_class = true_class
-        self.input_pixels = None if pixels is None else np.ascontiguousarray(pixels, dtype=np.uint8)
-        self.input_label.setText(description)
-        self.input_label.setToolTip(description)
+    def _on_input(self, chosen: InspectInput) -> None:
+        if chosen.kind == "test" and chosen.pixels is not None:
+            self.input_bar.set_test_count(self.session.test_count(), self.test_index)
+        self._true_class = chosen.true_class
+        self.input_pixels = None if chosen.pixels is None else np.ascontiguousarray(chosen.pixels, dtype=np.uint8)
+        self.input_label.setText(chosen.description)
+        self.input_label.setToolTip(chosen.description)
         self.input_view.set_pixels(self.input_pixels)
         self.inputChanged.emit(self.input_pixels)
         if self.input_pixels is None:
@@ -432,12 +336,6 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
 
     # ------------------------------------------------------------------------------------------------
     # Inspection
-    def _target_class(self) -> int | None:
-        return self.explain.target_class()
-
-    def _heat_method(self) -> str:
-        return self.explain.method()
-
     def select_cam_class(self, class_index: int | None) -> None:
         """Explain this class (None: the predicted one)."""
         self.explain.select(self.class_combo, class_index if class_index is not None else None)
@@ -457,22 +355,22 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         """Inspect the current input with the current settings (a newer request supersedes this one)."""
         if self.context is None or self.input_pixels is None:
             return
-        saliency = self._heat_method() == "saliency"
+        saliency = self.explain.method() == "saliency"
         self.session.inspect(InspectRequest(
             pixels=self.input_pixels, cam_key=None if saliency else self.cam_layer_combo.currentData(),
-            target=self._target_class(), saliency=saliency, levels=self.levels_combo.currentData() or "map"))
+            target=self.explain.target_class(), saliency=saliency, levels=self.levels_combo.currentData() or "map"))
 
-    def _on_inspected(self, result: dict[str, Any]) -> None:
+    def _on_inspected(self, inspected: Inspected) -> None:
         """The newest inspection (a newer request supersedes an older one, whose result never arrives)."""
-        ins = result["inspection"]
+        result = inspected.result
+        ins = result.inspection
         self.inspection = ins
-        self.last_ms = float(result["ms"])
+        self.last_ms = result.ms
         self._show_prediction()
         self.explain.show_heatmap(ins, self.context.classes, self.input_pixels)
-        if result.get("cam_note"):
-            self.banner.show_message(f"Grad-CAM fell back to its default layer: {result['cam_note']}", "warning")
-        # Feature maps.
-        self.maps.show_sections(result["sections"], self.context.classes)
+        if result.cam_note:
+            self.banner.show_message(f"Grad-CAM fell back to its default layer: {result.cam_note}", "warning")
+        self.maps.show_sections(result.sections, self.context.classes)
         self._show_model_label()
         self.inspectionReady.emit(ins)
 
@@ -512,24 +410,20 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
     def request_filters(self) -> None:
         self.filters.request()
 
+    # The busy sign while the session computes them (nothing is started without a model).
     def _request_weights(self, key: str, per_filter: bool) -> None:
-        self.session.show_filters(key, per_filter)
-        self._show_filters_busy(key, "filters")
+        if self.session.show_filters(key, per_filter):
+            self.filters.set_busy(f"Computing the filters of layer {layer_number(key)}…")
 
     def _request_patches(self, key: str) -> None:
-        self.session.show_patches(key)
-        self._show_filters_busy(key, "top image patches")
-
-    def _show_filters_busy(self, key: str, what: str) -> None:
-        """The busy sign while the session computes them (nothing was started without a model)."""
-        if self.session.filters_busy:
-            self.filters.set_busy(f"Computing the {what} of layer {layer_number(key)}…")
+        if self.session.show_patches(key):
+            self.filters.set_busy(f"Computing the top image patches of layer {layer_number(key)}…")
 
     def _on_filters_failed(self, message: str) -> None:
         self.filters.set_busy(None)
         self.banner.show_message(f"Could not show the filters: {message}", "error")
 
-    def _on_filters(self, result: dict[str, Any]) -> None:
+    def _on_filters(self, result: FilterMosaic) -> None:
         self.filters.set_busy(None)
         self.filters.show_result(result)
         self.filtersReady.emit(self.filters.grid if self.filters.kind == "weights" else self.filters.patches)
@@ -537,30 +431,15 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
     # ------------------------------------------------------------------------------------------------
     # Pictures
     def grab_image(self, what: str) -> QImage:
-        """A picture of "filters" (the whole mosaic, each weight a crisp square), "input", "heatmap" (the
-        overlay), or "layer:<key>" (that layer's feature-map section as shown)."""
-        if what == "filters" and self.filters.mosaic is not None:
-            return crisp_qimage(self.filters.mosaic, 2048)
-        if what == "input" and self.input_pixels is not None:
-            return crisp_qimage(chw_to_hwc(self.input_pixels), 448)
-        if what == "heatmap" and self.cam_image is not None:
-            return crisp_qimage(self.cam_image, 448)
-        if what.startswith("layer:"):
-            section = self.section(what.split(":", 1)[1])
-            if section is not None:
-                return section.grab().toImage()
-        raise ValueError(f"nothing to save for {what!r} yet")
+        """A picture of "filters", "input", "heatmap" or "layer:<key>" (InspectContent.grab)."""
+        return self.content.grab(what, self.input_pixels)
 
     def png_name(self, what: str) -> str:
         stem = Path(self.checkpoint_path or "model").parent.name or "model"
         return f"{stem}-{what.replace(':', '-')}.png"
 
-    def png_menu_actions(self, menu: Any, what: str) -> None:
-        if what.startswith("layer:"):
-            key = what.split(":", 1)[1]
-            if key in self.conv_layer_keys():
-                menu.addAction("Show this layer's filters", lambda: (self.select_layer(key),
-                                                                     self.tabs.setCurrentIndex(1)))
+    def png_menu_actions(self, menu: QMenu, what: str) -> None:
+        self.content.add_layer_actions(menu, what)
 
     # ------------------------------------------------------------------------------------------------
     def busy(self) -> bool:

@@ -1,10 +1,10 @@
 """Step 2, Model: pick a preset architecture or edit one layer by layer, with live shapes.
 
-The page owns one spec (a plain dict, see cnnstudio.core.models.spec). Every edit re-runs the
-torch-free infer_shapes for the loaded dataset's input shape and class count, refreshes the table
-(output shape, parameters and the size arithmetic of every layer) and hands the spec to
-AppState.set_spec(spec, valid) - so the Train page can refuse to start an architecture that does not
-fit. A layer that breaks the network is marked in the table and named in a banner.
+This module is the view: the spec being edited, the recommendation for the data, the proposal when a new
+dataset does not suit the chosen model, and opening and saving specs live in ModelSession
+(cnnstudio/ui/sessions/model_session.py). After every edit the table shows each layer's output shape,
+parameters and size arithmetic; a layer that breaks the network is marked in the table and named in a
+banner.
 
 Nothing here imports torch: the page works (and the table fills) while torch is still loading.
 """
@@ -22,13 +22,9 @@ from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QHeaderView,
                                QPushButton, QSizePolicy, QSplitter, QToolButton, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
-from cnnstudio.core.datasets import dataset_info, dataset_names
 from cnnstudio.core.errors import CNNStudioError
-from cnnstudio.core.models import (LAYER_TYPES, ShapeReport, get_preset, infer_shapes, list_presets, load_spec,
-                                   new_layer, save_spec)
-from cnnstudio.core.models.backbones import backbone_layer_index
-from cnnstudio.core.models.layer_types import normalize_layer
-from cnnstudio.core.training.config import default_config
+from cnnstudio.core.models import LAYER_TYPES, ShapeReport, get_preset
+from cnnstudio.ui.sessions.model_session import ModelSession
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.widgets.section_title import page_header
 from cnnstudio.ui.widgets.backbone_panel import BackbonePanel
@@ -37,8 +33,6 @@ from cnnstudio.ui.widgets.layer_form import LayerForm
 from cnnstudio.ui.widgets.layer_table import COL_LABEL, ERROR_TINT, LayerTable
 
 __all__ = ["ModelPage", "ERROR_TINT", "params_text"]  # ERROR_TINT: the table's error tint, re-exported
-
-FALLBACK_INPUT = ((1, 28, 28), 10)  # before any dataset is known
 
 
 def params_text(n: int) -> str:
@@ -56,47 +50,36 @@ class ModelPage(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.proposal: str | None = None  # the preset proposed for the new dataset, until answered
-        self.proposal_text = ""
-        self._kept: tuple[str, str] | None = None  # (dataset, model) the user chose to keep: not asked again
+        self.session = session = ModelSession(state, self)
         self.last_error = ""  # the last error shown in a dialog (tests read it)
-        self._spec: dict[str, Any] = {"name": "", "description": "", "layers": []}
-        self._base: str | None = None  # the preset the spec started from
-        self._custom = False  # edited since it was a preset / loaded from a file
-        self._auto = True  # the preset was chosen for the dataset, not by the user: follow dataset changes
-        self._source_file: str | None = None
-        self._report = ShapeReport(input_shape=FALLBACK_INPUT[0], num_classes=FALLBACK_INPUT[1])
-        self._input_shape, self._num_classes = self._shape_of_state()
         self._build_ui()
         self._fill_presets()
-        state.datasetChanged.connect(self._on_dataset_changed)
-        remembered = getattr(state, "remembered_spec", None)
-        if remembered is not None:  # the last session's architecture (session_memory.py)
-            self.use_spec(*remembered)
-        else:
-            self.select_preset(default_config(state.dataset_name, data=state.dataset).model, auto=True)
-        # The recommendation for the data loaded (None until some is: the first load, e.g. the last session's
-        # dataset, does not count as a change of data).
-        self._recommended = self.recommended_preset() if state.dataset is not None else None
+        session.edited.connect(self._on_edited)
+        session.presetChosen.connect(self._mark_preset)
+        session.customized.connect(self._show_custom)
+        session.fileLoaded.connect(self._show_file)
+        session.inputChanged.connect(self._on_input_changed)
+        session.proposalChanged.connect(self.proposalChanged)
+        session.failed.connect(self._error)
+        session.start()
 
+    # The decisions are the session's; these read them.
     @property
     def follows_dataset(self) -> bool:
         """True while the architecture was suggested for the dataset rather than chosen by the user."""
-        return self._auto
+        return self.session.auto
+
+    @property
+    def proposal(self) -> str | None:
+        return self.session.proposal
+
+    @property
+    def proposal_text(self) -> str:
+        return self.session.proposal_text
 
     def use_spec(self, spec: dict[str, Any], chosen: bool = True) -> None:
         """Show this architecture (a preset's own, or an edited one), e.g. the last session's."""
-        name = spec.get("name")
-        preset = name if isinstance(name, str) and name in {row[0] for row in self.preset_rows()} else None
-        if preset is not None and not chosen:
-            self.select_preset(preset, auto=True)
-            return
-        self._spec = copy.deepcopy(spec)
-        self._base = preset
-        self._custom = preset is None or spec != self._preset_spec(preset)
-        self._auto = False
-        self._source_file = None
-        self._show_spec(preset)
+        self.session.use_spec(spec, chosen)
 
     # ---------------------------------------------------------------------------------------------
     # layout
@@ -197,7 +180,7 @@ class ModelPage(QWidget):
         layout.addWidget(self.total_label)
 
         # Shown while the spec has a pretrained backbone: its stages, and its weights file.
-        self.backbone_panel = BackbonePanel()
+        self.backbone_panel = BackbonePanel(self.session.backbone)
         layout.addWidget(self.backbone_panel, 0)
 
         form_box = QGroupBox("Selected layer")
@@ -212,16 +195,6 @@ class ModelPage(QWidget):
     # ---------------------------------------------------------------------------------------------
     # presets
 
-    def _shape_of_state(self) -> tuple[tuple[int, ...], int]:
-        ds = self.state.dataset
-        if ds is not None:
-            return tuple(ds.input_shape), int(ds.num_classes)
-        name = self.state.dataset_name
-        if name in dataset_names():  # a registered dataset's shape is known without loading it
-            info = dataset_info(name)
-            return tuple(info.input_shape), len(info.classes)
-        return FALLBACK_INPUT
-
     def _fill_presets(self) -> None:
         """(Re)compute every preset's parameter count for the current input, keeping the selection."""
         current = self.presets.currentItem()
@@ -229,8 +202,7 @@ class ModelPage(QWidget):
         blocker = QSignalBlocker(self.presets)  # clear() would report "no current item" and blank the description
         self.presets.clear()
         recommended = self.recommended_preset()
-        for preset in list_presets():
-            report = infer_shapes(preset, self._input_shape, self._num_classes)
+        for preset, report in self.session.preset_reports():
             count = params_text(report.total_params) if report.ok else "does not fit"
             item = QTreeWidgetItem([preset["name"], count])
             item.setData(0, Qt.ItemDataRole.UserRole, preset["name"])
@@ -252,7 +224,7 @@ class ModelPage(QWidget):
         # The description names the parameter count for this dataset: say it again for the new one.
         if self.presets.currentItem() is not None:
             self._show_preset_description(self.presets.currentItem())
-        elif self._custom:
+        elif self.session.custom:
             self._show_custom_description()
         # Every preset fits without scrolling; the rest of the column explains the selected one.
         rows = self.presets.sizeHintForRow(0) * self.presets.topLevelItemCount()
@@ -260,7 +232,7 @@ class ModelPage(QWidget):
 
     def recommended_preset(self) -> str:
         """The preset recommended for the loaded data (the one the command line trains without --model)."""
-        return default_config(self.state.dataset_name, data=self.state.dataset).model
+        return self.session.recommended_preset()
 
     def preset_rows(self) -> list[tuple[str, str]]:
         """(name, parameter text) per preset as listed (for tests)."""
@@ -283,162 +255,102 @@ class ModelPage(QWidget):
 
     def _on_preset_clicked(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         name = item.data(0, Qt.ItemDataRole.UserRole)
-        if self._custom and self._spec.get("layers"):
+        if self.session.custom and self.session.spec.get("layers"):
             answer = QMessageBox.question(
                 self, "Replace your edits?",
                 f"Switch to {name}? Your edited architecture will be replaced (save it as JSON first to "
                 f"keep it).", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
             if answer != QMessageBox.StandardButton.Yes:
-                with QSignalBlocker(self.presets):
-                    self.presets.setCurrentItem(None)
-                    self.presets.clearSelection()
-                self._show_custom_description()
+                self._show_custom()
                 return
         self.select_preset(name)
 
-    @staticmethod
-    def _preset_spec(name: str) -> dict[str, Any]:
-        spec = get_preset(name)
-        spec.pop("recommended", None)
-        return spec
-
     def select_preset(self, name: str, auto: bool = False) -> None:
         """Show a preset's architecture (auto: chosen for the dataset, so a dataset change may replace it)."""
-        try:
-            spec = get_preset(name)
-        except CNNStudioError as exc:
-            self._error("Unknown architecture", str(exc))
-            return
-        spec.pop("recommended", None)
-        self._set_proposal(None)
-        self._spec = spec
-        self._base = name
-        self._custom = False
-        self._auto = auto
-        self._source_file = None
-        self._show_spec(name)
+        self.session.select_preset(name, auto)
 
-    def _show_spec(self, preset: str | None) -> None:
-        """Mark the spec's preset in the list (with its description) and show the spec's layers."""
+    def _mark_preset(self, preset: str) -> None:
+        """Mark the spec's preset in the list, with its description."""
         for i in range(self.presets.topLevelItemCount()):
             item = self.presets.topLevelItem(i)
             if item.data(0, Qt.ItemDataRole.UserRole) == preset:
                 with QSignalBlocker(self.presets):
                     self.presets.setCurrentItem(item)
                 self._show_preset_description(item)
-        self._changed(select_row=0)
+
+    def _unmark_presets(self) -> None:
+        with QSignalBlocker(self.presets):
+            self.presets.setCurrentItem(None)
+            self.presets.clearSelection()
+
+    def _show_custom(self) -> None:
+        self._unmark_presets()
+        self._show_custom_description()
+
+    def _show_custom_description(self) -> None:
+        self.preset_description.setText(
+            f"<b>Your own architecture</b>, based on {html.escape(self.session.based_on())}.<br><br>"
+            f"<span style='color: palette(placeholder-text)'>Click a preset to start over from it; "
+            f"Save as JSON keeps your version.</span>")
+
+    def _show_file(self, path: str) -> None:
+        self._unmark_presets()
+        self.preset_description.setText(
+            f"<b>Opened from {html.escape(Path(path).name)}</b><br>"
+            f"{html.escape(str(self.session.spec.get('description', '')))}"
+            f"<br><br><span style='color: palette(placeholder-text)'>Click a preset to switch to it.</span>")
 
     # ---------------------------------------------------------------------------------------------
     # editing (the methods tests and menus call)
 
     def current_spec(self) -> dict[str, Any]:
-        return copy.deepcopy(self._spec)
+        return copy.deepcopy(self.session.spec)
 
     def is_valid(self) -> bool:
-        return self._report.ok
+        return self.session.report.ok
 
     def shape_report(self) -> ShapeReport:
-        return self._report
+        return self.session.report
 
     def error_row(self) -> int | None:
         """The table row marked as the problem, or None."""
-        return None if self._report.ok else self._report.error_index
+        report = self.session.report
+        return None if report.ok else report.error_index
 
     def add_layer(self, type_name: str, index: int | None = None) -> int:
         """Insert a new layer of this type at `index` (default: after the selected row); returns its row."""
-        layers = self._spec["layers"]
         if index is None:
             current = self.table.currentRow()
-            index = current + 1 if current >= 0 else len(layers)
-        index = max(0, min(int(index), len(layers)))
-        layers.insert(index, new_layer(type_name))
-        self._mark_custom()
-        self._changed(select_row=index)
-        return index
+            index = current + 1 if current >= 0 else len(self.session.spec["layers"])
+        return self.session.add_layer(type_name, index)
 
     def remove_layer(self, index: int) -> None:
-        layers = self._spec["layers"]
-        if not 0 <= index < len(layers):
-            return
-        del layers[index]
-        self._mark_custom()
-        self._changed(select_row=min(index, len(layers) - 1))
+        self.session.remove_layer(index)
 
     def move_layer(self, index: int, delta: int) -> None:
-        layers = self._spec["layers"]
-        target = index + delta
-        if not (0 <= index < len(layers) and 0 <= target < len(layers)):
-            return
-        layers[index], layers[target] = layers[target], layers[index]
-        self._mark_custom()
-        self._changed(select_row=target)
+        self.session.move_layer(index, delta)
 
     def set_layer_param(self, index: int, name: str, value: Any, from_form: bool = False) -> None:
         """Change one parameter of one layer (None removes an optional parameter)."""
-        layers = self._spec["layers"]
-        if not 0 <= index < len(layers):
-            return
-        layer = layers[index]
-        if value is None:
-            layer.pop(name, None)
-        else:
-            layer[name] = value
-        self._mark_custom()
-        if not from_form and index == self.table.currentRow():
+        if not from_form and index == self.table.currentRow() and 0 <= index < len(self.session.spec["layers"]):
             self.form.set_value(name, value)
-        self._changed(select_row=None)
-
-    def _mark_custom(self) -> None:
-        """The first edit turns a preset into "custom (based on X)"."""
-        self._auto = False
-        self._set_proposal(None)
-        if self._custom:
-            return
-        self._custom = True
-        base = self._base or Path(self._source_file or "model").stem
-        self._spec["name"] = f"custom (based on {base})"
-        self._spec["description"] = f"Edited from {base}."
-        with QSignalBlocker(self.presets):
-            self.presets.setCurrentItem(None)
-            self.presets.clearSelection()
-        self._show_custom_description()
-
-    def _show_custom_description(self) -> None:
-        base = self._base or Path(self._source_file or "model").stem
-        self.preset_description.setText(
-            f"<b>Your own architecture</b>, based on {html.escape(base)}.<br><br>"
-            f"<span style='color: palette(placeholder-text)'>Click a preset to start over from it; "
-            f"Save as JSON keeps your version.</span>")
+        self.session.set_layer_param(index, name, value)
 
     # ---------------------------------------------------------------------------------------------
     # the live shape table
 
-    def _changed(self, select_row: int | None) -> None:
-        """After every edit: infer shapes, redraw, publish to the app state."""
-        self._report = infer_shapes(self._spec, self._input_shape, self._num_classes)
-        self._fill_table()
+    def _on_edited(self, select_row: int | None) -> None:
+        """After every change: redraw the table, the status and the backbone box."""
+        self.table.show_layers(self.session.spec.get("layers", []), self.session.report, self.session.num_classes)
         if select_row is not None:
             self._select_row(select_row)
         self._show_status()
-        self._show_backbone()
-        self.state.set_spec(self._spec, self._report.ok)
-
-    def shutdown(self) -> None:
-        self.backbone_panel.shutdown()
-
-    def _show_backbone(self) -> None:
-        """The backbone box follows the spec's (first) backbone layer; recomputed only when it changes."""
-        layer, index = None, backbone_layer_index(self._spec)
-        if index is not None:
-            try:
-                layer = normalize_layer(index, self._spec["layers"][index])
-            except CNNStudioError:
-                layer = None
+        layer = self.session.backbone_layer()  # the box follows the spec's (first) backbone layer
         if layer != self.backbone_panel.layer:
             self.backbone_panel.set_layer(layer)
 
-    def _fill_table(self) -> None:
-        self.table.show_layers(self._spec.get("layers", []), self._report, self._num_classes)
+    def shutdown(self) -> None:
+        self.session.shutdown()
 
     def _select_row(self, row: int) -> None:
         if self.table.rowCount() == 0:
@@ -451,85 +363,43 @@ class ModelPage(QWidget):
             self.table.setCurrentCell(row, COL_LABEL)  # -> _on_row_changed
 
     def _on_row_changed(self, row: int, _previous: int) -> None:
-        layers = self._spec.get("layers", [])
+        layers = self.session.spec.get("layers", [])
         if 0 <= row < len(layers):
-            self.form.show_layer(row, layers[row], self._num_classes)
+            self.form.show_layer(row, layers[row], self.session.num_classes)
         else:
-            self.form.show_layer(None, None, self._num_classes)
-        self._update_buttons()
-
-    def _update_buttons(self) -> None:
+            self.form.show_layer(None, None, self.session.num_classes)
         row, n = self.table.currentRow(), self.table.rowCount()
         self.remove_button.setEnabled(0 <= row < n)
         self.up_button.setEnabled(0 < row < n)
         self.down_button.setEnabled(0 <= row < n - 1)
 
     def _show_status(self) -> None:
-        name = self._spec.get("name") or "model"
-        where = f" (from {Path(self._source_file).name})" if self._source_file and not self._custom else ""
+        session, report = self.session, self.session.report
+        name = session.spec.get("name") or "model"
+        where = f" (from {Path(session.source_file).name})" if session.source_file and not session.custom else ""
         self.editor_box.setTitle(f"Architecture: {name}{where}")
-        c_h_w = " x ".join(str(d) for d in self._input_shape)
-        self.input_label.setText(f"Input: {c_h_w} images ({self._dataset_title()})   →   output: "
-                                 f"{self._num_classes} class scores")
-        self.total_label.setText(f"Total: {self._report.total_params:,} parameters")
-        if self._report.ok:
+        c_h_w = " x ".join(str(d) for d in session.input_shape)
+        self.input_label.setText(f"Input: {c_h_w} images ({session.dataset_title()})   →   output: "
+                                 f"{session.num_classes} class scores")
+        self.total_label.setText(f"Total: {report.total_params:,} parameters")
+        if report.ok:
             self.banner.clear_message()
             self.total_label.setToolTip("")
         else:
-            self.banner.show_message(f"This architecture cannot be trained yet. {self._report.error}", "error")
-            self.total_label.setText(f"Total: {self._report.total_params:,} parameters (up to the problem)")
+            self.banner.show_message(f"This architecture cannot be trained yet. {report.error}", "error")
+            self.total_label.setText(f"Total: {report.total_params:,} parameters (up to the problem)")
 
-    def _dataset_title(self) -> str:
-        ds = self.state.dataset
-        if ds is not None:
-            return ds.title
-        name = self.state.dataset_name
-        return dataset_info(name).title if name in dataset_names() else Path(name).name
-
-    def _on_dataset_changed(self, dataset: Any) -> None:
-        self._input_shape, self._num_classes = tuple(dataset.input_shape), int(dataset.num_classes)
+    def _on_input_changed(self) -> None:
         self._fill_presets()
-        self.form.set_num_classes(self._num_classes)
-        previous, recommended = getattr(self, "_recommended", None), self.recommended_preset()
-        self._recommended = recommended
-        if self._auto:  # the user has not chosen: suggest what suits the new dataset
-            self.select_preset(recommended, auto=True)
-            return
-        self._changed(select_row=None)
-        # The user chose this model for other data: ask (never replace it silently) when the data calls for
-        # another one: the recommendation changed with the dataset, or the model does not fit at all.
-        current = str(self._spec.get("name") or "your model")
-        if current == recommended or (previous in (None, recommended) and self._report.ok) or \
-                self._kept == (self.state.dataset_name, current):
-            self._set_proposal(None)
-            return
-        c, h, w = self._input_shape
-        why = ("does not fit it" if not self._report.ok else
-               "was chosen for other data")
-        self._set_proposal(recommended, f"{self._dataset_title()} is {h}x{w} {'grayscale' if c == 1 else 'colour'} "
-                                        f"images in {self._num_classes} classes: the model recommended for it is "
-                                        f"{recommended}. {current} {why}.")
-
-    def _set_proposal(self, preset: str | None, text: str = "") -> None:
-        if preset is None and self.proposal is None:
-            return
-        self.proposal, self.proposal_text = preset, (text if preset else "")
-        self.proposalChanged.emit(self.proposal_text, preset or "")
+        self.form.set_num_classes(self.session.num_classes)
 
     def accept_proposal(self) -> bool:
         """Use the proposed model (it then follows later dataset changes, as a suggested model does)."""
-        preset = self.proposal
-        if preset is None:
-            return False
-        self.select_preset(preset, auto=True)
-        self.state.message.emit(f"Model: {preset}, recommended for {self._dataset_title()}.")
-        return True
+        return self.session.accept_proposal()
 
     def keep_current(self) -> None:
         """Keep the chosen model for this dataset (not asked again for it)."""
-        if self.proposal is not None:
-            self._kept = (self.state.dataset_name, str(self._spec.get("name") or "your model"))
-        self._set_proposal(None)
+        self.session.keep_current()
 
     # ---------------------------------------------------------------------------------------------
     # files
@@ -541,9 +411,7 @@ class ModelPage(QWidget):
             self.load_json(path)
 
     def _ask_save(self) -> None:
-        name = str(self._spec.get("name") or "model")
-        safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name).strip("-") or "model"
-        path, _ = QFileDialog.getSaveFileName(self, "Save the architecture", str(Path.home() / f"{safe}.json"),
+        path, _ = QFileDialog.getSaveFileName(self, "Save the architecture", str(Path.home() / self.session.file_name()),
                                               "Model files (*.json)")
         if path:
             if not Path(path).suffix:
@@ -552,44 +420,13 @@ class ModelPage(QWidget):
 
     def load_json(self, path: str | Path) -> bool:
         """Open a spec file; a bad file shows the reason and leaves the current architecture alone."""
-        try:
-            spec = load_spec(path)
-        except CNNStudioError as exc:
-            self._error("Could not open the model file", str(exc))
-            return False
-        except Exception as exc:  # noqa: BLE001 - never a traceback for a bad file
-            self._error("Could not open the model file", f"{path}: {exc}")
-            return False
-        self._set_proposal(None)
-        self._spec = spec
-        self._base = None
-        self._custom = False
-        self._auto = False
-        self._source_file = str(path)
-        with QSignalBlocker(self.presets):
-            self.presets.setCurrentItem(None)
-            self.presets.clearSelection()
-        self.preset_description.setText(
-            f"<b>Opened from {html.escape(Path(path).name)}</b><br>{html.escape(str(spec.get('description', '')))}"
-            f"<br><br><span style='color: palette(placeholder-text)'>Click a preset to switch to it.</span>")
-        self._changed(select_row=0)
-        self.state.message.emit(f"Opened {Path(path).name}")
-        self.state.fileOpened.emit("architecture", str(path))
-        return True
+        return self.session.load_json(path)
 
     def save_json(self, path: str | Path) -> bool:
-        try:
-            save_spec(self._spec, path)
-        except CNNStudioError as exc:
-            self._error("Could not save the model", str(exc))
-            return False
-        note = "" if self._report.ok else " (it does not fit the current dataset yet)"
-        self.state.message.emit(f"Saved {Path(path).name}{note}")
-        return True
+        return self.session.save_json(path)
 
     def _error(self, title: str, message: str) -> None:
         self.last_error = message
-        self.state.message.emit(title)
         show_error_dialog(self, title, message)
 
 

@@ -12,11 +12,12 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from cnnstudio.core.models.backbones import BackboneStages
 from cnnstudio.ui.tasks import LatestRunner, Task, run_in_background
 
 
 class BackboneSession(QObject):
-    stagesReady = Signal(object, object)  # the backbone layer (dict), list[core.models.backbones.StageRow]
+    stagesReady = Signal(object)  # core.models.backbones.BackboneStages
     weightsChanged = Signal(str, bool, str)  # arch, found, a line for the user
     downloadProgress = Signal(int, int)  # bytes done, total
     downloadFinished = Signal(str)  # arch
@@ -46,13 +47,13 @@ class BackboneSession(QObject):
             path, text = weights_status(arch)
             return stage_table(arch, resolution, train), path is not None, text
 
-        self._stages.submit(work, lambda result, lay=dict(layer): self._on_stages(lay, result),
+        self._stages.submit(work, lambda result: self._on_stages(arch, train, resolution, result),
                             lambda failure: self.failed.emit(failure.message))
 
-    def _on_stages(self, layer: dict[str, Any], result: tuple) -> None:
+    def _on_stages(self, arch: str, train: str, resolution: int, result: tuple) -> None:
         rows, found, text = result
-        self.stagesReady.emit(layer, rows)
-        self.weightsChanged.emit(layer["arch"], found, text)
+        self.stagesReady.emit(BackboneStages(arch, train, resolution, tuple(rows)))
+        self.weightsChanged.emit(arch, found, text)
 
     def download(self, arch: str) -> bool:
         """Download the ImageNet weights of `arch` (progress, Cancel); False while one is running."""

@@ -16,13 +16,14 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
+from cnnstudio.core.model_context import ModelContext
 from cnnstudio.core.datasets.base import Dataset
 from cnnstudio.ui.tasks import Failure, LatestRunner
 
 
 class CurrentModel(QObject):
     loadingStarted = Signal(str)  # the checkpoint path being loaded
-    loaded = Signal(object)  # cnnstudio.ui.checkpoint_data.ModelContext
+    loaded = Signal(object)  # cnnstudio.core.model_context.ModelContext
     failed = Signal(str, str)  # path, message (the previous model, if any, stays)
     cleared = Signal()
 
@@ -31,7 +32,7 @@ class CurrentModel(QObject):
         super().__init__(parent)
         self._app_dataset = app_dataset
         self._runner = LatestRunner(self)
-        self.context: Any = None  # ModelContext of the model in use, or None
+        self.context: ModelContext | None = None  # the model in use
         self.path: str | None = None  # the checkpoint asked for last (loading or loaded)
 
     @property
@@ -50,7 +51,7 @@ class CurrentModel(QObject):
         self.loadingStarted.emit(self.path)
 
         def work(p=self.path):
-            from cnnstudio.ui.checkpoint_data import load_context
+            from cnnstudio.core.model_context import load_context
 
             return load_context(p, app_dataset)
 
@@ -63,7 +64,7 @@ class CurrentModel(QObject):
     def close(self) -> None:
         self._runner.close()
 
-    def _on_loaded(self, context: Any) -> None:
+    def _on_loaded(self, context: ModelContext) -> None:
         self.context = context
         self.loaded.emit(context)
 
@@ -74,7 +75,7 @@ class CurrentModel(QObject):
 
     def on_dataset_changed(self, dataset: Dataset | None) -> None:
         """A model without its test set gets it as soon as the app loads a dataset that fits."""
-        from cnnstudio.ui.checkpoint_data import dataset_fits
+        from cnnstudio.core.model_context import dataset_fits
 
         ctx = self.context
         if ctx is not None and ctx.dataset is None and dataset_fits(ctx.predictor.checkpoint, dataset):

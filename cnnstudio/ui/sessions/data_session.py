@@ -9,12 +9,17 @@ every other page).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import Failure, LatestRunner, Task, run_in_background
+
+if TYPE_CHECKING:  # imports torch: only its type is needed here
+    from cnnstudio.core.datasets.base import Dataset
 
 
 def percent_reporter(report: Callable[[Any], None], pack: Callable[[int, int, int], Any]):
@@ -28,6 +33,42 @@ def percent_reporter(report: Callable[[Any], None], pack: Callable[[int, int, in
             report(pack(done, total, pct))
 
     return progress
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Training images shown as samples: their pixels, class indices and class names."""
+
+    images: np.ndarray  # uint8 (N, C, H, W)
+    labels: np.ndarray  # int64 (N,)
+    captions: list[str]
+
+
+class SamplePicker:
+    """Random training images of one class or all, the same first view of a dataset every time."""
+
+    def __init__(self, dataset: Dataset | None = None) -> None:
+        self.dataset = dataset
+        # numpy views of the loaded tensors (shared memory: no copy)
+        self.images = dataset.train_images.numpy() if dataset is not None else np.zeros((0, 1, 1, 1), np.uint8)
+        self.labels = dataset.train_labels.numpy() if dataset is not None else np.zeros(0, np.int64)
+        self.counts = np.bincount(self.labels, minlength=dataset.num_classes if dataset is not None else 0)
+        self._rng = np.random.default_rng(0)
+        self._picked = np.zeros(0, np.int64)
+
+    def pick(self, class_index: int | None, count: int) -> Samples:
+        """New random training images (of one class, or all with None), in the dataset's order."""
+        pool = np.arange(len(self.labels)) if class_index is None else np.flatnonzero(self.labels == class_index)
+        n = min(count, len(pool))
+        self._picked = np.sort(self._rng.choice(pool, size=n, replace=False)) if n else pool[:0]
+        return self.picked()
+
+    def picked(self, count: int | None = None) -> Samples:
+        """The images picked last (the first `count` of them)."""
+        idx = self._picked[:count]
+        labels = self.labels[idx].copy()
+        classes = self.dataset.classes if self.dataset is not None else []
+        return Samples(self.images[idx], labels, [classes[int(k)] for k in labels])
 
 
 class DataSession(QObject):
@@ -70,7 +111,7 @@ class DataSession(QObject):
     def cancel_load(self) -> bool:
         return self._loads.cancel()
 
-    def _on_loaded(self, key: str, dataset: Any) -> None:
+    def _on_loaded(self, key: str, dataset: Dataset) -> None:
         self.loading_key = None
         self.loaded.emit(key, dataset)
 

@@ -9,13 +9,15 @@ backlog. A new context (another model, a cleared page, another picture) discards
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from cnnstudio.core.inference import Prediction, Predictor
+from cnnstudio.core.model_context import ModelContext
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import Failure, LatestRunner
 
@@ -23,7 +25,17 @@ TOP_K = 5
 DISPLAY_MAX = 1024  # a loaded picture is shown from a thumbnail of at most this many pixels a side
 
 
-def open_for_display(path: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class OpenedPicture:
+    """A picture file as the core opens it (what is classified), with a thumbnail to show."""
+
+    image: Any  # PIL.Image.Image
+    display: np.ndarray  # uint8 RGBA (H, W, 4), at most DISPLAY_MAX a side
+    name: str
+    path: str
+
+
+def open_for_display(path: str) -> OpenedPicture:
     """Background: the picture as the core opens it, plus a display thumbnail as numpy."""
     from PIL import Image
 
@@ -32,7 +44,7 @@ def open_for_display(path: str) -> dict[str, Any]:
     img = open_image(path)
     thumb = img.copy()
     thumb.thumbnail((DISPLAY_MAX, DISPLAY_MAX), Image.Resampling.LANCZOS)
-    return {"image": img, "display": np.asarray(thumb.convert("RGBA")), "name": Path(path).name, "path": path}
+    return OpenedPicture(img, np.asarray(thumb.convert("RGBA")), Path(path).name, path)
 
 
 class DrawSession(QObject):
@@ -41,15 +53,15 @@ class DrawSession(QObject):
     modelChanged = Signal(object)  # the Predictor now in use (None: no model)
     modelLoading = Signal(str)
     modelFailed = Signal(str, str)  # path, message: the previous model, if any, stays
-    predicted = Signal(object)  # {'top', 'empty', 'probabilities', 'pixels', 'inverted', 'source', 'ms'}
+    predicted = Signal(object)  # core.inference.Prediction
     predictionFailed = Signal(str)
-    imageOpened = Signal(object)  # open_for_display's dict
+    imageOpened = Signal(object)  # OpenedPicture
     imageFailed = Signal(str)
 
     def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.predictor: Any = None
+        self.predictor: Predictor | None = None
         self._predictions = LatestRunner(self)
         self._files = LatestRunner(self)
         model = state.model
@@ -75,7 +87,7 @@ class DrawSession(QObject):
     def set_checkpoint(self, path: str | None) -> None:
         self.state.set_checkpoint(str(path) if path else None)
 
-    def _on_model(self, context: Any) -> None:
+    def _on_model(self, context: ModelContext | None) -> None:
         self._predictions.discard()  # answers of the previous model are stale
         self.predictor = None if context is None else context.predictor
         self.modelChanged.emit(self.predictor)
@@ -94,28 +106,21 @@ class DrawSession(QObject):
         self._predictions.submit_latest(lambda: self._call_for(*current_input()), self._on_predicted,
                                         self._on_prediction_failed, supersede=False)
 
-    def _call_for(self, data: Any, source: str) -> Callable[[], dict[str, Any]] | None:
+    def _call_for(self, data: Any, source: str) -> Callable[[], Prediction] | None:
         predictor = self.predictor
         if predictor is None:
             return None
+        # One intra-op thread for one small image (tasks.py sets it for every background call): as fast as
+        # two on an idle machine, and with the cores busy two OpenMP threads wait on each other and a 1 ms
+        # inference takes 20-70 ms.
+        return lambda: predictor.predict(data, source, TOP_K)
 
-        def work() -> dict[str, Any]:
-            # One intra-op thread for one small image (tasks.py sets it for every background call): as
-            # fast as two on an idle machine, and with the cores busy two OpenMP threads wait on each
-            # other and a 1 ms inference takes 20-70 ms.
-            start = time.perf_counter()
-            prepared, probs = predictor.predict_image(data)
-            ms = (time.perf_counter() - start) * 1000
-            if prepared.empty:
-                return {"top": [], "empty": True, "probabilities": None, "pixels": None,
-                        "inverted": prepared.inverted, "source": source, "ms": ms}
-            top = [(row["label"], row["probability"]) for row in predictor.top_k(probs, TOP_K)]
-            return {"top": top, "empty": False, "probabilities": probs, "pixels": prepared.pixels,
-                    "inverted": prepared.inverted, "source": source, "ms": ms}
+    def clear_prediction(self) -> None:
+        """A blank page: the neutral state at once, never a guess (and late results are dropped)."""
+        self.new_context()
+        self.predicted.emit(Prediction.nothing("drawing"))
 
-        return work
-
-    def _on_predicted(self, prediction: dict[str, Any]) -> None:
+    def _on_predicted(self, prediction: Prediction) -> None:
         self.predicted.emit(prediction)
 
     def _on_prediction_failed(self, failure: Failure) -> None:

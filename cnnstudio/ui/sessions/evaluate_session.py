@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from cnnstudio.core.model_context import ModelContext
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import LatestRunner
+
+if TYPE_CHECKING:  # imports torch: only its type is needed here
+    from cnnstudio.core.metrics import Evaluation
 
 EVAL_CHUNK = 1000  # test images per progress step (and per check for a newer model)
 
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    context: Any  # cnnstudio.ui.checkpoint_data.ModelContext
-    evaluation: Any  # cnnstudio.core.metrics.Evaluation
+    context: ModelContext
+    evaluation: Evaluation
     images: np.ndarray  # uint8 (N, C, H, W): the test images, for the gallery
     seconds: float
     # "" for the model's test split; else what was evaluated instead (a classified folder: "the folder
@@ -32,7 +36,7 @@ class EvaluationResult:
     source: str = ""
 
 
-def evaluate_context(context: Any, report=None, cancelled=None) -> EvaluationResult | None:
+def evaluate_context(context: ModelContext, report=None, cancelled=None) -> EvaluationResult | None:
     """Background: the core's evaluation of a loaded model on its test set (None if cancelled)."""
     import torch
 
@@ -59,7 +63,7 @@ class EvaluateSession(QObject):
         super().__init__(parent)
         self.state = state
         self.result: EvaluationResult | None = None
-        self.context: Any = None  # the model being (or last) evaluated
+        self.context: ModelContext | None = None  # the model being (or last) evaluated
         self._runner = LatestRunner(self)
         model = state.model
         model.loadingStarted.connect(self._on_loading)
@@ -84,7 +88,7 @@ class EvaluateSession(QObject):
         self.result = self.context = None
         self.cleared.emit()
 
-    def evaluate(self, context: Any) -> None:
+    def evaluate(self, context: ModelContext) -> None:
         """Evaluate a loaded model on its test set (or say which dataset it needs)."""
         self.context = context
         if context.dataset is None:

@@ -49,7 +49,7 @@ class ExportSession(QObject):
         """Start exporting; False (and nothing starts) while an export is running."""
         if self.running:
             return False
-        from cnnstudio.ui.checkpoint_data import dataset_fits
+        from cnnstudio.core.model_context import dataset_fits
 
         app_dataset = self.state.dataset
         self.result = None

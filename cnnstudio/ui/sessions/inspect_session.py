@@ -10,14 +10,20 @@ Workers return numpy arrays ready to draw (cnnstudio.core.inspection.mosaic).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from cnnstudio.core.model_context import ModelContext
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import LatestRunner
+
+if TYPE_CHECKING:
+    from cnnstudio.core.datasets.base import Dataset
+    from cnnstudio.core.inspection.mosaic import FilterMosaic, InspectionResult
 
 
 @dataclass(frozen=True)
@@ -31,13 +37,29 @@ class InspectRequest:
     levels: str  # "map" or "layer"
 
 
-def load_live_context(path: str, app_dataset: Any) -> Any:
-    """Background: a training run's last.pt as a ModelContext marked live."""
-    from cnnstudio.ui.checkpoint_data import load_context
+@dataclass(frozen=True)
+class InspectInput:
+    """What is inspected now: the pixels the model sees (None: nothing yet, and why) and what they are."""
 
-    context = load_context(path, app_dataset)
-    context.live = True
-    return context
+    kind: str  # "test", "image" or "drawing"
+    pixels: np.ndarray | None  # uint8 (C, H, W)
+    description: str
+    true_class: int | None = None  # a test image's label
+
+
+@dataclass(frozen=True)
+class Inspected:
+    """An inspection and the request it answers (the view keeps the heatmap's settings with it)."""
+
+    result: InspectionResult
+    request: InspectRequest
+
+
+def load_live_context(path: str, app_dataset: Dataset | None) -> ModelContext:
+    """Background: a training run's last.pt as a ModelContext marked live."""
+    from cnnstudio.core.model_context import load_context
+
+    return load_context(path, app_dataset, live=True)
 
 
 class InspectSession(QObject):
@@ -45,18 +67,30 @@ class InspectSession(QObject):
     modelLoaded = Signal(object)  # ModelContext (context.live: a training run's last.pt)
     modelFailed = Signal(str, str)  # path, message
     modelCleared = Signal()
-    inspected = Signal(object)  # {"inspection", "sections", "cam_note", "ms", "request"}
+    inspected = Signal(object)  # Inspected
     inspectFailed = Signal(str)
-    filtersReady = Signal(object)  # {"kind": "weights", "grid", ...} or {"kind": "patches", "patches", ...}
+    filtersReady = Signal(object)  # core.inspection.mosaic.FilterMosaic: a layer's weights or top patches
     filtersFailed = Signal(str)
-    imagePrepared = Signal(object, str)  # PreparedImage, name
+    inputChosen = Signal(object)  # InspectInput: what to inspect now
+    inputRefused = Signal(str)  # an input that cannot be shown (the shown one stays)
     imageOpened = Signal(object, str)  # PIL image, name
     imageFailed = Signal(str)
 
     def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.context: Any = None
+        self.context: ModelContext | None = None
+        # The input: a test image (by number), a picture (re-framed when the model changes), or the Draw
+        # page's latest prepared input.
+        self.input_kind = "test"
+        self.test_index = 0
+        self.input_name = ""
+        self._raw_image: Any = None
+        self._drawing: np.ndarray | None = None
+        self._deferred: str | None = None  # an epoch's last.pt, loaded when the page is shown
+        # A model chosen since (the run's best.pt when it ends, or "Use this model" on the Runs page) makes
+        # an epoch's last.pt waiting for the page to be shown stale: it must not replace the choice.
+        state.checkpointChanged.connect(lambda _path: setattr(self, "_deferred", None))
         self._live = LatestRunner(self)
         self._inspections = LatestRunner(self)
         self._filters = LatestRunner(self)
@@ -88,7 +122,21 @@ class InspectSession(QObject):
 
     # -- the model ----------------------------------------------------------------------------------
     def set_checkpoint(self, path: str | None) -> None:
+        self._deferred = None
         self.state.set_checkpoint(str(path) if path else None)
+
+    def training_epoch(self, path: str, now: bool) -> None:
+        """A training epoch saved last.pt: reload it now, or (now=False: the page is hidden) when shown."""
+        if now:
+            self.load_live(path)
+        else:
+            self._deferred = str(path)
+
+    def load_deferred(self) -> None:
+        """The page is shown: load the epoch's last.pt that waited for it, if any."""
+        if self._deferred:
+            path, self._deferred = self._deferred, None
+            self.load_live(path)
 
     def load_live(self, path: str) -> None:
         """Reload a training run's last.pt (after an epoch)."""
@@ -106,7 +154,7 @@ class InspectSession(QObject):
         self.context = None
         self.modelCleared.emit()
 
-    def _use(self, context: Any) -> None:
+    def _use(self, context: ModelContext) -> None:
         self._discard_all()
         self.context = context
         self.modelLoaded.emit(context)
@@ -136,53 +184,154 @@ class InspectSession(QObject):
         if ctx is None:
             return
 
-        def work() -> dict[str, Any]:
+        def work() -> Inspected:
             from cnnstudio.core.inspection.mosaic import inspect_sections
 
             result = inspect_sections(ctx.predictor, request.pixels, request.cam_key, request.target,
                                       request.saliency, request.levels)
-            return {**result, "request": request}
+            return Inspected(result, request)
 
         self._inspections.submit(work, self.inspected.emit,
                                  lambda failure: self.inspectFailed.emit(failure.message))
 
-    def show_filters(self, key: str, per_filter: bool) -> None:
+    def show_filters(self, key: str, per_filter: bool) -> bool:
+        """Compute a layer's weight mosaic (filtersReady follows); False when there is no model."""
         ctx = self.context
         if ctx is None:
-            return
+            return False
 
-        def work() -> dict[str, Any]:
+        def work() -> FilterMosaic:
             from cnnstudio.core.inspection.mosaic import filter_mosaic
 
-            return {**filter_mosaic(ctx.predictor.model, key, per_filter), "key": key, "kind": "weights"}
+            return replace(filter_mosaic(ctx.predictor.model, key, per_filter), key=key)
 
         self._filters.submit(work, self.filtersReady.emit, lambda failure: self.filtersFailed.emit(failure.message))
+        return True
 
-    def show_patches(self, key: str) -> None:
+    def show_patches(self, key: str) -> bool:
         """What each channel of layer `key` responds to: its top test-image patches (filtersReady with
-        kind "patches"), searched in the background."""
+        kind "patches"), searched in the background. False when nothing was started."""
         ctx = self.context
         if ctx is None:
-            return
+            return False
         if ctx.dataset is None or not len(ctx.dataset.test_labels):
             self.filtersFailed.emit("this model has no test images to search; open its dataset on the Data page "
                                     "or show the weights instead")
-            return
+            return False
 
-        def work() -> dict[str, Any]:
+        dataset = ctx.dataset
+
+        def work() -> FilterMosaic:
             from cnnstudio.core.inspection.patches import patch_mosaic, top_patches
 
-            result = top_patches(ctx.predictor.model, key, ctx.dataset.test_images, ctx.predictor.normalise)
-            return {**patch_mosaic(result), "patches": result, "key": key, "kind": "patches"}
+            result = top_patches(ctx.predictor.model, key, dataset.test_images, ctx.predictor.normalise)
+            return replace(patch_mosaic(result), key=key)
 
         self._filters.submit(work, self.filtersReady.emit, lambda failure: self.filtersFailed.emit(failure.message))
+        return True
+
+    # -- the input ----------------------------------------------------------------------------------
+    def show_input(self) -> None:
+        """Choose the current input again (after a model load: framed for this model); inputChosen follows."""
+        if self.input_kind == "drawing":
+            self.set_drawing(self._drawing)
+        elif self.input_kind == "image" and self._raw_image is not None:
+            self.show_image(self._raw_image, self.input_name)
+        else:
+            self.show_test(self.test_index)
+
+    def choose_test(self, index: int) -> None:
+        """Make test image `index` the input (shown by show_input or show_test)."""
+        self.input_kind, self.test_index, self._raw_image = "test", int(index), None
+
+    def show_test(self, index: int) -> None:
+        self.choose_test(index)
+        if self.context is None:
+            return  # shown once the model is loaded
+        picked = self.test_image(self.test_index)
+        if isinstance(picked, str):
+            if self.test_count():
+                self.inputRefused.emit(picked)  # out of range: the shown image stays
+            else:
+                self.inputChosen.emit(InspectInput("test", None, picked))
+            return
+        pixels, label, n = picked
+        self.input_name = f"test image {self.test_index}"
+        self.inputChosen.emit(InspectInput("test", pixels, f"Test image {self.test_index} of {n:,} · true class: "
+                                                          f"{self.context.classes[label]}", label))
+
+    def step_test(self, step: int) -> None:
+        n = self.test_count()
+        if n:
+            self.show_test((self.test_index + step) % n if self.input_kind == "test" else self.test_index)
+
+    def random_test(self) -> None:
+        n = self.test_count()
+        if n:
+            self.show_test(int(np.random.default_rng().integers(0, n)))
+
+    def follow_drawing(self) -> None:
+        self.input_kind = "drawing"
+        self.set_drawing(self._drawing)
+
+    def set_drawing(self, pixels: np.ndarray | None) -> None:
+        """The Draw page's prepared input (None when nothing is drawn); chosen while following it."""
+        self._drawing = None if pixels is None else np.ascontiguousarray(pixels, dtype=np.uint8)
+        if self.input_kind != "drawing":
+            return
+        self.input_name = "the drawing"
+        if self._drawing is None:
+            chosen = InspectInput("drawing", None, "Draw something on the Draw page (7  Draw): it appears here as "
+                                                   "the model sees it.")
+        elif self.context is not None and tuple(self._drawing.shape) != self.context.input_shape:
+            chosen = InspectInput("drawing", None, "The drawing was prepared for another model; draw again.")
+        else:
+            chosen = InspectInput("drawing", self._drawing, "The drawing from the Draw page, framed like the "
+                                                             "training images.")
+        self.inputChosen.emit(chosen)
+
+    def choose_image(self, image: Any, name: str) -> None:
+        """Make a picture the input (shown by show_input or show_image)."""
+        self.input_kind, self._raw_image, self.input_name = "image", image, name
+
+    def show_image(self, image: Any, name: str) -> None:
+        """A picture: a uint8 (C, H, W) array of the model's input shape is used as it is; anything else is
+        framed like the training images (Predictor.prepare), in the background."""
+        from cnnstudio.core.framing import describe_preparation
+
+        self.choose_image(image, name)
+        ctx = self.context
+        if ctx is None:
+            return  # framed once the model is loaded
+        if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 \
+                and tuple(image.shape) == ctx.input_shape:
+            self.inputChosen.emit(InspectInput("image", np.ascontiguousarray(image),
+                                               f"{name}, as given ({'×'.join(map(str, image.shape))})"))
+            return
+        predictor = ctx.predictor
+
+        def framed(prepared: Any) -> None:
+            if self.input_kind != "image" or self.context is None:
+                return
+            how = describe_preparation(self.context.predictor.framing, prepared.inverted)
+            note = " (it looks empty to the model)" if prepared.empty else ""
+            self.inputChosen.emit(InspectInput("image", prepared.pixels,
+                                               f"{name}: framed like the training images ({how}){note}"))
+
+        self._images.submit(lambda: predictor.prepare(image), framed,
+                            lambda failure: self.imageFailed.emit(f"Cannot use {name}: {failure.message}"))
+
+    def describe_model(self, last_ms: float) -> str:
+        """The model line: its name, the run folder, the epoch while training, the last inspection's time."""
+        ctx = self.context
+        if ctx is None:
+            return ""
+        path = Path(ctx.path)
+        when = f", after epoch {ctx.predictor.checkpoint.get('epoch', '?')} (training)" if ctx.live else ""
+        ms = f" · inspected in {last_ms:.0f} ms" if last_ms else ""
+        return f"Model {ctx.summary.model_name} · {path.parent.name}/{path.name}{when}{ms}"
 
     # -- pictures -------------------------------------------------------------------------------------
-    def prepare_image(self, image: Any, name: str) -> None:
-        """Frame a picture like the training images (Predictor.prepare), in the background."""
-        predictor = self.context.predictor
-        self._images.submit(lambda: predictor.prepare(image), lambda prepared: self.imagePrepared.emit(prepared, name),
-                            lambda failure: self.imageFailed.emit(f"Cannot use {name}: {failure.message}"))
 
     def open_image(self, path: str, name: str) -> None:
         def work() -> Any:

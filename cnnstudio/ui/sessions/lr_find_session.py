@@ -16,11 +16,6 @@ from cnnstudio.core.training.control import RunControl
 from cnnstudio.ui.tasks import LatestRunner
 
 
-def form_value(lr: float) -> float:
-    """The suggestion as the form shows it: two significant digits (as the form's arrows step)."""
-    return float(f"{lr:.2g}")
-
-
 class LrFindSession(QObject):
     progress = Signal(int, int)  # step, steps
     finished = Signal(object)  # LrFindResult

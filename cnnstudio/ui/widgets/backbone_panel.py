@@ -1,20 +1,41 @@
 """The Model page's "Pretrained backbone" box: its stages with shapes and trainable / frozen parameters,
 and its ImageNet weights (where they are; Download with progress and Cancel; Import weights file…).
 
-A thin view over BackboneSession; shown only while the spec has a backbone layer.
+A thin view over the backbone's session (ui/sessions/backbone_session.py's BackboneSession, handed in by
+the page as a BackboneSource); shown only while the spec has a backbone layer.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, SignalInstance
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (QFileDialog, QFrame, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
                                QPushButton, QScrollArea, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from cnnstudio.ui.sessions.backbone_session import BackboneSession
+from cnnstudio.core.models.backbones import BackboneStages, StageRow
 from cnnstudio.ui.widgets.muted import muted_color
+
+
+class BackboneSource(Protocol):
+    """What the box needs of its session: the stages of a layer, the weights file, download and import."""
+
+    stagesReady: SignalInstance  # core.models.backbones.BackboneStages
+    weightsChanged: SignalInstance  # (arch, found, a line for the user)
+    downloadProgress: SignalInstance  # (bytes done, total)
+    downloadFinished: SignalInstance  # arch
+    failed: SignalInstance  # a line for the user
+
+    def show(self, layer: dict[str, Any] | None) -> None: ...
+
+    def download(self, arch: str) -> bool: ...
+
+    def cancel_download(self) -> None: ...
+
+    def import_file(self, arch: str, path: str) -> None: ...
+
+    def shutdown(self) -> None: ...
 
 
 def _count(n: int) -> str:
@@ -22,11 +43,11 @@ def _count(n: int) -> str:
 
 
 class BackbonePanel(QGroupBox):
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, session: BackboneSource, parent: QWidget | None = None):
         super().__init__("Pretrained backbone", parent)
-        self.session = BackboneSession(self)
+        self.session = session
         self.layer: dict[str, Any] | None = None
-        self.rows: list[Any] = []
+        self.rows: list[StageRow] = []
         self.found = False  # whether the weights file is on this computer
 
         self.summary = QLabel()
@@ -95,10 +116,10 @@ class BackbonePanel(QGroupBox):
             self.summary.setText("Working out the stages…")
         self.session.show(layer)
 
-    def _on_stages(self, layer: dict[str, Any], rows: list[Any]) -> None:
-        if self.layer is None or layer["arch"] != self.layer["arch"]:
+    def _on_stages(self, stages: BackboneStages) -> None:
+        if self.layer is None or stages.arch != self.layer["arch"]:
             return
-        self.rows = rows
+        self.rows = rows = list(stages.rows)
         self.stages.clear()
         for r in rows:
             item = QTreeWidgetItem([r.name, "×".join(map(str, r.out_shape)), _count(r.params),
@@ -116,9 +137,9 @@ class BackbonePanel(QGroupBox):
         frozen = sum(r.params for r in rows if not r.trainable)
         mode = {"features": "Features only: the backbone is frozen; each picture's features are computed once.",
                 "last": "The last stage learns with the head.",
-                "all": "Everything learns, the backbone at a tenth of the rate."}[layer["train"]]
+                "all": "Everything learns, the backbone at a tenth of the rate."}[stages.train]
         self.summary.setText(f"{mode} Trainable {_count(learning)}, frozen {_count(frozen)}; pictures at "
-                             f"{layer['resolution']}×{layer['resolution']} (\"What learns\", \"Resolution\" below).")
+                             f"{stages.resolution}×{stages.resolution} (\"What learns\", \"Resolution\" below).")
 
     def _on_weights(self, arch: str, found: bool, text: str) -> None:
         if self.layer is None or arch != self.layer["arch"]:

@@ -111,6 +111,14 @@ class DrawingCanvas(QWidget):
             rgb = self._color_mode
         return qimage_to_rgb(self._image) if rgb else qimage_to_gray(self._image)
 
+    def drawing(self) -> bool:
+        """A stroke is under way (the pen is down)."""
+        return self._stroke is not None
+
+    def change_pending(self) -> bool:
+        """A throttled strokeChanged is still to come."""
+        return self._emit_timer.isActive()
+
     def is_empty(self) -> bool:
         """True when the paper is blank (nothing drawn, or everything erased, undone or cleared)."""
         if self._empty is None:

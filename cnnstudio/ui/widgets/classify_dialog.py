@@ -1,6 +1,7 @@
 """"Classify a folder…": every image below a folder through the model in use, as a sortable table.
 
-A view over ClassifySession: choose a folder, watch the progress (Stop keeps what is done), then a
+A view over the folder's session (ui/sessions/classify_session.py's ClassifySession, handed in by the page
+as a FolderClassifier): choose a folder, watch the progress (Stop keeps what is done), then a
 table of files with what the model saw (a thumbnail of the prepared input), its top class and
 confidence, and, for a folder sorted into class subfolders, the truth and the accuracy. The table is
 saved as CSV; a labelled folder can be opened on the Evaluate page (confusion matrix, per-class
@@ -10,17 +11,39 @@ metrics, the gallery of mistakes). Double-click a row to open the file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QUrl
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QUrl, SignalInstance
 from PySide6.QtGui import QBrush, QColor, QDesktopServices, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QMessageBox, QProgressBar, QPushButton, QTableView, QVBoxLayout, QWidget)
 
 from cnnstudio.core.text import printable
 from cnnstudio.ui.qimage import chw_to_hwc, crisp_qimage
-from cnnstudio.ui.sessions.classify_session import ClassifySession
+
+if TYPE_CHECKING:  # imports torch: only their types are needed here
+    from cnnstudio.core.classify import FolderClassification
+    from cnnstudio.core.inference import Predictor
+
+
+class FolderClassifier(Protocol):
+    """What the dialog needs of its session: start and stop a folder's classification, its result."""
+
+    progress: SignalInstance  # (images done, total)
+    finished: SignalInstance  # FolderClassification (.cancelled when stopped early)
+    failed: SignalInstance  # a line for the user
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def result(self) -> FolderClassification | None: ...
+
+    def start(self, predictor: Predictor, folder: str) -> bool: ...
+
+    def cancel(self) -> None: ...
+
 
 THUMB = 40
 COLUMNS = ("", "File", "Predicted", "Confidence", "Folder's class", "Right")
@@ -35,7 +58,7 @@ class FolderResultModel(QAbstractTableModel):
         self.result: Any = None
         self._thumbs: dict[int, QPixmap] = {}
 
-    def set_result(self, result: Any) -> None:
+    def set_result(self, result: FolderClassification | None) -> None:
         self.beginResetModel()
         self.result, self._thumbs = result, {}
         self.endResetModel()
@@ -87,12 +110,12 @@ class FolderResultModel(QAbstractTableModel):
 
 
 class ClassifyFolderDialog(QDialog):
-    def __init__(self, predictor: Any, model_text: str, parent: QWidget | None = None,
-                 show_on_evaluate: Callable[[Any], None] | None = None):
+    def __init__(self, session: FolderClassifier, predictor: Predictor, model_text: str,
+                 parent: QWidget | None = None, show_on_evaluate: Callable[[Any], None] | None = None):
         super().__init__(parent)
         self.setWindowTitle("Classify a folder")
         self.predictor = predictor
-        self.session = ClassifySession(self)
+        self.session = session
         self._show_on_evaluate = show_on_evaluate
 
         about = QLabel(f"{model_text}\nEvery image below the folder is prepared as in Draw and Inspect and classified. "
@@ -213,7 +236,7 @@ class ClassifyFolderDialog(QDialog):
         self.progress.setValue(done)
         self.progress.setFormat(f"{done:,} / {total:,}")
 
-    def _on_finished(self, result: Any) -> None:
+    def _on_finished(self, result: FolderClassification) -> None:
         self.progress_widget.hide()
         self.model.set_result(result)
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # the walk's order until the user sorts

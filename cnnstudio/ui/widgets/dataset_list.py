@@ -110,6 +110,10 @@ class DatasetList(QTreeWidget):
     def keys(self) -> list[str]:
         return list(self._items)
 
+    def row_item(self, key: str) -> QTreeWidgetItem | None:
+        """The row of a dataset, as shown."""
+        return self._items.get(key)
+
     def status(self, key: str) -> str:
         item = self._items.get(key)
         return "" if item is None else item.text(COL_STATUS)

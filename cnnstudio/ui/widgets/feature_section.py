@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout
 
 from cnnstudio.core.inspection.display import layer_number
+from cnnstudio.core.inspection.mosaic import LayerSection
 from cnnstudio.ui.widgets.mosaic import MosaicView, VectorView
 
 
@@ -30,7 +31,7 @@ class FeatureSection(QFrame):
         layout.addWidget(self.title)
         self.view: MosaicView | VectorView = MosaicView() if kind == "maps" else VectorView()
         layout.addWidget(self.view)
-        self._data: dict[str, Any] | None = None
+        self._data: LayerSection | None = None
         self.set_title()
 
     def set_title(self, muted: str = "#888") -> None:
@@ -42,14 +43,14 @@ class FeatureSection(QFrame):
         self.title.setText(f"<b>{_html(layer_number(self.index))}: {_html(self.label)}</b>"
                            f"&nbsp;&nbsp;<span style='color:{muted}'>{what}</span>")
 
-    def set_data(self, data: dict[str, Any], labels: list[str] | None = None) -> None:
+    def set_data(self, data: LayerSection, labels: list[str] | None = None) -> None:
         self._data = data
         if self.kind == "maps":
-            lo, hi = data["lo"], data["hi"]
-            self.view.set_mosaic(data["image"], data["tile"], data["cols"], data["count"], 1,
+            lo, hi = data.lo, data.hi
+            self.view.set_mosaic(data.image, data.tile, data.cols, data.count, 1,
                                  describe=lambda i: f"{self.label}, channel {i}: values {lo[i]:.3g} … {hi[i]:.3g}")
         else:
-            self.view.set_values(data["values"], labels)
+            self.view.set_values(data.values, labels)
 
     def image(self) -> np.ndarray | None:
         """The mosaic (uint8) for map layers, the heat strip for long vectors, None for bars."""

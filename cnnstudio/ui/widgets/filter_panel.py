@@ -6,8 +6,8 @@ and, for each output channel, the test-image patches that excite it most (readab
 deeper layers' patches.
 
 A view only: it asks through `requested(key, per_filter)` (weights) or `patchesRequested(key)` and
-shows what it is given (core.inspection.mosaic.filter_mosaic's or core.inspection.patches.patch_mosaic's
-dict). Row-major image with explicit levels, created once; a new layer is shown whole, the same layer
+shows what it is given (a core.inspection.mosaic.FilterMosaic: filter_mosaic's or
+core.inspection.patches.patch_mosaic's). Row-major image with explicit levels, created once; a new layer is shown whole, the same layer
 after an epoch keeps the user's zoom.
 """
 
@@ -22,6 +22,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from cnnstudio.core.inspection.display import layer_number
+from cnnstudio.core.inspection.mosaic import FilterMosaic, MosaicLayout
 from cnnstudio.ui.widgets.progress_row import ProgressRow
 
 HOVER_HINT = "Hover over a filter to see its weights."
@@ -43,7 +44,7 @@ class FilterPanel(QWidget):
         self.patches: Any = None  # cnnstudio.core.inspection.patches.ChannelPatches shown (patches)
         self.kind = "weights"
         self.mosaic: np.ndarray | None = None  # uint8, as the core made it
-        self.layout_info: dict[str, Any] = {}
+        self.layout_info: MosaicLayout | None = None
         self._autorange_key: tuple | None = None
         fl = QVBoxLayout(self)
         fl.setContentsMargins(6, 6, 6, 0)
@@ -171,14 +172,14 @@ class FilterPanel(QWidget):
             self.patchesRequested.emit(str(key))
 
     # -- showing a mosaic -------------------------------------------------------------------------------
-    def show_result(self, result: dict[str, Any]) -> None:
-        self.kind = result.get("kind", "weights")
-        self.grid = result.get("grid")
-        self.patches = result.get("patches")
-        self.mosaic = result["mosaic"]
-        self.layout_info = result["layout"]
-        self.item.setImage(result["display"], autoLevels=False, levels=(0, 255))
-        key = (result["key"], self.kind, self.mosaic.shape)
+    def show_result(self, result: FilterMosaic) -> None:
+        self.kind = result.kind
+        self.grid = result.grid
+        self.patches = result.patches
+        self.mosaic = result.mosaic
+        self.layout_info = result.layout
+        self.item.setImage(result.display, autoLevels=False, levels=(0, 255))
+        key = (result.key, self.kind, self.mosaic.shape)
         if key != self._autorange_key:  # a new layer: show it whole; the same layer after an epoch keeps the zoom
             self._autorange_key = key
             self.fit(whole=False)
@@ -186,7 +187,7 @@ class FilterPanel(QWidget):
 
     @property
     def tile_count(self) -> int:
-        return int(self.layout_info.get("count", 0))
+        return self.layout_info.count if self.layout_info is not None else 0
 
     def fit(self, whole: bool = True) -> None:
         """Show the whole mosaic, or (whole=False) a tall one's top rows at the view's full width, readable."""
@@ -211,7 +212,8 @@ class FilterPanel(QWidget):
             self.hover.setText(PATCH_HINT)
             return
         g, lay = self.grid, self.layout_info
-        kh, kw = lay["tile"]
+        assert g is not None and lay is not None  # a weights mosaic is shown
+        kh, kw = lay.tile
         size = f"{kh}×{kw}"
         if g.color:
             text = (f"{g.out_channels} filters of {size} pixels, shown in colour: each one is the colour pattern "
@@ -220,7 +222,7 @@ class FilterPanel(QWidget):
             text = (f"{g.out_channels} filters, each {size} weights. Bright = positive weight, dark = negative, "
                     "grey = 0: a filter responds where the image looks like its bright part.")
         else:
-            shown = lay["shown_inputs"]
+            shown = lay.shown_inputs
             part = (f"its {size} kernel for each of the {g.in_channels} input channels" if shown == g.in_channels
                     else f"its {size} kernels for the first {shown} of {g.in_channels} input channels")
             text = (f"{g.out_channels} filters, one per row: {part}, left to right. Bright = positive weight, "
@@ -233,16 +235,18 @@ class FilterPanel(QWidget):
         from cnnstudio.core.inspection import tile_at
 
         g, lay = self.grid, self.layout_info
+        if lay is None:
+            return None
         if self.kind == "patches" and self.patches is not None:
-            channel = tile_at(y, x, lay["tile"], lay["cols"], lay["count"], lay["pad"])
+            channel = tile_at(y, x, lay.tile, lay.cols, lay.count, lay.pad)
             return None if channel is None else self.patches.describe(channel).capitalize()
         if g is None:
             return None
-        index = tile_at(y, x, lay["tile"], lay["cols"], lay["count"], 1)
+        index = tile_at(y, x, lay.tile, lay.cols, lay.count, 1)
         if index is None:
             return None
-        if lay["inputs"] > 1:
-            f, c = divmod(index, lay["shown_inputs"])
+        if lay.inputs > 1:
+            f, c = divmod(index, lay.shown_inputs)
             return f"{g.describe(f).capitalize()} · the kernel shown is for input channel {c}"
         return g.describe(index).capitalize()
 

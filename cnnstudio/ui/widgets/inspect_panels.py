@@ -5,21 +5,27 @@ Views only: they hold widgets and emit what the user asks for; the page connects
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QIcon, QKeySequence, QPalette
+from PySide6.QtGui import QIcon, QImage, QKeySequence, QPalette
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton,
-                               QScrollArea, QSlider, QSpinBox, QVBoxLayout, QWidget)
+                               QMenu, QScrollArea, QSlider, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
 from cnnstudio.core.inspection.display import layer_number
+from cnnstudio.core.inspection.mosaic import LayerSection
+from cnnstudio.core.model_context import ModelContext
 from cnnstudio.core.text import printable
 from cnnstudio.ui.widgets.color_scale import ColorScale, lut_colors
 from cnnstudio.ui.widgets.elided_label import ElidedLabel
 from cnnstudio.ui.widgets.feature_section import FeatureSection, _html
+from cnnstudio.ui.widgets.filter_panel import FilterPanel
 from cnnstudio.ui.widgets.prediction import PixelView, ProbabilityBars, format_probability
 from cnnstudio.ui.widgets.section_title import section_title
+
+if TYPE_CHECKING:  # imports torch: only its type is needed here
+    from cnnstudio.core.inspection.attribution import Inspection
 
 TOP_K = 5
 
@@ -163,7 +169,7 @@ class ExplainPanel(QFrame):
         v.addWidget(self.heat_help)
         v.addStretch(1)
 
-    def set_model(self, ctx: Any, same_arch: bool) -> None:
+    def set_model(self, ctx: ModelContext, same_arch: bool) -> None:
         """Offer this model's classes and Grad-CAM layers, keeping the choices when the model is the same."""
         keep_class = self.class_combo.currentData() if same_arch else None
         self.class_combo.blockSignals(True)
@@ -211,7 +217,7 @@ class ExplainPanel(QFrame):
             self.heat_help.setText("Grad-CAM: red marks the regions that raised the score of the explained class "
                                    "the most, blue the ones that did not matter for it.")
 
-    def show_heatmap(self, ins: Any, classes: list[str], input_pixels: np.ndarray | None) -> None:
+    def show_heatmap(self, ins: Inspection, classes: list[str], input_pixels: np.ndarray | None) -> None:
         """The inspection's Grad-CAM or saliency over the input, with a caption naming what it explains."""
         target = self.target_class()
         explained = ins.cam.class_index if ins.cam is not None else (target if target is not None else ins.predicted)
@@ -245,7 +251,7 @@ class ExplainPanel(QFrame):
         self.heat_view.set_pixels(None)
         self.heat_scale.set_scale([], [])
 
-    def show_prediction(self, probs: Any, predicted: int, classes: list[str], true_class: int | None) -> None:
+    def show_prediction(self, probs: np.ndarray, predicted: int, classes: list[str], true_class: int | None) -> None:
         """The top classes as bars and a headline: the predicted class, and right or wrong when known."""
         order = np.argsort(-probs)[:TOP_K]
         self.bars.set_rows([(classes[i], float(probs[i])) for i in order])
@@ -309,31 +315,96 @@ class FeatureMapsPanel(QWidget):
     def section(self, key: str) -> FeatureSection | None:
         return next((s for s in self.sections if s.key == str(key)), None)
 
-    def show_sections(self, sections: list[dict[str, Any]], classes: list[str]) -> None:
-        arch = [(s["key"], s["label"], tuple(s["shape"])) for s in sections]
+    def show_sections(self, sections: Sequence[LayerSection], classes: list[str]) -> None:
+        arch = [(s.key, s.label, tuple(s.shape)) for s in sections]
         if arch != self._arch:
             self._rebuild(sections)
             self._arch = arch
         n = len(sections)
         for i, (section, data) in enumerate(zip(self.sections, sections)):
-            labels = classes if (i == n - 1 and data["kind"] == "vector" and data["shape"][0] == len(classes)) \
+            labels = classes if (i == n - 1 and data.kind == "vector" and data.shape[0] == len(classes)) \
                 else None
             section.set_data(data, labels)
 
-    def _rebuild(self, sections: list[dict[str, Any]]) -> None:
+    def _rebuild(self, sections: Sequence[LayerSection]) -> None:
         for section in self.sections:
             self.column.removeWidget(section)
             section.deleteLater()
         self.sections = []
         for s in sections:
-            section = FeatureSection(s["key"], s["index"], s["label"], s["shape"], s["kind"])
+            section = FeatureSection(s.key, s.index, s.label, s.shape, s.kind)
             section.set_title(self._muted)
             section.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
             section.customContextMenuRequested.connect(
                 lambda pos, sec=section: self.pictureMenuRequested.emit(f"layer:{sec.key}", sec.mapToGlobal(pos)))
             self.column.insertWidget(self.column.count() - 1, section)
             self.sections.append(section)
-        if sections and sections[-1]["kind"] == "vector":
+        if sections and sections[-1].kind == "vector":
             last = self.sections[-1]
             last.title.setText(last.title.text() + f"&nbsp;&nbsp;<span style='color:{self._muted}'>"
                                "(the class scores, before softmax)</span>")
+
+
+class InspectContent(QWidget):
+    """The Inspect page's layout once a model is loaded: the input row above, the prediction and heatmap
+    panel on the left (scrolling in a short window), the feature maps and filters in tabs."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.input_bar = InputBar()
+        self.explain = ExplainPanel()
+        self.maps = FeatureMapsPanel()
+        self.filters = FilterPanel()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.maps, "Feature maps")
+        self.tabs.addTab(self.filters, "Filters")
+        # In a short window the prediction, both pictures and the heatmap's settings do not fit one above
+        # the other: scroll them rather than let Qt squeeze the captions into the pictures.
+        side = QScrollArea()
+        side.setWidget(self.explain)
+        side.setWidgetResizable(True)
+        side.setFrameShape(QFrame.Shape.NoFrame)
+        side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        side.setFixedWidth(self.explain.width() + side.verticalScrollBar().sizeHint().width())
+        side.viewport().setAutoFillBackground(False)
+        self.explain.setAutoFillBackground(False)
+        body = QHBoxLayout()
+        body.addWidget(side, 0)
+        body.addWidget(self.tabs, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.input_bar)
+        layout.addLayout(body, 1)
+
+    def grab(self, what: str, input_pixels: np.ndarray | None) -> QImage:
+        """A picture of "filters" (the whole mosaic, each weight a crisp square), "input", "heatmap" (the
+        overlay), or "layer:<key>" (that layer's feature-map section as shown)."""
+        from cnnstudio.ui.qimage import chw_to_hwc, crisp_qimage
+
+        if what == "filters" and self.filters.mosaic is not None:
+            return crisp_qimage(self.filters.mosaic, 2048)
+        if what == "input" and input_pixels is not None:
+            return crisp_qimage(chw_to_hwc(input_pixels), 448)
+        if what == "heatmap" and self.explain.cam_image is not None:
+            return crisp_qimage(self.explain.cam_image, 448)
+        if what.startswith("layer:"):
+            section = self.maps.section(what.split(":", 1)[1])
+            if section is not None:
+                return section.grab().toImage()
+        raise ValueError(f"nothing to save for {what!r} yet")
+
+    def add_layer_actions(self, menu: QMenu, what: str) -> None:
+        """A feature-map section's right-click menu: a convolution also offers its filters."""
+        if what.startswith("layer:"):
+            key = what.split(":", 1)[1]
+            if key in self.filters.layer_keys():
+                menu.addAction("Show this layer's filters", lambda: (self.filters.select_layer(key),
+                                                                     self.tabs.setCurrentIndex(1)))
+
+    def show_model(self, ctx: ModelContext, test_count: int, test_index: int) -> None:
+        """A model was loaded: its layers, classes and test images in the controls."""
+        same_arch = ([c.key for c in ctx.conv_layers] == self.filters.layer_keys()
+                     and self.explain.class_names() == ctx.classes)
+        self.filters.set_layers(ctx.conv_layers)
+        self.explain.set_model(ctx, same_arch)
+        self.input_bar.set_test_count(test_count, test_index)

@@ -1,20 +1,47 @@
 """The "Find learning rate" dialog of the Train page: the range test's loss against the learning rate on
 a log axis, the suggestion marked, and "Use this", which hands the suggestion to the form.
 
-The view only: the finder runs in LrFindSession (ui/sessions/lr_find_session.py), which sends progress
-and the frozen LrFindResult.
+The view only: the finder runs in a session (ui/sessions/lr_find_session.py's LrFindSession, handed in by
+the page as an LrFinder), which sends progress and the frozen LrFindResult.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Signal, SignalInstance
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from cnnstudio.ui.sessions.lr_find_session import LrFindSession, form_value
+from cnnstudio.core.training.config import TrainConfig
+
+if TYPE_CHECKING:  # imports torch: only its type is needed here
+    from cnnstudio.core.training.lr_find import LrFindResult
+
+
+class LrFinder(Protocol):
+    """What the dialog needs of the finder's session: start, cancel, its signals and its last result."""
+
+    progress: SignalInstance  # (step, steps)
+    finished: SignalInstance  # LrFindResult
+    failed: SignalInstance  # a line for the user
+    cancelled: SignalInstance
+
+    @property
+    def busy(self) -> bool: ...
+
+    @property
+    def result(self) -> LrFindResult | None: ...
+
+    def start(self, config: TrainConfig, dataset: Any = None) -> None: ...
+
+    def cancel(self) -> bool: ...
+
+
+def form_value(lr: float) -> float:
+    """The suggestion as the form shows it: two significant digits (as the form's arrows step)."""
+    return float(f"{lr:.2g}")
 
 
 class LrFindDialog(QDialog):
@@ -22,7 +49,7 @@ class LrFindDialog(QDialog):
 
     lrChosen = Signal(float)
 
-    def __init__(self, session: LrFindSession, parent: QWidget | None = None) -> None:
+    def __init__(self, session: LrFinder, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Find learning rate")
         self.resize(640, 460)
@@ -89,8 +116,8 @@ class LrFindDialog(QDialog):
         self.progress_bar.setValue(int(100 * step / max(1, steps)))
         self.status_label.setText(f"Step {step} of at most {steps} …")
 
-    def show_result(self, result: Any) -> None:
-        """Draw the curve (an LrFindResult) and mark the suggestion."""
+    def show_result(self, result: LrFindResult) -> None:
+        """Draw the curve and mark the suggestion."""
         self.cancel_button.setEnabled(False)
         self.progress_bar.setValue(100)
         lrs, losses = list(result.lrs), list(result.losses)

@@ -12,36 +12,41 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnnstudio.core.checkpoint import CheckpointSummary, fit_problem
 
-# (dataset name, data_dir) -> Dataset: at most two, so switching between two runs does not reload.
+if TYPE_CHECKING:  # torch-heavy modules: imported by the functions that need them
+    from cnnstudio.core.datasets.base import Dataset
+    from cnnstudio.core.inference import Predictor
+    from cnnstudio.core.inspection.layers import ConvLayer, LayerChoice
+
+# (dataset name, data_dir, side) -> Dataset: at most two, so switching between two runs does not reload.
 _CACHE_SIZE = 2
-_cache: "OrderedDict[tuple[str, str | None], Any]" = OrderedDict()
+_cache: "OrderedDict[tuple[str, str | None, int], Dataset]" = OrderedDict()
 _lock = threading.Lock()  # one load at a time: a second view asking for the same dataset waits, then shares it
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelContext:
     """A loaded checkpoint and the test set to use with it (None when it is not available)."""
 
     path: str
-    predictor: Any  # cnnstudio.core.inference.Predictor
-    dataset: Any = None  # cnnstudio.core.datasets.base.Dataset whose classes and input shape fit the model
+    predictor: Predictor
+    dataset: Dataset | None = None  # whose classes and input shape fit the model
     dataset_note: str = ""  # why dataset is None, or where it came from when it is not the app's dataset
     from_app: bool = False  # dataset is the one loaded in the app (state.dataset)
-    # The model's layers as Inspect offers them (core.inspection.ConvLayer / LayerChoice lists).
-    conv_layers: list[Any] = field(default_factory=list)
-    cam_layers: list[Any] = field(default_factory=list)
+    # The model's layers as Inspect offers them.
+    conv_layers: list[ConvLayer] = field(default_factory=list)
+    cam_layers: list[LayerChoice] = field(default_factory=list)
     default_cam: str | None = None
     live: bool = False  # a training run's last.pt, reloaded after an epoch (Inspect's "Update during training")
 
     @property
     def summary(self) -> CheckpointSummary:
-        return CheckpointSummary.of(self.predictor.checkpoint)
+        return self.predictor.summary
 
     @property
     def classes(self) -> list[str]:
@@ -49,7 +54,7 @@ class ModelContext:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.predictor.input_shape)  # type: ignore[return-value]
+        return self.predictor.input_shape
 
 
 def trained_on(checkpoint: dict[str, Any]) -> str:
@@ -57,16 +62,16 @@ def trained_on(checkpoint: dict[str, Any]) -> str:
     return CheckpointSummary.of(checkpoint).dataset_title
 
 
-def dataset_fits(checkpoint: dict[str, Any], dataset: Any) -> bool:
+def dataset_fits(checkpoint: dict[str, Any], dataset: Dataset | None) -> bool:
     """Whether `dataset` has exactly the checkpoint's classes (same order) and input shape."""
     return dataset is not None and fit_problem(checkpoint, dataset) is None
 
 
-def describe_mismatch(checkpoint: dict[str, Any], dataset: Any) -> str:
+def describe_mismatch(checkpoint: dict[str, Any], dataset: Dataset | None) -> str:
     return fit_problem(checkpoint, dataset) or ""
 
 
-def load_dataset_for(checkpoint: dict[str, Any]) -> Any:
+def load_dataset_for(checkpoint: dict[str, Any]) -> Dataset:
     """The checkpoint's own dataset, from the cache or loaded now (no download). Raises CNNStudioError."""
     from cnnstudio.core.datasets import load_dataset
     from cnnstudio.core.errors import DatasetError
@@ -99,46 +104,43 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def load_context(path: str, app_dataset: Any, load_missing: bool = True) -> ModelContext:
+def load_context(path: str, app_dataset: Dataset | None, load_missing: bool = True, live: bool = False) -> ModelContext:
     """Background: load the checkpoint (CheckpointError if unusable) and find its test set.
 
     The app's dataset is used when it fits; otherwise the checkpoint's dataset is loaded from disk
     (load_missing) and, when that is impossible, dataset is None and dataset_note says what to load.
+    live marks a training run's last.pt reloaded after an epoch.
     """
     from cnnstudio.core.errors import CNNStudioError
     from cnnstudio.core.inference import Predictor
 
     predictor = Predictor(str(path))
-    context = ModelContext(str(path), predictor)
-    _describe_layers(context)
+    context = replace(ModelContext(str(path), predictor, live=live), **_describe_layers(predictor))
     checkpoint = predictor.checkpoint
     if dataset_fits(checkpoint, app_dataset):
-        context.dataset, context.from_app = app_dataset, True
-        return context
+        return replace(context, dataset=app_dataset, from_app=True)
     mismatch = describe_mismatch(checkpoint, app_dataset)
     if not load_missing:
-        context.dataset_note = f"{mismatch} Load {trained_on(checkpoint)} on the Data page (1  Data)."
-        return context
+        return replace(context, dataset_note=f"{mismatch} Load {trained_on(checkpoint)} on the Data page (1  Data).")
     try:
-        context.dataset = load_dataset_for(checkpoint)
-        context.dataset_note = f"Using the test set of {trained_on(checkpoint)}, the dataset this model was trained on."
+        return replace(context, dataset=load_dataset_for(checkpoint), dataset_note=(
+            f"Using the test set of {trained_on(checkpoint)}, the dataset this model was trained on."))
     except CNNStudioError as exc:
-        context.dataset_note = (f"{mismatch} Its test set could not be loaded ({exc}). Load "
-                                f"{trained_on(checkpoint)} on the Data page (1  Data).")
+        note = (f"{mismatch} Its test set could not be loaded ({exc}). Load "
+                f"{trained_on(checkpoint)} on the Data page (1  Data).")
     except Exception as exc:  # a damaged dataset folder: say so, the model itself is still usable
-        context.dataset_note = (f"{mismatch} Its test set could not be loaded ({type(exc).__name__}: {exc}). "
-                                f"Load {trained_on(checkpoint)} on the Data page (1  Data).")
-    return context
+        note = (f"{mismatch} Its test set could not be loaded ({type(exc).__name__}: {exc}). "
+                f"Load {trained_on(checkpoint)} on the Data page (1  Data).")
+    return replace(context, dataset_note=note)
 
 
-def _describe_layers(context: ModelContext) -> None:
+def _describe_layers(predictor: Predictor) -> dict[str, Any]:
     """The layers Inspect offers (filters, Grad-CAM), found once per load rather than once per page."""
     from cnnstudio.core.inspection import cam_layers, conv_layers, default_cam_layer
 
-    model, shape = context.predictor.model, context.predictor.input_shape
-    context.conv_layers = conv_layers(model)
-    context.cam_layers = cam_layers(model, shape)
+    model, shape = predictor.model, predictor.input_shape
     try:
-        context.default_cam = default_cam_layer(model, shape)
+        default_cam: str | None = default_cam_layer(model, shape)
     except Exception:  # noqa: BLE001 - no layer Grad-CAM can use (e.g. no spatial output)
-        context.default_cam = None  # no layer with a spatial output: Grad-CAM is not offered
+        default_cam = None  # no layer with a spatial output: Grad-CAM is not offered
+    return {"conv_layers": conv_layers(model), "cam_layers": cam_layers(model, shape), "default_cam": default_cam}
