@@ -64,7 +64,7 @@ def main() -> int:
     ds = load_dataset("fashion-mnist")
     checkpoint = args.checkpoint
     if not checkpoint:
-        from cnnstudio.core.training.config import default_config
+        from cnnstudio.core.training.recommend import default_config
         from cnnstudio.core.training.trainer import Trainer
         from dataclasses import replace
 

@@ -103,7 +103,7 @@ def messy_rows(work: Path, folders: list[int], seeds: list[int]) -> list[tuple[s
 
     from cnnstudio.core import cover
     from cnnstudio.core.datasets import load_dataset
-    from cnnstudio.core.training.config import default_config
+    from cnnstudio.core.training.recommend import default_config
     from cnnstudio.core.training.recommend import recommend
     from cnnstudio.core.training.trainer import Trainer
 

@@ -52,7 +52,8 @@ from cnnstudio.core.datasets import load_dataset  # noqa: E402
 from cnnstudio.core.models.builder import build_model  # noqa: E402
 from cnnstudio.core.models.presets import get_preset  # noqa: E402
 from cnnstudio.core.models.spec import infer_shapes  # noqa: E402
-from cnnstudio.core.training.config import TrainConfig, default_config  # noqa: E402
+from cnnstudio.core.training.config import TrainConfig  # noqa: E402
+from cnnstudio.core.training.recommend import default_config  # noqa: E402
 from cnnstudio.core.training.device import cpu_name, physical_cores, resolve_device, resolve_precision  # noqa: E402
 from cnnstudio.core.training.events import EpochEvent, StepEvent  # noqa: E402
 from cnnstudio.core.training.trainer import Trainer  # noqa: E402
@@ -188,7 +189,7 @@ def engine_config(args: argparse.Namespace) -> TrainConfig:
 
     "tutorial": Adam 1e-3 at a constant rate, batch 128, the tutorial's recipe, so the two differ only in
     how a step runs. "defaults": what `cnnstudio train --dataset fashion-mnist --model convnet-5x5` runs
-    (config.default_config: batch 256, SGD with Nesterov momentum, one-cycle, label smoothing), which
+    (recommend.default_config: batch 256, SGD with Nesterov momentum, one-cycle, label smoothing), which
     is what a user of the app or the command line gets for this model and dataset.
     """
     common = dict(epochs=args.epochs, val_split=0.0, device=args.device, precision=args.precision, seed=0)

@@ -131,7 +131,7 @@ def test_weights_progress_of_unknown_size_says_nothing_false():
 
 # -- item 9: a new dataset proposes its recommended model -----------------------------------------------------
 def test_a_new_dataset_proposes_its_model_and_asks(qtbot, shapes_state, shapes_dataset):
-    from cnnstudio.core.training.config import default_config
+    from cnnstudio.core.training.recommend import default_config
     from cnnstudio.ui.pages.model_page import ModelPage
 
     state = shapes_state
@@ -154,7 +154,7 @@ def test_a_new_dataset_proposes_its_model_and_asks(qtbot, shapes_state, shapes_d
 
 
 def test_the_window_shows_the_proposal_with_use_and_keep(qtbot, shapes_dataset):
-    from cnnstudio.core.training.config import default_config
+    from cnnstudio.core.training.recommend import default_config
     from cnnstudio.ui.main_window import MainWindow
 
     window = MainWindow()

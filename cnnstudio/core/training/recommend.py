@@ -1,6 +1,6 @@
 """Training defaults chosen from the data itself, with the reasons the app shows beside them.
 
-The built-in datasets have settings tuned on them (config.default_config). A user's own folder used to
+The built-in datasets have settings tuned on them (config.data_config). A user's own folder used to
 get one photo recipe whatever it held: random crops and horizontal flips, 15 epochs. On 5,000
 handwritten digits that cost 15 points of test accuracy (a mirrored 2 is not a 2), and a folder of
 200 images got too few optimizer steps to converge. Here the folder's images decide instead:
@@ -148,3 +148,11 @@ def recommend(dataset: str, data: Any = None, model: str | None = None, spec: di
     if model is None:
         reasons.append(f"{chosen}: recommended for {h}x{w} {'grayscale' if c == 1 else 'colour'} images.")
     return _with_recipe(Recommendation(cfg, kind, tuple(reasons)), chosen, spec, epochs, data)
+
+
+def default_config(dataset: str, model: str | None = None, data: Any = None, spec: dict | None = None,
+                   epochs: int | None = None) -> TrainConfig:
+    """Defaults that train well for the data and the model: `model` a preset or JSON file, or `spec` the
+    layer editor's network, for `epochs` epochs (recommend() says why). A user's folder: pass its
+    loaded Dataset as `data` and its images decide; without it, cautious photo-style defaults."""
+    return recommend(dataset, data, model, spec=spec, epochs=epochs).config
