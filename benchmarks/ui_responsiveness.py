@@ -53,8 +53,8 @@ else:
     os.environ["CNNSTUDIO_HOME"] = _HOME  # runs of this benchmark never land in the user's runs folder
 
 
-from _interleave import report  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
-from _stats import median_interval, percentile  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
+from _interleave import report
+from _stats import median_interval, percentile
 
 
 # -- 1. start-up -------------------------------------------------------------------------------------

@@ -191,7 +191,8 @@ def test_detects_a_module_level_cycle(tmp_path: Path) -> None:
 
 def test_detects_a_relative_import_cycle(tmp_path: Path) -> None:
     root = _write(tmp_path, {"__init__.py": "", "sub/__init__.py": "from .one import f\n",
-                             "sub/one.py": "from ..two import g\ndef f(): ...\n", "two.py": "from .sub import f\ng = 1\n"})
+                             "sub/one.py": "from ..two import g\ndef f(): ...\n",
+                             "two.py": "from .sub import f\ng = 1\n"})
     assert describe(cycles(import_graph(root, "fake"))) == "fake.sub -> fake.sub.one -> fake.two -> fake.sub"
 
 
@@ -201,7 +202,8 @@ def test_a_lazy_import_counts(tmp_path: Path) -> None:
                              "core/config.py": "def build():\n    from fake.core.recommend import r\n    return r\n",
                              "core/recommend.py": "from fake.core.config import build\nr = 1\n",
                              "ui/__init__.py": "",
-                             "ui/page.py": "class Page:\n    async def show(self):\n        from fake.ui.window import W\n",
+                             "ui/page.py": ("class Page:\n    async def show(self):\n"
+                                            "        from fake.ui.window import W\n"),
                              "ui/window.py": "import fake.ui.page\nW = 1\n"})
     assert cycles(import_graph(root, "fake", lazy=False)) == []
     assert describe(cycles(import_graph(root, "fake"))) == (

@@ -14,7 +14,8 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -75,7 +76,8 @@ class FolderClassification:
         parts = [f"{len(self.results):,} image{'s' if len(self.results) != 1 else ''} classified"]
         if self.skipped:
             reasons = Counter(why.split(":")[0] for _, why in self.skipped)
-            parts.append(f"{len(self.skipped)} skipped (" + ", ".join(f"{n} {r}" for r, n in reasons.most_common()) + ")")
+            counts = ", ".join(f"{n} {r}" for r, n in reasons.most_common())
+            parts.append(f"{len(self.skipped)} skipped ({counts})")
         acc = self.accuracy
         if acc is not None:
             parts.append(f"accuracy {acc:.2%} on the {len(self.labelled):,} in class folders")

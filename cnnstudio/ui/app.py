@@ -63,7 +63,7 @@ def _install_startup_probe(window) -> None:
             super().__init__(window)
             self.fired = False
 
-        def eventFilter(self, obj, event):  # noqa: N802 (Qt naming)
+        def eventFilter(self, obj, event):
             if not self.fired and event.type() == QEvent.Type.Expose and obj.isExposed():
                 self.fired = True
                 print(f"CNNSTUDIO_WINDOW_SHOWN {time.time():.6f}", flush=True)

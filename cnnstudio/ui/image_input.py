@@ -56,12 +56,12 @@ class ImageInputMixin:
             self._take_image(value, name)
         return True
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+    def dragEnterEvent(self, event) -> None:
         if accepts_image_drag(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dropEvent(self, event) -> None:  # noqa: N802
+    def dropEvent(self, event) -> None:
         if self._take_mime(event.mimeData(), "dropped image", "That is not an image or image file."):
             event.acceptProposedAction()

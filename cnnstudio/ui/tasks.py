@@ -28,7 +28,8 @@ import sys
 import threading
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -44,7 +45,7 @@ _pool_lock = threading.Lock()
 # Calls not finished yet (their futures), so shutdown() can wait for them, and Tasks, which the
 # registry keeps alive until their result has been delivered.
 _futures: set[concurrent.futures.Future] = set()
-_running: set["Task"] = set()
+_running: set[Task] = set()
 _accepting = True  # False from shutdown() on; reopen() turns it back on for a new main window
 
 
@@ -150,7 +151,7 @@ class Task(QObject):
         self._last_progress: Any = object()
         self.refused = False
 
-    def start(self) -> "Task":
+    def start(self) -> Task:
         if not _accepting:
             # The application is shutting down: this work would outlive the event loop. It never runs;
             # `refused` tells a caller that cares, and no signal of it fires.

@@ -373,7 +373,8 @@ def test_the_window_starts_on_a_damaged_settings_file(qtbot, tmp_path, caplog):
 
     path = QSettings().fileName()
     with open(path, "wb") as fh:
-        fh.write(os.urandom(4096) + b"\n[session]\ndataset=@Variant(\\0\\0\\0\\x7f\\0\\0\\0\\x1)\nspec=@ByteArray(\xff\xfe)\n")
+        fh.write(os.urandom(4096) + b"\n[session]\ndataset=@Variant(\\0\\0\\0\\x7f\\0\\0\\0\\x1)\n"
+                 b"spec=@ByteArray(\xff\xfe)\n")
     again = MainWindow()
     qtbot.addWidget(again)
     assert again.state.dataset_name == "shapes"

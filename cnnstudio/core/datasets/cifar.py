@@ -97,7 +97,8 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DatasetError(f"{path}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a damaged file
         reason = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise DatasetError(f"{path}: the CIFAR-10 batch is truncated or corrupt ({type(exc).__name__}: {reason}).") from None
+        raise DatasetError(f"{path}: the CIFAR-10 batch is truncated or corrupt "
+                           f"({type(exc).__name__}: {reason}).") from None
     if not isinstance(batch, dict):
         raise DatasetError(f"{path}: not a CIFAR-10 batch (holds a {type(batch).__name__}, not a dict).")
     try:

@@ -167,7 +167,7 @@ class DiskImages:
             return torch.from_numpy(self._read(np.array([rows]))[0])
         return torch.from_numpy(self._read(rows))
 
-    def subset(self, index) -> "DiskImages":
+    def subset(self, index) -> DiskImages:
         """A view of some rows (still on disk): the trainer's training and validation rows."""
         rows = self._physical(index)
         if isinstance(rows, (int, np.integer)):

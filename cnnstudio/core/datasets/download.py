@@ -156,7 +156,7 @@ def _download_file(remote: RemoteFile, folder: Path, index: int, transfer: _Tran
             else:
                 problems.append(f"{url}: {reason}")
                 unreachable += _is_offline(reason)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             problems.append(f"{url}: timed out")
         except OSError as exc:  # disk full, permission denied, connection reset mid-transfer, ...
             where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""

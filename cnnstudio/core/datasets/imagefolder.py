@@ -472,7 +472,8 @@ def _load(
         test_labels=test_labels,
         # Measured: a folder of scanned or drawn characters is framed like one (prepared user drawings
         # match it); photos are "natural" and scaled to cover.
-        framing=measure_framing(_framing_sample(train_images)) if channels == 1 else natural_profile(size, size, channels),
+        framing=(measure_framing(_framing_sample(train_images)) if channels == 1
+                 else natural_profile(size, size, channels)),
         source=str(folder),
         report=report,
         hflip_ok=False,  # unknown content (letters? arrows?): never assume a mirror keeps the label

@@ -193,7 +193,7 @@ def place_folder(tmp: Path, folder: Path, replace: bool) -> None:
         try:
             os.rename(tmp, folder)  # replaces an empty folder on POSIX; never a folder that holds files
             return
-        except OSError as exc:
+        except OSError:
             if os.path.lexists(folder) and not _empty(folder):
                 raise ExportRefused(f"{shown(folder)} was filled while exporting; it was left as it is and no "
                                     "bundle was written") from None

@@ -20,7 +20,8 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -135,7 +136,8 @@ def _sample(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return images[np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))]
 
 
-def export_model(checkpoint: dict[str, Any] | str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike | None = None,
+def export_model(checkpoint: dict[str, Any] | str | os.PathLike[str], fmt: str = "onnx",
+                 out: str | os.PathLike[str] | None = None,
                  *, int8: bool = False, bundle: str | os.PathLike | None = None, dataset: Any = None,
                  data_dir: str | os.PathLike | None = None, progress: Progress | None = None,
                  cancelled: Callable[[], bool] = lambda: False, overwrite: bool = False,
@@ -310,7 +312,8 @@ def _numbers(values: list[float]) -> str:
     return "[" + ", ".join(f"{v:.4g}" for v in values[:4]) + (", ..." if len(values) > 4 else "") + "]"
 
 
-def _int8(fp32_file: Path, work: Path, data: _Data, metadata: ModelMetadata, step, cancelled) -> tuple[Int8Report, Path]:
+def _int8(fp32_file: Path, work: Path, data: _Data, metadata: ModelMetadata, step: Progress,
+          cancelled: Callable[[], bool]) -> tuple[Int8Report, Path]:
     from cnnstudio.core.export.onnx_file import quantize_int8, run_onnx, session_for
 
     step(0.6, "calibrating INT8 on training images")
@@ -325,7 +328,8 @@ def _int8(fp32_file: Path, work: Path, data: _Data, metadata: ModelMetadata, ste
     labels = data.test_labels[pick]
     fp32_logits = run_onnx(session_for(fp32_file), inputs)
     int8_logits = run_onnx(session_for(int8_file), inputs)
-    return Int8Report(images=n, fp32_accuracy=accuracy(fp32_logits, labels), int8_accuracy=accuracy(int8_logits, labels),
+    return Int8Report(images=n, fp32_accuracy=accuracy(fp32_logits, labels),
+                      int8_accuracy=accuracy(int8_logits, labels),
                       fp32_bytes=fp32_file.stat().st_size, int8_bytes=int8_file.stat().st_size,
                       agreement=float((fp32_logits.argmax(1) == int8_logits.argmax(1)).mean())), int8_file
 

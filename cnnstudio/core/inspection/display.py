@@ -8,11 +8,11 @@ C-contiguous uint8 array, so a UI can wrap it in one QImage / ImageItem without 
 from __future__ import annotations
 
 import math
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 
-Levels = Union[Literal["map", "layer"], tuple[float, float]]
+Levels = Literal["map", "layer"] | tuple[float, float]
 
 
 def layer_number(key: str | int) -> str:

@@ -11,7 +11,7 @@ and later use the key with the trained model.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import nn
@@ -55,7 +55,7 @@ class LayerChoice:
 
 
 # Anything a caller may use to name a layer: a key, a spec index, a listed layer, or the module.
-LayerRef = Union[str, int, ConvLayer, LayerChoice, nn.Module]
+LayerRef = str | int | ConvLayer | LayerChoice | nn.Module
 
 
 # --------------------------------------------------------------------------------------------------
@@ -314,7 +314,7 @@ class Geometry:
     size: tuple[float, float] = (1.0, 1.0)  # the receptive field's height and width in input pixels
 
     def then(self, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
-             dilation: tuple[int, int] = (1, 1)) -> "Geometry":
+             dilation: tuple[int, int] = (1, 1)) -> Geometry:
         """Compose with one sliding-window layer: its output cell j is centred on input cell
         j * s - p + d * (k - 1) / 2 of the layer before, and sees d * (k - 1) more of those cells."""
         off = tuple(o + st * (d * (k - 1) / 2 - p)
@@ -323,7 +323,7 @@ class Geometry:
         size = tuple(z + st * d * (k - 1) for z, st, k, d in zip(self.size, self.stride, kernel, dilation))
         return Geometry(off, strides, size)  # type: ignore[arg-type]
 
-    def grow(self, kernel: int) -> "Geometry":
+    def grow(self, kernel: int) -> Geometry:
         """The same grid after a stride-1 'same' convolution of this kernel (a block's second conv)."""
         return Geometry(self.offset, self.stride,
                         tuple(z + st * (kernel - 1) for z, st in zip(self.size, self.stride)))  # type: ignore[arg-type]
@@ -384,7 +384,7 @@ def geometry(model: nn.Sequential, key: str) -> Geometry | None:
     return g
 
 
-def interpolation_matrix(size: int, cells: int, offset: float, stride: float) -> "torch.Tensor":
+def interpolation_matrix(size: int, cells: int, offset: float, stride: float) -> torch.Tensor:
     """(size, cells) float32 weights that linearly interpolate a map of `cells` values, whose cell j
     is centred at input coordinate offset + stride * j, at every input pixel 0..size-1 (clamped at the
     edges). With stride = size / cells and offset = (stride - 1) / 2 this is exactly

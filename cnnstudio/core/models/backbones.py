@@ -18,7 +18,8 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from cnnstudio.core.errors import CNNStudioError, DownloadCancelled
 
@@ -244,7 +245,8 @@ def download_weights(arch: str, progress: Callable[[int, int], None] | None = No
     except DownloadCancelled:
         raise
     except _FileFailed as exc:
-        raise CNNStudioError(missing_weights_message(arch, "no network" if exc.offline else "; ".join(exc.problems[:1]))) from None
+        why = "no network" if exc.offline else "; ".join(exc.problems[:1])
+        raise CNNStudioError(missing_weights_message(arch, why)) from None
     prefix = _hash_prefix(name)
     if prefix and not sha256_of(path).startswith(prefix):
         path.unlink(missing_ok=True)

@@ -86,7 +86,7 @@ def cpu_supports_bf16() -> bool:
             import torch
 
             return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        except Exception:
+        except Exception:  # noqa: BLE001 - a private torch probe: whatever it raises means no bf16
             return False
     return False
 

@@ -14,7 +14,7 @@ import hashlib
 import os
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

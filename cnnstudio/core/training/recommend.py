@@ -98,9 +98,9 @@ def recommend(dataset: str, data: Any = None, model: str | None = None, spec: di
     The data decides first, then the model's traits adapt the recipe."""
     if dataset in BUILT_IN or data is None:
         cfg = data_config(dataset, model)
-        rec = Recommendation(cfg, "built-in", (f"settings tuned on {dataset}: {plural(cfg.epochs, 'epoch')} in "
+        rec = Recommendation(cfg, "built-in", ((f"settings tuned on {dataset}: {plural(cfg.epochs, 'epoch')} in "
                                                f"batches of {cfg.batch_size}, {cfg.optimizer} at {cfg.lr:g}"
-                                               f" ({cfg.schedule}).",))
+                                               f" ({cfg.schedule})."),))
         return _with_recipe(rec, model, spec, epochs, data)
     kind = data_kind(data)
     c, h, w = data.input_shape

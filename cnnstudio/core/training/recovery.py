@@ -28,7 +28,8 @@ MAX_RECOVERIES = 3
 # x0.1 per recovery, measured (docs/benchmarks.md, fast-cnn on Fashion-MNIST at 5, 25x the recommended
 # rate): two epochs, one recovery, 90.9 % (the default run: 91.5 %). One epoch: x0.1 recovered once, from
 # the start, to 88.5 % (default 89.5 %); x0.3 needed two recoveries, the second from a state the x0.3 run
-# had already shaken (step 28, lr 0.8), and ended at 80.2 %. A tenth is the step people take by hand ("try a tenth") and what the message advises.
+# had already shaken (step 28, lr 0.8), and ended at 80.2 %. A tenth is the step people take by hand
+# ("try a tenth") and what the message advises.
 RECOVERY_LR_FACTOR = 0.1
 # Steps between in-memory snapshots. A snapshot of convnet-5x5 (3.2 M weights and Adam's two moments,
 # 38 MB) measured 7 % of one batch-256 step on the 2-core EPYC (5 % with SGD; fast-cnn 2.6 %; medians of

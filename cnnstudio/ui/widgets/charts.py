@@ -12,7 +12,8 @@ colour, and the curve colours are picked for a light or a dark theme.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import numpy as np
 import pyqtgraph as pg
@@ -258,7 +259,7 @@ class TrainingCharts(QWidget):
         if item.geometry().width() > plot.width():
             item.setGeometry(QRectF(0, 0, plot.width(), plot.height()))
 
-    def eventFilter(self, watched, event: QEvent) -> bool:  # noqa: N802 (Qt naming)
+    def eventFilter(self, watched, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Resize and watched in self._plots():
             self._retitle(watched)
         elif event.type() == QEvent.Type.Leave and watched in self._plots():
@@ -711,8 +712,8 @@ class TrainingCharts(QWidget):
             ex = _floats(epoch_x[:m] if m else [])
 
             def col(key: str, scale: float = 1.0) -> np.ndarray:
-                values = list(history.get(key, []))[:m]
-                values += [None] * (m - len(values))
+                values = list(history.get(key, []))[:m]  # noqa: B023 - called only in this iteration
+                values += [None] * (m - len(values))  # noqa: B023 - called only in this iteration
                 return scale * _floats(values)
 
             curves["epoch_val_loss"].setData(ex, col("val_loss"), connect="finite")

@@ -25,14 +25,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import numpy as np  # noqa: E402
-import onnxruntime as ort  # noqa: E402
-from PIL import ImageFile  # noqa: E402
+import numpy as np
+import onnxruntime as ort
+from PIL import ImageFile
 
-from cnnstudio_prep.errors import CNNStudioError  # noqa: E402
-from cnnstudio_prep.framing import FramingProfile  # noqa: E402
-from cnnstudio_prep.preparation import normalise, open_image, prepare_image  # noqa: E402
-from cnnstudio_prep.text import printable  # noqa: E402
+from cnnstudio_prep.errors import CNNStudioError
+from cnnstudio_prep.framing import FramingProfile
+from cnnstudio_prep.preparation import normalise, open_image, prepare_image
+from cnnstudio_prep.text import printable
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
