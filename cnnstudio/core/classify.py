@@ -14,13 +14,17 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.text import csv_cell
+
+if TYPE_CHECKING:  # torch-heavy modules: the CLI loads them only when it classifies
+    from cnnstudio.core.inference import Predictor
+    from cnnstudio.core.metrics import Evaluation
 
 BATCH = 64  # prepared images per forward pass
 
@@ -60,9 +64,9 @@ class FolderClassification:
     @property
     def accuracy(self) -> float | None:
         idx = self.labelled
-        return sum(self.results[i].correct for i in idx) / len(idx) if idx else None
+        return sum(bool(self.results[i].correct) for i in idx) / len(idx) if idx else None
 
-    def evaluation(self):
+    def evaluation(self) -> Evaluation | None:
         """The labelled images as a core Evaluation (confusion matrix, per-class metrics), or None."""
         from cnnstudio.core.metrics import Evaluation
 
@@ -87,7 +91,7 @@ class FolderClassification:
 
     CSV_FIELDS = ("file", "predicted", "confidence", "second", "second_confidence", "truth", "correct")
 
-    def write_csv(self, path: str | os.PathLike) -> Path:
+    def write_csv(self, path: str | os.PathLike[str]) -> Path:
         """One row per image (file, predicted class, confidence, runner-up, truth, correct), then the skipped
         files. Every cell through csv_cell: a file or class named "=..." is text in a spreadsheet, not a formula."""
         path = Path(path)
@@ -127,7 +131,7 @@ def _truth_index(classes: list[str]) -> dict[str, int]:
     return {**{k: v for k, v in folded.items() if k not in exact}, **exact}
 
 
-def classify_folder(predictor, folder: str | os.PathLike, *, top_k: int = 3,
+def classify_folder(predictor: Predictor, folder: str | os.PathLike[str], *, top_k: int = 3,
                     progress: Callable[[int, int], None] | None = None,
                     cancelled: Callable[[], bool] = lambda: False, keep_pixels: bool = True) -> FolderClassification:
     """Classify every image below `folder` with a core Predictor. progress(done, total) after each

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 from cnnstudio.core.framing import FramingProfile
 
@@ -45,7 +45,7 @@ class LoadReport:
             text += ", skipped: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
         return text
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "files_seen": self.files_seen,
             "files_loaded": self.files_loaded,

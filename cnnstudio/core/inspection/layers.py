@@ -19,7 +19,7 @@ from torch import nn
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.models.builder import BasicBlock, GlobalAvgPool
 from cnnstudio.core.models.layer_types import layer_label
-from cnnstudio.core.models.spec import Shape, infer_shapes
+from cnnstudio.core.models.spec import LayerInfo, Shape, infer_shapes
 
 
 class InspectionError(CNNStudioError):
@@ -79,9 +79,9 @@ def module_config(module: nn.Module) -> dict[str, Any] | None:
         return {"type": "conv", "out": module.out_channels, "kernel": k[0], "stride": s[0], "padding": pad,
                 "bias": module.bias is not None}
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-        k, s = _pair(module.kernel_size)[0], _pair(module.stride)[0]
-        return {"type": "maxpool" if isinstance(module, nn.MaxPool2d) else "avgpool", "kernel": k,
-                "stride": None if s == k else s, "padding": _pair(module.padding)[0]}
+        kernel, stride = _pair(module.kernel_size)[0], _pair(module.stride)[0]
+        return {"type": "maxpool" if isinstance(module, nn.MaxPool2d) else "avgpool", "kernel": kernel,
+                "stride": None if stride == kernel else stride, "padding": _pair(module.padding)[0]}
     if isinstance(module, BasicBlock):
         return {"type": "basic_block", "out": module.conv1.out_channels, "stride": _pair(module.conv1.stride)[0]}
     if isinstance(module, nn.Linear):
@@ -108,7 +108,8 @@ def module_label(module: nn.Module, is_output: bool = False) -> str:
     if config["type"] == "linear" and is_output:
         # The model cannot tell a literal out from "classes"; the last Linear is the class scores.
         return f"Linear {config['out']} (classes)"
-    rank = {nn.BatchNorm2d: 3, nn.BatchNorm1d: 1}.get(type(module))
+    ranks: dict[type[nn.Module], int] = {nn.BatchNorm2d: 3, nn.BatchNorm1d: 1}
+    rank = ranks.get(type(module))
     return layer_label(config, None, rank)
 
 
@@ -238,7 +239,7 @@ def backbone_stage_entries(model: nn.Module) -> list[tuple[str, str, nn.Module]]
     return out
 
 
-def _backbone_spec_convs(info) -> list[ConvLayer]:
+def _backbone_spec_convs(info: LayerInfo) -> list[ConvLayer]:
     """The convolutions of a spec's backbone layer, listed from the network built on the meta device."""
     import torch
 
@@ -364,7 +365,7 @@ def _window_geometry(module: nn.Module, g: Geometry) -> Geometry | None:
     return None
 
 
-def geometry(model: nn.Sequential, key: str) -> Geometry | None:
+def geometry(model: nn.Module, key: str) -> Geometry | None:
     """The geometry of layer `key`'s output, or None when some layer before it is not understood
     (the caller then stretches the map over the input, as plain bilinear upsampling does)."""
     g: Geometry | None = IDENTITY_GEOMETRY

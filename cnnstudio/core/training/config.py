@@ -79,7 +79,7 @@ class Augmentation:
 class TrainConfig:
     dataset: str = "shapes"
     model: str = "convnet-5x5"  # preset name or path of a JSON spec; the spec itself travels in `spec`
-    spec: dict | None = None
+    spec: dict[str, Any] | None = None
     epochs: int = 3
     batch_size: int = 128
     optimizer: str = "adam"
@@ -215,7 +215,7 @@ def augmentation_text(aug: Augmentation | None) -> str:
 BUILT_IN = ("mnist", "kmnist", "fashion-mnist", "cifar10", "shapes")
 
 
-def default_config(dataset: str, model: str | None = None, data: Any = None, spec: dict | None = None,
+def default_config(dataset: str, model: str | None = None, data: Any = None, spec: dict[str, Any] | None = None,
                    epochs: int | None = None) -> TrainConfig:
     """Kept here only for the modules that still import it from config; the defaults are
     cnnstudio.core.training.recommend.default_config. Importing recommend (which imports this module)

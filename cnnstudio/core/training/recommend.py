@@ -90,7 +90,7 @@ def _with_recipe(rec: Recommendation, model: str | None, spec: Any, epochs: int 
                           recipe.name, recipe.lr_auto)
 
 
-def recommend(dataset: str, data: Any = None, model: str | None = None, spec: dict | None = None,
+def recommend(dataset: str, data: Any = None, model: str | None = None, spec: dict[str, Any] | None = None,
               epochs: int | None = None) -> Recommendation:
     """The settings to train `dataset` with; `data` is the loaded Dataset (needed for a user's folder,
     whose images decide), `model` a preset or JSON file the user chose (else the one recommended here),
@@ -150,7 +150,7 @@ def recommend(dataset: str, data: Any = None, model: str | None = None, spec: di
     return _with_recipe(Recommendation(cfg, kind, tuple(reasons)), chosen, spec, epochs, data)
 
 
-def default_config(dataset: str, model: str | None = None, data: Any = None, spec: dict | None = None,
+def default_config(dataset: str, model: str | None = None, data: Any = None, spec: dict[str, Any] | None = None,
                    epochs: int | None = None) -> TrainConfig:
     """Defaults that train well for the data and the model: `model` a preset or JSON file, or `spec` the
     layer editor's network, for `epochs` epochs (recommend() says why). A user's folder: pass its

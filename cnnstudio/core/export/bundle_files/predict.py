@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE))
 
 import numpy as np
 import onnxruntime as ort
-from PIL import ImageFile
+from PIL import Image, ImageFile
 
 from cnnstudio_prep.errors import CNNStudioError
 from cnnstudio_prep.framing import FramingProfile
@@ -49,7 +49,7 @@ class Model:
         self.mean, self.std = json.loads(meta["mean"]), json.loads(meta["std"])
         self.framing = FramingProfile.from_dict(json.loads(meta["framing"]))
 
-    def probabilities(self, image) -> tuple[np.ndarray, bool]:
+    def probabilities(self, image: Image.Image | np.ndarray) -> tuple[np.ndarray, bool]:
         """(class probabilities, whether the image was empty) for a PIL image or an array."""
         prepared = prepare_image(image, self.framing)
         x = normalise(prepared.pixels[None], self.mean, self.std)
@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     # Pillow's global switch (another library may have set it): a cut-off file is refused, not padded grey.
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     model = Model()
-    results, failed = [], 0
+    results: list[dict[str, object]] = []
+    failed = 0
     paths, problems = _images(args.images)
     for path, why in problems:
         failed += 1
