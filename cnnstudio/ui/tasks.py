@@ -28,7 +28,7 @@ import sys
 import threading
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -84,7 +84,9 @@ _relay: _Relay | None = None
 
 
 def _to_gui(fn: Callable[[], None]) -> None:
-    _relay.call.emit(fn)  # type: ignore[union-attr]
+    relay = _relay
+    assert relay is not None, "_submit creates the relay before any work that reports here runs"
+    relay.call.emit(fn)
 
 
 def _submit(work: Callable[[], None]) -> concurrent.futures.Future:
@@ -281,7 +283,8 @@ class LatestRunner(QObject):
                       on_success: Callable[[Any], None] | None = None,
                       on_error: Callable[[Failure], None] | None = None, *, supersede: bool = True) -> int:
         """Like submit, but `make()` builds the call when it starts (None: nothing to do after all)."""
-        return self.submit(_Deferred(make), on_success, on_error, supersede=supersede)
+        deferred = cast(Callable[..., Any], _Deferred(make))  # _start builds the call from it
+        return self.submit(deferred, on_success, on_error, supersede=supersede)
 
     def discard(self) -> None:
         """Drop whatever is pending and make the in-flight result stale."""
@@ -324,11 +327,12 @@ class LatestRunner(QObject):
             outcome = _call(job.fn)
         else:
             last: list[Any] = [object()]
+            on_progress = job.on_progress
 
             def report(value: Any) -> None:
                 if value != last[0]:
                     last[0] = value
-                    _to_gui(lambda: job.on_progress(value) if self.is_current(job.ticket) else None)
+                    _to_gui(lambda: on_progress(value) if self.is_current(job.ticket) else None)
 
             # Read from the worker: plain ints, and a stale answer only costs one more chunk of work.
             outcome = _call(job.fn, report, lambda: not self.is_current(job.ticket) or not _accepting)

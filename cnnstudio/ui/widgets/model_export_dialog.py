@@ -202,7 +202,9 @@ class ModelExportDialog(QDialog):
 
     def _fit(self) -> None:
         """Grow to show every line of the result (a dialog does not grow by itself when a label does)."""
-        self.layout().activate()
+        layout = self.layout()
+        if layout is not None:  # built in __init__
+            layout.activate()
         self.resize(self.width(), max(self.height(), self.sizeHint().height()))
 
     def _on_failed(self, message: str) -> None:

@@ -159,7 +159,8 @@ class RunList(QWidget):
 
     # -- internals ---------------------------------------------------------------------------------
     def _rows(self) -> list[QTreeWidgetItem]:
-        return [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
+        items = (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
+        return [item for item in items if item is not None]  # every index below the count has one
 
     def _matches(self, run: ComparedRun) -> bool:
         words = self.filter_edit.text().lower().split()
