@@ -71,7 +71,7 @@ def write_onnx(model: nn.Module, metadata: ModelMetadata, path: Path) -> None:
                                   output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: {0: "batch"},
                                                                              OUTPUT_NAME: {0: "batch"}},
                                   opset_version=17)
-        except Exception as again:  # noqa: BLE001
+        except Exception as again:  # noqa: BLE001 - the fallback exporter's failure, in one sentence like the first
             _raise_os_error(again)
             raise CNNStudioError(f"ONNX export failed: {first}") from None
     proto = onnx.load(str(path))
@@ -153,7 +153,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, calibration: np.ndarray, meta
             quantize_static(str(prepared), str(out_path), _Calibration(calibration),
                             quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
                             activation_type=QuantType.QUInt8, calibrate_method=CalibrationMethod.MinMax)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's quantizer raises many kinds; the user needs one sentence
         _raise_os_error(exc)
         text = str(exc).strip()
         raise CNNStudioError(f"INT8 quantization failed: {text.splitlines()[0][:300] if text else type(exc).__name__}"

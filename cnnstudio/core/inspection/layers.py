@@ -10,6 +10,7 @@ and later use the key with the trained model.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -305,6 +306,12 @@ def default_cam_index(model: nn.Sequential, shapes: list[Shape]) -> int:
 # Receptive-field geometry, so a heatmap lands on the pixels it is about
 
 
+def _yx(values: Iterable[float]) -> tuple[float, float]:
+    """The two values of a per-axis computation, as the (y, x) pair Geometry holds."""
+    y, x = values
+    return y, x
+
+
 @dataclass(frozen=True)
 class Geometry:
     """Where map cell j of a layer sits in the input: its receptive-field centre is offset + stride * j,
@@ -318,16 +325,15 @@ class Geometry:
              dilation: tuple[int, int] = (1, 1)) -> Geometry:
         """Compose with one sliding-window layer: its output cell j is centred on input cell
         j * s - p + d * (k - 1) / 2 of the layer before, and sees d * (k - 1) more of those cells."""
-        off = tuple(o + st * (d * (k - 1) / 2 - p)
-                    for o, st, k, p, d in zip(self.offset, self.stride, kernel, padding, dilation))
-        strides = tuple(st * s for st, s in zip(self.stride, stride))
-        size = tuple(z + st * d * (k - 1) for z, st, k, d in zip(self.size, self.stride, kernel, dilation))
-        return Geometry(off, strides, size)  # type: ignore[arg-type]
+        off = _yx(o + st * (d * (k - 1) / 2 - p)
+                  for o, st, k, p, d in zip(self.offset, self.stride, kernel, padding, dilation))
+        strides = _yx(st * s for st, s in zip(self.stride, stride))
+        size = _yx(z + st * d * (k - 1) for z, st, k, d in zip(self.size, self.stride, kernel, dilation))
+        return Geometry(off, strides, size)
 
     def grow(self, kernel: int) -> Geometry:
         """The same grid after a stride-1 'same' convolution of this kernel (a block's second conv)."""
-        return Geometry(self.offset, self.stride,
-                        tuple(z + st * (kernel - 1) for z, st in zip(self.size, self.stride)))  # type: ignore[arg-type]
+        return Geometry(self.offset, self.stride, _yx(z + st * (kernel - 1) for z, st in zip(self.size, self.stride)))
 
     def box(self, row: int, col: int) -> tuple[int, int, int, int]:
         """The input pixels (y0, x0, y1, x1), end exclusive, that map cell (row, col) sees; they may
