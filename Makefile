@@ -9,11 +9,12 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 # put on PATH (pip --user and pipx install there too).
 BINDIR ?= $(HOME)/.local/bin
 
-.PHONY: run test install install-user uninstall-user dev benchmarks gpu-check-data screenshots package package-check package-verify icons clean help
+.PHONY: run test lint install install-user uninstall-user dev benchmarks gpu-check-data screenshots package package-check package-verify icons clean help
 
 help:
 	@echo "make run          create .venv if missing, install CNN Studio, open the app"
 	@echo "make test         install the test extras and run the whole suite headless"
+	@echo "make lint         ruff (the rules in pyproject.toml) and mypy (strict on cnnstudio/core)"
 	@echo "make install-user put the \`cnnstudio\` command on your PATH (a link in ~/.local/bin to .venv's)"
 	@echo "make benchmarks   run the benchmark scripts (slow; results go to docs/benchmarks.md)"
 	@echo "make gpu-check-data  copy Fashion-MNIST into benchmarks/data/ for benchmarks/gpu_check.sh (no network there)"
@@ -39,6 +40,10 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) install -e ".[test]"
+	@touch $@
+
+$(VENV)/.installed-lint: $(VENV)/.installed
+	$(PIP) install -e ".[lint]"
 	@touch $@
 
 # The bundle is built from the versions pinned in packaging/constraints.txt (torch, torchvision, Qt, the
@@ -82,6 +87,12 @@ test: $(VENV)/.installed-test
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q --ignore=tests/ui
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests/ui
 
+# ruff and mypy read their settings from pyproject.toml. mypy checks cnnstudio/ with torch's, numpy's and
+# Qt's own type information, so it needs the installed packages (the first run builds .mypy_cache).
+lint: $(VENV)/.installed-lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
 # benchmarks/gpu_check.sh runs where there is a GPU and no network: the data travels with the tree.
 gpu-check-data:
 	mkdir -p benchmarks/data/fashion-mnist
@@ -113,4 +124,4 @@ icons: $(VENV)/.installed
 	$(PY) -m cnnstudio.icon resources
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -117,8 +117,9 @@ def main() -> int:
             path = weights_dir() / weights_file_name(arch)
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save(torchvision.models.get_model(arch, weights=None).state_dict(), path)
-        preset = {"mobilenet_v3_small": "mobilenet-v3-small-imagenet", "mobilenet_v3_large": "mobilenet-v3-large-imagenet",
-                  "resnet18": "resnet18-imagenet", "efficientnet_b0": "efficientnet-b0-imagenet"}[arch]
+        preset = {"mobilenet_v3_small": "mobilenet-v3-small-imagenet",
+                  "mobilenet_v3_large": "mobilenet-v3-large-imagenet", "resnet18": "resnet18-imagenet",
+                  "efficientnet_b0": "efficientnet-b0-imagenet"}[arch]
         for mode, label in (("features", "features only, first run"), ("features", "features only, cached"),
                             ("last", "last stage learns"), ("last", "last stage learns, pictures on disk")):
             data = on_disk if label.endswith("on disk") else ds

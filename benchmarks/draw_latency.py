@@ -41,7 +41,7 @@ os.environ["CNNSTUDIO_HOME"] = tempfile.mkdtemp(prefix="cnnstudio-bench-")
 PRESETS = ["cnn3-dropout", "tiny-bn-cnn", "convnet-5x5", "bn-cnn4", "sigmoid-cnn"]
 
 
-from _stats import percentile  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
+from _stats import percentile
 
 
 def make_checkpoint(preset: str, folder: Path) -> str:

@@ -64,7 +64,7 @@ def main() -> int:
     ds = load_dataset("fashion-mnist")
     checkpoint = args.checkpoint
     if not checkpoint:
-        from cnnstudio.core.training.config import default_config
+        from cnnstudio.core.training.recommend import default_config
         from cnnstudio.core.training.trainer import Trainer
         from dataclasses import replace
 
@@ -132,7 +132,8 @@ def main() -> int:
                   f"agreement, max logit diff {r.parity.max_abs_diff:.1e} | {r.seconds:.1f} s |")
         q = rows[1][1].int8
         print(f"\nINT8 on {q.images:,} test images: {q.int8_accuracy:.2%} against fp32 {q.fp32_accuracy:.2%}; "
-              f"top-1 agreement with fp32 {q.agreement:.2%}; {q.int8_bytes / 1e6:.1f} MB against {q.fp32_bytes / 1e6:.1f} MB.")
+              f"top-1 agreement with fp32 {q.agreement:.2%}; {q.int8_bytes / 1e6:.1f} MB against "
+              f"{q.fp32_bytes / 1e6:.1f} MB.")
         print("\n| one 28x28 image | ms |")
         print("|---|---|")
         for k, v in latency.items():

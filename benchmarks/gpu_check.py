@@ -141,13 +141,13 @@ def latency(data: Path, device: str, quick: bool) -> dict:
         for where in dict.fromkeys(["cpu", device]):
             predictor = Predictor(checkpoint, device=where)
             times = []
-            for i in range(20 if quick else 200):
+            for _ in range(20 if quick else 200):
                 start = time.perf_counter()
                 predictor.probabilities(pixels)  # includes the copy back: a prediction the Draw page can show
                 times.append(time.perf_counter() - start)
             cam_times = []
             x = predictor.normalise(torch.from_numpy(np.ascontiguousarray(pixels))[None])[0]
-            for i in range(5 if quick else 50):
+            for _ in range(5 if quick else 50):
                 start = time.perf_counter()
                 ins = inspect_image(predictor.model, x)
                 _ = ins.cam.cam if ins.cam is not None else None
@@ -185,7 +185,7 @@ def pictures_on_disk(device: str, quick: bool) -> dict:
 
 def app_train_page(device: str, quick: bool) -> dict:
     try:
-        import pyqtgraph  # noqa: F401
+        import pyqtgraph  # noqa: F401 - importing it is the check
         from PySide6.QtWidgets import QApplication
     except ImportError as exc:
         return {"skipped": f"the app's libraries are not installed here ({exc})"}

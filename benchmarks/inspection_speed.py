@@ -35,10 +35,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cnnstudio.core import inspection as I  # noqa: E402
-from cnnstudio.core.models.builder import build_model  # noqa: E402
-from cnnstudio.core.models.presets import get_preset, preset_names  # noqa: E402
-from cnnstudio.core.training.device import cpu_name  # noqa: E402
+from cnnstudio.core import inspection as I
+from cnnstudio.core.models.builder import build_model
+from cnnstudio.core.models.presets import get_preset, preset_names
+from cnnstudio.core.training.device import cpu_name
 
 TUTORIAL = ("cnn3-dropout", "tiny-bn-cnn", "convnet-5x5", "bn-cnn4", "sigmoid-cnn")
 COLOUR_TOO = ("vgg-bn", "resnet20", "resnet18")

@@ -4,7 +4,8 @@ For five presets and one custom spec without normalisation (specs/plain-cnn.json
 every other default for that model: the test accuracy after one epoch (on all 60,000 training images, or
 the first N with --limit N) at each learning rate of a grid (1e-4 to 1, factors of about 3) and at the
 suggestion of each rule of the finder (cnnstudio/core/training/lr_find.py), and the finder's own time.
-Accuracy is measured on the 10,000 test images (the first 5,000 with --limit). To keep it short, the grid is walked outwards from the model's default learning rate and stops in a direction at the first
+Accuracy is measured on the 10,000 test images (the first 5,000 with --limit). To keep it short, the grid is
+walked outwards from the model's default learning rate and stops in a direction at the first
 point that ends 5 or more points below the best so far (or diverges): the points beyond are marked "–".
 Results accumulate in a JSON file, so an interrupted measurement continues where it stopped.
 
@@ -77,7 +78,7 @@ def run(models: list[str]) -> None:
         name = _name(model)
         path = results_dir() / f"{name}.json"
         data = json.loads(path.read_text()) if path.exists() else {"grid": {}, "suggested": {}}
-        save = lambda: path.write_text(json.dumps(data, indent=1))  # noqa: E731
+        save = lambda: path.write_text(json.dumps(data, indent=1))  # noqa: E731 - a one-line helper of this loop
         results_dir().mkdir(parents=True, exist_ok=True)
         if "finder" not in data:
             usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -118,7 +119,7 @@ def run(models: list[str]) -> None:
 def table() -> None:
     from cnnstudio.core.training.lr_find import RULES
 
-    pct = lambda a: "diverged" if a is None else f"{100 * a:.1f}"  # noqa: E731
+    pct = lambda a: "diverged" if a is None else f"{100 * a:.1f}"  # noqa: E731 - a one-line formatter
     print("| model | " + " | ".join(f"{lr:g}" for lr in GRID) + " | best of grid | "
           + " | ".join(RULES) + " | finder |")
     print("|---" * (len(GRID) + len(RULES) + 3) + "|")

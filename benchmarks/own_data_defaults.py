@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import font_digits  # noqa: E402 (after the path is set)
-from messy_folder import write_messy_folder  # noqa: E402
+import font_digits
+from messy_folder import write_messy_folder
 
 
 def drawn_accuracy(predictor, styles, labels, seed: int, framing=None) -> float:
@@ -103,7 +103,7 @@ def messy_rows(work: Path, folders: list[int], seeds: list[int]) -> list[tuple[s
 
     from cnnstudio.core import cover
     from cnnstudio.core.datasets import load_dataset
-    from cnnstudio.core.training.config import default_config
+    from cnnstudio.core.training.recommend import default_config
     from cnnstudio.core.training.recommend import recommend
     from cnnstudio.core.training.trainer import Trainer
 
@@ -130,7 +130,8 @@ def messy_rows(work: Path, folders: list[int], seeds: list[int]) -> list[tuple[s
 
     rows: list[tuple[str, int, list[float], list[int], str]] = []
     for folder_seed in folders:
-        for name, crop in (("every default (crop around the subject)", None), ("every default, centre crop", centre_crop)):
+        for name, crop in (("every default (crop around the subject)", None),
+                           ("every default, centre crop", centre_crop)):
             # A folder of its own for each crop: the picture cache is keyed by the folder's path.
             folder = work / f"messy-{folder_seed}-{'centre' if crop else 'subject'}"
             write_messy_folder(folder, seed=folder_seed)

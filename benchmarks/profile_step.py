@@ -29,15 +29,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from train_throughput import matmul_peak, training_flops_per_sample  # noqa: E402
+from train_throughput import matmul_peak, training_flops_per_sample
 
-from cnnstudio.core.datasets import load_dataset  # noqa: E402
-from cnnstudio.core.models.builder import build_model, training_graph  # noqa: E402
-from cnnstudio.core.models.presets import get_preset  # noqa: E402
-from cnnstudio.core.training.augment import BatchPreprocessor  # noqa: E402
-from cnnstudio.core.training.config import TrainConfig  # noqa: E402
-from cnnstudio.core.training.device import configure_threads, cpu_name  # noqa: E402
-from cnnstudio.core.training.trainer import make_optimizer  # noqa: E402
+from cnnstudio.core.datasets import load_dataset
+from cnnstudio.core.models.builder import build_model, training_graph
+from cnnstudio.core.models.presets import get_preset
+from cnnstudio.core.training.augment import BatchPreprocessor
+from cnnstudio.core.training.config import TrainConfig
+from cnnstudio.core.training.device import configure_threads, cpu_name
+from cnnstudio.core.training.trainer import make_optimizer
 
 BATCH = {"fast-cnn": 256}  # each preset's default batch; others: 128
 
@@ -123,7 +123,8 @@ def main() -> int:
     print(f"\n| preset | precision | layer order | images/s | GFLOP/s | of the matmul peak | speed vs the "
           f"{args.orders[0]} order (median of paired rounds) |\n|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['preset']} | {r['precision']} | {r['order']} | {r['images_per_second']:,.0f} | {r['gflops']:.0f} | "
+        print(f"| {r['preset']} | {r['precision']} | {r['order']} | {r['images_per_second']:,.0f} | "
+              f"{r['gflops']:.0f} | "
               f"{r['gflops'] / peaks[r['precision']]:.0%} | {r['vs_first']:.3f}x |")
     return 0
 

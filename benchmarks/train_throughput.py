@@ -48,14 +48,15 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cnnstudio.core.datasets import load_dataset  # noqa: E402
-from cnnstudio.core.models.builder import build_model  # noqa: E402
-from cnnstudio.core.models.presets import get_preset  # noqa: E402
-from cnnstudio.core.models.spec import infer_shapes  # noqa: E402
-from cnnstudio.core.training.config import TrainConfig, default_config  # noqa: E402
-from cnnstudio.core.training.device import cpu_name, physical_cores, resolve_device, resolve_precision  # noqa: E402
-from cnnstudio.core.training.events import EpochEvent, StepEvent  # noqa: E402
-from cnnstudio.core.training.trainer import Trainer  # noqa: E402
+from cnnstudio.core.datasets import load_dataset
+from cnnstudio.core.models.builder import build_model
+from cnnstudio.core.models.presets import get_preset
+from cnnstudio.core.models.spec import infer_shapes
+from cnnstudio.core.training.config import TrainConfig
+from cnnstudio.core.training.recommend import default_config
+from cnnstudio.core.training.device import cpu_name, physical_cores, resolve_device, resolve_precision
+from cnnstudio.core.training.events import EpochEvent, StepEvent
+from cnnstudio.core.training.trainer import Trainer
 
 MODEL = "convnet-5x5"
 AVX2_LIMITS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
@@ -188,7 +189,7 @@ def engine_config(args: argparse.Namespace) -> TrainConfig:
 
     "tutorial": Adam 1e-3 at a constant rate, batch 128, the tutorial's recipe, so the two differ only in
     how a step runs. "defaults": what `cnnstudio train --dataset fashion-mnist --model convnet-5x5` runs
-    (config.default_config: batch 256, SGD with Nesterov momentum, one-cycle, label smoothing), which
+    (recommend.default_config: batch 256, SGD with Nesterov momentum, one-cycle, label smoothing), which
     is what a user of the app or the command line gets for this model and dataset.
     """
     common = dict(epochs=args.epochs, val_split=0.0, device=args.device, precision=args.precision, seed=0)
@@ -424,7 +425,8 @@ def main() -> int:
     print(f"engine:    {eng_rate:,.0f} samples/s, test accuracy {eng_acc:.2%}, "
           f"{summary['engine_gflops']} GFLOP/s = {summary['engine_fraction_of_peak']:.0%} of "
           f"{'bf16' if eng_peak == peak_bf16 else 'fp32'} peak")
-    print(f"speed-up: {summary['speedup']:.2f}x; accuracy difference {summary['accuracy_difference_points']:+.2f} points")
+    print(f"speed-up: {summary['speedup']:.2f}x; "
+          f"accuracy difference {summary['accuracy_difference_points']:+.2f} points")
     if args.markdown:
         print("| machine | engine recipe, precision | reference images/s | engine images/s | ratio | "
               "test accuracy, reference / engine | engine, of the matmul peak |")

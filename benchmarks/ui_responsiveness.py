@@ -53,8 +53,8 @@ else:
     os.environ["CNNSTUDIO_HOME"] = _HOME  # runs of this benchmark never land in the user's runs folder
 
 
-from _interleave import report  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
-from _stats import median_interval, percentile  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
+from _interleave import report
+from _stats import median_interval, percentile
 
 
 # -- 1. start-up -------------------------------------------------------------------------------------
@@ -90,7 +90,7 @@ def measure_startup(runs: int) -> list[float]:
 # -- 2 and 3. in-app training with a stall probe, and the headless engine ---------------------------
 
 def make_config(args, spec):
-    from cnnstudio.core.training.config import default_config
+    from cnnstudio.core.training.recommend import default_config
 
     cfg = default_config(args.dataset).with_changes(model=spec["name"], spec=spec, epochs=args.epochs,
                                                     limit_train=args.limit, seed=0)

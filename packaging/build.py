@@ -243,7 +243,7 @@ set -e
 if command -v update-desktop-database >/dev/null 2>&1; then update-desktop-database -q /usr/share/applications || true; fi
 if command -v gtk-update-icon-cache >/dev/null 2>&1; then gtk-update-icon-cache -q -t /usr/share/icons/hicolor || true; fi
 exit 0
-"""
+"""  # noqa: E501 - a shell script, each command on one line as dpkg runs it
 
 
 def stage_linux_files(stage: Path, bundle: Path, program_dir: Path) -> None:

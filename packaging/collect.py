@@ -196,8 +196,8 @@ def freeze() -> str:
     def block(pins: dict[str, str]) -> list[str]:
         return [f"{n}=={v}" for n, v in sorted(pins.items(), key=lambda kv: kv[0].lower())]
 
-    return "\n".join([FREEZE_HEADER, "# What the app needs at run time, followed through every requirement "
-                      "(packaging/collect.py).", *block(app), "", "# The freezer.", *block(tool)]) + "\n"
+    return "\n".join([FREEZE_HEADER, ("# What the app needs at run time, followed through every requirement "
+                      "(packaging/collect.py)."), *block(app), "", "# The freezer.", *block(tool)]) + "\n"
 
 
 if __name__ == "__main__":

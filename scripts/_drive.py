@@ -7,7 +7,7 @@ instead of entering app.exec().
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def pump(app, seconds: float) -> None:

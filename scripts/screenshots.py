@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import _drive  # noqa: E402 (after the path is set)
+import _drive
 
 
 def main() -> int:

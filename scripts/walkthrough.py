@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import _drive  # noqa: E402 (after the path is set)
+import _drive
 
 
 def parent(args: argparse.Namespace) -> int:
@@ -128,7 +128,8 @@ def child(args: argparse.Namespace) -> int:
                         need += w.iconSize().width() + 4
                 if w.width() < need:
                     problems.append(f"{name}: {type(w).__name__} '{w.text()}' is clipped ({w.width()} < {need} px)")
-            if isinstance(w, QAbstractItemView) and not isinstance(w, QHeaderView) and (w.width() < 40 or w.height() < 40):
+            if (isinstance(w, QAbstractItemView) and not isinstance(w, QHeaderView)
+                    and (w.width() < 40 or w.height() < 40)):
                 problems.append(f"{name}: a {type(w).__name__} is squeezed to {w.width()}x{w.height()}")
         for text in visible_banners():
             if "Errno" in text or "Traceback" in text:
@@ -271,7 +272,8 @@ def child(args: argparse.Namespace) -> int:
     xdo("mousemove", "--sync", str(x0 - r.width() // 4), str(y0 - r.height() // 4))
     xdo("mousedown", "1")
     for i in range(1, 11):
-        xdo("mousemove", "--sync", str(x0 - r.width() // 4 + i * r.width() // 20), str(y0 - r.height() // 4 + i * r.height() // 20))
+        xdo("mousemove", "--sync", str(x0 - r.width() // 4 + i * r.width() // 20),
+            str(y0 - r.height() // 4 + i * r.height() // 20))
     xdo("mouseup", "1")
     wait_until(lambda: predicted and not predicted[-1].get("empty", True), 120, "a prediction")
     pump(0.8)

@@ -94,11 +94,13 @@ def test_training_modes_freeze_what_they_say():
         assert body.net.bn1.training == (mode == "all")  # frozen BatchNorms keep ImageNet's statistics
         assert body.net.layer4[0].bn1.training == (mode != "features")
     assert counts["features"] == 0
-    assert counts["last"] == sum(p.numel() for p in build_model(spec_for("resnet18"), (3, 64, 64), 4)[0].net.layer4.parameters())
+    layer4 = build_model(spec_for("resnet18"), (3, 64, 64), 4)[0].net.layer4
+    assert counts["last"] == sum(p.numel() for p in layer4.parameters())
     assert counts["all"] == BACKBONES["resnet18"].params
     # MobileNet's last stage: the blocks after its last downsampling.
     m = build_model(spec_for("mobilenet_v3_small", "last"), (3, 64, 64), 4)[0]
-    learning = [name for name, modules in m.stages() if any(p.requires_grad for mod in modules for p in mod.parameters())]
+    learning = [name for name, modules in m.stages()
+                if any(p.requires_grad for mod in modules for p in mod.parameters())]
     assert learning and learning[-1] == "features.12" and len(learning) < len(m.stages())
 
 
@@ -281,7 +283,8 @@ def test_torchrun_trains_a_backbone_model(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "cnnstudio",
            "train", "--dataset", "shapes", "--model", str(tmp_path / "spec.json"), "--epochs", "2", "--limit-train",
-           "400", "--batch-size", "32", "--device", "cpu", "--precision", "fp32", "--out", str(tmp_path / "run"), "--json"]
+           "400", "--batch-size", "32", "--device", "cpu", "--precision", "fp32", "--out", str(tmp_path / "run"),
+           "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -86,7 +86,8 @@ def test_binaries_keep_each_file_in_its_package_folder(planned):
     """torchvision looks for its operator library beside its own __init__.py: the destination folder is
     the file's folder in site-packages."""
     pairs = dict((Path(src).name, dest) for src, dest in collect.binaries())
-    c = next(c for c in planned.values() if c.distribution.lower() == "torchvision" and c.path.parent.name == "torchvision")
+    c = next(c for c in planned.values()
+             if c.distribution.lower() == "torchvision" and c.path.parent.name == "torchvision")
     assert pairs[c.path.name] == "torchvision"
     assert all(Path(src).is_file() for src, _ in collect.binaries())
 
@@ -153,7 +154,7 @@ nms(torch.tensor([[0., 0., 1., 1.], [0., 0., 1., 1.]]), torch.tensor([0.9, 0.8])
 torchvision.io.decode_jpeg  # the image extension's entry point
 
 from cnnstudio.core.models import build_model
-from cnnstudio.core.inference import Predictor  # noqa: F401
+from cnnstudio.core.inference import Predictor  # noqa: F401 - importing it is the check
 
 # The picture formats a user's folder may hold, decoded the way the app decodes them (Pillow).
 picture = Image.fromarray((np.arange(64 * 64 * 3) % 251).astype(np.uint8).reshape(64, 64, 3))
@@ -172,8 +173,8 @@ graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
 model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
 session.run(None, {"x": np.ones((1, 3), np.float32)})
-import onnxscript  # noqa: F401
-import onnxruntime.quantization  # noqa: F401  INT8 export
+import onnxscript  # noqa: F401 - importing it is the check (the ONNX exporter)
+import onnxruntime.quantization  # noqa: F401 - importing it is the check (INT8 export)
 
 # Modules imported under a top-level name from inside a package's folder (a package that put its own
 # folder on sys.path): PyInstaller cannot see those imports.

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import zlib
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -231,8 +231,9 @@ def test_file_names_are_printed_escaped(box_bundle, tmp_path):
 
 
 # -- memory per picture -------------------------------------------------------------------------------
-PEAK_RSS = [sys.executable, "-c", "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
-            "print('peak_kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(code)",
+PEAK_RSS = [sys.executable, "-c", ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+                                   "print('peak_kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
+                                   "file=sys.stderr); sys.exit(code)"),
             sys.executable]
 
 

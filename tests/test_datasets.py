@@ -203,7 +203,7 @@ def test_truncated_idx_names_file(tmp_path):
     write_idx_folder(folder, gz=False)
     path = folder / "train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(DatasetError, match="train-images-idx3-ubyte.*truncated"):
+    with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte.*truncated"):
         load_dataset(folder)
 
 
@@ -212,7 +212,7 @@ def test_truncated_gzip_names_file(tmp_path):
     write_idx_folder(folder, gz=True)
     path = folder / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:-40])
-    with pytest.raises(DatasetError, match="t10k-images-idx3-ubyte.gz"):
+    with pytest.raises(DatasetError, match=r"t10k-images-idx3-ubyte\.gz"):
         load_dataset(folder)
 
 
@@ -314,7 +314,7 @@ def test_cifar10_corrupt_batch_names_file(no_network):
     write_cifar(folder)
     raw = (folder / "data_batch_3").read_bytes()
     (folder / "data_batch_3").write_bytes(raw[: len(raw) // 2])
-    with pytest.raises(DatasetError, match="data_batch_3.*truncated or corrupt"):
+    with pytest.raises(DatasetError, match=r"data_batch_3.*truncated or corrupt"):
         load_dataset("cifar10")
 
 
@@ -356,7 +356,7 @@ def test_cifar10_malicious_pickle_is_refused(tmp_path, evil_kind, no_network):
     batch = cifar_batch(8, 0)
     batch[b"data"] = evil
     (folder / "data_batch_2").write_bytes(pickle.dumps(batch, protocol=2))
-    with pytest.raises(DatasetError, match="data_batch_2.*refusing"):
+    with pytest.raises(DatasetError, match=r"data_batch_2.*refusing"):
         load_dataset("cifar10")
     assert not marker.exists()
 
@@ -365,7 +365,7 @@ def test_restricted_unpickler_allows_arrays_only():
     array = np.arange(6, dtype=np.uint8).reshape(2, 3)
     assert np.array_equal(safe_load_pickle(pickle.dumps({"a": array}, protocol=2))["a"], array)
     # Hand-written protocol-0 pickle calling subprocess.Popen("true").
-    with pytest.raises(DatasetError, match="refusing to load subprocess.Popen"):
+    with pytest.raises(DatasetError, match=r"refusing to load subprocess\.Popen"):
         safe_load_pickle(b"csubprocess\nPopen\n(S'true'\ntR.")
 
 
@@ -622,7 +622,7 @@ def test_one_class_is_an_error(tmp_path):
     root = tmp_path / "single"
     (root / "only").mkdir(parents=True)
     noise("L", (20, 20), 0).save(root / "only" / "0.png")
-    with pytest.raises(DatasetError, match="at least two class subfolders.*'only'"):
+    with pytest.raises(DatasetError, match=r"at least two class subfolders.*'only'"):
         load_dataset(root)
 
 
@@ -963,7 +963,8 @@ def test_a_folder_loaded_again_comes_from_the_picture_cache_until_a_file_changes
     for name in ("a", "b"):
         (tmp_path / "pics" / name).mkdir(parents=True)
         for i in range(6):
-            Image.fromarray(rng.integers(0, 255, (30, 30, 3), dtype=np.uint8)).save(tmp_path / "pics" / name / f"{i}.png")
+            pixels = rng.integers(0, 255, (30, 30, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "pics" / name / f"{i}.png")
     (tmp_path / "pics" / "a" / "broken.png").write_bytes(b"nope")
     calls = []
     real = imagefolder._decode

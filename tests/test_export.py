@@ -177,7 +177,8 @@ def test_torchscript_loads_where_cnnstudio_is_not_installed(shapes_checkpoint, s
 def test_bundle_predicts_a_drawing_like_the_app_without_torch(shapes_checkpoint, shapes, tmp_path):
     result = export_model(shapes_checkpoint, "onnx", tmp_path / "m.onnx", bundle=tmp_path / "bundle", dataset=shapes)
     bundle = Path(result.bundle)
-    assert {"model.onnx", "labels.txt", "predict.py", "requirements.txt", "README.md"} <= {p.name for p in bundle.iterdir()}
+    expected = {"model.onnx", "labels.txt", "predict.py", "requirements.txt", "README.md"}
+    assert expected <= {p.name for p in bundle.iterdir()}
     assert (bundle / "labels.txt").read_text().split("\n")[:-1] == shapes.classes
     # The preparation is the core's own code, byte for byte.
     for name in ("preparation.py", "framing.py", "image_modes.py", "cover.py", "orientation.py", "errors.py"):
@@ -377,7 +378,8 @@ def test_classifying_a_folder_of_class_subfolders_scores_what_evaluate_scores(tm
     assert sum(r["correct"] == "yes" for r in rows) == round(expected.accuracy * 90)
 
 
-def test_classifying_a_loose_folder_has_no_accuracy_and_names_what_it_could_not_read(shapes_checkpoint, tmp_path, capsys):
+def test_classifying_a_loose_folder_has_no_accuracy_and_names_what_it_could_not_read(shapes_checkpoint, tmp_path,
+                                                                                     capsys):
     from cnnstudio import cli
 
     folder = tmp_path / "mine"
@@ -390,7 +392,8 @@ def test_classifying_a_loose_folder_has_no_accuracy_and_names_what_it_could_not_
     assert "a.png: " in out.out and "holiday/b.jpg: " in out.out
     assert "2 images classified; 1 skipped" in out.out and "accuracy" not in out.out
     assert "skipped empty.png: empty file" in out.err
-    assert cli.main(["predict", "--checkpoint", shapes_checkpoint, "--folder", str(tmp_path / "nowhere")]) == cli.EXIT_ERROR
+    nowhere = str(tmp_path / "nowhere")
+    assert cli.main(["predict", "--checkpoint", shapes_checkpoint, "--folder", nowhere]) == cli.EXIT_ERROR
     assert "not found" in capsys.readouterr().err
     assert cli.main(["predict", "--checkpoint", shapes_checkpoint]) == cli.EXIT_ERROR
     assert "give image files, or --folder" in capsys.readouterr().err
@@ -413,8 +416,8 @@ def test_a_graph_the_new_exporter_refuses_falls_back_to_the_torchscript_exporter
     result = export_model(shapes_checkpoint, "onnx", tmp_path / "m.onnx", dataset=shapes)
     assert calls == [True, False]
     assert result.ok and result.parity.agreement == 1.0
-    assert ModelMetadata.from_strings(
-        {p.key: p.value for p in __import__("onnx").load(str(tmp_path / "m.onnx")).metadata_props}).classes == shapes.classes
+    props = __import__("onnx").load(str(tmp_path / "m.onnx")).metadata_props
+    assert ModelMetadata.from_strings({p.key: p.value for p in props}).classes == shapes.classes
 
     monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no way")))
     with pytest.raises(CNNStudioError, match="ONNX export failed: no way"):

@@ -25,11 +25,14 @@ import pytest
 import torch
 
 from cnnstudio.core.bounded import fits, loads_json, short_repr
-from cnnstudio.core.checkpoint import load_checkpoint, save_checkpoint
+from cnnstudio.core.checkpoint import load_checkpoint
 from cnnstudio.core.errors import CheckpointError, CNNStudioError, DatasetError
 from cnnstudio.core.training.config import Augmentation, TrainConfig
 from cnnstudio.core.training.trainer import Trainer
-from tests.test_hostile_input import one_clear_line, run_cli, shapes, trained  # noqa: F401 (fixtures)
+from tests.test_hostile_input import one_clear_line, run_cli, shapes, trained
+
+# pytest finds a fixture by its name in the test's module: the tests below take these two as arguments.
+SHARED_FIXTURES = (shapes, trained)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -253,7 +256,7 @@ def test_idx_larger_than_the_memory_budget_is_refused_before_reading(tmp_path, m
     monkeypatch.setenv("CNNSTUDIO_MEMORY_BUDGET_MB", "64")
     from cnnstudio.core.datasets.idx import read_idx
 
-    with pytest.raises(DatasetError, match="more than the 67.1 MB") as info:
+    with pytest.raises(DatasetError, match=r"more than the 67\.1 MB") as info:
         read_idx(path)
     assert "\n" not in str(info.value)
     monkeypatch.setenv("CNNSTUDIO_MEMORY_BUDGET_MB", "1024")
@@ -445,7 +448,8 @@ def test_shared_reference_model_spec_parameter_is_refused_quickly(trained, tmp_p
 
 @pytest.mark.parametrize("option, value, fragment", [
     ("--warmup", "1e308", "at most"), ("--warmup", "1e12", "at most"), ("--lr", "1e300", "at most"),
-    ("--epochs", "9" * 30, "at most"), ("--batch-size", str(10**9), "at most"), ("--limit-train", "9" * 5000, "whole number"),
+    ("--epochs", "9" * 30, "at most"), ("--batch-size", str(10**9), "at most"),
+    ("--limit-train", "9" * 5000, "whole number"),
 ])
 def test_huge_numeric_options_are_refused_up_front(capsys, option, value, fragment):
     from cnnstudio.cli import main
@@ -554,7 +558,8 @@ def _hostile_weights(tmp_path: Path) -> list[tuple[str, Path, str]]:
     case("empty file", "empty", lambda p: p.write_bytes(b""))
     good = tmp_path / "good.bin"
     torch.save(valid, good)
-    case("truncated file", "not a PyTorch weights file", lambda p: p.write_bytes(good.read_bytes()[: good.stat().st_size // 2]))
+    case("truncated file", "not a PyTorch weights file",
+         lambda p: p.write_bytes(good.read_bytes()[: good.stat().st_size // 2]))
     case("text file", "not a PyTorch weights file", lambda p: p.write_text("resnet18 weights\n"))
     case("not a dict", "state dict", lambda p: torch.save([torch.zeros(1)], p))
     case("values not tensors", "state dict", lambda p: torch.save({k: 0 for k in valid}, p))

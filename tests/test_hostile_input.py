@@ -246,7 +246,7 @@ def test_idx_gzip_bomb_is_refused_without_unpacking(tmp_path):
     import resource
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with pytest.raises(DatasetError, match="more than a .*gz file can hold"):
+    with pytest.raises(DatasetError, match=r"more than a .*gz file can hold"):
         read_idx(path)
     assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 200
 
@@ -530,8 +530,8 @@ def test_loose_files_note_reaches_the_cli(capsys, tmp_path):
 def test_huge_image_is_refused_without_a_warning_on_stderr(tmp_path):
     path = tmp_path / "huge.png"
     Image.new("1", (12_000, 9_000)).save(path)  # 108 M pixels, a tiny file
-    proc = subprocess.run([sys.executable, "-c", f"from cnnstudio.core.inference import open_image\n"
-                           f"try:\n    open_image({str(path)!r})\nexcept Exception as e:\n    print(e)"],
+    proc = subprocess.run([sys.executable, "-c", (f"from cnnstudio.core.inference import open_image\n"
+                           f"try:\n    open_image({str(path)!r})\nexcept Exception as e:\n    print(e)")],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert "too large" in proc.stdout
     assert "DecompressionBombWarning" not in proc.stderr and proc.stderr.strip() == ""

@@ -188,7 +188,7 @@ def test_layer_references():
     assert I.filters(model, entry).key == "6.shortcut.0"
     assert I.filters(model, entry.name).key == "6.shortcut.0"  # "6.shortcut.0: Conv 1x1, 32, ..."
     assert I.filters(model, 0).key == "0"
-    with pytest.raises(I.InspectionError, match="5.conv1"):
+    with pytest.raises(I.InspectionError, match=r"5\.conv1"):
         I.filters(model, 5)  # a block, not a convolution: the message lists its convolutions
     with pytest.raises(I.InspectionError):
         I.filters(model, "99")

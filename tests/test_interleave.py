@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from _interleave import Contender, take_turns, wait_until_reporting  # noqa: E402
+from _interleave import Contender, take_turns, wait_until_reporting
 
 
 def test_slice_rates_count_only_whole_intervals_inside_a_slice_and_skip_breaks():

@@ -125,7 +125,8 @@ def test_every_layer_type_matches_its_module():
 
 
 def test_global_avgpool_flattens_to_channels():
-    spec = spec_of({"type": "conv", "out": 6, "kernel": 3}, {"type": "global_avgpool"}, {"type": "linear", "out": "classes"})
+    spec = spec_of({"type": "conv", "out": 6, "kernel": 3}, {"type": "global_avgpool"},
+                   {"type": "linear", "out": "classes"})
     report = validate_spec(spec, (2, 9, 9), 4)
     assert report.layers[1].out_shape == (6,)
     model = build_model(spec, (2, 9, 9), 4)

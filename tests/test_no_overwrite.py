@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ import pytest
 
 from cnnstudio.cli import EXIT_ERROR, EXIT_FAILED, main
 from cnnstudio.core.datasets import load_dataset
-from cnnstudio.core.errors import CNNStudioError, TrainingError
+from cnnstudio.core.errors import TrainingError
 from cnnstudio.core.training.config import TrainConfig
 from cnnstudio.core.training.trainer import Trainer
 
@@ -194,8 +193,8 @@ def test_train_out_refuses_a_finished_run(run, shapes, capsys):
 def test_a_folder_being_trained_into_is_refused_and_a_dead_holder_does_not_block(tmp_path, capsys):
     out = tmp_path / "R"
     out.mkdir()
-    holder = subprocess.Popen([PY, "-c", "import sys, time; from cnnstudio.core.run_lock import lock_run_folder; "
-                               f"held = lock_run_folder({str(out)!r}); print('locked', flush=True); time.sleep(120)"],
+    holder = subprocess.Popen([PY, "-c", ("import sys, time; from cnnstudio.core.run_lock import lock_run_folder; "
+                               f"held = lock_run_folder({str(out)!r}); print('locked', flush=True); time.sleep(120)")],
                               cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -380,7 +379,7 @@ def test_export_names_with_odd_characters(run, tmp_path, capsys, monkeypatch):
     ckpt = str(run / "best.pt")
     monkeypatch.chdir(tmp_path)
     accepted = ["with spaces.onnx", "ünïcødé-模型-🙂.onnx", "-leading-dash.onnx", "missing/parent/m.onnx",
-                "‮xnno.onnx"]
+                "\u202exnno.onnx"]
     for name in accepted:
         code, out, err = run_cli(capsys, "export", "--checkpoint", ckpt, f"--out={name}")
         assert code == 0, (name, err)

@@ -66,7 +66,8 @@ def readme_commands() -> list[tuple[str, list[str], bool]]:
 
 
 def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # argparse has no public API for this
+    # argparse has no public API for this
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     return dict(actions[0].choices) if actions else {}
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnstudio.core.training.config import default_config
+from cnnstudio.core.training.recommend import default_config
 from cnnstudio.core.training.recommend import recommend
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")

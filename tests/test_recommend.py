@@ -74,7 +74,7 @@ def test_small_sets_get_many_more_epochs_than_large_ones():
 
 
 def test_built_in_datasets_keep_their_tuned_settings():
-    from cnnstudio.core.training.config import default_config
+    from cnnstudio.core.training.recommend import default_config
 
     for name in ("mnist", "fashion-mnist", "shapes", "cifar10"):
         assert recommend(name, data(60000)).config == default_config(name)

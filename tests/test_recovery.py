@@ -155,7 +155,7 @@ def test_a_slow_start_is_not_taken_for_a_stall(shapes, tmp_path):
 
 
 def test_resume_after_a_recovery_is_exact(shapes, tmp_path, monkeypatch):
-    fault = lambda call: "nan" if call == 5 else None  # noqa: E731 (in epoch 1)
+    fault = lambda call: "nan" if call == 5 else None  # noqa: E731 - a one-line fault plan: NaN at call 5 (in epoch 1)
     patch_loss(monkeypatch, fault)
     full, _ = run(small_config(epochs=3), shapes, tmp_path / "full")
     assert full.status == "finished" and len(full.recoveries) == 1

@@ -211,7 +211,7 @@ def test_crafted_pickle_is_refused_and_runs_nothing(tmp_path, container):
         torch.save(payload, path)
     else:
         path.write_bytes(pickle.dumps(payload))
-    with pytest.raises(CheckpointError, match="refused|not a readable"):
+    with pytest.raises(CheckpointError, match=r"refused|not a readable"):
         load_checkpoint(path)
     assert not marker.exists()
 
@@ -352,7 +352,8 @@ def test_the_best_checkpoint_is_chosen_by_loss_when_validation_accuracy_ties(tmp
     for cls, (low, high) in (("dark", (0, 70)), ("light", (185, 256))):
         (tmp_path / "data" / cls).mkdir(parents=True)
         for i in range(40):
-            Image.fromarray(rng.integers(low, high, (16, 16), dtype=np.uint8)).save(tmp_path / "data" / cls / f"{i}.png")
+            pixels = rng.integers(low, high, (16, 16), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "data" / cls / f"{i}.png")
     cfg = small_config(dataset=str(tmp_path / "data"), model="tiny-bn-cnn", epochs=4, limit_train=0, val_split=0.25,
                        augment=Augmentation(), early_stopping_patience=0)
     result = Trainer(cfg, dataset=load_dataset(tmp_path / "data"), run_dir=tmp_path / "run").run()

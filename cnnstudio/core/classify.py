@@ -14,12 +14,17 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.text import csv_cell
+
+if TYPE_CHECKING:  # torch-heavy modules: the CLI loads them only when it classifies
+    from cnnstudio.core.inference import Predictor
+    from cnnstudio.core.metrics import Evaluation
 
 BATCH = 64  # prepared images per forward pass
 
@@ -59,9 +64,9 @@ class FolderClassification:
     @property
     def accuracy(self) -> float | None:
         idx = self.labelled
-        return sum(self.results[i].correct for i in idx) / len(idx) if idx else None
+        return sum(bool(self.results[i].correct) for i in idx) / len(idx) if idx else None
 
-    def evaluation(self):
+    def evaluation(self) -> Evaluation | None:
         """The labelled images as a core Evaluation (confusion matrix, per-class metrics), or None."""
         from cnnstudio.core.metrics import Evaluation
 
@@ -75,7 +80,8 @@ class FolderClassification:
         parts = [f"{len(self.results):,} image{'s' if len(self.results) != 1 else ''} classified"]
         if self.skipped:
             reasons = Counter(why.split(":")[0] for _, why in self.skipped)
-            parts.append(f"{len(self.skipped)} skipped (" + ", ".join(f"{n} {r}" for r, n in reasons.most_common()) + ")")
+            counts = ", ".join(f"{n} {r}" for r, n in reasons.most_common())
+            parts.append(f"{len(self.skipped)} skipped ({counts})")
         acc = self.accuracy
         if acc is not None:
             parts.append(f"accuracy {acc:.2%} on the {len(self.labelled):,} in class folders")
@@ -85,7 +91,7 @@ class FolderClassification:
 
     CSV_FIELDS = ("file", "predicted", "confidence", "second", "second_confidence", "truth", "correct")
 
-    def write_csv(self, path: str | os.PathLike) -> Path:
+    def write_csv(self, path: str | os.PathLike[str]) -> Path:
         """One row per image (file, predicted class, confidence, runner-up, truth, correct), then the skipped
         files. Every cell through csv_cell: a file or class named "=..." is text in a spreadsheet, not a formula."""
         path = Path(path)
@@ -125,7 +131,7 @@ def _truth_index(classes: list[str]) -> dict[str, int]:
     return {**{k: v for k, v in folded.items() if k not in exact}, **exact}
 
 
-def classify_folder(predictor, folder: str | os.PathLike, *, top_k: int = 3,
+def classify_folder(predictor: Predictor, folder: str | os.PathLike[str], *, top_k: int = 3,
                     progress: Callable[[int, int], None] | None = None,
                     cancelled: Callable[[], bool] = lambda: False, keep_pixels: bool = True) -> FolderClassification:
     """Classify every image below `folder` with a core Predictor. progress(done, total) after each

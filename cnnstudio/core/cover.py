@@ -65,7 +65,7 @@ def subject_window(pixels: np.ndarray, length: int, axis: int) -> int:
     """Where a window `length` long along `axis` (0: rows, 1: columns) of `pixels` (H, W) or (H, W, C)
     uint8 should start to show the subject: the centre when the border is busy or nothing stands out."""
     extent = pixels.shape[axis]
-    centre = (extent - length) // 2
+    centre = int(extent - length) // 2
     values = pixels.astype(np.int16)
     if values.ndim == 2:
         values = values[..., None]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from cnnstudio.core.training.config import AUGMENT_PRESETS, Augmentation, TrainConfig, default_config
+from cnnstudio.core.training.config import AUGMENT_PRESETS, Augmentation, TrainConfig
+from cnnstudio.core.training.recommend import default_config
 
 
 def augment_flag(aug: Augmentation) -> str:

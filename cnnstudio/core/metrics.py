@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+# A uint8 batch on the device -> the model's float input (the trainer's BatchPreprocessor.normalise).
+Normalise = Callable[[torch.Tensor], torch.Tensor]
+
 
 @torch.inference_mode()
-def predict_probabilities(model: torch.nn.Module, images_u8: torch.Tensor, normalise, device: torch.device,
-                          amp_dtype=None, batch_size: int = 1024) -> torch.Tensor:
+def predict_probabilities(model: torch.nn.Module, images_u8: torch.Tensor, normalise: Normalise, device: torch.device,
+                          amp_dtype: torch.dtype | None = None, batch_size: int = 1024) -> torch.Tensor:
     """Softmax probabilities (N, K) as float32 on the CPU, computed in large batches.
 
     `images_u8` may live on the CPU or already on `device`; `normalise` maps a uint8 batch on the
@@ -51,7 +55,8 @@ class Evaluation:
 
     @property
     def predictions(self) -> np.ndarray:
-        return self.probabilities.argmax(axis=1)
+        predicted: np.ndarray = self.probabilities.argmax(axis=1)
+        return predicted
 
     @property
     def accuracy(self) -> float:
@@ -70,7 +75,7 @@ class Evaluation:
         k = len(self.classes)
         return np.bincount(self.labels * k + self.predictions, minlength=k * k).reshape(k, k)
 
-    def per_class(self) -> list[dict]:
+    def per_class(self) -> list[dict[str, Any]]:
         cm = self.confusion_matrix()
         rows = []
         for i, name in enumerate(self.classes):
@@ -132,7 +137,7 @@ class Evaluation:
                 writer.writerow({k: csv_cell(row[k]) for k in self.CSV_FIELDS})
         return path
 
-    def to_dict(self, top_misclassified: int = 100) -> dict:
+    def to_dict(self, top_misclassified: int = 100) -> dict[str, Any]:
         wrong = self.misclassified()[:top_misclassified]
         preds = self.predictions
         return {
@@ -151,7 +156,8 @@ class Evaluation:
 
 
 def evaluate(model: torch.nn.Module, images_u8: torch.Tensor, labels: torch.Tensor | np.ndarray,
-             classes: Sequence[str], normalise, device: torch.device, amp_dtype=None, batch_size: int = 1024,
+             classes: Sequence[str], normalise: Normalise, device: torch.device, amp_dtype: torch.dtype | None = None,
+             batch_size: int = 1024,
              chunk: int | None = None, progress: Callable[[tuple[int, int]], None] | None = None,
              cancelled: Callable[[], bool] | None = None) -> Evaluation | None:
     """The one evaluation: probabilities for every image of a split, then the Evaluation built from them.

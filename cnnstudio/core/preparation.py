@@ -16,7 +16,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
@@ -53,7 +53,7 @@ class PreparedImage:
     inverted: bool  # dark-on-light input was inverted to match the dataset
 
 
-def open_image(path: str | os.PathLike, framing: FramingProfile | None = None) -> Image.Image:
+def open_image(path: str | os.PathLike[str], framing: FramingProfile | None = None) -> Image.Image:
     """Open an image file with a clear error for missing, unreadable or damaged files.
 
     With the framing of the model it is for, a picture to be scaled to cover the frame is decoded as the
@@ -106,7 +106,8 @@ def to_float_gray(img: Image.Image) -> np.ndarray:
             bg_lum = float(np.median(lum[alpha < 0.5])) if (alpha < 0.5).any() else 1.0
             ink = np.abs(lum - (1.0 if bg_lum > 0.5 else 0.0))
             # Light-on-dark convention for the alpha mask; polarity is fixed up by the caller.
-            return 1.0 - alpha * np.maximum(ink, 0.5)
+            content: np.ndarray = 1.0 - alpha * np.maximum(ink, 0.5)
+            return content
     gray = np.asarray(img if img.mode == "L" else img.convert("L"), dtype=np.float32)
     gray *= 1.0 / 255.0
     return gray
@@ -219,4 +220,5 @@ def normalise(pixels_u8: np.ndarray, mean: Sequence[float], std: Sequence[float]
     mean_a = np.asarray(mean, dtype=np.float32).reshape(-1, 1, 1)
     scale = np.float32(1.0) / (np.float32(255.0) * std_a)
     shift = -mean_a / std_a
-    return np.asarray(pixels_u8, dtype=np.float32) * scale + shift
+    normalised: np.ndarray = np.asarray(pixels_u8, dtype=np.float32) * scale + shift
+    return normalised

@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.runs import RUN_FILES
@@ -42,7 +43,7 @@ def existing_run_files(run_dir: Path) -> list[str]:
         return []
 
 
-def check_run_folder(run_dir: str | os.PathLike, resume_from: str | os.PathLike | None = None) -> None:
+def check_run_folder(run_dir: str | os.PathLike[str], resume_from: str | os.PathLike[str] | None = None) -> None:
     """Refuse a run folder another process trains into, or one that already holds a run, unless this
     training continues that very run (its checkpoint lives in the folder). Cheap, and it creates
     nothing: the CLI calls it before loading any data; the trainer claims the folder for real."""
@@ -53,7 +54,7 @@ def check_run_folder(run_dir: str | os.PathLike, resume_from: str | os.PathLike 
     _check_files(run_dir, resume_from)
 
 
-def _check_files(run_dir: Path, resume_from: str | os.PathLike | None) -> None:
+def _check_files(run_dir: Path, resume_from: str | os.PathLike[str] | None) -> None:
     found = existing_run_files(run_dir)
     if not found:
         return
@@ -78,7 +79,7 @@ class RunLock:
     """A held lock on one run folder; release() (or the process ending) frees it."""
 
     path: Path
-    _file: object | None = None
+    _file: IO[str] | None = None
 
     def release(self) -> None:
         """Remove the lock file, then unlock: a process that opened the old file meanwhile finds, once it
@@ -104,7 +105,7 @@ class RunLock:
         return self._file is not None
 
 
-def claim_run_folder(run_dir: str | os.PathLike, resume_from: str | os.PathLike | None = None) -> RunLock:
+def claim_run_folder(run_dir: str | os.PathLike[str], resume_from: str | os.PathLike[str] | None = None) -> RunLock:
     """Lock `run_dir` (which must exist) for this training, refusing a folder another process trains into
     (RunFolderBusy) or one that holds a run this training does not continue (RunFolderTaken). A refused
     folder is left exactly as it was: no lock file is created in it."""
@@ -119,7 +120,7 @@ def claim_run_folder(run_dir: str | os.PathLike, resume_from: str | os.PathLike 
     return lock
 
 
-def lock_run_folder(run_dir: str | os.PathLike) -> RunLock:
+def lock_run_folder(run_dir: str | os.PathLike[str]) -> RunLock:
     """Lock `run_dir` (which must exist) for this process; RunFolderBusy (one line) if another holds it."""
     path = Path(run_dir) / LOCK_NAME
     for _ in range(5):  # a lock file removed by its releasing holder between our open and our lock
@@ -171,7 +172,7 @@ def _busy(run_dir: Path) -> str | None:
         return None
 
 
-def _holder(f) -> str:
+def _holder(f: IO[str]) -> str:
     """Who holds the lock, from the note its holder wrote: " (process 123 on host, since ...)" or ""."""
     try:
         f.seek(0)
@@ -183,25 +184,25 @@ def _holder(f) -> str:
     return ""
 
 
-def _busy_message(run_dir: Path, holder: str) -> str:
+def _busy_message(run_dir: str | os.PathLike[str], holder: str) -> str:
     return f"{run_dir} is in use by another training{holder}; wait for it to end, or train into another folder"
 
 
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
 
-    def _lock(f) -> None:
+    def _lock(f: IO[str]) -> None:
         f.seek(0)
         msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
 
-    def _unlock(f) -> None:
+    def _unlock(f: IO[str]) -> None:
         f.seek(0)
         msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
 else:
     import fcntl
 
-    def _lock(f) -> None:
+    def _lock(f: IO[str]) -> None:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
-    def _unlock(f) -> None:
+    def _unlock(f: IO[str]) -> None:
         fcntl.flock(f.fileno(), fcntl.LOCK_UN)

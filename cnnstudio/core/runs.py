@@ -178,7 +178,7 @@ def is_run_folder(path: Path) -> bool:
 RUN_FILES = ("config.json", "metrics.json", "result.json", "last.pt", "best.pt", "train.log")
 
 
-def read_run(path: str | os.PathLike) -> RunSummary:
+def read_run(path: str | os.PathLike[str]) -> RunSummary:
     """Summarise one run folder; never raises for damaged contents."""
     path = Path(path)
     try:
@@ -268,7 +268,7 @@ def _short(value: Any) -> str:
 _TEMP_GLOB = ".*.tmp"
 
 
-def remove_orphaned_temp_files(path: str | os.PathLike, min_age_s: float = 0.0) -> int:
+def remove_orphaned_temp_files(path: str | os.PathLike[str], min_age_s: float = 0.0) -> int:
     """Delete the hidden temporary files that saves killed half-way left in a run folder (a checkpoint's
     can be tens of MB). Only files older than min_age_s: a live run may be writing a fresh one. Returns
     how many were removed; never raises."""
@@ -290,7 +290,7 @@ def remove_orphaned_temp_files(path: str | os.PathLike, min_age_s: float = 0.0) 
     return removed
 
 
-def list_runs(root: str | os.PathLike | None = None) -> list[RunSummary]:
+def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunSummary]:
     """Every run folder under `root` (default: the user's runs folder), newest first.
 
     Each folder is read on its own: an unreadable or damaged one is listed as damaged, with the reason,
@@ -330,7 +330,7 @@ def normalise_history(data: Any, source: str = "metrics.json") -> dict[str, Any]
     if not isinstance(steps, dict):
         raise RunError(f"{source}'s 'steps' is not an object")
 
-    def numbers(where: dict, key: str, label: str, optional: bool) -> list:
+    def numbers(where: dict[str, Any], key: str, label: str, optional: bool) -> list[Any]:
         values = where.get(key, [])
         if not isinstance(values, list):
             raise RunError(f"{source}'s '{label}' is not a list")
@@ -410,7 +410,7 @@ def _interp(x: float, xs: list[float], ys: list[float]) -> float:
     return ys[i - 1] + f * (ys[i] - ys[i - 1])
 
 
-def load_history(path: str | os.PathLike) -> dict[str, Any]:
+def load_history(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The metrics history of a run folder (empty lists when it has none yet); RunError if damaged."""
     path = Path(path)
     data, problem = _read_json(path / "metrics.json")
@@ -421,7 +421,7 @@ def load_history(path: str | os.PathLike) -> dict[str, Any]:
     return normalise_history(data)
 
 
-def load_config(path: str | os.PathLike) -> dict[str, Any]:
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """config.json of a run folder ({"config": {...}, "dataset": {...}, ...}); RunError if absent or damaged."""
     path = Path(path)
     data, problem = _read_json(path / "config.json")
@@ -432,7 +432,7 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def load_result(path: str | os.PathLike) -> dict[str, Any] | None:
+def load_result(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """result.json of a run folder, or None while it has none; RunError if damaged."""
     data, problem = _read_json(Path(path) / "result.json")
     if problem:
@@ -462,7 +462,7 @@ def validate_run_name(name: str) -> str | None:
     return None
 
 
-def rename_run(path: str | os.PathLike, new_name: str) -> Path:
+def rename_run(path: str | os.PathLike[str], new_name: str) -> Path:
     """Rename a run folder in place (same parent); returns the new path. RunError says why not."""
     path = Path(path)
     problem = validate_run_name(new_name)
@@ -490,7 +490,7 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def delete_run(path: str | os.PathLike, root: str | os.PathLike | None = None) -> None:
+def delete_run(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> None:
     """Delete a run folder and everything in it. Refuses anything that is not a run folder inside `root`
     (default: the user's runs folder), so a wrong path can never remove unrelated files."""
     path = Path(path)

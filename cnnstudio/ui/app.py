@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:  # Qt is imported when the window is made: `cnnstudio --help` starts without it
+    from PySide6.QtWidgets import QApplication
 
 # Set CNNSTUDIO_STARTUP_PROBE=1 to measure start-up: once the main window is first exposed the app prints
 # "CNNSTUDIO_WINDOW_SHOWN <unix time>" on stdout and closes itself (benchmarks/ui_responsiveness.py).
@@ -20,11 +24,12 @@ STARTUP_PROBE_ENV = "CNNSTUDIO_STARTUP_PROBE"
 NO_GUI_THREADPOOL_ENV = "QT_NO_GUI_THREADPOOL"
 
 
-def create_application(argv: list[str] | None = None):
+def create_application(argv: list[str] | None = None) -> QApplication:
     os.environ.setdefault(NO_GUI_THREADPOOL_ENV, "1")
     from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance() or QApplication(list(argv if argv is not None else sys.argv))
+    # instance() is typed QCoreApplication; the one there is, a test's or ours, is a QApplication.
+    app = cast(QApplication, QApplication.instance() or QApplication(list(argv if argv is not None else sys.argv)))
     app.setApplicationName("CNN Studio")
     app.setOrganizationName("CNN Studio")
     app.setApplicationDisplayName("CNN Studio")
@@ -67,7 +72,7 @@ def _install_startup_probe(window) -> None:
             super().__init__(window)
             self.fired = False
 
-        def eventFilter(self, obj, event):  # noqa: N802 (Qt naming)
+        def eventFilter(self, obj, event):
             if not self.fired and event.type() == QEvent.Type.Expose and obj.isExposed():
                 self.fired = True
                 print(f"CNNSTUDIO_WINDOW_SHOWN {time.time():.6f}", flush=True)

@@ -10,7 +10,7 @@ At 1.5 % the app trained at 0.996x the speed of the same Trainer on a plain thre
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 CHART_INTERVAL_MS = 200
 CHART_MAX_INTERVAL_MS = 1000

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtGui import QImage
 
 
-def image_from_mime(mime: QMimeData | None) -> tuple[str, object] | None:
+def image_from_mime(mime: QMimeData | None) -> tuple[str, str | QImage] | None:
     """("file", path) for a local file (a URL or a pasted path), ("image", QImage) for image data, else None."""
     if mime is None:
         return None
@@ -37,6 +38,11 @@ class ImageInputMixin:
     The page provides open_image_file(path), _take_image(qimage, name) and _reject_input(message).
     """
 
+    if TYPE_CHECKING:  # provided by the page that mixes this in
+        def open_image_file(self, path: str) -> None: ...
+        def _take_image(self, image: QImage, name: str) -> None: ...
+        def _reject_input(self, message: str) -> None: ...
+
     def paste(self) -> None:
         """Ctrl+V: an image on the clipboard, or a copied image file."""
         from PySide6.QtGui import QGuiApplication
@@ -49,19 +55,19 @@ class ImageInputMixin:
         if found is None:
             self._reject_input(nothing)
             return False
-        kind, value = found
-        if kind == "file":
+        _, value = found
+        if isinstance(value, str):  # ("file", path)
             self.open_image_file(value)
         else:
             self._take_image(value, name)
         return True
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+    def dragEnterEvent(self, event) -> None:
         if accepts_image_drag(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dropEvent(self, event) -> None:  # noqa: N802
+    def dropEvent(self, event) -> None:
         if self._take_mime(event.mimeData(), "dropped image", "That is not an image or image file."):
             event.acceptProposedAction()

@@ -80,7 +80,7 @@ def numpy_to_qimage(array: np.ndarray) -> QImage:
     array = np.ascontiguousarray(array)
     h, w = array.shape[:2]
     image = QImage(array.data, w, h, int(array.strides[0]), fmt)
-    image._numpy_buffer = array  # keeps the pixels alive as long as this QImage object
+    image._numpy_buffer = array  # type: ignore[attr-defined]  # a Python attribute: keeps the pixels alive as long as this QImage
     return image
 
 

@@ -16,7 +16,8 @@ import json
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -134,6 +135,11 @@ def _dataset_available(name: str) -> bool:
         return False
 
 
+def _count(value: object) -> int | None:
+    """A stored image count: a whole number below 10**12 (a bool is not one), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10 ** 12 else None
+
+
 def _folder_info(entry: Any) -> Any:
     """A remembered folder entry as a DatasetInfo, or None when it is not one (checked field by field)."""
     from cnnstudio.core.datasets.catalog import DatasetInfo
@@ -150,13 +156,13 @@ def _folder_info(entry: Any) -> Any:
     if (not isinstance(shape, list) or len(shape) != 3
             or not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 100_000 for d in shape)):
         return None
-    counts = [entry.get("num_train"), entry.get("num_test")]
-    if not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 10 ** 12 for n in counts):
+    num_train, num_test = _count(entry.get("num_train")), _count(entry.get("num_test"))
+    if num_train is None or num_test is None:
         return None
     description = entry.get("description")
     description = description if isinstance(description, str) and len(description) <= 2000 else title
     return DatasetInfo(name=path, title=title, description=description, kind=kind, classes=list(classes),
-                       input_shape=(shape[0], shape[1], shape[2]), num_train=counts[0], num_test=counts[1],
+                       input_shape=(shape[0], shape[1], shape[2]), num_train=num_train, num_test=num_test,
                        available=True, location=path)
 
 
@@ -214,7 +220,8 @@ def recall() -> Remembered:
     try:
         geometry = settings.value(GEOMETRY_KEY)
     except Exception:  # noqa: BLE001 - a value QSettings itself cannot convert
-        geometry = ignored.append(GEOMETRY_KEY)
+        ignored.append(GEOMETRY_KEY)
+        geometry = None
     if geometry is not None and not (isinstance(geometry, QByteArray) and 0 < geometry.size() <= MAX_GEOMETRY):
         ignored.append(GEOMETRY_KEY)  # the main window then opens at its default size
     if ignored:

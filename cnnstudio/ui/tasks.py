@@ -28,7 +28,8 @@ import sys
 import threading
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, cast
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -44,7 +45,7 @@ _pool_lock = threading.Lock()
 # Calls not finished yet (their futures), so shutdown() can wait for them, and Tasks, which the
 # registry keeps alive until their result has been delivered.
 _futures: set[concurrent.futures.Future] = set()
-_running: set["Task"] = set()
+_running: set[Task] = set()
 _accepting = True  # False from shutdown() on; reopen() turns it back on for a new main window
 
 
@@ -83,7 +84,9 @@ _relay: _Relay | None = None
 
 
 def _to_gui(fn: Callable[[], None]) -> None:
-    _relay.call.emit(fn)  # type: ignore[union-attr]
+    relay = _relay
+    assert relay is not None, "_submit creates the relay before any work that reports here runs"
+    relay.call.emit(fn)
 
 
 def _submit(work: Callable[[], None]) -> concurrent.futures.Future:
@@ -150,7 +153,7 @@ class Task(QObject):
         self._last_progress: Any = object()
         self.refused = False
 
-    def start(self) -> "Task":
+    def start(self) -> Task:
         if not _accepting:
             # The application is shutting down: this work would outlive the event loop. It never runs;
             # `refused` tells a caller that cares, and no signal of it fires.
@@ -280,7 +283,8 @@ class LatestRunner(QObject):
                       on_success: Callable[[Any], None] | None = None,
                       on_error: Callable[[Failure], None] | None = None, *, supersede: bool = True) -> int:
         """Like submit, but `make()` builds the call when it starts (None: nothing to do after all)."""
-        return self.submit(_Deferred(make), on_success, on_error, supersede=supersede)
+        deferred = cast(Callable[..., Any], _Deferred(make))  # _start builds the call from it
+        return self.submit(deferred, on_success, on_error, supersede=supersede)
 
     def discard(self) -> None:
         """Drop whatever is pending and make the in-flight result stale."""
@@ -323,11 +327,12 @@ class LatestRunner(QObject):
             outcome = _call(job.fn)
         else:
             last: list[Any] = [object()]
+            on_progress = job.on_progress
 
             def report(value: Any) -> None:
                 if value != last[0]:
                     last[0] = value
-                    _to_gui(lambda: job.on_progress(value) if self.is_current(job.ticket) else None)
+                    _to_gui(lambda: on_progress(value) if self.is_current(job.ticket) else None)
 
             # Read from the worker: plain ints, and a stale answer only costs one more chunk of work.
             outcome = _call(job.fn, report, lambda: not self.is_current(job.ticket) or not _accepting)

@@ -518,7 +518,8 @@ def test_class_names_under_the_bars_never_overlap(qtbot):
     chart.set_counts(fashion, [6000] * 10)
     for width in (300, 360, 520, 900):
         chart.resize(width, 200)
-        qtbot.waitUntil(lambda: abs(chart.getPlotItem().getViewBox().width() - (width - 60)) < 60, timeout=2000)
+        qtbot.waitUntil(lambda: abs(chart.getPlotItem().getViewBox().width() - (width - 60)) < 60,  # noqa: B023 - waited on at once
+                        timeout=2000)
         qtbot.wait(20)
         assert drawn() == [text for _, text in chart.tick_labels()], width
     many = [f"class {i}" for i in range(60)]

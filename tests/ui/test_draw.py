@@ -16,17 +16,17 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QColor, QDropEvent, QGuiApplication, QImage, QPainter  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QColor, QDropEvent, QGuiApplication, QImage, QPainter
+from PySide6.QtTest import QTest
 
-from cnnstudio.core.inference import Prediction  # noqa: E402
-from cnnstudio.ui.pages.draw_page import NO_MODEL, DrawPage  # noqa: E402
-from cnnstudio.ui.qimage import numpy_to_qimage, qimage_to_gray, qimage_to_numpy, qimage_to_rgb  # noqa: E402
-from cnnstudio.ui.compose import app_state  # noqa: E402
-from cnnstudio.ui.state import AppState  # noqa: E402
-from cnnstudio.ui.tasks import wait_for_all  # noqa: E402
-from cnnstudio.ui.widgets.canvas import DrawingCanvas  # noqa: E402
+from cnnstudio.core.inference import Prediction
+from cnnstudio.ui.compose import app_state
+from cnnstudio.ui.pages.draw_page import NO_MODEL, DrawPage
+from cnnstudio.ui.qimage import numpy_to_qimage, qimage_to_gray, qimage_to_numpy, qimage_to_rgb
+from cnnstudio.ui.state import AppState
+from cnnstudio.ui.tasks import wait_for_all
+from cnnstudio.ui.widgets.canvas import DrawingCanvas
 
 TIMEOUT = 30_000  # ms; generous: the test machine is shared
 

@@ -131,7 +131,7 @@ def test_weights_progress_of_unknown_size_says_nothing_false():
 
 # -- item 9: a new dataset proposes its recommended model -----------------------------------------------------
 def test_a_new_dataset_proposes_its_model_and_asks(qtbot, shapes_state, shapes_dataset):
-    from cnnstudio.core.training.config import default_config
+    from cnnstudio.core.training.recommend import default_config
     from cnnstudio.ui.pages.model_page import ModelPage
 
     state = shapes_state
@@ -154,7 +154,7 @@ def test_a_new_dataset_proposes_its_model_and_asks(qtbot, shapes_state, shapes_d
 
 
 def test_the_window_shows_the_proposal_with_use_and_keep(qtbot, shapes_dataset):
-    from cnnstudio.core.training.config import default_config
+    from cnnstudio.core.training.recommend import default_config
     from cnnstudio.ui.main_window import MainWindow
 
     window = MainWindow()
@@ -373,7 +373,8 @@ def test_the_window_starts_on_a_damaged_settings_file(qtbot, tmp_path, caplog):
 
     path = QSettings().fileName()
     with open(path, "wb") as fh:
-        fh.write(os.urandom(4096) + b"\n[session]\ndataset=@Variant(\\0\\0\\0\\x7f\\0\\0\\0\\x1)\nspec=@ByteArray(\xff\xfe)\n")
+        fh.write(os.urandom(4096) + b"\n[session]\ndataset=@Variant(\\0\\0\\0\\x7f\\0\\0\\0\\x1)\n"
+                 b"spec=@ByteArray(\xff\xfe)\n")
     again = MainWindow()
     qtbot.addWidget(again)
     assert again.state.dataset_name == "shapes"

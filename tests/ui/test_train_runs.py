@@ -260,7 +260,7 @@ def test_no_dataset_or_model_says_where_to_go(qtbot):
 
 
 def test_form_follows_the_dataset_until_edited(qtbot, train_page, state, shapes):
-    from cnnstudio.core.training.config import default_config
+    from cnnstudio.core.training.recommend import default_config
 
     page = train_page
     state.set_dataset(shapes, "cifar10")  # pretend: only the name matters for the defaults
@@ -803,7 +803,8 @@ def test_a_network_no_recipe_fits_trains_at_the_finders_learning_rate(qtbot, tra
 
 def test_stop_while_the_finder_runs_ends_before_training_and_saves_nothing(qtbot, shapes, tmp_path):
     """Stop pressed during the range test: the worker ends the run as stopped, with no run folder."""
-    from cnnstudio.core.training.config import build_config, default_config
+    from cnnstudio.core.training.config import build_config
+    from cnnstudio.core.training.recommend import default_config
     from cnnstudio.ui.sessions.train_session import describe_end
     from cnnstudio.ui.training_worker import TrainingWorker
 

@@ -8,6 +8,7 @@ the per-channel mean/std on the training images.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -57,9 +58,14 @@ def make_dataset(
         raise DatasetError(f"{title}: test images are {test_images.shape[1:]} but train images are "
                            f"{train_images.shape[1:]}")
 
+    # Tensors, or DiskImages, which index like tensors: Dataset holds either (its type says Tensor, the one
+    # interface every reader uses).
+    train_x: Any
+    test_x: Any
     if on_disk:  # a folder larger than the memory budget: its pictures are read a batch at a time
         train_x, test_x = train_images, test_images
-    elif owned and train_images.flags.c_contiguous and test_images.flags.c_contiguous:
+    elif owned and isinstance(train_images, np.ndarray) and isinstance(test_images, np.ndarray) \
+            and train_images.flags.c_contiguous and test_images.flags.c_contiguous:
         train_x, test_x = torch.from_numpy(train_images), torch.from_numpy(test_images)
     else:
         # Copies: the tensors own their memory, so an in-place edit by a caller

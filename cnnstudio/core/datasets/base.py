@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 from cnnstudio.core.framing import FramingProfile
 
@@ -45,7 +45,7 @@ class LoadReport:
             text += ", skipped: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
         return text
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "files_seen": self.files_seen,
             "files_loaded": self.files_loaded,
@@ -63,10 +63,10 @@ class Dataset:
     title: str
     classes: list[str]
     # uint8 (N, C, H, W): a tensor, or DiskImages for a folder larger than the memory budget (disk_images.py)
-    train_images: "torch.Tensor"
-    train_labels: "torch.Tensor"  # int64 (N,)
-    test_images: "torch.Tensor"
-    test_labels: "torch.Tensor"
+    train_images: torch.Tensor
+    train_labels: torch.Tensor  # int64 (N,)
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
     mean: tuple[float, ...]  # per channel, in 0..1 units
     std: tuple[float, ...]
     framing: FramingProfile
@@ -87,7 +87,7 @@ class Dataset:
 STATS_VALUES = 64 << 20  # pixel values counted at most for a dataset's mean and std
 
 
-def channel_stats(images: "torch.Tensor") -> tuple[tuple[float, ...], tuple[float, ...]]:
+def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std of uint8 (N, C, H, W) images, in 0..1 units.
 
     Exact, from each channel's histogram of the 256 pixel values, a chunk of about 4 M values at a time

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from cnnstudio.core import paths
 from cnnstudio.core.errors import DatasetError
@@ -70,7 +71,7 @@ class DatasetInfo:
     available: bool = False  # usable offline right now
     location: str | None = None  # where the files are, or where they would be downloaded to
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["input_shape"] = list(self.input_shape)
         return data

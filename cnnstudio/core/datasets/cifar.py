@@ -36,8 +36,8 @@ def _numpy_globals() -> dict[tuple[str, str], Any]:
         from numpy._core import multiarray as core_multiarray
         from numpy._core import numeric as core_numeric
     except ImportError:  # numpy < 2
-        from numpy.core import multiarray as core_multiarray  # type: ignore[no-redef]
-        from numpy.core import numeric as core_numeric  # type: ignore[no-redef]
+        from numpy.core import multiarray as core_multiarray  # type: ignore[no-redef]  # the same module under numpy 1's name
+        from numpy.core import numeric as core_numeric  # type: ignore[no-redef]  # the same module under numpy 1's name
     allowed: dict[tuple[str, str], Any] = {
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
@@ -48,7 +48,7 @@ def _numpy_globals() -> dict[tuple[str, str], Any]:
         allowed[(module, "scalar")] = core_multiarray.scalar  # a numpy scalar from dtype + bytes
     for module in ("numpy.core.numeric", "numpy._core.numeric"):
         # Protocol 5 pickles of arrays: np.frombuffer(bytes, dtype).reshape(shape). Harmless.
-        allowed[(module, "_frombuffer")] = core_numeric._frombuffer
+        allowed[(module, "_frombuffer")] = core_numeric._frombuffer  # type: ignore[attr-defined]  # private: not in numpy's stubs
     return allowed
 
 
@@ -73,7 +73,7 @@ def safe_load_pickle(data: bytes) -> Any:
     return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
 
 
-def _key(batch: dict, name: str) -> Any:
+def _key(batch: dict[str, Any], name: str) -> Any:
     # Python 2 pickles load with str keys, Python 3 ones (and encoding="bytes") with bytes keys.
     for key in (name, name.encode()):
         if key in batch:
@@ -97,7 +97,8 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DatasetError(f"{path}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a damaged file
         reason = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise DatasetError(f"{path}: the CIFAR-10 batch is truncated or corrupt ({type(exc).__name__}: {reason}).") from None
+        raise DatasetError(f"{path}: the CIFAR-10 batch is truncated or corrupt "
+                           f"({type(exc).__name__}: {reason}).") from None
     if not isinstance(batch, dict):
         raise DatasetError(f"{path}: not a CIFAR-10 batch (holds a {type(batch).__name__}, not a dict).")
     try:

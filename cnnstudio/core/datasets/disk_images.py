@@ -19,8 +19,12 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # torch is imported when rows are read: the picture cache itself does not need it
+    import torch
 
 MEMORY_BUDGET_ENV = "CNNSTUDIO_MEMORY_BUDGET_MB"
 
@@ -89,7 +93,7 @@ class _RawFile:
                 raise OSError(f"{self.path} is shorter than expected (a picture cache file changed under us)")
             done += n
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             os.close(self.fd)
         except (OSError, AttributeError):
@@ -107,7 +111,8 @@ class DiskImages:
 
     def __init__(self, path: Path | str, row_shape: tuple[int, int, int], rows: np.ndarray | range,
                  _file: _RawFile | None = None):
-        self.row_shape = tuple(int(s) for s in row_shape)
+        c, h, w = row_shape
+        self.row_shape = (int(c), int(h), int(w))
         self.row_bytes = int(np.prod(self.row_shape))
         self._file = _file or _RawFile(Path(path), self.row_bytes)
         _return_large_buffers_to_the_system()
@@ -119,13 +124,13 @@ class DiskImages:
         return self._file.path
 
     @property
-    def shape(self):
+    def shape(self) -> torch.Size:
         import torch
 
         return torch.Size((len(self._rows), *self.row_shape))
 
     @property
-    def dtype(self):
+    def dtype(self) -> torch.dtype:
         import torch
 
         return torch.uint8
@@ -144,7 +149,8 @@ class DiskImages:
     def __repr__(self) -> str:
         return f"DiskImages({len(self)} x {self.row_shape} in {self.path})"
 
-    def _physical(self, key) -> np.ndarray | range | int:
+    def _physical(self, key: Any) -> np.ndarray | range | int:
+        """`key`: what a tensor takes as an index (an int, a slice, a tensor or array of indices, a mask)."""
         import torch
 
         if isinstance(key, (int, np.integer)):
@@ -156,9 +162,10 @@ class DiskImages:
         key = np.asarray(key)
         if key.dtype == bool:
             key = np.flatnonzero(key)
-        return np.asarray(self._rows)[key.astype(np.int64)]
+        picked: np.ndarray = np.asarray(self._rows)[key.astype(np.int64)]
+        return picked
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> torch.Tensor:
         """The rows asked for as a uint8 tensor: (C, H, W) for an integer, else (B, C, H, W)."""
         import torch
 
@@ -167,7 +174,7 @@ class DiskImages:
             return torch.from_numpy(self._read(np.array([rows]))[0])
         return torch.from_numpy(self._read(rows))
 
-    def subset(self, index) -> "DiskImages":
+    def subset(self, index: Any) -> DiskImages:
         """A view of some rows (still on disk): the trainer's training and validation rows."""
         rows = self._physical(index)
         if isinstance(rows, (int, np.integer)):
@@ -185,12 +192,12 @@ class DiskImages:
                              shape=(len(rows), *self.row_shape))
         return self._read(rows)
 
-    def _read(self, rows) -> np.ndarray:
+    def _read(self, rows: np.ndarray | range) -> np.ndarray:
         """Rows in the order asked; the distinct rows sorted and read in runs of consecutive rows."""
         if isinstance(rows, range) and rows.step == 1:
             out = np.empty((len(rows), *self.row_shape), np.uint8)
             if len(rows):
-                self._file.read_into(memoryview(out.reshape(-1)), rows.start * self.row_bytes)
+                self._file.read_into(out.reshape(-1).data, rows.start * self.row_bytes)
             return out
         rows = np.asarray(rows, dtype=np.int64)
         unique, inverse = np.unique(rows, return_inverse=True)
@@ -199,7 +206,7 @@ class DiskImages:
         if len(unique):
             breaks = np.flatnonzero(np.diff(unique) != 1) + 1
             for run_start, run_end in zip(np.r_[0, breaks], np.r_[breaks, len(unique)]):
-                self._file.read_into(memoryview(flat[run_start * size:run_end * size]), int(unique[run_start]) * size)
+                self._file.read_into(flat[run_start * size:run_end * size].data, int(unique[run_start]) * size)
         if len(unique) == len(rows) and np.all(inverse == np.arange(len(rows))):
             return out
         return out[inverse.reshape(-1)]

@@ -10,11 +10,11 @@ delete or replace.
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import struct
 import zlib
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
@@ -37,7 +37,7 @@ MAX_IDX_SIDE = 8192
 _MAX_DEFLATE_RATIO = 1032
 
 
-def _open(path: Path) -> tuple[BinaryIO, bool]:
+def _open(path: Path) -> tuple[io.BufferedIOBase, bool]:
     """The file opened for reading its (decompressed) bytes, and whether it is gzipped (by magic, not name)."""
     f = open(path, "rb")
     if f.read(2) == b"\x1f\x8b":
@@ -69,7 +69,7 @@ def read_idx(path: Path, expected_magic: int | None = None) -> np.ndarray:
         raise DatasetError(f"{path}: cannot read the file ({exc.strerror or exc}).") from exc
 
 
-def _read_idx_stream(path: Path, f: BinaryIO, gzipped: bool, file_size: int,
+def _read_idx_stream(path: Path, f: io.BufferedIOBase, gzipped: bool, file_size: int,
                      expected_magic: int | None) -> np.ndarray:
     head = f.read(4)
     if len(head) < 4:

@@ -17,10 +17,11 @@ from __future__ import annotations
 import os
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -116,7 +117,7 @@ def _walk_files(folder: Path, walk: _Walk) -> list[Path]:
     return files
 
 
-def list_image_files(folder: Path) -> tuple[list[Path], Counter, list[Path]]:
+def list_image_files(folder: Path) -> tuple[list[Path], Counter[str], list[Path]]:
     """(image files, other files counted by extension, folders that could not be read) below `folder`,
     walked as a dataset folder is (hidden entries skipped, link loops ended, a stable order)."""
     walk = _Walk(root=folder.resolve(), seen_dirs=set(), unreadable=[])
@@ -263,7 +264,8 @@ def _decode_all(folder: Path, candidates: list[_Candidate], image_size: int | No
             raise
 
 
-def _in_order(pool: ThreadPoolExecutor, fn: Callable, items: list, window: int = 64):
+def _in_order(pool: ThreadPoolExecutor, fn: Callable[..., Any], items: list[Any],
+              window: int = 64) -> Iterator[tuple[Any, Any]]:
     """(item, fn(item)) in the items' order, computed on the pool a window at a time: a Cancel raised by
     the caller between items waits for one window, not for the whole folder."""
     for start in range(0, len(items), window):
@@ -275,7 +277,8 @@ def _framing_sample(images: np.ndarray | DiskImages) -> np.ndarray:
     """The training pictures measure_framing looks at (it samples evenly; on disk only those are read)."""
     if isinstance(images, DiskImages):
         step = max(1, len(images) // MEASURE_SAMPLE)
-        return images[slice(0, None, step)][:MEASURE_SAMPLE].numpy()
+        sample: np.ndarray = images[slice(0, None, step)][:MEASURE_SAMPLE].numpy()
+        return sample
     return images
 
 
@@ -453,6 +456,8 @@ def _load(
                 report.notes.append(f"class(es) {shown} have a single image, used for training: they are "
                                     f"not tested")
     images = decoded.images
+    train_images: np.ndarray | DiskImages
+    test_images: np.ndarray | DiskImages
     if isinstance(images, DiskImages):
         train_images, test_images = images.subset(slice(0, n_train)), images.subset(slice(n_train, None))
         report.notes.append(f"the {len(images):,} decoded pictures ({human_size(images.nbytes)}) exceed the "
@@ -472,7 +477,8 @@ def _load(
         test_labels=test_labels,
         # Measured: a folder of scanned or drawn characters is framed like one (prepared user drawings
         # match it); photos are "natural" and scaled to cover.
-        framing=measure_framing(_framing_sample(train_images)) if channels == 1 else natural_profile(size, size, channels),
+        framing=(measure_framing(_framing_sample(train_images)) if channels == 1
+                 else natural_profile(size, size, channels)),
         source=str(folder),
         report=report,
         hflip_ok=False,  # unknown content (letters? arrows?): never assume a mirror keeps the label

@@ -22,6 +22,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, IO
 
 import numpy as np
 
@@ -139,7 +140,7 @@ def entry_problem(meta: object, key: str, raw_bytes: int, *, num_classes: int | 
     return None
 
 
-def _open(path: Path, meta: dict, mapped: bool = True) -> Decoded:
+def _open(path: Path, meta: dict[str, Any], mapped: bool = True) -> Decoded:
     """The rows of a raw file as meta describes them: within the memory budget as an array (mapped from
     the file, copy on write: no copy is made and a change never reaches the file; or read, when
     `mapped` is False), above it as DiskImages (read a batch at a time, memory bounded)."""
@@ -193,19 +194,20 @@ class RowWriter:
         self.row_bytes = int(np.prod(row_shape))
         self.count = 0
         self.final: Path | None = None
-        self.file = None
+        file: IO[bytes] | None = None
         if key is not None:
             try:
                 folder = cache_folder()
                 folder.mkdir(parents=True, exist_ok=True)
                 self.temp = folder / f".{key}.{os.getpid()}.u8"
-                self.file = open(self.temp, "w+b")
+                file = open(self.temp, "w+b")
                 self.final = folder / f"{key}.u8"
             except OSError:
-                self.file = None
-        if self.file is None:
-            self.file = tempfile.NamedTemporaryFile(prefix="cnnstudio-pictures-", suffix=".u8", delete=False)
-            self.temp = Path(self.file.name)
+                file = None
+        if file is None:
+            file = tempfile.NamedTemporaryFile(prefix="cnnstudio-pictures-", suffix=".u8", delete=False)
+            self.temp = Path(file.name)
+        self.file: IO[bytes] = file
 
     def append(self, row: np.ndarray) -> None:
         self.file.write(np.ascontiguousarray(row, dtype=np.uint8).tobytes())

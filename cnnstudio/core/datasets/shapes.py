@@ -63,12 +63,14 @@ def _heart(n: int = 40) -> np.ndarray:
     y = -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))  # image y points down
     pts = np.stack([x, y], axis=1)
     pts -= (pts.max(axis=0) + pts.min(axis=0)) / 2  # centre the bounding box
-    return pts / np.hypot(pts[:, 0], pts[:, 1]).max()
+    unit: np.ndarray = pts / np.hypot(pts[:, 0], pts[:, 1]).max()
+    return unit
 
 
 def _arrow() -> np.ndarray:
     pts = np.array([(-1, -0.18), (0.2, -0.18), (0.2, -0.55), (1, 0), (0.2, 0.55), (0.2, 0.18), (-1, 0.18)])
-    return pts / np.hypot(pts[:, 0], pts[:, 1]).max()
+    unit: np.ndarray = pts / np.hypot(pts[:, 0], pts[:, 1]).max()
+    return unit
 
 
 # Outlines in unit coordinates: every vertex within radius 1 of the centre (None = circle).

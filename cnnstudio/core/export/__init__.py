@@ -5,5 +5,5 @@ from cnnstudio.core.export.exporter import (FORMATS, ExportCancelled, ExportResu
 from cnnstudio.core.export.destination import ExportRefused
 from cnnstudio.core.export.metadata import KEYS, ModelMetadata
 
-__all__ = ["FORMATS", "KEYS", "ExportCancelled", "ExportRefused", "ExportResult", "Int8Report", "ModelMetadata", "default_output",
-           "export_model"]
+__all__ = ["FORMATS", "KEYS", "ExportCancelled", "ExportRefused", "ExportResult", "Int8Report", "ModelMetadata",
+           "default_output", "export_model"]

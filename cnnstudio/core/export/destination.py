@@ -42,7 +42,7 @@ class ExportRefused(CNNStudioError):
     """An export that would overwrite something the user may want, or write where it cannot."""
 
 
-def shown(path: str | os.PathLike) -> str:
+def shown(path: str | os.PathLike[str]) -> str:
     """A path as one printable line (core.text.printable: a newline shows as \\n, U+202E as \\u202e), very
     long paths cut in the middle. Messages name paths with this, so a newline in a name cannot split the
     one line the user reads."""
@@ -76,7 +76,7 @@ def _name_max(folder: Path) -> int:
         return 255
 
 
-def same_file(a: str | os.PathLike | None, b: str | os.PathLike) -> bool:
+def same_file(a: str | os.PathLike[str] | None, b: str | os.PathLike[str]) -> bool:
     if a is None:
         return False
     try:
@@ -112,7 +112,7 @@ class Destination:
     replaces: bool  # an existing file (an earlier export, or any file with overwrite) will be replaced
 
 
-def check_output(final: Path, source: str | os.PathLike | None, overwrite: bool) -> Destination:
+def check_output(final: Path, source: str | os.PathLike[str] | None, overwrite: bool) -> Destination:
     """Decide whether the export may be written at `final`; ExportRefused (one line) when not."""
     check_name(final)
     if same_file(source, final):
@@ -193,7 +193,7 @@ def place_folder(tmp: Path, folder: Path, replace: bool) -> None:
         try:
             os.rename(tmp, folder)  # replaces an empty folder on POSIX; never a folder that holds files
             return
-        except OSError as exc:
+        except OSError:
             if os.path.lexists(folder) and not _empty(folder):
                 raise ExportRefused(f"{shown(folder)} was filled while exporting; it was left as it is and no "
                                     "bundle was written") from None

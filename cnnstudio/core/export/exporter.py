@@ -20,7 +20,8 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -86,7 +87,7 @@ class _Data:
     source: str  # how the parity images are described
 
 
-def default_output(checkpoint_path: str | os.PathLike | None, fmt: str, int8: bool = False,
+def default_output(checkpoint_path: str | os.PathLike[str] | None, fmt: str, int8: bool = False,
                    metadata: ModelMetadata | None = None) -> Path:
     """Beside the checkpoint: best.pt -> best.onnx, best.int8.onnx or best.torchscript.pt."""
     suffix = (".int8.onnx" if int8 else SUFFIXES[fmt])
@@ -135,11 +136,12 @@ def _sample(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return images[np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))]
 
 
-def export_model(checkpoint: dict[str, Any] | str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike | None = None,
-                 *, int8: bool = False, bundle: str | os.PathLike | None = None, dataset: Any = None,
-                 data_dir: str | os.PathLike | None = None, progress: Progress | None = None,
+def export_model(checkpoint: dict[str, Any] | str | os.PathLike[str], fmt: str = "onnx",
+                 out: str | os.PathLike[str] | None = None,
+                 *, int8: bool = False, bundle: str | os.PathLike[str] | None = None, dataset: Any = None,
+                 data_dir: str | os.PathLike[str] | None = None, progress: Progress | None = None,
                  cancelled: Callable[[], bool] = lambda: False, overwrite: bool = False,
-                 source: str | os.PathLike | None = None) -> ExportResult:
+                 source: str | os.PathLike[str] | None = None) -> ExportResult:
     """Export a checkpoint (a path or a loaded dict) and check the result. Raises CNNStudioError for what
     the user can fix (unknown format, INT8 without ONNX or without training data, unwritable folder, an
     --out that would replace a file CNN Studio did not export: see destination.py).
@@ -254,7 +256,7 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike, fmt: str = "onn
         if ok:
             # Past the point of cancelling: the checked file is moved into place, then the bundle.
             place(written, target.path, target.replaces)
-            if bundle_work is not None:
+            if bundle_work is not None and bundle_dir is not None:
                 place_folder(bundle_work, bundle_dir, bundle_replaces)
     except OSError as exc:
         raise CNNStudioError(_write_failure(final, exc, f"cannot write {shown(final)}")) from None
@@ -310,9 +312,12 @@ def _numbers(values: list[float]) -> str:
     return "[" + ", ".join(f"{v:.4g}" for v in values[:4]) + (", ..." if len(values) > 4 else "") + "]"
 
 
-def _int8(fp32_file: Path, work: Path, data: _Data, metadata: ModelMetadata, step, cancelled) -> tuple[Int8Report, Path]:
+def _int8(fp32_file: Path, work: Path, data: _Data, metadata: ModelMetadata, step: Progress,
+          cancelled: Callable[[], bool]) -> tuple[Int8Report, Path]:
     from cnnstudio.core.export.onnx_file import quantize_int8, run_onnx, session_for
 
+    if data.train_images is None or data.test_labels is None:  # _parity_data refused INT8 without them already
+        raise CNNStudioError("INT8 quantization needs the dataset's training images and test labels")
     step(0.6, "calibrating INT8 on training images")
     calibration = normalise(_sample(data.train_images, CALIBRATION_IMAGES, seed=1), metadata.mean, metadata.std)
     int8_file = work / "model.int8.onnx"
@@ -325,7 +330,8 @@ def _int8(fp32_file: Path, work: Path, data: _Data, metadata: ModelMetadata, ste
     labels = data.test_labels[pick]
     fp32_logits = run_onnx(session_for(fp32_file), inputs)
     int8_logits = run_onnx(session_for(int8_file), inputs)
-    return Int8Report(images=n, fp32_accuracy=accuracy(fp32_logits, labels), int8_accuracy=accuracy(int8_logits, labels),
+    return Int8Report(images=n, fp32_accuracy=accuracy(fp32_logits, labels),
+                      int8_accuracy=accuracy(int8_logits, labels),
                       fp32_bytes=fp32_file.stat().st_size, int8_bytes=int8_file.stat().st_size,
                       agreement=float((fp32_logits.argmax(1) == int8_logits.argmax(1)).mean())), int8_file
 

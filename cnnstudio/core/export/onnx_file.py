@@ -11,13 +11,18 @@ import contextlib
 import io
 import os
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.export.metadata import ModelMetadata
+
+if TYPE_CHECKING:  # torch and onnx are imported when an export runs
+    import onnx
+    from torch import nn
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -42,7 +47,7 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def write_onnx(model, metadata: ModelMetadata, path: Path) -> None:
+def write_onnx(model: nn.Module, metadata: ModelMetadata, path: Path) -> None:
     """Export `model` (eval mode, CPU, fp32) to `path` with the metadata in metadata_props."""
     import onnx
     import torch
@@ -66,7 +71,7 @@ def write_onnx(model, metadata: ModelMetadata, path: Path) -> None:
                                   output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: {0: "batch"},
                                                                              OUTPUT_NAME: {0: "batch"}},
                                   opset_version=17)
-        except Exception as again:  # noqa: BLE001
+        except Exception as again:  # noqa: BLE001 - the fallback exporter's failure, in one sentence like the first
             _raise_os_error(again)
             raise CNNStudioError(f"ONNX export failed: {first}") from None
     proto = onnx.load(str(path))
@@ -81,13 +86,14 @@ def _raise_os_error(exc: BaseException) -> None:
     OSError("could not get source code"), which torch.export meets in a frozen app (no .py files) before
     the fallback exporter succeeds, is no disk error and must not end the export."""
     seen = 0
-    while exc is not None and seen < 20:
-        if isinstance(exc, OSError) and exc.errno is not None:
-            raise exc
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    link: BaseException | None = exc
+    while link is not None and seen < 20:
+        if isinstance(link, OSError) and link.errno is not None:
+            raise link
+        link, seen = link.__cause__ or link.__context__, seen + 1
 
 
-def set_metadata(proto, metadata: ModelMetadata) -> None:
+def set_metadata(proto: onnx.ModelProto, metadata: ModelMetadata) -> None:
     import onnx
 
     del proto.metadata_props[:]
@@ -100,7 +106,7 @@ def read_metadata(path: Path) -> ModelMetadata:
     return ModelMetadata.from_strings(dict(session.get_modelmeta().custom_metadata_map))
 
 
-def session_for(path: Path):
+def session_for(path: Path) -> Any:  # an onnxruntime InferenceSession (onnxruntime has no type information)
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -108,7 +114,7 @@ def session_for(path: Path):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def run_onnx(session, inputs: np.ndarray, batch: int = 256) -> np.ndarray:
+def run_onnx(session: Any, inputs: np.ndarray, batch: int = 256) -> np.ndarray:
     """Logits for float32 (N, C, H, W) inputs, in batches."""
     outs = [session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(inputs[i:i + batch], np.float32)})[0]
             for i in range(0, len(inputs), batch)]
@@ -121,7 +127,7 @@ class _Calibration:
     def __init__(self, inputs: np.ndarray, batch: int = 32):
         self._batches = iter([inputs[i:i + batch] for i in range(0, len(inputs), batch)])
 
-    def get_next(self):
+    def get_next(self) -> dict[str, np.ndarray] | None:
         batch = next(self._batches, None)
         return None if batch is None else {INPUT_NAME: np.ascontiguousarray(batch, np.float32)}
 
@@ -147,7 +153,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, calibration: np.ndarray, meta
             quantize_static(str(prepared), str(out_path), _Calibration(calibration),
                             quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
                             activation_type=QuantType.QUInt8, calibrate_method=CalibrationMethod.MinMax)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's quantizer raises many kinds; the user needs one sentence
         _raise_os_error(exc)
         text = str(exc).strip()
         raise CNNStudioError(f"INT8 quantization failed: {text.splitlines()[0][:300] if text else type(exc).__name__}"

@@ -10,8 +10,12 @@ those images are counted apart and never hidden inside the largest difference.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # torch is imported when a check runs
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,7 @@ class Parity:
     def perfect(self) -> bool:
         return self.images > 0 and self.agreement == 1.0 and self.nonfinite == 0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def text(self) -> str:
@@ -37,7 +41,7 @@ class Parity:
                 f"largest logit difference {self.max_abs_diff:.2e}")
 
 
-def torch_logits(model, inputs: np.ndarray, batch: int = 256) -> np.ndarray:
+def torch_logits(model: nn.Module, inputs: np.ndarray, batch: int = 256) -> np.ndarray:
     import torch
 
     outs = []

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.export.metadata import KEYS, ModelMetadata
 from cnnstudio.core.export.onnx_file import _quiet
 
+if TYPE_CHECKING:  # torch is imported when an export runs
+    import torch
 
-def write_torchscript(model, metadata: ModelMetadata, path: Path) -> None:
+
+def write_torchscript(model: torch.nn.Module, metadata: ModelMetadata, path: Path) -> None:
     import torch
 
     example = torch.zeros(2, *metadata.input_shape)
@@ -33,13 +37,13 @@ def write_torchscript(model, metadata: ModelMetadata, path: Path) -> None:
             f.write(buffer.getbuffer())
     except OSError:
         raise  # a full disk or a vanished folder: the exporter names it
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - torch.jit raises many kinds; the user needs one sentence
         text = str(exc).strip()
         raise CNNStudioError(f"TorchScript export failed: {text.splitlines()[0][:300] if text else type(exc).__name__}"
                              ) from None
 
 
-def load_torchscript(path: Path):
+def load_torchscript(path: Path) -> tuple[torch.jit.ScriptModule, ModelMetadata]:
     """(module, metadata) from a file write_torchscript wrote."""
     import torch
 

@@ -43,7 +43,7 @@ _EXPORTS = {
     "conv_layers": "layers",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS)  # noqa: PLE0605 - the lazy exports, named once in _EXPORTS
 
 
 def __getattr__(name: str) -> Any:

@@ -6,9 +6,10 @@ the inspection runs (inspecting), and forward hooks that are removed whatever ha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,8 +51,8 @@ def capture(modules: dict[str, nn.Module]) -> Iterator[dict[str, torch.Tensor]]:
     outputs: dict[str, torch.Tensor] = {}
     handles = []
 
-    def hook_for(key: str):
-        def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+    def hook_for(key: str) -> Callable[[nn.Module, tuple[Any, ...], torch.Tensor], None]:
+        def hook(_module: nn.Module, _inputs: tuple[Any, ...], output: torch.Tensor) -> None:
             outputs[key] = output
         return hook
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import torch
@@ -161,7 +162,7 @@ def _run(model: nn.Sequential, x: torch.Tensor | np.ndarray, *, cam: bool, cam_r
                 raise InspectionError(msg)
             cam_key, cam_error = None, msg
         wrt = ([outputs[cam_key]] if cam_key is not None else []) + ([x] if input_grad else [])
-        grads: tuple = ()
+        grads: tuple[Any, ...] = ()
         if wrt:
             # Not .backward(): nothing is accumulated into parameters' .grad.
             grads = torch.autograd.grad(logits[0, cls], wrt, allow_unused=True)
@@ -239,7 +240,7 @@ def inspect_image(model: nn.Sequential, x: torch.Tensor | np.ndarray, layer_ref:
                       stage_maps=stage_maps(model, p.outputs))
 
 
-def _backbone_cam(model: nn.Sequential, watch: dict, outputs: dict) -> str | None:
+def _backbone_cam(model: nn.Sequential, watch: dict[str, Any], outputs: dict[str, Any]) -> str | None:
     """A pretrained backbone's last stage (its most class-specific map that still has a "where"); None
     for a model without one. Its cells are spread evenly over the picture the backbone resized."""
     keys = [k for k in backbone_stages(model) if k in outputs and spatial(tuple(outputs[k].shape[1:]))]

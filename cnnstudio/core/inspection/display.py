@@ -8,11 +8,11 @@ C-contiguous uint8 array, so a UI can wrap it in one QImage / ImageItem without 
 from __future__ import annotations
 
 import math
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 
-Levels = Union[Literal["map", "layer"], tuple[float, float]]
+Levels = Literal["map", "layer"] | tuple[float, float]
 
 
 def layer_number(key: str | int) -> str:
@@ -155,7 +155,8 @@ def colorize(values01: np.ndarray, colormap: str = "jet") -> np.ndarray:
     except KeyError:
         raise ValueError(f"unknown colour map {colormap!r}; choose from {', '.join(COLORMAPS)}") from None
     idx = np.clip(np.asarray(values01, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return lut[idx]
+    rgb: np.ndarray = lut[idx]
+    return rgb
 
 
 def as_rgb(image_u8: np.ndarray) -> np.ndarray:

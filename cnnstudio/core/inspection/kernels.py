@@ -95,7 +95,7 @@ def _build(key: str, conv: nn.Conv2d, color: bool, per_filter: bool) -> FilterGr
 # Weights change only when trained or loaded; both bump the tensor's version counter (in-place
 # updates) or replace its storage, so (version, data_ptr) tells a stale entry. Weak keys: a model
 # that is dropped takes its entries with it.
-_cache: "weakref.WeakKeyDictionary[nn.Conv2d, dict[tuple[str, bool, bool], tuple[int, int, FilterGrid]]]" = (
+_cache: weakref.WeakKeyDictionary[nn.Conv2d, dict[tuple[str, bool, bool], tuple[int, int, FilterGrid]]] = (
     weakref.WeakKeyDictionary())
 _lock = threading.Lock()
 

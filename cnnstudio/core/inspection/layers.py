@@ -10,8 +10,9 @@ and later use the key with the trained model.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,7 +20,7 @@ from torch import nn
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.models.builder import BasicBlock, GlobalAvgPool
 from cnnstudio.core.models.layer_types import layer_label
-from cnnstudio.core.models.spec import Shape, infer_shapes
+from cnnstudio.core.models.spec import LayerInfo, Shape, infer_shapes
 
 
 class InspectionError(CNNStudioError):
@@ -55,7 +56,7 @@ class LayerChoice:
 
 
 # Anything a caller may use to name a layer: a key, a spec index, a listed layer, or the module.
-LayerRef = Union[str, int, ConvLayer, LayerChoice, nn.Module]
+LayerRef = str | int | ConvLayer | LayerChoice | nn.Module
 
 
 # --------------------------------------------------------------------------------------------------
@@ -79,9 +80,9 @@ def module_config(module: nn.Module) -> dict[str, Any] | None:
         return {"type": "conv", "out": module.out_channels, "kernel": k[0], "stride": s[0], "padding": pad,
                 "bias": module.bias is not None}
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-        k, s = _pair(module.kernel_size)[0], _pair(module.stride)[0]
-        return {"type": "maxpool" if isinstance(module, nn.MaxPool2d) else "avgpool", "kernel": k,
-                "stride": None if s == k else s, "padding": _pair(module.padding)[0]}
+        kernel, stride = _pair(module.kernel_size)[0], _pair(module.stride)[0]
+        return {"type": "maxpool" if isinstance(module, nn.MaxPool2d) else "avgpool", "kernel": kernel,
+                "stride": None if stride == kernel else stride, "padding": _pair(module.padding)[0]}
     if isinstance(module, BasicBlock):
         return {"type": "basic_block", "out": module.conv1.out_channels, "stride": _pair(module.conv1.stride)[0]}
     if isinstance(module, nn.Linear):
@@ -108,7 +109,8 @@ def module_label(module: nn.Module, is_output: bool = False) -> str:
     if config["type"] == "linear" and is_output:
         # The model cannot tell a literal out from "classes"; the last Linear is the class scores.
         return f"Linear {config['out']} (classes)"
-    rank = {nn.BatchNorm2d: 3, nn.BatchNorm1d: 1}.get(type(module))
+    ranks: dict[type[nn.Module], int] = {nn.BatchNorm2d: 3, nn.BatchNorm1d: 1}
+    rank = ranks.get(type(module))
     return layer_label(config, None, rank)
 
 
@@ -238,7 +240,7 @@ def backbone_stage_entries(model: nn.Module) -> list[tuple[str, str, nn.Module]]
     return out
 
 
-def _backbone_spec_convs(info) -> list[ConvLayer]:
+def _backbone_spec_convs(info: LayerInfo) -> list[ConvLayer]:
     """The convolutions of a spec's backbone layer, listed from the network built on the meta device."""
     import torch
 
@@ -304,6 +306,12 @@ def default_cam_index(model: nn.Sequential, shapes: list[Shape]) -> int:
 # Receptive-field geometry, so a heatmap lands on the pixels it is about
 
 
+def _yx(values: Iterable[float]) -> tuple[float, float]:
+    """The two values of a per-axis computation, as the (y, x) pair Geometry holds."""
+    y, x = values
+    return y, x
+
+
 @dataclass(frozen=True)
 class Geometry:
     """Where map cell j of a layer sits in the input: its receptive-field centre is offset + stride * j,
@@ -314,19 +322,18 @@ class Geometry:
     size: tuple[float, float] = (1.0, 1.0)  # the receptive field's height and width in input pixels
 
     def then(self, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
-             dilation: tuple[int, int] = (1, 1)) -> "Geometry":
+             dilation: tuple[int, int] = (1, 1)) -> Geometry:
         """Compose with one sliding-window layer: its output cell j is centred on input cell
         j * s - p + d * (k - 1) / 2 of the layer before, and sees d * (k - 1) more of those cells."""
-        off = tuple(o + st * (d * (k - 1) / 2 - p)
-                    for o, st, k, p, d in zip(self.offset, self.stride, kernel, padding, dilation))
-        strides = tuple(st * s for st, s in zip(self.stride, stride))
-        size = tuple(z + st * d * (k - 1) for z, st, k, d in zip(self.size, self.stride, kernel, dilation))
-        return Geometry(off, strides, size)  # type: ignore[arg-type]
+        off = _yx(o + st * (d * (k - 1) / 2 - p)
+                  for o, st, k, p, d in zip(self.offset, self.stride, kernel, padding, dilation))
+        strides = _yx(st * s for st, s in zip(self.stride, stride))
+        size = _yx(z + st * d * (k - 1) for z, st, k, d in zip(self.size, self.stride, kernel, dilation))
+        return Geometry(off, strides, size)
 
-    def grow(self, kernel: int) -> "Geometry":
+    def grow(self, kernel: int) -> Geometry:
         """The same grid after a stride-1 'same' convolution of this kernel (a block's second conv)."""
-        return Geometry(self.offset, self.stride,
-                        tuple(z + st * (kernel - 1) for z, st in zip(self.size, self.stride)))  # type: ignore[arg-type]
+        return Geometry(self.offset, self.stride, _yx(z + st * (kernel - 1) for z, st in zip(self.size, self.stride)))
 
     def box(self, row: int, col: int) -> tuple[int, int, int, int]:
         """The input pixels (y0, x0, y1, x1), end exclusive, that map cell (row, col) sees; they may
@@ -364,7 +371,7 @@ def _window_geometry(module: nn.Module, g: Geometry) -> Geometry | None:
     return None
 
 
-def geometry(model: nn.Sequential, key: str) -> Geometry | None:
+def geometry(model: nn.Module, key: str) -> Geometry | None:
     """The geometry of layer `key`'s output, or None when some layer before it is not understood
     (the caller then stretches the map over the input, as plain bilinear upsampling does)."""
     g: Geometry | None = IDENTITY_GEOMETRY
@@ -384,7 +391,7 @@ def geometry(model: nn.Sequential, key: str) -> Geometry | None:
     return g
 
 
-def interpolation_matrix(size: int, cells: int, offset: float, stride: float) -> "torch.Tensor":
+def interpolation_matrix(size: int, cells: int, offset: float, stride: float) -> torch.Tensor:
     """(size, cells) float32 weights that linearly interpolate a map of `cells` values, whose cell j
     is centred at input coordinate offset + stride * j, at every input pixel 0..size-1 (clamped at the
     edges). With stride = size / cells and offset = (stride - 1) / 2 this is exactly

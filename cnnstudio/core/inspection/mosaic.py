@@ -136,7 +136,8 @@ def tile_mask(count: int, tile_shape: tuple[int, int], cols: int, pad: int = 1) 
     """uint8 mask of a tile() mosaic: 255 on tiles, 0 on padding and empty cells."""
     from cnnstudio.core.inspection import tile
 
-    return tile(np.full((count, *tile_shape), 255, np.uint8), cols, pad, pad_value=0)
+    mask: np.ndarray = tile(np.full((count, *tile_shape), 255, np.uint8), cols, pad, pad_value=0)
+    return mask
 
 
 def with_transparent_padding(mosaic: np.ndarray, mask: np.ndarray) -> np.ndarray:

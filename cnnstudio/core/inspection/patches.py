@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -121,7 +122,7 @@ def top_patches(model: nn.Module, layer_ref: LayerRef, images: torch.Tensor,
     for ch in range(channels):
         for r in range(k):
             image = images[int(rows[ch, r])].numpy()
-            if field == (H, W):
+            if field == (H, W) or g is None:  # g is None only where the field is the whole image
                 out[ch, r] = image
                 continue
             i, j = divmod(int(top_cells[ch, r]), w)

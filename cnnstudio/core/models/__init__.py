@@ -23,7 +23,7 @@ from cnnstudio.core.models.spec import (
 
 _LAZY = {"build_model", "BasicBlock", "GlobalAvgPool"}
 
-__all__ = [
+__all__ = [  # noqa: PLE0604 - *sorted(_LAZY): the names built on first use, named once in _LAZY
     "CLASSES", "LAYER_TYPES", "LayerType", "ParamSpec", "new_layer", "PRESETS", "get_preset",
     "list_presets", "preset_names", "resolve_spec", "LayerInfo", "ShapeReport", "check_structure",
     "format_shape", "infer_shapes", "load_spec", "save_spec", "validate_spec", *sorted(_LAZY),

@@ -18,9 +18,13 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from cnnstudio.core.errors import CNNStudioError, DownloadCancelled
+
+if TYPE_CHECKING:  # torch and torchvision are imported when a backbone is built or its weights are read
+    from torch import nn
 
 TRAIN_MODES = ("features", "last", "all")
 BACKBONE_LR_SCALE = 0.1  # "all": the pretrained layers learn at a tenth of the head's rate
@@ -52,14 +56,14 @@ def weights_dir() -> Path:
     return user_data_dir() / "weights"
 
 
-def _weights_enum(arch: str):
+def _weights_enum(arch: str) -> Any:  # a torchvision WeightsEnum member (torchvision has no type information)
     import torchvision
 
     return torchvision.models.get_model_weights(arch).DEFAULT
 
 
 def weights_url(arch: str) -> str:
-    return _weights_enum(arch).url
+    return str(_weights_enum(arch).url)
 
 
 def weights_file_name(arch: str) -> str:
@@ -98,7 +102,7 @@ def missing_weights_message(arch: str, why: str = "") -> str:
 MAX_WEIGHTS_BYTES = 1 << 30
 
 
-def read_weights(arch: str, path: str | os.PathLike) -> dict[str, Any]:
+def read_weights(arch: str, path: str | os.PathLike[str]) -> dict[str, Any]:
     """A weights file as a state dict that fits `arch` exactly (CNNStudioError in one line otherwise).
 
     What the file is checked for before any of it is used: a regular, non-empty file of plausible size;
@@ -174,10 +178,11 @@ def read_weights(arch: str, path: str | os.PathLike) -> dict[str, Any]:
     return state
 
 
-def _torchvision_model(arch: str):
+def _torchvision_model(arch: str) -> nn.Module:
     import torchvision
 
-    return torchvision.models.get_model(arch, weights=None)
+    model: nn.Module = torchvision.models.get_model(arch, weights=None)
+    return model
 
 
 def _name(key: str) -> str:
@@ -190,7 +195,7 @@ def sha256_of(path: Path) -> str:
     return file_digest(path, "sha256")
 
 
-def import_weights(arch: str, path: str | os.PathLike) -> tuple[Path, str]:
+def import_weights(arch: str, path: str | os.PathLike[str]) -> tuple[Path, str]:
     """Copy a weights file the user fetched into the weights folder, after checking that it fits `arch`.
     Returns (where it now is, a note: whether it is torchvision's published file).
 
@@ -244,7 +249,8 @@ def download_weights(arch: str, progress: Callable[[int, int], None] | None = No
     except DownloadCancelled:
         raise
     except _FileFailed as exc:
-        raise CNNStudioError(missing_weights_message(arch, "no network" if exc.offline else "; ".join(exc.problems[:1]))) from None
+        why = "no network" if exc.offline else "; ".join(exc.problems[:1])
+        raise CNNStudioError(missing_weights_message(arch, why)) from None
     prefix = _hash_prefix(name)
     if prefix and not sha256_of(path).startswith(prefix):
         path.unlink(missing_ok=True)
@@ -252,7 +258,8 @@ def download_weights(arch: str, progress: Callable[[int, int], None] | None = No
     return path
 
 
-def ensure_weights(arch: str, progress=None, cancel=None, download: bool = True) -> Path:
+def ensure_weights(arch: str, progress: Callable[[int, int], None] | None = None,
+                   cancel: Callable[[], bool] | None = None, download: bool = True) -> Path:
     """The weights file for `arch`: found, or downloaded when allowed."""
     found = find_weights(arch)
     if found is not None:
@@ -263,15 +270,16 @@ def ensure_weights(arch: str, progress=None, cancel=None, download: bool = True)
 
 
 # -- the spec layer ----------------------------------------------------------------------------------
-def make_backbone(arch: str, resolution: int, train: str, weights: str = "imagenet", in_channels: int = 3):
-    """The nn.Module of a backbone layer (weights not loaded: prepare_backbones does that)."""
+def make_backbone(arch: str, resolution: int, train: str, weights: str = "imagenet", in_channels: int = 3) -> Any:
+    """The nn.Module of a backbone layer (weights not loaded: prepare_backbones does that). Typed Any: its
+    class, Backbone, is defined when torch is first needed, so no annotation outside can name it."""
     return _backbone_class()(arch, resolution, train, weights, in_channels)
 
 
-_CLASS = None
+_CLASS: Any = None
 
 
-def _backbone_class():
+def _backbone_class() -> Any:
     """Backbone, defined on first use so this module imports without torch."""
     global _CLASS
     if _CLASS is not None:
@@ -288,6 +296,11 @@ def _backbone_class():
         the checkpoint), repeats grey to RGB, resizes to the network's resolution and applies
         ImageNet's normalisation: the rest of CNN Studio feeds it exactly what it feeds any model.
         """
+
+        input_mean: torch.Tensor  # buffers (register_buffer below), named here for their type
+        input_std: torch.Tensor
+        imagenet_mean: torch.Tensor
+        imagenet_std: torch.Tensor
 
         def __init__(self, arch: str, resolution: int, train: str, weights: str = "imagenet", in_channels: int = 3):
             super().__init__()
@@ -307,7 +320,7 @@ def _backbone_class():
             self._frozen: list[nn.Module] = []
             self.set_train_mode(train)
 
-        def set_input_stats(self, mean, std) -> None:
+        def set_input_stats(self, mean: Sequence[float], std: Sequence[float]) -> None:
             """The dataset normalisation the model's input arrives with (per channel, 0..1 units)."""
             device = self.input_mean.device
             self.input_mean.copy_(torch.tensor(list(mean), dtype=torch.float32, device=device).view(1, -1, 1, 1))
@@ -363,7 +376,7 @@ def _backbone_class():
                     for p in m.parameters():
                         p.requires_grad_(True)
 
-        def train(self, mode: bool = True):
+        def train(self, mode: bool = True) -> Backbone:
             super().train(mode)
             for m in self._frozen:  # frozen layers keep ImageNet's BatchNorm statistics
                 m.train(False)
@@ -375,7 +388,8 @@ def _backbone_class():
                 x = x.expand(-1, 3, -1, -1)
             if x.shape[-2:] != (self.resolution, self.resolution):
                 x = F.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)
-            return self.net((x - self.imagenet_mean) / self.imagenet_std)
+            features: torch.Tensor = self.net((x - self.imagenet_mean) / self.imagenet_std)
+            return features
 
     _CLASS = Backbone
     return _CLASS
@@ -397,14 +411,16 @@ def backbone_layer_index(spec: dict[str, Any] | None) -> int | None:
     return None
 
 
-def backbones_in(model) -> list:
+def backbones_in(model: nn.Module) -> list[Any]:
     """The Backbone modules of a built model."""
     cls = _backbone_class()
     return [m for m in model.modules() if isinstance(m, cls)]
 
 
-def prepare_backbones(model, mean, std, *, load_weights: bool, weights_file: str | os.PathLike | None = None,
-                      progress=None, cancel=None, download: bool = True) -> list[str]:
+def prepare_backbones(model: nn.Module, mean: Sequence[float], std: Sequence[float], *, load_weights: bool,
+                      weights_file: str | os.PathLike[str] | None = None,
+                      progress: Callable[[int, int], None] | None = None, cancel: Callable[[], bool] | None = None,
+                      download: bool = True) -> list[str]:
     """Before training: give every backbone the dataset's normalisation and (load_weights) its ImageNet
     weights (weights_file, else found or downloaded). Returns notes for the user."""
     notes = []
@@ -451,7 +467,8 @@ def stage_table(arch: str, resolution: int, train: str) -> list[StageRow]:
                     x = m(x)
                 params = sum(p.numel() for m in modules for p in m.parameters())
                 learns = any(p.requires_grad for m in modules for p in m.parameters())
-                rows.append(StageRow(name, tuple(int(v) for v in x.shape[1:]), params, learns))
+                c, h, w = (int(v) for v in x.shape[1:])
+                rows.append(StageRow(name, (c, h, w), params, learns))
     return rows
 
 

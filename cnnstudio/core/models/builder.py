@@ -46,7 +46,8 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + self.shortcut(x))
+        result: torch.Tensor = self.relu(out + self.shortcut(x))
+        return result
 
 
 class FastDropout(nn.Dropout):
@@ -113,7 +114,8 @@ def _module(info: LayerInfo) -> nn.Module:
     if kind == "backbone":
         from cnnstudio.core.models.backbones import make_backbone
 
-        return make_backbone(c["arch"], c["resolution"], c["train"], c["weights"], info.in_shape[0])
+        backbone: nn.Module = make_backbone(c["arch"], c["resolution"], c["train"], c["weights"], info.in_shape[0])
+        return backbone
     if kind == "leaky_relu":
         return nn.LeakyReLU(c["slope"])
     if kind == "gelu":
@@ -122,7 +124,8 @@ def _module(info: LayerInfo) -> nn.Module:
         return FastDropout(c["p"])
     # Activations are not in-place: a hook that keeps layer i's output must not see it overwritten
     # by layer i + 1.
-    simple = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "flatten": nn.Flatten}
+    simple: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
+                                          "flatten": nn.Flatten}
     return simple[kind]()
 
 

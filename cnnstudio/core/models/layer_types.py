@@ -194,7 +194,8 @@ def normalize_layer(index: int, layer: Any) -> dict[str, Any]:
         raise SpecError(f'Layer {index + 1}: needs a "type" (one of: {", ".join(LAYER_TYPES)})', index)
     ltype = LAYER_TYPES.get(kind)
     if ltype is None:
-        raise SpecError(f"Layer {index + 1}: unknown layer type {short_repr(kind)} (known: {', '.join(LAYER_TYPES)})", index)
+        raise SpecError(f"Layer {index + 1}: unknown layer type {short_repr(kind)} "
+                        f"(known: {', '.join(LAYER_TYPES)})", index)
     known = {p.name for p in ltype.params}
     # A typo such as "kernal" would otherwise silently fall back to the default kernel.
     unknown = [k for k in layer if k != "type" and k not in known]

@@ -141,7 +141,7 @@ def _lenet5() -> list[Layer]:
 def _vgg_bn() -> list[Layer]:
     layers: list[Layer] = []
     for item in (64, 64, "M", 128, 128, "M", 256, 256, "M"):
-        if item == "M":
+        if isinstance(item, str):  # "M"
             layers.append(pool())
         else:
             layers += [conv(item, 3, padding=1, bias=False), bn(), relu()]  # BN's shift replaces the bias
@@ -268,7 +268,7 @@ def get_preset(name: str) -> dict[str, Any]:
         raise SpecError(f"Unknown architecture {name!r}; presets: {', '.join(PRESETS)}") from None
 
 
-def resolve_spec(name_or_path: str | os.PathLike) -> dict[str, Any]:
+def resolve_spec(name_or_path: str | os.PathLike[str]) -> dict[str, Any]:
     """A preset by name, or a spec loaded from a JSON file path (what the CLI's --model accepts)."""
     if isinstance(name_or_path, str) and name_or_path in PRESETS:
         return get_preset(name_or_path)

@@ -40,6 +40,9 @@ __all__ = [
 ]
 
 Shape = tuple[int, ...]
+# What one layer's shape inference finds: its output shape, its parameters, and how the size was worked
+# out (None where the size does not change).
+Inferred = tuple[Shape, int, str | None]
 
 
 def format_shape(shape: Shape) -> str:
@@ -156,7 +159,8 @@ def _need_image(shape: Shape) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise _LayerProblem(f"expects an image (channels x height x width) but receives a flat vector of "
                             f"{shape[0]} features; convolution and pooling layers must come before Flatten")
-    return shape  # type: ignore[return-value]
+    c, h, w = shape
+    return c, h, w
 
 
 def _need_vector(shape: Shape) -> int:
@@ -188,14 +192,14 @@ def _window(h: int, w: int, kernel: int, stride: int, pad: int, what: str) -> tu
     return ho, wo, arithmetic
 
 
-def _infer_conv(c: dict, shape: Shape, _n: int):
+def _infer_conv(c: dict[str, Any], shape: Shape, _n: int) -> Inferred:
     ch, h, w = _need_image(shape)
     ho, wo, arith = _window(h, w, c["kernel"], c["stride"], c["padding"], "kernel")
     params = c["out"] * ch * c["kernel"] ** 2 + (c["out"] if c["bias"] else 0)
     return (c["out"], ho, wo), params, arith
 
 
-def _infer_pool(c: dict, shape: Shape, _n: int):
+def _infer_pool(c: dict[str, Any], shape: Shape, _n: int) -> Inferred:
     ch, h, w = _need_image(shape)
     k, pad = c["kernel"], c["padding"]
     stride = c["stride"] if c["stride"] is not None else k
@@ -206,24 +210,24 @@ def _infer_pool(c: dict, shape: Shape, _n: int):
     return (ch, ho, wo), 0, arith
 
 
-def _infer_global_avgpool(c: dict, shape: Shape, _n: int):
+def _infer_global_avgpool(c: dict[str, Any], shape: Shape, _n: int) -> Inferred:
     ch, _, _ = _need_image(shape)
     return (ch,), 0, None
 
 
-def _infer_batchnorm(c: dict, shape: Shape, _n: int):
+def _infer_batchnorm(c: dict[str, Any], shape: Shape, _n: int) -> Inferred:
     return shape, 2 * shape[0], None  # a scale and a shift per channel / feature
 
 
-def _infer_same(c: dict, shape: Shape, _n: int):
+def _infer_same(c: dict[str, Any], shape: Shape, _n: int) -> Inferred:
     return shape, 0, None
 
 
-def _infer_flatten(c: dict, shape: Shape, _n: int):
+def _infer_flatten(c: dict[str, Any], shape: Shape, _n: int) -> Inferred:
     return (math.prod(shape),), 0, None
 
 
-def _infer_linear(c: dict, shape: Shape, num_classes: int):
+def _infer_linear(c: dict[str, Any], shape: Shape, num_classes: int) -> Inferred:
     features = _need_vector(shape)
     if c["in"] is not None and c["in"] != features:
         raise _LayerProblem(f'"in" is {c["in"]} but the layer receives {features} features')
@@ -231,7 +235,7 @@ def _infer_linear(c: dict, shape: Shape, num_classes: int):
     return (out,), features * out + (out if c["bias"] else 0), None
 
 
-def _infer_basic_block(c: dict, shape: Shape, _n: int):
+def _infer_basic_block(c: dict[str, Any], shape: Shape, _n: int) -> Inferred:
     ch, h, w = _need_image(shape)
     out, stride = c["out"], c["stride"]
     ho, wo, arith = _window(h, w, 3, stride, 1, "kernel")  # the first conv decides the size
@@ -241,7 +245,7 @@ def _infer_basic_block(c: dict, shape: Shape, _n: int):
     return (out, ho, wo), params, arith
 
 
-def _infer_backbone(c: dict, shape: Shape, _n: int):
+def _infer_backbone(c: dict[str, Any], shape: Shape, _n: int) -> Inferred:
     from cnnstudio.core.models.backbones import BACKBONES
 
     ch, _, _ = _need_image(shape)
@@ -352,7 +356,7 @@ def validate_spec(spec: Any, input_shape: Shape, num_classes: int) -> ShapeRepor
 # Files
 
 
-def load_spec(path: str | os.PathLike) -> dict[str, Any]:
+def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a spec from a JSON file; SpecError naming the file for unreadable, bad JSON or bad structure."""
     path = Path(path)
     try:
@@ -374,10 +378,11 @@ def load_spec(path: str | os.PathLike) -> dict[str, Any]:
         raise SpecError(f"Model file {path}: {exc}", exc.layer_index) from None
     spec.setdefault("name", path.stem)
     spec.setdefault("description", "")
-    return spec
+    checked: dict[str, Any] = spec  # check_structure made sure it is a dict
+    return checked
 
 
-def save_spec(spec: dict[str, Any], path: str | os.PathLike) -> None:
+def save_spec(spec: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Write a spec as indented JSON, atomically (a crash never leaves half a file behind)."""
     path = Path(path)
     check_structure(spec)

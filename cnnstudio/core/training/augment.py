@@ -9,6 +9,7 @@ generator whose state is saved in checkpoints, so a resumed run draws the same n
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +20,7 @@ from cnnstudio.core.training.config import Augmentation
 class BatchPreprocessor:
     """uint8 (B, C, H, W) -> augmented, normalised float (B, C, H, W) in channels_last."""
 
-    def __init__(self, mean, std, device: torch.device, channels_last: bool = True):
+    def __init__(self, mean: Sequence[float], std: Sequence[float], device: torch.device, channels_last: bool = True):
         std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
         mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
         # (x / 255 - mean) / std folded into one multiply-add.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from cnnstudio.core.bounded import short_repr
 from cnnstudio.core.errors import CNNStudioError
@@ -64,7 +65,7 @@ class Augmentation:
         return bool(self.crop_padding or self.hflip or self.rotation or self.scale or self.translate or self.lighting)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Augmentation":
+    def from_dict(cls, data: Mapping[str, Any]) -> Augmentation:
         """From a saved config: fields this version does not know (a newer version's) are left out."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -78,7 +79,7 @@ class Augmentation:
 class TrainConfig:
     dataset: str = "shapes"
     model: str = "convnet-5x5"  # preset name or path of a JSON spec; the spec itself travels in `spec`
-    spec: dict | None = None
+    spec: dict[str, Any] | None = None
     epochs: int = 3
     batch_size: int = 128
     optimizer: str = "adam"
@@ -165,14 +166,14 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         if isinstance(values.get("augment"), dict):
             values["augment"] = Augmentation.from_dict(values["augment"])
         return cls(**values)
 
-    def with_changes(self, **changes: Any) -> "TrainConfig":
+    def with_changes(self, **changes: Any) -> TrainConfig:
         return replace(self, **changes)
 
 
@@ -214,15 +215,15 @@ def augmentation_text(aug: Augmentation | None) -> str:
 BUILT_IN = ("mnist", "kmnist", "fashion-mnist", "cifar10", "shapes")
 
 
-def default_config(dataset: str, model: str | None = None, data: Any = None, spec: dict | None = None,
+def default_config(dataset: str, model: str | None = None, data: Any = None, spec: dict[str, Any] | None = None,
                    epochs: int | None = None) -> TrainConfig:
-    """Defaults that train well for the data and the model: `model` a preset or JSON file, or `spec` the
-    layer editor's network, for `epochs` epochs (cnnstudio.core.training.recommend, which also says why).
-    A user's folder: pass its loaded Dataset as `data` and its images decide; without it, cautious
-    photo-style defaults."""
-    from cnnstudio.core.training.recommend import recommend
+    """Kept here only for the modules that still import it from config; the defaults are
+    cnnstudio.core.training.recommend.default_config. Importing recommend (which imports this module)
+    from a function is the one import cycle left in the core: tests/test_import_cycles.py lists it, to
+    be removed with this function once those callers import it from recommend."""
+    from cnnstudio.core.training.recommend import default_config as recommended
 
-    return recommend(dataset, data, model, spec=spec, epochs=epochs).config
+    return recommended(dataset, model, data, spec, epochs)
 
 
 def data_config(dataset: str, model: str | None = None) -> TrainConfig:
@@ -232,8 +233,9 @@ def data_config(dataset: str, model: str | None = None) -> TrainConfig:
         # Designed for time to accuracy, as the CIFAR-10 speed records were: a small BatchNorm net
         # (fast-cnn), large batches, SGD with Nesterov momentum on a one-cycle schedule, label smoothing,
         # two epochs. Measured on Fashion-MNIST (docs/benchmarks-history.md; the current figure is in
-        # docs/benchmarks.md, "Time to a good model"): 91.5 % test accuracy in 41 s from process start, 14.5x sooner than the tutorial recipe (convnet-5x5, Adam,
-        # batch 100: 10 epochs to 91 % on that machine).
+        # docs/benchmarks.md, "Time to a good model"): 91.5 % test accuracy in 41 s from process start,
+        # 14.5x sooner than the tutorial recipe (convnet-5x5, Adam, batch 100: 10 epochs to 91 % on that
+        # machine).
         cfg = TrainConfig(dataset=dataset, model=model or "fast-cnn", epochs=2, batch_size=256, optimizer="sgd",
                           lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",
                           label_smoothing=0.1)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from cnnstudio.core.errors import CNNStudioError
+
+if TYPE_CHECKING:  # torch is imported when a device is resolved: `cnnstudio devices` starts without it
+    import torch
 
 
 @dataclass(frozen=True)
@@ -18,7 +22,7 @@ class DeviceInfo:
     memory_bytes: int | None
     detail: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "memory_bytes": self.memory_bytes, "detail": self.detail}
 
 
@@ -86,7 +90,7 @@ def cpu_supports_bf16() -> bool:
             import torch
 
             return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        except Exception:
+        except Exception:  # noqa: BLE001 - a private torch probe: whatever it raises means no bf16
             return False
     return False
 
@@ -122,7 +126,7 @@ def available_devices() -> list[DeviceInfo]:
     return devices
 
 
-def resolve_device(requested: str):
+def resolve_device(requested: str) -> torch.device:
     """Map "auto" / "cpu" / "cuda[:i]" / "mps" to a torch.device, with a clear error if absent."""
     import torch
 
@@ -145,7 +149,7 @@ def resolve_device(requested: str):
     return torch.device("cpu")
 
 
-def resolve_precision(requested: str, device) -> str:
+def resolve_precision(requested: str, device: torch.device) -> str:
     """Pick fp32 / bf16 / fp16 for a device; `auto` picks the fastest that trains as well as fp32."""
     import torch
 
@@ -161,13 +165,13 @@ def resolve_precision(requested: str, device) -> str:
     return requested
 
 
-def autocast_dtype(precision: str):
+def autocast_dtype(precision: str) -> torch.dtype | None:
     import torch
 
     return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
 
 
-def configure_threads(device) -> int:
+def configure_threads(device: torch.device) -> int:
     """Train on the physical cores; the GUI thread mostly sleeps, so it stays responsive."""
     import torch
 

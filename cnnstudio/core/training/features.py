@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ def cache_folder() -> Path:
     return cache_dir() / "embeddings"
 
 
-def features_mode_backbone(model: torch.nn.Module):
+def features_mode_backbone(model: torch.nn.Module) -> torch.nn.Module | None:
     """The frozen backbone when `model` is a features-only model (a Sequential starting with a Backbone
     whose training mode is "features"), else None."""
     from cnnstudio.core.models.backbones import backbones_in
@@ -37,7 +38,8 @@ def features_mode_backbone(model: torch.nn.Module):
         return None
     found = backbones_in(model[0])
     if found and found[0] is model[0] and model[0].train_mode == "features":
-        return model[0]
+        backbone: torch.nn.Module = model[0]
+        return backbone
     return None
 
 
@@ -120,7 +122,8 @@ def embed(backbone: torch.nn.Module, images_u8: torch.Tensor, normalise: Callabl
         cache.save()
     if not out:
         return torch.zeros(0, 0, device=device), 0
-    return torch.from_numpy(np.stack(out)).to(device), len(keys) - len(missing)
+    filled = cast("list[np.ndarray]", out)  # every slot holds a vector by now: from the cache or computed above
+    return torch.from_numpy(np.stack(filled)).to(device), len(keys) - len(missing)
 
 
 class FeatureBatches:
@@ -129,11 +132,11 @@ class FeatureBatches:
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         return x.float()
 
-    def augment(self, x: torch.Tensor, aug, gen) -> torch.Tensor:
+    def augment(self, x: torch.Tensor, aug: object, gen: object) -> torch.Tensor:
         return x.float()
 
 
-def timed_embed(*args, **kwargs) -> tuple[torch.Tensor, int, float]:
+def timed_embed(*args: Any, **kwargs: Any) -> tuple[torch.Tensor, int, float]:
     start = time.perf_counter()
     vectors, hits = embed(*args, **kwargs)
     return vectors, hits, time.perf_counter() - start

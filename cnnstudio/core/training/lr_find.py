@@ -16,13 +16,15 @@ from __future__ import annotations
 import copy
 import math
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 
+from cnnstudio.core.datasets.base import Dataset
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.training.config import TrainConfig
 from cnnstudio.core.training.control import RunControl
@@ -71,7 +73,7 @@ class LrFindResult:
         return (f"learning rate {self.suggested_lr:.3g}, chosen by the learning-rate finder (rule: {self.rule}, "
                 f"{len(self.lrs)} steps in {self.seconds:.1f} s)")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"suggested_lr": self.suggested_lr, "rule": self.rule, "lrs": list(self.lrs),
                 "losses": list(self.losses)}
 
@@ -181,7 +183,7 @@ def suggest_lr(lrs: Sequence[float], losses: Sequence[float], rule: str = RULE) 
 
 
 # -- the finder on a training configuration ------------------------------------------------------------
-def find_lr(config: TrainConfig, dataset=None, *, steps: int = STEPS, rule: str = RULE,
+def find_lr(config: TrainConfig, dataset: Dataset | None = None, *, steps: int = STEPS, rule: str = RULE,
             progress: ProgressCallback | None = None, control: RunControl | None = None) -> LrFindResult:
     """The range test for this training configuration: the run as training would prepare it (the data
     subset, model, optimizer, augmentation, precision and device of `config`; `dataset` is loaded from the

@@ -66,7 +66,7 @@ def render(result: LrFindResult, title: str = "learning-rate finder") -> Image.I
     return image
 
 
-def check_plot_path(path: str | os.PathLike) -> Path:
+def check_plot_path(path: str | os.PathLike[str]) -> Path:
     """Refuse, in one line, a plot file that could not or must not be written: an existing file (never
     replaced), a name that is not .png, a folder that does not exist."""
     final = Path(path)
@@ -80,7 +80,7 @@ def check_plot_path(path: str | os.PathLike) -> Path:
     return final
 
 
-def write_plot(result: LrFindResult, path: str | os.PathLike, title: str = "learning-rate finder") -> Path:
+def write_plot(result: LrFindResult, path: str | os.PathLike[str], title: str = "learning-rate finder") -> Path:
     """Write the curve as a PNG at `path`. An existing file is never replaced (nor one that appears while
     writing): the user names a new file."""
     final = check_plot_path(path)

@@ -1,6 +1,6 @@
 """Training defaults chosen from the data itself, with the reasons the app shows beside them.
 
-The built-in datasets have settings tuned on them (config.default_config). A user's own folder used to
+The built-in datasets have settings tuned on them (config.data_config). A user's own folder used to
 get one photo recipe whatever it held: random crops and horizontal flips, 15 epochs. On 5,000
 handwritten digits that cost 15 points of test accuracy (a mirrored 2 is not a 2), and a folder of
 200 images got too few optimizer steps to converge. Here the folder's images decide instead:
@@ -90,7 +90,7 @@ def _with_recipe(rec: Recommendation, model: str | None, spec: Any, epochs: int 
                           recipe.name, recipe.lr_auto)
 
 
-def recommend(dataset: str, data: Any = None, model: str | None = None, spec: dict | None = None,
+def recommend(dataset: str, data: Any = None, model: str | None = None, spec: dict[str, Any] | None = None,
               epochs: int | None = None) -> Recommendation:
     """The settings to train `dataset` with; `data` is the loaded Dataset (needed for a user's folder,
     whose images decide), `model` a preset or JSON file the user chose (else the one recommended here),
@@ -98,9 +98,9 @@ def recommend(dataset: str, data: Any = None, model: str | None = None, spec: di
     The data decides first, then the model's traits adapt the recipe."""
     if dataset in BUILT_IN or data is None:
         cfg = data_config(dataset, model)
-        rec = Recommendation(cfg, "built-in", (f"settings tuned on {dataset}: {plural(cfg.epochs, 'epoch')} in "
+        rec = Recommendation(cfg, "built-in", ((f"settings tuned on {dataset}: {plural(cfg.epochs, 'epoch')} in "
                                                f"batches of {cfg.batch_size}, {cfg.optimizer} at {cfg.lr:g}"
-                                               f" ({cfg.schedule}).",))
+                                               f" ({cfg.schedule})."),))
         return _with_recipe(rec, model, spec, epochs, data)
     kind = data_kind(data)
     c, h, w = data.input_shape
@@ -148,3 +148,11 @@ def recommend(dataset: str, data: Any = None, model: str | None = None, spec: di
     if model is None:
         reasons.append(f"{chosen}: recommended for {h}x{w} {'grayscale' if c == 1 else 'colour'} images.")
     return _with_recipe(Recommendation(cfg, kind, tuple(reasons)), chosen, spec, epochs, data)
+
+
+def default_config(dataset: str, model: str | None = None, data: Any = None, spec: dict[str, Any] | None = None,
+                   epochs: int | None = None) -> TrainConfig:
+    """Defaults that train well for the data and the model: `model` a preset or JSON file, or `spec` the
+    layer editor's network, for `epochs` epochs (recommend() says why). A user's folder: pass its
+    loaded Dataset as `data` and its images decide; without it, cautious photo-style defaults."""
+    return recommend(dataset, data, model, spec=spec, epochs=epochs).config

@@ -28,7 +28,8 @@ MAX_RECOVERIES = 3
 # x0.1 per recovery, measured (docs/benchmarks.md, fast-cnn on Fashion-MNIST at 5, 25x the recommended
 # rate): two epochs, one recovery, 90.9 % (the default run: 91.5 %). One epoch: x0.1 recovered once, from
 # the start, to 88.5 % (default 89.5 %); x0.3 needed two recoveries, the second from a state the x0.3 run
-# had already shaken (step 28, lr 0.8), and ended at 80.2 %. A tenth is the step people take by hand ("try a tenth") and what the message advises.
+# had already shaken (step 28, lr 0.8), and ended at 80.2 %. A tenth is the step people take by hand
+# ("try a tenth") and what the message advises.
 RECOVERY_LR_FACTOR = 0.1
 # Steps between in-memory snapshots. A snapshot of convnet-5x5 (3.2 M weights and Adam's two moments,
 # 38 MB) measured 7 % of one batch-256 step on the 2-core EPYC (5 % with SGD; fast-cnn 2.6 %; medians of
@@ -79,16 +80,16 @@ class Snapshot:
     epoch: int  # 0-based epoch the run continues in
     batch: int  # first batch of that epoch still to train
     global_step: int
-    partial: dict
+    partial: dict[str, Any]
     best_metric: float | None
     best_tiebreak: float | None
     best_epoch: int
     bad_epochs: int
-    model_state: dict
-    optimizer_state: dict
-    scaler_state: dict | None
-    rng: dict
-    history_lengths: dict
+    model_state: dict[str, Any]
+    optimizer_state: dict[str, Any]
+    scaler_state: dict[str, Any] | None
+    rng: dict[str, Any]
+    history_lengths: dict[str, Any]
 
 
 def _clone(value: Any) -> Any:
@@ -104,13 +105,13 @@ def _clone(value: Any) -> Any:
     return copy.copy(value)
 
 
-def history_lengths(history: dict) -> dict:
-    lengths = {k: len(v) for k, v in history.items() if isinstance(v, list) and k != "recoveries"}
+def history_lengths(history: dict[str, Any]) -> dict[str, Any]:
+    lengths: dict[str, Any] = {k: len(v) for k, v in history.items() if isinstance(v, list) and k != "recoveries"}
     lengths["steps"] = {k: len(v) for k, v in (history.get("steps") or {}).items() if isinstance(v, list)}
     return lengths
 
 
-def truncate_history(history: dict, lengths: dict) -> None:
+def truncate_history(history: dict[str, Any], lengths: dict[str, Any]) -> None:
     """Drop what the run recorded after the snapshot: metrics.json then holds one trajectory, the one
     that goes on (the recovery itself is in history["recoveries"])."""
     for key, n in lengths.items():
@@ -134,7 +135,7 @@ class RecoveryGuard:
     last_good_step: int = 0  # the last check whose loss was clearly below chance (or the last restart)
     snapshot: Snapshot | None = None
     snapshot_step: int = -1
-    records: list = field(default_factory=list)
+    records: list[Any] = field(default_factory=list)
 
     # -- what is wrong ------------------------------------------------------------------------------
     def step_problem(self, loss: float, global_step: int) -> tuple[str, bool] | None:
@@ -162,7 +163,7 @@ class RecoveryGuard:
     def snapshot_due(self, global_step: int, loss: float) -> bool:
         return (self.enabled and self.good(loss) and global_step - self.snapshot_step >= SNAPSHOT_EVERY)
 
-    def take(self, run: Any, epoch: int, batch: int, history: dict) -> None:
+    def take(self, run: Any, epoch: int, batch: int, history: dict[str, Any]) -> None:
         """Keep the run's state now (between two steps) as the one to go back to."""
         rng = {"torch": torch.get_rng_state(), "aug": run.aug_gen.get_state()}
         if run.device.type == "cuda":
@@ -179,7 +180,7 @@ class RecoveryGuard:
     def can_recover(self) -> bool:
         return self.enabled and self.snapshot is not None and len(self.records) < MAX_RECOVERIES
 
-    def recover(self, run: Any, history: dict, reason: str, detected_at: int) -> dict:
+    def recover(self, run: Any, history: dict[str, Any], reason: str, detected_at: int) -> dict[str, Any]:
         """Put the snapshot back into `run`, lower the learning rate; returns the recovery's record."""
         snap = self.snapshot
         assert snap is not None
@@ -205,10 +206,10 @@ class RecoveryGuard:
         return record
 
     # -- checkpoints --------------------------------------------------------------------------------
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         return {"lr_factor": self.lr_factor, "last_good_step": self.last_good_step}
 
-    def load(self, state: dict | None, records: list | None) -> None:
+    def load(self, state: dict[str, Any] | None, records: list[Any] | None) -> None:
         """A resumed run goes on with the learning rate and the count of recoveries it had."""
         state = state or {}
         self.lr_factor = float(state.get("lr_factor", 1.0))

@@ -35,8 +35,8 @@ class AugmentationPanel(QWidget):
         self.crop = _amount(16, " px", "Pad the image with black by this many pixels on every side, then cut a "
                                         "random window of the original size: the object shifts a little.")
         self.hflip = QCheckBox("On")
-        self.hflip.setToolTip("Mirror a random half of the images left-right. Only for images whose class survives a mirror (a shirt, a cat); never for "
-                              "digits or letters.")
+        self.hflip.setToolTip("Mirror a random half of the images left-right. Only for images whose class "
+                              "survives a mirror (a shirt, a cat); never for digits or letters.")
         self.rotation = _amount(180, "°", "Rotate each image by a random angle between -N and +N degrees.")
         self.scale = _amount(50, " %", "Zoom each image in or out by a random factor between 1 - N % and 1 + N %.")
         self.translate = _amount(30, " %", "Shift each image by up to N % of its size, in x and y.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -178,7 +178,7 @@ class DurationAxis(pg.AxisItem):
         super().__init__(*args, **kwargs)
         self.durations = False
 
-    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph naming)
+    def tickStrings(self, values, scale, spacing):
         if not self.durations:
             return super().tickStrings(values, scale, spacing)
         return [format_duration(v * scale) for v in values]

@@ -12,7 +12,8 @@ colour, and the curve colours are picked for a light or a dark theme.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import numpy as np
 import pyqtgraph as pg
@@ -258,7 +259,7 @@ class TrainingCharts(QWidget):
         if item.geometry().width() > plot.width():
             item.setGeometry(QRectF(0, 0, plot.width(), plot.height()))
 
-    def eventFilter(self, watched, event: QEvent) -> bool:  # noqa: N802 (Qt naming)
+    def eventFilter(self, watched, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Resize and watched in self._plots():
             self._retitle(watched)
         elif event.type() == QEvent.Type.Leave and watched in self._plots():
@@ -470,7 +471,7 @@ class TrainingCharts(QWidget):
             self.loss_plot.removeItem(line)
         self.recovery_marks = []
 
-    def _mark_history_recoveries(self, history: dict, steps: list, step_x: list) -> None:
+    def _mark_history_recoveries(self, history: dict, steps: list, step_x: list | None) -> None:
         """The recoveries a saved run made (metrics.json's "recoveries"), at their step or time."""
         for record in history.get("recoveries") or []:
             try:
@@ -703,16 +704,16 @@ class TrainingCharts(QWidget):
             _, step_x, epoch_x = self._x_values(history, sx[:n], epochs)
             if step_x is None:  # times not known: the run's step curves are left out of a time axis
                 n = 0
-            sx_arr = np.asarray(step_x[:n] if n else [], dtype=float)
+            sx_arr = np.asarray(step_x[:n] if n and step_x is not None else [], dtype=float)
             curves["step_loss"].setData(sx_arr, np.asarray(sl[:n], dtype=float))
             curves["step_loss_smooth"].setData(sx_arr, ema(sl[:n], self.smoothing))
             curves["lr"].setData(sx_arr, np.asarray(slr[:n], dtype=float))
             m = len(epochs) if epoch_x is not None else 0
-            ex = _floats(epoch_x[:m] if m else [])
+            ex = _floats(epoch_x[:m] if m and epoch_x is not None else [])
 
             def col(key: str, scale: float = 1.0) -> np.ndarray:
-                values = list(history.get(key, []))[:m]
-                values += [None] * (m - len(values))
+                values = list(history.get(key, []))[:m]  # noqa: B023 - called only in this iteration
+                values += [None] * (m - len(values))  # noqa: B023 - called only in this iteration
                 return scale * _floats(values)
 
             curves["epoch_val_loss"].setData(ex, col("val_loss"), connect="finite")

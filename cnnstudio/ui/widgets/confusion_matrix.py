@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from cnnstudio.core.text import printable
 from cnnstudio.ui.widgets.color_scale import paint_color_scale, scale_height
+from cnnstudio.ui.widgets.muted import rgb_f
 
 MISTAKE = QColor(220, 50, 47)
 AXIS_GAP = 6
@@ -29,12 +30,17 @@ LEGEND_GAP = 10  # between the axis title and the colour scale
 
 def _mix(a: QColor, b: QColor, t: float) -> QColor:
     t = max(0.0, min(1.0, t))
-    return QColor.fromRgbF(*(x * (1 - t) + y * t for x, y in zip(a.getRgbF()[:3], b.getRgbF()[:3])))
+    return QColor.fromRgbF(*(x * (1 - t) + y * t for x, y in zip(rgb_f(a), rgb_f(b))))
 
 
 def _luminance(c: QColor) -> float:
     return 0.299 * c.redF() + 0.587 * c.greenF() + 0.114 * c.blueF()
 
+
+def _row_fractions(counts: np.ndarray) -> np.ndarray:
+    """Each row as fractions of its total (a row without images stays 0)."""
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros(counts.shape, float), where=totals > 0)
 
 class ConfusionMatrixView(QWidget):
     """counts[true, predicted] as a grid of coloured cells. cellClicked(true, predicted) on click."""
@@ -82,14 +88,19 @@ class ConfusionMatrixView(QWidget):
         """Each row divided by its total (a class without test samples stays 0)."""
         if self._counts is None:
             return None
-        totals = self._counts.sum(axis=1, keepdims=True)
-        return np.divide(self._counts, totals, out=np.zeros(self._counts.shape, float), where=totals > 0)
+        return _row_fractions(self._counts)
+
+    def _shown(self) -> np.ndarray:
+        """The counts on screen: painting and tooltips run only while a matrix is shown."""
+        if self._counts is None:
+            raise RuntimeError("no confusion matrix is shown")
+        return self._counts
 
     def cell_text(self, t: int, p: int) -> str:
         if self._counts is None:
             return ""
         if self._normalised:
-            f = self.fractions()[t, p]
+            f = _row_fractions(self._counts)[t, p]
             if f == 0:
                 return "0"
             return f"{100 * f:.0f}%" if f >= 0.095 or f == 1 else f"{100 * f:.1f}%"
@@ -184,7 +195,8 @@ class ConfusionMatrixView(QWidget):
     def cell_color(self, t: int, p: int) -> QColor:
         pal = self.palette()
         base = pal.color(QPalette.ColorRole.Base)
-        value = self.fractions()[t, p] if self._normalised else self._counts[t, p] / max(1, self._counts.max())
+        counts = self._shown()
+        value = _row_fractions(counts)[t, p] if self._normalised else counts[t, p] / max(1, counts.max())
         if value <= 0:
             return base
         target = pal.color(QPalette.ColorRole.Highlight) if t == p else MISTAKE
@@ -296,8 +308,9 @@ class ConfusionMatrixView(QWidget):
 
     # -- mouse ------------------------------------------------------------------------------------
     def tooltip_for(self, t: int, p: int) -> str:
-        n = int(self._counts[t, p])
-        total = int(self._counts[t].sum())
+        counts = self._shown()
+        n = int(counts[t, p])
+        total = int(counts[t].sum())
         share = (f"{100 * n / total:.1f} % of the {total:,} test images of {self._classes[t]}" if total
                  else "no test images")
         head = (f"{self._classes[t]} recognised correctly" if t == p

@@ -23,7 +23,7 @@ class ElidedLabel(QLabel):
         """The text as drawn: whole, or shortened with "…" to the label's width."""
         return self.fontMetrics().elidedText(self.text(), self._mode, max(0, self.contentsRect().width()))
 
-    def paintEvent(self, _event) -> None:  # noqa: N802 (Qt naming)
+    def paintEvent(self, _event) -> None:
         painter = QPainter(self)
         # Through the style, so the colour a style sheet gives the label (muted text) is kept.
         self.style().drawItemText(painter, self.contentsRect(), int(self.alignment() | Qt.AlignmentFlag.AlignVCenter),

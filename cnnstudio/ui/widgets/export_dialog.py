@@ -100,7 +100,7 @@ class ExportCommandDialog(QDialog):
             target.write_text(launcher_script(self.config, self.nproc.value(), self.nnodes.value(),
                                               spec_path=self._spec_path()))
             target.chmod(0o755)
-            if self.custom:
+            if self.custom and self.config.spec is not None:  # custom: the config carries the layer editor's spec
                 from cnnstudio.core.models.spec import save_spec
 
                 save_spec(self.config.spec, target.with_name(self.spec_name))

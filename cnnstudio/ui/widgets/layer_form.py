@@ -62,8 +62,8 @@ class LayerForm(QWidget):
             self.form.removeRow(0)
         self.editors.clear()
         self._classes_boxes.clear()
-        ltype = LAYER_TYPES.get(layer.get("type")) if isinstance(layer, dict) else None
-        if index is None or ltype is None:
+        ltype = LAYER_TYPES.get(str(layer.get("type"))) if isinstance(layer, dict) else None
+        if index is None or ltype is None or layer is None:
             self.heading.setText("No layer selected")
             self.description.setText("Select a row in the table to change that layer's settings.")
             return
@@ -126,19 +126,19 @@ class LayerForm(QWidget):
             combo.setToolTip(p.help)
             return combo
         if p.kind == "float":
-            spin = QDoubleSpinBox()
+            fspin = QDoubleSpinBox()
             low = p.min if p.min is not None else -FLOAT_MAX
             high = p.max if p.max is not None else FLOAT_MAX
             if p.max is not None and not p.max_inclusive:
                 high = p.max - 0.01  # [0, 1) for dropout: 0.99 is the largest offered
-            spin.setDecimals(3 if high <= 1 else 2)
-            spin.setSingleStep(0.05 if high <= 1 else 0.01)
-            spin.setRange(low, high)
-            spin.setValue(float(value) if isinstance(value, (int, float)) else low)
-            spin.valueChanged.connect(lambda v, n=p.name: self.paramChanged.emit(n, round(float(v), 6)))
-            spin.setToolTip(p.help)
-            self.editors[p.name] = spin
-            return spin
+            fspin.setDecimals(3 if high <= 1 else 2)
+            fspin.setSingleStep(0.05 if high <= 1 else 0.01)
+            fspin.setRange(low, high)
+            fspin.setValue(float(value) if isinstance(value, (int, float)) else low)
+            fspin.valueChanged.connect(lambda v, n=p.name: self.paramChanged.emit(n, round(float(v), 6)))
+            fspin.setToolTip(p.help)
+            self.editors[p.name] = fspin
+            return fspin
 
         # int
         spin = QSpinBox()

@@ -69,8 +69,9 @@ def per_class_table() -> QTableWidget:
     table = QTableWidget(0, len(CLASS_COLUMNS))
     table.setHorizontalHeaderLabels(CLASS_COLUMNS)
     for col, tip in enumerate(_CLASS_TIPS):
-        if tip:
-            table.horizontalHeaderItem(col).setToolTip(tip)
+        header = table.horizontalHeaderItem(col)
+        if tip and header is not None:  # setHorizontalHeaderLabels made one per column
+            header.setToolTip(tip)
     table.verticalHeader().hide()
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

@@ -39,8 +39,9 @@ class ModelExportDialog(QDialog):
         self._out_edited = False
         self._confirmed: str | None = None  # an existing file the user chose to replace in the file dialog
 
-        about = QLabel((description or "Export the model so it runs outside CNN Studio.") + " After writing, the file is "
-                       "run on test images and compared with PyTorch; an export that disagrees is reported as failed.")
+        about = QLabel((description or "Export the model so it runs outside CNN Studio.")
+                       + " After writing, the file is run on test images and compared with PyTorch; an export "
+                       "that disagrees is reported as failed.")
         about.setWordWrap(True)
         about.setTextFormat(Qt.TextFormat.PlainText)
 
@@ -202,7 +203,9 @@ class ModelExportDialog(QDialog):
 
     def _fit(self) -> None:
         """Grow to show every line of the result (a dialog does not grow by itself when a label does)."""
-        self.layout().activate()
+        layout = self.layout()
+        if layout is not None:  # built in __init__
+            layout.activate()
         self.resize(self.width(), max(self.height(), self.sizeHint().height()))
 
     def _on_failed(self, message: str) -> None:
@@ -222,8 +225,8 @@ class ModelExportDialog(QDialog):
         head = (f"Exported {Path(result.path).name} ({_size(result.bytes)}) in {result.seconds:.0f} s."
                 if result.ok else "Export FAILED its check: the exported file does not compute what the model "
                                   f"computes, so nothing was written to {Path(result.path).name}.")
-        lines = [head, f"Checked on {p.images} {p.source}: top-1 agreement with PyTorch {p.agreement:.2%}, "
-                       f"largest logit difference {p.max_abs_diff:.1e}."]
+        lines = [head, (f"Checked on {p.images} {p.source}: top-1 agreement with PyTorch {p.agreement:.2%}, "
+                       f"largest logit difference {p.max_abs_diff:.1e}.")]
         if result.int8 is not None:
             q = result.int8
             change = round(-q.drop * 100, 2) + 0.0  # + 0.0: no "-0.00" for an unchanged accuracy
@@ -247,7 +250,7 @@ class ModelExportDialog(QDialog):
         else:
             self.reject()
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def closeEvent(self, event) -> None:
         self.session.cancel()  # a running export stops at its next step and removes its temporary files
         super().closeEvent(event)
 

@@ -107,7 +107,7 @@ class MosaicView(QWidget):
     # -- painting, mouse --------------------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
-        if self._qimage is None:
+        if self._qimage is None or self._image is None:  # set together: both or neither
             painter.end()
             return
         rect = self.image_rect()
@@ -174,6 +174,18 @@ class VectorView(QWidget):
     def is_bars(self) -> bool:
         return self._values is not None and len(self._values) <= self.BAR_LIMIT
 
+    def _shown_values(self) -> np.ndarray:
+        """The values on screen: geometry, painting and tooltips run only while there are some."""
+        if self._values is None:
+            raise RuntimeError("no values are shown")
+        return self._values
+
+    def _shown_strip(self) -> tuple[np.ndarray, QImage]:
+        """The heat strip on screen and its picture (long vectors only)."""
+        if self._strip is None or self._qimage is None:
+            raise RuntimeError("no heat strip is shown")
+        return self._strip, self._qimage
+
     def image(self) -> np.ndarray | None:
         """The heat strip (uint8 rows x cols) for long vectors; None when shown as bars."""
         return self._strip
@@ -183,24 +195,25 @@ class VectorView(QWidget):
             return 24
         if self.is_bars():
             return 110 + (QFontMetrics(self.font()).height() + 4 if self._labels else 0)
-        rows = self._strip.shape[0]
+        rows = self._shown_strip()[0].shape[0]
         return int(max(12, min(90, rows * max(3, 620 // self._row))))
 
     def sizeHint(self) -> QSize:
         return QSize(600, self._preferred_height())
 
     def _strip_rect(self) -> QRectF:
-        rows, cols = self._strip.shape
+        rows, cols = self._shown_strip()[0].shape
         cell = max(1.0, float(int(self.width() / cols)))
         cell_h = max(1.0, min(cell, self.height() / rows))
         return QRectF(0, 0, cols * cell, rows * cell_h)
 
     def _bar_geometry(self) -> tuple[float, float, float, float]:
         """(left, bar width, zero line y, pixels per unit)."""
-        n = len(self._values)
+        values = self._shown_values()
+        n = len(values)
         label_h = QFontMetrics(self.font()).height() + 4 if self._labels else 0
         top, bottom = 6.0, self.height() - label_h - 4.0
-        lo, hi = min(0.0, float(self._values.min())), max(0.0, float(self._values.max()))
+        lo, hi = min(0.0, float(values.min())), max(0.0, float(values.max()))
         span = hi - lo if hi > lo else 1.0
         unit = (bottom - top) / span
         zero = top + hi * unit
@@ -217,7 +230,7 @@ class VectorView(QWidget):
         rect = self._strip_rect()
         if not rect.contains(pos.x(), pos.y()):
             return None
-        rows, cols = self._strip.shape
+        rows, cols = self._shown_strip()[0].shape
         row = int((pos.y() - rect.top()) / (rect.height() / rows))
         i = row * cols + int((pos.x() - rect.left()) / (rect.width() / cols))
         return i if i < len(self._values) else None
@@ -230,7 +243,7 @@ class VectorView(QWidget):
         pal = self.palette()
         if not self.is_bars():
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-            painter.drawImage(self._strip_rect(), self._qimage)
+            painter.drawImage(self._strip_rect(), self._shown_strip()[1])
             painter.end()
             return
         left, width, zero, unit = self._bar_geometry()
@@ -265,7 +278,7 @@ class VectorView(QWidget):
             self._last_hover = value
             if value >= 0:
                 name = f"{self._labels[value]}: " if value < len(self._labels) else f"value {value}: "
-                QToolTip.showText(event.globalPosition().toPoint(), f"{name}{self._values[value]:.4g}", self)
+                QToolTip.showText(event.globalPosition().toPoint(), f"{name}{self._shown_values()[value]:.4g}", self)
             else:
                 QToolTip.hideText()
         super().mouseMoveEvent(event)

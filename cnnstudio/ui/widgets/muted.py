@@ -14,7 +14,12 @@ def muted_color(widget: QWidget, text_weight: float = 0.62) -> QColor:
     pal = widget.palette()
     text, window = pal.color(QPalette.ColorRole.WindowText), pal.color(QPalette.ColorRole.Window)
     return QColor.fromRgbF(*(text_weight * a + (1 - text_weight) * b
-                             for a, b in zip(text.getRgbF()[:3], window.getRgbF()[:3])))
+                             for a, b in zip(rgb_f(text), rgb_f(window))))
+
+
+def rgb_f(color: QColor) -> tuple[float, float, float]:
+    """Red, green and blue in 0..1 (getRgbF() without alpha, typed)."""
+    return color.redF(), color.greenF(), color.blueF()
 
 
 def paint_muted(labels: Iterable[QWidget], color: QColor) -> None:

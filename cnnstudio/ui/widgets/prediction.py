@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from cnnstudio.core.text import printable
@@ -114,7 +114,7 @@ class PixelView(QWidget):
     def __init__(self, placeholder: str = "", parent: QWidget | None = None):
         super().__init__(parent)
         self._pixels: np.ndarray | None = None
-        self._qimage = None
+        self._qimage: QImage | None = None
         self._placeholder = placeholder
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumSize(112, 112)

@@ -18,7 +18,8 @@ class ProposalBar(QFrame):
         super().__init__(parent)
         self.setObjectName("proposal")
         self.setStyleSheet("QFrame#proposal { background: rgba(38, 139, 210, 0.14); border-left: 4px solid "
-                           "rgb(38, 139, 210); border-radius: 3px; } QFrame#proposal QLabel { color: palette(window-text); }")
+                           "rgb(38, 139, 210); border-radius: 3px; } "
+                           "QFrame#proposal QLabel { color: palette(window-text); }")
         self.label = QLabel()
         self.label.setWordWrap(True)
         self.label.setTextFormat(Qt.TextFormat.PlainText)

@@ -159,7 +159,8 @@ class RunList(QWidget):
 
     def rows(self) -> list[QTreeWidgetItem]:
         """The list's rows, one per compared run, in the order shown."""
-        return [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
+        items = (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
+        return [item for item in items if item is not None]  # every index below the count has one
 
     # -- internals ---------------------------------------------------------------------------------
 

@@ -52,8 +52,9 @@ class RunPicker(QDialog):
             item.setData(0, Qt.ItemDataRole.UserRole, run.last_checkpoint)
             item.setToolTip(0, f"{run.name}\n{run.path}" + (f"\n{run.message}" if run.message else ""))
             self.table.addTopLevelItem(item)
-        if self.runs:
-            self.table.setCurrentItem(self.table.topLevelItem(0))
+        first = self.table.topLevelItem(0)
+        if first is not None:  # the newest run (none when the list is empty)
+            self.table.setCurrentItem(first)
         self.table.itemDoubleClicked.connect(lambda _item, _col: self.accept())
         layout.addWidget(self.table, 1)
         self.empty_label = QLabel("No run can be continued yet: runs that were stopped or finished appear here. "

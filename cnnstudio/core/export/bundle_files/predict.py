@@ -25,14 +25,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import numpy as np  # noqa: E402
-import onnxruntime as ort  # noqa: E402
-from PIL import ImageFile  # noqa: E402
+import numpy as np
+import onnxruntime as ort
+from PIL import Image, ImageFile
 
-from cnnstudio_prep.errors import CNNStudioError  # noqa: E402
-from cnnstudio_prep.framing import FramingProfile  # noqa: E402
-from cnnstudio_prep.preparation import normalise, open_image, prepare_image  # noqa: E402
-from cnnstudio_prep.text import printable  # noqa: E402
+from cnnstudio_prep.errors import CNNStudioError
+from cnnstudio_prep.framing import FramingProfile
+from cnnstudio_prep.preparation import normalise, open_image, prepare_image
+from cnnstudio_prep.text import printable
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -49,7 +49,7 @@ class Model:
         self.mean, self.std = json.loads(meta["mean"]), json.loads(meta["std"])
         self.framing = FramingProfile.from_dict(json.loads(meta["framing"]))
 
-    def probabilities(self, image) -> tuple[np.ndarray, bool]:
+    def probabilities(self, image: Image.Image | np.ndarray) -> tuple[np.ndarray, bool]:
         """(class probabilities, whether the image was empty) for a PIL image or an array."""
         prepared = prepare_image(image, self.framing)
         x = normalise(prepared.pixels[None], self.mean, self.std)
@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     # Pillow's global switch (another library may have set it): a cut-off file is refused, not padded grey.
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     model = Model()
-    results, failed = [], 0
+    results: list[dict[str, object]] = []
+    failed = 0
     paths, problems = _images(args.images)
     for path, why in problems:
         failed += 1
