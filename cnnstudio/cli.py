@@ -15,7 +15,8 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from cnnstudio import __version__
 from cnnstudio.core.errors import CNNStudioError

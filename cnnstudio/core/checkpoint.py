@@ -15,9 +15,10 @@ import pickle
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
-from cnnstudio.core.bounded import finite_numbers, fits, short_repr
+from cnnstudio.core.bounded import fits, short_repr
 from cnnstudio.core.errors import CheckpointError
 from cnnstudio.core.framing import FramingProfile
 
@@ -462,7 +463,7 @@ class CheckpointSummary:
     data_dir: str | None = None
 
     @classmethod
-    def of(cls, checkpoint: dict[str, Any]) -> "CheckpointSummary":
+    def of(cls, checkpoint: dict[str, Any]) -> CheckpointSummary:
         """From a checkpoint validate_checkpoint accepted."""
         config = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
         meta = checkpoint.get("meta") if isinstance(checkpoint.get("meta"), dict) else {}

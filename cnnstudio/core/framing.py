@@ -51,7 +51,7 @@ class FramingProfile:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FramingProfile":
+    def from_dict(cls, data: dict) -> FramingProfile:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 

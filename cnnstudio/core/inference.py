@@ -81,7 +81,7 @@ class Predictor:
         order = np.argsort(-probs)[:max(1, k)]
         return [{"index": int(i), "label": self.classes[i], "probability": float(probs[i])} for i in order]
 
-    def predict(self, img: Image.Image | np.ndarray, source: str = "image", top: int = 5) -> "Prediction":
+    def predict(self, img: Image.Image | np.ndarray, source: str = "image", top: int = 5) -> Prediction:
         """One picture to a Prediction: what the Draw view shows, timed."""
         import time
 
@@ -112,6 +112,6 @@ class Prediction:
     ms: float  # how long preparing and predicting took
 
     @classmethod
-    def nothing(cls, source: str = "drawing", *, inverted: bool = False, ms: float = 0.0) -> "Prediction":
+    def nothing(cls, source: str = "drawing", *, inverted: bool = False, ms: float = 0.0) -> Prediction:
         """No guess: nothing drawn, or a picture with nothing in it."""
         return cls(top=[], empty=True, probabilities=None, pixels=None, inverted=inverted, source=source, ms=ms)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # torch-heavy modules: imported by the functions that need th
 
 # (dataset name, data_dir, side) -> Dataset: at most two, so switching between two runs does not reload.
 _CACHE_SIZE = 2
-_cache: "OrderedDict[tuple[str, str | None, int], Dataset]" = OrderedDict()
+_cache: OrderedDict[tuple[str, str | None, int], Dataset] = OrderedDict()
 _lock = threading.Lock()  # one load at a time: a second view asking for the same dataset waits, then shares it
 
 
@@ -128,7 +128,7 @@ def load_context(path: str, app_dataset: Dataset | None, load_missing: bool = Tr
     except CNNStudioError as exc:
         note = (f"{mismatch} Its test set could not be loaded ({exc}). Load "
                 f"{trained_on(checkpoint)} on the Data page (1  Data).")
-    except Exception as exc:  # a damaged dataset folder: say so, the model itself is still usable
+    except Exception as exc:  # noqa: BLE001 - a damaged dataset folder: say so, the model itself is still usable
         note = (f"{mismatch} Its test set could not be loaded ({type(exc).__name__}: {exc}). "
                 f"Load {trained_on(checkpoint)} on the Data page (1  Data).")
     return replace(context, dataset_note=note)

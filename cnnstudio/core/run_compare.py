@@ -9,7 +9,8 @@ background pool; the Runs page draws what they return.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from cnnstudio.core.runs import RunError, RunSummary, load_history, remove_orphaned_temp_files, run_label
 
@@ -17,7 +18,8 @@ from cnnstudio.core.runs import RunError, RunSummary, load_history, remove_orpha
 COMPARED = [("model", "Model"), ("dataset", "Dataset"), ("epochs", "Epochs"), ("batch_size", "Batch size"),
             ("optimizer", "Optimizer"), ("lr", "Learning rate"), ("schedule", "LR schedule"),
             ("weight_decay", "Weight decay"), ("label_smoothing", "Label smoothing"), ("val_split", "Validation split"),
-            ("augment", "Augmentation"), ("early_stopping_patience", "Early stopping"), ("class_weights", "Class weights"),
+            ("augment", "Augmentation"), ("early_stopping_patience", "Early stopping"),
+            ("class_weights", "Class weights"),
             ("seed", "Seed"), ("limit_train", "Training images"), ("precision", "Precision"), ("device", "Device")]
 # Saves killed half-way leave hidden temporary files; one this old is no save in flight by another process.
 ORPHAN_MIN_AGE_S = 60

@@ -28,7 +28,7 @@ from PySide6.QtCore import QObject, QTimer
 # waits at most this long.
 INTERVAL_MS = 250
 
-_guard: "_GuiThreadCollector | None" = None
+_guard: _GuiThreadCollector | None = None
 
 
 class _GuiThreadCollector(QObject):

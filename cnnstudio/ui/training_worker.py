@@ -36,7 +36,7 @@ from cnnstudio.core.training.events import RunResult
 STEP_INTERVAL_S = 0.1  # at most 10 step updates per second reach the GUI: smooth, and cheap for the GUI
 
 # Runs whose thread has not ended yet: the registry keeps them (and so their QThreads) alive.
-_active: set["TrainingRun"] = set()
+_active: set[TrainingRun] = set()
 _generation = 0
 
 
@@ -46,7 +46,7 @@ def next_generation() -> int:
     return _generation
 
 
-def active_runs() -> list["TrainingRun"]:
+def active_runs() -> list[TrainingRun]:
     """Training runs whose thread is still alive."""
     return [run for run in _active if run.running]
 
@@ -253,7 +253,7 @@ class TrainingRun(QObject):
         self._done = False
         self._started = False
 
-    def start(self) -> "TrainingRun":
+    def start(self) -> TrainingRun:
         _active.add(self)
         self._started = True
         self._thread.start()

@@ -60,7 +60,8 @@ def test_the_reproduction_runs_clean_with_the_remedy():
     """scripts/gc_thread_crash.py dies of SIGSEGV within seconds without --guarded (not run here: a crash
     on purpose is slow and noisy); with it, every window is freed on the GUI thread."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "gc_thread_crash.py"), "--guarded", "--seconds", "3"],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    script = REPO / "scripts" / "gc_thread_crash.py"
+    result = subprocess.run([sys.executable, str(script), "--guarded", "--seconds", "3"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]
     assert "on another thread: 0" in result.stdout

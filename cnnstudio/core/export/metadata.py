@@ -33,7 +33,7 @@ class ModelMetadata:
     cnnstudio_version: str = __version__
 
     @classmethod
-    def of_checkpoint(cls, checkpoint: dict[str, Any]) -> "ModelMetadata":
+    def of_checkpoint(cls, checkpoint: dict[str, Any]) -> ModelMetadata:
         summary = CheckpointSummary.of(checkpoint)
         return cls(classes=list(summary.classes), mean=list(summary.mean), std=list(summary.std),
                    input_shape=list(summary.input_shape), framing=summary.framing,
@@ -46,7 +46,7 @@ class ModelMetadata:
                 "model": self.model, "dataset": self.dataset, "cnnstudio_version": self.cnnstudio_version}
 
     @classmethod
-    def from_strings(cls, values: dict[str, str]) -> "ModelMetadata":
+    def from_strings(cls, values: dict[str, str]) -> ModelMetadata:
         """Read back what to_strings wrote (from an exported file); a clear error when keys are missing."""
         missing = [k for k in KEYS if k not in values]
         if missing:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,6 +22,9 @@ from torch import nn
 
 from cnnstudio.core.inspection.activations import capture, inspecting
 from cnnstudio.core.inspection.layers import InspectionError, LayerRef, geometry, module_label, resolve
+
+if TYPE_CHECKING:  # mosaic.py imports numpy only; imported where used to keep this module's import light
+    from cnnstudio.core.inspection.mosaic import FilterMosaic
 
 PER_CHANNEL = 6  # patches shown per channel: enough to see what they share
 SMALL_IMAGES = 64 * 64  # images up to this many pixels are searched 2,000 at a time; larger ones 300

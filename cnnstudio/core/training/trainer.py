@@ -17,7 +17,8 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -227,7 +228,7 @@ class Trainer:
         return self._finish(run, status, message)
 
     @contextmanager
-    def prepared(self) -> Iterator["_RunState"]:
+    def prepared(self) -> Iterator[_RunState]:
         """The run's pieces exactly as training prepares them (data on the device, model, optimizer,
         preprocessing, precision), for a short experiment such as the learning-rate finder; the run
         folder is released afterwards."""
@@ -239,7 +240,7 @@ class Trainer:
                 self._lock = None
 
     # -- step 1: configuration, data, model, optimizer, resumed state --------------------------------
-    def _prepare(self) -> "_RunState":
+    def _prepare(self) -> _RunState:
         cfg = self.config
         ckpt = None
         if self.resume_from is not None:
@@ -347,7 +348,7 @@ class Trainer:
         return run
 
     # -- step 2: one epoch of optimisation ---------------------------------------------------------
-    def _train_one_epoch(self, run: "_RunState", epoch: int) -> None:
+    def _train_one_epoch(self, run: _RunState, epoch: int) -> None:
         cfg, device = run.cfg, run.device
         run.model.train()
         epoch_start = time.perf_counter()
@@ -437,14 +438,14 @@ class Trainer:
         run.start_batch = 0
         run.epoch_seconds = prior_seconds + time.perf_counter() - epoch_start - epoch_paused
 
-    def _check_step_loss(self, run: "_RunState", step_loss: float, epoch: int, batch: int) -> None:
+    def _check_step_loss(self, run: _RunState, step_loss: float, epoch: int, batch: int) -> None:
         problem = run.guard.step_problem(step_loss, run.global_step)
         if problem is not None:
             what, stuck = problem
             raise _Diverged(f"the training loss {what} at epoch {epoch + 1}, step {batch + 1}", run.global_step,
                             stuck)
 
-    def _recovery_guard(self, run: "_RunState", ckpt: dict | None) -> RecoveryGuard:
+    def _recovery_guard(self, run: _RunState, ckpt: dict | None) -> RecoveryGuard:
         """The run's recovery (training/recovery.py), with a first snapshot: the state it starts from."""
         cfg, ds = run.cfg, run.ds
         chance = chance_loss(run.train_y, ds.num_classes, cfg.label_smoothing, balanced=cfg.class_weights)
@@ -460,7 +461,7 @@ class Trainer:
             guard.take(run, run.start_epoch, run.start_batch, self.history)
         return guard
 
-    def _recover(self, run: "_RunState", problem: "_Diverged") -> int:
+    def _recover(self, run: _RunState, problem: _Diverged) -> int:
         """Go back to the last good state with a lower learning rate; return the epoch to go on with.
         Without recovery (or after the last one allowed) the run stops with the clear message."""
         guard = run.guard
@@ -479,7 +480,7 @@ class Trainer:
         return run.start_epoch
 
     # -- step 3: validate, record, checkpoint, early stopping -----------------------------------------
-    def _end_epoch(self, run: "_RunState", epoch: int) -> str:
+    def _end_epoch(self, run: _RunState, epoch: int) -> str:
         """Returns the early-stopping message when training should stop here, else ""."""
         cfg = run.cfg
         partial = run.partial
@@ -529,7 +530,7 @@ class Trainer:
                     f"{plural(run.bad_epochs, 'epoch')} (best at epoch {run.best_epoch})")
         return ""
 
-    def _payload(self, run: "_RunState", epoch: int, batch_in_epoch: int) -> dict[str, Any]:
+    def _payload(self, run: _RunState, epoch: int, batch_in_epoch: int) -> dict[str, Any]:
         """The checkpoint: self-describing model, and every state a resume needs to continue bit for bit."""
         ds, device = run.ds, run.device
         rng = {"torch": torch.get_rng_state(), "aug": run.aug_gen.get_state()}
@@ -548,14 +549,14 @@ class Trainer:
             "recovery": run.guard.state() if run.guard is not None else None,
         }
 
-    def _save(self, run: "_RunState", name: str, payload: dict[str, Any]) -> Path:
+    def _save(self, run: _RunState, name: str, payload: dict[str, Any]) -> Path:
         path = run.run_dir / name
         if self.dist.is_main:
             save_checkpoint(payload, path)
         return path
 
     # -- step 4: test the checkpoint people will use, write the result ---------------------------------
-    def _finish(self, run: "_RunState", status: str, message: str) -> RunResult:
+    def _finish(self, run: _RunState, status: str, message: str) -> RunResult:
         ds, run_dir = run.ds, run.run_dir
         # best.pt is missing when a last.pt was resumed in a folder without one and no epoch beat the
         # checkpoint's best: then the model as it ends is what there is to test and to point people to.
@@ -604,7 +605,7 @@ class Trainer:
             return False
         return self.dist.any_flag(self.control.stop_requested)
 
-    def _features_only(self, run: "_RunState") -> None:
+    def _features_only(self, run: _RunState) -> None:
         """A frozen backbone: train the head on each picture's features, computed once (and cached).
 
         The run then steps and validates the head alone on vectors; the checkpoint still holds the
@@ -632,7 +633,7 @@ class Trainer:
         return evaluate(model, images, labels, classes, pre.normalise, device, amp_dtype, self.config.eval_batch_size)
 
 
-def forward_loss(run: "_RunState", idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def forward_loss(run: _RunState, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One batch (these rows) preprocessed and augmented as training does, through the model under the
     run's precision: (loss, logits). Shared by the training loop and the learning-rate finder."""
     cfg = run.cfg
@@ -644,7 +645,7 @@ def forward_loss(run: "_RunState", idx: torch.Tensor) -> tuple[torch.Tensor, tor
     return loss, logits
 
 
-def optimizer_step(run: "_RunState", loss: torch.Tensor) -> None:
+def optimizer_step(run: _RunState, loss: torch.Tensor) -> None:
     """Backpropagate the loss and update the weights (through the gradient scaler under fp16)."""
     run.optimizer.zero_grad(set_to_none=True)
     if run.scaler is not None:

@@ -9,7 +9,7 @@ box) above a table of their settings that highlights what differs (widgets/run_s
 from __future__ import annotations
 
 import html
-from typing import Sequence
+from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut, QShowEvent
@@ -197,7 +197,7 @@ class RunsPage(QWidget):
         self._on_selection_changed()
         self.refreshed.emit()
 
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+    def showEvent(self, event: QShowEvent) -> None:
         self.refresh()
         super().showEvent(event)
 

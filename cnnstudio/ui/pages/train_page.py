@@ -436,6 +436,6 @@ class TrainPage(QWidget):
         self.run_picker = picker
         picker.open()
 
-    def showEvent(self, event) -> None:  # noqa: N802
+    def showEvent(self, event) -> None:
         self._update_controls()
         super().showEvent(event)

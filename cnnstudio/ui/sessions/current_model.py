@@ -12,7 +12,7 @@ load() and datasetChanged to on_dataset_changed(), and hands it a way to read th
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.core import paths
-from cnnstudio.core.run_compare import RunDetail, RunsComparison, compare, read_detail
+from cnnstudio.core.run_compare import compare, read_detail
 from cnnstudio.core.runs import RunError, RunSummary, delete_run, list_runs, load_config, rename_run
 from cnnstudio.core.training.config import TrainConfig
 from cnnstudio.ui.state import AppState

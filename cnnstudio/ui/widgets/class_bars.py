@@ -58,7 +58,7 @@ class ClassCountChart(pg.PlotWidget):
             self._apply_palette()
         super().changeEvent(event)
 
-    def set_counts(self, names: Sequence[str], counts: Sequence[int]) -> None:
+    def set_counts(self, names: Sequence[str], counts: Sequence[int] | np.ndarray) -> None:
         self._names = [printable(n) for n in names]  # a name's newline or U+202E shown escaped
         self._counts = np.asarray(counts, dtype=np.int64)
         x = np.arange(len(self._counts))

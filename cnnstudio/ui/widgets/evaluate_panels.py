@@ -113,8 +113,8 @@ class GalleryPanel(QWidget):
             pixmap = QPixmap.fromImage(numpy_to_qimage(chw_to_hwc(images[i]))).scaled(
                 icon, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
             mark = "✓" if t == p else "✗"
-            item = QListWidgetItem(QIcon(pixmap), f"{format_probability(conf)} {printable(ev.classes[p])}\n{mark} true: "
-                                                  f"{printable(ev.classes[t])}")
+            text = f"{format_probability(conf)} {printable(ev.classes[p])}\n{mark} true: {printable(ev.classes[t])}"
+            item = QListWidgetItem(QIcon(pixmap), text)
             item.setData(Qt.ItemDataRole.UserRole, i)
             order = np.argsort(-ev.probabilities[i])[:3]
             guesses = "\n".join(f"  {printable(ev.classes[j])}: {format_probability(float(ev.probabilities[i, j]))}"

@@ -7,8 +7,8 @@ deeper layers' patches.
 
 A view only: it asks through `requested(key, per_filter)` (weights) or `patchesRequested(key)` and
 shows what it is given (a core.inspection.mosaic.FilterMosaic: filter_mosaic's or
-core.inspection.patches.patch_mosaic's). Row-major image with explicit levels, created once; a new layer is shown whole, the same layer
-after an epoch keeps the user's zoom.
+core.inspection.patches.patch_mosaic's). Row-major image with explicit levels, created once; a new
+layer is shown whole, the same layer after an epoch keeps the user's zoom.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Views only: they hold widgets and emit what the user asks for; the page connects
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QPoint, Qt, Signal

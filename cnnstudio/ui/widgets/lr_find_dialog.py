@@ -155,7 +155,7 @@ class LrFindDialog(QDialog):
         self.cancel_button.setEnabled(False)
         self.status_label.setText("Cancelled; nothing was changed.")
 
-    def done(self, code: int) -> None:  # noqa: N802 - closing the dialog stops a finder still running
+    def done(self, code: int) -> None:
         if self.session.busy:
             self.session.cancel()
         super().done(code)

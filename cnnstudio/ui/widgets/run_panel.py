@@ -7,7 +7,8 @@ part of an update, redraw as often as the GUI thread's CPU budget allows (cnnstu
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut

@@ -10,7 +10,7 @@ once above.
 from __future__ import annotations
 
 import html
-from typing import Sequence
+from collections.abc import Sequence
 
 from cnnstudio.core.run_compare import RunDetail, RunsComparison, SettingRow
 from cnnstudio.core.runs import run_label

@@ -47,7 +47,7 @@ def device_title(device: dict[str, Any]) -> str:
 class _NoWheelSpinBox(QSpinBox):
     """Scrolling the form must not change the number under the mouse."""
 
-    def wheelEvent(self, event):  # noqa: N802 (Qt naming)
+    def wheelEvent(self, event):
         if self.hasFocus():
             super().wheelEvent(event)
         else:
@@ -55,7 +55,7 @@ class _NoWheelSpinBox(QSpinBox):
 
 
 class _NoWheelDoubleSpinBox(QDoubleSpinBox):
-    def wheelEvent(self, event):  # noqa: N802
+    def wheelEvent(self, event):
         if self.hasFocus():
             super().wheelEvent(event)
         else:
@@ -70,11 +70,11 @@ class _LearningRateBox(_NoWheelDoubleSpinBox):
         self.setDecimals(6)
         self.setRange(1e-6, 10.0)
 
-    def stepBy(self, steps: int) -> None:  # noqa: N802
+    def stepBy(self, steps: int) -> None:
         value = self.value() * (10.0 ** (steps / 2))  # two clicks per decade: 1e-3, 3.16e-3, 1e-2
         self.setValue(float(f"{value:.2g}"))
 
-    def textFromValue(self, value: float) -> str:  # noqa: N802
+    def textFromValue(self, value: float) -> str:
         return f"{value:.6f}".rstrip("0").rstrip(".") if value else "0"
 
 
