@@ -28,6 +28,7 @@ from cnnstudio.ui.sessions.backbone_session import BackboneSession
 
 if TYPE_CHECKING:  # imports torch: only its type is needed here
     from cnnstudio.core.datasets.base import Dataset
+    from cnnstudio.ui.state import AppState
 
 FALLBACK_INPUT: tuple[tuple[int, int, int], int] = ((1, 28, 28), 10)  # before any dataset is known
 
@@ -45,7 +46,7 @@ class ModelSession(QObject):
     proposalChanged = Signal(str, str)
     failed = Signal(str, str)  # title, message: nothing was changed
 
-    def __init__(self, state: Any, parent: QObject | None = None) -> None:
+    def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self.spec: dict[str, Any] = {"name": "", "description": "", "layers": []}
