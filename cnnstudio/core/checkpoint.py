@@ -8,7 +8,6 @@ loader refuses any pickle that would construct arbitrary objects, and so never r
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import pickle
@@ -21,6 +20,7 @@ from collections.abc import Callable
 from cnnstudio.core.bounded import fits, short_repr
 from cnnstudio.core.errors import CheckpointError
 from cnnstudio.core.framing import FramingProfile
+from cnnstudio.core.torch_files import first_line, refusal_message, weight_dtypes, zip_unpack_problem
 
 FORMAT = "cnnstudio-checkpoint"
 VERSION = 1
@@ -73,7 +73,7 @@ def describe_write_failure(path: Path, exc: BaseException) -> str:
         return f"disk full while saving {path}; {previous}. Free some space, then continue from last.pt."
     if isinstance(exc, PermissionError):
         return f"cannot save {path}: permission denied; {previous}"
-    reason = getattr(exc, "strerror", None) or _first_line(exc)
+    reason = getattr(exc, "strerror", None) or first_line(exc)
     return f"cannot save {path} ({reason}); {previous}"
 
 
@@ -98,14 +98,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict[
         if refused:
             # weights_only refuses globals it does not know: the file wanted to build arbitrary objects.
             raise CheckpointError(refused) from None
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt: {_first_line(exc)})") from None
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt: {first_line(exc)})") from None
     except PermissionError:
         raise CheckpointError(f"cannot read {path}: permission denied") from None
     except MemoryError:
         raise CheckpointError(f"{path} is too large to load into memory") from None
     except Exception as exc:  # truncated zip, garbage bytes, a text file: the unpickler fails in many ways
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: "
-                              f"{_first_line(exc)})") from None
+                              f"{first_line(exc)})") from None
     validate_checkpoint(data, path)
     return data
 
@@ -118,10 +118,6 @@ MAX_ACTIVATION = 256_000_000  # elements of one layer's output for one image
 MAX_SIDE = 8192
 MAX_CHANNELS = 64
 MAX_CLASSES = 100_000
-# torch.save writes its zip entries stored, not deflated: what a file unpacks to is about its size. A
-# file that unpacks to far more than it holds is a compression bomb.
-_MAX_UNPACK_RATIO = 4
-_UNPACK_SLACK = 16 * 2**20
 # Plain values (config, meta) counted as the tree they print as: a real run's config is a few hundred.
 MAX_PLAIN_NODES = 200_000
 _POLARITIES = ("light-on-dark", "dark-on-light", "natural")
@@ -141,35 +137,6 @@ def _check_archive(path: Path) -> None:
     problem = zip_unpack_problem(path)
     if problem:
         raise CheckpointError(f"{path} {problem}")
-
-
-def zip_unpack_problem(path: Path) -> str | None:
-    """For a torch zip archive: why it cannot be read safely ("was refused: it unpacks to 40 GB from a
-    2 MB file", "is not readable (...)"), or None. Reads the archive's directory only."""
-    import zipfile
-
-    size = path.stat().st_size
-    try:
-        with zipfile.ZipFile(path) as archive:
-            declared = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        return f"is not a readable checkpoint (truncated or corrupt: {_first_line(exc)})"
-    if declared > _MAX_UNPACK_RATIO * size + _UNPACK_SLACK:
-        return f"was refused: it unpacks to {_gb(declared)} from a {_gb(size)} file, which no CNN Studio file does"
-    return None
-
-
-def refusal_message(path: str | os.PathLike, exc: BaseException, what: str) -> str | None:
-    """The one sentence for torch.load(weights_only=True) refusing a pickle that names code to run
-    (None when `exc` is another failure): said in CNN Studio's words, with the object it named."""
-    if not _is_weights_only_refusal(exc):
-        return None
-    return (f"{path} was refused: it is not a plain {what} and could run code when loaded "
-            f"(it asks for {_refusal_reason(exc)}); nothing in it was run")
-
-
-def _gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
 def _is_int(value: Any, low: int = 0, high: int = 2**62) -> bool:
@@ -256,7 +223,7 @@ def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> No
     for name, tensor in state.items():
         # Sparse, quantized or float8 tensors: no model this app builds has them, and torch lacks the
         # operations (isfinite, load_state_dict's copy) the checks below and the builder need.
-        if tensor.layout != torch.strided or tensor.dtype not in _weight_dtypes():
+        if tensor.layout != torch.strided or tensor.dtype not in weight_dtypes():
             kind = "sparse" if tensor.layout != torch.strided else str(tensor.dtype).replace("torch.", "")
             bad(f"weight '{_short_name(name)}' is a {kind} tensor, which CNN Studio models never hold")
     if not fits(data["model_spec"], MAX_PLAIN_NODES):
@@ -314,7 +281,7 @@ def validate_resume_state(data: dict[str, Any], path: str | os.PathLike = "check
         for key, entry in state.items():
             if not _is_int(key) or not isinstance(entry, dict) or len(entry) > 64 or not all(
                     isinstance(k, str) and (v is None or _is_number(v) or isinstance(v, torch.Tensor)
-                                            and v.layout == torch.strided and v.dtype in _weight_dtypes())
+                                            and v.layout == torch.strided and v.dtype in weight_dtypes())
                     for k, v in entry.items()):
                 bad(f"the state of parameter {_short(key)} is not a set of named tensors or numbers")
     scaler = data.get("scaler_state")
@@ -404,43 +371,6 @@ def _short(value: Any) -> str:
 
 def _short_name(name: str) -> str:
     return name if len(name) <= 80 else name[:77] + "..."
-
-
-@functools.lru_cache(maxsize=1)
-def _weight_dtypes() -> frozenset:
-    """The tensor dtypes a checkpoint's weights may have (torch is imported lazily in this module)."""
-    import torch
-
-    return frozenset({torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
-                      torch.int16, torch.int8, torch.uint8, torch.bool})
-
-
-def _is_weights_only_refusal(exc: BaseException) -> bool:
-    """torch's weights_only unpickler refusing a global, as opposed to bytes that are no pickle at all."""
-    # torch wraps every unpickling failure in "Weights only load failed"; only these name a refused object.
-    # Their wording changes between torch versions ("Unsupported global: GLOBAL os.system", "unsupported
-    # GLOBAL posix.system whose module posix is blocked"); what stays is the GLOBAL opcode it names. An
-    # "unsupported operand" alone is a byte that is no pickle opcode it allows: damage, not danger.
-    import re
-
-    return re.search(r"unsupported global|\bGLOBAL [A-Za-z_]", str(exc), re.IGNORECASE) is not None
-
-
-def _refusal_reason(exc: BaseException) -> str:
-    """What the refused pickle asked for, from torch's long weights_only message: the function or class
-    it names ("posix.system"), never torch's own wording."""
-    import re
-
-    text = str(exc)
-    match = re.search(r"GLOBAL ([A-Za-z_][\w.]*)", text)
-    if match:
-        return f"the Python object {match.group(1)[:120]}"
-    return "objects a plain file never needs"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -543,6 +473,6 @@ def model_from_checkpoint(data: dict[str, Any]):
     try:
         model.load_state_dict(data["model_state"])
     except RuntimeError as exc:
-        raise CheckpointError(f"the checkpoint's weights do not fit its model spec: {_first_line(exc)}") from None
+        raise CheckpointError(f"the checkpoint's weights do not fit its model spec: {first_line(exc)}") from None
     model.eval()
     return model

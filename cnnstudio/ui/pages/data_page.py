@@ -22,7 +22,8 @@ from PySide6.QtWidgets import QFileDialog, QFrame, QGridLayout, QGroupBox, QScro
 
 from cnnstudio.core.datasets import DatasetInfo, info_from_dataset, list_datasets
 from cnnstudio.core.datasets.catalog import human_size
-from cnnstudio.core.training.config import Augmentation, default_config
+from cnnstudio.core.training.config import Augmentation
+from cnnstudio.core.training.recommend import default_config
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.sessions.data_session import DataSession, SamplePicker
 from cnnstudio.ui.tasks import Task
