@@ -45,7 +45,8 @@ def _whole(text: str) -> int:
         shown = text if len(text) <= 40 else text[:37] + "..."
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{shown}'") from None
     if abs(value) > MAX_OPTION_INT:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_OPTION_INT:,}, got a {len(str(abs(value)))}-digit number")
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_OPTION_INT:,}, got a {len(str(abs(value)))}-digit number")
     return value
 
 
@@ -341,12 +342,12 @@ def cmd_models(args) -> int:
         if args.json:
             print_json({"name": spec.get("name", args.show), "input_shape": list(input_shape),
                         "total_params": report.total_params, "error": report.error,
-                        "layers": [layer_to_dict(l) for l in report.layers]})
+                        "layers": [layer_to_dict(layer) for layer in report.layers]})
             return 0 if report.ok else EXIT_ERROR
         print(printable(f"{spec.get('name', args.show)}: {spec.get('description', '')}"))  # a user's JSON
         print(f"input {'x'.join(map(str, input_shape))}, {classes} classes\n")
-        rows = [[str(l.index + 1), l.label, "x".join(map(str, l.out_shape)), f"{l.params:,}", l.arithmetic or ""]
-                for l in report.layers]
+        rows = [[str(layer.index + 1), layer.label, "x".join(map(str, layer.out_shape)), f"{layer.params:,}",
+                 layer.arithmetic or ""] for layer in report.layers]
         print_table(rows, ["#", "layer", "output", "params", "arithmetic"])
         print(f"\ntotal parameters: {report.total_params:,}")
         if not report.ok:

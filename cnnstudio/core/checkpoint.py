@@ -103,7 +103,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict[
         raise CheckpointError(f"cannot read {path}: permission denied") from None
     except MemoryError:
         raise CheckpointError(f"{path} is too large to load into memory") from None
-    except Exception as exc:  # truncated zip, garbage bytes, a text file: the unpickler fails in many ways
+    except Exception as exc:  # noqa: BLE001 - truncated zip, garbage bytes, a text file: unpickling fails many ways
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: "
                               f"{first_line(exc)})") from None
     validate_checkpoint(data, path)

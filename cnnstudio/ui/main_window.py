@@ -406,7 +406,7 @@ class MainWindow(QMainWindow):
             import pyqtgraph
 
             pg_version = pyqtgraph.__version__
-        except Exception:
+        except Exception:  # noqa: BLE001 - the About box shows "n/a" for a pyqtgraph that fails to import
             pg_version = "n/a"
         return (f"<h3>CNN Studio {__version__}</h3>"
                 "<p>Train and understand convolutional networks, without writing code.</p>"

@@ -138,7 +138,7 @@ class Trainer:
             result = self._run()
         except CNNStudioError as exc:
             result = self._fail(str(exc))
-        except Exception as exc:  # an internal bug: report it clearly, keep the details in train.log
+        except Exception as exc:  # noqa: BLE001 - an internal bug: report it clearly, keep the details in train.log
             detail = traceback.format_exc()
             self._write_log(detail)
             result = self._fail(f"training failed unexpectedly: {type(exc).__name__}: {exc}")
@@ -488,8 +488,8 @@ class Trainer:
         train_acc = partial["correct"] / max(1, partial["seen"])
         val_loss = val_acc = None
         if run.val_x.shape[0]:
-            ev = self._evaluate(run.head if run.head is not None else run.model, run.val_x, run.val_y, run.pre, run.device, run.amp_dtype,
-                                run.ds.classes)
+            ev = self._evaluate(run.head if run.head is not None else run.model, run.val_x, run.val_y, run.pre,
+                                run.device, run.amp_dtype, run.ds.classes)
             val_loss, val_acc = ev.loss, ev.accuracy
             if not math.isfinite(val_loss):
                 raise _Diverged(f"the validation loss became {'NaN' if math.isnan(val_loss) else 'infinite'} "
@@ -513,7 +513,8 @@ class Trainer:
         h["seconds"].append(run.epoch_seconds)
         h["samples_per_second"].append(partial["seen"] / max(1e-9, run.epoch_seconds))
         if len(h.get("time", ())) == len(h["epoch"]) - 1:
-            h.setdefault("time", []).append(round(run.time_offset + time.perf_counter() - run.clock_start - run.paused_total, 3))
+            elapsed = run.time_offset + time.perf_counter() - run.clock_start - run.paused_total
+            h.setdefault("time", []).append(round(elapsed, 3))
         run.partial = {"loss_sum": 0.0, "correct": 0, "seen": 0}
         payload = self._payload(run, epoch + 1, 0)
         last = self._save(run, "last.pt", payload)

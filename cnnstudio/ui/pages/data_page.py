@@ -159,7 +159,7 @@ class DataPage(QWidget):
         """Re-read which registered datasets are on disk (torch-free, a few file checks)."""
         try:
             infos = list_datasets()
-        except Exception as exc:  # a broken data folder must not take the page down
+        except Exception as exc:  # noqa: BLE001 - a broken data folder must not take the page down
             self._error("Could not list the datasets", str(exc))
             return
         self.datasets.set_infos(infos)

@@ -6,10 +6,11 @@ what `cnnstudio predict` would say about the same picture. The prepared input (w
 shown beside the bars, pixel for pixel, and published as preparedInputChanged for the Inspect view.
 
 This module is the view: the model (the app's current model, loaded once for every page) and the
-prediction stream live in DrawSession (cnnstudio/ui/sessions/draw_session.py). Live updates during a stroke: the canvas reports changes at most ~30 times a second and the page
-starts a short timer (prediction_delay_ms) on the first report that is not yet scheduled; the timer
-is not restarted by later reports, so predictions keep coming while the pen moves. A stroke's end,
-undo, redo and clear predict at once.
+prediction stream live in DrawSession (cnnstudio/ui/sessions/draw_session.py). Live updates during a
+stroke: the canvas reports changes at most ~30 times a second and the page starts a short timer
+(prediction_delay_ms) on the first report that is not yet scheduled; the timer is not restarted by
+later reports, so predictions keep coming while the pen moves. A stroke's end, undo, redo and clear
+predict at once.
 
 Colour models (3 input channels): the canvas switches to RGB output and a colour button appears;
 for gray models strokes are black ink, and the core inverts them to the dataset's polarity.

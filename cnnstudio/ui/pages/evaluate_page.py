@@ -167,7 +167,8 @@ class EvaluatePage(PictureExportMixin, QWidget):
         self.gallery.itemClicked.connect(self._on_gallery_clicked)
         self.gallery.itemActivated.connect(self._on_gallery_clicked)
         self.per_class.classActivated.connect(lambda index: self.select_cell(index, index))
-        for name, view, area in (("matrix", self.matrix, self.matrix), ("gallery", self.gallery, self.gallery.viewport()),
+        for name, view, area in (("matrix", self.matrix, self.matrix),
+                                 ("gallery", self.gallery, self.gallery.viewport()),
                                  ("table", self.table, self.table.viewport())):
             view.customContextMenuRequested.connect(
                 lambda pos, name=name, area=area: self._png_menu(name, area.mapToGlobal(pos)))
@@ -275,8 +276,9 @@ class EvaluatePage(PictureExportMixin, QWidget):
         run = Path(self.checkpoint_path or "").parent.name
         where = (f"Classified {n:,} images of {self.source}" if self.source
                  else f"Evaluated on its {n:,} test images")
-        self.model_label.setText(f"Model {summary.model_name} from run {run} ({Path(self.checkpoint_path or '').name}), "
-                                 f"trained on {summary.dataset_title}.\n{where} in {self.eval_seconds:.1f} s.")
+        self.model_label.setText(f"Model {summary.model_name} from run {run} "
+                                 f"({Path(self.checkpoint_path or '').name}), trained on {summary.dataset_title}.\n"
+                                 f"{where} in {self.eval_seconds:.1f} s.")
         self.model_label.setToolTip(self.checkpoint_path or "")
 
         self.matrix.set_matrix(ev.confusion_matrix(), ev.classes)

@@ -228,7 +228,8 @@ class ModelPage(QWidget):
             self._show_custom_description()
         # Every preset fits without scrolling; the rest of the column explains the selected one.
         rows = self.presets.sizeHintForRow(0) * self.presets.topLevelItemCount()
-        self.presets.setMaximumHeight(rows + self.presets.header().sizeHint().height() + 2 * self.presets.frameWidth() + 4)
+        header = self.presets.header().sizeHint().height()
+        self.presets.setMaximumHeight(rows + header + 2 * self.presets.frameWidth() + 4)
 
     def recommended_preset(self) -> str:
         """The preset recommended for the loaded data (the one the command line trains without --model)."""
@@ -411,8 +412,8 @@ class ModelPage(QWidget):
             self.load_json(path)
 
     def _ask_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the architecture", str(Path.home() / self.session.file_name()),
-                                              "Model files (*.json)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save the architecture",
+                                              str(Path.home() / self.session.file_name()), "Model files (*.json)")
         if path:
             if not Path(path).suffix:
                 path += ".json"
