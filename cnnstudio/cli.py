@@ -288,11 +288,12 @@ def print_table(rows: list[list[str]], header: list[str]) -> None:
 def human_bytes(n: int | None) -> str:
     if not n:
         return "-"
+    size: float = n
     for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return str(n)
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return str(size)
 
 
 # -- datasets ---------------------------------------------------------------------------------------
@@ -327,7 +328,8 @@ def dataset_shape(name: str) -> tuple[tuple[int, int, int], int]:
         ds = load_dataset(name)
         return ds.input_shape, ds.num_classes
     info = dataset_info(name)
-    return tuple(info.input_shape), len(info.classes)
+    c, h, w = info.input_shape
+    return (c, h, w), len(info.classes)
 
 
 # -- models -----------------------------------------------------------------------------------------
@@ -743,6 +745,7 @@ def cmd_evaluate(args) -> int:
     model = model_from_checkpoint(ckpt).to(device).to(memory_format=torch.channels_last)
     pre = BatchPreprocessor(list(summary.mean), list(summary.std), device)
     ev = evaluate(model, ds.test_images, ds.test_labels, ds.classes, pre.normalise, device)
+    assert ev is not None  # evaluate returns None only when its `cancelled` callback, not given here, says so
     out = {"checkpoint": str(args.checkpoint), "dataset": ds.name, **ev.to_dict(top_misclassified=20)}
     if args.json:
         print_json(out)

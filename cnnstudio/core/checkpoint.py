@@ -14,7 +14,7 @@ import pickle
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from collections.abc import Callable
 
 from cnnstudio.core.bounded import fits, short_repr
@@ -22,11 +22,14 @@ from cnnstudio.core.errors import CheckpointError
 from cnnstudio.core.framing import FramingProfile
 from cnnstudio.core.torch_files import first_line, refusal_message, weight_dtypes, zip_unpack_problem
 
+if TYPE_CHECKING:
+    from torch import nn
+
 FORMAT = "cnnstudio-checkpoint"
 VERSION = 1
 
 
-def save_checkpoint(data: dict[str, Any], path: str | os.PathLike) -> Path:
+def save_checkpoint(data: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write to a temporary file beside `path`, fsync, then rename over it.
 
     A crash or kill at any moment leaves either the old file or the new one, never half of one.
@@ -77,7 +80,7 @@ def describe_write_failure(path: Path, exc: BaseException) -> str:
     return f"cannot save {path} ({reason}); {previous}"
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> dict[str, Any]:
     """Load a CNN Studio checkpoint, refusing anything else with a CheckpointError.
 
     Every field is checked (validate_checkpoint) before anyone builds a model from it, so a crafted or
@@ -90,7 +93,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict[
         if not path.is_file():
             raise CheckpointError(f"checkpoint not found: {path}")
         _check_archive(path)
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        data: dict[str, Any] = torch.load(path, map_location=map_location, weights_only=True)  # checked below
     except CheckpointError:
         raise
     except pickle.UnpicklingError as exc:
@@ -147,7 +150,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> None:
+def validate_checkpoint(data: Any, path: str | os.PathLike[str] = "checkpoint") -> None:
     """Check every field a caller relies on: type, range, and sizes before anything is allocated.
 
     Raises CheckpointError naming the first problem. The one place that decides what a usable
@@ -155,7 +158,7 @@ def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> No
     """
     import torch
 
-    def bad(what: str) -> None:
+    def bad(what: str) -> NoReturn:
         raise CheckpointError(f"{path} is not a usable CNN Studio checkpoint: {what}")
 
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -235,14 +238,14 @@ def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> No
                                   "the training that wrote it diverged. Train again with a lower learning rate.")
 
 
-def validate_resume_state(data: dict[str, Any], path: str | os.PathLike = "checkpoint") -> None:
+def validate_resume_state(data: dict[str, Any], path: str | os.PathLike[str] = "checkpoint") -> None:
     """The fields only a resumed run reads (optimizer, scaler and RNG states, the partial epoch): types and
     sizes checked before training starts, so a damaged one is refused in one line with nothing written,
     not met half-way into setup as torch's internal error. Shapes against the model are checked where
     the optimizer is restored (trainer)."""
     import torch
 
-    def bad(what: str) -> None:
+    def bad(what: str) -> NoReturn:
         raise CheckpointError(f"cannot continue from {path}: its saved training state is damaged ({what})")
 
     partial = data.get("epoch_partial")
@@ -300,7 +303,7 @@ def _is_int_list(value: Any) -> bool:
     return isinstance(value, list) and len(value) <= 1_000_000 and all(_is_int(v) for v in value)
 
 
-def _validate_framing(framing: Any, shape: Any, bad: Callable[[str], None]) -> None:
+def _validate_framing(framing: Any, shape: Any, bad: Callable[[str], NoReturn]) -> None:
     if framing is None:
         return
     if not isinstance(framing, dict) or not fits(framing, 1_000):
@@ -327,7 +330,7 @@ def _validate_framing(framing: Any, shape: Any, bad: Callable[[str], None]) -> N
         bad(f"'framing' is damaged ({'; '.join(problems)})")
 
 
-def _validate_spec_size(spec: Any, shape: tuple, num_classes: int, bad: Callable[[str], None]) -> None:
+def _validate_spec_size(spec: Any, shape: tuple[int, ...], num_classes: int, bad: Callable[[str], NoReturn]) -> None:
     """The spec must be valid for the input, and its model small enough to build: no allocation yet."""
     from cnnstudio.core.models.spec import infer_shapes
 
@@ -344,7 +347,8 @@ def _validate_spec_size(spec: Any, shape: tuple, num_classes: int, bad: Callable
         bad(f"one of its layers would output {largest:,} values per image (at most {MAX_ACTIVATION:,})")
 
 
-def _validate_state_fits(spec: Any, shape: tuple, num_classes: int, state: dict, bad: Callable[[str], None]) -> None:
+def _validate_state_fits(spec: Any, shape: tuple[int, ...], num_classes: int, state: dict[str, Any],
+                         bad: Callable[[str], NoReturn]) -> None:
     """Every weight the spec's model needs is there with its shape. Built on the meta device: shapes only,
     no memory, so this costs microseconds whatever the model's size."""
     import torch
@@ -395,10 +399,9 @@ class CheckpointSummary:
     @classmethod
     def of(cls, checkpoint: dict[str, Any]) -> CheckpointSummary:
         """From a checkpoint validate_checkpoint accepted."""
-        config = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
-        meta = checkpoint.get("meta") if isinstance(checkpoint.get("meta"), dict) else {}
-        meta_ds = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
-        spec = checkpoint.get("model_spec") if isinstance(checkpoint.get("model_spec"), dict) else {}
+        config = _section(checkpoint, "config")
+        meta_ds = _section(_section(checkpoint, "meta"), "dataset")
+        spec = _section(checkpoint, "model_spec")
         dataset_name = config.get("dataset") if isinstance(config.get("dataset"), str) else None
         title = meta_ds.get("title") if isinstance(meta_ds.get("title"), str) else None
         title = title or dataset_name or "its dataset"
@@ -419,17 +422,21 @@ class CheckpointSummary:
         return "x".join(map(str, self.input_shape))
 
 
+def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """data[key] when it is a dict, else an empty one (an old or foreign file may lack it)."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def dataset_of(checkpoint: dict[str, Any]) -> str | None:
     """What to load to get the data a checkpoint was trained on: a registered dataset by its name (its
     files' folder alone would lose the class names); a folder from where it was loaded when that still
     exists, else as the config gives it."""
     from cnnstudio.core.datasets.catalog import dataset_names
 
-    meta = checkpoint.get("meta") if isinstance(checkpoint.get("meta"), dict) else {}
-    meta_ds = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
-    source = meta_ds.get("source")
-    config = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
-    saved = config.get("dataset") if isinstance(config.get("dataset"), str) and config.get("dataset") else None
+    source = _section(_section(checkpoint, "meta"), "dataset").get("source")
+    dataset = _section(checkpoint, "config").get("dataset")
+    saved = dataset if isinstance(dataset, str) and dataset else None
     if saved and saved.strip().lower() in dataset_names():
         return saved
     if isinstance(source, str) and source and Path(source).exists():
@@ -459,13 +466,13 @@ def fit_problem(checkpoint: dict[str, Any], dataset: Any, *, same_names: bool = 
     return None
 
 
-def model_from_checkpoint(data: dict[str, Any]):
+def model_from_checkpoint(data: dict[str, Any]) -> nn.Sequential:
     """Rebuild the model from a loaded checkpoint with the one builder, weights loaded, in eval mode."""
     from cnnstudio.core.models.builder import build_model
 
     shape, num_classes = tuple(data["input_shape"]), len(data["classes"])
 
-    def bad(what: str) -> None:
+    def bad(what: str) -> NoReturn:
         raise CheckpointError(f"the checkpoint's weights do not fit its model spec: {what}")
 
     _validate_state_fits(data["model_spec"], shape, num_classes, data["model_state"], bad)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -47,11 +47,11 @@ class FramingProfile:
     description: str = ""
     stroke: float | None = None  # typical stroke width in pixels (line drawings), measured from the images
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> FramingProfile:
+    def from_dict(cls, data: dict[str, Any]) -> FramingProfile:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
