@@ -257,6 +257,7 @@ class TrainingRun(QObject):
     def start(self) -> TrainingRun:
         _active.add(self)
         self._started = True
+        assert self._thread is not None, "the thread is dropped only once it has finished"
         self._thread.start()
         return self
 

@@ -191,8 +191,9 @@ class DrawPage(ImageInputMixin, QWidget):
 
         # Right: the guess, the bars, what the model sees, which model (widgets/prediction_panel.py).
         self.panel = panel = PredictionPanel(TOP_K)
-        for name in ("headline", "bars", "prepared_view", "prepared_caption", "explain_label", "model_label"):
-            setattr(self, name, getattr(panel, name))
+        self.headline, self.bars, self.prepared_view = panel.headline, panel.bars, panel.prepared_view
+        self.prepared_caption, self.explain_label = panel.prepared_caption, panel.explain_label
+        self.model_label = panel.model_label
 
         body = QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)

@@ -432,7 +432,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
     # Pictures
     def grab_image(self, what: str) -> QImage:
         """A picture of "filters", "input", "heatmap" or "layer:<key>" (InspectContent.grab)."""
-        return self.content.grab(what, self.input_pixels)
+        return self.content.picture(what, self.input_pixels)
 
     def png_name(self, what: str) -> str:
         stem = Path(self.checkpoint_path or "model").parent.name or "model"
