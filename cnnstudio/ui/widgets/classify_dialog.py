@@ -114,7 +114,7 @@ class FolderResultModel(QAbstractTableModel):
 
 class ClassifyFolderDialog(QDialog):
     def __init__(self, session: FolderClassifier, predictor: Predictor, model_text: str,
-                 parent: QWidget | None = None, show_on_evaluate: Callable[[Any], None] | None = None):
+                 parent: QWidget | None = None, show_on_evaluate: Callable[[Any], object] | None = None):
         super().__init__(parent)
         self.setWindowTitle("Classify a folder")
         self.predictor = predictor
