@@ -400,8 +400,8 @@ class Trainer:
                                f"(epoch {epoch + 1}, step {b} of {run.steps_per_epoch})")
             # A recovery's factor scales the whole schedule, so one-cycle and cosine keep their shape.
             run.lr = cfg.lr * run.recovery.lr_factor * lr_factor(cfg.schedule, run.global_step, run.total_steps,
-                                                              run.steps_per_epoch, cfg.warmup_epochs,
-                                                              cfg.step_size, cfg.epochs)
+                                                                 run.steps_per_epoch, cfg.warmup_epochs,
+                                                                 cfg.step_size, cfg.epochs)
             for g in run.optimizer.param_groups:
                 g["lr"] = run.lr * g.get("lr_scale", 1.0)
             loss, logits = forward_loss(run, batches[b])
@@ -557,7 +557,7 @@ class Trainer:
             "epoch": epoch, "batch_in_epoch": batch_in_epoch, "global_step": run.global_step,
             "epoch_partial": dict(run.partial), "best_metric": run.best_metric, "best_epoch": run.best_epoch,
             "best_tiebreak": run.best_tiebreak, "bad_epochs": run.bad_epochs, "rng": rng,
-            "recovery": run.recovery.state() if run.guard is not None else None,
+            "recovery": run.guard.state() if run.guard is not None else None,
         }
 
     def _save(self, run: _RunState, name: str, payload: dict[str, Any]) -> Path:
