@@ -45,7 +45,8 @@ def _whole(text: str) -> int:
         shown = text if len(text) <= 40 else text[:37] + "..."
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{shown}'") from None
     if abs(value) > MAX_OPTION_INT:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_OPTION_INT:,}, got a {len(str(abs(value)))}-digit number")
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_OPTION_INT:,}, got a {len(str(abs(value)))}-digit number")
     return value
 
 
@@ -287,11 +288,12 @@ def print_table(rows: list[list[str]], header: list[str]) -> None:
 def human_bytes(n: int | None) -> str:
     if not n:
         return "-"
+    size: float = n
     for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return str(n)
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return str(size)
 
 
 # -- datasets ---------------------------------------------------------------------------------------
@@ -326,7 +328,8 @@ def dataset_shape(name: str) -> tuple[tuple[int, int, int], int]:
         ds = load_dataset(name)
         return ds.input_shape, ds.num_classes
     info = dataset_info(name)
-    return tuple(info.input_shape), len(info.classes)
+    c, h, w = info.input_shape
+    return (c, h, w), len(info.classes)
 
 
 # -- models -----------------------------------------------------------------------------------------
@@ -341,12 +344,12 @@ def cmd_models(args) -> int:
         if args.json:
             print_json({"name": spec.get("name", args.show), "input_shape": list(input_shape),
                         "total_params": report.total_params, "error": report.error,
-                        "layers": [layer_to_dict(l) for l in report.layers]})
+                        "layers": [layer_to_dict(layer) for layer in report.layers]})
             return 0 if report.ok else EXIT_ERROR
         print(printable(f"{spec.get('name', args.show)}: {spec.get('description', '')}"))  # a user's JSON
         print(f"input {'x'.join(map(str, input_shape))}, {classes} classes\n")
-        rows = [[str(l.index + 1), l.label, "x".join(map(str, l.out_shape)), f"{l.params:,}", l.arithmetic or ""]
-                for l in report.layers]
+        rows = [[str(layer.index + 1), layer.label, "x".join(map(str, layer.out_shape)), f"{layer.params:,}",
+                 layer.arithmetic or ""] for layer in report.layers]
         print_table(rows, ["#", "layer", "output", "params", "arithmetic"])
         print(f"\ntotal parameters: {report.total_params:,}")
         if not report.ok:
@@ -742,6 +745,7 @@ def cmd_evaluate(args) -> int:
     model = model_from_checkpoint(ckpt).to(device).to(memory_format=torch.channels_last)
     pre = BatchPreprocessor(list(summary.mean), list(summary.std), device)
     ev = evaluate(model, ds.test_images, ds.test_labels, ds.classes, pre.normalise, device)
+    assert ev is not None  # evaluate returns None only when its `cancelled` callback, not given here, says so
     out = {"checkpoint": str(args.checkpoint), "dataset": ds.name, **ev.to_dict(top_misclassified=20)}
     if args.json:
         print_json(out)

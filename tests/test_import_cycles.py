@@ -138,19 +138,9 @@ def describe(found: list[list[str]]) -> str:
     return "\n".join(" -> ".join(cycle) for cycle in found)
 
 
-# Edges still closing a cycle because their fix is in a module that another change of issue 30 rewrites;
-# finished after the typed seam lands (each entry says what removes it, and the test below fails once
-# the edge is gone, so the entry cannot outlive it).
-WAITING: dict[tuple[str, str], str] = {
-    # config.default_config forwards to recommend.default_config for ui/sessions/train_session.py and
-    # ui/pages/{data,model,train}_page.py and core/training/__init__.py: import it from recommend there,
-    # then delete the forwarding function.
-    ("cnnstudio.core.training.config", "cnnstudio.core.training.recommend"): "default_config's last callers",
-    # models/backbones.read_weights uses checkpoint's zip_unpack_problem, refusal_message and
-    # _weight_dtypes (checkpoint -> models.builder -> models.backbones -> checkpoint): move them to a
-    # module of their own (core/torch_files.py) that both import.
-    ("cnnstudio.core.models.backbones", "cnnstudio.core.checkpoint"): "the torch-file checks in checkpoint.py",
-}
+# Edges allowed to close a cycle while the change that removes them waits, each with what removes it
+# (the test below fails once the edge is gone, so an entry cannot outlive it). None wait now.
+WAITING: dict[tuple[str, str], str] = {}
 
 
 def package_graph() -> Graph:

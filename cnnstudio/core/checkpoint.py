@@ -8,25 +8,28 @@ loader refuses any pickle that would construct arbitrary objects, and so never r
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import pickle
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from collections.abc import Callable
 
 from cnnstudio.core.bounded import fits, short_repr
 from cnnstudio.core.errors import CheckpointError
 from cnnstudio.core.framing import FramingProfile
+from cnnstudio.core.torch_files import first_line, refusal_message, weight_dtypes, zip_unpack_problem
+
+if TYPE_CHECKING:
+    from torch import nn
 
 FORMAT = "cnnstudio-checkpoint"
 VERSION = 1
 
 
-def save_checkpoint(data: dict[str, Any], path: str | os.PathLike) -> Path:
+def save_checkpoint(data: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write to a temporary file beside `path`, fsync, then rename over it.
 
     A crash or kill at any moment leaves either the old file or the new one, never half of one.
@@ -73,11 +76,11 @@ def describe_write_failure(path: Path, exc: BaseException) -> str:
         return f"disk full while saving {path}; {previous}. Free some space, then continue from last.pt."
     if isinstance(exc, PermissionError):
         return f"cannot save {path}: permission denied; {previous}"
-    reason = getattr(exc, "strerror", None) or _first_line(exc)
+    reason = getattr(exc, "strerror", None) or first_line(exc)
     return f"cannot save {path} ({reason}); {previous}"
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> dict[str, Any]:
     """Load a CNN Studio checkpoint, refusing anything else with a CheckpointError.
 
     Every field is checked (validate_checkpoint) before anyone builds a model from it, so a crafted or
@@ -90,7 +93,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict[
         if not path.is_file():
             raise CheckpointError(f"checkpoint not found: {path}")
         _check_archive(path)
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        data: dict[str, Any] = torch.load(path, map_location=map_location, weights_only=True)  # checked below
     except CheckpointError:
         raise
     except pickle.UnpicklingError as exc:
@@ -98,14 +101,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict[
         if refused:
             # weights_only refuses globals it does not know: the file wanted to build arbitrary objects.
             raise CheckpointError(refused) from None
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt: {_first_line(exc)})") from None
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt: {first_line(exc)})") from None
     except PermissionError:
         raise CheckpointError(f"cannot read {path}: permission denied") from None
     except MemoryError:
         raise CheckpointError(f"{path} is too large to load into memory") from None
-    except Exception as exc:  # truncated zip, garbage bytes, a text file: the unpickler fails in many ways
+    except Exception as exc:  # noqa: BLE001 - truncated zip, garbage bytes, a text file: unpickling fails many ways
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: "
-                              f"{_first_line(exc)})") from None
+                              f"{first_line(exc)})") from None
     validate_checkpoint(data, path)
     return data
 
@@ -118,10 +121,6 @@ MAX_ACTIVATION = 256_000_000  # elements of one layer's output for one image
 MAX_SIDE = 8192
 MAX_CHANNELS = 64
 MAX_CLASSES = 100_000
-# torch.save writes its zip entries stored, not deflated: what a file unpacks to is about its size. A
-# file that unpacks to far more than it holds is a compression bomb.
-_MAX_UNPACK_RATIO = 4
-_UNPACK_SLACK = 16 * 2**20
 # Plain values (config, meta) counted as the tree they print as: a real run's config is a few hundred.
 MAX_PLAIN_NODES = 200_000
 _POLARITIES = ("light-on-dark", "dark-on-light", "natural")
@@ -143,35 +142,6 @@ def _check_archive(path: Path) -> None:
         raise CheckpointError(f"{path} {problem}")
 
 
-def zip_unpack_problem(path: Path) -> str | None:
-    """For a torch zip archive: why it cannot be read safely ("was refused: it unpacks to 40 GB from a
-    2 MB file", "is not readable (...)"), or None. Reads the archive's directory only."""
-    import zipfile
-
-    size = path.stat().st_size
-    try:
-        with zipfile.ZipFile(path) as archive:
-            declared = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        return f"is not a readable checkpoint (truncated or corrupt: {_first_line(exc)})"
-    if declared > _MAX_UNPACK_RATIO * size + _UNPACK_SLACK:
-        return f"was refused: it unpacks to {_gb(declared)} from a {_gb(size)} file, which no CNN Studio file does"
-    return None
-
-
-def refusal_message(path: str | os.PathLike, exc: BaseException, what: str) -> str | None:
-    """The one sentence for torch.load(weights_only=True) refusing a pickle that names code to run
-    (None when `exc` is another failure): said in CNN Studio's words, with the object it named."""
-    if not _is_weights_only_refusal(exc):
-        return None
-    return (f"{path} was refused: it is not a plain {what} and could run code when loaded "
-            f"(it asks for {_refusal_reason(exc)}); nothing in it was run")
-
-
-def _gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
-
-
 def _is_int(value: Any, low: int = 0, high: int = 2**62) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
@@ -180,7 +150,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> None:
+def validate_checkpoint(data: Any, path: str | os.PathLike[str] = "checkpoint") -> None:
     """Check every field a caller relies on: type, range, and sizes before anything is allocated.
 
     Raises CheckpointError naming the first problem. The one place that decides what a usable
@@ -188,7 +158,7 @@ def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> No
     """
     import torch
 
-    def bad(what: str) -> None:
+    def bad(what: str) -> NoReturn:
         raise CheckpointError(f"{path} is not a usable CNN Studio checkpoint: {what}")
 
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -256,7 +226,7 @@ def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> No
     for name, tensor in state.items():
         # Sparse, quantized or float8 tensors: no model this app builds has them, and torch lacks the
         # operations (isfinite, load_state_dict's copy) the checks below and the builder need.
-        if tensor.layout != torch.strided or tensor.dtype not in _weight_dtypes():
+        if tensor.layout != torch.strided or tensor.dtype not in weight_dtypes():
             kind = "sparse" if tensor.layout != torch.strided else str(tensor.dtype).replace("torch.", "")
             bad(f"weight '{_short_name(name)}' is a {kind} tensor, which CNN Studio models never hold")
     if not fits(data["model_spec"], MAX_PLAIN_NODES):
@@ -268,14 +238,14 @@ def validate_checkpoint(data: Any, path: str | os.PathLike = "checkpoint") -> No
                                   "the training that wrote it diverged. Train again with a lower learning rate.")
 
 
-def validate_resume_state(data: dict[str, Any], path: str | os.PathLike = "checkpoint") -> None:
+def validate_resume_state(data: dict[str, Any], path: str | os.PathLike[str] = "checkpoint") -> None:
     """The fields only a resumed run reads (optimizer, scaler and RNG states, the partial epoch): types and
     sizes checked before training starts, so a damaged one is refused in one line with nothing written,
     not met half-way into setup as torch's internal error. Shapes against the model are checked where
     the optimizer is restored (trainer)."""
     import torch
 
-    def bad(what: str) -> None:
+    def bad(what: str) -> NoReturn:
         raise CheckpointError(f"cannot continue from {path}: its saved training state is damaged ({what})")
 
     partial = data.get("epoch_partial")
@@ -314,7 +284,7 @@ def validate_resume_state(data: dict[str, Any], path: str | os.PathLike = "check
         for key, entry in state.items():
             if not _is_int(key) or not isinstance(entry, dict) or len(entry) > 64 or not all(
                     isinstance(k, str) and (v is None or _is_number(v) or isinstance(v, torch.Tensor)
-                                            and v.layout == torch.strided and v.dtype in _weight_dtypes())
+                                            and v.layout == torch.strided and v.dtype in weight_dtypes())
                     for k, v in entry.items()):
                 bad(f"the state of parameter {_short(key)} is not a set of named tensors or numbers")
     scaler = data.get("scaler_state")
@@ -333,7 +303,7 @@ def _is_int_list(value: Any) -> bool:
     return isinstance(value, list) and len(value) <= 1_000_000 and all(_is_int(v) for v in value)
 
 
-def _validate_framing(framing: Any, shape: Any, bad: Callable[[str], None]) -> None:
+def _validate_framing(framing: Any, shape: Any, bad: Callable[[str], NoReturn]) -> None:
     if framing is None:
         return
     if not isinstance(framing, dict) or not fits(framing, 1_000):
@@ -360,7 +330,7 @@ def _validate_framing(framing: Any, shape: Any, bad: Callable[[str], None]) -> N
         bad(f"'framing' is damaged ({'; '.join(problems)})")
 
 
-def _validate_spec_size(spec: Any, shape: tuple, num_classes: int, bad: Callable[[str], None]) -> None:
+def _validate_spec_size(spec: Any, shape: tuple[int, ...], num_classes: int, bad: Callable[[str], NoReturn]) -> None:
     """The spec must be valid for the input, and its model small enough to build: no allocation yet."""
     from cnnstudio.core.models.spec import infer_shapes
 
@@ -377,7 +347,8 @@ def _validate_spec_size(spec: Any, shape: tuple, num_classes: int, bad: Callable
         bad(f"one of its layers would output {largest:,} values per image (at most {MAX_ACTIVATION:,})")
 
 
-def _validate_state_fits(spec: Any, shape: tuple, num_classes: int, state: dict, bad: Callable[[str], None]) -> None:
+def _validate_state_fits(spec: Any, shape: tuple[int, ...], num_classes: int, state: dict[str, Any],
+                         bad: Callable[[str], NoReturn]) -> None:
     """Every weight the spec's model needs is there with its shape. Built on the meta device: shapes only,
     no memory, so this costs microseconds whatever the model's size."""
     import torch
@@ -406,43 +377,6 @@ def _short_name(name: str) -> str:
     return name if len(name) <= 80 else name[:77] + "..."
 
 
-@functools.lru_cache(maxsize=1)
-def _weight_dtypes() -> frozenset:
-    """The tensor dtypes a checkpoint's weights may have (torch is imported lazily in this module)."""
-    import torch
-
-    return frozenset({torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
-                      torch.int16, torch.int8, torch.uint8, torch.bool})
-
-
-def _is_weights_only_refusal(exc: BaseException) -> bool:
-    """torch's weights_only unpickler refusing a global, as opposed to bytes that are no pickle at all."""
-    # torch wraps every unpickling failure in "Weights only load failed"; only these name a refused object.
-    # Their wording changes between torch versions ("Unsupported global: GLOBAL os.system", "unsupported
-    # GLOBAL posix.system whose module posix is blocked"); what stays is the GLOBAL opcode it names. An
-    # "unsupported operand" alone is a byte that is no pickle opcode it allows: damage, not danger.
-    import re
-
-    return re.search(r"unsupported global|\bGLOBAL [A-Za-z_]", str(exc), re.IGNORECASE) is not None
-
-
-def _refusal_reason(exc: BaseException) -> str:
-    """What the refused pickle asked for, from torch's long weights_only message: the function or class
-    it names ("posix.system"), never torch's own wording."""
-    import re
-
-    text = str(exc)
-    match = re.search(r"GLOBAL ([A-Za-z_][\w.]*)", text)
-    if match:
-        return f"the Python object {match.group(1)[:120]}"
-    return "objects a plain file never needs"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
-
-
 @dataclass(frozen=True)
 class CheckpointSummary:
     """A loaded checkpoint as the pages, the CLI, inference and export read it, in one place (no .get() chains).
@@ -465,10 +399,9 @@ class CheckpointSummary:
     @classmethod
     def of(cls, checkpoint: dict[str, Any]) -> CheckpointSummary:
         """From a checkpoint validate_checkpoint accepted."""
-        config = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
-        meta = checkpoint.get("meta") if isinstance(checkpoint.get("meta"), dict) else {}
-        meta_ds = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
-        spec = checkpoint.get("model_spec") if isinstance(checkpoint.get("model_spec"), dict) else {}
+        config = _section(checkpoint, "config")
+        meta_ds = _section(_section(checkpoint, "meta"), "dataset")
+        spec = _section(checkpoint, "model_spec")
         dataset_name = config.get("dataset") if isinstance(config.get("dataset"), str) else None
         title = meta_ds.get("title") if isinstance(meta_ds.get("title"), str) else None
         title = title or dataset_name or "its dataset"
@@ -489,17 +422,21 @@ class CheckpointSummary:
         return "x".join(map(str, self.input_shape))
 
 
+def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """data[key] when it is a dict, else an empty one (an old or foreign file may lack it)."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def dataset_of(checkpoint: dict[str, Any]) -> str | None:
     """What to load to get the data a checkpoint was trained on: a registered dataset by its name (its
     files' folder alone would lose the class names); a folder from where it was loaded when that still
     exists, else as the config gives it."""
     from cnnstudio.core.datasets.catalog import dataset_names
 
-    meta = checkpoint.get("meta") if isinstance(checkpoint.get("meta"), dict) else {}
-    meta_ds = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
-    source = meta_ds.get("source")
-    config = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
-    saved = config.get("dataset") if isinstance(config.get("dataset"), str) and config.get("dataset") else None
+    source = _section(_section(checkpoint, "meta"), "dataset").get("source")
+    dataset = _section(checkpoint, "config").get("dataset")
+    saved = dataset if isinstance(dataset, str) and dataset else None
     if saved and saved.strip().lower() in dataset_names():
         return saved
     if isinstance(source, str) and source and Path(source).exists():
@@ -529,13 +466,13 @@ def fit_problem(checkpoint: dict[str, Any], dataset: Any, *, same_names: bool = 
     return None
 
 
-def model_from_checkpoint(data: dict[str, Any]):
+def model_from_checkpoint(data: dict[str, Any]) -> nn.Sequential:
     """Rebuild the model from a loaded checkpoint with the one builder, weights loaded, in eval mode."""
     from cnnstudio.core.models.builder import build_model
 
     shape, num_classes = tuple(data["input_shape"]), len(data["classes"])
 
-    def bad(what: str) -> None:
+    def bad(what: str) -> NoReturn:
         raise CheckpointError(f"the checkpoint's weights do not fit its model spec: {what}")
 
     _validate_state_fits(data["model_spec"], shape, num_classes, data["model_state"], bad)
@@ -543,6 +480,6 @@ def model_from_checkpoint(data: dict[str, Any]):
     try:
         model.load_state_dict(data["model_state"])
     except RuntimeError as exc:
-        raise CheckpointError(f"the checkpoint's weights do not fit its model spec: {_first_line(exc)}") from None
+        raise CheckpointError(f"the checkpoint's weights do not fit its model spec: {first_line(exc)}") from None
     model.eval()
     return model

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -47,23 +47,25 @@ class FramingProfile:
     description: str = ""
     stroke: float | None = None  # typical stroke width in pixels (line drawings), measured from the images
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> FramingProfile:
+    def from_dict(cls, data: dict[str, Any]) -> FramingProfile:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def mnist_profile(description: str = "light digit on dark, fitted into 20x20, centred by centre of mass in 28x28") -> FramingProfile:
+def mnist_profile(
+        description: str = "light digit on dark, fitted into 20x20, centred by centre of mass in 28x28",
+) -> FramingProfile:
     return FramingProfile(28, 28, 1, polarity="light-on-dark", fit="box", box=20, centering="mass",
                           description=description)
 
 
 def natural_profile(height: int, width: int, channels: int) -> FramingProfile:
-    return FramingProfile(height, width, channels, polarity="natural", fit="cover", box=None,
-                          centering="box", description=f"picture scaled to cover {width}x{height}, cropped around its subject")
+    return FramingProfile(height, width, channels, polarity="natural", fit="cover", box=None, centering="box",
+                          description=f"picture scaled to cover {width}x{height}, cropped around its subject")
 
 
 def describe_preparation(framing: FramingProfile, inverted: bool) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -21,6 +21,9 @@ from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.preparation import (CONTENT_THRESHOLD, MAX_IMAGE_PIXELS, PreparedImage, open_image,
                                         prepare_image, to_float_gray)
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = ["CONTENT_THRESHOLD", "MAX_IMAGE_PIXELS", "Prediction", "PreparedImage", "Predictor", "open_image",
            "prepare_image", "to_float_gray"]
 
@@ -28,7 +31,7 @@ __all__ = ["CONTENT_THRESHOLD", "MAX_IMAGE_PIXELS", "Prediction", "PreparedImage
 class Predictor:
     """A trained model ready for single images: loaded once, evaluated on the CPU by default."""
 
-    def __init__(self, checkpoint: dict[str, Any] | str | os.PathLike, device: str = "cpu"):
+    def __init__(self, checkpoint: dict[str, Any] | str | os.PathLike[str], device: str = "cpu"):
         import torch
 
         from cnnstudio.core.checkpoint import (CheckpointSummary, load_checkpoint, model_from_checkpoint,
@@ -50,7 +53,7 @@ class Predictor:
         # The trainer's own normalisation, so a prediction sees exactly what training saw.
         self._pre = BatchPreprocessor(list(summary.mean), list(summary.std), self.device, channels_last=False)
 
-    def normalise(self, pixels_u8):
+    def normalise(self, pixels_u8: torch.Tensor) -> torch.Tensor:
         """uint8 (N, C, H, W) tensor -> the model's float input, as the trainer normalises."""
         return self._pre.normalise(pixels_u8.to(self.device))
 

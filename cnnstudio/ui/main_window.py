@@ -160,9 +160,12 @@ class MainWindow(QMainWindow):
 
     def _connect_pages(self) -> None:
         """Cross-page actions are signals wired here; pages never look each other up."""
-        pages = self.pages
+        # A page is its own class, or the PlaceholderPage shown when it failed to build: hasattr says which.
+        pages: dict[str, Any] = self.pages
         evaluate, inspect = pages.get("evaluate"), pages.get("inspect")
-        train, draw = pages.get("train"), pages.get("draw")
+        # hasattr(None, ...) is False, so a missing train or draw page needs no check of its own.
+        train: Any = pages.get("train")
+        draw: Any = pages.get("draw")
         if evaluate is not None and inspect is not None and hasattr(evaluate, "inspectRequested"):
             def inspect_test_image(index: int) -> None:
                 inspect.show_test_sample(index)
@@ -181,7 +184,7 @@ class MainWindow(QMainWindow):
                 lambda index, mode: model.set_layer_param(index, "train", mode))
 
     def _connect_proposal(self) -> None:
-        model = self.pages.get("model")
+        model: Any = self.pages.get("model")  # the ModelPage, or a PlaceholderPage (checked below)
         if model is None or not hasattr(model, "proposalChanged"):
             return
         bar = self.proposal_bar
@@ -238,10 +241,10 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda checked=False, k=key: self.show_page(k))
             view_menu.addAction(action)
         help_menu = self.menuBar().addMenu("&Help")
-        keys = QAction("&Keyboard shortcuts", self)
-        keys.setShortcut(QKeySequence("F1"))
-        keys.triggered.connect(self.show_shortcuts)
-        help_menu.addAction(keys)
+        shortcuts = QAction("&Keyboard shortcuts", self)
+        shortcuts.setShortcut(QKeySequence("F1"))
+        shortcuts.triggered.connect(self.show_shortcuts)
+        help_menu.addAction(shortcuts)
         docs = QAction("&Documentation", self)
         docs.triggered.connect(self.open_documentation)
         help_menu.addAction(docs)
@@ -406,7 +409,7 @@ class MainWindow(QMainWindow):
             import pyqtgraph
 
             pg_version = pyqtgraph.__version__
-        except Exception:
+        except Exception:  # noqa: BLE001 - the About box shows "n/a" for a pyqtgraph that fails to import
             pg_version = "n/a"
         return (f"<h3>CNN Studio {__version__}</h3>"
                 "<p>Train and understand convolutional networks, without writing code.</p>"

@@ -3,17 +3,18 @@
 Wiring is the canonical one (field notes, pitfall 2): a parentless QObject worker is moved to a
 QThread; thread.started -> worker.run; worker.finished -> thread.quit (a direct connection: see
 TrainingRun) and worker.deleteLater. Python owns the QThread, so instead of thread.deleteLater the
-TrainingRun waits for the finished thread and then drops its last reference (see _on_thread_finished). A TrainingRun (living on the GUI thread) owns both and keeps
-itself referenced in a module registry until the thread has ended, so neither Python nor Qt can
-destroy a running QThread.
+TrainingRun waits for the finished thread and then drops its last reference (see _on_thread_finished).
+A TrainingRun (living on the GUI thread) owns both and keeps itself referenced in a module registry
+until the thread has ended, so neither Python nor Qt can destroy a running QThread.
 
 The trainer calls its on_event callback on the worker thread. The worker emits the core's own event
-dataclasses (plain numbers, never tensors) as Qt signals; Qt queues them to the GUI thread. Step events come about 50 per epoch
-and, on a fast GPU, hundreds per second, so they are coalesced: they are collected in a list and
-emitted together at most every 100 ms (<= 10 GUI updates per second). Nothing is dropped -- the charts
-need every point to match metrics.json -- and the latest step always arrives: a pending batch is
-flushed before every epoch, log and finished event, and whenever the trainer checks for a pause at
-the start of a batch once the interval has passed (so a slow step or a pause never leaves it stuck).
+dataclasses (plain numbers, never tensors) as Qt signals; Qt queues them to the GUI thread. Step
+events come about 50 per epoch and, on a fast GPU, hundreds per second, so they are coalesced: they are
+collected in a list and emitted together at most every 100 ms (<= 10 GUI updates per second). Nothing
+is dropped -- the charts need every point to match metrics.json -- and the latest step always arrives:
+a pending batch is flushed before every epoch, log and finished event, and whenever the trainer checks
+for a pause at the start of a batch once the interval has passed (so a slow step or a pause never
+leaves it stuck).
 
 Every run carries a generation number; a page ignores signals from any run but its current one,
 so late signals of a finished or abandoned run cannot touch the next.
@@ -144,7 +145,7 @@ class TrainingWorker(QObject):
             if result.status == "failed":
                 self.failed.emit(gen, result.message or "training failed", "")
             self.done.emit(gen, result)
-        except Exception as exc:  # a bug in the worker or the trainer: say so, never die silently
+        except Exception as exc:  # noqa: BLE001 - a bug in the worker or the trainer: say so, never die silently
             details = traceback.format_exc()
             message = f"Training stopped unexpectedly: {type(exc).__name__}: {exc}"
             self._flush()
@@ -256,6 +257,7 @@ class TrainingRun(QObject):
     def start(self) -> TrainingRun:
         _active.add(self)
         self._started = True
+        assert self._thread is not None, "the thread is dropped only once it has finished"
         self._thread.start()
         return self
 

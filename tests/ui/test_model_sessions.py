@@ -70,7 +70,7 @@ def test_a_prediction_is_one_frozen_value(shapes_checkpoint, shapes_dataset):
 
 # -- Model ------------------------------------------------------------------------------------------------
 def test_model_session_starts_on_the_recommended_preset_and_follows_the_data(qtbot, state, shapes_dataset):
-    from cnnstudio.core.training.config import default_config
+    from cnnstudio.core.training.recommend import default_config
     from cnnstudio.ui.sessions.model_session import ModelSession
 
     session = ModelSession(state)
@@ -113,7 +113,7 @@ def test_model_session_edits_make_the_spec_the_users_own(qtbot, shapes_state):
 
 
 def test_model_session_proposes_the_recommended_model_and_remembers_keep(qtbot, shapes_state, shapes_dataset):
-    from cnnstudio.core.training.config import default_config
+    from cnnstudio.core.training.recommend import default_config
     from cnnstudio.ui.sessions.model_session import ModelSession
 
     state = shapes_state

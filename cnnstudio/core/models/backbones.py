@@ -114,7 +114,7 @@ def read_weights(arch: str, path: str | os.PathLike[str]) -> dict[str, Any]:
 
     import torch
 
-    from cnnstudio.core.checkpoint import _weight_dtypes, refusal_message, zip_unpack_problem
+    from cnnstudio.core.torch_files import refusal_message, weight_dtypes, zip_unpack_problem
 
     path = Path(path)
     title = BACKBONES[arch].title
@@ -164,7 +164,7 @@ def read_weights(arch: str, path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CNNStudioError(f"{path.name} does not fit {title}: {what}")
     for key, want in needed.items():
         have = state[key]
-        if have.layout != torch.strided or have.dtype not in _weight_dtypes():
+        if have.layout != torch.strided or have.dtype not in weight_dtypes():
             raise CNNStudioError(f"{path.name} does not fit {title}: '{_name(key)}' is a "
                                  f"{'sparse' if have.layout != torch.strided else have.dtype} tensor")
         if tuple(have.shape) != tuple(want.shape):

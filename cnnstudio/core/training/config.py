@@ -215,17 +215,6 @@ def augmentation_text(aug: Augmentation | None) -> str:
 BUILT_IN = ("mnist", "kmnist", "fashion-mnist", "cifar10", "shapes")
 
 
-def default_config(dataset: str, model: str | None = None, data: Any = None, spec: dict[str, Any] | None = None,
-                   epochs: int | None = None) -> TrainConfig:
-    """Kept here only for the modules that still import it from config; the defaults are
-    cnnstudio.core.training.recommend.default_config. Importing recommend (which imports this module)
-    from a function is the one import cycle left in the core: tests/test_import_cycles.py lists it, to
-    be removed with this function once those callers import it from recommend."""
-    from cnnstudio.core.training.recommend import default_config as recommended
-
-    return recommended(dataset, model, data, spec, epochs)
-
-
 def data_config(dataset: str, model: str | None = None) -> TrainConfig:
     """The recipe tuned for a built-in dataset (or cautious defaults for a folder not loaded yet), before
     the model's traits adapt it (cnnstudio.core.training.recipes)."""

@@ -17,7 +17,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from collections.abc import Callable, Iterator
 
 import torch
@@ -48,6 +48,9 @@ from cnnstudio.core.training.events import (EpochEvent, FinishedEvent, LogEvent,
                                             StartedEvent, StepEvent)
 from cnnstudio.core.training.recovery import MAX_RECOVERIES, RecoveryGuard, chance_loss, floor_loss, stuck_threshold
 from cnnstudio.core.training.schedule import lr_factor
+
+if TYPE_CHECKING:
+    from cnnstudio.core.training.features import FeatureBatches
 
 EventCallback = Callable[[Any], None]
 
@@ -89,7 +92,8 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, *, dataset: Dataset | None = None,
-                 run_dir: str | os.PathLike | None = None, resume_from: str | os.PathLike | None = None,
+                 run_dir: str | os.PathLike[str] | None = None,
+                 resume_from: str | os.PathLike[str] | None = None,
                  on_event: EventCallback | None = None, control: RunControl | None = None):
         self.config = config
         self.dataset = dataset
@@ -138,7 +142,7 @@ class Trainer:
             result = self._run()
         except CNNStudioError as exc:
             result = self._fail(str(exc))
-        except Exception as exc:  # an internal bug: report it clearly, keep the details in train.log
+        except Exception as exc:  # noqa: BLE001 - an internal bug: report it clearly, keep the details in train.log
             detail = traceback.format_exc()
             self._write_log(detail)
             result = self._fail(f"training failed unexpectedly: {type(exc).__name__}: {exc}")
@@ -151,6 +155,7 @@ class Trainer:
         """Create and lock the run folder before anything is written into it: one training per folder, and
         never a new run over a finished one (core/run_lock.py). Held until run() returns."""
         if self._lock is None and self.dist.is_main:
+            assert self.run_dir is not None, "both callers set run_dir before claiming it"
             _make_run_folder(self.run_dir)
             self._lock = claim_run_folder(self.run_dir, self.resume_from)
 
@@ -162,6 +167,7 @@ class Trainer:
             return False
         if self.resume_from is None:
             return True
+        assert self.run_dir is not None, "a held lock is on run_dir"
         try:
             previous = (load_result(self.run_dir) or {}).get("status")
         except CNNStudioError:
@@ -283,7 +289,11 @@ class Trainer:
                                       progress=self._weights_progress, cancel=lambda: self.control.stop_requested):
             self.emit(LogEvent(note))
 
-        device = self.dist.device if self.dist.enabled else resolve_device(cfg.device)
+        if self.dist.enabled:
+            assert self.dist.device is not None, "init_from_env sets the device of a distributed run"
+            device = self.dist.device
+        else:
+            device = resolve_device(cfg.device)
         precision = resolve_precision(cfg.precision, device)
         threads = configure_threads(device)
         if device.type == "cuda":
@@ -389,9 +399,9 @@ class Trainer:
                 raise _Stopped(f"stopped by the user at step {run.global_step:,} of {run.total_steps:,} "
                                f"(epoch {epoch + 1}, step {b} of {run.steps_per_epoch})")
             # A recovery's factor scales the whole schedule, so one-cycle and cosine keep their shape.
-            run.lr = cfg.lr * run.guard.lr_factor * lr_factor(cfg.schedule, run.global_step, run.total_steps,
-                                                              run.steps_per_epoch, cfg.warmup_epochs,
-                                                              cfg.step_size, cfg.epochs)
+            run.lr = cfg.lr * run.recovery.lr_factor * lr_factor(cfg.schedule, run.global_step, run.total_steps,
+                                                                 run.steps_per_epoch, cfg.warmup_epochs,
+                                                                 cfg.step_size, cfg.epochs)
             for g in run.optimizer.param_groups:
                 g["lr"] = run.lr * g.get("lr_scale", 1.0)
             loss, logits = forward_loss(run, batches[b])
@@ -427,9 +437,9 @@ class Trainer:
                 self.emit(StepEvent(epoch + 1, cfg.epochs, b + 1, run.steps_per_epoch, run.global_step,
                                     run.total_steps, loss_sum / max(1, seen), correct / max(1, seen), run.lr,
                                     run.rate, images_left / max(1e-9, run.rate), elapsed))
-                if b + 1 < run.steps_per_epoch and run.guard.snapshot_due(run.global_step, steps["loss"][-1]):
+                if b + 1 < run.steps_per_epoch and run.recovery.snapshot_due(run.global_step, steps["loss"][-1]):
                     run.partial["seconds"] = prior_seconds + time.perf_counter() - epoch_start - epoch_paused
-                    run.guard.take(run, epoch, b + 1, self.history)
+                    run.recovery.take(run, epoch, b + 1, self.history)
                 loss_acc.zero_()
                 correct_acc.zero_()
                 seen_acc = 0
@@ -439,13 +449,13 @@ class Trainer:
         run.epoch_seconds = prior_seconds + time.perf_counter() - epoch_start - epoch_paused
 
     def _check_step_loss(self, run: _RunState, step_loss: float, epoch: int, batch: int) -> None:
-        problem = run.guard.step_problem(step_loss, run.global_step)
+        problem = run.recovery.step_problem(step_loss, run.global_step)
         if problem is not None:
             what, stuck = problem
             raise _Diverged(f"the training loss {what} at epoch {epoch + 1}, step {batch + 1}", run.global_step,
                             stuck)
 
-    def _recovery_guard(self, run: _RunState, ckpt: dict | None) -> RecoveryGuard:
+    def _recovery_guard(self, run: _RunState, ckpt: dict[str, Any] | None) -> RecoveryGuard:
         """The run's recovery (training/recovery.py), with a first snapshot: the state it starts from."""
         cfg, ds = run.cfg, run.ds
         chance = chance_loss(run.train_y, ds.num_classes, cfg.label_smoothing, balanced=cfg.class_weights)
@@ -464,7 +474,7 @@ class Trainer:
     def _recover(self, run: _RunState, problem: _Diverged) -> int:
         """Go back to the last good state with a lower learning rate; return the epoch to go on with.
         Without recovery (or after the last one allowed) the run stops with the clear message."""
-        guard = run.guard
+        guard = run.recovery
         if not guard.can_recover():
             raise TrainingError(self._diverged(problem.what, stuck=problem.stuck))
         record = guard.recover(run, self.history, problem.what, problem.step)
@@ -488,8 +498,8 @@ class Trainer:
         train_acc = partial["correct"] / max(1, partial["seen"])
         val_loss = val_acc = None
         if run.val_x.shape[0]:
-            ev = self._evaluate(run.head if run.head is not None else run.model, run.val_x, run.val_y, run.pre, run.device, run.amp_dtype,
-                                run.ds.classes)
+            ev = self._evaluate(run.head if run.head is not None else run.model, run.val_x, run.val_y, run.pre,
+                                run.device, run.amp_dtype, run.ds.classes)
             val_loss, val_acc = ev.loss, ev.accuracy
             if not math.isfinite(val_loss):
                 raise _Diverged(f"the validation loss became {'NaN' if math.isnan(val_loss) else 'infinite'} "
@@ -513,7 +523,8 @@ class Trainer:
         h["seconds"].append(run.epoch_seconds)
         h["samples_per_second"].append(partial["seen"] / max(1e-9, run.epoch_seconds))
         if len(h.get("time", ())) == len(h["epoch"]) - 1:
-            h.setdefault("time", []).append(round(run.time_offset + time.perf_counter() - run.clock_start - run.paused_total, 3))
+            elapsed = run.time_offset + time.perf_counter() - run.clock_start - run.paused_total
+            h.setdefault("time", []).append(round(elapsed, 3))
         run.partial = {"loss_sum": 0.0, "correct": 0, "seen": 0}
         payload = self._payload(run, epoch + 1, 0)
         last = self._save(run, "last.pt", payload)
@@ -523,8 +534,8 @@ class Trainer:
             write_json_atomic(run.run_dir / "metrics.json", self.history)
         self.emit(EpochEvent(epoch + 1, cfg.epochs, train_loss, train_acc, val_loss, val_acc, run.lr,
                              run.epoch_seconds, h["samples_per_second"][-1], is_best, str(last)))
-        if run.guard.enabled and run.guard.good(h["steps"]["loss"][-1] if h["steps"]["loss"] else train_loss):
-            run.guard.take(run, epoch + 1, 0, h)  # each epoch's end is a state to go back to
+        if run.recovery.enabled and run.recovery.good(h["steps"]["loss"][-1] if h["steps"]["loss"] else train_loss):
+            run.recovery.take(run, epoch + 1, 0, h)  # each epoch's end is a state to go back to
         if cfg.early_stopping_patience and run.bad_epochs >= cfg.early_stopping_patience and epoch + 1 < cfg.epochs:
             return (f"stopped early after epoch {epoch + 1}: {cfg.monitor} did not improve for "
                     f"{plural(run.bad_epochs, 'epoch')} (best at epoch {run.best_epoch})")
@@ -533,7 +544,7 @@ class Trainer:
     def _payload(self, run: _RunState, epoch: int, batch_in_epoch: int) -> dict[str, Any]:
         """The checkpoint: self-describing model, and every state a resume needs to continue bit for bit."""
         ds, device = run.ds, run.device
-        rng = {"torch": torch.get_rng_state(), "aug": run.aug_gen.get_state()}
+        rng: dict[str, Any] = {"torch": torch.get_rng_state(), "aug": run.aug_gen.get_state()}
         if device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {
@@ -625,12 +636,19 @@ class Trainer:
         self.log(f"features only: {total:,} pictures through {type(backbone).__name__} {backbone.arch} in "
                  f"{time.perf_counter() - start:.1f} s ({hits:,} from the cache); the head trains on them"
                  + ("; augmentation is not used in this mode" if run.cfg.augment.enabled else ""))
+        assert isinstance(run.model, torch.nn.Sequential), "a features-only model is a Sequential"
         run.head = run.model[1:]  # the same modules: the head's steps are the whole model's
+        assert isinstance(run.pre, BatchPreprocessor), "the pictures' preprocessor, set when the run was prepared"
         run.image_pre, run.pre = run.pre, FeatureBatches()
         run.ddp_model = self.dist.wrap(run.head)
 
-    def _evaluate(self, model, images, labels, pre, device, amp_dtype, classes) -> Evaluation:
-        return evaluate(model, images, labels, classes, pre.normalise, device, amp_dtype, self.config.eval_batch_size)
+    def _evaluate(self, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                  pre: BatchPreprocessor | FeatureBatches, device: torch.device, amp_dtype: torch.dtype | None,
+                  classes: list[str]) -> Evaluation:
+        result = evaluate(model, images, labels, classes, pre.normalise, device, amp_dtype,
+                          self.config.eval_batch_size)
+        assert result is not None, "evaluate returns None only when cancelled, and no `cancelled` is given"
+        return result
 
 
 def forward_loss(run: _RunState, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -675,7 +693,7 @@ class _RunState:
 
     cfg: TrainConfig
     ds: Dataset
-    spec: dict
+    spec: dict[str, Any]
     device: torch.device
     precision: str
     amp_dtype: Any
@@ -684,7 +702,7 @@ class _RunState:
     ddp_model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scaler: Any
-    pre: BatchPreprocessor
+    pre: BatchPreprocessor | FeatureBatches  # FeatureBatches once features-only training starts
     train_idx: torch.Tensor
     train_x: torch.Tensor
     train_y: torch.Tensor
@@ -692,7 +710,7 @@ class _RunState:
     val_y: torch.Tensor
     aug_gen: torch.Generator
     run_dir: Path = Path()
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
     steps_per_epoch: int = 1
     total_steps: int = 1
     log_every: int = 1
@@ -700,7 +718,7 @@ class _RunState:
     start_epoch: int = 0
     start_batch: int = 0
     global_step: int = 0
-    partial: dict = field(default_factory=lambda: {"loss_sum": 0.0, "correct": 0, "seen": 0})
+    partial: dict[str, Any] = field(default_factory=lambda: {"loss_sum": 0.0, "correct": 0, "seen": 0})
     best_metric: float | None = None
     best_tiebreak: float | None = None  # decides between epochs whose best_metric ties (see _improves)
     best_epoch: int = 0
@@ -719,6 +737,12 @@ class _RunState:
     rate: float | None = None  # images/s, smoothed over the step events: what the GUI shows and the ETA uses
     x: Any = None  # the batch in flight, dropped on out-of-memory so the cache can be emptied
     y: Any = None
+
+    @property
+    def recovery(self) -> RecoveryGuard:
+        """The run's recovery guard: Trainer._prepare sets it before the first step."""
+        assert self.guard is not None, "the run's recovery guard is set when the run is prepared"
+        return self.guard
 
     @property
     def n_train(self) -> int:
@@ -771,12 +795,13 @@ def _check_optimizer_shapes(optimizer: torch.optim.Optimizer) -> None:
                                      f"{list(param.shape)}")
 
 
-def _rows_on(images, index: torch.Tensor, device: torch.device):
+def _rows_on(images: torch.Tensor, index: torch.Tensor, device: torch.device) -> torch.Tensor:
     """The rows of a dataset's pictures a run trains or validates on: copied to the device once (the fast
     path: batches are then gathered there), or for a folder larger than memory a view of the picture
     cache that reads each batch from disk, so memory stays bounded whatever the folder's size."""
     if isinstance(images, DiskImages):
-        return images.subset(index)
+        # A DiskImages view stands in for the tensor, as it does in Dataset.train_images.
+        return cast(torch.Tensor, images.subset(index))
     return images[index].to(device)
 
 
@@ -792,7 +817,8 @@ def _make_run_folder(run_dir: Path) -> None:
         raise CNNStudioError(f"cannot write into the run folder {run_dir}: permission denied")
 
 
-def _merge_partial(partial: dict, loss_acc, correct_acc, seen_acc: int) -> dict:
+def _merge_partial(partial: dict[str, Any], loss_acc: torch.Tensor, correct_acc: torch.Tensor,
+                   seen_acc: int) -> dict[str, Any]:
     return {"loss_sum": partial["loss_sum"] + float(loss_acc), "correct": partial["correct"] + int(correct_acc),
             "seen": partial["seen"] + seen_acc}
 
@@ -803,14 +829,15 @@ def _weights_finite(model: torch.nn.Module) -> bool:
     return not sums or bool(torch.isfinite(torch.stack(sums)).all())
 
 
-def _monitor_value(monitor: str, val_loss, val_acc, train_loss, train_acc) -> float:
+def _monitor_value(monitor: str, val_loss: float | None, val_acc: float | None, train_loss: float,
+                   train_acc: float) -> float:
     """Higher is better. Without a validation split, fall back to the training numbers."""
     if monitor == "val_loss":
         return -(val_loss if val_loss is not None else train_loss)
     return val_acc if val_acc is not None else train_acc
 
 
-def _tiebreak_value(monitor: str, val_loss) -> float | None:
+def _tiebreak_value(monitor: str, val_loss: float | None) -> float | None:
     """Higher is better: the validation loss, negated, decides between epochs of equal accuracy. None
     when the loss is the metric itself, and without a validation split (the training loss would only
     ever prefer the most overfitted epoch)."""
@@ -833,13 +860,13 @@ def _improves(metric: float, tiebreak: float | None, best: float | None, best_ti
     return metric == best and tiebreak is not None and best_tiebreak is not None and tiebreak > best_tiebreak
 
 
-def _best(values: list) -> float | None:
+def _best(values: list[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
     return max(vals) if vals else None
 
 
-def _mean_rate(history: dict) -> float | None:
-    rates = history["samples_per_second"]
+def _mean_rate(history: dict[str, Any]) -> float | None:
+    rates: list[float] = history["samples_per_second"]
     return sum(rates) / len(rates) if rates else None
 
 
@@ -858,15 +885,18 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module, device: torch.devic
     # A pretrained backbone that learns whole ("all") learns at a tenth of the head's rate: large steps
     # would wash out what ImageNet taught it before the new head has settled.
     slow = {id(p) for b in backbones_in(model) if b.train_mode == "all" for p in b.parameters()}
-    groups = []
+    groups: list[dict[str, Any]] = []
     for scale in (1.0, BACKBONE_LR_SCALE):
-        decay, no_decay = [], []
+        decay: list[torch.nn.Parameter] = []
+        no_decay: list[torch.nn.Parameter] = []
         for p in model.parameters():
             if p.requires_grad and (id(p) in slow) == (scale != 1.0):
                 (no_decay if p.ndim <= 1 else decay).append(p)
         groups += [{"params": decay, "weight_decay": cfg.weight_decay, "lr_scale": scale},
                    {"params": no_decay, "weight_decay": 0.0, "lr_scale": scale}]
     groups = [dict(g, lr=cfg.lr * g["lr_scale"]) for g in groups if g["params"]]
+    cls: Callable[..., torch.optim.Optimizer]
+    kwargs: dict[str, Any]
     if cfg.optimizer == "sgd":
         cls, kwargs = torch.optim.SGD, {"momentum": cfg.momentum, "nesterov": cfg.nesterov and cfg.momentum > 0}
     else:
@@ -879,7 +909,7 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module, device: torch.devic
         return cls(groups, lr=cfg.lr, foreach=True, **kwargs)
 
 
-def train(config: TrainConfig, **kwargs) -> RunResult:
+def train(config: TrainConfig, **kwargs: Any) -> RunResult:
     """Convenience: build a Trainer and run it."""
     return Trainer(config, **kwargs).run()
 

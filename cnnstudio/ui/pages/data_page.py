@@ -22,7 +22,8 @@ from PySide6.QtWidgets import QFileDialog, QFrame, QGridLayout, QGroupBox, QScro
 
 from cnnstudio.core.datasets import DatasetInfo, info_from_dataset, list_datasets
 from cnnstudio.core.datasets.catalog import human_size
-from cnnstudio.core.training.config import Augmentation, default_config
+from cnnstudio.core.training.config import Augmentation
+from cnnstudio.core.training.recommend import default_config
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.sessions.data_session import DataSession, SamplePicker
 from cnnstudio.ui.tasks import Task
@@ -82,8 +83,12 @@ class DataPage(QWidget):
         else:
             # Start after the window is on screen: the load imports torch, and that import would
             # hold the GIL while the other pages are still being built.
-            QTimer.singleShot(0, lambda: self.state.dataset is None and not self.is_loading()
-                              and self.load(self.state.dataset_name))
+            QTimer.singleShot(0, self._load_remembered)
+
+    def _load_remembered(self) -> None:
+        """The dataset of the last session, unless one was loaded or a load started meanwhile."""
+        if self.state.dataset is None and not self.is_loading():
+            self.load(self.state.dataset_name)
 
     # ---------------------------------------------------------------------------------------------
     # layout
@@ -117,9 +122,10 @@ class DataPage(QWidget):
 
     def _build_choose_box(self) -> QGroupBox:
         self.choose_box = box = ChooseBox()
-        for name in ("datasets", "details", "download_button", "open_button", "download_row", "loading_row",
-                     "banner", "report"):
-            setattr(self, name, getattr(box, name))
+        self.datasets, self.details = box.datasets, box.details
+        self.download_button, self.open_button = box.download_button, box.open_button
+        self.download_row, self.loading_row = box.download_row, box.loading_row
+        self.banner, self.report = box.banner, box.report
         self.report_label, self.skipped_toggle, self.skipped_list = (self.report.report_label,
                                                                      self.report.skipped_toggle,
                                                                      self.report.skipped_list)
@@ -144,8 +150,9 @@ class DataPage(QWidget):
 
     def _build_augment_box(self) -> QGroupBox:
         self.augment_box = box = AugmentBox()
-        for name in ("aug_panel", "redraw_button", "reset_aug_button", "aug_caption", "aug_preview"):
-            setattr(self, name, getattr(box, name))
+        self.aug_panel, self.redraw_button, self.reset_aug_button = (box.aug_panel, box.redraw_button,
+                                                                     box.reset_aug_button)
+        self.aug_caption, self.aug_preview = box.aug_caption, box.aug_preview
         self.aug_panel.changed.connect(self._on_augmentation_changed)
         self.redraw_button.clicked.connect(self.redraw_augmentation)
         self.reset_aug_button.clicked.connect(self.reset_augmentation)
@@ -158,7 +165,7 @@ class DataPage(QWidget):
         """Re-read which registered datasets are on disk (torch-free, a few file checks)."""
         try:
             infos = list_datasets()
-        except Exception as exc:  # a broken data folder must not take the page down
+        except Exception as exc:  # noqa: BLE001 - a broken data folder must not take the page down
             self._error("Could not list the datasets", str(exc))
             return
         self.datasets.set_infos(infos)
@@ -242,7 +249,8 @@ class DataPage(QWidget):
 
     def _on_loaded(self, key: str, dataset: Dataset) -> None:
         self.loading_row.hide()
-        if self.datasets.info(key) is None or self.datasets.info(key).kind in ("image-folder", "idx-folder"):
+        info = self.datasets.info(key)
+        if info is None or info.kind in ("image-folder", "idx-folder"):
             self.datasets.add_folder(key, info_from_dataset(dataset))
         self.state.set_dataset(dataset, key)  # -> _on_dataset_changed
         self.datasets.select_key(key)
@@ -273,7 +281,7 @@ class DataPage(QWidget):
         """Download a registered dataset (default: the selected one) with progress and Cancel."""
         key = key or self.datasets.selected_key()
         info = self.datasets.info(key) if key else None
-        if info is None or info.kind != "torchvision":
+        if not key or info is None or info.kind != "torchvision":  # no key: no info either
             self.banner.show_message("Select a dataset that needs a download first.", "info")
             return None
         if self.session.downloading:
@@ -316,7 +324,8 @@ class DataPage(QWidget):
         self.datasets.set_progress(key, None)
 
     def _on_downloaded(self, key: str, path: str) -> None:
-        title = self.datasets.info(key).title if self.datasets.info(key) else key
+        info = self.datasets.info(key)
+        title = info.title if info else key
         self._end_download(key)
         self.refresh_datasets()
         self._show_selected_details()
@@ -326,7 +335,8 @@ class DataPage(QWidget):
             self.load(key)
 
     def _on_download_failed(self, key: str, message: str, details: str) -> None:
-        title = self.datasets.info(key).title if self.datasets.info(key) else key
+        info = self.datasets.info(key)
+        title = info.title if info else key
         self._end_download(key)
         self._update_buttons()
         if details:  # a bug, not the network: the dialog keeps the traceback behind "Show Details"
@@ -338,7 +348,8 @@ class DataPage(QWidget):
         self.state.message.emit(f"Could not download {title}")
 
     def _on_download_cancelled(self, key: str) -> None:
-        title = self.datasets.info(key).title if self.datasets.info(key) else key
+        info = self.datasets.info(key)
+        title = info.title if info else key
         self._end_download(key)
         self._update_buttons()
         self.banner.show_message(f"Download of {title} cancelled; no partial files were kept.", "info")

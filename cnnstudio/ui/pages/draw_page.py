@@ -6,10 +6,11 @@ what `cnnstudio predict` would say about the same picture. The prepared input (w
 shown beside the bars, pixel for pixel, and published as preparedInputChanged for the Inspect view.
 
 This module is the view: the model (the app's current model, loaded once for every page) and the
-prediction stream live in DrawSession (cnnstudio/ui/sessions/draw_session.py). Live updates during a stroke: the canvas reports changes at most ~30 times a second and the page
-starts a short timer (prediction_delay_ms) on the first report that is not yet scheduled; the timer
-is not restarted by later reports, so predictions keep coming while the pen moves. A stroke's end,
-undo, redo and clear predict at once.
+prediction stream live in DrawSession (cnnstudio/ui/sessions/draw_session.py). Live updates during a
+stroke: the canvas reports changes at most ~30 times a second and the page starts a short timer
+(prediction_delay_ms) on the first report that is not yet scheduled; the timer is not restarted by
+later reports, so predictions keep coming while the pen moves. A stroke's end, undo, redo and clear
+predict at once.
 
 Colour models (3 input channels): the canvas switches to RGB output and a colour button appears;
 for gray models strokes are black ink, and the core inverts them to the dataset's polarity.
@@ -190,8 +191,9 @@ class DrawPage(ImageInputMixin, QWidget):
 
         # Right: the guess, the bars, what the model sees, which model (widgets/prediction_panel.py).
         self.panel = panel = PredictionPanel(TOP_K)
-        for name in ("headline", "bars", "prepared_view", "prepared_caption", "explain_label", "model_label"):
-            setattr(self, name, getattr(panel, name))
+        self.headline, self.bars, self.prepared_view = panel.headline, panel.bars, panel.prepared_view
+        self.prepared_caption, self.explain_label = panel.prepared_caption, panel.explain_label
+        self.model_label = panel.model_label
 
         body = QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)

@@ -34,8 +34,10 @@ from cnnstudio.ui.widgets.evaluate_panels import GalleryPanel, MatrixPanel, PerC
 from cnnstudio.ui.widgets.metric_card import MetricCard
 from cnnstudio.ui.widgets.muted import muted_color, paint_muted
 
-if TYPE_CHECKING:  # imports torch: only its type is needed here
+if TYPE_CHECKING:  # imports torch, or dialogs opened on demand: only their types are needed here
     from cnnstudio.core.metrics import Evaluation
+    from cnnstudio.ui.widgets.classify_dialog import ClassifyFolderDialog
+    from cnnstudio.ui.widgets.model_export_dialog import ModelExportDialog
 
 GALLERY_LIMIT = 600  # thumbnails shown for one cell (the most confident first); the header says when capped
 NO_MODEL = ("No model to evaluate yet.\n\nTrain one on the Train page (3  Train) or open a run on the Runs page "
@@ -144,8 +146,8 @@ class EvaluatePage(PictureExportMixin, QWidget):
                                         "the accuracy when the folder has one subfolder per class")
         model_menu.setToolTipsVisible(True)
         self.model_button.setMenu(model_menu)
-        self.model_export_dialog = None
-        self.classify_dialog = None
+        self.model_export_dialog: ModelExportDialog | None = None
+        self.classify_dialog: ClassifyFolderDialog | None = None
         buttons.addStretch(1)
         buttons.addWidget(self.model_button)
         buttons.addWidget(self.export_button)
@@ -167,7 +169,8 @@ class EvaluatePage(PictureExportMixin, QWidget):
         self.gallery.itemClicked.connect(self._on_gallery_clicked)
         self.gallery.itemActivated.connect(self._on_gallery_clicked)
         self.per_class.classActivated.connect(lambda index: self.select_cell(index, index))
-        for name, view, area in (("matrix", self.matrix, self.matrix), ("gallery", self.gallery, self.gallery.viewport()),
+        for name, view, area in (("matrix", self.matrix, self.matrix),
+                                 ("gallery", self.gallery, self.gallery.viewport()),
                                  ("table", self.table, self.table.viewport())):
             view.customContextMenuRequested.connect(
                 lambda pos, name=name, area=area: self._png_menu(name, area.mapToGlobal(pos)))
@@ -263,7 +266,8 @@ class EvaluatePage(PictureExportMixin, QWidget):
     # ------------------------------------------------------------------------------------------------
     # Showing an evaluation
     def _fill(self) -> None:
-        ev = self.evaluation
+        ev, context = self.evaluation, self.context
+        assert ev is not None and context is not None, "filled once an evaluation and its model are in"
         n = len(ev.labels)
         wrong = int((ev.predictions != ev.labels).sum())
         what = "images" if self.source else "test images"
@@ -271,12 +275,13 @@ class EvaluatePage(PictureExportMixin, QWidget):
         self.loss_card.set(f"{ev.loss:.3f}", "cross-entropy, lower is better")
         self.mistakes_card.set(f"{wrong:,}", f"{pct(wrong / n) if n else '–'} of the "
                                               f"{'images' if self.source else 'test set'}")
-        summary = self.context.summary
+        summary = context.summary
         run = Path(self.checkpoint_path or "").parent.name
         where = (f"Classified {n:,} images of {self.source}" if self.source
                  else f"Evaluated on its {n:,} test images")
-        self.model_label.setText(f"Model {summary.model_name} from run {run} ({Path(self.checkpoint_path or '').name}), "
-                                 f"trained on {summary.dataset_title}.\n{where} in {self.eval_seconds:.1f} s.")
+        self.model_label.setText(f"Model {summary.model_name} from run {run} "
+                                 f"({Path(self.checkpoint_path or '').name}), trained on {summary.dataset_title}.\n"
+                                 f"{where} in {self.eval_seconds:.1f} s.")
         self.model_label.setToolTip(self.checkpoint_path or "")
 
         self.matrix.set_matrix(ev.confusion_matrix(), ev.classes)
@@ -294,8 +299,8 @@ class EvaluatePage(PictureExportMixin, QWidget):
 
     def select_cell(self, true_class: int, predicted_class: int) -> None:
         """Show the test images with this (true, predicted) pair, the most confident first (= a click)."""
-        ev = self.evaluation
-        if ev is None:
+        ev, images = self.evaluation, self.test_images
+        if ev is None or images is None:  # both are set together, with the evaluation
             return
         k = len(ev.classes)
         if not (0 <= true_class < k and 0 <= predicted_class < k):
@@ -306,7 +311,7 @@ class EvaluatePage(PictureExportMixin, QWidget):
         total = len(indices)
         shown = indices[:GALLERY_LIMIT]
         self.gallery_panel.describe(ev.classes, true_class, predicted_class, total, len(shown))
-        self.gallery_panel.show_images(ev, self.test_images, shown)
+        self.gallery_panel.show_images(ev, images, shown)
         self.cellSelected.emit(*self.selected_cell)
 
     def gallery_indices(self) -> list[int]:
@@ -338,10 +343,11 @@ class EvaluatePage(PictureExportMixin, QWidget):
 
         if not self.checkpoint_path or self.context is None:
             return None
-        self.model_export_dialog = ModelExportDialog(self.session.state, self.checkpoint_path,
-                                                     ModelExportDialog.describe(self.context.summary), self)
-        self.model_export_dialog.open()
-        return self.model_export_dialog
+        dialog = ModelExportDialog(self.session.state, self.checkpoint_path,
+                                   ModelExportDialog.describe(self.context.summary), self)
+        self.model_export_dialog = dialog
+        dialog.open()
+        return dialog
 
     def classify_folder_dialog(self):
         """"Classify a folder…" with the model in use; a labelled folder can come back here."""
@@ -353,11 +359,12 @@ class EvaluatePage(PictureExportMixin, QWidget):
         summary = self.context.summary
         text = f"Model {summary.model_name}, trained on {summary.dataset_title} ({len(summary.classes)} classes)."
         session = ClassifySession()
-        self.classify_dialog = ClassifyFolderDialog(session, self.context.predictor, text, self,
-                                                    show_on_evaluate=self.show_classified_folder)
-        session.setParent(self.classify_dialog)  # the folder's run lives and ends with its dialog
-        self.classify_dialog.open()
-        return self.classify_dialog
+        dialog = ClassifyFolderDialog(session, self.context.predictor, text, self,
+                                      show_on_evaluate=self.show_classified_folder)
+        self.classify_dialog = dialog
+        session.setParent(dialog)  # the folder's run lives and ends with its dialog
+        dialog.open()
+        return dialog
 
     def show_classified_folder(self, classification) -> bool:
         """Show a classified folder's images in class subfolders here, as an evaluation."""

@@ -129,12 +129,18 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         self.input_bar, self.explain, self.maps, self.filters, self.tabs = (
             content.input_bar, content.explain, content.maps, content.filters, content.tabs)
         # The controls under the names other code and tests use.
-        for name in ("index_spin", "count_label", "prev_button", "next_button", "random_button", "open_button",
-                     "follow_draw_check", "follow_train_check", "input_label", "model_label"):
-            setattr(self, name, getattr(self.input_bar, name))
-        for name in ("headline", "bars", "input_view", "heat_view", "input_caption", "cam_caption", "class_combo",
-                     "method_combo", "cam_layer_combo", "alpha_slider", "heat_help"):
-            setattr(self, name, getattr(self.explain, name))
+        bar, explain = self.input_bar, self.explain
+        self.index_spin, self.count_label = bar.index_spin, bar.count_label
+        self.prev_button, self.next_button, self.random_button = bar.prev_button, bar.next_button, bar.random_button
+        self.open_button, self.follow_draw_check, self.follow_train_check = (bar.open_button, bar.follow_draw_check,
+                                                                             bar.follow_train_check)
+        self.input_label, self.model_label = bar.input_label, bar.model_label
+        self.headline, self.bars, self.input_view, self.heat_view = (explain.headline, explain.bars, explain.input_view,
+                                                                     explain.heat_view)
+        self.input_caption, self.cam_caption = explain.input_caption, explain.cam_caption
+        self.class_combo, self.method_combo = explain.class_combo, explain.method_combo
+        self.cam_layer_combo, self.alpha_slider, self.heat_help = (explain.cam_layer_combo, explain.alpha_slider,
+                                                                   explain.heat_help)
         self.maps_help, self.levels_combo = self.maps.help, self.maps.levels_combo
         self._connect_controls()
 
@@ -367,10 +373,12 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         self.inspection = ins
         self.last_ms = result.ms
         self._show_prediction()
-        self.explain.show_heatmap(ins, self.context.classes, self.input_pixels)
+        context = self.context
+        assert context is not None, "an inspection is asked for only with a model loaded"
+        self.explain.show_heatmap(ins, context.classes, self.input_pixels)
         if result.cam_note:
             self.banner.show_message(f"Grad-CAM fell back to its default layer: {result.cam_note}", "warning")
-        self.maps.show_sections(result.sections, self.context.classes)
+        self.maps.show_sections(result.sections, context.classes)
         self._show_model_label()
         self.inspectionReady.emit(ins)
 
@@ -432,7 +440,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
     # Pictures
     def grab_image(self, what: str) -> QImage:
         """A picture of "filters", "input", "heatmap" or "layer:<key>" (InspectContent.grab)."""
-        return self.content.grab(what, self.input_pixels)
+        return self.content.picture(what, self.input_pixels)
 
     def png_name(self, what: str) -> str:
         stem = Path(self.checkpoint_path or "model").parent.name or "model"

@@ -228,7 +228,8 @@ class ModelPage(QWidget):
             self._show_custom_description()
         # Every preset fits without scrolling; the rest of the column explains the selected one.
         rows = self.presets.sizeHintForRow(0) * self.presets.topLevelItemCount()
-        self.presets.setMaximumHeight(rows + self.presets.header().sizeHint().height() + 2 * self.presets.frameWidth() + 4)
+        header = self.presets.header().sizeHint().height()
+        self.presets.setMaximumHeight(rows + header + 2 * self.presets.frameWidth() + 4)
 
     def recommended_preset(self) -> str:
         """The preset recommended for the loaded data (the one the command line trains without --model)."""
@@ -236,8 +237,8 @@ class ModelPage(QWidget):
 
     def preset_rows(self) -> list[tuple[str, str]]:
         """(name, parameter text) per preset as listed (for tests)."""
-        return [(self.presets.topLevelItem(i).text(0), self.presets.topLevelItem(i).text(1))
-                for i in range(self.presets.topLevelItemCount())]
+        items = [self.presets.topLevelItem(i) for i in range(self.presets.topLevelItemCount())]
+        return [(item.text(0), item.text(1)) for item in items if item is not None]  # all are, within the count
 
     def _show_preset_description(self, item: QTreeWidgetItem | None) -> None:
         if item is None:
@@ -273,14 +274,15 @@ class ModelPage(QWidget):
         """Mark the spec's preset in the list, with its description."""
         for i in range(self.presets.topLevelItemCount()):
             item = self.presets.topLevelItem(i)
-            if item.data(0, Qt.ItemDataRole.UserRole) == preset:
+            if item is not None and item.data(0, Qt.ItemDataRole.UserRole) == preset:  # not None within the count
                 with QSignalBlocker(self.presets):
                     self.presets.setCurrentItem(item)
                 self._show_preset_description(item)
 
     def _unmark_presets(self) -> None:
         with QSignalBlocker(self.presets):
-            self.presets.setCurrentItem(None)
+            # None: Qt's "no current item", which PySide's stubs leave out.
+            self.presets.setCurrentItem(None)  # type: ignore[call-overload]
             self.presets.clearSelection()
 
     def _show_custom(self) -> None:
@@ -411,8 +413,8 @@ class ModelPage(QWidget):
             self.load_json(path)
 
     def _ask_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the architecture", str(Path.home() / self.session.file_name()),
-                                              "Model files (*.json)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save the architecture",
+                                              str(Path.home() / self.session.file_name()), "Model files (*.json)")
         if path:
             if not Path(path).suffix:
                 path += ".json"

@@ -83,8 +83,8 @@ class RunsPage(QWidget):
 
         buttons = QHBoxLayout()
         self.open_button = QPushButton("Use this model")
-        self.open_button.setToolTip("Evaluate, Inspect and Draw will use this run's best checkpoint (double-click a run "
-                                    "does the same)")
+        self.open_button.setToolTip("Evaluate, Inspect and Draw will use this run's best checkpoint "
+                                    "(double-click a run does the same)")
         self.open_button.clicked.connect(self.open_selected_model)
         self.rename_button = QPushButton("Rename…")
         self.rename_button.setToolTip("Rename the run's folder (F2)")

@@ -120,9 +120,10 @@ class TrainPage(QWidget):
     def _build_main(self) -> QWidget:
         self.panel = panel = RunPanel()
         panel.step_status = self.session.progress_line
-        for name in ("start_button", "queue_button", "pause_button", "stop_button", "banner", "progress_bar",
-                     "status_label", "charts", "log_view"):
-            setattr(self, name, getattr(panel, name))
+        self.start_button, self.queue_button = panel.start_button, panel.queue_button
+        self.pause_button, self.stop_button = panel.pause_button, panel.stop_button
+        self.banner, self.progress_bar, self.status_label = panel.banner, panel.progress_bar, panel.status_label
+        self.charts, self.log_view = panel.charts, panel.log_view
         self.start_button.clicked.connect(self._start_clicked)
         self.queue_button.clicked.connect(lambda: self.queue_current())
         self.pause_button.clicked.connect(self.toggle_pause)

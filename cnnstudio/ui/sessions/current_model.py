@@ -46,16 +46,16 @@ class CurrentModel(QObject):
             self.path, self.context = None, None
             self.cleared.emit()
             return
-        self.path = str(path)
+        self.path = p = str(path)  # p: this load's path, whatever self.path becomes meanwhile
         app_dataset = self._app_dataset()
         self.loadingStarted.emit(self.path)
 
-        def work(p=self.path):
+        def work() -> ModelContext:
             from cnnstudio.core.model_context import load_context
 
             return load_context(p, app_dataset)
 
-        self._runner.submit(work, self._on_loaded, lambda failure, p=self.path: self._on_failed(p, failure))
+        self._runner.submit(work, self._on_loaded, lambda failure: self._on_failed(p, failure))
 
     def reload(self) -> None:
         if self.path:

@@ -43,6 +43,7 @@ def evaluate_context(context: ModelContext, report=None, cancelled=None) -> Eval
     from cnnstudio.core.metrics import evaluate
 
     ds, p = context.dataset, context.predictor
+    assert ds is not None, "EvaluateSession.evaluate asks for a dataset instead when there is none"
     start = time.perf_counter()
     evaluation = evaluate(p.model, ds.test_images, ds.test_labels, p.classes, p.normalise, torch.device("cpu"),
                           batch_size=500, chunk=EVAL_CHUNK, progress=report, cancelled=cancelled)

@@ -61,7 +61,8 @@ class ExportSession(QObject):
             checkpoint = load_checkpoint(request.checkpoint)
             dataset = app_dataset if app_dataset is not None and dataset_fits(checkpoint, app_dataset) else None
             return export_model(checkpoint, request.format, request.out, int8=request.int8, bundle=request.bundle,
-                                overwrite=request.overwrite, source=request.checkpoint, dataset=dataset, progress=lambda fraction, text: report((round(fraction, 2), text)),
+                                overwrite=request.overwrite, source=request.checkpoint, dataset=dataset,
+                                progress=lambda fraction, text: report((round(fraction, 2), text)),
                                 cancelled=is_cancelled)
 
         # Bound methods, not lambdas: Qt drops their connections if the session is deleted first.

@@ -143,7 +143,7 @@ class InspectSession(QObject):
         app_dataset = self.state.dataset
         self.modelLoading.emit(str(path))
         self._live.submit(lambda: load_live_context(str(path), app_dataset), self._use,
-                          lambda failure, p=str(path): self.modelFailed.emit(p, failure.message))
+                          lambda failure: self.modelFailed.emit(str(path), failure.message))
 
     def _on_loading(self, path: str) -> None:
         self._live.discard()  # the app's model wins over a training reload still on its way
@@ -175,7 +175,8 @@ class InspectSession(QObject):
             return "No test set for this model: open, paste or draw an image."
         if not 0 <= index < n:
             return f"There is no test image {index}: the test set has {n:,} (0 to {n - 1})."
-        ds = self.context.dataset
+        ds = self.context.dataset if self.context is not None else None
+        assert ds is not None, "test_count() is 0 without a model or its dataset"
         return ds.test_images[index].numpy(), int(ds.test_labels[index]), n
 
     # -- inspections and filters --------------------------------------------------------------------

@@ -23,7 +23,7 @@ from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.models import ShapeReport, get_preset, infer_shapes, list_presets, load_spec, new_layer, save_spec
 from cnnstudio.core.models.backbones import backbone_layer_index
 from cnnstudio.core.models.layer_types import normalize_layer
-from cnnstudio.core.training.config import default_config
+from cnnstudio.core.training.recommend import default_config
 from cnnstudio.ui.sessions.backbone_session import BackboneSession
 
 if TYPE_CHECKING:  # imports torch: only its type is needed here

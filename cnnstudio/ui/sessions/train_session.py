@@ -410,21 +410,24 @@ class TrainSession(QObject):
         return run
 
     def pause(self) -> bool:
-        if self.is_running() and not self.run.paused:
-            self.run.pause()
+        run = self.run
+        if run is not None and run.running and not run.paused:  # is_running(), spelt out for the type
+            run.pause()
             return True
         return False
 
     def resume(self) -> bool:
-        if self.is_running() and self.run.paused:
-            self.run.resume()
+        run = self.run
+        if run is not None and run.running and run.paused:
+            run.resume()
             return True
         return False
 
     def stop(self) -> bool:
         """Ask the run to stop; it saves last.pt within one batch."""
-        if self.is_running() and not self.run.stop_requested:
-            self.run.stop()
+        run = self.run
+        if run is not None and run.running and not run.stop_requested:
+            run.stop()
             return True
         return False
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QUrl, SignalInstance
+from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, QUrl,
+                            SignalInstance)
 from PySide6.QtGui import QBrush, QColor, QDesktopServices, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QMessageBox, QProgressBar, QPushButton, QTableView, QVBoxLayout, QWidget)
@@ -64,10 +65,11 @@ class FolderResultModel(QAbstractTableModel):
         self.result, self._thumbs = result, {}
         self.endResetModel()
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's API
+    # Qt's API: the default index is the root (B008: QModelIndex() is a value, built once, never changed).
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() or self.result is None else len(self.result.results)
 
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's API: the default index is the root
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(COLUMNS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
@@ -75,7 +77,7 @@ class FolderResultModel(QAbstractTableModel):
             return COLUMNS[section]
         return None
 
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or self.result is None:
             return None
         row, col = index.row(), index.column()
@@ -112,7 +114,7 @@ class FolderResultModel(QAbstractTableModel):
 
 class ClassifyFolderDialog(QDialog):
     def __init__(self, session: FolderClassifier, predictor: Predictor, model_text: str,
-                 parent: QWidget | None = None, show_on_evaluate: Callable[[Any], None] | None = None):
+                 parent: QWidget | None = None, show_on_evaluate: Callable[[Any], object] | None = None):
         super().__init__(parent)
         self.setWindowTitle("Classify a folder")
         self.predictor = predictor

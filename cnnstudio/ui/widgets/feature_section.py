@@ -44,8 +44,9 @@ class FeatureSection(QFrame):
 
     def set_data(self, data: LayerSection, labels: list[str] | None = None) -> None:
         self._data = data
-        if self.kind == "maps":
+        if isinstance(self.view, MosaicView):  # the view made for the layer's kind: maps
             lo, hi = data.lo, data.hi
+            assert lo is not None and hi is not None, "a map layer's section carries its value ranges"
             self.view.set_mosaic(data.image, data.tile, data.cols, data.count, 1,
                                  describe=lambda i: f"{self.label}, channel {i}: values {lo[i]:.3g} … {hi[i]:.3g}")
         else:

@@ -163,7 +163,9 @@ class ExplainPanel(QFrame):
                                               ("Layer", self.cam_layer_combo), ("Opacity", self.alpha_slider))):
             form.addWidget(QLabel(name), row, 0)
             form.addWidget(widget, row, 1)
-        self.cam_layer_label = form.itemAtPosition(2, 0).widget()
+        label_item = form.itemAtPosition(2, 0)
+        assert label_item is not None, "the Layer row was added just above"
+        self.cam_layer_label = label_item.widget()
         v.addLayout(form)
         self.heat_help = QLabel()
         self.heat_help.setWordWrap(True)
@@ -298,15 +300,15 @@ class FeatureMapsPanel(QWidget):
                                      "strong and weak channels can be compared.")
         top.addWidget(self.levels_combo)
         ml.addLayout(top)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         container = QWidget()
         self.column = QVBoxLayout(container)
         self.column.setContentsMargins(0, 0, 8, 0)
         self.column.addStretch(1)
-        self.scroll.setWidget(container)
-        ml.addWidget(self.scroll, 1)
+        self.scroll_area.setWidget(container)
+        ml.addWidget(self.scroll_area, 1)
 
     def set_muted(self, color: str) -> None:
         self._muted = color
@@ -377,7 +379,7 @@ class InspectContent(QWidget):
         layout.addWidget(self.input_bar)
         layout.addLayout(body, 1)
 
-    def grab(self, what: str, input_pixels: np.ndarray | None) -> QImage:
+    def picture(self, what: str, input_pixels: np.ndarray | None) -> QImage:
         """A picture of "filters" (the whole mosaic, each weight a crisp square), "input", "heatmap" (the
         overlay), or "layer:<key>" (that layer's feature-map section as shown)."""
         from cnnstudio.ui.qimage import chw_to_hwc, crisp_qimage
@@ -399,8 +401,11 @@ class InspectContent(QWidget):
         if what.startswith("layer:"):
             key = what.split(":", 1)[1]
             if key in self.filters.layer_keys():
-                menu.addAction("Show this layer's filters", lambda: (self.filters.select_layer(key),
-                                                                     self.tabs.setCurrentIndex(1)))
+                menu.addAction("Show this layer's filters", lambda: self._show_filters_of(key))
+
+    def _show_filters_of(self, key: str) -> None:
+        self.filters.select_layer(key)
+        self.tabs.setCurrentIndex(1)
 
     def show_model(self, ctx: ModelContext, test_count: int, test_index: int) -> None:
         """A model was loaded: its layers, classes and test images in the controls."""

@@ -55,7 +55,8 @@ class RunPanel(QWidget):
             " font-weight: bold; padding: 4px 16px; border-radius: 4px; }")
         self.pause_button = QPushButton("❚❚  Pause")
         self.pause_button.setMinimumHeight(34)
-        self.pause_button.setToolTip(f"Pause training; Resume continues exactly where it paused ({shortcut_text('pause')})")
+        self.pause_button.setToolTip(
+            f"Pause training; Resume continues exactly where it paused ({shortcut_text('pause')})")
         self.stop_button = QPushButton("■  Stop")
         self.stop_button.setMinimumHeight(34)
         self.stop_button.setToolTip("Stop training. The current state is saved as last.pt, so you can continue "

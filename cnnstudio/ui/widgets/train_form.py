@@ -119,8 +119,7 @@ class TrainForm(QScrollArea):
             "Features only: the pretrained network is frozen and each picture's features are computed once "
             "(cached), so only the head trains - seconds.\nFine-tune the last stage: its last stage learns "
             "too.\nFine-tune everything: the whole network learns, the backbone at a tenth of the rate.")
-        self.backbone_combo.currentIndexChanged.connect(
-            lambda _i: self._filling or self.backboneModeChosen.emit(self.backbone_combo.currentData()))
+        self.backbone_combo.currentIndexChanged.connect(self._on_backbone_mode)
         what_form.addRow("Backbone:", self.backbone_combo)
         self._what_form = what_form
         what_form.setRowVisible(self.backbone_combo, False)
@@ -297,6 +296,9 @@ class TrainForm(QScrollArea):
         # column clipped the spin boxes and the dataset line on a 1024-pixel screen.
         self.setMinimumWidth(holder.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width() + 4)
 
+    def _on_backbone_mode(self, _index: int) -> None:
+        if not self._filling:  # a mode the user chose, not one fill() shows
+            self.backboneModeChosen.emit(self.backbone_combo.currentData())
 
     def show_backbone_mode(self, mode: str | None) -> None:
         """The model's backbone training mode, or None (no backbone: the row is hidden)."""
