@@ -1,4 +1,4 @@
-"""What a paste or a drop hands over: an image file, or image data (one rule for every page)."""
+"""What a paste, a drop or an open dialog hands over: an image file, or image data (one rule for every page)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtGui import QImage
+
+
+# The file dialogs' filter for a picture to open (Draw, Inspect): the formats prepare_image reads.
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff *.ppm *.pgm);;All files (*)"
 
 
 def image_from_mime(mime: QMimeData | None) -> tuple[str, str | QImage] | None:

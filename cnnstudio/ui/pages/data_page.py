@@ -126,9 +126,8 @@ class DataPage(QWidget):
         self.download_button, self.open_button = box.download_button, box.open_button
         self.download_row, self.loading_row = box.download_row, box.loading_row
         self.banner, self.report = box.banner, box.report
-        self.report_label, self.skipped_toggle, self.skipped_list = (self.report.report_label,
-                                                                     self.report.skipped_toggle,
-                                                                     self.report.skipped_list)
+        self.report_label, self.skipped_toggle = self.report.report_label, self.report.skipped_toggle
+        self.skipped_list = self.report.skipped_list
         self.datasets.datasetActivated.connect(self._on_activated)
         self.download_button.clicked.connect(lambda: self.start_download())
         self.open_button.clicked.connect(self._ask_folder)

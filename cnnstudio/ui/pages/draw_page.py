@@ -28,7 +28,7 @@ from PySide6.QtGui import (QAction, QActionGroup, QIcon,
 from PySide6.QtWidgets import (QColorDialog, QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton,
                                QSlider, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
-from cnnstudio.ui.image_input import ImageInputMixin
+from cnnstudio.ui.image_input import IMAGE_FILTER, ImageInputMixin
 from cnnstudio.ui.qimage import numpy_to_qimage, qimage_to_numpy
 from cnnstudio.ui.compose import app_state
 from cnnstudio.ui.state import AppState
@@ -40,7 +40,6 @@ from cnnstudio.ui.widgets.prediction_panel import NO_MODEL, PredictionPanel
 
 __all__ = ["DrawPage", "NO_MODEL"]
 
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff *.ppm *.pgm);;All files (*)"
 
 
 class DrawPage(ImageInputMixin, QWidget):

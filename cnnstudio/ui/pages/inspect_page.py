@@ -20,7 +20,7 @@ from PySide6.QtGui import QAction, QImage, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QStackedWidget, QVBoxLayout, QWidget
 
 from cnnstudio.core.inspection.display import layer_number
-from cnnstudio.ui.image_input import ImageInputMixin
+from cnnstudio.ui.image_input import IMAGE_FILTER, ImageInputMixin
 from cnnstudio.ui.picture_export import PictureExportMixin
 from cnnstudio.ui.qimage import qimage_to_numpy
 from cnnstudio.ui.compose import app_state
@@ -40,15 +40,6 @@ if TYPE_CHECKING:  # torch-heavy: the page works while torch is still loading
 NO_MODEL = ("Nothing to look inside yet.\n\nTrain a model on the Train page (3  Train) or open a run on the Runs "
             "page (4  Runs). This page then shows its filters, what each layer sees in an image, and where "
             "the model looks when it decides.")
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff *.ppm *.pgm);;All files (*)"
-
-
-def _html(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-# ----------------------------------------------------------------------------------------------------
-# Widgets
 
 
 class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
