@@ -184,7 +184,7 @@ def main() -> int:
         window.show_page("draw")
         pump(0.5)
         draw_star(draw.canvas, app)
-        wait_until(lambda: predicted and not predicted[-1].get("empty", True), 60, "a prediction")
+        wait_until(lambda: predicted and not predicted[-1].empty, 60, "a prediction")
         pump(0.8)
         shot("draw", "draw")
 

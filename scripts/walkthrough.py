@@ -275,7 +275,7 @@ def child(args: argparse.Namespace) -> int:
         xdo("mousemove", "--sync", str(x0 - r.width() // 4 + i * r.width() // 20),
             str(y0 - r.height() // 4 + i * r.height() // 20))
     xdo("mouseup", "1")
-    wait_until(lambda: predicted and not predicted[-1].get("empty", True), 120, "a prediction")
+    wait_until(lambda: predicted and not predicted[-1].empty, 120, "a prediction")
     pump(0.8)
     shot("09-draw")
     check("draw")
