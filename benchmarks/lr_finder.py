@@ -1,6 +1,6 @@
 """Which learning-rate finder rule to trust: each rule's suggestion against a grid of learning rates.
 
-For five presets and one custom spec without normalisation (specs/plain-cnn.json), on Fashion-MNIST with
+For seven presets and one custom spec without normalisation (specs/plain-cnn.json), on Fashion-MNIST with
 every other default for that model: the test accuracy after one epoch (on all 60,000 training images, or
 the first N with --limit N) at each learning rate of a grid (1e-4 to 1, factors of about 3) and at the
 suggestion of each rule of the finder (cnnstudio/core/training/lr_find.py), and the finder's own time.
@@ -26,7 +26,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-MODELS = ["convnet-5x5", "lenet5", "cnn3-dropout", "fast-cnn", "gap-cnn", str(HERE / "specs" / "plain-cnn.json")]
+MODELS = ["convnet-5x5", "lenet5", "cnn3-dropout", "fast-cnn", "gap-cnn", "bn-cnn4", "tiny-bn-cnn",
+          str(HERE / "specs" / "plain-cnn.json")]
 STOP_BELOW = 0.05  # a grid point this far below the best so far ends the walk in its direction
 GRID = [1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0]
 LIMIT: int | None = None  # all training images; --limit N: the first N (the test set then 5,000 images)
