@@ -111,7 +111,10 @@ def run(models: list[str]) -> None:
                 best = max((a for k, a in data["grid"].items() if a is not None and float(k) in GRID), default=0)
                 if acc is None or acc < best - STOP_BELOW:
                     break
-        for rule, lr in data["finder"]["suggestions"].items():
+        finder = data["finder"]
+        finder["suggestions"] = {rule: suggest_lr(finder["lrs"], finder["losses"], rule) for rule in RULES}
+        save()
+        for rule, lr in finder["suggestions"].items():
             if lr is not None:
                 data["suggested"][rule] = measure(float(f"{lr:.6g}"))
                 save()

@@ -190,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(epochs=None, lr=None, schedule=None, val_split=None, label_smoothing=None, early_stopping=None,
                    warmup=None, class_weights=None, recover=None)
 
+    from cnnstudio.cli_sweep import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub, positive_int, positive_float, seed_int)
+
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset's test split")
     p.add_argument("--checkpoint", required=True, metavar="C")
     p.add_argument("--dataset", metavar="D", help="default: the dataset the checkpoint was trained on")
@@ -239,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_app()
         handler = {"datasets": cmd_datasets, "models": cmd_models, "devices": cmd_devices, "train": cmd_train,
                    "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
-                   "lr-find": cmd_lr_find}[args.command]
+                   "lr-find": cmd_lr_find, "sweep": cmd_sweep}[args.command]
         return handler(args)
     except CNNStudioError as exc:
         print(f"cnnstudio: error: {printable(exc)}", file=sys.stderr)  # one line, whatever a quoted name holds
@@ -557,6 +561,12 @@ def cmd_train(args) -> int:
     return EXIT_STOPPED if result.status == "stopped" else 0
 
 
+def cmd_sweep(args) -> int:
+    from cnnstudio.cli_sweep import cmd_sweep as sweep
+
+    return sweep(args, TrainReporter(enabled=True, json_mode=args.json))
+
+
 def _run_finder(cfg, dataset, show: bool):
     """The learning-rate finder on this configuration, with a progress bar on a terminal."""
     from cnnstudio.core.training.lr_find import find_lr
@@ -686,7 +696,7 @@ class TrainReporter:
         if not self.enabled:
             return
         if isinstance(event, StartedEvent):
-            self._line(f"training on {event.device} ({event.device_name}, {event.precision}, {event.threads} threads): "
+            self.line(f"training on {event.device} ({event.device_name}, {event.precision}, {event.threads} threads): "
                        f"{event.train_samples} train / {event.val_samples} val / {event.test_samples} test samples, "
                        f"{event.params:,} parameters; run folder {event.run_dir}")
         elif isinstance(event, StepEvent) and self.bar is not None:
@@ -697,13 +707,13 @@ class TrainReporter:
         elif isinstance(event, EpochEvent):
             val = (f", val loss {event.val_loss:.4f} acc {event.val_accuracy:.2%}"
                    if event.val_accuracy is not None else "")
-            self._line(f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f} acc "
+            self.line(f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f} acc "
                        f"{event.train_accuracy:.2%}{val} ({event.seconds:.1f} s, {event.samples_per_second:,.0f}/s)"
                        + (" *best" if event.is_best else ""))
         elif isinstance(event, LogEvent):
-            self._line(event.message)
+            self.line(event.message)
 
-    def _line(self, text: str) -> None:
+    def line(self, text: str) -> None:
         if self.bar is not None:
             self.bar.close()
         print(printable(text), file=sys.stderr, flush=True)

@@ -2,8 +2,8 @@
 
 Opens the main window, trains one short shapes epoch on a background thread, saves and reloads the
 checkpoint, draws a figure and predicts it through the same path the Draw page uses, inspects it, and
-exports the model (INT8 ONNX plus a predictor bundle). Used by the packaging checks on frozen bundles
-and installed .debs, where no Python or test suite is around.
+exports the model (INT8 ONNX plus a predictor bundle), and runs a two-trial sweep. Used by the packaging
+checks on frozen bundles and installed .debs, where no Python or test suite is around.
 """
 
 from __future__ import annotations
@@ -56,6 +56,19 @@ def check_export(checkpoint: str, folder: Path) -> None:
         raise RuntimeError(f"the predictor bundle lacks its scripts: {copied}")
     say(f"exported: {Path(result.path).name} ({result.bytes / 1e6:.1f} MB, INT8) and a predictor bundle of "
         f"{len(copied)} Python files in {time.monotonic() - t0:.1f} s")
+
+
+def check_sweep(folder: Path) -> None:
+    """A two-trial sweep: Optuna, its SQLite study and the alembic migrations it reads by path are the
+    parts of a frozen app most likely to be missing (packaging/cnnstudio.spec)."""
+    from cnnstudio.core.sweep.study import SweepRunner, make_spec
+
+    spec = make_spec("shapes", ["lr=0.003,0.001"], "grid", epochs=1,
+                     fixed={"limit_train": 200, "device": "cpu", "seed": 0})
+    outcome = SweepRunner(folder / "sweep", spec).run()
+    if not outcome.complete or outcome.best is None:
+        raise RuntimeError(f"the sweep did not complete: {[(t.status, t.message) for t in outcome.trials]}")
+    say(f"swept 2 learning rates: best {outcome.best.settings} (study in {Path(outcome.sweep_dir).name}/study.db)")
 
 
 def run_self_test(timeout_s: float = 300.0) -> int:
@@ -136,6 +149,7 @@ def run_self_test(timeout_s: float = 300.0) -> int:
             say(f"inspected: {len(grids)} filter grids, {len(seen.feature_maps)} feature maps, Grad-CAM "
                 f"{seen.cam.cam.shape[1]}x{seen.cam.cam.shape[0]}")
             check_export(result.checkpoint, Path(tmp))
+            check_sweep(Path(tmp))
         check_data_folder()
         window.close()
         app.processEvents()

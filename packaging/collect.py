@@ -147,6 +147,20 @@ def path_imported_sources(dists: list[metadata.Distribution] | None = None) -> l
     return pairs
 
 
+def optuna_migration_files() -> list[tuple[str, str]]:
+    """(source, destination folder) for Optuna's database migrations (storages/_rdb/alembic): alembic reads
+    them by path when a sweep opens its study, so they travel as files, .py ones included."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("optuna")
+    if spec is None or spec.origin is None:
+        return []
+    package = Path(spec.origin).parent
+    folder = package / "storages" / "_rdb" / "alembic"
+    return [(str(f), f.parent.relative_to(package.parent).as_posix()) for f in sorted(folder.rglob("*"))
+            if f.is_file() and "__pycache__" not in f.parts]
+
+
 def bundle_template_sources() -> list[tuple[str, str]]:
     """The files `cnnstudio export --bundle` copies into a predictor bundle (the core's preparation
     modules and predict.py): a frozen app keeps only bytecode, so they travel as source files too,

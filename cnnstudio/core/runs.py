@@ -56,6 +56,11 @@ class RunSummary:
     has_best: bool = False
     has_last: bool = False
     config: dict[str, Any] = field(default_factory=dict, repr=False)  # config.json's "config"
+    # A sweep's trial (core/sweep): the sweep folder's name, the settings the trial tried and how it ended
+    # for the sweep ("pruned" where the run itself says "stopped").
+    sweep: str | None = None
+    trial_settings: dict[str, Any] | None = None
+    trial_status: str | None = None
 
     @property
     def damaged(self) -> bool:
@@ -255,6 +260,13 @@ def _read_run(path: Path) -> RunSummary:
     elif result is not None:
         problems.append("result.json does not hold a result")
 
+    tag, problem = _read_json(path / "trial.json")
+    if isinstance(tag, dict) and isinstance(tag.get("settings"), dict):
+        summary.sweep = _text(tag.get("sweep"), 200) or path.parent.name
+        summary.trial_settings = {str(k)[:60]: v for k, v in tag["settings"].items()
+                                  if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+        summary.trial_status = _text(tag.get("status"), 40)
+
     if problems:
         summary.status, summary.problem = "damaged", "; ".join(problems)
     return summary
@@ -307,6 +319,10 @@ def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunSummary]:
     for entry in entries:
         try:
             if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            if (entry / "sweep.json").is_file():  # a sweep folder (core/sweep): its trials are runs
+                runs.extend(read_run(trial) for trial in entry.iterdir()
+                            if not trial.name.startswith(".") and is_run_folder(trial))
                 continue
         except OSError:
             continue

@@ -13,8 +13,13 @@ class RunControl:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self.stop_reason = "by the user"  # how the run's result says it stopped: "stopped by the user at ..."
 
-    def stop(self) -> None:
+    def stop(self, reason: str | None = None) -> None:
+        """Stop at the next batch; `reason` replaces "by the user" in the result's message (a sweep
+        stopping a trial it pruned says so)."""
+        if reason and not self._stop.is_set():
+            self.stop_reason = reason
         self._stop.set()
         self._running.set()  # a paused run must wake up to see the stop
 

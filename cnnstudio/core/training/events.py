@@ -54,6 +54,17 @@ class EpochEvent:
 
 
 @dataclass
+class ProbeEvent:
+    """The validation accuracy measured within an epoch, at a step the caller asked for (Trainer's
+    `probe_at`): what a sweep's pruner compares trials by before they end."""
+
+    global_step: int
+    total_steps: int
+    val_accuracy: float
+    val_loss: float
+
+
+@dataclass
 class RecoveredEvent:
     """The run went back to its last good state and lowered its learning rate (training/recovery.py)."""
 

@@ -35,7 +35,7 @@ STEPS = 100  # fastai's default; bounded so the test stays under 30 s for the pr
 SMOOTHING = 0.98  # the moving average's beta, as fastai
 DIVERGE_FACTOR = 4.0  # stop once the smoothed loss exceeds this times its minimum
 # The rules a suggestion can follow; RULE is the one used (chosen by measurement, see the module doc).
-RULES = ("valley", "steep", "minimum/10")
+RULES = ("valley", "steep", "minimum/10", "minimum")
 RULE = "steep"
 
 ProgressCallback = Callable[[int, int, float, float], None]  # (step, steps, lr, smoothed loss)
@@ -153,15 +153,16 @@ def suggest_lr(lrs: Sequence[float], losses: Sequence[float], rule: str = RULE) 
     valley: the longest stretch over which the loss keeps falling, and a point a half of the way into it
       (fastai's default rule since 2.4);
     steep: where the loss falls fastest against log(lr);
-    minimum/10: a tenth of the learning rate at the lowest loss (the rule of fastai's first versions).
+    minimum/10: a tenth of the learning rate at the lowest loss (the rule of fastai's first versions);
+    minimum: the learning rate at the lowest loss (Smith's upper bound for a one-cycle schedule's peak).
     """
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r} (one of {', '.join(RULES)})")
     n = len(lrs)
     if n != len(losses) or n < 10:
         return None
-    if rule == "minimum/10":
-        return float(lrs[min(range(n), key=lambda i: losses[i])]) / 10
+    if rule in ("minimum/10", "minimum"):
+        return float(lrs[min(range(n), key=lambda i: losses[i])]) / (10 if rule == "minimum/10" else 1)
     lo, hi = n // 10, max(n // 10 + 3, n - 5)
     x, y = [math.log(v) for v in lrs[lo:hi]], list(losses[lo:hi])
     if rule == "steep":

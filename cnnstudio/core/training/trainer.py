@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -44,8 +44,8 @@ from cnnstudio.core.training.config import TrainConfig, resumed_config
 from cnnstudio.core.training.control import RunControl
 from cnnstudio.core.training.device import (autocast_dtype, configure_threads, resolve_device,
                                             resolve_precision)
-from cnnstudio.core.training.events import (EpochEvent, FinishedEvent, LogEvent, RecoveredEvent, RunResult,
-                                            StartedEvent, StepEvent)
+from cnnstudio.core.training.events import (EpochEvent, FinishedEvent, LogEvent, ProbeEvent, RecoveredEvent,
+                                            RunResult, StartedEvent, StepEvent)
 from cnnstudio.core.training.recovery import MAX_RECOVERIES, RecoveryGuard, chance_loss, floor_loss, stuck_threshold
 from cnnstudio.core.training.schedule import lr_factor
 
@@ -94,7 +94,8 @@ class Trainer:
     def __init__(self, config: TrainConfig, *, dataset: Dataset | None = None,
                  run_dir: str | os.PathLike[str] | None = None,
                  resume_from: str | os.PathLike[str] | None = None,
-                 on_event: EventCallback | None = None, control: RunControl | None = None):
+                 on_event: EventCallback | None = None, control: RunControl | None = None,
+                 probe_fractions: Iterable[float] = ()):
         self.config = config
         self.dataset = dataset
         self.run_dir = Path(run_dir) if run_dir else None
@@ -105,6 +106,11 @@ class Trainer:
         self.history = empty_history()
         self.started = False  # True once StartedEvent went out: a failure before it is a refused setup
         self._lock: RunLock | None = None  # held while this trainer writes into run_dir (core/run_lock.py)
+        # Fractions of the run's steps after which the validation set is measured (a ProbeEvent each): a
+        # sweep's pruner compares trials there. Evaluation leaves the weights, the optimizer and every
+        # random stream untouched, so a probed run trains exactly as one without probes.
+        self.probe_fractions = tuple(probe_fractions)
+        self._probe_steps: frozenset[int] = frozenset()
 
     # -- control, from any thread ---------------------------------------------------------------
     def pause(self) -> None:
@@ -207,6 +213,7 @@ class Trainer:
     def _run(self) -> RunResult:
         """Prepare, train epoch by epoch, then finish: the steps torchvision's reference keeps apart."""
         run = self._prepare()
+        self._probe_steps = frozenset(max(1, math.ceil(f * run.total_steps)) for f in self.probe_fractions)
         status, message = "finished", ""
         try:
             epoch = run.start_epoch
@@ -396,7 +403,7 @@ class Trainer:
                 if self.dist.is_main:
                     # The steps so far, so the Runs page shows the curves the Train page showed.
                     write_json_atomic(run.run_dir / "metrics.json", self.history)
-                raise _Stopped(f"stopped by the user at step {run.global_step:,} of {run.total_steps:,} "
+                raise _Stopped(f"stopped {self.control.stop_reason} at step {run.global_step:,} of {run.total_steps:,} "
                                f"(epoch {epoch + 1}, step {b} of {run.steps_per_epoch})")
             # A recovery's factor scales the whole schedule, so one-cycle and cosine keep their shape.
             run.lr = cfg.lr * run.recovery.lr_factor * lr_factor(cfg.schedule, run.global_step, run.total_steps,
@@ -445,6 +452,11 @@ class Trainer:
                 seen_acc = 0
                 interval_start, interval_paused = time.perf_counter(), 0.0
                 interval_first = b + 1
+            if run.global_step in self._probe_steps:
+                probe_seconds = self._probe(run)  # not training time: kept out of images/s and the ETA
+                run.paused_total += probe_seconds
+                epoch_paused += probe_seconds
+                interval_paused += probe_seconds
         run.start_batch = 0
         run.epoch_seconds = prior_seconds + time.perf_counter() - epoch_start - epoch_paused
 
@@ -490,6 +502,16 @@ class Trainer:
         return run.start_epoch
 
     # -- step 3: validate, record, checkpoint, early stopping -----------------------------------------
+    def _probe(self, run: _RunState) -> float:
+        """Measure the validation set now (a ProbeEvent); return the seconds it took."""
+        if not run.val_x.shape[0] or self.dist.enabled:
+            return 0.0
+        start = time.perf_counter()
+        ev = self._evaluate(run.head if run.head is not None else run.model, run.val_x, run.val_y, run.pre,
+                            run.device, run.amp_dtype, run.ds.classes)  # back in training mode afterwards
+        self.emit(ProbeEvent(run.global_step, run.total_steps, ev.accuracy, ev.loss))
+        return time.perf_counter() - start
+
     def _end_epoch(self, run: _RunState, epoch: int) -> str:
         """Returns the early-stopping message when training should stop here, else ""."""
         cfg = run.cfg
