@@ -29,7 +29,7 @@ def add_parser(sub: Any, positive_int: Any, positive_float: Any, seed_int: Any) 
     p.add_argument("--budget-minutes", type=positive_float, metavar="T",
                    help="stop after T minutes (the trial in training is continued when the sweep is)")
     p.add_argument("--epochs", type=positive_int, help="each trial's epochs (default: the recommended length)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (each worker its own)")
     p.add_argument("--seed", type=seed_int, help="the seed of every trial (and of the random search)")
     p.add_argument("--limit-train", type=positive_int, metavar="N", help="train on the first N samples only")
     p.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's files")
@@ -48,7 +48,7 @@ def _spec_from_args(args: argparse.Namespace) -> SweepSpec | None:
         return None
     if not args.dataset:
         raise SweepArgsError("--dataset is required (a name from `cnnstudio datasets`, or a folder)")
-    fixed: dict[str, Any] = {"device": args.device}
+    fixed: dict[str, Any] = {}
     for key, value in (("seed", args.seed), ("limit_train", args.limit_train), ("data_dir", args.data_dir)):
         if value is not None:
             fixed[key] = value
@@ -99,7 +99,7 @@ def cmd_sweep(args: argparse.Namespace, train_reporter: Any) -> int:
     if spec is None and read_spec(sweep_dir) is None:
         raise _cli_error(f"{sweep_dir} holds no sweep to continue: give --dataset and --param to start one")
     runner = SweepRunner(sweep_dir, spec, storage=args.storage, budget_minutes=args.budget_minutes,
-                         on_event=SweepReporter(train_reporter))
+                         device=args.device, on_event=SweepReporter(train_reporter))
     train_reporter.line(f"sweep folder: {runner.sweep_dir} ({runner.spec.strategy}, "
                         f"{runner.spec.target} trials)")
     previous = signal.getsignal(signal.SIGINT)

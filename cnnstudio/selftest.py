@@ -64,8 +64,8 @@ def check_sweep(folder: Path) -> None:
     from cnnstudio.core.sweep.study import SweepRunner, make_spec
 
     spec = make_spec("shapes", ["lr=0.003,0.001"], "grid", epochs=1,
-                     fixed={"limit_train": 200, "device": "cpu", "seed": 0})
-    outcome = SweepRunner(folder / "sweep", spec).run()
+                     fixed={"limit_train": 200, "seed": 0})
+    outcome = SweepRunner(folder / "sweep", spec, device="cpu").run()
     if not outcome.complete or outcome.best is None:
         raise RuntimeError(f"the sweep did not complete: {[(t.status, t.message) for t in outcome.trials]}")
     say(f"swept 2 learning rates: best {outcome.best.settings} (study in {Path(outcome.sweep_dir).name}/study.db)")

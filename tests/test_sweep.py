@@ -18,7 +18,7 @@ from cnnstudio.core.training.events import ProbeEvent, RunResult, StepEvent
 
 ROOT = Path(__file__).resolve().parents[1]
 # A trial that trains for real but briefly: the built-in shapes, 200 pictures, one epoch.
-TINY = {"limit_train": 200, "seed": 0, "device": "cpu"}
+TINY = {"limit_train": 200, "seed": 0}
 
 
 # -- the syntax ------------------------------------------------------------------------------------------
@@ -112,7 +112,7 @@ def test_a_sweep_stopped_mid_trial_continues_that_trial_from_its_last_checkpoint
         if len(started) == 2 and isinstance(event, StepEvent) and event.epoch == 2:
             runner.stop()
 
-    runner = SweepRunner(tmp_path / "s", spec, on_event=stop_in_the_second_trial)
+    runner = SweepRunner(tmp_path / "s", spec, device="cpu", on_event=stop_in_the_second_trial)
     first = runner.run()
     assert not first.complete and first.stopped == "by the user"
     assert [t.status for t in first.trials] == ["finished", "interrupted"]
@@ -120,7 +120,8 @@ def test_a_sweep_stopped_mid_trial_continues_that_trial_from_its_last_checkpoint
     assert (Path(interrupted.run_dir) / "last.pt").is_file()
 
     events = []
-    again = SweepRunner(tmp_path / "s", on_event=events.append).run()  # the folder alone says what to train
+    # The folder alone says what to train.
+    again = SweepRunner(tmp_path / "s", device="cpu", on_event=events.append).run()
     started = [e for e in events if isinstance(e, TrialStarted)]
     assert started[0].resumed and started[0].run_dir == interrupted.run_dir
     assert started[0].settings == interrupted.settings

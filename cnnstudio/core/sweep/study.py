@@ -64,7 +64,8 @@ TRIAL_STATUSES = ("finished", "early-stopped", "pruned", "failed", "interrupted"
 @dataclass(frozen=True)
 class SweepSpec:
     """What a sweep trains: one dataset, the settings it varies, how it chooses them, and the settings
-    fixed for every trial (TrainConfig fields: device, limit_train, seed...)."""
+    fixed for every trial (TrainConfig fields: limit_train, seed...). The device is not part of it: each
+    worker process trains on its own (SweepRunner's `device`)."""
 
     dataset: str
     params: tuple[SweepParam, ...]
@@ -108,6 +109,8 @@ def make_spec(dataset: str, params: Sequence[str], strategy: str, *, model: str 
     """The one validated way to a SweepSpec (the command line, the Sweep dialog and sweep.json)."""
     if strategy not in STRATEGIES:
         raise SweepError(f"unknown strategy {strategy!r} (one of {', '.join(STRATEGIES)})")
+    if fixed and "device" in fixed:
+        raise SweepError("the device is each worker's own: give it to the runner, not to the sweep's settings")
     parsed = tuple(parse_param(p) for p in params)
     check_space(parsed)
     if strategy == "grid":
@@ -298,8 +301,8 @@ class TrialConfigs:
     data and the trial's model, the sweep's fixed settings, then the trial's. Recommendations and the
     learning rates the finder chose are kept per model, so each is decided once."""
 
-    def __init__(self, spec: SweepSpec, data: Dataset):
-        self.spec, self.data = spec, data
+    def __init__(self, spec: SweepSpec, data: Dataset, device: str = "auto"):
+        self.spec, self.data, self.device = spec, data, device
         self._found_lr: dict[tuple[str | None, int], float] = {}
 
     def config(self, settings: Mapping[str, Any]) -> tuple[TrainConfig, bool]:
@@ -311,7 +314,7 @@ class TrialConfigs:
         model = settings.get("model", self.spec.model)
         epochs = settings.get("epochs", self.spec.epochs)
         rec = recommend(self.spec.dataset, self.data, model, epochs=epochs)
-        overrides: dict[str, Any] = {"dataset": self.spec.dataset, **self.spec.fixed}
+        overrides: dict[str, Any] = {"dataset": self.spec.dataset, **self.spec.fixed, "device": self.device}
         if epochs is not None:
             overrides["epochs"] = epochs
         if model and Path(model).suffix.lower() == ".json":
@@ -362,11 +365,13 @@ class SweepRunner:
 
     def __init__(self, sweep_dir: str | os.PathLike[str], spec: SweepSpec | None = None, *,
                  data: Dataset | None = None, storage: str | None = None, budget_minutes: float | None = None,
+                 device: str = "auto",
                  on_event: SweepCallback | None = None, clock: Callable[[], float] = time.monotonic):
         self.sweep_dir = Path(sweep_dir)
         self.spec = open_sweep_dir(self.sweep_dir, spec)
         self.storage_url = storage or default_storage(self.sweep_dir)
         self.data = data
+        self.device = device
         self.budget_seconds = budget_minutes * 60 if budget_minutes is not None else None
         self._on_event = on_event
         self._clock = clock
@@ -398,7 +403,7 @@ class SweepRunner:
             fixed = self.spec.fixed
             self.data = load_dataset(self.spec.dataset,
                                      data_dir=Path(fixed["data_dir"]) if fixed.get("data_dir") else None)
-        configs = TrialConfigs(self.spec, self.data)
+        configs = TrialConfigs(self.spec, self.data, self.device)
         configs.check()
         study = _study(self.spec, self.storage_url)
         start = self._clock()
