@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio.core.sweep.study import STRATEGIES, SweepOutcome, SweepRunner, SweepSpec, TrialEnded, TrialStarted
+from cnnstudio.core.sweep.estimate import estimate_sweep
 from cnnstudio.core.sweep.study import make_spec, new_sweep_dir, read_spec
 from cnnstudio.core.text import printable
 
@@ -102,6 +103,8 @@ def cmd_sweep(args: argparse.Namespace, train_reporter: Any) -> int:
                          device=args.device, on_event=SweepReporter(train_reporter))
     train_reporter.line(f"sweep folder: {runner.sweep_dir} ({runner.spec.strategy}, "
                         f"{runner.spec.target} trials)")
+    runner.on_ready = lambda data: train_reporter.line(  # once the data is loaded: the whole sweep's estimate
+        f"estimated: {estimate_sweep(runner.spec, data, args.device).text()}")
     previous = signal.getsignal(signal.SIGINT)
 
     def on_sigint(signum: int, frame: Any) -> None:  # first Ctrl-C: stop the trial cleanly; second: abort

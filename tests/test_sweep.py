@@ -230,3 +230,20 @@ def test_a_sweeps_trials_are_listed_with_the_runs_and_say_what_they_tried(tmp_pa
     runs = list_runs(root)
     assert sorted((r.sweep, r.trial_settings["lr"], r.trial_status) for r in runs) == [
         ("my-sweep", 0.01, "finished"), ("my-sweep", 0.02, "finished")]
+
+
+def test_a_sweeps_estimate_measures_each_kind_of_trial_once(monkeypatch):
+    import cnnstudio.core.training.estimate as estimate
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.sweep.estimate import estimate_sweep
+
+    probed = []
+    real_probe = estimate.probe
+    monkeypatch.setattr(estimate, "probe", lambda cfg, data: probed.append(cfg.batch_size) or real_probe(cfg, data))
+    data = load_dataset("shapes")
+    spec = make_spec("shapes", ["lr=0.1,0.01,0.001", "batch_size=32,64"], "grid", epochs=2, fixed=TINY)
+    grid_estimate = estimate_sweep(spec, data, "cpu")
+    assert grid_estimate.trials == 6 and not grid_estimate.upper_bound and grid_estimate.seconds > 0
+    assert sorted(probed) == [32, 64]  # the learning rate does not change the speed: one probe per batch size
+    halving = estimate_sweep(make_spec("shapes", ["lr=0.1,0.01"], "halving", epochs=2, fixed=TINY), data, "cpu")
+    assert halving.upper_bound and halving.text().startswith("at most about")

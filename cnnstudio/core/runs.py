@@ -315,7 +315,7 @@ def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunSummary]:
         entries = list(root.iterdir())
     except OSError:
         return []
-    runs = []
+    runs: list[RunSummary] = []
     for entry in entries:
         try:
             if entry.name.startswith(".") or not entry.is_dir():

@@ -377,6 +377,8 @@ class SweepRunner:
         self._clock = clock
         self._stopping = ""
         self._control: RunControl | None = None
+        # Called with the loaded data before the first trial (the CLI prints the sweep's estimate there).
+        self.on_ready: Callable[[Dataset], None] | None = None
 
     @property
     def stopping(self) -> str:
@@ -405,6 +407,8 @@ class SweepRunner:
                                      data_dir=Path(fixed["data_dir"]) if fixed.get("data_dir") else None)
         configs = TrialConfigs(self.spec, self.data, self.device)
         configs.check()
+        if self.on_ready is not None:
+            self.on_ready(self.data)
         study = _study(self.spec, self.storage_url)
         start = self._clock()
         while True:
