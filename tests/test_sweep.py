@@ -247,3 +247,45 @@ def test_a_sweeps_estimate_measures_each_kind_of_trial_once(monkeypatch):
     assert sorted(probed) == [32, 64]  # the learning rate does not change the speed: one probe per batch size
     halving = estimate_sweep(make_spec("shapes", ["lr=0.1,0.01"], "halving", epochs=2, fixed=TINY), data, "cpu")
     assert halving.upper_bound and halving.text().startswith("at most about")
+
+
+# -- compared by settings -------------------------------------------------------------------------------------
+def _trial(i: int, lr: float, bs: int, acc: float | None, sweep: str | None = "s"):
+    from cnnstudio.core.runs import RunSummary
+
+    return RunSummary(name=f"trial-{i:03d}", path=f"/runs/{i}", status="finished" if acc else "stopped",
+                      best_val_accuracy=acc, test_accuracy=None if acc is None else acc - 0.01,
+                      config={"lr": lr, "batch_size": bs, "epochs": 2, "model": "fast-cnn", "optimizer": "sgd"},
+                      model="fast-cnn", sweep=sweep, trial_settings={"lr": lr, "batch_size": bs} if sweep else None,
+                      trial_status=("finished" if acc else "pruned") if sweep else None)
+
+
+def test_runs_compared_by_settings_sort_by_accuracy_and_name_the_setting_that_mattered():
+    import itertools
+    import math
+
+    from cnnstudio.core.sweep.compare import by_settings
+
+    runs = [_trial(i, lr, bs, 0.9 - 0.05 * abs(math.log10(lr / 0.1)) + (0.001 if bs == 128 else 0))
+            for i, (lr, bs) in enumerate(itertools.product([0.01, 0.03, 0.1, 0.3, 1.0], [128, 256]))]
+    runs.append(_trial(10, 0.5, 128, None))  # pruned: no accuracy, listed last
+    compared = by_settings(runs)
+    assert compared.settings == ("lr", "batch_size") and compared.titles == ("Learning rate", "Batch size")
+    assert compared.best.values == (0.1, 128) and compared.best.status == "finished"
+    assert compared.rows[-1].status == "pruned" and compared.rows[-1].best_val_accuracy is None
+    accs = [r.best_val_accuracy for r in compared.rows[:-1]]
+    assert accs == sorted(accs, reverse=True)
+    assert [k for k, _ in compared.importances] == ["lr", "batch_size"]
+    assert compared.importances[0][1] > 0.9  # 5 points against 0.1
+    assert compared.log_scale("lr") and not compared.log_scale("batch_size")
+
+
+def test_any_selection_of_runs_is_compared_by_the_settings_that_differ():
+    from cnnstudio.core.sweep.compare import by_settings
+
+    runs = [_trial(i, 0.001 * (i + 1), 64, 0.8 + i / 100, sweep=None) for i in range(3)]
+    compared = by_settings(runs)
+    assert compared.settings == ("lr",) and compared.importances == ()  # three runs: too few to say
+    assert "4 or more" in compared.note
+    same = by_settings([_trial(0, 0.1, 64, 0.8, sweep=None), _trial(1, 0.1, 64, 0.81, sweep=None)])
+    assert same.settings == () and "same" in same.note
