@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cnnstudio.core.sweep.study import STRATEGIES, SweepOutcome, SweepRunner, SweepSpec, TrialEnded, TrialStarted
+from cnnstudio.core.sweep.runner import SweepRunner
+from cnnstudio.core.sweep.study import STRATEGIES, SweepOutcome, SweepSpec, TrialEnded, TrialStarted
 from cnnstudio.core.sweep.estimate import estimate_sweep
 from cnnstudio.core.sweep.study import make_spec, new_sweep_dir, read_spec
 from cnnstudio.core.text import printable

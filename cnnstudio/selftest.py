@@ -61,7 +61,8 @@ def check_export(checkpoint: str, folder: Path) -> None:
 def check_sweep(folder: Path) -> None:
     """A two-trial sweep: Optuna, its SQLite study and the alembic migrations it reads by path are the
     parts of a frozen app most likely to be missing (packaging/cnnstudio.spec)."""
-    from cnnstudio.core.sweep.study import SweepRunner, make_spec
+    from cnnstudio.core.sweep.runner import SweepRunner
+    from cnnstudio.core.sweep.study import make_spec
 
     spec = make_spec("shapes", ["lr=0.003,0.001"], "grid", epochs=1,
                      fixed={"limit_train": 200, "seed": 0})

@@ -13,7 +13,8 @@ import pytest
 
 from cnnstudio.cli import main
 from cnnstudio.core.sweep.space import SweepError, parse_param
-from cnnstudio.core.sweep.study import (SweepRunner, TrialEnded, TrialStarted, make_spec, read_outcome)
+from cnnstudio.core.sweep.runner import SweepRunner
+from cnnstudio.core.sweep.study import TrialEnded, TrialStarted, make_spec, read_outcome
 from cnnstudio.core.training.events import ProbeEvent, RunResult, StepEvent
 
 ROOT = Path(__file__).resolve().parents[1]

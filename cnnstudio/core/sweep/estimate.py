@@ -14,7 +14,8 @@ from typing import Any
 
 from cnnstudio.core.datasets.base import Dataset
 from cnnstudio.core.sweep.space import SweepParam, grid
-from cnnstudio.core.sweep.study import SweepSpec, TrialConfigs
+from cnnstudio.core.sweep.runner import TrialConfigs
+from cnnstudio.core.sweep.study import SweepSpec
 from cnnstudio.core.training.estimate import RunSize, duration_text, estimate_duration, run_seconds
 
 

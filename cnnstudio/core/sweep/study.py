@@ -1,4 +1,5 @@
-"""Run a sweep: trials chosen and stopped early by Optuna, each trained as a normal run folder.
+"""A sweep's study: what it varies (SweepSpec), its folder, its Optuna study and what the trials recorded.
+The trials themselves are trained by core/sweep/runner.py.
 
 Why Optuna: it is the field's well-kept library for samplers (grid, random, TPE) and pruners
 (successive halving, the rule ASHA runs asynchronously), it runs offline, and its study lives in a
@@ -21,27 +22,20 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnstudio.core import paths
 from cnnstudio.core.bounded import loads_json
-from cnnstudio.core.errors import CNNStudioError
-from cnnstudio.core.sweep.space import (KINDS, SweepError, SweepParam, check_grid, check_space, parse_param,
-                                        settings_text)
-from cnnstudio.core.training.control import RunControl
+from cnnstudio.core.sweep.space import (SweepError, SweepParam, check_grid, check_space, parse_param)
 
 if TYPE_CHECKING:
     import optuna
 
-    from cnnstudio.core.datasets.base import Dataset
-    from cnnstudio.core.training.config import TrainConfig
-    from cnnstudio.core.training.events import RunResult
 
 STRATEGIES = ("grid", "random", "halving")
 DEFAULT_TRIALS = 10  # random and halving over a range, when --trials is not given
@@ -247,16 +241,16 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
     # SQLite serialises writers: wait for the lock (another worker writing) rather than fail.
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     try:
-        with _quiet_optuna():  # the heartbeat is "experimental" since Optuna 2.9
+        with quiet_optuna():  # the heartbeat is "experimental" since Optuna 2.9
                 return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS,
                                               grace_period=GRACE_SECONDS,
-                                              heartbeat_stale_trial_callback=_train_again)
+                                              heartbeat_stale_trial_callback=train_again)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many kinds for a bad URL or an unreachable server
         raise SweepError(f"the sweep's storage {url} cannot be opened ({exc.__class__.__name__}: "
                          f"{str(exc).splitlines()[0][:200]})") from None
 
 
-def _train_again(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+def train_again(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """A trial whose worker died (no heartbeat) or was interrupted: queue its settings again, to be
     trained on from the run folder's last.pt."""
     if trial.user_attrs.get("failed"):
@@ -264,7 +258,7 @@ def _train_again(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     study.enqueue_trial(trial.params, user_attrs={"resume_of": trial.number}, skip_if_exists=False)
 
 
-def _study(spec: SweepSpec, storage_url: str) -> optuna.Study:
+def open_study(spec: SweepSpec, storage_url: str) -> optuna.Study:
     import optuna
 
     # The sweep says what happens to each trial in its own lines; Optuna's would repeat them ("Trial 3
@@ -286,7 +280,7 @@ def _study(spec: SweepSpec, storage_url: str) -> optuna.Study:
                                sampler=sampler, pruner=pruner, load_if_exists=True)
 
 
-def _suggest(trial: optuna.Trial, param: SweepParam) -> Any:
+def suggest(trial: optuna.Trial, param: SweepParam) -> Any:
     if not param.is_range:
         return trial.suggest_categorical(param.name, list(param.values))
     assert param.low is not None and param.high is not None
@@ -295,229 +289,8 @@ def _suggest(trial: optuna.Trial, param: SweepParam) -> Any:
     return trial.suggest_float(param.name, param.low, param.high, log=param.scale == "log")
 
 
-# -- each trial's config: the one recommendation for (data, model), then the trial's settings ------------
-class TrialConfigs:
-    """Builds each trial's TrainConfig as `cnnstudio train` would for the same options: recommend() for the
-    data and the trial's model, the sweep's fixed settings, then the trial's. Recommendations and the
-    learning rates the finder chose are kept per model, so each is decided once."""
-
-    def __init__(self, spec: SweepSpec, data: Dataset, device: str = "auto"):
-        self.spec, self.data, self.device = spec, data, device
-        self._found_lr: dict[tuple[str | None, int], float] = {}
-
-    def config(self, settings: Mapping[str, Any]) -> tuple[TrainConfig, bool]:
-        """(config, whether its learning rate must come from the finder)."""
-        from cnnstudio.core.models.presets import resolve_spec
-        from cnnstudio.core.training.config import AUGMENT_PRESETS, build_config
-        from cnnstudio.core.training.recommend import recommend
-
-        model = settings.get("model", self.spec.model)
-        epochs = settings.get("epochs", self.spec.epochs)
-        rec = recommend(self.spec.dataset, self.data, model, epochs=epochs)
-        overrides: dict[str, Any] = {"dataset": self.spec.dataset, **self.spec.fixed, "device": self.device}
-        if epochs is not None:
-            overrides["epochs"] = epochs
-        if model and Path(model).suffix.lower() == ".json":
-            overrides["spec"] = resolve_spec(model)
-        for name, value in settings.items():
-            if name == "augment":
-                if value != "default":
-                    if value not in AUGMENT_PRESETS:
-                        raise SweepError(f"augment={value}: not one of default, {', '.join(AUGMENT_PRESETS)}")
-                    overrides["augment"] = replace(AUGMENT_PRESETS[value])
-            elif name not in ("model", "epochs"):
-                overrides[name] = value
-        cfg = build_config(rec.config, overrides)
-        return cfg, rec.lr_auto and "lr" not in settings and "lr" not in self.spec.fixed
-
-    def check(self) -> None:
-        """Every listed value (and each end of every range) builds a valid config: a bad one is refused
-        before the first trial, in one line naming it."""
-        first = {p.name: (p.values[0] if not p.is_range else _range_end(p, p.low)) for p in self.spec.params}
-        for p in self.spec.params:
-            values = p.values if not p.is_range else (_range_end(p, p.low), _range_end(p, p.high))
-            for value in values:
-                try:
-                    self.config({**first, p.name: value})
-                except CNNStudioError as exc:
-                    raise SweepError(f"{p.name}={value}: {exc}") from None
-
-    def finder_lr(self, cfg: TrainConfig) -> float:
-        from cnnstudio.core.training.lr_find import find_lr
-
-        key = (cfg.model if cfg.spec is None else json.dumps(cfg.spec, sort_keys=True), cfg.batch_size)
-        if key not in self._found_lr:
-            self._found_lr[key] = find_lr(cfg, self.data).chosen_lr()
-        return self._found_lr[key]
-
-
-def _range_end(param: SweepParam, value: float | None) -> Any:
-    assert value is not None
-    return int(value) if param.kind == "int" else float(value)
-
-
-# -- the runner --------------------------------------------------------------------------------------------
-class SweepRunner:
-    """Train a sweep's trials one after the other in this process (other processes may share the study).
-
-    stop() may be called from any thread: the trial in training stops at its next batch (saving last.pt)
-    and is trained on when the sweep is continued."""
-
-    def __init__(self, sweep_dir: str | os.PathLike[str], spec: SweepSpec | None = None, *,
-                 data: Dataset | None = None, storage: str | None = None, budget_minutes: float | None = None,
-                 device: str = "auto",
-                 on_event: SweepCallback | None = None, clock: Callable[[], float] = time.monotonic):
-        self.sweep_dir = Path(sweep_dir)
-        self.spec = open_sweep_dir(self.sweep_dir, spec)
-        self.storage_url = storage or default_storage(self.sweep_dir)
-        self.data = data
-        self.device = device
-        self.budget_seconds = budget_minutes * 60 if budget_minutes is not None else None
-        self._on_event = on_event
-        self._clock = clock
-        self._stopping = ""
-        self._control: RunControl | None = None
-        # Called with the loaded data before the first trial (the CLI prints the sweep's estimate there).
-        self.on_ready: Callable[[Dataset], None] | None = None
-
-    @property
-    def stopping(self) -> str:
-        """Why the sweep is stopping ("" while it is not)."""
-        return self._stopping
-
-    def stop(self, reason: str = "by the user") -> None:
-        self._stopping = self._stopping or reason
-        control = self._control
-        if control is not None:
-            control.stop(reason)
-
-    def _emit(self, event: Any) -> None:
-        if self._on_event is not None:
-            self._on_event(event)
-
-    def run(self) -> SweepOutcome:
-        """Train trials until the sweep is complete, the budget is spent or stop() is called."""
-        import optuna
-
-        if self.data is None:
-            from cnnstudio.core.datasets import load_dataset
-
-            fixed = self.spec.fixed
-            self.data = load_dataset(self.spec.dataset,
-                                     data_dir=Path(fixed["data_dir"]) if fixed.get("data_dir") else None)
-        configs = TrialConfigs(self.spec, self.data, self.device)
-        configs.check()
-        if self.on_ready is not None:
-            self.on_ready(self.data)
-        study = _study(self.spec, self.storage_url)
-        start = self._clock()
-        while True:
-            if self._stopping:
-                break
-            if self.budget_seconds is not None and self._clock() - start >= self.budget_seconds:
-                self._stopping = "the time budget is spent"
-                break
-            done, running = _progress(study)
-            waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
-            if done + running >= self.spec.target and not waiting:
-                break
-            ended: list[TrialRecord] = []
-
-            def objective(trial: optuna.Trial, index: int = done + running + 1,
-                          ended: list[TrialRecord] = ended) -> float:
-                record = self._run_trial(study, trial, configs, index, start)
-                ended.append(record)
-                if record.status == "pruned":
-                    raise optuna.TrialPruned()
-                if record.status in ("finished", "early-stopped") and record.best_val_accuracy is not None:
-                    return record.best_val_accuracy
-                return math.nan  # failed or interrupted: Optuna records the trial as failed
-
-            # One trial per call: inside optimize() the samplers may end the study (the grid's last point)
-            # and the heartbeat beats; between calls this loop checks the stop, the budget and the count.
-            with _quiet_optuna():
-                study.optimize(objective, n_trials=1)
-            for record in ended:
-                if record.status == "interrupted":
-                    _train_again(study, study.get_trials(deepcopy=False)[record.number])
-                self._emit(TrialEnded(record, outcome(self.sweep_dir, self.spec, study).best))
-        return outcome(self.sweep_dir, self.spec, study, self._stopping)
-
-    def _run_trial(self, study: optuna.Study, trial: optuna.Trial, configs: TrialConfigs, index: int,
-                   start: float) -> TrialRecord:
-
-        from cnnstudio.core.training.events import EpochEvent, ProbeEvent, StepEvent
-        from cnnstudio.core.training.trainer import Trainer
-
-        settings = {p.name: _suggest(trial, p) for p in self.spec.params}
-        run_dir, resume_from = self.sweep_dir / f"trial-{trial.number:03d}", None
-        resume_of = trial.user_attrs.get("resume_of")
-        if isinstance(resume_of, int):
-            previous = study.get_trials(deepcopy=False)[resume_of]
-            earlier = Path(str(previous.user_attrs.get("run_dir", "")))
-            if earlier.name and (earlier / "last.pt").is_file():
-                run_dir, resume_from = earlier, earlier / "last.pt"
-                trial.set_user_attr("seconds_before", float(previous.user_attrs.get("seconds") or 0.0))
-                for step, value in previous.intermediate_values.items():  # the pruner's view of it so far
-                    trial.report(value, step)
-        trial.set_user_attr("run_dir", str(run_dir))
-        try:
-            cfg, needs_finder = configs.config(settings)
-            if needs_finder and resume_from is None:
-                cfg = replace(cfg, lr=configs.finder_lr(cfg))
-        except CNNStudioError as exc:
-            return self._record(trial, settings, run_dir, "failed", message=str(exc))
-        _write_trial_tag(run_dir, trial.number, settings, "running", self.sweep_dir)
-        self._emit(TrialStarted(trial.number, index, self.spec.target, settings, str(run_dir),
-                                resume_from is not None))
-        control = RunControl()
-        self._control = control
-        if self._stopping:
-            control.stop(self._stopping)
-        pruned = ""
-
-        def on_event(event: Any) -> None:
-            nonlocal pruned
-            if isinstance(event, ProbeEvent) and not pruned:
-                percent = round(100 * event.global_step / event.total_steps)
-                trial.report(event.val_accuracy, percent)
-                if trial.should_prune():
-                    pruned = (f"pruned at {percent} % of its steps: its validation accuracy there, "
-                              f"{100 * event.val_accuracy:.1f} %, was not among the best third measured there")
-                    control.stop("by the sweep (pruned)")
-            elif isinstance(event, StepEvent | EpochEvent) and self.budget_seconds is not None:
-                if self._clock() - start >= self.budget_seconds:
-                    self.stop("at the sweep's time budget")
-            self._emit(event)
-
-        probes = PROBE_FRACTIONS if self.spec.strategy == "halving" else ()
-        t0 = time.perf_counter()
-        result = Trainer(cfg, dataset=self.data, run_dir=run_dir, resume_from=resume_from, on_event=on_event,
-                         control=control, probe_fractions=probes).run()
-        self._control = None
-        seconds = time.perf_counter() - t0 + float(trial.user_attrs.get("seconds_before", 0.0))
-        status = {"stopped": "pruned" if pruned else "interrupted"}.get(result.status, result.status)
-        return self._record(trial, settings, run_dir, status, result=result, seconds=seconds, message=pruned)
-
-    def _record(self, trial: optuna.Trial, settings: dict[str, Any], run_dir: Path, status: str, *,
-                message: str = "", result: RunResult | None = None, seconds: float | None = None) -> TrialRecord:
-        """Keep how the trial ended on the study (what `cnnstudio sweep --json` and the Runs page read) and in
-        its run folder's trial.json."""
-        message = message or (result.message if result is not None else "")
-        val = result.best_val_accuracy if result is not None else None
-        test = result.test_accuracy if result is not None else None
-        for key, value in (("status", status), ("message", message), ("test_accuracy", test),
-                           ("best_val_accuracy", val), ("seconds", seconds)):
-            trial.set_user_attr(key, value)
-        if status not in ("finished", "early-stopped", "pruned", "interrupted"):
-            trial.set_user_attr("failed", True)  # never trained again: it would fail again
-        if run_dir.is_dir():
-            _write_trial_tag(run_dir, trial.number, settings, status, self.sweep_dir)
-        return TrialRecord(trial.number, str(run_dir), settings, status, val, test, seconds, message)
-
-
 @contextmanager
-def _quiet_optuna() -> Iterator[None]:
+def quiet_optuna() -> Iterator[None]:
     """Optuna warns on stderr about its experimental heartbeat and about trials that end failed; the sweep
     says what happened to each trial in its own words."""
     import warnings
@@ -527,7 +300,7 @@ def _quiet_optuna() -> Iterator[None]:
         yield
 
 
-def _progress(study: optuna.Study) -> tuple[int, int]:
+def progress_counts(study: optuna.Study) -> tuple[int, int]:
     """(trials that count as done, trials running in some worker)."""
     import optuna
 
@@ -540,18 +313,6 @@ def _progress(study: optuna.Study) -> tuple[int, int]:
         elif t.state == optuna.trial.TrialState.RUNNING:
             running += 1
     return done, running
-
-
-def _write_trial_tag(run_dir: Path, number: int, settings: Mapping[str, Any], status: str, sweep_dir: Path) -> None:
-    """trial.json in the trial's run folder: which sweep it belongs to and what it tried."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = run_dir / f".{TRIAL_FILE}.tmp"
-        tmp.write_text(json.dumps({"sweep": sweep_dir.name, "trial": number, "settings": dict(settings),
-                                   "status": status}, indent=2), encoding="utf-8")
-        os.replace(tmp, run_dir / TRIAL_FILE)
-    except OSError as exc:
-        raise SweepError(f"cannot write {run_dir / TRIAL_FILE}: {exc.strerror or exc}") from None
 
 
 def outcome(sweep_dir: Path, spec: SweepSpec, study: optuna.Study, stopped: str = "") -> SweepOutcome:
@@ -574,7 +335,7 @@ def outcome(sweep_dir: Path, spec: SweepSpec, study: optuna.Study, stopped: str 
                                    str(a.get("message", ""))))
     ended = [r for r in records if r.status in ("finished", "early-stopped") and r.best_val_accuracy is not None]
     best = max(ended, key=lambda r: (r.best_val_accuracy, -r.number), default=None)
-    done, running = _progress(study)
+    done, running = progress_counts(study)
     waiting = any(t.state == optuna.trial.TrialState.WAITING for t in trials)
     return SweepOutcome(str(sweep_dir), spec, tuple(records), best,
                         complete=done >= spec.target and not running and not waiting, stopped=stopped)
@@ -587,9 +348,4 @@ def read_outcome(sweep_dir: str | os.PathLike[str], storage: str | None = None) 
     spec = read_spec(sweep_dir)
     if spec is None:
         raise SweepError(f"{sweep_dir} holds no sweep (no {SWEEP_FILE})")
-    return outcome(sweep_dir, spec, _study(spec, storage or default_storage(sweep_dir)))
-
-
-__all__ = ["KINDS", "STRATEGIES", "SweepError", "SweepOutcome", "SweepRunner", "SweepSpec", "TrialEnded",
-           "TrialRecord", "TrialStarted", "is_sweep_folder", "make_spec", "new_sweep_dir", "read_outcome",
-           "read_spec", "settings_text"]
+    return outcome(sweep_dir, spec, open_study(spec, storage or default_storage(sweep_dir)))
