@@ -145,6 +145,8 @@ class _FakeTrainer:
 
     def run(self) -> RunResult:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.control.stop_requested:
+            return RunResult("stopped", "stopped by the user at step 0", run_dir=str(self.run_dir))
         total = 100
         for f in self.probes:
             self.on_event(ProbeEvent(round(f * total), total, self.cfg.lr * (0.5 + f), 1.0))
@@ -290,3 +292,19 @@ def test_any_selection_of_runs_is_compared_by_the_settings_that_differ():
     assert "4 or more" in compared.note
     same = by_settings([_trial(0, 0.1, 64, 0.8, sweep=None), _trial(1, 0.1, 64, 0.81, sweep=None)])
     assert same.settings == () and "same" in same.note
+
+
+def test_the_whole_sweeps_stop_ends_it_after_the_trial_in_training(tmp_path, monkeypatch):
+    from cnnstudio.core.training.control import RunControl
+
+    monkeypatch.setattr("cnnstudio.core.training.trainer.Trainer", _FakeTrainer)
+    control = RunControl()  # the app's Stop button holds this one
+
+    def stop_at_the_second_trial(event):
+        if isinstance(event, TrialStarted) and event.index == 2:
+            control.stop()
+
+    spec = make_spec("shapes", ["lr=0.01,0.02,0.03"], "grid", epochs=1, fixed=TINY)
+    outcome = SweepRunner(tmp_path / "s", spec, control=control, on_event=stop_at_the_second_trial).run()
+    assert outcome.stopped == "by the user" and not outcome.complete
+    assert [t.status for t in outcome.trials] == ["finished", "interrupted"]  # and no third trial started

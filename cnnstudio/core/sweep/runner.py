@@ -18,7 +18,7 @@ from cnnstudio.core.sweep.space import SweepError, SweepParam
 from cnnstudio.core.sweep.study import (PROBE_FRACTIONS, TRIAL_FILE, SweepCallback, SweepOutcome, SweepSpec,
                                         TrialEnded, TrialRecord, TrialStarted, default_storage, open_study,
                                         open_sweep_dir, outcome, progress_counts, quiet_optuna, suggest, train_again)
-from cnnstudio.core.training.control import RunControl
+from cnnstudio.core.training.control import ChildControl, RunControl
 
 if TYPE_CHECKING:
     import optuna
@@ -99,8 +99,7 @@ class SweepRunner:
     def __init__(self, sweep_dir: str | os.PathLike[str], spec: SweepSpec | None = None, *,
                  data: Dataset | None = None, storage: str | None = None, budget_minutes: float | None = None,
                  device: str = "auto", on_event: SweepCallback | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 control_factory: Callable[[], RunControl] = RunControl):
+                 clock: Callable[[], float] = time.monotonic, control: RunControl | None = None):
         self.sweep_dir = Path(sweep_dir)
         self.spec = open_sweep_dir(self.sweep_dir, spec)
         self.storage_url = storage or default_storage(self.sweep_dir)
@@ -109,7 +108,9 @@ class SweepRunner:
         self.budget_seconds = budget_minutes * 60 if budget_minutes is not None else None
         self._on_event = on_event
         self._clock = clock
-        self._new_control = control_factory  # each trial's pause / stop flags (the app's report pauses)
+        # The whole sweep's Pause, Resume and Stop (the app's training thread hands in its own); each trial
+        # gets a ChildControl of it, which the sweep alone may stop (pruned, the budget spent).
+        self.control = control or RunControl()
         self._stopping = ""
         self._control: RunControl | None = None
         # Called with the loaded data before the first trial (the CLI prints the sweep's estimate there).
@@ -119,11 +120,6 @@ class SweepRunner:
     def stopping(self) -> str:
         """Why the sweep is stopping ("" while it is not)."""
         return self._stopping
-
-    @property
-    def control(self) -> RunControl | None:
-        """The trial in training's control (pause and resume it there), None between trials."""
-        return self._control
 
     def stop(self, reason: str = "by the user") -> None:
         self._stopping = self._stopping or reason
@@ -152,6 +148,8 @@ class SweepRunner:
         study = open_study(self.spec, self.storage_url)
         start = self._clock()
         while True:
+            if self.control.stop_requested:
+                self._stopping = self._stopping or "by the user"
             if self._stopping:
                 break
             if self.budget_seconds is not None and self._clock() - start >= self.budget_seconds:
@@ -210,7 +208,7 @@ class SweepRunner:
         _write_trial_tag(run_dir, trial.number, settings, "running", self.sweep_dir)
         self._emit(TrialStarted(trial.number, index, self.spec.target, settings, str(run_dir),
                                 resume_from is not None))
-        control = self._new_control()
+        control = ChildControl(self.control)
         self._control = control
         if self._stopping:
             control.stop(self._stopping)

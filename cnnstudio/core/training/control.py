@@ -45,3 +45,30 @@ class RunControl:
         while not self._running.wait(timeout=0.1):
             pass
         return time.perf_counter() - start
+
+
+class ChildControl(RunControl):
+    """The control of one part of a larger job (a sweep's trial): it can be stopped on its own (the sweep
+    prunes it, the time budget ends it), and it stops, pauses and resumes with its parent (the user's
+    Stop, Pause and Resume of the whole job)."""
+
+    def __init__(self, parent: RunControl) -> None:
+        super().__init__()
+        self.parent = parent
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set() or self.parent.stop_requested
+
+    @property
+    def paused(self) -> bool:
+        return self.parent.paused
+
+    def pause(self) -> None:
+        self.parent.pause()
+
+    def resume(self) -> None:
+        self.parent.resume()
+
+    def wait_while_paused(self) -> float:
+        return self.parent.wait_while_paused()
