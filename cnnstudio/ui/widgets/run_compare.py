@@ -139,6 +139,10 @@ class RunList(QWidget):
         """Names whose curves are hidden: unticked, or not matching the filter."""
         return set(self._unchecked) | {r.name for r in self._runs if not self._matches(r)}
 
+    def filtered_out(self) -> set[str]:
+        """Names the filter hides from the list (unticked runs stay listed): left out of the comparison."""
+        return {r.name for r in self._runs if not self._matches(r)}
+
     def shown_count(self) -> int:
         return len(self._runs) - len(self.hidden())
 
