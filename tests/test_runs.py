@@ -214,10 +214,10 @@ def test_curve_times_recorded_or_derived_from_epoch_durations():
 
 def _hold_lock(run: Path) -> subprocess.Popen:
     """Another process that trains into `run` as the trainer does: it holds the folder's lock until killed."""
-    proc = subprocess.Popen([sys.executable, "-c", ("import time; from cnnstudio.core.run_lock import lock_run_folder; "
-                                                    f"held = lock_run_folder({str(run)!r}); print('locked', flush=True); "
-                                                    "time.sleep(120)")],
-                            cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True)
+    code = ("import time; from cnnstudio.core.run_lock import lock_run_folder; "
+            f"held = lock_run_folder({str(run)!r}); print('locked', flush=True); time.sleep(120)")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                            stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -284,3 +284,31 @@ def test_a_probe_of_the_lock_does_not_make_a_starting_training_refuse_the_folder
         assert lock.held and len(calls) == 4
     finally:
         lock.release()
+
+
+def test_a_real_cnnstudio_train_reads_training_while_it_runs_and_incomplete_once_killed(tmp_path):
+    """End to end: the CLI's trainer in another process, seen from here as the Runs page sees it."""
+    import signal
+
+    out = tmp_path / "cli-run"
+    train = ["train", "--dataset", "shapes", "--model", "tiny-bn-cnn", "--epochs", "50", "--limit-train", "600",
+             "--device", "cpu", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "cnnstudio", *train],
+                            cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        seen = None
+        deadline = time.monotonic() + 300  # a loaded machine takes its time to import torch and load data
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (out / "config.json").is_file():
+                seen = read_run(out)
+                if seen.status == "training" and seen.epochs_done >= 1:
+                    break
+            time.sleep(0.2)
+        assert seen is not None and seen.status == "training", seen
+        assert seen.holder is not None and seen.holder.pid == proc.pid and seen.epochs_planned == 50
+    finally:
+        proc.send_signal(signal.SIGKILL)  # no chance to write a result: an interrupted run
+        proc.wait()
+    after = read_run(out)
+    assert after.status == "incomplete" and after.holder is None

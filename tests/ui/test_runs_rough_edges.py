@@ -20,14 +20,19 @@ from cnnstudio.core.training.events import RunResult
 BACKGROUND_MS = 30_000  # the first background call of a process imports torch
 
 
+def history(epochs_done: int, lr: float = 0.001) -> dict:
+    n = epochs_done
+    return {"epoch": list(range(1, n + 1)), "train_loss": [1.0] * n, "train_accuracy": [0.5] * n,
+            "val_loss": [1.1] * n, "val_accuracy": [0.4] * n, "lr": [lr] * n, "seconds": [1.0] * n,
+            "samples_per_second": [10.0] * n,
+            "steps": {"step": [1, 2, 3], "loss": [2.0, 1.5, 1.0], "accuracy": [0.1, 0.2, 0.3], "lr": [lr] * 3}}
+
+
 def write_run(root: Path, name: str, *, model: str = "m", lr: float = 0.001, epochs_done: int = 2, epochs: int = 2,
               result: bool = True) -> Path:
     run = root / name
     run.mkdir(parents=True)
-    h = {"epoch": list(range(1, epochs_done + 1)), "train_loss": [1.0] * epochs_done,
-         "train_accuracy": [0.5] * epochs_done, "val_loss": [1.1] * epochs_done, "val_accuracy": [0.4] * epochs_done,
-         "lr": [lr] * epochs_done, "seconds": [1.0] * epochs_done, "samples_per_second": [10.0] * epochs_done,
-         "steps": {"step": [1, 2, 3], "loss": [2.0, 1.5, 1.0], "accuracy": [0.1, 0.2, 0.3], "lr": [lr] * 3}}
+    h = history(epochs_done, lr)
     (run / "config.json").write_text(json.dumps({"config": {"dataset": "shapes", "model": model, "epochs": epochs,
                                                             "lr": lr, "batch_size": 32, "optimizer": "adam"},
                                                  "dataset": {"name": "shapes"}}))
@@ -84,10 +89,24 @@ def test_a_run_training_elsewhere_reads_training_with_its_epoch_and_cannot_be_ch
         assert page.delete_selected(confirm=False) is False and live.is_dir()
         assert "training in another process" in page.error_dialog.text()
         page.error_dialog.close()
+        # While the page is shown it reads the folder again on its own, to follow the run's epochs and end.
+        session = page.session
+        session._live_timer.setInterval(50)  # LIVE_REFRESH_MS is 5 s
+        refresh(qtbot, page)
+        with qtbot.waitSignal(session.listed, timeout=BACKGROUND_MS, check_params_cb=lambda listing: listing.live):
+            pass
+        (live / "metrics.json").write_text(json.dumps(history(2)))  # its second epoch ended
+        qtbot.waitUntil(lambda: status_cell(page, live) == "Training (epoch 3 of 5)", timeout=BACKGROUND_MS)
+        page.hide()  # hidden, it stops following
+        qtbot.waitUntil(lambda: not session.refreshing, timeout=BACKGROUND_MS)
+        assert not session._live_timer.isActive()
+        page.show()
     finally:
         lock.release()
     refresh(qtbot, page)  # its process ended without a result: interrupted
     assert status_cell(page, live) == "Incomplete"
+    qtbot.waitUntil(lambda: not page.session.refreshing, timeout=BACKGROUND_MS)
+    assert not page.session._live_timer.isActive()  # nothing left to follow
 
 
 def test_the_settings_table_compares_only_the_runs_the_filter_shows(qtbot, page):
