@@ -109,6 +109,21 @@ def test_a_run_training_elsewhere_reads_training_with_its_epoch_and_cannot_be_ch
     assert not page.session._live_timer.isActive()  # nothing left to follow
 
 
+def test_this_apps_own_run_is_not_read_again_every_few_seconds(qtbot, page, monkeypatch):
+    """The app's training refreshes the list as it starts and ends; polling would take CPU from it."""
+    from cnnstudio.ui.sessions import runs_session
+
+    live = write_run(paths.runs_dir(), "app-run", epochs_done=1, epochs=5, result=False)
+    monkeypatch.setattr(runs_session, "active_run_dirs", lambda: {str(live)})
+    lock = lock_run_folder(live)  # the app's Trainer holds it as the CLI's does
+    try:
+        refresh(qtbot, page)
+        assert status_cell(page, live) == "Training (epoch 2 of 5)"
+        assert not page.session._live_timer.isActive()
+    finally:
+        lock.release()
+
+
 def test_the_settings_table_compares_only_the_runs_the_filter_shows(qtbot, page):
     """Item 7b: filtering the run list leaves the hidden runs out of the table and its count."""
     root = paths.runs_dir()

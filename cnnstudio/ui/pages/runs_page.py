@@ -242,7 +242,7 @@ class RunsPage(QWidget):
         self.folder_button.setEnabled(can.show_folder)
         self.command_button.setEnabled(can.command_line)
         self.export_model_button.setEnabled(can.export_model)
-        self.delete_button.setToolTip("This run is training: stop it on the Train page first." if can.busy
+        self.delete_button.setToolTip("This run is training: it can be deleted once it has stopped." if can.busy
                                       else DELETE_TIP)
         if len(runs) > 1:
             hidden = self.run_list.filtered_out() if self._comparison is not None else set()

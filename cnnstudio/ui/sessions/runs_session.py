@@ -136,7 +136,9 @@ class RunsSession(QObject):
     def _on_listed(self, listing: RunsListing) -> None:
         self._select = None
         self.listing = listing
-        if self._watching and any(listing.is_training(r) for r in listing.runs):
+        # Only runs of other processes: this app's own run refreshes the list as it starts and ends, and
+        # reading every folder every few seconds would take CPU from it.
+        if self._watching and any(r.status == "training" and r.path not in listing.training for r in listing.runs):
             self._live_timer.start()
         self.listed.emit(listing)
 
