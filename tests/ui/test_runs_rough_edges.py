@@ -194,6 +194,15 @@ def test_delete_speaks_of_one_run_or_several(qtbot, page, state, monkeypatch):
     assert page.delete_selected() is False
     assert asked[0][0] == "Delete run" and asked[0][1].startswith("Delete 1 run and its checkpoints?")
     assert asked[1][0] == "Delete runs" and asked[1][1].startswith("Delete 2 runs and their checkpoints?")
+    # Two selected, one of them damaged: one run compared, and said so in the singular.
+    broken = paths.runs_dir() / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{ broken")
+    refresh(qtbot, page)
+    select(qtbot, page, [a, broken])
+    text = page.summary.toPlainText()
+    assert "Comparing 1 run\n" in text and "Not shown (damaged): broken" in text
+    assert page.run_list.count_label.text() == "Curves of the run shown"
     messages: list[str] = []
     state.message.connect(messages.append)
     select(qtbot, page, [a])

@@ -16,6 +16,7 @@ from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QPushButton, QSlider, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
+from cnnstudio.core.text import plural
 from cnnstudio.ui.widgets.charts import DEFAULT_SMOOTHING
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
@@ -194,8 +195,10 @@ class RunList(QWidget):
 
     def _emit(self) -> None:
         n, shown = len(self._runs), self.shown_count()
-        self.count_label.setText(f"Curves of {shown} of {n} runs shown" if shown != n else
-                                 f"Curves of all {n} runs shown")
+        if shown != n:
+            self.count_label.setText(f"Curves of {shown} of {plural(n, 'run')} shown")
+        else:
+            self.count_label.setText(f"Curves of all {n} runs shown" if n > 1 else "Curves of the run shown")
         self.hiddenChanged.emit(self.hidden())
 
 
