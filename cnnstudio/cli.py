@@ -734,6 +734,11 @@ class TrainReporter:
             self.bar.clear()
         print(printable(text), file=sys.stderr, flush=True)
 
+    def set_prefix(self, text: str) -> None:
+        """What the progress line starts with from now on: a sweep's "trial 3/10"."""
+        if self.bar is not None:
+            self.bar.prefix = text
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.clear()

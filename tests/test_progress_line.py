@@ -88,6 +88,22 @@ def test_clear_erases_the_line_only_when_one_is_shown_and_a_narrow_terminal_cuts
     assert zero == [f"\r{step_text(event(1))}{ERASE_TO_END}"]
 
 
+def test_a_sweep_puts_its_trial_before_the_progress_line(capsys):
+    """`cnnstudio sweep` shows the same line per trial, led by which trial it is."""
+    from cnnstudio.cli import TrainReporter
+    from cnnstudio.cli_sweep import SweepReporter
+    from cnnstudio.core.sweep.study import TrialStarted
+
+    train = TrainReporter(enabled=True, json_mode=False)
+    written: list[str] = []
+    train.bar = ProgressLine(written.append, clock=FakeClock())  # as on a terminal
+    sweep = SweepReporter(train)
+    sweep(TrialStarted(number=2, index=3, total=10, settings={"lr": 0.1}, run_dir="/runs/t3", resumed=False))
+    sweep(event(1))
+    assert written == [f"\rtrial 3/10  {step_text(event(1))}{ERASE_TO_END}"]
+    assert "trial 3/10: " in capsys.readouterr().err  # the trial's own line, before its progress
+
+
 TRAIN = [sys.executable, "-m", "cnnstudio", "train", "--dataset", "shapes", "--model", "tiny-bn-cnn", "--epochs", "1",
          "--limit-train", "600", "--batch-size", "32", "--device", "cpu", "--json"]
 
