@@ -109,6 +109,22 @@ def test_a_run_training_elsewhere_reads_training_with_its_epoch_and_cannot_be_ch
     assert not page.session._live_timer.isActive()  # nothing left to follow
 
 
+def test_continue_a_run_does_not_offer_a_run_another_process_trains():
+    from cnnstudio.core.runs import list_runs
+    from cnnstudio.ui.widgets.run_picker import continuable
+
+    root = paths.runs_dir()
+    live, stopped = write_run(root, "live", result=False), write_run(root, "stopped")
+    for run in (live, stopped):
+        (run / "last.pt").write_bytes(b"x")
+    lock = lock_run_folder(live)
+    try:
+        assert [r.name for r in continuable(list_runs(root))] == ["stopped"]
+    finally:
+        lock.release()
+    assert sorted(r.name for r in continuable(list_runs(root))) == ["live", "stopped"]
+
+
 def test_this_apps_own_run_is_not_read_again_every_few_seconds(qtbot, page, monkeypatch):
     """The app's training refreshes the list as it starts and ends; polling would take CPU from it."""
     from cnnstudio.ui.sessions import runs_session
