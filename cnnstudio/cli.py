@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -682,13 +683,31 @@ class TerminalProgress:
             self._shown = False
 
 
+def stderr_progress_line(prefix: str = ""):
+    """The in-epoch progress line (core/training/progress_line.py) on stderr when it is a terminal; None
+    otherwise (a pipe or a log gets the epoch lines only). Shared by every command that trains."""
+    from cnnstudio.core.training.progress_line import ProgressLine
+
+    if not sys.stderr.isatty():
+        return None
+
+    def write(text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    try:
+        columns: int | None = os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError):
+        columns = None
+    return ProgressLine(write, columns=columns, prefix=prefix)
+
+
 class TrainReporter:
-    """Turns trainer events into a progress bar (terminal) or plain lines (pipes, logs) on stderr."""
+    """Turns trainer events into a progress line redrawn in place (terminal) and plain lines on stderr."""
 
     def __init__(self, enabled: bool, json_mode: bool):
         self.enabled = enabled
-        self.tty = sys.stderr.isatty()
-        self.bar = TerminalProgress("training") if self.tty else None
+        self.bar = stderr_progress_line() if enabled else None
 
     def __call__(self, event) -> None:
         from cnnstudio.core.training.events import EpochEvent, LogEvent, StartedEvent, StepEvent
@@ -700,10 +719,7 @@ class TrainReporter:
                        f"{event.train_samples} train / {event.val_samples} val / {event.test_samples} test samples, "
                        f"{event.params:,} parameters; run folder {event.run_dir}")
         elif isinstance(event, StepEvent) and self.bar is not None:
-            self.bar.title = f"epoch {event.epoch}/{event.epochs}"
-            self.bar.draw(event.step / event.steps_per_epoch,
-                          f"loss {event.loss:.4f} acc {event.accuracy:.2%} {event.samples_per_second:,.0f}/s "
-                          f"ETA {format_seconds(event.eta_seconds)}")
+            self.bar.step(event)
         elif isinstance(event, EpochEvent):
             val = (f", val loss {event.val_loss:.4f} acc {event.val_accuracy:.2%}"
                    if event.val_accuracy is not None else "")
@@ -715,19 +731,17 @@ class TrainReporter:
 
     def line(self, text: str) -> None:
         if self.bar is not None:
-            self.bar.close()
+            self.bar.clear()
         print(printable(text), file=sys.stderr, flush=True)
+
+    def set_prefix(self, text: str) -> None:
+        """What the progress line starts with from now on: a sweep's "trial 3/10"."""
+        if self.bar is not None:
+            self.bar.prefix = text
 
     def close(self) -> None:
         if self.bar is not None:
-            self.bar.close()
-
-
-def format_seconds(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+            self.bar.clear()
 
 
 # -- evaluate / predict -----------------------------------------------------------------------------

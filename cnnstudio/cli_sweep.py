@@ -67,7 +67,7 @@ def _pct(value: float | None) -> str:
 
 
 class SweepReporter:
-    """A line per trial on stderr (and the trainer's progress bar on a terminal)."""
+    """A line per trial on stderr (and the trainer's progress line on a terminal, led by the trial)."""
 
     def __init__(self, train_reporter: Any):
         self.train = train_reporter
@@ -77,6 +77,7 @@ class SweepReporter:
 
         if isinstance(event, TrialStarted):
             more = " (continued from its last.pt)" if event.resumed else ""
+            self.train.set_prefix(f"trial {event.index}/{event.total}")
             self.train.line(f"trial {event.index}/{event.total}: {settings_text(event.settings)}{more}")
         elif isinstance(event, TrialEnded):
             t = event.trial

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -208,3 +210,105 @@ def test_curve_times_recorded_or_derived_from_epoch_durations():
     # Steps spread evenly over each epoch: 115 per epoch here (230 steps in 2 epochs).
     assert step_t == pytest.approx([50 / 115 * 10, 100 / 115 * 10, 10 + 35 / 115 * 30, 10 + 85 / 115 * 30, 40.0])
     assert curve_times({"epoch": [], "steps": {"step": [1, 2]}}) == (None, None)
+
+
+def _hold_lock(run: Path) -> subprocess.Popen:
+    """Another process that trains into `run` as the trainer does: it holds the folder's lock until killed."""
+    code = ("import time; from cnnstudio.core.run_lock import lock_run_folder; "
+            f"held = lock_run_folder({str(run)!r}); print('locked', flush=True); time.sleep(120)")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_run_another_process_trains_reads_training_and_one_whose_writer_died_incomplete(tmp_path):
+    """Issue 31, item 7a: a `cnnstudio train` in another process is not "incomplete" while it trains."""
+    run = make_run(tmp_path, "cli-run", status=None, epochs=1, planned=3)  # no result.json: mid-run
+    holder = _hold_lock(run)
+    try:
+        summary = read_run(run)
+        assert summary.status == "training" and summary.problem is None
+        assert summary.holder is not None and summary.holder.pid == holder.pid
+        assert summary.epochs_done == 1 and summary.epochs_planned == 3
+        assert [r.status for r in list_runs(tmp_path)] == ["training"]
+        # Its files are still being written: neither renamed nor deleted from under it.
+        with pytest.raises(RunError, match=f"is training \\(process {holder.pid} "):
+            rename_run(run, "other")
+        with pytest.raises(RunError, match="is training"):
+            delete_run(run, tmp_path)
+        assert run.is_dir() and not (tmp_path / "other").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # The writer is gone (killed, its lock file left behind): the folder is an interrupted run.
+    assert (run / ".cnnstudio-train.lock").exists()
+    summary = read_run(run)
+    assert summary.status == "incomplete" and summary.holder is None
+    assert rename_run(run, "other") == tmp_path / "other"
+
+
+def test_a_continued_run_reads_training_until_it_writes_its_new_result(tmp_path):
+    """A run continued from its last.pt still holds the result.json of its earlier end while it trains."""
+    run = make_run(tmp_path, "resumed", status="stopped", epochs=2, planned=4)
+    old = time.time() - 3600
+    os.utime(run / "result.json", (old, old))  # written before the lock was taken
+    holder = _hold_lock(run)
+    try:
+        summary = read_run(run)
+        assert summary.status == "training" and summary.test_accuracy is None and summary.message == ""
+        (run / "result.json").write_text(json.dumps({"status": "finished", "epochs": 4, "test_accuracy": 0.9}))
+        # Its result written, the process is about to let go of the folder: the run reads as ended.
+        assert read_run(run).status == "finished"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_probe_of_the_lock_does_not_make_a_starting_training_refuse_the_folder(tmp_path, monkeypatch):
+    """The Runs page's probe holds the lock for an instant: a trainer meeting it tries again."""
+    from cnnstudio.core import run_lock
+
+    real, calls = run_lock.try_lock, []
+
+    def contended(f, shared=False):
+        calls.append(shared)
+        if len(calls) <= 3:
+            raise BlockingIOError("held by a probe")
+        real(f, shared)
+
+    monkeypatch.setattr(run_lock, "try_lock", contended)
+    monkeypatch.setattr(run_lock, "CONTENDED_WAIT_S", 0.0)
+    lock = run_lock.lock_run_folder(tmp_path)
+    try:
+        assert lock.held and len(calls) == 4
+    finally:
+        lock.release()
+
+
+def test_a_real_cnnstudio_train_reads_training_while_it_runs_and_incomplete_once_killed(tmp_path):
+    """End to end: the CLI's trainer in another process, seen from here as the Runs page sees it."""
+    import signal
+
+    out = tmp_path / "cli-run"
+    train = ["train", "--dataset", "shapes", "--model", "tiny-bn-cnn", "--epochs", "50", "--limit-train", "600",
+             "--device", "cpu", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "cnnstudio", *train],
+                            cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        seen = None
+        deadline = time.monotonic() + 300  # a loaded machine takes its time to import torch and load data
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (out / "config.json").is_file():
+                seen = read_run(out)
+                if seen.status == "training" and seen.epochs_done >= 1:
+                    break
+            time.sleep(0.2)
+        assert seen is not None and seen.status == "training", seen
+        assert seen.holder is not None and seen.holder.pid == proc.pid and seen.epochs_planned == 50
+    finally:
+        proc.send_signal(signal.SIGKILL)  # no chance to write a result: an interrupted run
+        proc.wait()
+    after = read_run(out)
+    assert after.status == "incomplete" and after.holder is None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from cnnstudio.core.runs import RunError, RunSummary, load_history, remove_orphaned_temp_files, run_label
 
@@ -164,3 +164,18 @@ def compare(runs: Sequence[RunSummary]) -> RunsComparison:
     results = (SettingRow("Test accuracy", tuple(percent(r.test_accuracy) for r in shown)),
                SettingRow("Best val. accuracy", tuple(percent(r.best_val_accuracy) for r in shown)))
     return RunsComparison(tuple(shown), tuple(curves), tuple(skipped), results, tuple(settings))
+
+
+def restrict(comparison: RunsComparison, names: Collection[str]) -> RunsComparison:
+    """The same comparison of only the runs named (the others filtered out of view): their columns, their
+    curves, and each setting marked when it differs between them alone. Nothing is read again."""
+    keep = [i for i, run in enumerate(comparison.runs) if run.name in names]
+
+    def row(r: SettingRow, mark: bool) -> SettingRow:
+        values = tuple(r.values[i] for i in keep)
+        return SettingRow(r.title, values, mark and len(set(values)) > 1)
+
+    return RunsComparison(tuple(comparison.runs[i] for i in keep),
+                          tuple(c for c in comparison.curves if c.name in names), comparison.skipped,
+                          tuple(row(r, False) for r in comparison.results),
+                          tuple(row(r, True) for r in comparison.settings))

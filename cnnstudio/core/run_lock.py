@@ -15,16 +15,22 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from cnnstudio.core.errors import CNNStudioError
+from cnnstudio.core.run_liveness import LOCK_NAME, lock_holder, read_note, try_lock, unlock
 from cnnstudio.core.runs import RUN_FILES
 
-LOCK_NAME = ".cnnstudio-train.lock"
+__all__ = ["LOCK_NAME", "RunFolderBusy", "RunFolderTaken", "RunLock", "check_run_folder", "claim_run_folder",
+           "existing_run_files", "lock_run_folder"]
+# A folder found locked is tried again for this long before it counts as busy: the Runs page's probe
+# (run_liveness.lock_holder) holds a lock for an instant, and a trainer starting then must not take it
+# for another training.
+CONTENDED_TRIES = 10
+CONTENDED_WAIT_S = 0.02
 
 
 class RunFolderBusy(CNNStudioError):
@@ -48,9 +54,9 @@ def check_run_folder(run_dir: str | os.PathLike[str], resume_from: str | os.Path
     training continues that very run (its checkpoint lives in the folder). Cheap, and it creates
     nothing: the CLI calls it before loading any data; the trainer claims the folder for real."""
     run_dir = Path(run_dir)
-    busy = _busy(run_dir)
-    if busy is not None:
-        raise RunFolderBusy(_busy_message(run_dir, busy))
+    holder = _busy(run_dir)
+    if holder is not None:
+        raise RunFolderBusy(_busy_message(run_dir, holder))
     _check_files(run_dir, resume_from)
 
 
@@ -92,7 +98,7 @@ class RunLock:
         except OSError:
             pass
         try:
-            _unlock(f)
+            unlock(f)
         except OSError:
             pass
         try:
@@ -130,19 +136,17 @@ def lock_run_folder(run_dir: str | os.PathLike[str]) -> RunLock:
             f = open(path, "a+", encoding="utf-8")
         except OSError as exc:
             raise CNNStudioError(f"cannot lock the run folder {run_dir}: {exc.strerror or exc}") from None
-        try:
-            _lock(f)
-        except OSError:
-            holder = _holder(f)
+        if not _lock_contended(f):
+            holder = read_note(f).describe()
             f.close()
-            raise RunFolderBusy(_busy_message(run_dir, holder)) from None
+            raise RunFolderBusy(_busy_message(run_dir, holder))
         try:
             current = os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
         except OSError:
             current = False
         if current:
             break
-        _unlock(f)
+        unlock(f)
         f.close()
     else:
         raise RunFolderBusy(_busy_message(run_dir, ""))
@@ -156,53 +160,23 @@ def lock_run_folder(run_dir: str | os.PathLike[str]) -> RunLock:
     return RunLock(path, f)
 
 
+def _lock_contended(f: IO[str]) -> bool:
+    """Take the lock, trying again briefly while it is held (a probe's instant); False if it stays held."""
+    for attempt in range(CONTENDED_TRIES):
+        try:
+            try_lock(f)
+            return True
+        except OSError:
+            if attempt + 1 < CONTENDED_TRIES:
+                time.sleep(CONTENDED_WAIT_S)
+    return False
+
+
 def _busy(run_dir: Path) -> str | None:
     """None when no process holds the folder's lock; else who holds it (possibly ""). Creates nothing."""
-    path = run_dir / LOCK_NAME
-    try:
-        f = open(path, "r+", encoding="utf-8")
-    except OSError:
-        return None  # no lock file: nobody holds it
-    with f:
-        try:
-            _lock(f)
-        except OSError:
-            return _holder(f)
-        _unlock(f)
-        return None
-
-
-def _holder(f: IO[str]) -> str:
-    """Who holds the lock, from the note its holder wrote: " (process 123 on host, since ...)" or ""."""
-    try:
-        f.seek(0)
-        words = f.read(200).split()
-    except (OSError, ValueError):
-        return ""
-    if len(words) >= 4 and words[0].isdigit():
-        return f" (process {words[0]} on {words[1][:64]}, since {words[2]} {words[3]})"
-    return ""
+    holder = lock_holder(run_dir)
+    return None if holder is None else holder.describe()
 
 
 def _busy_message(run_dir: str | os.PathLike[str], holder: str) -> str:
     return f"{run_dir} is in use by another training{holder}; wait for it to end, or train into another folder"
-
-
-if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    def _lock(f: IO[str]) -> None:
-        f.seek(0)
-        msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
-
-    def _unlock(f: IO[str]) -> None:
-        f.seek(0)
-        msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
-else:
-    import fcntl
-
-    def _lock(f: IO[str]) -> None:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-    def _unlock(f: IO[str]) -> None:
-        fcntl.flock(f.fileno(), fcntl.LOCK_UN)

@@ -23,9 +23,11 @@ from typing import Any
 from cnnstudio.core import paths
 from cnnstudio.core.bounded import TooDeep, loads_json, short_repr
 from cnnstudio.core.errors import CNNStudioError
+from cnnstudio.core.run_liveness import LockHolder, lock_holder
 
-# Status values: the trainer's four, plus what a folder without result.json looks like.
-STATUSES = ("finished", "early-stopped", "stopped", "failed", "incomplete", "damaged")
+# Status values: the trainer's four, what a folder without result.json looks like ("incomplete": nothing
+# writes into it any more), one a live process trains into ("training", run_liveness.py) and "damaged".
+STATUSES = ("finished", "early-stopped", "stopped", "failed", "incomplete", "training", "damaged")
 MAX_NAME_LENGTH = 120
 _FORBIDDEN_CHARS = set('/\\:*?"<>|')
 
@@ -52,6 +54,7 @@ class RunSummary:
     device: str | None = None
     precision: str | None = None
     message: str = ""  # the result's message ("stopped by the user at ...")
+    holder: LockHolder | None = None  # the process training into the folder now (status "training")
     problem: str | None = None  # why the folder counts as damaged
     has_best: bool = False
     has_last: bool = False
@@ -269,7 +272,22 @@ def _read_run(path: Path) -> RunSummary:
 
     if problems:
         summary.status, summary.problem = "damaged", "; ".join(problems)
+    holder = lock_holder(path)
+    if holder is not None and _result_predates(path, holder):
+        # A live process writes here: files it has not written yet are not damage, and a result.json
+        # older than its lock is the one a continued run had before (it is replaced at the end).
+        summary.status, summary.problem, summary.holder = "training", None, holder
+        summary.message, summary.test_accuracy = "", None  # the earlier result's, not this training's
     return summary
+
+
+def _result_predates(path: Path, holder: LockHolder) -> bool:
+    """Whether the folder's result.json (if any) was written before the holder took the lock: else the run
+    has just ended and its process is about to let go of the folder."""
+    try:
+        return (path / "result.json").stat().st_mtime < holder.taken_at
+    except OSError:
+        return True  # no result.json yet
 
 
 def _short(value: Any) -> str:
@@ -486,6 +504,7 @@ def rename_run(path: str | os.PathLike[str], new_name: str) -> Path:
         raise RunError(problem)
     if not path.is_dir():
         raise RunError(f"The run folder {path} no longer exists.")
+    _refuse_live(path)
     target = path.with_name(new_name)
     if target == path:
         return path
@@ -496,6 +515,13 @@ def rename_run(path: str | os.PathLike[str], new_name: str) -> Path:
     except OSError as exc:
         raise RunError(f"Cannot rename '{path.name}' to '{new_name}': {exc.strerror or exc}") from None
     return target
+
+
+def _refuse_live(path: Path) -> None:
+    """RunError when a process trains into the folder (its files would go on being written)."""
+    holder = lock_holder(path)
+    if holder is not None:
+        raise RunError(f"'{path.name}' is training{holder.describe()}; stop it first.")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -521,6 +547,7 @@ def delete_run(path: str | os.PathLike[str], root: str | os.PathLike[str] | None
         raise RunError(f"{path} is not a run folder in {root}; not deleting it.")
     if not is_run_folder(path):
         raise RunError(f"{path} does not look like a run folder; not deleting it.")
+    _refuse_live(path)
     try:
         shutil.rmtree(path)
     except OSError as exc:

@@ -29,6 +29,7 @@ class AppState(QObject):
     specChanged = Signal(object)  # the current model spec (dict)
     checkpointChanged = Signal(object)  # path of the checkpoint the Evaluate/Inspect/Draw views use
     runFinished = Signal(object)  # the RunResult of a run that ended (core/training/events.py)
+    runRenamed = Signal(str, str)  # (old, new) run folder: the Runs page renamed it; who holds its path follows
     trainingActive = Signal(bool)
     message = Signal(str)  # a short status-bar message
     augmentationChanged = Signal(object)  # cnnstudio.core.training.config.Augmentation chosen on the Data page

@@ -239,7 +239,7 @@ def test_delete_asks_first_and_clears_the_checkpoint_it_removes(qtbot, session, 
     with qtbot.waitSignal(session.listed, timeout=TIMEOUT) as listed:
         assert session.delete(runs, lambda rs: True) is True
     assert not a.exists() and not b.exists() and state.checkpoint_path is None
-    assert listed.args[0].runs == () and messages == ["Deleted 2 run(s)."]
+    assert listed.args[0].runs == () and messages == ["Deleted 2 runs."]
     assert session.delete([]) is False
 
 

@@ -12,20 +12,22 @@ import html
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut, QShowEvent
-from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QLineEdit, QMessageBox, QPushButton, QSplitter,
-                               QTextBrowser, QVBoxLayout, QWidget)
+from PySide6.QtGui import QDesktopServices, QHideEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMessageBox, QPushButton, QSplitter, QTextBrowser, QVBoxLayout,
+                               QWidget)
 
-from cnnstudio.core.run_compare import RunDetail, RunsComparison
+from cnnstudio.core.run_compare import RunDetail, RunsComparison, restrict
 from cnnstudio.core.runs import RunSummary
+from cnnstudio.core.text import plural
 from cnnstudio.ui.sessions.runs_session import RunsListing, RunsSession
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.widgets.charts import TrainingCharts
 from cnnstudio.ui.widgets.export_dialog import ExportCommandDialog
 from cnnstudio.ui.widgets.model_export_dialog import ModelExportDialog
 from cnnstudio.ui.widgets.queue_panel import QueuePanel
+from cnnstudio.ui.widgets.rename_dialog import RenameDialog
 from cnnstudio.ui.widgets.run_compare import ChartOptions, ComparedRun, RunList
-from cnnstudio.ui.widgets.run_summary import NOTHING_HTML, compare_html, run_html
+from cnnstudio.ui.widgets.run_summary import NOTHING_HTML, compare_html, compare_title, run_html
 from cnnstudio.ui.widgets.runs_table import RunsTable
 
 DELETE_TIP = "Delete the selected runs and their checkpoints (Del)"
@@ -46,6 +48,9 @@ class RunsPage(QWidget):
         session.setParent(self)
         self.state: AppState = session.state
         self.error_dialog: QMessageBox | None = None
+        self.rename_dialog: RenameDialog | None = None  # while "Rename…" asks for a name
+        self._comparison: RunsComparison | None = None  # the selected runs as read, while several are shown
+        self._colors: dict[str, tuple[str, str]] = {}  # their labels and curve colours
         self._build()
         session.listed.connect(self._on_listed)
         session.nothingSelected.connect(self._show_nothing)
@@ -139,6 +144,7 @@ class RunsPage(QWidget):
 
         self.run_list = RunList()
         self.run_list.hiddenChanged.connect(self.charts.set_hidden_runs)
+        self.run_list.hiddenChanged.connect(self._show_comparison_text)
         self.run_list.setVisible(False)  # only while several runs are compared
         self.summary = QTextBrowser()
         self.summary.setOpenExternalLinks(False)
@@ -183,6 +189,7 @@ class RunsPage(QWidget):
 
     def _on_listed(self, listing: RunsListing) -> None:
         keep = self.table.selected_paths() if listing.select is None else listing.select
+        before = self.selected_runs() if listing.live else None
         self.table.show_runs([(run, listing.status(run)) for run in listing.runs], keep)
         n = len(listing.runs)
         where = html.escape(listing.root)
@@ -194,12 +201,20 @@ class RunsPage(QWidget):
             self.hint_label.setText(
                 "<b>No runs yet.</b> Train a model on the Train page (3  Train): every run is saved here with its "
                 f"curves and checkpoints (in <code>{where}</code>).")
-        self._on_selection_changed()
+        if before is not None and self.selected_runs() == before:
+            self._update_buttons(before)  # a live re-read changed nothing shown: no redraw every few seconds
+        else:
+            self._on_selection_changed()
         self.refreshed.emit()
 
     def showEvent(self, event: QShowEvent) -> None:
+        self.session.watch(True)
         self.refresh()
         super().showEvent(event)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self.session.watch(False)
+        super().hideEvent(event)
 
     def shutdown(self) -> None:
         self.session.close()
@@ -227,10 +242,12 @@ class RunsPage(QWidget):
         self.folder_button.setEnabled(can.show_folder)
         self.command_button.setEnabled(can.command_line)
         self.export_model_button.setEnabled(can.export_model)
-        self.delete_button.setToolTip("This run is training: stop it on the Train page first." if can.busy
+        self.delete_button.setToolTip("This run is training: it can be deleted once it has stopped." if can.busy
                                       else DELETE_TIP)
         if len(runs) > 1:
-            self.selection_label.setText(f"Comparing {len(runs)} runs")
+            hidden = self.run_list.filtered_out() if self._comparison is not None else set()
+            filtered = len(hidden & {r.name for r in runs})
+            self.selection_label.setText(compare_title(len(runs) - filtered, filtered))
         elif len(runs) == 1:
             self.selection_label.setText("Ctrl-click another run to compare")
         else:
@@ -241,12 +258,14 @@ class RunsPage(QWidget):
         self.queue_panel.show_queue([(entry.id, entry.summary()) for entry in queue.entries], queue.held)
 
     def _show_nothing(self) -> None:
+        self._comparison = None
         self.run_list.setVisible(False)
         self.charts.clear("Select a run on the left to see its curves")
         self.summary.setHtml(NOTHING_HTML)
         self.selectionShown.emit(0)
 
     def _show_one(self, detail: RunDetail) -> None:
+        self._comparison = None
         self.run_list.setVisible(False)
         if detail.history is not None:
             self.charts.load_history(detail.history, detail.run.name)
@@ -256,16 +275,28 @@ class RunsPage(QWidget):
         self.selectionShown.emit(1 if detail.history is not None else 0)
 
     def _show_many(self, comparison: RunsComparison) -> None:
+        self._comparison = None  # set_runs below filters: the text follows once the list is filled
         self.charts.set_hidden_runs(self.run_list.hidden())
         self.charts.overlay([(c.name, c.history, c.label) for c in comparison.curves])
-        colors = {o["name"]: (o["label"], o["color"]) for o in self.charts.overlay_curves}
+        self._colors = {o["name"]: (o["label"], o["color"]) for o in self.charts.overlay_curves}
         by_name = {c.name: c for c in comparison.curves}
         self.run_list.set_runs([ComparedRun(o["name"], o["label"], o["color"], by_name[o["name"]].test_accuracy,
                                             by_name[o["name"]].best_val_accuracy, by_name[o["name"]].text)
                                 for o in self.charts.overlay_curves])
         self.run_list.setVisible(True)
-        self.summary.setHtml(compare_html(comparison, colors))
+        self._comparison = comparison
+        self._show_comparison_text()
         self.selectionShown.emit(len(comparison.curves))
+
+    def _show_comparison_text(self, *_hidden: object) -> None:
+        """The settings table and the count: only the selected runs the list's filter lets through."""
+        comparison = self._comparison
+        if comparison is None:
+            return
+        filtered = self.run_list.filtered_out()
+        shown = restrict(comparison, {r.name for r in comparison.runs} - filtered)
+        self.summary.setHtml(compare_html(shown, self._colors, len(filtered)))
+        self._update_buttons(self.selected_runs())
 
     # ------------------------------------------------------------------------------------------------
     @Slot()
@@ -275,21 +306,21 @@ class RunsPage(QWidget):
         return len(runs) == 1 and self.session.open_model(runs[0])
 
     def rename_selected(self, new_name: str | None = None) -> bool:
-        """Rename the selected run's folder; asks for the name when none is given. The table follows
-        (`refreshed`), the renamed run selected."""
+        """Rename the selected run's folder to `new_name` (True once renamed); with none, open the rename
+        dialog (`rename_dialog`, False here), which stays open with what was typed until a name is taken.
+        The table follows (`refreshed`), the renamed run selected."""
         runs = self.selected_runs()
         if len(runs) != 1:
             return False
         run = runs[0]
-        if new_name is None:
-            if not self.session.may_rename(run):
-                return False
-            text, ok = QInputDialog.getText(self, "Rename run", "New name for the run folder:",
-                                            QLineEdit.EchoMode.Normal, run.name)
-            if not ok or text == run.name:
-                return False
-            new_name = text
-        return self.session.rename(run, new_name)
+        if new_name is not None:
+            return self.session.rename(run, new_name)
+        if self.session.may_rename(run):
+            self.rename_dialog = dialog = RenameDialog(run.name, lambda name: self.session.try_rename(run, name), self)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.finished.connect(lambda _r: setattr(self, "rename_dialog", None))
+            dialog.open()
+        return False
 
     def delete_selected(self, confirm: bool = True) -> bool:
         """Delete the selected runs (after a confirmation unless confirm=False); never a training one."""
@@ -297,9 +328,10 @@ class RunsPage(QWidget):
 
     def _confirm_delete(self, runs: Sequence[RunSummary]) -> bool:
         names = "\n".join(f"  {r.name}" for r in runs[:10]) + ("\n  …" if len(runs) > 10 else "")
+        whose = "its" if len(runs) == 1 else "their"
         answer = QMessageBox.question(
-            self, "Delete runs", f"Delete {len(runs)} run{'s' if len(runs) > 1 else ''} and their checkpoints?"
-            f"\n\n{names}\n\nThis cannot be undone.",
+            self, "Delete run" if len(runs) == 1 else "Delete runs",
+            f"Delete {plural(len(runs), 'run')} and {whose} checkpoints?\n\n{names}\n\nThis cannot be undone.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 

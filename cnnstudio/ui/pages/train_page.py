@@ -22,7 +22,7 @@ from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.models.backbones import backbone_layer_index
 from cnnstudio.core.training.config import TrainConfig
 from cnnstudio.core.training.events import EpochEvent, RecoveredEvent, RunResult, StartedEvent, StepEvent
-from cnnstudio.ui.sessions.train_session import Launch, TrainSession, describe_end
+from cnnstudio.ui.sessions.train_session import Launch, RunEnd, TrainSession, describe_end
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.widgets.run_panel import RunPanel, shortcut_text, training_banner
 from cnnstudio.ui.widgets.train_form import TrainForm
@@ -70,6 +70,7 @@ class TrainPage(QWidget):
         session.refused.connect(lambda text: self._set_banner(text, "warning"))
         session.rejected.connect(self._show_error)
         session.ended.connect(self._on_run_ended)
+        session.runMoved.connect(self._on_run_moved)
         state.datasetChanged.connect(self._on_selection_changed)
         state.specChanged.connect(self._on_spec_changed)
         state.augmentationChanged.connect(lambda *_: self._update_summary())
@@ -390,6 +391,12 @@ class TrainPage(QWidget):
                 self._show_error(title, message, details)
             else:
                 self.runFailed.emit(message)
+
+    def _on_run_moved(self, end: RunEnd) -> None:
+        """The last run's folder was renamed on the Runs page: the page's account of it names the new one."""
+        if self._end_in_banner:
+            self._set_banner(end.banner, end.kind)
+            self.status_label.setText(end.status_text)
 
     # ------------------------------------------------------------------------------------------------
     # Dialogs and log

@@ -16,7 +16,7 @@ import copy
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,6 +116,7 @@ class TrainSession(QObject):
     launched = Signal(object)  # Launch: a run has just started
     refused = Signal(str)  # why Start (or Train next) cannot be pressed now: for the banner
     rejected = Signal(str, str)  # (title, message): settings or a checkpoint that cannot be used
+    runMoved = Signal(object)  # RunEnd: how the last run ended, told again after its folder was renamed
 
     def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -129,10 +130,26 @@ class TrainSession(QObject):
         self.best_val: float | None = None
         self.last_step: StepEvent | None = None  # the latest
         self.started_at = 0.0
+        self.ended_at = 0.0  # when the last run's thread ended (time.monotonic)
         self.last_result: RunResult | None = None  # how the last run ended
         self._generation = 0
         self._result: RunResult | None = None
         self._failure: tuple[str, str] | None = None
+        state.runRenamed.connect(self._on_run_renamed)
+
+    def _on_run_renamed(self, old: str, new: str) -> None:
+        """A run folder was renamed (never a training one): the last run's result and the checkpoint a
+        continued run went on from name the new folder."""
+        def moved(path: str | None) -> str | None:
+            return str(Path(new) / Path(path).name) if path and Path(path).parent == Path(old) else path
+
+        self.resuming_from = moved(self.resuming_from)
+        result = self.last_result
+        if result is not None and result.run_dir and Path(result.run_dir) == Path(old):
+            self.last_result = replace(result, run_dir=new, checkpoint=moved(result.checkpoint),
+                                       last_checkpoint=moved(result.last_checkpoint))
+            if result.status != "failed":  # a failure's account names no folder
+                self.runMoved.emit(describe_end(self.last_result, None, self.ended_at - self.started_at))
 
     # -- state ----------------------------------------------------------------------------------------
     def is_running(self) -> bool:
@@ -495,7 +512,7 @@ class TrainSession(QObject):
         if failure is None and result.status == "failed":
             failure = (result.message or "training failed", result.details)
         self.run = None
-        self.last_result = result
+        self.last_result, self.ended_at = result, time.monotonic()
         self.state.set_training(False)
         self.ended.emit(result, failure)
         queue = self.state.queue

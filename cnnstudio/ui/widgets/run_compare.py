@@ -16,6 +16,7 @@ from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QPushButton, QSlider, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
+from cnnstudio.core.text import plural
 from cnnstudio.ui.widgets.charts import DEFAULT_SMOOTHING
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
@@ -139,6 +140,10 @@ class RunList(QWidget):
         """Names whose curves are hidden: unticked, or not matching the filter."""
         return set(self._unchecked) | {r.name for r in self._runs if not self._matches(r)}
 
+    def filtered_out(self) -> set[str]:
+        """Names the filter hides from the list (unticked runs stay listed): left out of the comparison."""
+        return {r.name for r in self._runs if not self._matches(r)}
+
     def shown_count(self) -> int:
         return len(self._runs) - len(self.hidden())
 
@@ -190,8 +195,10 @@ class RunList(QWidget):
 
     def _emit(self) -> None:
         n, shown = len(self._runs), self.shown_count()
-        self.count_label.setText(f"Curves of {shown} of {n} runs shown" if shown != n else
-                                 f"Curves of all {n} runs shown")
+        if shown != n:
+            self.count_label.setText(f"Curves of {shown} of {plural(n, 'run')} shown")
+        else:
+            self.count_label.setText(f"Curves of all {n} runs shown" if n > 1 else "Curves of the run shown")
         self.hiddenChanged.emit(self.hidden())
 
 

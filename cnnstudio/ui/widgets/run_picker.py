@@ -20,8 +20,9 @@ STATUS = {"finished": "Finished", "early-stopped": "Stopped early", "stopped": "
 
 
 def continuable(runs: list[RunSummary]) -> list[RunSummary]:
-    """Runs with a last.pt to continue from (a damaged folder's checkpoint may still be fine: kept)."""
-    return [r for r in runs if r.has_last]
+    """Runs with a last.pt to continue from (a damaged folder's checkpoint may still be fine: kept), but
+    not one a process is training now (another `cnnstudio train`): it would be refused as in use."""
+    return [r for r in runs if r.has_last and r.status != "training"]
 
 
 class RunPicker(QDialog):

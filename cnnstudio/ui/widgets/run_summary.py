@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from cnnstudio.core.run_compare import RunDetail, RunsComparison, SettingRow
 from cnnstudio.core.runs import run_label
+from cnnstudio.core.text import plural
 from cnnstudio.ui.widgets.runs_table import status_text
 
 TITLE_CELL = "color:gray; white-space:nowrap; padding-right:6px"
@@ -29,7 +30,8 @@ def run_html(detail: RunDetail) -> str:
     run, rows = detail.run, []
     if detail.problem:
         rows.append(f"<p style='color:#c0392b'><b>This run folder is damaged:</b> {e(detail.problem)}</p>")
-    rows.append(f"<h3 style='margin-bottom:2px'>{e(run.name)}</h3><p style='margin-top:0'>{e(status_text(run.status))}"
+    status = e(status_text(run.status, run))
+    rows.append(f"<h3 style='margin-bottom:2px'>{e(run.name)}</h3><p style='margin-top:0'>{status}"
                 + (f": {e(run.message)}" if run.message else "") + "</p>")
     body = "".join(f"<tr><td style='padding-right:10px; color:gray'>{e(k)}</td><td>{e(v)}</td></tr>"
                    for k, v in detail.settings)
@@ -39,13 +41,24 @@ def run_html(detail: RunDetail) -> str:
     return "".join(rows)
 
 
-def compare_html(comparison: RunsComparison, colors: dict[str, tuple[str, str]] | None = None) -> str:
+def compare_title(shown: int, filtered: int = 0) -> str:
+    """What the comparison holds: "Comparing 3 runs", "Comparing 2 of 3 selected runs (1 hidden by the filter)"."""
+    if filtered:
+        return f"Comparing {shown} of {shown + filtered} selected runs ({filtered} hidden by the filter)"
+    return f"Comparing {plural(shown, 'run')}"
+
+
+def compare_html(comparison: RunsComparison, colors: dict[str, tuple[str, str]] | None = None,
+                 filtered: int = 0) -> str:
     """The compared runs' results and settings, highlighting what differs. colors: run name -> (label,
-    colour) of its curves, for a swatch beside each run."""
+    colour) of its curves, for a swatch beside each run. filtered: selected runs the list's filter hides,
+    left out of `comparison` (run_compare.restrict)."""
     e = html.escape
     colors = colors or {}
     runs = comparison.runs
-    out = [f"<h3>Comparing {len(runs)} runs</h3>"]
+    if not runs and filtered:
+        return "<p style='color: gray'>No selected run matches the filter.</p>"
+    out = [f"<h3>{e(compare_title(len(runs), filtered))}</h3>"]
     if comparison.skipped:
         out.append(f"<p style='color:#c0392b'>Not shown (damaged): {e(', '.join(comparison.skipped))}</p>")
     labels = []

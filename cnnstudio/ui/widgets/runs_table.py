@@ -1,7 +1,8 @@
 """The table of saved runs on the Runs page: one row each, sortable, several selectable.
 
 A plain view: it shows the RunSummary rows it is given, with the status the caller decided (a folder a
-live training writes reads "Training…"), and says which run folders are selected. Each row keeps its
+live training writes, in the app or in another process, reads "Training (epoch 2 of 5)"), and says which
+run folders are selected. Each row keeps its
 run folder's path (UserRole) and a sort key per column (UserRole + 1): numbers sort as numbers, dates
 as dates.
 """
@@ -24,7 +25,10 @@ PATH_ROLE = Qt.ItemDataRole.UserRole
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-def status_text(status: str) -> str:
+def status_text(status: str, run: RunSummary | None = None) -> str:
+    """The status in words; a training run says which epoch it is on when its folder tells."""
+    if status == "training" and run is not None and run.epochs_planned:
+        return f"Training (epoch {min(run.epochs_done + 1, run.epochs_planned)} of {run.epochs_planned})"
     return STATUS_TEXT.get(status, status)
 
 
@@ -46,7 +50,7 @@ class _RunItem(QTreeWidgetItem):
 def _make_item(run: RunSummary, status: str) -> _RunItem:
     epochs = f"{run.epochs_done}/{run.epochs_planned}" if run.epochs_planned else str(run.epochs_done or "")
     values = [run.name, run.dataset or "", run.model or "", run.date_text, epochs,
-              percent(run.best_val_accuracy), percent(run.test_accuracy), status_text(status)]
+              percent(run.best_val_accuracy), percent(run.test_accuracy), status_text(status, run)]
     sort_keys = [None, None, None, run.created, run.epochs_done, run.best_val_accuracy or -1.0,
                  run.test_accuracy or -1.0, None]
     item = _RunItem(values)
@@ -60,6 +64,8 @@ def _make_item(run: RunSummary, status: str) -> _RunItem:
     if run.problem:
         tip = f"Damaged: {run.problem}\n{run.path}"
         item.setForeground(7, QBrush(QColor("#c0392b")))
+    elif status == "training" and run.holder is not None:
+        tip = f"Being trained{run.holder.describe()}\n{run.path}"
     elif run.message:
         tip = f"{run.message}\n{run.path}"
     for c in range(len(values)):
