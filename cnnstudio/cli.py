@@ -565,7 +565,7 @@ def cmd_train(args) -> int:
 def cmd_sweep(args) -> int:
     from cnnstudio.cli_sweep import cmd_sweep as sweep
 
-    return sweep(args, TrainReporter(enabled=True, json_mode=args.json))
+    return sweep(args, TrainReporter(enabled=True, json_mode=args.json), print_json)
 
 
 def _run_finder(cfg, dataset, show: bool):

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cnnstudio.core.sweep.runner import SweepRunner
-from cnnstudio.core.sweep.study import STRATEGIES, SweepOutcome, SweepSpec, TrialEnded, TrialStarted
+from cnnstudio.core.sweep.space import SweepError
 from cnnstudio.core.sweep.estimate import estimate_sweep
-from cnnstudio.core.sweep.study import make_spec, new_sweep_dir, read_spec
+from cnnstudio.core.sweep.study import (STRATEGIES, SweepOutcome, SweepSpec, TrialEnded, TrialStarted, make_spec,
+                                        new_sweep_dir, read_spec)
 from cnnstudio.core.text import printable
 
 
@@ -58,8 +60,8 @@ def _spec_from_args(args: argparse.Namespace) -> SweepSpec | None:
                      epochs=args.epochs, fixed=fixed)
 
 
-class SweepArgsError(Exception):
-    pass
+class SweepArgsError(SweepError):
+    """Options that do not describe a sweep: one line, as every refusal of the command line."""
 
 
 def _pct(value: float | None) -> str:
@@ -92,15 +94,12 @@ class SweepReporter:
                 self.train(event)
 
 
-def cmd_sweep(args: argparse.Namespace, train_reporter: Any) -> int:
-    try:
-        spec = _spec_from_args(args)
-    except SweepArgsError as exc:
-        raise _cli_error(str(exc)) from None
+def cmd_sweep(args: argparse.Namespace, train_reporter: Any, print_json: Callable[[Any], None]) -> int:
+    spec = _spec_from_args(args)
     sweep_dir = Path(args.out) if args.out else new_sweep_dir(spec) if spec else None
     assert sweep_dir is not None
     if spec is None and read_spec(sweep_dir) is None:
-        raise _cli_error(f"{sweep_dir} holds no sweep to continue: give --dataset and --param to start one")
+        raise SweepArgsError(f"{sweep_dir} holds no sweep to continue: give --dataset and --param to start one")
     runner = SweepRunner(sweep_dir, spec, storage=args.storage, budget_minutes=args.budget_minutes,
                          device=args.device, on_event=SweepReporter(train_reporter))
     train_reporter.line(f"sweep folder: {runner.sweep_dir} ({runner.spec.strategy}, "
@@ -126,7 +125,7 @@ def cmd_sweep(args: argparse.Namespace, train_reporter: Any) -> int:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
         train_reporter.close()
-    _report(result, args.json)
+    _report(result, args.json, print_json)
     if result.stopped == "by the user":
         return 130
     if result.complete and result.best is None:
@@ -134,8 +133,7 @@ def cmd_sweep(args: argparse.Namespace, train_reporter: Any) -> int:
     return 0
 
 
-def _report(result: SweepOutcome, json_mode: bool) -> None:
-    from cnnstudio.cli import print_json
+def _report(result: SweepOutcome, json_mode: bool, print_json: Callable[[Any], None]) -> None:
     from cnnstudio.core.sweep.space import settings_text
 
     if json_mode:
@@ -151,9 +149,3 @@ def _report(result: SweepOutcome, json_mode: bool) -> None:
     if not result.complete:
         why = f" ({result.stopped})" if result.stopped else ""
         print(printable(f"the sweep is not complete{why}: continue it with cnnstudio sweep --out {result.sweep_dir}"))
-
-
-def _cli_error(message: str) -> Exception:
-    from cnnstudio.cli import CLIError
-
-    return CLIError(message)

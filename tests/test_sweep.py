@@ -194,31 +194,26 @@ def test_the_trainer_measures_validation_at_the_fractions_asked_without_changing
 
 # -- two workers, one study ---------------------------------------------------------------------------------
 def test_two_worker_processes_share_one_study_and_train_each_point_once(tmp_path):
-    out = tmp_path / "shared"
-    cmd = [sys.executable, "-m", "cnnstudio.cli", "sweep", "--dataset", "shapes", "--param",
-           "lr=0.003,0.002,0.001,0.0003", "--epochs", "1", "--limit-train", "200", "--device", "cpu",
-           "--out", str(out), "--json"]
-    # The first worker creates the folder; the second joins it once sweep.json is there.
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for _ in range(600):
-        if (out / "study.db").exists():
-            break
-        if first.poll() is not None:
-            break
-        import time
+    from cnnstudio.core.sweep.study import default_storage, open_study, open_sweep_dir
 
-        time.sleep(0.1)
-    second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    out1, err1 = first.communicate(timeout=600)
-    assert first.returncode == 0, err1
-    assert second.returncode == 0, second.stderr
-    trained = [line for line in (err1 + second.stderr).splitlines() if line.startswith("trial ")]
-    assert len(trained) == 4
-    assert any(line.startswith("trial ") for line in err1.splitlines())
-    assert any(line.startswith("trial ") for line in second.stderr.splitlines())
+    out = tmp_path / "shared"
+    lrs = [0.003, 0.002, 0.0015, 0.001, 0.0005, 0.0003]
+    spec = make_spec("shapes", ["lr=" + ",".join(map(str, lrs))], "grid", epochs=1, fixed={"limit_train": 200})
+    open_sweep_dir(out, spec)  # the sweep and its study made first, so both workers start as joiners...
+    open_study(spec, default_storage(out))
+    cmd = [sys.executable, "-m", "cnnstudio.cli", "sweep", "--out", str(out), "--device", "cpu", "--json"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # ...at the same moment, each asking the study for its next trial.
+    workers = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    logs = [w.communicate(timeout=900) for w in workers]
+    for w, (_, err) in zip(workers, logs):
+        assert w.returncode == 0, err
+    trained = [[line for line in err.splitlines() if line.startswith("trial ")] for _, err in logs]
+    assert sum(map(len, trained)) == len(lrs)  # no point trained twice
+    assert all(trained), "each worker trained a share of the trials"
     final = read_outcome(out)
-    assert final.complete and sorted(t.settings["lr"] for t in final.trials) == [0.0003, 0.001, 0.002, 0.003]
+    assert final.complete and sorted(t.settings["lr"] for t in final.trials) == sorted(lrs)
 
 
 def test_a_sweeps_trials_are_listed_with_the_runs_and_say_what_they_tried(tmp_path, monkeypatch):
