@@ -15,12 +15,13 @@ from PIL import Image
 from PySide6.QtCore import QByteArray, QSettings
 
 from cnnstudio.core.models.presets import get_preset
+from cnnstudio.core.training.device import DeviceInfo
 from cnnstudio.core.training.events import RunResult
 from cnnstudio.ui.session_memory import (CHECKPOINT_KEY, DATASET_KEY, FOLDERS_KEY, GEOMETRY_KEY, RECENT_KEY,
                                          SPEC_KEY, recall, remember)
 
 TIMEOUT = 60_000
-CPU = [{"id": "cpu", "name": "CPU", "memory_bytes": None, "detail": "test"}]
+CPU = [DeviceInfo("cpu", "CPU", None, "test")]
 
 
 def image_folder(root, size: int = 16):

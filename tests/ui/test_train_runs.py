@@ -279,9 +279,11 @@ def test_form_follows_the_dataset_until_edited(qtbot, train_page, state, shapes)
 
 def test_device_picker_lists_real_devices_and_precision(qtbot, train_page):
     page = train_page
+    from cnnstudio.core.training.device import DeviceInfo
+
     page.on_devices([
-        {"id": "cuda:0", "name": "NVIDIA H100 80GB HBM3", "memory_bytes": 85 * 2 ** 30, "detail": "CUDA 12.8"},
-        {"id": "cpu", "name": "AMD EPYC", "memory_bytes": None, "detail": "2 cores, 2 threads, bf16"},
+        DeviceInfo("cuda:0", "NVIDIA H100 80GB HBM3", 85 * 2 ** 30, "CUDA 12.8"),
+        DeviceInfo("cpu", "AMD EPYC", None, "2 cores, 2 threads, bf16"),
     ])
     items = [page.form.device_combo.itemText(i) for i in range(page.form.device_combo.count())]
     assert items[0].startswith("Automatic")

@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, Qt, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QSplitter, QWidget
 
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.models.backbones import backbone_layer_index
-from cnnstudio.core.training.config import TrainConfig
-from cnnstudio.core.training.events import EpochEvent, RecoveredEvent, RunResult, StartedEvent, StepEvent
-from cnnstudio.ui.sessions.train_session import Launch, TrainSession, describe_end
-from cnnstudio.ui.state import AppState
+from cnnstudio.core.training.config import ConfigValues, TrainConfig
+from cnnstudio.core.training.events import EpochEvent, RecoveredEvent, RunResult, StepEvent
+from cnnstudio.ui.sessions.train_session import Launch, RunStart, TrainSession, describe_end
+from cnnstudio.ui.state import AppState, CurrentSpec
 from cnnstudio.ui.widgets.run_panel import RunPanel, shortcut_text, training_banner
 from cnnstudio.ui.widgets.train_form import TrainForm
 
 if TYPE_CHECKING:
+    from cnnstudio.core.training.device import DeviceInfo
     from cnnstudio.ui.training_worker import TrainingRun
     from cnnstudio.ui.widgets.lr_find_dialog import LrFindDialog
     from cnnstudio.ui.widgets.run_picker import RunPicker
@@ -145,7 +146,7 @@ class TrainPage(QWidget):
         self.form.fill(rec.config)
         self.form.show_recommendation(rec.reasons)
 
-    def build_config(self, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    def build_config(self, overrides: ConfigValues | None = None) -> TrainConfig:
         """The TrainConfig a Start would use (TrainSession.form_config). CNNStudioError if invalid."""
         return self.session.form_config(self.form.values(), overrides)
 
@@ -162,9 +163,10 @@ class TrainPage(QWidget):
         dialog.open()
         return dialog
 
-    def _on_spec_changed(self, spec: dict[str, Any]) -> None:
-        index = backbone_layer_index(spec)
-        self.form.show_backbone_mode(spec["layers"][index].get("train", "features") if index is not None else None)
+    def _on_spec_changed(self, current: CurrentSpec) -> None:
+        index = backbone_layer_index(current.spec)
+        layers = current.spec["layers"]
+        self.form.show_backbone_mode(layers[index].get("train", "features") if index is not None else None)
         # The recipe follows the model: a network without normalisation gets other settings than fast-cnn.
         self._on_selection_changed()
 
@@ -174,7 +176,7 @@ class TrainPage(QWidget):
             self.backboneModeRequested.emit(index, mode)
 
     @Slot(object)
-    def _on_selection_changed(self, *_args: Any) -> None:
+    def _on_selection_changed(self, *_args: object) -> None:
         """A new dataset or model: the recommended values, unless the user edited the form."""
         self._end_in_banner = False
         if not self.form.user_edited:
@@ -183,15 +185,14 @@ class TrainPage(QWidget):
             self.form.show_recommendation(self.state.recommendation.reasons)
         self._update_controls()
 
-    def on_devices(self, devices: list[dict[str, Any]]) -> None:
+    def on_devices(self, devices: list[DeviceInfo]) -> None:
         """Called by the main window once PyTorch has loaded: show the devices really there."""
         self.session.devices = list(devices)
         self.form.set_devices(self.session.devices)
         self._update_controls()
 
     def resolved_precision(self) -> tuple[str | None, str | None]:
-        values = self.form.values()
-        return self.session.resolved_precision(values["device"], values["precision"])
+        return self.session.resolved_precision(self.form.device_choice(), self.form.precision_choice())
 
     def _update_summary(self) -> None:
         state = self.state
@@ -207,7 +208,7 @@ class TrainPage(QWidget):
     def _update_controls(self) -> None:
         self._update_summary()
         precision, problem = self.resolved_precision()
-        self.form.show_precision(precision, problem, self.session.device_id(self.form.values()["device"]))
+        self.form.show_precision(precision, problem, self.session.device_id(self.form.device_choice()))
         running = self.is_running()
         blocker = self.start_blocker()
         self.panel.set_controls(blocker, running, self.session.stop_requested)
@@ -229,7 +230,7 @@ class TrainPage(QWidget):
     # ------------------------------------------------------------------------------------------------
     # Starting, the queue, running (TrainSession decides; the page passes the form's values)
 
-    def queue_current(self, config_overrides: dict[str, Any] | None = None) -> bool:
+    def queue_current(self, config_overrides: ConfigValues | None = None) -> bool:
         """Add a run with the form's settings (plus overrides) to the queue, with the dataset loaded now.
         False, with the reason in the banner or a dialog, if these settings cannot train."""
         return self.session.queue_current(self.form.values(), config_overrides)
@@ -257,14 +258,14 @@ class TrainPage(QWidget):
         if self.start_button.isEnabled():
             self.start_training()
 
-    def start_training(self, config_overrides: dict[str, Any] | None = None) -> bool:
+    def start_training(self, config_overrides: ConfigValues | None = None) -> bool:
         """Start a new run from the form (plus overrides). False, with the reason in the banner, if it cannot."""
         return self.session.start_new(self.form.values(), config_overrides)
 
-    def resume_from_checkpoint(self, path: str, config_overrides: dict[str, Any] | None = None) -> bool:
+    def resume_from_checkpoint(self, path: str, config_overrides: ConfigValues | None = None) -> bool:
         """Continue the run a checkpoint (last.pt) belongs to. A bad file ends in a clear error dialog."""
-        values = self.form.values()
-        return self.session.continue_run(path, values["epochs"], values["device"], config_overrides)
+        form = self.form
+        return self.session.continue_run(path, form.epochs_spin.value(), form.device_choice(), config_overrides)
 
     def _on_launched(self, launch: Launch) -> None:
         """A run has started: the form shows what runs, the charts and progress start again."""
@@ -310,11 +311,12 @@ class TrainPage(QWidget):
     # ------------------------------------------------------------------------------------------------
     # What the session reports (GUI thread)
 
-    def _on_started(self, event: StartedEvent, history: dict[str, Any] | None) -> None:
+    def _on_started(self, start: RunStart) -> None:
+        event, history = start.event, start.history
         epochs = event.epochs
         self.charts.set_live_extent(self.total_steps, epochs)
         if history and (history.get("epoch") or history.get("steps", {}).get("step")):
-            self.charts.begin_run(self.session.run_info.get("model", ""), history)
+            self.charts.begin_run(self.session.run_model, history)
             self.charts.set_live_extent(self.total_steps, epochs)
         self.panel.log_started(event)
         self.status_label.setText(f"Training on {event.device_name} ({event.precision})…")

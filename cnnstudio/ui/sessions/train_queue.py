@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.core.text import plural
+
+if TYPE_CHECKING:  # the dataset imports torch: only its type is needed here
+    from cnnstudio.core.datasets.base import Dataset
+    from cnnstudio.core.training.config import TrainConfig
 
 _ids = itertools.count(1)
 
 
 @dataclass
 class QueuedRun:
-    config: Any  # cnnstudio.core.training.config.TrainConfig
-    dataset: Any = None  # the Dataset loaded when queued; None: the trainer loads config.dataset itself
+    config: TrainConfig
+    dataset: Dataset | None = None  # the one loaded when queued; None: the trainer loads config.dataset itself
     dataset_title: str = ""
     find_lr: bool = False  # the learning-rate finder sets config.lr when the run starts
     id: int = field(default_factory=lambda: next(_ids))
@@ -49,7 +53,8 @@ class TrainQueue(QObject):
     def __len__(self) -> int:
         return len(self.entries)
 
-    def add(self, config: Any, dataset: Any = None, dataset_title: str = "", find_lr: bool = False) -> QueuedRun:
+    def add(self, config: TrainConfig, dataset: Dataset | None = None, dataset_title: str = "",
+            find_lr: bool = False) -> QueuedRun:
         entry = QueuedRun(config, dataset, dataset_title, find_lr)
         self.entries.append(entry)
         self.changed.emit()

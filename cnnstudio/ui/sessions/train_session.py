@@ -17,18 +17,22 @@ import json
 import sys
 import time
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Final
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.text import clock_text, percent_text
-from cnnstudio.core.training.config import Augmentation, TrainConfig, build_config
+from cnnstudio.core.training.config import Augmentation, ConfigValues, TrainConfig, build_config
+from cnnstudio.core.training.device import DeviceInfo
 from cnnstudio.core.training.events import EpochEvent, RecoveredEvent, RunResult, StartedEvent, StepEvent
 from cnnstudio.ui.training_worker import TrainingRun, wait_for_runs
 
 if TYPE_CHECKING:
+    from cnnstudio.core.datasets.base import Dataset
+    from cnnstudio.core.runs import History
     from cnnstudio.ui.state import AppState
 
 QUEUE_GAP_MS = 400  # between queued runs: the finished run's signals and the Runs page settle first
@@ -51,6 +55,15 @@ class RunEnd:
     kind: str  # the banner's kind: success, warning or error
     status_text: str
     log_line: str
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """A run has begun training: the core's StartedEvent, and the metrics history so far (a resumed run's,
+    which the charts show first; the core's normalised form, as RunResult carries it), else None."""
+
+    event: StartedEvent
+    history: History | None
 
 
 @dataclass(frozen=True)
@@ -102,11 +115,15 @@ def saved_dataset_name(checkpoint: str) -> str | None:
         return None
 
 
-APP_DATASET: Any = object()  # start(): train on the dataset the app has loaded
+class _AppDataset(Enum):
+    APP = "the dataset the app has loaded"
+
+
+APP_DATASET: Final = _AppDataset.APP  # start(): train on the dataset the app has loaded
 
 
 class TrainSession(QObject):
-    started = Signal(object, object)  # StartedEvent, history so far (a resumed run's) or None
+    started = Signal(object)  # RunStart
     steps = Signal(object)  # list of StepEvent, oldest first
     epoch = Signal(object)  # EpochEvent
     recovered = Signal(object)  # RecoveredEvent
@@ -120,10 +137,10 @@ class TrainSession(QObject):
     def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.devices: list[dict[str, Any]] = []
+        self.devices: list[DeviceInfo] = []  # what PyTorch found, best first (empty until it has loaded)
         self.run: TrainingRun | None = None
         self.resuming_from: str | None = None
-        self.run_info: dict[str, Any] = {}  # model and dataset names of the run, for the charts
+        self.run_model = ""  # the model name of the run, for the charts
         self.current_step = 0
         self.total_steps = 0
         self.best_val: float | None = None
@@ -155,12 +172,12 @@ class TrainSession(QObject):
             return Augmentation.from_dict(aug)
         return copy.deepcopy(self.state.recommendation.config.augment)
 
-    def build_config(self, form: dict[str, Any], augmentation: Any = None,
-                     overrides: dict[str, Any] | None = None) -> TrainConfig:
+    def build_config(self, form: ConfigValues, augmentation: Augmentation | None = None,
+                     overrides: ConfigValues | None = None) -> TrainConfig:
         """The TrainConfig a Start would use: the recommended settings (AppState.recommendation), the
         form, the model spec, the augmentation, then `overrides` (TrainConfig field names). CNNStudioError
         if invalid."""
-        changes: dict[str, Any] = dict(form)
+        changes: ConfigValues = dict(form)
         changes["dataset"] = self.state.dataset_name
         base = self.state.recommendation.config
         changes["augment"] = augmentation if augmentation is not None else base.augment
@@ -171,16 +188,17 @@ class TrainSession(QObject):
         changes.update(overrides or {})
         return build_config(base, changes)
 
-    def resume_config(self, epochs: int, device: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    def resume_config(self, epochs: int, device: str, overrides: ConfigValues | None = None) -> TrainConfig:
         """For a resumed run only epochs (at least the saved number) and device matter."""
-        request = {"dataset": self.state.dataset_name, "epochs": epochs, "device": device, **(overrides or {})}
+        request: ConfigValues = {"dataset": self.state.dataset_name, "epochs": epochs, "device": device,
+                               **(overrides or {})}
         return build_config(TrainConfig(), request)
 
     def device_id(self, choice: str | None) -> str:
         """The concrete device a choice means ("auto" resolves to the best one listed)."""
         choice = choice or "auto"
         if choice == "auto":
-            return self.devices[0]["id"] if self.devices else "cpu"
+            return self.devices[0].id if self.devices else "cpu"
         return choice
 
     def resolved_precision(self, device_choice: str | None, requested: str | None) -> tuple[str | None, str | None]:
@@ -246,13 +264,15 @@ class TrainSession(QObject):
             return None
         return None
 
-    def form_config(self, form: dict[str, Any], overrides: dict[str, Any] | None = None) -> TrainConfig:
+    def form_config(self, form: ConfigValues, overrides: ConfigValues | None = None) -> TrainConfig:
         """The TrainConfig a Start from the form (plus overrides) would use, with the augmentation chosen."""
         return self.build_config(form, self.augmentation(), overrides)
 
-    def form_blocker(self, form: dict[str, Any]) -> str | None:
+    def form_blocker(self, form: ConfigValues) -> str | None:
         """What blocks a Start with the form's device and precision, or None."""
-        return self.start_blocker(self.resolved_precision(form.get("device"), form.get("precision"))[1])
+        device, precision = form.get("device"), form.get("precision")
+        return self.start_blocker(self.resolved_precision(device if isinstance(device, str) else None,
+                                                          precision if isinstance(precision, str) else None)[1])
 
     def start_blocker(self, precision_problem: str | None) -> str | None:
         """None when Start may be pressed, else the sentence that says why not."""
@@ -283,7 +303,7 @@ class TrainSession(QObject):
         rec = self.state.recommendation
         return rec.lr_auto and cfg.lr == rec.config.lr
 
-    def _form_run(self, form: dict[str, Any], overrides: dict[str, Any] | None) -> TrainConfig | None:
+    def _form_run(self, form: ConfigValues, overrides: ConfigValues | None) -> TrainConfig | None:
         """The config of a new run from the form, or None once `refused` or `rejected` said why not."""
         blocker = self.form_blocker(form)
         if blocker:
@@ -295,7 +315,7 @@ class TrainSession(QObject):
             self.rejected.emit("These settings cannot be used", str(exc))
             return None
 
-    def start_new(self, form: dict[str, Any], overrides: dict[str, Any] | None = None) -> bool:
+    def start_new(self, form: ConfigValues, overrides: ConfigValues | None = None) -> bool:
         """Start a new run from the form's values (plus overrides, TrainConfig fields) on the app's data.
         False when it cannot (the reason goes out as `refused` or `rejected`)."""
         if self.is_running():
@@ -308,7 +328,7 @@ class TrainSession(QObject):
         return True
 
     def continue_run(self, path: str, epochs: int, device: str,
-                     overrides: dict[str, Any] | None = None) -> bool:
+                     overrides: ConfigValues | None = None) -> bool:
         """Continue the run a checkpoint (last.pt) belongs to, for `epochs` in all, on `device`. A missing
         file or bad settings end in `rejected`; a bad checkpoint in a failed run (the trainer checks it)."""
         p = Path(path)
@@ -326,7 +346,7 @@ class TrainSession(QObject):
         self._launch(cfg, str(p), APP_DATASET, False, show_config=False)
         return True
 
-    def queue_current(self, form: dict[str, Any], overrides: dict[str, Any] | None = None) -> bool:
+    def queue_current(self, form: ConfigValues, overrides: ConfigValues | None = None) -> bool:
         """Add a run of the form's settings (plus overrides) to the queue, with the dataset loaded now.
         False when these settings cannot train (the reason goes out as `refused` or `rejected`)."""
         cfg = self._form_run(form, overrides)
@@ -358,7 +378,7 @@ class TrainSession(QObject):
         self._launch(entry.config, None, entry.dataset, entry.find_lr, show_config=True)
         return True
 
-    def finder_request(self, form: dict[str, Any]) -> tuple[TrainConfig, Any]:
+    def finder_request(self, form: ConfigValues) -> tuple[TrainConfig, Dataset | None]:
         """The config and the data the "Find learning rate" dialog tests for the form's settings (None as
         the data: the finder loads it itself). CNNStudioError saying why not."""
         blocker = self.form_blocker(form)
@@ -370,24 +390,24 @@ class TrainSession(QObject):
             dataset = None  # the finder decodes the folder again, at the backbone's resolution
         return cfg, dataset
 
-    def _launch(self, cfg: TrainConfig, resume_from: str | None, dataset: Any, find_lr: bool,
+    def _launch(self, cfg: TrainConfig, resume_from: str | None, dataset: Dataset | _AppDataset | None, find_lr: bool,
                 show_config: bool) -> None:
         self.start(cfg, resume_from, dataset=dataset, find_lr=find_lr)
         self.launched.emit(Launch(cfg, resume_from, find_lr, show_config))
 
     # -- a run ----------------------------------------------------------------------------------------
-    def start(self, cfg: TrainConfig, resume_from: str | None, dataset: Any = APP_DATASET,
+    def start(self, cfg: TrainConfig, resume_from: str | None, dataset: Dataset | _AppDataset | None = APP_DATASET,
               find_lr: bool = False) -> TrainingRun:
         """Start a run on the app's dataset, or on `dataset` (a queued run's own; None: the trainer
         loads cfg.dataset itself); `find_lr`: the learning-rate finder chooses cfg.lr first."""
-        dataset = self.state.dataset if dataset is APP_DATASET else dataset
-        if dataset is not None and _needs_larger_pictures(cfg, dataset):
-            dataset = None  # the trainer decodes the folder again, at the backbone's resolution
+        data = self.state.dataset if isinstance(dataset, _AppDataset) else dataset
+        if data is not None and _needs_larger_pictures(cfg, data):
+            data = None  # the trainer decodes the folder again, at the backbone's resolution
         if resume_from is not None:
             saved = saved_dataset_name(resume_from)
             if saved is not None and saved != self.state.dataset_name:
-                dataset = None  # the trainer loads the checkpoint's own dataset
-        run = TrainingRun(cfg, dataset=dataset, resume_from=resume_from, find_lr=find_lr)
+                data = None  # the trainer loads the checkpoint's own dataset
+        run = TrainingRun(cfg, dataset=data, resume_from=resume_from, find_lr=find_lr)
         w = run.worker
         w.started.connect(self.receive_started)
         w.steps.connect(self.receive_steps)
@@ -401,7 +421,7 @@ class TrainSession(QObject):
         self.run, self._generation = run, run.generation
         self._result = self._failure = None
         self.resuming_from = resume_from
-        self.run_info = {"model": cfg.model, "dataset": cfg.dataset}
+        self.run_model = cfg.model
         self.best_val = self.last_step = None
         self.current_step = self.total_steps = 0
         self.started_at = time.monotonic()
@@ -447,7 +467,7 @@ class TrainSession(QObject):
         """The current (or last) run's generation number."""
         return self._generation
 
-    def receive_started(self, generation: int, event: StartedEvent, history: dict[str, Any] | None) -> None:
+    def receive_started(self, generation: int, event: StartedEvent, history: History | None) -> None:
         if generation != self._generation:
             return
         self.total_steps = event.epochs * event.steps_per_epoch
@@ -455,7 +475,7 @@ class TrainSession(QObject):
             self.current_step = int(history["steps"]["step"][-1])
         vals = [v for v in (history or {}).get("val_accuracy", []) if v is not None]
         self.best_val = max(vals) if vals else None
-        self.started.emit(event, history)
+        self.started.emit(RunStart(event, history))
 
     def receive_steps(self, generation: int, steps: list[StepEvent]) -> None:
         if generation != self._generation or not steps:
@@ -509,7 +529,7 @@ class TrainSession(QObject):
                 QTimer.singleShot(QUEUE_GAP_MS, self.start_next_queued)
 
 
-def _needs_larger_pictures(cfg: TrainConfig, dataset: Any) -> bool:
+def _needs_larger_pictures(cfg: TrainConfig, dataset: Dataset) -> bool:
     """A pretrained backbone on a folder of pictures loaded smaller than its resolution (the Data page
     chose a size for scratch networks): better pictures are decoded for the run than upsampled."""
     from cnnstudio.core.models.backbones import input_size

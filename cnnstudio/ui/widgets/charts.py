@@ -61,7 +61,7 @@ def short_run_label(name: str, limit: int = 26) -> str:
     return name if len(name) <= limit else name[:limit - 1] + "…"
 
 
-def _floats(values: Iterable[Any]) -> np.ndarray:
+def _floats(values: Iterable[float | None]) -> np.ndarray:
     """Numbers as floats, None as NaN (pyqtgraph leaves a gap there)."""
     return np.asarray([math.nan if v is None else float(v) for v in values], dtype=float)
 

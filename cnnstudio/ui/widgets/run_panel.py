@@ -7,7 +7,6 @@ part of an update, redraw as often as the GUI thread's CPU budget allows (cnnstu
 from __future__ import annotations
 
 import time
-from typing import Any
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
@@ -17,7 +16,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar
 
 from cnnstudio.core.text import clock_text, percent_text, plural
 from cnnstudio.core.training.config import TrainConfig, augmentation_text
-from cnnstudio.core.training.events import EpochEvent, StartedEvent
+from cnnstudio.core.training.events import EpochEvent, StartedEvent, StepEvent
 from cnnstudio.ui.chart_pacing import ChartPacing
 from cnnstudio.ui.widgets.banner import Banner
 from cnnstudio.ui.widgets.charts import TrainingCharts
@@ -118,14 +117,14 @@ class RunPanel(QWidget):
         col.addWidget(vsplit, 1)
 
         self.chart_pacing = ChartPacing()
-        self._chart_pending: list[Any] = []
+        self._chart_pending: list[StepEvent] = []
         self._chart_timer = QTimer(self)
         self._chart_timer.setSingleShot(True)
         self._chart_timer.timeout.connect(self.flush_charts)
         # The progress bar and status line follow at most four times a second, showing the latest step;
         # `step_status` says the line under the bar for a step (None: leave it, e.g. while paused).
-        self.step_status: Callable[[Any], str | None] = lambda _step: None
-        self._latest_step: Any = None
+        self.step_status: Callable[[StepEvent], str | None] = lambda _step: None
+        self._latest_step: StepEvent | None = None
         self._progress_last = 0.0
         self._progress_timer = QTimer(self)
         self._progress_timer.setSingleShot(True)
@@ -199,7 +198,7 @@ class RunPanel(QWidget):
         self.progress_bar.setFormat("Starting…")
         self.status_label.setText("Preparing the data and the model…")
 
-    def add_steps(self, steps: list[Any]) -> None:
+    def add_steps(self, steps: list[StepEvent]) -> None:
         """Steps of the run: the charts draw them when a redraw is due, the progress shows the latest."""
         if not steps:
             return
@@ -231,7 +230,7 @@ class RunPanel(QWidget):
         if self._latest_step is not None:
             self.show_step(self._latest_step)
 
-    def show_step(self, s: Any) -> None:
+    def show_step(self, s: StepEvent) -> None:
         """The progress bar at StepEvent `s`, and the line under it (step_status)."""
         total = max(1, int(s.total_steps))
         self.progress_bar.setValue(int(1000 * int(s.global_step) / total))
