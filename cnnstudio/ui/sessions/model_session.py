@@ -23,12 +23,11 @@ from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.models import ShapeReport, get_preset, infer_shapes, list_presets, load_spec, new_layer, save_spec
 from cnnstudio.core.models.backbones import backbone_layer_index
 from cnnstudio.core.models.layer_types import normalize_layer
-from cnnstudio.core.training.recommend import default_config
 from cnnstudio.ui.sessions.backbone_session import BackboneSession
 
 if TYPE_CHECKING:  # imports torch: only its type is needed here
-    from cnnstudio.core.models.spec import LayerDict, ModelSpec
     from cnnstudio.core.datasets.base import Dataset
+    from cnnstudio.core.models.spec import LayerDict, ModelSpec
     from cnnstudio.ui.state import AppState
 
 FALLBACK_INPUT: tuple[tuple[int, int, int], int] = ((1, 28, 28), 10)  # before any dataset is known
@@ -90,8 +89,9 @@ class ModelSession(QObject):
         return FALLBACK_INPUT
 
     def recommended_preset(self) -> str:
-        """The preset recommended for the loaded data (the one the command line trains without --model)."""
-        return default_config(self.state.dataset_name, data=self.state.dataset).model
+        """The preset recommended for the loaded data (the one the command line trains without --model): the
+        model of the recommendation the state holds (the recipe a spec adds never changes the model)."""
+        return self.state.recommendation.config.model
 
     def preset_reports(self) -> list[tuple[ModelSpec, ShapeReport]]:
         """Every preset with its shapes for the current input, in the list's order."""
