@@ -525,7 +525,8 @@ def test_gallery_click_opens_the_image_in_inspect(qtbot, shapes, trained, app_st
 
     # After a training epoch the model is reloaded from the run's last.pt (a copy, never the live model).
     with qtbot.waitSignal(inspect.modelLoaded, timeout=LOAD_MS) as blocker:
-        window.page("train").epochFinished.emit({"epoch": 1, "checkpoint": trained["last"]})
+        window.page("train").epochFinished.emit(EpochEvent(1, 1, 0.5, 0.8, None, None, 0.01, 1.0, 100.0, False,
+                                                           trained["last"]))
     assert blocker.args[0].path == trained["last"]
     wait_idle(qtbot, inspect)
     assert "training" in inspect.model_label.text()

@@ -213,7 +213,7 @@ def test_file_menu_opens_folders_checkpoints_architectures_and_recent(qtbot, tmp
     bad.write_bytes(b"not a checkpoint")
     with qtbot.waitSignal(window.state.model.failed, timeout=TIMEOUT):
         assert window.open_checkpoint(str(bad))
-    qtbot.waitUntil(lambda: window._opening_checkpoint is None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.opening_checkpoint is None, timeout=TIMEOUT)
     assert "broken.pt" in window.last_file_problem and "\n" not in window.last_file_problem
     assert window.state.model.context.path == shapes_checkpoint  # the model in use stays
     assert QSettings().value(CHECKPOINT_KEY) == shapes_checkpoint  # and is what the next launch opens
