@@ -23,6 +23,7 @@ from cnnstudio.ui.training_worker import active_runs, wait_for_runs
 if TYPE_CHECKING:  # these import torch: only their types are needed here
     from cnnstudio.core.model_context import ModelContext
     from cnnstudio.core.training.device import DeviceInfo
+    from cnnstudio.ui.widgets.help_window import HelpWindow
 
 # (key, sidebar title, one-line hint shown under it)
 PAGES = [
@@ -104,7 +105,7 @@ class MainWindow(QMainWindow):
             self.state.missing_folders = remembered.missing_folders
             if remembered.missing_folders:
                 session_memory.forget_folders(remembered.missing_folders)
-        self.help_window: Any = None
+        self.help_window: HelpWindow | None = None
         self._opening_checkpoint: str | None = None
 
         self.sidebar = QListWidget()
