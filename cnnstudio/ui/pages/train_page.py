@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QCoreApplication, Qt, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QSplitter, QWidget
 
-from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.models.backbones import backbone_layer_index
 from cnnstudio.core.training.config import ConfigValues, TrainConfig
 from cnnstudio.core.training.events import EpochEvent, RecoveredEvent, RunResult, StepEvent
 from cnnstudio.ui.sessions.train_session import Launch, RunStart, TrainSession, describe_end
 from cnnstudio.ui.state import AppState, CurrentSpec
+from cnnstudio.ui.train_dialogs import TrainDialogsMixin
 from cnnstudio.ui.widgets.run_panel import RunPanel, shortcut_text, training_banner
 from cnnstudio.ui.widgets.train_form import TrainForm
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from cnnstudio.ui.widgets.run_picker import RunPicker
 
 
-class TrainPage(QWidget):
+class TrainPage(TrainDialogsMixin, QWidget):
     """Public for other code and tests: start_training, resume_from_checkpoint, queue_current,
     start_queue, pause, resume, stop, is_running, is_paused, current_step, the form (`form`), charts,
     progress_bar, the buttons, and the signals below."""
@@ -149,19 +149,6 @@ class TrainPage(QWidget):
     def build_config(self, overrides: ConfigValues | None = None) -> TrainConfig:
         """The TrainConfig a Start would use (TrainSession.form_config). CNNStudioError if invalid."""
         return self.session.form_config(self.form.values(), overrides)
-
-    def export_command_line(self):
-        """Show the current settings as a command line / torchrun launcher (docs/scaling.md)."""
-        from cnnstudio.ui.widgets.export_dialog import ExportCommandDialog
-
-        try:
-            config = self.build_config()
-        except CNNStudioError as exc:
-            QMessageBox.warning(self, "Settings not valid", str(exc))
-            return None
-        dialog = ExportCommandDialog(config, self)
-        dialog.open()
-        return dialog
 
     def _on_spec_changed(self, current: CurrentSpec) -> None:
         index = backbone_layer_index(current.spec)
@@ -410,34 +397,6 @@ class TrainPage(QWidget):
 
     def _log(self, text: str) -> None:
         self.panel.log(text)
-
-    def find_learning_rate(self) -> LrFindDialog | None:
-        """Open the "Find learning rate" dialog and run the range test on the form's settings; "Use this"
-        puts the suggestion into the form. Returns the dialog (None when the settings are refused)."""
-        from cnnstudio.ui.sessions.lr_find_session import LrFindSession
-        from cnnstudio.ui.widgets.lr_find_dialog import LrFindDialog
-
-        try:
-            cfg, dataset = self.session.finder_request(self.form.values())
-        except CNNStudioError as exc:
-            self._show_error("Cannot find a learning rate", str(exc))
-            return None
-        self.lr_find_dialog = dialog = LrFindDialog(LrFindSession(self), self)
-        dialog.lrChosen.connect(self.form.lr_spin.setValue)
-        dialog.finished.connect(lambda _r: setattr(self, "lr_find_dialog", None))
-        dialog.open()
-        dialog.start(cfg, dataset)
-        return dialog
-
-    def _resume_checkpoint_clicked(self) -> None:
-        """Pick the run to continue by name, date and accuracy (or any checkpoint file)."""
-        from cnnstudio.ui.widgets.run_picker import RunPicker
-
-        picker = RunPicker(self)
-        picker.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        picker.chosen.connect(self.resume_from_checkpoint)
-        self.run_picker = picker
-        picker.open()
 
     def showEvent(self, event) -> None:
         self._update_controls()
