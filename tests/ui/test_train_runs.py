@@ -86,7 +86,8 @@ def test_start_button_trains_and_charts_hold_the_history(qtbot, train_page, stat
         qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
     assert page.is_running() and state.training
     assert not page.start_button.isEnabled() and page.stop_button.isEnabled()
-    assert not page.form.epochs_spin.isEnabled()  # the form shows what runs; it is locked meanwhile
+    # What runs is shown read-only above the form, which stays editable: it holds the next run's settings.
+    assert page.form.epochs_spin.isEnabled() and page.form.running_box.isVisible()
     with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as blocker:
         pass
     result = blocker.args[0]

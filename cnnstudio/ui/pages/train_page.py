@@ -80,7 +80,7 @@ class TrainPage(TrainDialogsMixin, QWidget):
         if app is not None:
             # Quitting without closing the window (Ctrl+C, app.quit()) must still stop and wait.
             app.aboutToQuit.connect(self.shutdown)
-        self._update_controls()
+        self._on_queue_changed()  # a queue restored from the last launch shows at once; and the controls
 
     # What the run reached, as the session counts it.
     @property
@@ -106,6 +106,7 @@ class TrainPage(TrainDialogsMixin, QWidget):
         splitter.setChildrenCollapsible(False)
         outer.addWidget(splitter)
         self.form = form = TrainForm()
+        self.queue_panel = form.queue_panel
         form.hardwareChanged.connect(self._update_controls)
         form.resetRequested.connect(self.reset_form)
         form.backboneModeChosen.connect(self._on_backbone_mode_chosen)
@@ -130,6 +131,11 @@ class TrainPage(TrainDialogsMixin, QWidget):
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
         panel.bind_shortcuts({"start": self._start_clicked, "pause": self.toggle_pause, "stop": self.stop})
+        queue, lined_up = self.state.queue, self.form.queue_panel
+        lined_up.moveRequested.connect(queue.move)
+        lined_up.removeRequested.connect(queue.remove)
+        lined_up.startRequested.connect(queue.request_start)
+        lined_up.editRequested.connect(self.edit_queued)
         return panel
 
     # ------------------------------------------------------------------------------------------------
@@ -196,11 +202,12 @@ class TrainPage(TrainDialogsMixin, QWidget):
         self._update_summary()
         precision, problem = self.resolved_precision()
         self.form.show_precision(precision, problem, self.session.device_id(self.form.device_choice()))
-        running = self.is_running()
+        running, session = self.is_running(), self.session
         blocker = self.start_blocker()
-        self.panel.set_controls(blocker, running, self.session.stop_requested)
+        self.panel.set_controls(blocker, running, session.stop_requested,
+                                session.form_blocker(self.form.values(), queued=True), session.editing_position())
         self.form.resume_checkpoint_button.setEnabled(not running)
-        self.form.set_running(running)
+        self.form.set_running(session.running_summary())
         if not running:
             if blocker:
                 self._set_banner(blocker, "warning")
@@ -229,6 +236,18 @@ class TrainPage(TrainDialogsMixin, QWidget):
     def _on_queue_changed(self) -> None:
         queue = self.state.queue
         self.panel.show_queue(len(queue), queue.held, self.is_running())
+        self.queue_panel.show_queue([(e.id, e.summary()) for e in queue.entries], queue.held,
+                                  [e.problem for e in queue.entries])
+        self._update_controls()  # the entry being edited may have started
+
+    def edit_queued(self, entry_id: int) -> bool:
+        """Put a waiting run's settings in the form; Train next then updates that run in its place."""
+        config = self.session.edit_queued(entry_id)
+        if config is not None:
+            self.form.set_config(config)
+            self.form.user_edited = True
+            self._update_controls()
+        return config is not None
 
     def is_running(self) -> bool:
         return self.session.is_running()
@@ -255,16 +274,16 @@ class TrainPage(TrainDialogsMixin, QWidget):
         return self.session.continue_run(path, form.epochs_spin.value(), form.device_choice(), config_overrides)
 
     def _on_launched(self, launch: Launch) -> None:
-        """A run has started: the form shows what runs, the charts and progress start again."""
+        """A run has started: the charts and progress start again; the form shows what runs when overrides
+        changed it (a queued run is shown above the form, which stays the user's for the next run)."""
         cfg = launch.config
-        if launch.show_config:
+        if launch.show_config and not launch.queued:
             self.form.set_config(cfg)  # show what really runs
             self.form.user_edited = True
         self.panel.begin_run(cfg.model)
         self.panel.log_launch(cfg, launch.resume_from, launch.find_lr)
         self._set_banner(training_banner(), "info")
-        self._update_controls()
-        self._on_queue_changed()
+        self._on_queue_changed()  # and the controls
 
     def pause(self) -> None:
         if self.session.pause():

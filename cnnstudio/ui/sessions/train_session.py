@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Final
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from cnnstudio.core.errors import CNNStudioError
-from cnnstudio.core.text import clock_text, percent_text
-from cnnstudio.core.training.config import Augmentation, ConfigValues, TrainConfig, build_config
+from cnnstudio.core.text import clock_text, percent_text, plural
+from cnnstudio.core.training.config import Augmentation, ConfigValues, TrainConfig, augmentation_text, build_config
 from cnnstudio.core.training.device import DeviceInfo
 from cnnstudio.core.training.events import EpochEvent, RecoveredEvent, RunResult, StartedEvent, StepEvent
+from cnnstudio.ui.sessions.train_queue import config_summary
 from cnnstudio.ui.training_worker import TrainingRun, wait_for_runs
 
 if TYPE_CHECKING:
@@ -73,7 +74,8 @@ class Launch:
     config: TrainConfig
     resume_from: str | None  # the checkpoint a continued run goes on from
     find_lr: bool  # the learning-rate finder chooses config.lr first
-    show_config: bool  # the form should show `config`: overrides or a queued run changed what runs
+    show_config: bool  # what runs differs from the form: overrides or a queued run changed it
+    queued: bool = False  # from the queue: the form stays the user's, for the runs they line up next
 
 
 def describe_end(result: RunResult, failure: tuple[str, str] | None, seconds: float) -> RunEnd:
@@ -147,6 +149,9 @@ class TrainSession(QObject):
         self.last_step: StepEvent | None = None  # the latest
         self.started_at = 0.0
         self.last_result: RunResult | None = None  # how the last run ended
+        self.run_config: TrainConfig | None = None  # what the run in progress trains
+        self.run_title = ""  # the title of its dataset
+        self.editing: int | None = None  # the queued entry whose settings the form holds (Edit), if any
         self._generation = 0
         self._result: RunResult | None = None
         self._failure: tuple[str, str] | None = None
@@ -268,16 +273,21 @@ class TrainSession(QObject):
         """The TrainConfig a Start from the form (plus overrides) would use, with the augmentation chosen."""
         return self.build_config(form, self.augmentation(), overrides)
 
-    def form_blocker(self, form: ConfigValues) -> str | None:
-        """What blocks a Start with the form's device and precision, or None."""
+    def form_blocker(self, form: ConfigValues, queued: bool = False) -> str | None:
+        """What blocks a Start (or, `queued`, a Train next) with the form's device and precision, or None."""
         device, precision = form.get("device"), form.get("precision")
-        return self.start_blocker(self.resolved_precision(device if isinstance(device, str) else None,
-                                                          precision if isinstance(precision, str) else None)[1])
+        problem = self.resolved_precision(device if isinstance(device, str) else None,
+                                          precision if isinstance(precision, str) else None)[1]
+        return self.queue_blocker(problem) if queued else self.start_blocker(problem)
 
     def start_blocker(self, precision_problem: str | None) -> str | None:
         """None when Start may be pressed, else the sentence that says why not."""
         if self.is_running():
             return "Training is running."
+        return self.queue_blocker(precision_problem)
+
+    def queue_blocker(self, precision_problem: str | None) -> str | None:
+        """None when these settings may be queued ("Train next", also while a run trains), else why not."""
         if self.state.dataset is None:
             return "Load a dataset first: choose one on the Data page (1  Data)."
         if self.state.spec is None:
@@ -286,6 +296,20 @@ class TrainSession(QObject):
         if problem:
             return f"The model cannot be trained: {problem} Fix it on the Model page."
         return self.weights_problem() or precision_problem
+
+    def running_summary(self) -> str | None:
+        """What the run in progress trains, in a few lines (None when nothing trains)."""
+        cfg = self.run_config
+        if not self.is_running() or cfg is None:
+            return None
+        if self.resuming_from:  # its settings are the checkpoint's own: only the length and device are asked
+            return (f"Continuing the run {Path(self.resuming_from).parent.name} to {plural(cfg.epochs, 'epoch')} "
+                    "in all, with its own settings.")
+        extra = f", label smoothing {cfg.label_smoothing:g}" if cfg.label_smoothing else ""
+        device = "".join(f"; {name} {value}" for name, value in (("device", cfg.device), ("precision", cfg.precision))
+                         if value != "auto")
+        return (f"{config_summary(cfg, self.run_title)}\n{cfg.schedule} schedule, weight decay {cfg.weight_decay:g}"
+                f"{extra}; augmentation: {augmentation_text(cfg.augment)}{device}")
 
     def progress_line(self, s: StepEvent) -> str | None:
         """The line under the progress bar at step `s` (None while pausing or stopping: that line stays)."""
@@ -303,9 +327,10 @@ class TrainSession(QObject):
         rec = self.state.recommendation
         return rec.lr_auto and cfg.lr == rec.config.lr
 
-    def _form_run(self, form: ConfigValues, overrides: ConfigValues | None) -> TrainConfig | None:
-        """The config of a new run from the form, or None once `refused` or `rejected` said why not."""
-        blocker = self.form_blocker(form)
+    def _form_run(self, form: ConfigValues, overrides: ConfigValues | None, queued: bool = False) -> TrainConfig | None:
+        """The config of a new run from the form (to start now, or `queued`), or None once `refused` or
+        `rejected` said why not."""
+        blocker = self.form_blocker(form, queued)
         if blocker:
             self.refused.emit(blocker)
             return None
@@ -347,18 +372,49 @@ class TrainSession(QObject):
         return True
 
     def queue_current(self, form: ConfigValues, overrides: ConfigValues | None = None) -> bool:
-        """Add a run of the form's settings (plus overrides) to the queue, with the dataset loaded now.
-        False when these settings cannot train (the reason goes out as `refused` or `rejected`)."""
-        cfg = self._form_run(form, overrides)
+        """Add a run of the form's settings (plus overrides) to the queue, with the dataset loaded now, also
+        while a run trains; while an entry is being edited, its settings are replaced in its place. False
+        when these settings cannot train (the reason goes out as `refused` or `rejected`)."""
+        cfg = self._form_run(form, overrides, queued=True)
         if cfg is None:
             return False
-        ds = self.state.dataset
-        entry = self.state.queue.add(cfg, ds, getattr(ds, "title", None) or self.state.dataset_name,
-                                     find_lr=self.lr_from_finder(cfg))
-        self.log.emit(f"Queued #{len(self.state.queue)}: {entry.summary()}")
-        self.state.message.emit(f"Queued: {entry.summary()}. Change the settings and press Train next again to "
-                                "queue another; Start trains them one after another.")
+        queue, ds = self.state.queue, self.state.dataset
+        title = getattr(ds, "title", None) or self.state.dataset_name
+        old = queue.get(self.editing) if self.editing is not None else None
+        self.editing = None
+        if old is not None:  # the form's settings on the entry's own data, model and augmentation
+            try:
+                cfg = build_config(old.config, {**form, **(overrides or {})})
+            except (CNNStudioError, TypeError, ValueError) as exc:
+                self.rejected.emit("These settings cannot be used", str(exc))
+                return False
+            entry = queue.replace(old.id, cfg, old.dataset, old.dataset_title, old.find_lr and cfg.lr == old.config.lr)
+            assert entry is not None, "a waiting entry, found just above"
+            self.log.emit(f"Queued #{queue.entries.index(entry) + 1} changed: {entry.summary()}")
+        else:
+            entry = queue.add(cfg, ds, title, find_lr=self.lr_from_finder(cfg))
+            self.log.emit(f"Queued #{len(queue)}: {entry.summary()}")
+        then = ("they train when the current run ends" if self.is_running() else
+                "Start queue trains them; Start trains the form's settings first, then them")
+        self.state.message.emit(f"Queued: {entry.summary()}. Press Train next again to queue more; {then}.")
         return True
+
+    def edit_queued(self, entry_id: int) -> TrainConfig | None:
+        """Begin editing a waiting entry: its settings (for the form), None if it is no longer waiting or
+        stale. The next Train next replaces them in place; cancel_edit() keeps them."""
+        entry = self.state.queue.get(entry_id)
+        if entry is None or entry.stale:
+            return None
+        self.editing = entry_id
+        return entry.config
+
+    def cancel_edit(self) -> None:
+        self.editing = None
+
+    def editing_position(self) -> int | None:
+        """The queue position (1, 2...) of the entry being edited, while it still waits."""
+        entry = self.state.queue.get(self.editing) if self.editing is not None else None
+        return None if entry is None else self.state.queue.entries.index(entry) + 1
 
     def start_queue(self) -> bool:
         """Start the queue's first run now (the queue is released if it was held)."""
@@ -375,7 +431,10 @@ class TrainSession(QObject):
         if entry is None:
             return False
         self.log.emit(f"From the queue: {entry.summary()} ({len(self.state.queue)} more waiting)")
-        self._launch(entry.config, None, entry.dataset, entry.find_lr, show_config=True)
+        if self.editing == entry.id:
+            self.editing = None  # it starts as it was queued: the form's edits would queue a new run
+        self._launch(entry.config, None, entry.dataset, entry.find_lr, show_config=True, queued=True,
+                     title=entry.dataset_title)
         return True
 
     def finder_request(self, form: ConfigValues) -> tuple[TrainConfig, Dataset | None]:
@@ -391,9 +450,10 @@ class TrainSession(QObject):
         return cfg, dataset
 
     def _launch(self, cfg: TrainConfig, resume_from: str | None, dataset: Dataset | _AppDataset | None, find_lr: bool,
-                show_config: bool) -> None:
+                show_config: bool, queued: bool = False, title: str = "") -> None:
         self.start(cfg, resume_from, dataset=dataset, find_lr=find_lr)
-        self.launched.emit(Launch(cfg, resume_from, find_lr, show_config))
+        self.run_title = title or getattr(self.state.dataset, "title", None) or cfg.dataset
+        self.launched.emit(Launch(cfg, resume_from, find_lr, show_config, queued))
 
     # -- a run ----------------------------------------------------------------------------------------
     def start(self, cfg: TrainConfig, resume_from: str | None, dataset: Dataset | _AppDataset | None = APP_DATASET,
@@ -421,7 +481,7 @@ class TrainSession(QObject):
         self.run, self._generation = run, run.generation
         self._result = self._failure = None
         self.resuming_from = resume_from
-        self.run_model = cfg.model
+        self.run_model, self.run_config = cfg.model, cfg
         self.best_val = self.last_step = None
         self.current_step = self.total_steps = 0
         self.started_at = time.monotonic()

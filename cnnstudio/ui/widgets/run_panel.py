@@ -167,10 +167,18 @@ class RunPanel(QWidget):
                 sc.setContext(Qt.ShortcutContext.WindowShortcut)  # only while this page is visible
                 sc.activated.connect(slot)
 
-    def set_controls(self, blocker: str | None, running: bool, stopping: bool) -> None:
-        """The buttons: Start and Train next unless `blocker` says why not, Pause and Stop while running."""
+    def set_controls(self, blocker: str | None, running: bool, stopping: bool,
+                     queue_blocker: str | None = None, editing: int | None = None) -> None:
+        """The buttons: Start unless `blocker` says why not, Train next unless `queue_blocker` does (it works
+        while a run trains), Pause and Stop while running. `editing`: the queue position (1, 2...) of the
+        entry whose settings the form holds, which Train next then updates."""
         self.start_button.setEnabled(blocker is None)
-        self.queue_button.setEnabled(blocker is None)
+        self.queue_button.setEnabled(queue_blocker is None)
+        self.queue_button.setText(f"✓  Update queued #{editing}" if editing else "+  Train next")
+        self.queue_button.setToolTip(
+            queue_blocker or (f"Replace the settings of queued run #{editing} with the form's" if editing else
+                              "Add a run with these settings to the queue: queued runs train one after another, "
+                              "unattended, after the current one"))
         if blocker is None:
             self.start_button.setToolTip(f"Start training with these settings ({shortcut_text('start')})")
         else:
@@ -258,13 +266,12 @@ class RunPanel(QWidget):
         runs = f"{waiting} run{'s' if waiting != 1 else ''}"
         if not waiting:
             text = ""
-        elif held:
-            text = (f"Queue: {runs} waiting, held after a stop. Start them from the Runs page (Start queue), or "
-                    "press Start to train these settings first.")
+        elif running:
+            text = f"Queue: {runs} waiting; " + ("held after a stop." if held else
+                                                 "they train one after another when this run ends.")
         else:
-            text = (f"Queue: {runs} waiting; " + ("they train one after another when this run ends." if running else
-                                                 "press Start to train these settings first, or Start queue on "
-                                                 "the Runs page."))
+            text = (f"Queue: {runs} waiting{', held after a stop' if held else ''}. Start queue trains them now; "
+                    "Start trains the settings in the form first, then the queue.")
         self.queue_label.setText(text)
         self.queue_label.setVisible(bool(text))
 

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSp
 from cnnstudio.core.training.config import (OPTIMIZERS, SCHEDULES, Augmentation, ConfigValues, TrainConfig,
                                            augmentation_text)
 from cnnstudio.core.training.device import DeviceInfo
+from cnnstudio.ui.widgets.queue_panel import QueuePanel
 
 if TYPE_CHECKING:  # imports torch: only its type is needed here
     from cnnstudio.core.datasets.base import Dataset
@@ -102,6 +103,22 @@ class TrainForm(QScrollArea):
         holder = QWidget()
         col = QVBoxLayout(holder)
         col.setContentsMargins(0, 0, 6, 0)
+
+        # While a run trains, what it trains, read-only, above the form, which stays editable: the form holds
+        # the settings of the next run ("Train next" queues them).
+        self.running_box = QGroupBox("Training now")
+        running_col = QVBoxLayout(self.running_box)
+        self.running_label = QLabel()
+        self.running_label.setWordWrap(True)
+        self.running_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.running_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens
+        running_col.addWidget(self.running_label)
+        self.running_box.setVisible(False)
+        col.addWidget(self.running_box)
+        # The runs lined up next, in order, editable (hidden while none waits): between what trains now and
+        # the settings of the next run.
+        self.queue_panel = QueuePanel(editable=True)
+        col.addWidget(self.queue_panel)
 
         self.form_groups: list[QWidget] = []
         what = QGroupBox("What will be trained")
@@ -440,7 +457,12 @@ class TrainForm(QScrollArea):
                                  str(spec.get("name") or "custom model"))
         self.augment_label.setText(augmentation_text(augmentation))
 
-    def set_running(self, running: bool) -> None:
-        """The form shows what the running run uses; edits start to count at the next Start."""
-        for box in (*self.form_groups, self.device_combo, self.precision_combo, self.defaults_button):
-            box.setEnabled(not running)
+    def set_running(self, summary: str | None) -> None:
+        """While a run trains (`summary`: what it trains), show that read-only above the form; the form stays
+        editable, for the next run. The learning-rate finder waits for the run to end (it would compete
+        with it for the cores)."""
+        running = summary is not None
+        self.running_box.setVisible(running)
+        self.running_label.setText(f"{summary}\n\nThe settings below are for the next run: Train next queues "
+                                   "them." if running else "")
+        self.find_lr_button.setEnabled(not running)
