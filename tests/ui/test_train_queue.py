@@ -114,7 +114,7 @@ def test_the_train_page_reorders_edits_and_removes_queued_runs(qtbot, train_page
     assert panel.select(ids[0])
     qtbot.mouseClick(panel.edit_button, Qt.MouseButton.LeftButton)
     assert page.form.lr_spin.value() == pytest.approx(0.001)
-    assert "Update queued #1" in page.queue_button.text()
+    assert "Update queued #1" in page.queue_button.text() and "Queued run #1 is in the form" in page.banner.text()
     page.form.lr_spin.setValue(0.0005)
     page.form.batch_spin.setValue(64)
     qtbot.mouseClick(page.queue_button, Qt.MouseButton.LeftButton)

@@ -247,6 +247,9 @@ class TrainPage(TrainDialogsMixin, QWidget):
             self.form.set_config(config)
             self.form.user_edited = True
             self._update_controls()
+            n = self.session.editing_position()
+            self._set_banner(f"Queued run #{n} is in the form: change its settings, then press Update queued #{n} "
+                             f"(it keeps its own data and model: {config.model} on {config.dataset}).", "info")
         return config is not None
 
     def is_running(self) -> bool:

@@ -346,6 +346,7 @@ class TrainSession(QObject):
         if self.is_running():
             return False
         self.state.queue.set_held(False)  # a run started by hand releases a queue held after a stop
+        self.editing = None  # the form's settings train now: a later Train next queues a new run
         cfg = self._form_run(form, overrides)
         if cfg is None:
             return False
