@@ -99,7 +99,13 @@ def run_label(run: RunSummary, limit: int = 32) -> str:
     return label if len(label) <= limit else label[:limit - 1] + "…"
 
 
-def empty_history() -> dict[str, Any]:
+# A run's metrics history as metrics.json and the checkpoint hold it: flat lists per epoch ("epoch",
+# "train_loss", "val_accuracy"...) and per logged step (under "steps"); empty_history() lists the keys,
+# normalise_history() checks one read from a file.
+History = dict[str, Any]
+
+
+def empty_history() -> History:
     """A run's metrics history before its first step: the trainer fills it, metrics.json stores it."""
     return {
         "epoch": [], "train_loss": [], "train_accuracy": [], "val_loss": [], "val_accuracy": [],
@@ -351,7 +357,7 @@ def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunSummary]:
     return runs
 
 
-def normalise_history(data: Any, source: str = "metrics.json") -> dict[str, Any]:
+def normalise_history(data: Any, source: str = "metrics.json") -> History:
     """Check a metrics history value by value and rebuild it from its known keys (filling in missing
     ones); RunError naming `source` if it is not one.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cnnstudio.ui import queue_memory
 from cnnstudio.ui.sessions.current_model import CurrentModel
 from cnnstudio.ui.sessions.train_queue import TrainQueue
 from cnnstudio.ui.state import AppState
@@ -31,6 +32,8 @@ def app_state() -> AppState:
     # checkpoint or dataset first.
     state.checkpointChanged.connect(model.load)
     state.datasetChanged.connect(model.on_dataset_changed)
+    # The queue outlives the app: the runs lined up at the last launch come back (the stale ones marked).
+    queue_memory.keep(queue)
     return state
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -14,11 +14,16 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem
 from cnnstudio import __version__
 from cnnstudio.ui import session_memory
 from cnnstudio.ui.compose import app_state, runs_page
-from cnnstudio.ui.session_memory import recall, remember
+from cnnstudio.ui.session_memory import RecentItem, recall, remember
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui import tasks
 from cnnstudio.ui.tasks import run_in_background
 from cnnstudio.ui.training_worker import active_runs, wait_for_runs
+
+if TYPE_CHECKING:  # these import torch: only their types are needed here
+    from cnnstudio.core.model_context import ModelContext
+    from cnnstudio.core.training.device import DeviceInfo
+    from cnnstudio.ui.widgets.help_window import HelpWindow
 
 # (key, sidebar title, one-line hint shown under it)
 PAGES = [
@@ -100,7 +105,7 @@ class MainWindow(QMainWindow):
             self.state.missing_folders = remembered.missing_folders
             if remembered.missing_folders:
                 session_memory.forget_folders(remembered.missing_folders)
-        self.help_window: Any = None
+        self.help_window: HelpWindow | None = None
         self._opening_checkpoint: str | None = None
 
         self.sidebar = QListWidget()
@@ -304,7 +309,12 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opening {Path(path).name}…", 8000)
         return True
 
-    def _on_model_loaded(self, context: Any) -> None:
+    @property
+    def opening_checkpoint(self) -> str | None:
+        """The checkpoint File > Open checkpoint… is loading (None once it has loaded or failed)."""
+        return self._opening_checkpoint
+
+    def _on_model_loaded(self, context: ModelContext) -> None:
         if self._opening_checkpoint is not None and context.path == self._opening_checkpoint:
             self._opening_checkpoint = None
             self.state.message.emit(f"Evaluate, Inspect and Draw now use {Path(context.path).name}.")
@@ -348,7 +358,7 @@ class MainWindow(QMainWindow):
             menu.addSeparator()
             menu.addAction("Clear the list", session_memory.clear_recent)
 
-    def open_recent(self, item: Any) -> bool:
+    def open_recent(self, item: RecentItem) -> bool:
         if item.kind == "folder":
             return self.open_dataset_folder(item.path)
         if item.kind == "checkpoint":
@@ -442,18 +452,18 @@ class MainWindow(QMainWindow):
 
     # -- devices ----------------------------------------------------------------------------------
     def _probe_devices(self) -> None:
-        def probe() -> list[dict[str, Any]]:
+        def probe() -> list[DeviceInfo]:
             from cnnstudio.core.training.device import available_devices
 
-            return [d.to_dict() for d in available_devices()]
+            return available_devices()
 
         run_in_background(probe, on_success=self._on_devices, on_error=lambda msg, _: self.device_label.setText(
             f"PyTorch unavailable: {msg}"), parent=self)
 
-    def _on_devices(self, devices: list[dict[str, Any]]) -> None:
+    def _on_devices(self, devices: list[DeviceInfo]) -> None:
         self.devices = devices
         best = devices[0]
-        self.device_label.setText(f"Device: {best['name']} ({best['detail']})")
+        self.device_label.setText(f"Device: {best.name} ({best.detail})")
         for page in self.pages.values():
             hook = getattr(page, "on_devices", None)
             if hook is not None:

@@ -16,13 +16,19 @@ import json
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings
 
 from cnnstudio.core.bounded import loads_json
-from cnnstudio.ui.state import AppState
+from cnnstudio.ui.state import AppState, CurrentSpec
+
+if TYPE_CHECKING:  # these import torch (ModelSpec is a name for a dict): only their types are needed here
+    from cnnstudio.core.models.spec import ModelSpec
+    from cnnstudio.core.datasets.base import Dataset
+    from cnnstudio.core.datasets.catalog import DatasetInfo
+    from cnnstudio.core.model_context import ModelContext
 
 DATASET_KEY = "session/dataset"
 SPEC_KEY = "session/spec"
@@ -53,10 +59,10 @@ class RecentItem:
 @dataclass
 class Remembered:
     dataset: str | None = None
-    spec: dict[str, Any] | None = None
+    spec: ModelSpec | None = None
     spec_chosen: bool = False
     checkpoint: str | None = None
-    folders: list[Any] = field(default_factory=list)  # DatasetInfo of the user's folders still on disk
+    folders: list[DatasetInfo] = field(default_factory=list)  # the user's folders still on disk
     missing_folders: list[str] = field(default_factory=list)  # remembered folders no longer there
     recent: list[RecentItem] = field(default_factory=list)  # File > Open Recent, newest first
     ignored: list[str] = field(default_factory=list)  # keys whose value was damaged (and is not used)
@@ -87,7 +93,7 @@ def _path_setting(settings: QSettings, key: str, ignored: list[str]) -> str | No
     return text
 
 
-def _json_list(text: str | None, key: str, ignored: list[str], limit: int) -> list[Any]:
+def _json_list(text: str | None, key: str, ignored: list[str], limit: int) -> list[object]:
     if text is None:
         return []
     try:
@@ -101,7 +107,7 @@ def _json_list(text: str | None, key: str, ignored: list[str], limit: int) -> li
     return value[:limit]
 
 
-def _path_text(value: Any) -> str | None:
+def _path_text(value: object) -> str | None:
     """A plausible path string (no NUL, bounded), else None."""
     if isinstance(value, str) and value and len(value) <= MAX_PATH and "\0" not in value:
         return value
@@ -140,7 +146,7 @@ def _count(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10 ** 12 else None
 
 
-def _folder_info(entry: Any) -> Any:
+def _folder_info(entry: object) -> DatasetInfo | None:
     """A remembered folder entry as a DatasetInfo, or None when it is not one (checked field by field)."""
     from cnnstudio.core.datasets.catalog import DatasetInfo
 
@@ -254,11 +260,11 @@ def clear_recent() -> None:
     QSettings().setValue(RECENT_KEY, "[]")
 
 
-def _remember_folder(info: Any) -> None:
+def _remember_folder(info: DatasetInfo) -> None:
     """Keep a user's folder (its DatasetInfo) in the list the Data page shows at the next launch."""
     settings = QSettings()
     entries = [e for e in _json_list(_text(settings, FOLDERS_KEY, []), FOLDERS_KEY, [], MAX_FOLDERS)
-               if _folder_info(e) is not None and e.get("name") != info.name]
+               if isinstance(e, dict) and (known := _folder_info(e)) is not None and known.name != info.name]
     entries.insert(0, info.to_dict())
     settings.setValue(FOLDERS_KEY, json.dumps(entries[:MAX_FOLDERS]))
 
@@ -267,7 +273,7 @@ def forget_folders(paths: list[str]) -> None:
     """Drop folders (e.g. no longer on disk) from the remembered list."""
     settings = QSettings()
     entries = [e for e in _json_list(_text(settings, FOLDERS_KEY, []), FOLDERS_KEY, [], MAX_FOLDERS)
-               if _folder_info(e) is not None and e.get("name") not in paths]
+               if isinstance(e, dict) and (known := _folder_info(e)) is not None and known.name not in paths]
     settings.setValue(FOLDERS_KEY, json.dumps(entries))
 
 
@@ -276,7 +282,7 @@ def remember(state: AppState, spec_chosen: Callable[[], bool]) -> None:
     user picked the current spec (True) or the app suggested it for the dataset (False)."""
     settings = QSettings()
 
-    def save_dataset(dataset: Any) -> None:
+    def save_dataset(dataset: Dataset) -> None:
         settings.setValue(DATASET_KEY, state.dataset_name)
         from cnnstudio.core.datasets import dataset_names, info_from_dataset
 
@@ -289,14 +295,14 @@ def remember(state: AppState, spec_chosen: Callable[[], bool]) -> None:
             _remember_folder(info)
             add_recent("folder", state.dataset_name)
 
-    def save_spec(spec: Any) -> None:
-        settings.setValue(SPEC_KEY, json.dumps(spec))
+    def save_spec(current: CurrentSpec) -> None:
+        settings.setValue(SPEC_KEY, json.dumps(current.spec))
         settings.setValue(SPEC_CHOSEN_KEY, "true" if spec_chosen() else "false")
 
-    def save_checkpoint(path: Any) -> None:
+    def save_checkpoint(path: str | None) -> None:
         settings.setValue(CHECKPOINT_KEY, str(path) if path else "")
 
-    def checkpoint_loaded(context: Any) -> None:
+    def checkpoint_loaded(context: ModelContext) -> None:
         add_recent("checkpoint", str(context.path))
 
     def checkpoint_failed(path: str, _message: str) -> None:

@@ -11,22 +11,40 @@ cnnstudio.ui.compose.app_state() and handed to it, so the sessions that read App
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.core.training.config import Augmentation
 
 if TYPE_CHECKING:  # for the annotations only: none of these modules imports this one
+    from cnnstudio.core.datasets.base import Dataset
+    from cnnstudio.core.datasets.catalog import DatasetInfo
+    from cnnstudio.core.models.spec import ModelSpec
     from cnnstudio.core.training.recommend import Recommendation
     from cnnstudio.ui.sessions.current_model import CurrentModel
     from cnnstudio.ui.sessions.train_queue import TrainQueue
 
 
+@dataclass(frozen=True)
+class CurrentSpec:
+    """The model being built, as specChanged announces it: a copy of the spec for the listener (the state
+    keeps its own, so a listener that edits this one changes nothing) and whether the Model page found
+    it valid for the loaded data."""
+
+    spec: ModelSpec
+    valid: bool
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.get("name") or "custom")
+
+
 class AppState(QObject):
     datasetChanged = Signal(object)  # the loaded cnnstudio.core.datasets.base.Dataset
     datasetLoading = Signal(str)  # name or path being loaded
-    specChanged = Signal(object)  # the current model spec (dict)
+    specChanged = Signal(object)  # CurrentSpec: the model being built and whether it is valid
     checkpointChanged = Signal(object)  # path of the checkpoint the Evaluate/Inspect/Draw views use
     runFinished = Signal(object)  # the RunResult of a run that ended (core/training/events.py)
     runRenamed = Signal(str, str)  # (old, new) run folder: the Runs page renamed it; who holds its path follows
@@ -38,9 +56,9 @@ class AppState(QObject):
     def __init__(self, model: CurrentModel, queue: TrainQueue) -> None:
         """model, queue: the shared current model and training queue (compose.app_state() builds the set)."""
         super().__init__()
-        self.dataset: Any = None  # cnnstudio.core.datasets.base.Dataset once loaded
+        self.dataset: Dataset | None = None  # once loaded
         self.dataset_name: str = "shapes"
-        self.spec: dict[str, Any] | None = None
+        self.spec: ModelSpec | None = None
         self.spec_valid: bool = False
         self.checkpoint_path: str | None = None
         self.training: bool = False
@@ -50,15 +68,15 @@ class AppState(QObject):
         # What the last launch left (MainWindow sets them from session_memory.recall() before the pages
         # are built): the architecture and whether the user chose it, the user's dataset folders still
         # on disk (DatasetInfo) and those no longer there. The Model and Data pages read them once.
-        self.remembered_spec: tuple[dict[str, Any], bool] | None = None
-        self.remembered_folders: list[Any] = []
+        self.remembered_spec: tuple[ModelSpec, bool] | None = None
+        self.remembered_folders: list[DatasetInfo] = []
         self.missing_folders: list[str] = []
         # The checkpoint named by set_checkpoint, loaded once for Draw, Evaluate and Inspect.
         self.model: CurrentModel = model
         # Runs waiting to train, one after another: the Train page runs them, the Runs page shows them.
         self.queue: TrainQueue = queue
         # (dataset name, dataset, spec, what recommend() said for them): see `recommendation`
-        self._recommended: tuple[str, Any, dict[str, Any] | None, Recommendation] | None = None
+        self._recommended: tuple[str, Dataset | None, ModelSpec | None, Recommendation] | None = None
 
     @property
     def recommendation(self) -> Recommendation:
@@ -72,15 +90,15 @@ class AppState(QObject):
             self._recommended = cached = (self.dataset_name, self.dataset, copy.deepcopy(self.spec), rec)
         return cached[3]
 
-    def set_dataset(self, dataset: Any, name: str) -> None:
+    def set_dataset(self, dataset: Dataset, name: str) -> None:
         self.dataset = dataset
         self.dataset_name = name
         self.datasetChanged.emit(dataset)
 
-    def set_spec(self, spec: dict[str, Any], valid: bool) -> None:
+    def set_spec(self, spec: ModelSpec, valid: bool) -> None:
         self.spec = copy.deepcopy(spec)
         self.spec_valid = valid
-        self.specChanged.emit(self.spec)
+        self.specChanged.emit(CurrentSpec(copy.deepcopy(spec), valid))
 
     def set_augmentation(self, augmentation: Augmentation) -> None:
         self.augmentation = copy.deepcopy(augmentation)

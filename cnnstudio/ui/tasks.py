@@ -28,8 +28,8 @@ import sys
 import threading
 import traceback
 from dataclasses import dataclass
-from typing import Any, cast
 from collections.abc import Callable
+from typing import Generic, TypeVar, cast
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -39,6 +39,13 @@ from cnnstudio.ui.torch_threads import use_one_torch_thread
 # Two threads: a long call (evaluating a model) does not hold up a quick one (the next prediction). More
 # would only compete with training for the cores.
 POOL_THREADS = 2
+
+# What a background call returns, carried through to its on_success unchanged; what its report() sends.
+T = TypeVar("T")
+P = TypeVar("P")
+# The two arguments a call made with progress receives: report(value), and is_cancelled().
+Report = Callable[[P], None]
+IsCancelled = Callable[[], bool]
 
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -108,8 +115,20 @@ class Failure:
     details: str = ""
 
 
-def _call(fn: Callable[..., Any], *args: Any) -> tuple[str, Any]:
-    """("ok", result), ("cancelled", None) or ("failed", Failure): never raises."""
+@dataclass(frozen=True)
+class _Outcome(Generic[T]):
+    """How a call ended: kind "ok" with its `value`, "cancelled", or "failed" with its `failure`."""
+
+    kind: str
+    value: T | None = None
+    failure: Failure | None = None
+
+    def result(self) -> T:
+        return cast(T, self.value)  # kind "ok": the call's own return value (which may be None)
+
+
+def _call(fn: Callable[..., T], *args: object) -> _Outcome[T]:
+    """How fn(*args) ended: never raises."""
     # Threads are reused: a call that raised torch's thread count (a training run in the self-test)
     # must not leave it raised for the small calls after it. Cheap: a read, and a write only then.
     try:
@@ -119,13 +138,13 @@ def _call(fn: Callable[..., Any], *args: Any) -> tuple[str, Any]:
     except Exception:  # noqa: BLE001 - torch half-imported by another thread: the next call sees it
         pass
     try:
-        return "ok", fn(*args)
+        return _Outcome("ok", fn(*args))
     except DownloadCancelled:
-        return "cancelled", None
+        return _Outcome("cancelled")
     except CNNStudioError as exc:
-        return "failed", Failure(str(exc))
+        return _Outcome("failed", failure=Failure(str(exc)))
     except Exception as exc:  # noqa: BLE001 - a bug: say so plainly, keep the traceback for "Details"
-        return "failed", Failure(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        return _Outcome("failed", failure=Failure(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
 
 
 class Task(QObject):
@@ -141,7 +160,7 @@ class Task(QObject):
     cancelled = Signal()
     finished = Signal()
 
-    def __init__(self, fn: Callable[..., Any], with_progress: bool = False, parent: QObject | None = None):
+    def __init__(self, fn: Callable[..., object], with_progress: bool = False, parent: QObject | None = None):
         # `parent` is accepted for callers' convenience and not used: the registry owns a running Task,
         # so a page deleted mid-call cannot delete it (and the slot that delivers its end) with it.
         super().__init__()
@@ -150,7 +169,7 @@ class Task(QObject):
         self._cancel = threading.Event()
         self._future: concurrent.futures.Future | None = None
         self._done = False
-        self._last_progress: Any = object()
+        self._last_progress: object = object()
         self.refused = False
 
     def start(self) -> Task:
@@ -168,20 +187,20 @@ class Task(QObject):
             outcome = _call(self._fn, self._report, self._cancel.is_set)
         else:
             outcome = _call(self._fn)
-        _to_gui(lambda: self._deliver(*outcome))
+        _to_gui(lambda: self._deliver(outcome))
 
-    def _report(self, value: Any) -> None:
+    def _report(self, value: object) -> None:
         if value != self._last_progress:  # Orange3's rule: a signal only when the shown value changes
             self._last_progress = value
             _to_gui(lambda: None if self._done else self.progress.emit(value))
 
-    def _deliver(self, kind: str, value: Any) -> None:
+    def _deliver(self, outcome: _Outcome[object]) -> None:
         self._done = True
         _running.discard(self)
-        if kind == "ok" and not self._cancel.is_set():
-            self.succeeded.emit(value)
-        elif kind == "failed" and not self._cancel.is_set():
-            self.failed.emit(value.message, value.details)
+        if outcome.kind == "ok" and not self._cancel.is_set():
+            self.succeeded.emit(outcome.value)
+        elif outcome.failure is not None and not self._cancel.is_set():
+            self.failed.emit(outcome.failure.message, outcome.failure.details)
         else:
             self.cancelled.emit()
         self.finished.emit()
@@ -202,10 +221,13 @@ class Task(QObject):
         return bool(done)
 
 
-def run_in_background(fn: Callable[..., Any], on_success: Callable[[Any], None] | None = None,
+def run_in_background(fn: Callable[..., T], on_success: Callable[[T], None] | None = None,
                       on_error: Callable[[str, str], None] | None = None,
-                      on_progress: Callable[[Any], None] | None = None, with_progress: bool = False,
+                      on_progress: Callable[[P], None] | None = None, with_progress: bool = False,
                       parent: QObject | None = None) -> Task:
+    """Start fn in the background: on_success(fn's result) or on_error(message, details) on the GUI thread;
+    with on_progress (or with_progress), fn is called as fn(report, is_cancelled) and report(value) reaches
+    on_progress."""
     task = Task(fn, with_progress=with_progress or on_progress is not None, parent=parent)
     if on_success:
         task.succeeded.connect(on_success)
@@ -217,18 +239,18 @@ def run_in_background(fn: Callable[..., Any], on_success: Callable[[Any], None] 
 
 
 @dataclass
-class _Job:
+class _Job(Generic[T, P]):
     ticket: int
-    fn: Callable[..., Any]
-    on_success: Callable[[Any], None] | None
+    fn: Callable[..., T]
+    on_success: Callable[[T], None] | None
     on_error: Callable[[Failure], None] | None
-    on_progress: Callable[[Any], None] | None = None
+    on_progress: Callable[[P], None] | None = None
     on_cancelled: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
-class _Deferred:
-    make: Callable[[], Callable[[], Any] | None]
+class _Deferred(Generic[T]):
+    make: Callable[[], Callable[[], T] | None]
 
 
 class LatestRunner(QObject):
@@ -248,8 +270,8 @@ class LatestRunner(QObject):
         super().__init__(parent)
         self._ticket = 0
         self._wanted_from = 0  # results of tickets below this are stale
-        self._inflight: _Job | None = None
-        self._pending: _Job | None = None
+        self._inflight: _Job[object, object] | None = None
+        self._pending: _Job[object, object] | None = None
         self._closed = False
         self._user_cancelled = -1
 
@@ -257,9 +279,9 @@ class LatestRunner(QObject):
     def busy(self) -> bool:
         return self._inflight is not None
 
-    def submit(self, fn: Callable[..., Any], on_success: Callable[[Any], None] | None = None,
+    def submit(self, fn: Callable[..., T], on_success: Callable[[T], None] | None = None,
                on_error: Callable[[Failure], None] | None = None, *, supersede: bool = True,
-               on_progress: Callable[[Any], None] | None = None,
+               on_progress: Callable[[P], None] | None = None,
                on_cancelled: Callable[[], None] | None = None) -> int:
         """Queue fn as the newest call; returns its ticket.
 
@@ -270,7 +292,8 @@ class LatestRunner(QObject):
         self._ticket += 1
         if supersede:
             self._wanted_from = self._ticket
-        job = _Job(self._ticket, fn, on_success, on_error, on_progress, on_cancelled)
+        # Held untyped from here on: the job only ever hands fn's own result to fn's own on_success.
+        job = cast(_Job[object, object], _Job(self._ticket, fn, on_success, on_error, on_progress, on_cancelled))
         if self._closed or not _accepting:
             return job.ticket
         if self._inflight is None:
@@ -279,11 +302,11 @@ class LatestRunner(QObject):
             self._pending = job  # an older pending call is replaced: it never runs
         return job.ticket
 
-    def submit_latest(self, make: Callable[[], Callable[[], Any] | None],
-                      on_success: Callable[[Any], None] | None = None,
+    def submit_latest(self, make: Callable[[], Callable[[], T] | None],
+                      on_success: Callable[[T], None] | None = None,
                       on_error: Callable[[Failure], None] | None = None, *, supersede: bool = True) -> int:
         """Like submit, but `make()` builds the call when it starts (None: nothing to do after all)."""
-        deferred = cast(Callable[..., Any], _Deferred(make))  # _start builds the call from it
+        deferred = cast(Callable[..., T], _Deferred(make))  # _start builds the call from it
         return self.submit(deferred, on_success, on_error, supersede=supersede)
 
     def discard(self) -> None:
@@ -308,7 +331,7 @@ class LatestRunner(QObject):
         self.discard()
         self._closed = True
 
-    def _start(self, job: _Job) -> None:
+    def _start(self, job: _Job[object, object]) -> None:
         if isinstance(job.fn, _Deferred):
             fn = job.fn.make()
             if fn is None:
@@ -322,32 +345,32 @@ class LatestRunner(QObject):
         if not was_busy:
             self.busyChanged.emit(True)
 
-    def _work(self, job: _Job) -> None:
+    def _work(self, job: _Job[object, object]) -> None:
         if job.on_progress is None:
             outcome = _call(job.fn)
         else:
-            last: list[Any] = [object()]
+            last: list[object] = [object()]
             on_progress = job.on_progress
 
-            def report(value: Any) -> None:
+            def report(value: object) -> None:
                 if value != last[0]:
                     last[0] = value
                     _to_gui(lambda: on_progress(value) if self.is_current(job.ticket) else None)
 
             # Read from the worker: plain ints, and a stale answer only costs one more chunk of work.
             outcome = _call(job.fn, report, lambda: not self.is_current(job.ticket) or not _accepting)
-        _to_gui(lambda: self._finish(job, *outcome))
+        _to_gui(lambda: self._finish(job, outcome))
 
-    def _finish(self, job: _Job, kind: str, value: Any) -> None:
+    def _finish(self, job: _Job[object, object], outcome: _Outcome[object]) -> None:
         self._inflight = None
         if job.ticket == self._user_cancelled and not self._closed:
             if job.on_cancelled is not None:
                 job.on_cancelled()
         elif self.is_current(job.ticket):
-            if kind == "ok" and job.on_success is not None:
-                job.on_success(value)
-            elif kind == "failed" and job.on_error is not None:
-                job.on_error(value)
+            if outcome.kind == "ok" and job.on_success is not None:
+                job.on_success(outcome.result())
+            elif outcome.failure is not None and job.on_error is not None:
+                job.on_error(outcome.failure)
         pending, self._pending = self._pending, None
         if pending is not None and not self._closed and _accepting:
             self._start(pending)

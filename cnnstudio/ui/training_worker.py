@@ -26,13 +26,20 @@ import copy
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from cnnstudio.core.training.control import RunControl
-from cnnstudio.core.training.events import RunResult
+from cnnstudio.core.training.events import EpochEvent, LogEvent, RecoveredEvent, RunResult, StartedEvent, StepEvent
+
+if TYPE_CHECKING:  # these import torch, which the training thread imports first: only their types here
+    from cnnstudio.core.datasets.base import Dataset
+    from cnnstudio.core.runs import History
+    from cnnstudio.core.training.config import TrainConfig
+    from cnnstudio.core.training.trainer import Trainer
 
 STEP_INTERVAL_S = 0.1  # at most 10 step updates per second reach the GUI: smooth, and cheap for the GUI
 
@@ -70,7 +77,7 @@ def wait_for_runs(msecs: int = 60000) -> bool:
 class _SignallingControl(RunControl):
     """RunControl that tells the worker when the trainer checks it (once per batch, on the worker thread)."""
 
-    def __init__(self, on_check, on_paused):
+    def __init__(self, on_check: Callable[[], None], on_paused: Callable[[bool], None]) -> None:
         super().__init__()
         self._on_check = on_check
         self._on_paused = on_paused
@@ -98,8 +105,8 @@ class TrainingWorker(QObject):
     failed = Signal(int, str, str)  # message, details (a traceback for an unexpected error, else "")
     finished = Signal()  # the thread wiring: emitted last, always
 
-    def __init__(self, generation: int, config: Any, dataset: Any = None, resume_from: str | None = None,
-                 run_dir: str | None = None, find_lr: bool = False):
+    def __init__(self, generation: int, config: TrainConfig, dataset: Dataset | None = None,
+                 resume_from: str | None = None, run_dir: str | None = None, find_lr: bool = False):
         super().__init__()  # no parent: moveToThread refuses parented objects
         self.generation = generation
         self.config = config
@@ -111,9 +118,9 @@ class TrainingWorker(QObject):
         self.run_dir = run_dir
         self.control = _SignallingControl(self._maybe_flush, self._paused)
         self._lock = threading.Lock()
-        self._pending: list[Any] = []
+        self._pending: list[StepEvent] = []
         self._last_emit = 0.0
-        self.trainer: Any = None
+        self.trainer: Trainer | None = None
         # How many step events came in and how many `steps` signals went out (the benchmark checks the rate).
         self.stats = {"step_events": 0, "step_signals": 0}
 
@@ -185,24 +192,23 @@ class TrainingWorker(QObject):
         self.log.emit(gen, f"{text[:1].upper()}{text[1:]}.")
         return True
 
-    def on_event(self, event: Any) -> None:
+    def on_event(self, event: object) -> None:
         """The Trainer's event callback (on the training thread): steps are coalesced, the rest sent at once."""
-        kind = type(event).__name__
-        if kind == "StepEvent":
+        if isinstance(event, StepEvent):
             self.stats["step_events"] += 1
             with self._lock:
                 self._pending.append(event)
             self._maybe_flush()
             return
         self._flush()  # the latest step always arrives before what follows it
-        if kind == "StartedEvent":
+        if isinstance(event, StartedEvent):
             history = getattr(self.trainer, "history", None)
             self.started.emit(self.generation, event, copy.deepcopy(history) if history else None)
-        elif kind == "EpochEvent":
+        elif isinstance(event, EpochEvent):
             self.epoch.emit(self.generation, event)
-        elif kind == "RecoveredEvent":
+        elif isinstance(event, RecoveredEvent):
             self.recovered.emit(self.generation, event)
-        elif kind == "LogEvent":
+        elif isinstance(event, LogEvent):
             self.log.emit(self.generation, str(event.message))
         # FinishedEvent: the RunResult run() returns is emitted as `done` after it.
 
@@ -230,7 +236,7 @@ class TrainingRun(QObject):
 
     ended = Signal(int)  # the thread has finished: safe to start another run
 
-    def __init__(self, config: Any, dataset: Any = None, resume_from: str | None = None,
+    def __init__(self, config: TrainConfig, dataset: Dataset | None = None, resume_from: str | None = None,
                  run_dir: str | None = None, parent: QObject | None = None, find_lr: bool = False):
         super().__init__(parent)
         self.generation = next_generation()
@@ -296,7 +302,7 @@ class TrainingRun(QObject):
         return self._thread is not None and not self._done and self._thread.isRunning()
 
     @Slot(int, object, object)
-    def _on_started(self, generation: int, event: Any, _history: Any) -> None:
+    def _on_started(self, generation: int, event: StartedEvent, _history: History | None) -> None:
         if generation == self.generation and event.run_dir:
             self.run_dir = event.run_dir
 

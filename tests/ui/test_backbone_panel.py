@@ -114,7 +114,7 @@ def test_the_train_page_offers_the_three_ways_to_train_a_backbone(qtbot, shapes_
     qtbot.addWidget(window)
     window.show()
     model, train = window.page("model"), window.page("train")
-    combo, form = train.form.backbone_combo, train.form._what_form
+    combo, form = train.form.backbone_combo, train.form.what_form
     model.select_preset("convnet-5x5")
     assert not form.isRowVisible(combo)
     with qtbot.waitSignal(model.backbone_panel.session.stagesReady, timeout=TIMEOUT):

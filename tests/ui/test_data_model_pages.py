@@ -3,6 +3,7 @@ download (with the network replaced), edit an architecture into an impossible on
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import struct
@@ -600,3 +601,19 @@ def test_unbalanced_classes_are_said_on_the_data_page_and_weighted_on_the_train_
     assert "Unbalanced: 'many' has" in data_page.info_label.text()
     assert train.form.class_weights_check.isChecked() and train.build_config().class_weights
     assert "Unbalanced classes" in train.form.recommendation_label.text()
+
+
+def test_the_default_augmentation_is_the_states_recommendation(data_page, state, monkeypatch):
+    """Decide once: the Data page's default augmentation is AppState.recommendation's (with flips only where
+    they keep labels true), read without recommending again, and never changes the recommendation."""
+    from cnnstudio.core.training import recommend as recommend_module
+
+    rec = state.recommendation
+    before = dataclasses.replace(rec.config.augment)
+    calls = []
+    real = recommend_module.recommend
+    monkeypatch.setattr(recommend_module, "recommend", lambda *a, **k: calls.append(a) or real(*a, **k))
+    aug = data_page.default_augmentation()
+    assert calls == []
+    assert aug == dataclasses.replace(before, hflip=bool(state.dataset.hflip_ok))
+    assert state.recommendation is rec and rec.config.augment == before

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from cnnstudio.core.training.events import EpochEvent
 from cnnstudio.ui import compose
 
 LOAD_MS = 120_000  # a model load + evaluation on a busy 2-core machine
@@ -188,7 +189,8 @@ def test_a_model_chosen_while_inspect_is_hidden_wins_over_a_waiting_epoch_reload
     page = inspect_page
     page.follow_train_check.setChecked(True)
     page.hide()
-    page.on_training_epoch({"checkpoint": trained["last"]})  # an epoch ends while the page is hidden
+    page.on_training_epoch(EpochEvent(1, 1, 0.5, 0.8, None, None, 0.01, 1.0, 100.0, False,
+                                      trained["last"]))  # an epoch ends while the page is hidden
     page.state.set_checkpoint(None)
     with qtbot.waitSignal(page.inspectionReady, timeout=LOAD_MS):
         page.state.set_checkpoint(trained["checkpoint"])  # then the user picks a model
@@ -523,7 +525,8 @@ def test_gallery_click_opens_the_image_in_inspect(qtbot, shapes, trained, app_st
 
     # After a training epoch the model is reloaded from the run's last.pt (a copy, never the live model).
     with qtbot.waitSignal(inspect.modelLoaded, timeout=LOAD_MS) as blocker:
-        window.page("train").epochFinished.emit({"epoch": 1, "checkpoint": trained["last"]})
+        window.page("train").epochFinished.emit(EpochEvent(1, 1, 0.5, 0.8, None, None, 0.01, 1.0, 100.0, False,
+                                                           trained["last"]))
     assert blocker.args[0].path == trained["last"]
     wait_idle(qtbot, inspect)
     assert "training" in inspect.model_label.text()

@@ -15,12 +15,13 @@ from PIL import Image
 from PySide6.QtCore import QByteArray, QSettings
 
 from cnnstudio.core.models.presets import get_preset
+from cnnstudio.core.training.device import DeviceInfo
 from cnnstudio.core.training.events import RunResult
 from cnnstudio.ui.session_memory import (CHECKPOINT_KEY, DATASET_KEY, FOLDERS_KEY, GEOMETRY_KEY, RECENT_KEY,
                                          SPEC_KEY, recall, remember)
 
 TIMEOUT = 60_000
-CPU = [{"id": "cpu", "name": "CPU", "memory_bytes": None, "detail": "test"}]
+CPU = [DeviceInfo("cpu", "CPU", None, "test")]
 
 
 def image_folder(root, size: int = 16):
@@ -212,7 +213,7 @@ def test_file_menu_opens_folders_checkpoints_architectures_and_recent(qtbot, tmp
     bad.write_bytes(b"not a checkpoint")
     with qtbot.waitSignal(window.state.model.failed, timeout=TIMEOUT):
         assert window.open_checkpoint(str(bad))
-    qtbot.waitUntil(lambda: window._opening_checkpoint is None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.opening_checkpoint is None, timeout=TIMEOUT)
     assert "broken.pt" in window.last_file_problem and "\n" not in window.last_file_problem
     assert window.state.model.context.path == shapes_checkpoint  # the model in use stays
     assert QSettings().value(CHECKPOINT_KEY) == shapes_checkpoint  # and is what the next launch opens

@@ -97,7 +97,7 @@ def test_export_dialog_shows_the_parity_figures_and_int8(qtbot, evaluate_page, s
         dialog.export_button.click()
     text = dialog.status.text()
     # The figures are the INT8 file's own (run through onnxruntime), not the fp32 graph's 100 %.
-    parity = dialog.result.parity
+    parity = dialog.export_result.parity
     assert "Exported shapes.int8.onnx" in text and f"top-1 agreement with PyTorch {parity.agreement:.2%}" in text
     assert "INT8: accuracy" in text and "test images" in text
     assert "Predictor folder: " + str(tmp_path / "shapes-predictor") in text

@@ -306,3 +306,19 @@ def test_sample_picker_draws_the_same_first_view_of_a_class(shapes_dataset):
     assert picker.counts.sum() == len(shapes_dataset.train_labels)
     empty = SamplePicker()
     assert len(empty.pick(None, 8).labels) == 0
+
+
+def test_the_recommended_preset_is_read_from_the_state_not_decided_again(qtbot, shapes_state, monkeypatch):
+    """Decide once: the preset the Model page recommends is AppState.recommendation's model; asking for it
+    does not run recommend() again (it used to call default_config itself)."""
+    from cnnstudio.core.training import recommend as recommend_module
+    from cnnstudio.ui.sessions.model_session import ModelSession
+
+    session = ModelSession(shapes_state)
+    expected = shapes_state.recommendation.config.model  # made here, once, for this data and model
+    calls = []
+    real = recommend_module.recommend
+    monkeypatch.setattr(recommend_module, "recommend", lambda *a, **k: calls.append(a) or real(*a, **k))
+    assert session.recommended_preset() == expected
+    assert calls == []
+    session.shutdown()

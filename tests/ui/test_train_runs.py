@@ -86,7 +86,8 @@ def test_start_button_trains_and_charts_hold_the_history(qtbot, train_page, stat
         qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
     assert page.is_running() and state.training
     assert not page.start_button.isEnabled() and page.stop_button.isEnabled()
-    assert not page.form.epochs_spin.isEnabled()  # the form shows what runs; it is locked meanwhile
+    # What runs is shown read-only above the form, which stays editable: it holds the next run's settings.
+    assert page.form.epochs_spin.isEnabled() and page.form.running_box.isVisible()
     with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as blocker:
         pass
     result = blocker.args[0]
@@ -279,9 +280,11 @@ def test_form_follows_the_dataset_until_edited(qtbot, train_page, state, shapes)
 
 def test_device_picker_lists_real_devices_and_precision(qtbot, train_page):
     page = train_page
+    from cnnstudio.core.training.device import DeviceInfo
+
     page.on_devices([
-        {"id": "cuda:0", "name": "NVIDIA H100 80GB HBM3", "memory_bytes": 85 * 2 ** 30, "detail": "CUDA 12.8"},
-        {"id": "cpu", "name": "AMD EPYC", "memory_bytes": None, "detail": "2 cores, 2 threads, bf16"},
+        DeviceInfo("cuda:0", "NVIDIA H100 80GB HBM3", 85 * 2 ** 30, "CUDA 12.8"),
+        DeviceInfo("cpu", "AMD EPYC", None, "2 cores, 2 threads, bf16"),
     ])
     items = [page.form.device_combo.itemText(i) for i in range(page.form.device_combo.count())]
     assert items[0].startswith("Automatic")
@@ -563,7 +566,7 @@ def test_charts_load_history_and_follow_a_dark_palette(qtbot):
     pal.setColor(QPalette.ColorRole.Base, QColor("#1e1e1e"))
     pal.setColor(QPalette.ColorRole.Text, QColor("#eeeeee"))
     charts.setPalette(pal)
-    assert charts._dark
+    assert charts.dark
     assert charts.loss_plot.backgroundBrush().color().name() == "#1e1e1e"
     n = 20_000  # a long history: clipped and peak-downsampled, all points kept in the data
     h = {"epoch": [1, 2, 3], "train_loss": [1.0, 0.8, 0.7], "train_accuracy": [0.5, 0.6, 0.7],
@@ -578,7 +581,7 @@ def test_charts_load_history_and_follow_a_dark_palette(qtbot):
     assert len(charts.overlay_curves) == 3
     charts.overlay([("a", h)])  # curves are pooled and reused, extra ones hidden
     assert len(charts.overlay_curves) == 1
-    assert sum(c.isVisible() for c in charts._pool[1].values()) == 0
+    assert sum(c.isVisible() for c in charts.pooled_curves(1)) == 0
     charts.clear()
     assert charts.step_count == 0 and charts.mode == "single"
 
@@ -598,11 +601,11 @@ def test_chart_titles_fit_their_plots(qtbot):
     # The whole plot (y axis, plot area) stays inside its widget: a title wider than the plot area
     # used to push it past the widget's right edge. (Layouts settle over a few events.)
     def inside() -> bool:
-        return all(p.getPlotItem().sceneBoundingRect().right() <= p.width() + 1 for p in charts._plots())
+        return all(p.getPlotItem().sceneBoundingRect().right() <= p.width() + 1 for p in charts.plots())
 
     qtbot.waitUntil(inside, timeout=3000)
     titles = {}
-    for plot in charts._plots():
+    for plot in charts.plots():
         item = plot.getPlotItem()
         shown = item.property("chart_title_shown")
         assert item.titleLabel.itemRect().width() <= item.getViewBox().width(), shown
@@ -763,14 +766,14 @@ def test_the_empty_chart_hint_wraps_inside_a_narrow_plot(qtbot):
     vb = charts.loss_plot.getPlotItem().getViewBox()
 
     def inside() -> bool:
-        hint = charts._hint.sceneBoundingRect()
+        hint = charts.hint_rect()
         view = vb.sceneBoundingRect()
         return vb.width() < 300 and view.left() - 1 <= hint.left() and hint.right() <= view.right() + 1
 
     qtbot.waitUntil(inside, timeout=3000)
     charts.resize(1400, 700)
     qtbot.waitUntil(lambda: vb.width() > 500, timeout=3000)
-    qtbot.waitUntil(lambda: charts._hint.sceneBoundingRect().height() < 30, timeout=3000)  # one line again
+    qtbot.waitUntil(lambda: charts.hint_rect().height() < 30, timeout=3000)  # one line again
 
 
 # A custom network no measured recipe fits (deep, no normalisation): its learning rate comes from the finder.

@@ -36,10 +36,15 @@ from cnnstudio.core.models.layer_types import (
 __all__ = [
     "CLASSES", "LAYER_TYPES", "LayerType", "ParamSpec", "LayerInfo", "ShapeReport", "new_layer",
     "normalize_layer", "layer_label", "format_shape", "check_structure", "infer_shapes",
-    "validate_spec", "load_spec", "save_spec",
+    "validate_spec", "load_spec", "save_spec", "ModelSpec", "LayerDict",
 ]
 
 Shape = tuple[int, ...]
+# A model spec as the JSON file holds it: {"name": str, "description": str, "layers": [layer, ...]}, and one
+# layer: {"type": "conv", "out": 32, ...} (layer_types.py lists each type's fields). Plain dicts, checked
+# by check_structure / infer_shapes, so that a spec read from a user's file is validated, never trusted.
+ModelSpec = dict[str, Any]
+LayerDict = dict[str, Any]
 # What one layer's shape inference finds: its output shape, its parameters, and how the size was worked
 # out (None where the size does not change).
 Inferred = tuple[Shape, int, str | None]

@@ -243,6 +243,11 @@ def data_config(dataset: str, model: str | None = None) -> TrainConfig:
     return cfg
 
 
+# TrainConfig field names with their values, as build_config() takes them: the Train form's values, a
+# run's overrides. Checked there, field by field.
+ConfigValues = dict[str, object]
+
+
 def build_config(base: TrainConfig, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
     """The one way to make a run's config: `base` with `overrides` (TrainConfig field names) applied, then
     validated. The CLI, the Train page and a resumed run all come through here, so every caller gets

@@ -13,17 +13,18 @@ same way.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QFrame, QGridLayout, QGroupBox, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFileDialog, QFrame, QGridLayout, QGroupBox, QMessageBox, QScrollArea, QVBoxLayout,
+                               QWidget)
 
 from cnnstudio.core.datasets import DatasetInfo, info_from_dataset, list_datasets
 from cnnstudio.core.datasets.catalog import human_size
 from cnnstudio.core.training.config import Augmentation
-from cnnstudio.core.training.recommend import default_config
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.sessions.data_session import DataSession, SamplePicker
 from cnnstudio.ui.tasks import Task
@@ -47,11 +48,11 @@ class DataPage(QWidget):
         super().__init__(parent)
         self.state = state
         self.last_error = ""  # the last error shown (dialog and banner), for tests and bug reports
-        self._dataset: Any = None
+        self._dataset: Dataset | None = None
         self._samples = SamplePicker()
         self._aug_seed = 0
         self._loading_title = ""
-        self._error_box: Any = None
+        self._error_box: QMessageBox | None = None
         self.session = session = DataSession(state, self)
         session.loadProgress.connect(self._on_load_progress)
         session.loaded.connect(self._on_loaded)
@@ -412,10 +413,9 @@ class DataPage(QWidget):
         self.aug_panel.set_augmentation(aug)  # -> _on_augmentation_changed
 
     def default_augmentation(self) -> Augmentation:
-        """This dataset's training defaults, with flips on exactly when they keep labels true."""
-        aug = default_config(self.state.dataset_name, data=self._dataset).augment
-        aug.hflip = bool(self._dataset is not None and self._dataset.hflip_ok)
-        return aug
+        """A copy of the state's recommended augmentation, with flips on exactly when they keep labels true."""
+        ds = self._dataset
+        return replace(self.state.recommendation.config.augment, hflip=bool(ds is not None and ds.hflip_ok))
 
     def reset_augmentation(self) -> None:
         self.aug_panel.set_augmentation(self.default_augmentation())

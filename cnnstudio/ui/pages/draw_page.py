@@ -19,7 +19,7 @@ for gray models strokes are black ink, and the core inverts them to the dataset'
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
@@ -37,6 +37,9 @@ from cnnstudio.ui.sessions.draw_session import TOP_K, DrawSession, OpenedPicture
 from cnnstudio.ui.widgets.banner import Banner
 from cnnstudio.ui.widgets.canvas import DrawingCanvas
 from cnnstudio.ui.widgets.prediction_panel import NO_MODEL, PredictionPanel
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = ["DrawPage", "NO_MODEL"]
 
@@ -59,7 +62,7 @@ class DrawPage(ImageInputMixin, QWidget):
         # Coalesce mouse moves for 10 ms: preparing a 560x560 drawing and predicting takes ~4 ms, so
         # this keeps a moving pen to ~60 predictions a second and the latency under 20 ms.
         self.prediction_delay_ms = 10
-        self._image: Any = None  # the opened picture (PIL image or numpy array) in picture mode
+        self._image: Image.Image | np.ndarray | None = None  # the opened picture in picture mode
         self._image_name = ""
         self._image_error_shown = False
 
@@ -203,7 +206,9 @@ class DrawPage(ImageInputMixin, QWidget):
         outer.addWidget(self.banner)
         outer.addLayout(body, 1)
 
-    def _action(self, text: str, icon: str, tip: str, shortcut: Any = None, checkable: bool = False) -> QAction:
+    def _action(self, text: str, icon: str, tip: str,
+                shortcut: str | QKeySequence | QKeySequence.StandardKey | list[QKeySequence] | None = None,
+                checkable: bool = False) -> QAction:
         action = QAction(QIcon.fromTheme(icon), text, self)
         action.setToolTip(tip)
         action.setCheckable(checkable)
@@ -316,7 +321,7 @@ class DrawPage(ImageInputMixin, QWidget):
             return
         self.session.predict(self._current_input)
 
-    def _current_input(self) -> tuple[Any, str]:
+    def _current_input(self) -> tuple[Image.Image | np.ndarray, str]:
         """What to predict, read when the prediction starts: the drawing, or the picture shown instead."""
         if self._image is None:
             return self.canvas.to_numpy(), "drawing"
@@ -367,7 +372,8 @@ class DrawPage(ImageInputMixin, QWidget):
             self._image_error_shown = False
             self.banner.clear_message()
 
-    def set_image(self, image: Any, name: str = "pasted image", display: QImage | None = None) -> None:
+    def set_image(self, image: Image.Image | np.ndarray | QImage, name: str = "pasted image",
+                  display: QImage | None = None) -> None:
         """Classify a picture (PIL image, numpy array or QImage) instead of the drawing."""
         if isinstance(image, QImage):
             if display is None:

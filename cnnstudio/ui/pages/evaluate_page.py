@@ -339,11 +339,12 @@ class EvaluatePage(PictureExportMixin, QWidget):
     # The model outside this page: export it, or run it on a folder
     def export_model_dialog(self):
         """"Export model…" for the checkpoint in use."""
+        from cnnstudio.ui.sessions.export_session import ExportSession
         from cnnstudio.ui.widgets.model_export_dialog import ModelExportDialog
 
         if not self.checkpoint_path or self.context is None:
             return None
-        dialog = ModelExportDialog(self.session.state, self.checkpoint_path,
+        dialog = ModelExportDialog(ExportSession(self.session.state), self.checkpoint_path,
                                    ModelExportDialog.describe(self.context.summary), self)
         self.model_export_dialog = dialog
         dialog.open()

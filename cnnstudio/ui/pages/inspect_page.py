@@ -12,7 +12,7 @@ page through the main window (on_training_epoch, on_drawing): pages never look e
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QEvent, Qt, Signal
@@ -35,6 +35,9 @@ from cnnstudio.ui.widgets.inspect_panels import InspectContent
 from cnnstudio.ui.widgets.muted import muted_color, paint_muted
 
 if TYPE_CHECKING:  # torch-heavy: the page works while torch is still loading
+    import pyqtgraph as pg
+    from PIL import Image
+    from cnnstudio.core.training.events import EpochEvent
     from cnnstudio.core.inspection.attribution import Inspection
 
 NO_MODEL = ("Nothing to look inside yet.\n\nTrain a model on the Train page (3  Train) or open a run on the Runs "
@@ -102,7 +105,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         return self.filters.tile_count
 
     @property
-    def filter_item(self) -> Any:
+    def filter_item(self) -> pg.ImageItem:
         return self.filters.item
 
     def filter_text_at(self, y: float, x: float) -> str | None:
@@ -130,8 +133,8 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
                                                                      explain.heat_view)
         self.input_caption, self.cam_caption = explain.input_caption, explain.cam_caption
         self.class_combo, self.method_combo = explain.class_combo, explain.method_combo
-        self.cam_layer_combo, self.alpha_slider, self.heat_help = (explain.cam_layer_combo, explain.alpha_slider,
-                                                                   explain.heat_help)
+        self.cam_layer_combo, self.alpha_slider = explain.cam_layer_combo, explain.alpha_slider
+        self.heat_help = explain.heat_help
         self.maps_help, self.levels_combo = self.maps.help, self.maps.levels_combo
         self._connect_controls()
 
@@ -183,11 +186,10 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
 
     # ------------------------------------------------------------------------------------------------
     # What other pages send (the main window connects them)
-    def on_training_epoch(self, event: Any) -> None:
+    def on_training_epoch(self, event: EpochEvent) -> None:
         """After each training epoch: reload the run's last.pt (a copy of the weights, never the live model)."""
-        path = event.get("checkpoint") if isinstance(event, dict) else getattr(event, "checkpoint", None)
-        if path and self.follow_train_check.isChecked():
-            self.session.training_epoch(str(path), now=self.isVisible())
+        if event.checkpoint and self.follow_train_check.isChecked():
+            self.session.training_epoch(event.checkpoint, now=self.isVisible())
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -263,11 +265,8 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         return self.session.input_name
 
     def show_test_sample(self, index: int, checkpoint: str | None = None) -> None:
-        """Inspect test image `index` (of the dataset the checkpoint was trained on).
-
-        checkpoint: when given and different from the current one, that model is loaded first (the
-        Evaluate page passes its own, so the index means the same image on both pages).
-        """
+        """Inspect test image `index` (of the checkpoint's own dataset); `checkpoint`, when not the current one, is
+        loaded first (the Evaluate page passes its own, so the index means the same image on both pages)."""
         self.session.choose_test(int(index))  # before unchecking Follow, which then does not go back
         self.follow_draw_check.setChecked(False)
         if checkpoint and checkpoint != self.checkpoint_path:
@@ -281,7 +280,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
     def random_test_sample(self) -> None:
         self.session.random_test()
 
-    def set_input_image(self, image: Any, name: str = "image") -> None:
+    def set_input_image(self, image: Image.Image | np.ndarray | QImage, name: str = "image") -> None:
         """Inspect a picture: numpy array (any size; a uint8 (C, H, W) of the model's input shape is used
         as it is), PIL image or QImage. It is framed like the training images (Predictor.prepare)."""
         if isinstance(image, QImage):
@@ -299,7 +298,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         """Open a picture in the background and inspect it; a bad file shows a message (imageError)."""
         self.session.open_image(str(path), Path(path).name)
 
-    def _on_file_opened(self, image: Any, name: str) -> None:
+    def _on_file_opened(self, image: Image.Image, name: str) -> None:
         self.banner.clear_message()
         self.set_input_image(image, name)
 

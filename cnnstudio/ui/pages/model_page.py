@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import html
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
@@ -31,6 +31,9 @@ from cnnstudio.ui.widgets.backbone_panel import BackbonePanel
 from cnnstudio.ui.widgets.banner import Banner, show_error_dialog
 from cnnstudio.ui.widgets.layer_form import LayerForm
 from cnnstudio.ui.widgets.layer_table import COL_LABEL, ERROR_TINT, LayerTable
+
+if TYPE_CHECKING:
+    from cnnstudio.core.models.spec import ModelSpec
 
 __all__ = ["ModelPage", "ERROR_TINT", "params_text"]  # ERROR_TINT: the table's error tint, re-exported
 
@@ -77,7 +80,7 @@ class ModelPage(QWidget):
     def proposal_text(self) -> str:
         return self.session.proposal_text
 
-    def use_spec(self, spec: dict[str, Any], chosen: bool = True) -> None:
+    def use_spec(self, spec: ModelSpec, chosen: bool = True) -> None:
         """Show this architecture (a preset's own, or an edited one), e.g. the last session's."""
         self.session.use_spec(spec, chosen)
 
@@ -305,7 +308,7 @@ class ModelPage(QWidget):
     # ---------------------------------------------------------------------------------------------
     # editing (the methods tests and menus call)
 
-    def current_spec(self) -> dict[str, Any]:
+    def current_spec(self) -> ModelSpec:
         return copy.deepcopy(self.session.spec)
 
     def is_valid(self) -> bool:
@@ -332,7 +335,7 @@ class ModelPage(QWidget):
     def move_layer(self, index: int, delta: int) -> None:
         self.session.move_layer(index, delta)
 
-    def set_layer_param(self, index: int, name: str, value: Any, from_form: bool = False) -> None:
+    def set_layer_param(self, index: int, name: str, value: object, from_form: bool = False) -> None:
         """Change one parameter of one layer (None removes an optional parameter)."""
         if not from_form and index == self.table.currentRow() and 0 <= index < len(self.session.spec["layers"]):
             self.form.set_value(name, value)

@@ -23,6 +23,7 @@ from cnnstudio.ui.sessions.runs_session import RunsListing, RunsSession
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.widgets.charts import TrainingCharts
 from cnnstudio.ui.widgets.export_dialog import ExportCommandDialog
+from cnnstudio.ui.sessions.export_session import ExportSession
 from cnnstudio.ui.widgets.model_export_dialog import ModelExportDialog
 from cnnstudio.ui.widgets.queue_panel import QueuePanel
 from cnnstudio.ui.widgets.rename_dialog import RenameDialog
@@ -353,7 +354,7 @@ class RunsPage(QWidget):
         if target is None:
             return None
         path, what = target
-        self.model_export_dialog = ModelExportDialog(self.state, path, what, self)
+        self.model_export_dialog = ModelExportDialog(ExportSession(self.state), path, what, self)
         self.model_export_dialog.open()
         return self.model_export_dialog
 

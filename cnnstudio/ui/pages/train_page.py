@@ -13,27 +13,28 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, Qt, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QSplitter, QWidget
 
-from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.models.backbones import backbone_layer_index
-from cnnstudio.core.training.config import TrainConfig
-from cnnstudio.core.training.events import EpochEvent, RecoveredEvent, RunResult, StartedEvent, StepEvent
-from cnnstudio.ui.sessions.train_session import Launch, RunEnd, TrainSession, describe_end
-from cnnstudio.ui.state import AppState
+from cnnstudio.core.training.config import ConfigValues, TrainConfig
+from cnnstudio.core.training.events import EpochEvent, RecoveredEvent, RunResult, StepEvent
+from cnnstudio.ui.sessions.train_session import Launch, RunEnd, RunStart, TrainSession, describe_end
+from cnnstudio.ui.state import AppState, CurrentSpec
+from cnnstudio.ui.train_dialogs import TrainDialogsMixin
 from cnnstudio.ui.widgets.run_panel import RunPanel, shortcut_text, training_banner
 from cnnstudio.ui.widgets.train_form import TrainForm
 
 if TYPE_CHECKING:
+    from cnnstudio.core.training.device import DeviceInfo
     from cnnstudio.ui.training_worker import TrainingRun
     from cnnstudio.ui.widgets.lr_find_dialog import LrFindDialog
     from cnnstudio.ui.widgets.run_picker import RunPicker
 
 
-class TrainPage(QWidget):
+class TrainPage(TrainDialogsMixin, QWidget):
     """Public for other code and tests: start_training, resume_from_checkpoint, queue_current,
     start_queue, pause, resume, stop, is_running, is_paused, current_step, the form (`form`), charts,
     progress_bar, the buttons, and the signals below."""
@@ -80,7 +81,7 @@ class TrainPage(QWidget):
         if app is not None:
             # Quitting without closing the window (Ctrl+C, app.quit()) must still stop and wait.
             app.aboutToQuit.connect(self.shutdown)
-        self._update_controls()
+        self._on_queue_changed()  # a queue restored from the last launch shows at once; and the controls
 
     # What the run reached, as the session counts it.
     @property
@@ -106,6 +107,7 @@ class TrainPage(QWidget):
         splitter.setChildrenCollapsible(False)
         outer.addWidget(splitter)
         self.form = form = TrainForm()
+        self.queue_panel = form.queue_panel
         form.hardwareChanged.connect(self._update_controls)
         form.resetRequested.connect(self.reset_form)
         form.backboneModeChosen.connect(self._on_backbone_mode_chosen)
@@ -130,6 +132,11 @@ class TrainPage(QWidget):
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
         panel.bind_shortcuts({"start": self._start_clicked, "pause": self.toggle_pause, "stop": self.stop})
+        queue, lined_up = self.state.queue, self.form.queue_panel
+        lined_up.moveRequested.connect(queue.move)
+        lined_up.removeRequested.connect(queue.remove)
+        lined_up.startRequested.connect(queue.request_start)
+        lined_up.editRequested.connect(self.edit_queued)
         return panel
 
     # ------------------------------------------------------------------------------------------------
@@ -146,26 +153,14 @@ class TrainPage(QWidget):
         self.form.fill(rec.config)
         self.form.show_recommendation(rec.reasons)
 
-    def build_config(self, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    def build_config(self, overrides: ConfigValues | None = None) -> TrainConfig:
         """The TrainConfig a Start would use (TrainSession.form_config). CNNStudioError if invalid."""
         return self.session.form_config(self.form.values(), overrides)
 
-    def export_command_line(self):
-        """Show the current settings as a command line / torchrun launcher (docs/scaling.md)."""
-        from cnnstudio.ui.widgets.export_dialog import ExportCommandDialog
-
-        try:
-            config = self.build_config()
-        except CNNStudioError as exc:
-            QMessageBox.warning(self, "Settings not valid", str(exc))
-            return None
-        dialog = ExportCommandDialog(config, self)
-        dialog.open()
-        return dialog
-
-    def _on_spec_changed(self, spec: dict[str, Any]) -> None:
-        index = backbone_layer_index(spec)
-        self.form.show_backbone_mode(spec["layers"][index].get("train", "features") if index is not None else None)
+    def _on_spec_changed(self, current: CurrentSpec) -> None:
+        index = backbone_layer_index(current.spec)
+        layers = current.spec["layers"]
+        self.form.show_backbone_mode(layers[index].get("train", "features") if index is not None else None)
         # The recipe follows the model: a network without normalisation gets other settings than fast-cnn.
         self._on_selection_changed()
 
@@ -175,7 +170,7 @@ class TrainPage(QWidget):
             self.backboneModeRequested.emit(index, mode)
 
     @Slot(object)
-    def _on_selection_changed(self, *_args: Any) -> None:
+    def _on_selection_changed(self, *_args: object) -> None:
         """A new dataset or model: the recommended values, unless the user edited the form."""
         self._end_in_banner = False
         if not self.form.user_edited:
@@ -184,15 +179,14 @@ class TrainPage(QWidget):
             self.form.show_recommendation(self.state.recommendation.reasons)
         self._update_controls()
 
-    def on_devices(self, devices: list[dict[str, Any]]) -> None:
+    def on_devices(self, devices: list[DeviceInfo]) -> None:
         """Called by the main window once PyTorch has loaded: show the devices really there."""
         self.session.devices = list(devices)
         self.form.set_devices(self.session.devices)
         self._update_controls()
 
     def resolved_precision(self) -> tuple[str | None, str | None]:
-        values = self.form.values()
-        return self.session.resolved_precision(values["device"], values["precision"])
+        return self.session.resolved_precision(self.form.device_choice(), self.form.precision_choice())
 
     def _update_summary(self) -> None:
         state = self.state
@@ -208,12 +202,13 @@ class TrainPage(QWidget):
     def _update_controls(self) -> None:
         self._update_summary()
         precision, problem = self.resolved_precision()
-        self.form.show_precision(precision, problem, self.session.device_id(self.form.values()["device"]))
-        running = self.is_running()
+        self.form.show_precision(precision, problem, self.session.device_id(self.form.device_choice()))
+        running, session = self.is_running(), self.session
         blocker = self.start_blocker()
-        self.panel.set_controls(blocker, running, self.session.stop_requested)
+        self.panel.set_controls(blocker, running, session.stop_requested,
+                                session.form_blocker(self.form.values(), queued=True), session.editing_position())
         self.form.resume_checkpoint_button.setEnabled(not running)
-        self.form.set_running(running)
+        self.form.set_running(session.running_summary())
         if not running:
             if blocker:
                 self._set_banner(blocker, "warning")
@@ -230,7 +225,7 @@ class TrainPage(QWidget):
     # ------------------------------------------------------------------------------------------------
     # Starting, the queue, running (TrainSession decides; the page passes the form's values)
 
-    def queue_current(self, config_overrides: dict[str, Any] | None = None) -> bool:
+    def queue_current(self, config_overrides: ConfigValues | None = None) -> bool:
         """Add a run with the form's settings (plus overrides) to the queue, with the dataset loaded now.
         False, with the reason in the banner or a dialog, if these settings cannot train."""
         return self.session.queue_current(self.form.values(), config_overrides)
@@ -242,6 +237,21 @@ class TrainPage(QWidget):
     def _on_queue_changed(self) -> None:
         queue = self.state.queue
         self.panel.show_queue(len(queue), queue.held, self.is_running())
+        self.queue_panel.show_queue([(e.id, e.summary()) for e in queue.entries], queue.held,
+                                  [e.problem for e in queue.entries])
+        self._update_controls()  # the entry being edited may have started
+
+    def edit_queued(self, entry_id: int) -> bool:
+        """Put a waiting run's settings in the form; Train next then updates that run in its place."""
+        config = self.session.edit_queued(entry_id)
+        if config is not None:
+            self.form.set_config(config)
+            self.form.user_edited = True
+            self._update_controls()
+            n = self.session.editing_position()
+            self._set_banner(f"Queued run #{n} is in the form: change its settings, then press Update queued #{n} "
+                             f"(it keeps its own data and model: {config.model} on {config.dataset}).", "info")
+        return config is not None
 
     def is_running(self) -> bool:
         return self.session.is_running()
@@ -258,26 +268,26 @@ class TrainPage(QWidget):
         if self.start_button.isEnabled():
             self.start_training()
 
-    def start_training(self, config_overrides: dict[str, Any] | None = None) -> bool:
+    def start_training(self, config_overrides: ConfigValues | None = None) -> bool:
         """Start a new run from the form (plus overrides). False, with the reason in the banner, if it cannot."""
         return self.session.start_new(self.form.values(), config_overrides)
 
-    def resume_from_checkpoint(self, path: str, config_overrides: dict[str, Any] | None = None) -> bool:
+    def resume_from_checkpoint(self, path: str, config_overrides: ConfigValues | None = None) -> bool:
         """Continue the run a checkpoint (last.pt) belongs to. A bad file ends in a clear error dialog."""
-        values = self.form.values()
-        return self.session.continue_run(path, values["epochs"], values["device"], config_overrides)
+        form = self.form
+        return self.session.continue_run(path, form.epochs_spin.value(), form.device_choice(), config_overrides)
 
     def _on_launched(self, launch: Launch) -> None:
-        """A run has started: the form shows what runs, the charts and progress start again."""
+        """A run has started: the charts and progress start again; the form shows what runs when overrides
+        changed it (a queued run is shown above the form, which stays the user's for the next run)."""
         cfg = launch.config
-        if launch.show_config:
+        if launch.show_config and not launch.queued:
             self.form.set_config(cfg)  # show what really runs
             self.form.user_edited = True
         self.panel.begin_run(cfg.model)
         self.panel.log_launch(cfg, launch.resume_from, launch.find_lr)
         self._set_banner(training_banner(), "info")
-        self._update_controls()
-        self._on_queue_changed()
+        self._on_queue_changed()  # and the controls
 
     def pause(self) -> None:
         if self.session.pause():
@@ -311,11 +321,12 @@ class TrainPage(QWidget):
     # ------------------------------------------------------------------------------------------------
     # What the session reports (GUI thread)
 
-    def _on_started(self, event: StartedEvent, history: dict[str, Any] | None) -> None:
+    def _on_started(self, start: RunStart) -> None:
+        event, history = start.event, start.history
         epochs = event.epochs
         self.charts.set_live_extent(self.total_steps, epochs)
         if history and (history.get("epoch") or history.get("steps", {}).get("step")):
-            self.charts.begin_run(self.session.run_info.get("model", ""), history)
+            self.charts.begin_run(self.session.run_model, history)
             self.charts.set_live_extent(self.total_steps, epochs)
         self.panel.log_started(event)
         self.status_label.setText(f"Training on {event.device_name} ({event.precision})…")
@@ -415,34 +426,6 @@ class TrainPage(QWidget):
 
     def _log(self, text: str) -> None:
         self.panel.log(text)
-
-    def find_learning_rate(self) -> LrFindDialog | None:
-        """Open the "Find learning rate" dialog and run the range test on the form's settings; "Use this"
-        puts the suggestion into the form. Returns the dialog (None when the settings are refused)."""
-        from cnnstudio.ui.sessions.lr_find_session import LrFindSession
-        from cnnstudio.ui.widgets.lr_find_dialog import LrFindDialog
-
-        try:
-            cfg, dataset = self.session.finder_request(self.form.values())
-        except CNNStudioError as exc:
-            self._show_error("Cannot find a learning rate", str(exc))
-            return None
-        self.lr_find_dialog = dialog = LrFindDialog(LrFindSession(self), self)
-        dialog.lrChosen.connect(self.form.lr_spin.setValue)
-        dialog.finished.connect(lambda _r: setattr(self, "lr_find_dialog", None))
-        dialog.open()
-        dialog.start(cfg, dataset)
-        return dialog
-
-    def _resume_checkpoint_clicked(self) -> None:
-        """Pick the run to continue by name, date and accuracy (or any checkpoint file)."""
-        from cnnstudio.ui.widgets.run_picker import RunPicker
-
-        picker = RunPicker(self)
-        picker.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        picker.chosen.connect(self.resume_from_checkpoint)
-        self.run_picker = picker
-        picker.open()
 
     def showEvent(self, event) -> None:
         self._update_controls()

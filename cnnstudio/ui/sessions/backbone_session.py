@@ -8,12 +8,15 @@ has already changed is dropped.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.core.models.backbones import BackboneStages
 from cnnstudio.ui.tasks import LatestRunner, Task, run_in_background
+
+if TYPE_CHECKING:
+    from cnnstudio.core.models.spec import LayerDict
 
 
 class BackboneSession(QObject):
@@ -27,13 +30,13 @@ class BackboneSession(QObject):
         super().__init__(parent)
         self._stages = LatestRunner(self)
         self._download: Task | None = None
-        self.layer: dict[str, Any] | None = None
+        self.layer: LayerDict | None = None
 
     @property
     def downloading(self) -> bool:
         return self._download is not None and self._download.running
 
-    def show(self, layer: dict[str, Any] | None) -> None:
+    def show(self, layer: LayerDict | None) -> None:
         """The backbone layer now in the spec (None: none): its stages and its weights' status."""
         self.layer = dict(layer) if layer else None
         if layer is None:

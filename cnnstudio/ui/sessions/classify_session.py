@@ -8,11 +8,15 @@ is sorted into class subfolders (EvaluateSession.show_folder).
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from cnnstudio.ui.tasks import Task, run_in_background
+from cnnstudio.ui.tasks import IsCancelled, Report, Task, run_in_background
+
+if TYPE_CHECKING:  # both import torch: only their types are needed here
+    from cnnstudio.core.classify import FolderClassification
+    from cnnstudio.core.inference import Predictor
 
 
 class ClassifySession(QObject):
@@ -23,8 +27,8 @@ class ClassifySession(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.result: Any = None
-        self.predictor: Any = None
+        self.result: FolderClassification | None = None
+        self.predictor: Predictor | None = None
         self._task: Task | None = None
         # The user's Stop: the core call returns what it has (a Task's cancel would drop the result).
         self._stop = threading.Event()
@@ -33,14 +37,14 @@ class ClassifySession(QObject):
     def running(self) -> bool:
         return self._task is not None and self._task.running
 
-    def start(self, predictor: Any, folder: str) -> bool:
+    def start(self, predictor: Predictor, folder: str) -> bool:
         """Classify every image below `folder` with a core Predictor; False while a run is going."""
         if self.running:
             return False
         self.predictor, self.result = predictor, None
         stop = self._stop = threading.Event()
 
-        def work(report, is_cancelled):
+        def work(report: Report[tuple[int, int]], is_cancelled: IsCancelled) -> FolderClassification:
             from cnnstudio.core.classify import classify_folder
 
             # The percentage is what is shown: reporting it (not every image) keeps the signals few.
@@ -59,7 +63,7 @@ class ClassifySession(QObject):
         """Stop after the current image; the images done so far are still delivered."""
         self._stop.set()
 
-    def _on_done(self, result: Any) -> None:
+    def _on_done(self, result: FolderClassification) -> None:
         self.result = result
         self.finished.emit(result)
 

@@ -10,20 +10,22 @@ every other page).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.ui.state import AppState
-from cnnstudio.ui.tasks import Failure, LatestRunner, Task, run_in_background
+from cnnstudio.ui.tasks import Failure, IsCancelled, LatestRunner, Report, Task, run_in_background
 
 if TYPE_CHECKING:  # imports torch: only its type is needed here
     from cnnstudio.core.datasets.base import Dataset
 
+R = TypeVar("R")  # what a progress report carries
 
-def percent_reporter(report: Callable[[Any], None], pack: Callable[[int, int, int], Any]):
+
+def percent_reporter(report: Report[R], pack: Callable[[int, int, int], R]) -> Callable[[int, int], None]:
     """progress(done, total) that calls report(pack(done, total, pct)) only when the percent changes."""
     last = [-1]
 
@@ -100,7 +102,7 @@ class DataSession(QObject):
         self.loading_key = key
         self.state.datasetLoading.emit(key)
 
-        def work(report: Any, is_cancelled: Any) -> Any:
+        def work(report: Report[int], is_cancelled: IsCancelled) -> Dataset:
             from cnnstudio.core.datasets import load_dataset  # imports torch on first use
 
             progress = percent_reporter(report, lambda done, total, pct: pct)
@@ -128,7 +130,7 @@ class DataSession(QObject):
     def download(self, key: str) -> Task:
         self.download_key = key
 
-        def work(report: Any, is_cancelled: Any) -> str:
+        def work(report: Report[tuple[int, int, int]], is_cancelled: IsCancelled) -> str:
             from cnnstudio.core import datasets as api  # looked up at call time (tests replace it)
 
             progress = percent_reporter(report, lambda done, total, pct: (done, total, pct))
@@ -138,7 +140,7 @@ class DataSession(QObject):
                                  on_success=lambda path: self._end_download(self.downloaded.emit, key, path),
                                  on_error=lambda msg, details: self._end_download(self.downloadFailed.emit, key,
                                                                                   msg, details),
-                                 on_progress=lambda value: self.downloadProgress.emit(*value))
+                                 on_progress=self._on_download_progress)
         task.cancelled.connect(lambda: self._end_download(self.downloadCancelled.emit, key))
         self._download = task
         return task
@@ -147,7 +149,10 @@ class DataSession(QObject):
         if self._download is not None:
             self._download.cancel()
 
-    def _end_download(self, signal: Callable[..., None], key: str, *args: Any) -> None:
+    def _on_download_progress(self, value: tuple[int, int, int]) -> None:
+        self.downloadProgress.emit(*value)
+
+    def _end_download(self, signal: Callable[..., None], key: str, *args: str) -> None:
         self._download = None
         self.download_key = None
         signal(key, *args)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from collections.abc import Callable
 
 import numpy as np
@@ -22,6 +22,9 @@ from cnnstudio.core.model_context import ModelContext
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import Failure, LatestRunner
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 TOP_K = 5
 DISPLAY_MAX = 1024  # a loaded picture is shown from a thumbnail of at most this many pixels a side
 
@@ -30,7 +33,7 @@ DISPLAY_MAX = 1024  # a loaded picture is shown from a thumbnail of at most this
 class OpenedPicture:
     """A picture file as the core opens it (what is classified), with a thumbnail to show."""
 
-    image: Any  # PIL.Image.Image
+    image: Image.Image
     display: np.ndarray  # uint8 RGBA (H, W, 4), at most DISPLAY_MAX a side
     name: str
     path: str
@@ -97,7 +100,7 @@ class DrawSession(QObject):
         """The input changed in kind (cleared, another picture): what was asked before is stale."""
         self._predictions.discard()
 
-    def predict(self, current_input: Callable[[], tuple[Any, str]]) -> None:
+    def predict(self, current_input: Callable[[], tuple[Image.Image | np.ndarray, str]]) -> None:
         """Predict the page's input in the background; `predicted` follows.
 
         current_input() returns (data, source): the canvas as numpy ("drawing") or a picture ("image").
@@ -107,7 +110,7 @@ class DrawSession(QObject):
         self._predictions.submit_latest(lambda: self._call_for(*current_input()), self._on_predicted,
                                         self._on_prediction_failed, supersede=False)
 
-    def _call_for(self, data: Any, source: str) -> Callable[[], Prediction] | None:
+    def _call_for(self, data: Image.Image | np.ndarray, source: str) -> Callable[[], Prediction] | None:
         predictor = self.predictor
         if predictor is None:
             return None

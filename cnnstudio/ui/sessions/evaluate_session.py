@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -20,6 +20,7 @@ from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import LatestRunner
 
 if TYPE_CHECKING:  # imports torch: only its type is needed here
+    from cnnstudio.core.classify import FolderClassification
     from cnnstudio.core.metrics import Evaluation
 
 EVAL_CHUNK = 1000  # test images per progress step (and per check for a newer model)
@@ -98,9 +99,12 @@ class EvaluateSession(QObject):
             return
         self._runner.submit(lambda report, cancelled: evaluate_context(context, report, cancelled),
                             self._on_evaluated, lambda failure: self._fail(failure.message),
-                            on_progress=lambda value: self.progress.emit(*value))
+                            on_progress=self._on_progress)
 
-    def show_folder(self, classification: Any, seconds: float = 0.0) -> bool:
+    def _on_progress(self, value: tuple[int, int]) -> None:
+        self.progress.emit(*value)
+
+    def show_folder(self, classification: FolderClassification, seconds: float = 0.0) -> bool:
         """Show a classified folder's labelled images (core.classify.FolderClassification) as an
         evaluation of the model in use; False when none of its images is in a class folder."""
         evaluation = classification.evaluation()

@@ -7,25 +7,19 @@ for the parity check) and turns its progress into signals; it never touches a wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.ui.state import AppState
-from cnnstudio.ui.tasks import Task, run_in_background
+from cnnstudio.ui.tasks import IsCancelled, Report, Task, run_in_background
+from cnnstudio.ui.values import ExportRequest
+
+if TYPE_CHECKING:  # imports torch: only its type is needed here
+    from cnnstudio.core.export.exporter import ExportResult
 
 
-@dataclass(frozen=True)
-class ExportRequest:
-    checkpoint: str  # path of the checkpoint to export
-    out: str  # the file to write
-    format: str = "onnx"  # "onnx" or "torchscript"
-    int8: bool = False
-    bundle: str | None = None  # folder for the torch-free predictor bundle
-    # Replace an existing file that is not an earlier export (never the checkpoint): only when the user
-    # confirmed replacing it (the file dialog asks); otherwise the core refuses it in one line.
-    overwrite: bool = False
+__all__ = ["ExportRequest", "ExportSession"]  # the request is the session's input: importable from here too
 
 
 class ExportSession(QObject):
@@ -38,7 +32,7 @@ class ExportSession(QObject):
     def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.result: Any = None
+        self.result: ExportResult | None = None
         self._task: Task | None = None
 
     @property
@@ -54,7 +48,7 @@ class ExportSession(QObject):
         app_dataset = self.state.dataset
         self.result = None
 
-        def work(report, is_cancelled):
+        def work(report: Report[tuple[float, str]], is_cancelled: IsCancelled) -> ExportResult:
             from cnnstudio.core.checkpoint import load_checkpoint
             from cnnstudio.core.export import export_model
 
@@ -75,7 +69,7 @@ class ExportSession(QObject):
         if self._task is not None:
             self._task.cancel()
 
-    def _on_done(self, result: Any) -> None:
+    def _on_done(self, result: ExportResult) -> None:
         self.result = result
         self.finished.emit(result)
 

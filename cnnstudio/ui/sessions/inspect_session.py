@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -22,7 +22,10 @@ from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import LatestRunner
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from cnnstudio.core.datasets.base import Dataset
+    from cnnstudio.core.preparation import PreparedImage
     from cnnstudio.core.inspection.mosaic import FilterMosaic, InspectionResult
 
 
@@ -85,7 +88,7 @@ class InspectSession(QObject):
         self.input_kind = "test"
         self.test_index = 0
         self.input_name = ""
-        self._raw_image: Any = None
+        self._raw_image: Image.Image | np.ndarray | None = None
         self._drawing: np.ndarray | None = None
         self._deferred: str | None = None  # an epoch's last.pt, loaded when the page is shown
         # A model chosen since (the run's best.pt when it ends, or "Use this model" on the Runs page) makes
@@ -291,11 +294,11 @@ class InspectSession(QObject):
                                                              "training images.")
         self.inputChosen.emit(chosen)
 
-    def choose_image(self, image: Any, name: str) -> None:
+    def choose_image(self, image: Image.Image | np.ndarray, name: str) -> None:
         """Make a picture the input (shown by show_input or show_image)."""
         self.input_kind, self._raw_image, self.input_name = "image", image, name
 
-    def show_image(self, image: Any, name: str) -> None:
+    def show_image(self, image: Image.Image | np.ndarray, name: str) -> None:
         """A picture: a uint8 (C, H, W) array of the model's input shape is used as it is; anything else is
         framed like the training images (Predictor.prepare), in the background."""
         from cnnstudio.core.framing import describe_preparation
@@ -311,7 +314,7 @@ class InspectSession(QObject):
             return
         predictor = ctx.predictor
 
-        def framed(prepared: Any) -> None:
+        def framed(prepared: PreparedImage) -> None:
             if self.input_kind != "image" or self.context is None:
                 return
             how = describe_preparation(self.context.predictor.framing, prepared.inverted)
@@ -335,7 +338,7 @@ class InspectSession(QObject):
     # -- pictures -------------------------------------------------------------------------------------
 
     def open_image(self, path: str, name: str) -> None:
-        def work() -> Any:
+        def work() -> Image.Image:
             from cnnstudio.core.preparation import open_image
 
             return open_image(path)

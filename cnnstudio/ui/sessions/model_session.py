@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
@@ -23,11 +23,11 @@ from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.models import ShapeReport, get_preset, infer_shapes, list_presets, load_spec, new_layer, save_spec
 from cnnstudio.core.models.backbones import backbone_layer_index
 from cnnstudio.core.models.layer_types import normalize_layer
-from cnnstudio.core.training.recommend import default_config
 from cnnstudio.ui.sessions.backbone_session import BackboneSession
 
 if TYPE_CHECKING:  # imports torch: only its type is needed here
     from cnnstudio.core.datasets.base import Dataset
+    from cnnstudio.core.models.spec import LayerDict, ModelSpec
     from cnnstudio.ui.state import AppState
 
 FALLBACK_INPUT: tuple[tuple[int, int, int], int] = ((1, 28, 28), 10)  # before any dataset is known
@@ -49,7 +49,7 @@ class ModelSession(QObject):
     def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.spec: dict[str, Any] = {"name": "", "description": "", "layers": []}
+        self.spec: ModelSpec = {"name": "", "description": "", "layers": []}
         self.base: str | None = None  # the preset the spec started from
         self.custom = False  # edited since it was a preset / loaded from a file
         self.auto = True  # the preset was chosen for the dataset, not by the user: follow dataset changes
@@ -89,10 +89,11 @@ class ModelSession(QObject):
         return FALLBACK_INPUT
 
     def recommended_preset(self) -> str:
-        """The preset recommended for the loaded data (the one the command line trains without --model)."""
-        return default_config(self.state.dataset_name, data=self.state.dataset).model
+        """The preset recommended for the loaded data (the one the command line trains without --model): the
+        model of the recommendation the state holds (the recipe a spec adds never changes the model)."""
+        return self.state.recommendation.config.model
 
-    def preset_reports(self) -> list[tuple[dict[str, Any], ShapeReport]]:
+    def preset_reports(self) -> list[tuple[ModelSpec, ShapeReport]]:
         """Every preset with its shapes for the current input, in the list's order."""
         return [(preset, infer_shapes(preset, self.input_shape, self.num_classes)) for preset in list_presets()]
 
@@ -110,7 +111,7 @@ class ModelSession(QObject):
         name = self.state.dataset_name
         return dataset_info(name).title if name in dataset_names() else Path(name).name
 
-    def backbone_layer(self) -> dict[str, Any] | None:
+    def backbone_layer(self) -> LayerDict | None:
         """The spec's (first) pretrained backbone layer, normalised, or None."""
         index = backbone_layer_index(self.spec)
         if index is None:
@@ -122,7 +123,7 @@ class ModelSession(QObject):
 
     # -- choosing an architecture --------------------------------------------------------------------
     @staticmethod
-    def _preset_spec(name: str) -> dict[str, Any]:
+    def _preset_spec(name: str) -> ModelSpec:
         spec = get_preset(name)
         spec.pop("recommended", None)
         return spec
@@ -140,7 +141,7 @@ class ModelSession(QObject):
         self._changed(select_row=0)
         return True
 
-    def use_spec(self, spec: dict[str, Any], chosen: bool = True) -> None:
+    def use_spec(self, spec: ModelSpec, chosen: bool = True) -> None:
         """Use this architecture (a preset's own, or an edited one), e.g. the last session's."""
         name = spec.get("name")
         preset = name if self.is_preset(name) else None
@@ -182,7 +183,7 @@ class ModelSession(QObject):
         self._mark_custom()
         self._changed(select_row=target)
 
-    def set_layer_param(self, index: int, name: str, value: Any) -> bool:
+    def set_layer_param(self, index: int, name: str, value: object) -> bool:
         """Change one parameter of one layer (None removes an optional parameter); False: no such layer."""
         layers = self.spec["layers"]
         if not 0 <= index < len(layers):

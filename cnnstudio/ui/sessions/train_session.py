@@ -17,18 +17,23 @@ import json
 import sys
 import time
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Final
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from cnnstudio.core.errors import CNNStudioError
-from cnnstudio.core.text import clock_text, percent_text
-from cnnstudio.core.training.config import Augmentation, TrainConfig, build_config
+from cnnstudio.core.text import clock_text, percent_text, plural
+from cnnstudio.core.training.config import Augmentation, ConfigValues, TrainConfig, augmentation_text, build_config
+from cnnstudio.core.training.device import DeviceInfo
 from cnnstudio.core.training.events import EpochEvent, RecoveredEvent, RunResult, StartedEvent, StepEvent
+from cnnstudio.ui.sessions.train_queue import config_summary
 from cnnstudio.ui.training_worker import TrainingRun, wait_for_runs
 
 if TYPE_CHECKING:
+    from cnnstudio.core.datasets.base import Dataset
+    from cnnstudio.core.runs import History
     from cnnstudio.ui.state import AppState
 
 QUEUE_GAP_MS = 400  # between queued runs: the finished run's signals and the Runs page settle first
@@ -54,13 +59,23 @@ class RunEnd:
 
 
 @dataclass(frozen=True)
+class RunStart:
+    """A run has begun training: the core's StartedEvent, and the metrics history so far (a resumed run's,
+    which the charts show first; the core's normalised form, as RunResult carries it), else None."""
+
+    event: StartedEvent
+    history: History | None
+
+
+@dataclass(frozen=True)
 class Launch:
     """A run the session has just started, for the view to show."""
 
     config: TrainConfig
     resume_from: str | None  # the checkpoint a continued run goes on from
     find_lr: bool  # the learning-rate finder chooses config.lr first
-    show_config: bool  # the form should show `config`: overrides or a queued run changed what runs
+    show_config: bool  # what runs differs from the form: overrides or a queued run changed it
+    queued: bool = False  # from the queue: the form stays the user's, for the runs they line up next
 
 
 def describe_end(result: RunResult, failure: tuple[str, str] | None, seconds: float) -> RunEnd:
@@ -102,11 +117,15 @@ def saved_dataset_name(checkpoint: str) -> str | None:
         return None
 
 
-APP_DATASET: Any = object()  # start(): train on the dataset the app has loaded
+class _AppDataset(Enum):
+    APP = "the dataset the app has loaded"
+
+
+APP_DATASET: Final = _AppDataset.APP  # start(): train on the dataset the app has loaded
 
 
 class TrainSession(QObject):
-    started = Signal(object, object)  # StartedEvent, history so far (a resumed run's) or None
+    started = Signal(object)  # RunStart
     steps = Signal(object)  # list of StepEvent, oldest first
     epoch = Signal(object)  # EpochEvent
     recovered = Signal(object)  # RecoveredEvent
@@ -121,10 +140,10 @@ class TrainSession(QObject):
     def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.devices: list[dict[str, Any]] = []
+        self.devices: list[DeviceInfo] = []  # what PyTorch found, best first (empty until it has loaded)
         self.run: TrainingRun | None = None
         self.resuming_from: str | None = None
-        self.run_info: dict[str, Any] = {}  # model and dataset names of the run, for the charts
+        self.run_model = ""  # the model name of the run, for the charts
         self.current_step = 0
         self.total_steps = 0
         self.best_val: float | None = None
@@ -132,6 +151,9 @@ class TrainSession(QObject):
         self.started_at = 0.0
         self.ended_at = 0.0  # when the last run's thread ended (time.monotonic)
         self.last_result: RunResult | None = None  # how the last run ended
+        self.run_config: TrainConfig | None = None  # what the run in progress trains
+        self.run_title = ""  # the title of its dataset
+        self.editing: int | None = None  # the queued entry whose settings the form holds (Edit), if any
         self._generation = 0
         self._result: RunResult | None = None
         self._failure: tuple[str, str] | None = None
@@ -172,12 +194,12 @@ class TrainSession(QObject):
             return Augmentation.from_dict(aug)
         return copy.deepcopy(self.state.recommendation.config.augment)
 
-    def build_config(self, form: dict[str, Any], augmentation: Any = None,
-                     overrides: dict[str, Any] | None = None) -> TrainConfig:
+    def build_config(self, form: ConfigValues, augmentation: Augmentation | None = None,
+                     overrides: ConfigValues | None = None) -> TrainConfig:
         """The TrainConfig a Start would use: the recommended settings (AppState.recommendation), the
         form, the model spec, the augmentation, then `overrides` (TrainConfig field names). CNNStudioError
         if invalid."""
-        changes: dict[str, Any] = dict(form)
+        changes: ConfigValues = dict(form)
         changes["dataset"] = self.state.dataset_name
         base = self.state.recommendation.config
         changes["augment"] = augmentation if augmentation is not None else base.augment
@@ -188,16 +210,17 @@ class TrainSession(QObject):
         changes.update(overrides or {})
         return build_config(base, changes)
 
-    def resume_config(self, epochs: int, device: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    def resume_config(self, epochs: int, device: str, overrides: ConfigValues | None = None) -> TrainConfig:
         """For a resumed run only epochs (at least the saved number) and device matter."""
-        request = {"dataset": self.state.dataset_name, "epochs": epochs, "device": device, **(overrides or {})}
+        request: ConfigValues = {"dataset": self.state.dataset_name, "epochs": epochs, "device": device,
+                               **(overrides or {})}
         return build_config(TrainConfig(), request)
 
     def device_id(self, choice: str | None) -> str:
         """The concrete device a choice means ("auto" resolves to the best one listed)."""
         choice = choice or "auto"
         if choice == "auto":
-            return self.devices[0]["id"] if self.devices else "cpu"
+            return self.devices[0].id if self.devices else "cpu"
         return choice
 
     def resolved_precision(self, device_choice: str | None, requested: str | None) -> tuple[str | None, str | None]:
@@ -263,18 +286,25 @@ class TrainSession(QObject):
             return None
         return None
 
-    def form_config(self, form: dict[str, Any], overrides: dict[str, Any] | None = None) -> TrainConfig:
+    def form_config(self, form: ConfigValues, overrides: ConfigValues | None = None) -> TrainConfig:
         """The TrainConfig a Start from the form (plus overrides) would use, with the augmentation chosen."""
         return self.build_config(form, self.augmentation(), overrides)
 
-    def form_blocker(self, form: dict[str, Any]) -> str | None:
-        """What blocks a Start with the form's device and precision, or None."""
-        return self.start_blocker(self.resolved_precision(form.get("device"), form.get("precision"))[1])
+    def form_blocker(self, form: ConfigValues, queued: bool = False) -> str | None:
+        """What blocks a Start (or, `queued`, a Train next) with the form's device and precision, or None."""
+        device, precision = form.get("device"), form.get("precision")
+        problem = self.resolved_precision(device if isinstance(device, str) else None,
+                                          precision if isinstance(precision, str) else None)[1]
+        return self.queue_blocker(problem) if queued else self.start_blocker(problem)
 
     def start_blocker(self, precision_problem: str | None) -> str | None:
         """None when Start may be pressed, else the sentence that says why not."""
         if self.is_running():
             return "Training is running."
+        return self.queue_blocker(precision_problem)
+
+    def queue_blocker(self, precision_problem: str | None) -> str | None:
+        """None when these settings may be queued ("Train next", also while a run trains), else why not."""
         if self.state.dataset is None:
             return "Load a dataset first: choose one on the Data page (1  Data)."
         if self.state.spec is None:
@@ -283,6 +313,20 @@ class TrainSession(QObject):
         if problem:
             return f"The model cannot be trained: {problem} Fix it on the Model page."
         return self.weights_problem() or precision_problem
+
+    def running_summary(self) -> str | None:
+        """What the run in progress trains, in a few lines (None when nothing trains)."""
+        cfg = self.run_config
+        if not self.is_running() or cfg is None:
+            return None
+        if self.resuming_from:  # its settings are the checkpoint's own: only the length and device are asked
+            return (f"Continuing the run {Path(self.resuming_from).parent.name} to {plural(cfg.epochs, 'epoch')} "
+                    "in all, with its own settings.")
+        extra = f", label smoothing {cfg.label_smoothing:g}" if cfg.label_smoothing else ""
+        device = "".join(f"; {name} {value}" for name, value in (("device", cfg.device), ("precision", cfg.precision))
+                         if value != "auto")
+        return (f"{config_summary(cfg, self.run_title)}\n{cfg.schedule} schedule, weight decay {cfg.weight_decay:g}"
+                f"{extra}; augmentation: {augmentation_text(cfg.augment)}{device}")
 
     def progress_line(self, s: StepEvent) -> str | None:
         """The line under the progress bar at step `s` (None while pausing or stopping: that line stays)."""
@@ -300,9 +344,10 @@ class TrainSession(QObject):
         rec = self.state.recommendation
         return rec.lr_auto and cfg.lr == rec.config.lr
 
-    def _form_run(self, form: dict[str, Any], overrides: dict[str, Any] | None) -> TrainConfig | None:
-        """The config of a new run from the form, or None once `refused` or `rejected` said why not."""
-        blocker = self.form_blocker(form)
+    def _form_run(self, form: ConfigValues, overrides: ConfigValues | None, queued: bool = False) -> TrainConfig | None:
+        """The config of a new run from the form (to start now, or `queued`), or None once `refused` or
+        `rejected` said why not."""
+        blocker = self.form_blocker(form, queued)
         if blocker:
             self.refused.emit(blocker)
             return None
@@ -312,12 +357,13 @@ class TrainSession(QObject):
             self.rejected.emit("These settings cannot be used", str(exc))
             return None
 
-    def start_new(self, form: dict[str, Any], overrides: dict[str, Any] | None = None) -> bool:
+    def start_new(self, form: ConfigValues, overrides: ConfigValues | None = None) -> bool:
         """Start a new run from the form's values (plus overrides, TrainConfig fields) on the app's data.
         False when it cannot (the reason goes out as `refused` or `rejected`)."""
         if self.is_running():
             return False
         self.state.queue.set_held(False)  # a run started by hand releases a queue held after a stop
+        self.editing = None  # the form's settings train now: a later Train next queues a new run
         cfg = self._form_run(form, overrides)
         if cfg is None:
             return False
@@ -325,7 +371,7 @@ class TrainSession(QObject):
         return True
 
     def continue_run(self, path: str, epochs: int, device: str,
-                     overrides: dict[str, Any] | None = None) -> bool:
+                     overrides: ConfigValues | None = None) -> bool:
         """Continue the run a checkpoint (last.pt) belongs to, for `epochs` in all, on `device`. A missing
         file or bad settings end in `rejected`; a bad checkpoint in a failed run (the trainer checks it)."""
         p = Path(path)
@@ -343,19 +389,50 @@ class TrainSession(QObject):
         self._launch(cfg, str(p), APP_DATASET, False, show_config=False)
         return True
 
-    def queue_current(self, form: dict[str, Any], overrides: dict[str, Any] | None = None) -> bool:
-        """Add a run of the form's settings (plus overrides) to the queue, with the dataset loaded now.
-        False when these settings cannot train (the reason goes out as `refused` or `rejected`)."""
-        cfg = self._form_run(form, overrides)
+    def queue_current(self, form: ConfigValues, overrides: ConfigValues | None = None) -> bool:
+        """Add a run of the form's settings (plus overrides) to the queue, with the dataset loaded now, also
+        while a run trains; while an entry is being edited, its settings are replaced in its place. False
+        when these settings cannot train (the reason goes out as `refused` or `rejected`)."""
+        cfg = self._form_run(form, overrides, queued=True)
         if cfg is None:
             return False
-        ds = self.state.dataset
-        entry = self.state.queue.add(cfg, ds, getattr(ds, "title", None) or self.state.dataset_name,
-                                     find_lr=self.lr_from_finder(cfg))
-        self.log.emit(f"Queued #{len(self.state.queue)}: {entry.summary()}")
-        self.state.message.emit(f"Queued: {entry.summary()}. Change the settings and press Train next again to "
-                                "queue another; Start trains them one after another.")
+        queue, ds = self.state.queue, self.state.dataset
+        title = getattr(ds, "title", None) or self.state.dataset_name
+        old = queue.get(self.editing) if self.editing is not None else None
+        self.editing = None
+        if old is not None:  # the form's settings on the entry's own data, model and augmentation
+            try:
+                cfg = build_config(old.config, {**form, **(overrides or {})})
+            except (CNNStudioError, TypeError, ValueError) as exc:
+                self.rejected.emit("These settings cannot be used", str(exc))
+                return False
+            entry = queue.replace(old.id, cfg, old.dataset, old.dataset_title, old.find_lr and cfg.lr == old.config.lr)
+            assert entry is not None, "a waiting entry, found just above"
+            self.log.emit(f"Queued #{queue.entries.index(entry) + 1} changed: {entry.summary()}")
+        else:
+            entry = queue.add(cfg, ds, title, find_lr=self.lr_from_finder(cfg))
+            self.log.emit(f"Queued #{len(queue)}: {entry.summary()}")
+        then = ("they train when the current run ends" if self.is_running() else
+                "Start queue trains them; Start trains the form's settings first, then them")
+        self.state.message.emit(f"Queued: {entry.summary()}. Press Train next again to queue more; {then}.")
         return True
+
+    def edit_queued(self, entry_id: int) -> TrainConfig | None:
+        """Begin editing a waiting entry: its settings (for the form), None if it is no longer waiting or
+        stale. The next Train next replaces them in place; cancel_edit() keeps them."""
+        entry = self.state.queue.get(entry_id)
+        if entry is None or entry.stale:
+            return None
+        self.editing = entry_id
+        return entry.config
+
+    def cancel_edit(self) -> None:
+        self.editing = None
+
+    def editing_position(self) -> int | None:
+        """The queue position (1, 2...) of the entry being edited, while it still waits."""
+        entry = self.state.queue.get(self.editing) if self.editing is not None else None
+        return None if entry is None else self.state.queue.entries.index(entry) + 1
 
     def start_queue(self) -> bool:
         """Start the queue's first run now (the queue is released if it was held)."""
@@ -372,10 +449,13 @@ class TrainSession(QObject):
         if entry is None:
             return False
         self.log.emit(f"From the queue: {entry.summary()} ({len(self.state.queue)} more waiting)")
-        self._launch(entry.config, None, entry.dataset, entry.find_lr, show_config=True)
+        if self.editing == entry.id:
+            self.editing = None  # it starts as it was queued: the form's edits would queue a new run
+        self._launch(entry.config, None, entry.dataset, entry.find_lr, show_config=True, queued=True,
+                     title=entry.dataset_title)
         return True
 
-    def finder_request(self, form: dict[str, Any]) -> tuple[TrainConfig, Any]:
+    def finder_request(self, form: ConfigValues) -> tuple[TrainConfig, Dataset | None]:
         """The config and the data the "Find learning rate" dialog tests for the form's settings (None as
         the data: the finder loads it itself). CNNStudioError saying why not."""
         blocker = self.form_blocker(form)
@@ -387,24 +467,25 @@ class TrainSession(QObject):
             dataset = None  # the finder decodes the folder again, at the backbone's resolution
         return cfg, dataset
 
-    def _launch(self, cfg: TrainConfig, resume_from: str | None, dataset: Any, find_lr: bool,
-                show_config: bool) -> None:
+    def _launch(self, cfg: TrainConfig, resume_from: str | None, dataset: Dataset | _AppDataset | None, find_lr: bool,
+                show_config: bool, queued: bool = False, title: str = "") -> None:
         self.start(cfg, resume_from, dataset=dataset, find_lr=find_lr)
-        self.launched.emit(Launch(cfg, resume_from, find_lr, show_config))
+        self.run_title = title or getattr(self.state.dataset, "title", None) or cfg.dataset
+        self.launched.emit(Launch(cfg, resume_from, find_lr, show_config, queued))
 
     # -- a run ----------------------------------------------------------------------------------------
-    def start(self, cfg: TrainConfig, resume_from: str | None, dataset: Any = APP_DATASET,
+    def start(self, cfg: TrainConfig, resume_from: str | None, dataset: Dataset | _AppDataset | None = APP_DATASET,
               find_lr: bool = False) -> TrainingRun:
         """Start a run on the app's dataset, or on `dataset` (a queued run's own; None: the trainer
         loads cfg.dataset itself); `find_lr`: the learning-rate finder chooses cfg.lr first."""
-        dataset = self.state.dataset if dataset is APP_DATASET else dataset
-        if dataset is not None and _needs_larger_pictures(cfg, dataset):
-            dataset = None  # the trainer decodes the folder again, at the backbone's resolution
+        data = self.state.dataset if isinstance(dataset, _AppDataset) else dataset
+        if data is not None and _needs_larger_pictures(cfg, data):
+            data = None  # the trainer decodes the folder again, at the backbone's resolution
         if resume_from is not None:
             saved = saved_dataset_name(resume_from)
             if saved is not None and saved != self.state.dataset_name:
-                dataset = None  # the trainer loads the checkpoint's own dataset
-        run = TrainingRun(cfg, dataset=dataset, resume_from=resume_from, find_lr=find_lr)
+                data = None  # the trainer loads the checkpoint's own dataset
+        run = TrainingRun(cfg, dataset=data, resume_from=resume_from, find_lr=find_lr)
         w = run.worker
         w.started.connect(self.receive_started)
         w.steps.connect(self.receive_steps)
@@ -418,7 +499,7 @@ class TrainSession(QObject):
         self.run, self._generation = run, run.generation
         self._result = self._failure = None
         self.resuming_from = resume_from
-        self.run_info = {"model": cfg.model, "dataset": cfg.dataset}
+        self.run_model, self.run_config = cfg.model, cfg
         self.best_val = self.last_step = None
         self.current_step = self.total_steps = 0
         self.started_at = time.monotonic()
@@ -464,7 +545,7 @@ class TrainSession(QObject):
         """The current (or last) run's generation number."""
         return self._generation
 
-    def receive_started(self, generation: int, event: StartedEvent, history: dict[str, Any] | None) -> None:
+    def receive_started(self, generation: int, event: StartedEvent, history: History | None) -> None:
         if generation != self._generation:
             return
         self.total_steps = event.epochs * event.steps_per_epoch
@@ -472,7 +553,7 @@ class TrainSession(QObject):
             self.current_step = int(history["steps"]["step"][-1])
         vals = [v for v in (history or {}).get("val_accuracy", []) if v is not None]
         self.best_val = max(vals) if vals else None
-        self.started.emit(event, history)
+        self.started.emit(RunStart(event, history))
 
     def receive_steps(self, generation: int, steps: list[StepEvent]) -> None:
         if generation != self._generation or not steps:
@@ -526,7 +607,7 @@ class TrainSession(QObject):
                 QTimer.singleShot(QUEUE_GAP_MS, self.start_next_queued)
 
 
-def _needs_larger_pictures(cfg: TrainConfig, dataset: Any) -> bool:
+def _needs_larger_pictures(cfg: TrainConfig, dataset: Dataset) -> bool:
     """A pretrained backbone on a folder of pictures loaded smaller than its resolution (the Data page
     chose a size for scratch networks): better pictures are decoded for the run than upsampled."""
     from cnnstudio.core.models.backbones import input_size

@@ -7,7 +7,7 @@ the page as a BackboneSource); shown only while the spec has a backbone layer.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import Qt, SignalInstance
 from PySide6.QtGui import QBrush
@@ -16,6 +16,9 @@ from PySide6.QtWidgets import (QFileDialog, QFrame, QGroupBox, QHBoxLayout, QHea
 
 from cnnstudio.core.models.backbones import BackboneStages, StageRow
 from cnnstudio.ui.widgets.muted import muted_color
+
+if TYPE_CHECKING:
+    from cnnstudio.core.models.spec import LayerDict
 
 
 class BackboneSource(Protocol):
@@ -27,7 +30,7 @@ class BackboneSource(Protocol):
     downloadFinished: SignalInstance  # arch
     failed: SignalInstance  # a line for the user
 
-    def show(self, layer: dict[str, Any] | None) -> None: ...
+    def show(self, layer: LayerDict | None) -> None: ...
 
     def download(self, arch: str) -> bool: ...
 
@@ -46,7 +49,7 @@ class BackbonePanel(QGroupBox):
     def __init__(self, session: BackboneSource, parent: QWidget | None = None):
         super().__init__("Pretrained backbone", parent)
         self.session = session
-        self.layer: dict[str, Any] | None = None
+        self.layer: LayerDict | None = None
         self.rows: list[StageRow] = []
         self.found = False  # whether the weights file is on this computer
 
@@ -108,7 +111,7 @@ class BackbonePanel(QGroupBox):
         self.session.failed.connect(self._on_failed)
         self.hide()
 
-    def set_layer(self, layer: dict[str, Any] | None) -> None:
+    def set_layer(self, layer: LayerDict | None) -> None:
         """The spec's backbone layer (normalised), or None to hide the box."""
         self.layer = layer
         self.setVisible(layer is not None)

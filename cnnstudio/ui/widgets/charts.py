@@ -61,7 +61,7 @@ def short_run_label(name: str, limit: int = 26) -> str:
     return name if len(name) <= limit else name[:limit - 1] + "…"
 
 
-def _floats(values: Iterable[Any]) -> np.ndarray:
+def _floats(values: Iterable[float | None]) -> np.ndarray:
     """Numbers as floats, None as NaN (pyqtgraph leaves a gap there)."""
     return np.asarray([math.nan if v is None else float(v) for v in values], dtype=float)
 
@@ -181,7 +181,7 @@ class TrainingCharts(QWidget):
         self.loss_plot.addItem(self._hint, ignoreBounds=True)
         self.loss_plot.getPlotItem().getViewBox().sigResized.connect(lambda _vb: self._place_hint())
         self._hint.setPos(0.5, 0.5)
-        for plot in self._plots():
+        for plot in self.plots():
             # A resize re-elides the title, and so does the y axis growing (its tick labels change
             # with the data, and the title's room is what the axis leaves).
             plot.installEventFilter(self)
@@ -260,13 +260,14 @@ class TrainingCharts(QWidget):
             item.setGeometry(QRectF(0, 0, plot.width(), plot.height()))
 
     def eventFilter(self, watched, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Resize and watched in self._plots():
+        if event.type() == QEvent.Type.Resize and watched in self.plots():
             self._retitle(watched)
-        elif event.type() == QEvent.Type.Leave and watched in self._plots():
+        elif event.type() == QEvent.Type.Leave and watched in self.plots():
             self.hover[watched].hide()
         return super().eventFilter(watched, event)
 
-    def _plots(self) -> list[pg.PlotWidget]:
+    def plots(self) -> list[pg.PlotWidget]:
+        """The four plots: step loss, epoch loss, accuracy, learning rate."""
         return [self.loss_plot, self.epoch_loss_plot, self.acc_plot, self.lr_plot]
 
     # -- theme ---------------------------------------------------------------------------------------
@@ -282,7 +283,7 @@ class TrainingCharts(QWidget):
         self._dark = base.lightness() < 128
         muted = QColor(text)
         muted.setAlpha(170)
-        for plot in self._plots():
+        for plot in self.plots():
             plot.setBackground(base)
             item = plot.getPlotItem()
             self._retitle(plot, text.name())
@@ -367,7 +368,7 @@ class TrainingCharts(QWidget):
         # An empty plot keeps whatever range it showed last (autorange has no data to go by): a new run
         # would start on the previous run's axes ("accuracy 83-88 %"). Start from neutral ones instead;
         # autorange takes over as soon as data arrives.
-        for plot in self._plots():
+        for plot in self.plots():
             top = 100.0 if plot is self.acc_plot else 1.0
             plot.getPlotItem().getViewBox().setRange(xRange=(0.0, 1.0), yRange=(0.0, top), padding=0)
         self._autorange()
@@ -380,6 +381,19 @@ class TrainingCharts(QWidget):
     def hint(self) -> str:
         """The sentence shown over empty plots ("" while curves are shown)."""
         return self._hint.textItem.toPlainText() if self._hint.isVisible() else ""
+
+    def hint_rect(self) -> QRectF:
+        """Where that sentence is drawn, in scene coordinates (it must stay inside the loss plot)."""
+        return self._hint.sceneBoundingRect()
+
+    @property
+    def dark(self) -> bool:
+        """Whether the colours follow a dark palette."""
+        return self._dark
+
+    def pooled_curves(self, plot: int) -> list[pg.PlotDataItem]:
+        """The overlay curves kept for reuse on plot `plot` (its index in plots()), shown or hidden."""
+        return list(self._pool[plot].values())
 
     def begin_run(self, name: str = "", history: dict | None = None) -> None:
         """Start showing a new live run; `history` is what a resumed run already has."""
@@ -567,7 +581,7 @@ class TrainingCharts(QWidget):
         return True, (step_t[:len(steps)] if step_t is not None else None), epoch_t
 
     def _apply_x_axis(self, use_time: bool) -> None:
-        for plot in self._plots():
+        for plot in self.plots():
             item = plot.getPlotItem()
             axis = item.getAxis("bottom")
             if axis.durations != use_time:
@@ -774,7 +788,7 @@ class TrainingCharts(QWidget):
                 for item in items:
                     legend.addItem(item, item.name())
                 legend.setVisible(False)
-            for plot in self._plots():
+            for plot in self.plots():
                 plot.getPlotItem().setProperty("chart_title_now", None)
                 self._retitle(plot)
         else:
@@ -846,7 +860,7 @@ class TrainingCharts(QWidget):
         self._hint.setTextWidth(max(60.0, 0.9 * vb.width()))
 
     def _autorange(self) -> None:
-        for plot in self._plots():
+        for plot in self.plots():
             plot.getPlotItem().enableAutoRange()
 
     def curve_data(self, key: str) -> tuple[np.ndarray, np.ndarray]:

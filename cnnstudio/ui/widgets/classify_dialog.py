@@ -11,7 +11,7 @@ metrics, the gallery of mistakes). Double-click a row to open the file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 from collections.abc import Callable
 
 import numpy as np
@@ -57,7 +57,7 @@ class FolderResultModel(QAbstractTableModel):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.result: Any = None
+        self.result: FolderClassification | None = None
         self._thumbs: dict[int, QPixmap] = {}
 
     def set_result(self, result: FolderClassification | None) -> None:
@@ -102,7 +102,7 @@ class FolderResultModel(QAbstractTableModel):
         return None
 
     def _thumb(self, row: int) -> QPixmap | None:
-        pixels = self.result.pixels
+        pixels = self.result.pixels if self.result is not None else None
         if pixels is None or row >= len(pixels):
             return None
         if row not in self._thumbs:
@@ -113,8 +113,8 @@ class FolderResultModel(QAbstractTableModel):
 
 
 class ClassifyFolderDialog(QDialog):
-    def __init__(self, session: FolderClassifier, predictor: Predictor, model_text: str,
-                 parent: QWidget | None = None, show_on_evaluate: Callable[[Any], object] | None = None):
+    def __init__(self, session: FolderClassifier, predictor: Predictor, model_text: str, parent: QWidget | None = None,
+                 show_on_evaluate: Callable[[FolderClassification], object] | None = None):
         super().__init__(parent)
         self.setWindowTitle("Classify a folder")
         self.predictor = predictor

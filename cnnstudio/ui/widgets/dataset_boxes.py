@@ -7,7 +7,7 @@ Views only: the page connects their buttons and fills them.
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Qt
@@ -20,6 +20,9 @@ from cnnstudio.ui.widgets.class_bars import ClassCountChart
 from cnnstudio.ui.widgets.dataset_list import DatasetList
 from cnnstudio.ui.widgets.load_report import LoadReportView
 from cnnstudio.ui.widgets.progress_row import ProgressRow
+
+if TYPE_CHECKING:  # these import torch: only their types are needed here
+    from cnnstudio.core.datasets.base import Dataset
 
 
 class ChooseBox(QGroupBox):
@@ -109,7 +112,7 @@ class LoadedBox(QGroupBox):
         layout.addWidget(self.class_chart, 1)
         layout.addStretch(1)
 
-    def show_dataset(self, ds: Any, counts: np.ndarray) -> None:
+    def show_dataset(self, ds: Dataset, counts: np.ndarray) -> None:
         """A loaded core Dataset, with its training images per class."""
         c, h, w = ds.input_shape
         colour = {1: "grayscale, 1 channel", 3: "colour (RGB), 3 channels"}.get(c, f"{c} channels")
@@ -124,7 +127,7 @@ class LoadedBox(QGroupBox):
         self.class_chart.set_counts(ds.classes, counts)
 
 
-def _imbalance_html(ds: Any) -> str:
+def _imbalance_html(ds: Dataset) -> str:
     """A line when the classes are unbalanced (the Train page then weights the loss by class)."""
     from cnnstudio.core.training.recommend import IMBALANCE, class_imbalance
 

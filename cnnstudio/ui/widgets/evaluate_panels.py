@@ -7,7 +7,7 @@ the page connects them (a cell to the gallery, an image to the Inspect page).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
@@ -21,6 +21,9 @@ from cnnstudio.ui.widgets.confusion_matrix import ConfusionMatrixView
 from cnnstudio.ui.widgets.metric_card import NumberItem, per_class_table, thumbnail_gallery
 from cnnstudio.ui.widgets.prediction import format_probability
 from cnnstudio.ui.widgets.section_title import section_title
+
+if TYPE_CHECKING:  # these import torch: only their types are needed here
+    from cnnstudio.core.metrics import Evaluation
 
 THUMB = 84  # target thumbnail side in pixels (whole-factor nearest-neighbour scaling)
 UNBALANCED = 3.0  # most / fewest test images per class above which the table opens sorted by recall
@@ -91,7 +94,7 @@ class GalleryPanel(QWidget):
             self.hint.setText("Most confident first; the percentage is the model's confidence in "
                               f"{p_name}. Click an image to look inside the network with it.{capped}")
 
-    def show_images(self, evaluation: Any, images: np.ndarray, indices: np.ndarray) -> None:
+    def show_images(self, evaluation: Evaluation, images: np.ndarray, indices: np.ndarray) -> None:
         """Thumbnails of test images `indices` (of uint8 (N, C, H, W) `images`), scaled by a whole factor."""
         ev, gallery = evaluation, self.gallery
         gallery.clear()
@@ -153,7 +156,7 @@ class PerClassPanel(QWidget):
         self.table.itemDoubleClicked.connect(self._on_double_clicked)
         layout.addWidget(self.table, 1)
 
-    def show_evaluation(self, evaluation: Any) -> None:
+    def show_evaluation(self, evaluation: Evaluation) -> None:
         """The table of an Evaluation (anything with per_class() and macro_averages())."""
         rows = evaluation.per_class()
         table = self.table

@@ -13,7 +13,7 @@ layer is shown whole, the same layer after an epoch keeps the user's zoom.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -24,6 +24,11 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSize
 from cnnstudio.core.inspection.display import layer_number
 from cnnstudio.core.inspection.mosaic import FilterMosaic, MosaicLayout
 from cnnstudio.ui.widgets.progress_row import ProgressRow
+
+if TYPE_CHECKING:  # these import torch: only their types are needed here
+    from cnnstudio.core.inspection.kernels import FilterGrid
+    from cnnstudio.core.inspection.layers import ConvLayer
+    from cnnstudio.core.inspection.patches import ChannelPatches
 
 HOVER_HINT = "Hover over a filter to see its weights."
 PATCH_HINT = "Hover over a channel's patches to see how strongly it responds to them."
@@ -40,8 +45,8 @@ class FilterPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.grid: Any = None  # cnnstudio.core.inspection.FilterGrid shown (weights)
-        self.patches: Any = None  # cnnstudio.core.inspection.patches.ChannelPatches shown (patches)
+        self.grid: FilterGrid | None = None  # shown (weights)
+        self.patches: ChannelPatches | None = None  # shown (patches)
         self.kind = "weights"
         self.mosaic: np.ndarray | None = None  # uint8, as the core made it
         self.layout_info: MosaicLayout | None = None
@@ -121,7 +126,7 @@ class FilterPanel(QWidget):
         self.view.setBackground(self.palette().color(QPalette.ColorRole.Base))
 
     # -- the model's layers ---------------------------------------------------------------------------
-    def set_layers(self, conv_layers: list[Any]) -> None:
+    def set_layers(self, conv_layers: list[ConvLayer]) -> None:
         """Offer these convolutions (core.inspection.ConvLayer), keeping the chosen one when it is there."""
         keep = self.layer_combo.currentData()
         self.layer_combo.blockSignals(True)
@@ -202,8 +207,8 @@ class FilterPanel(QWidget):
             self.box.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
 
     def _describe(self) -> None:
-        if self.kind == "patches":
-            p = self.patches
+        p = self.patches
+        if self.kind == "patches" and p is not None:
             fh, fw = p.field
             self.help.setText(
                 f"{p.channels} channels, each with the {p.per_channel} patches of the {p.searched:,} test images "

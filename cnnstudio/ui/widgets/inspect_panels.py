@@ -5,7 +5,7 @@ Views only: they hold widgets and emit what the user asks for; the page connects
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from collections.abc import Sequence
 
 import numpy as np
@@ -203,7 +203,7 @@ class ExplainPanel(QFrame):
         return self.method_combo.currentData() or "gradcam"
 
     @staticmethod
-    def select(combo: QComboBox, data: Any) -> bool:
+    def select(combo: QComboBox, data: object) -> bool:
         """Choose the entry holding `data` (the first entry for None); False when there is none."""
         i = combo.findData(data) if data is not None else 0
         if i >= 0:

@@ -10,13 +10,16 @@ The form emits paramChanged(name, value) with spec-ready values; the page owns t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
                                QSpinBox, QVBoxLayout, QWidget)
 
 from cnnstudio.core.models.layer_types import CLASSES, LAYER_TYPES, ParamSpec
+
+if TYPE_CHECKING:
+    from cnnstudio.core.models.spec import LayerDict
 
 INT_MAX = 100_000  # no layer parameter sensibly goes beyond; keeps typing a stray zero harmless
 FLOAT_MAX = 100.0
@@ -56,7 +59,7 @@ class LayerForm(QWidget):
         self.show_layer(None, None, 10)
 
     # ---------------------------------------------------------------------------------------------
-    def show_layer(self, index: int | None, layer: dict[str, Any] | None, num_classes: int) -> None:
+    def show_layer(self, index: int | None, layer: LayerDict | None, num_classes: int) -> None:
         """Rebuild the form for layer `index` (None: nothing selected)."""
         while self.form.rowCount():
             self.form.removeRow(0)
@@ -78,7 +81,7 @@ class LayerForm(QWidget):
             label.setToolTip(p.help)
             self.form.addRow(label, editor)
 
-    def set_value(self, name: str, value: Any) -> None:
+    def set_value(self, name: str, value: object) -> None:
         """Show a value set from code, without echoing paramChanged back."""
         editor = self.editors.get(name)
         if editor is None:
@@ -109,7 +112,7 @@ class LayerForm(QWidget):
             box.setText(f"= number of classes ({num_classes})")
 
     # ---------------------------------------------------------------------------------------------
-    def _make_editor(self, p: ParamSpec, value: Any, num_classes: int) -> QWidget:
+    def _make_editor(self, p: ParamSpec, value: object, num_classes: int) -> QWidget:
         if p.kind == "bool":
             box = QCheckBox()
             box.setChecked(bool(value))

@@ -3,7 +3,7 @@ impossible layer tinted and explained, the layers after it greyed ("not computed
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtGui import QBrush, QColor, QPalette
@@ -13,6 +13,9 @@ from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.models import ShapeReport, format_shape
 from cnnstudio.core.models.layer_types import layer_label, normalize_layer
 from cnnstudio.core.models.spec import failed_arithmetic
+
+if TYPE_CHECKING:
+    from cnnstudio.core.models.spec import LayerDict
 
 COLUMNS = ["#", "Layer", "Output shape", "Parameters", "How the output size is computed"]
 COL_INDEX, COL_LABEL, COL_OUT, COL_PARAMS, COL_ARITH = range(len(COLUMNS))
@@ -35,7 +38,7 @@ class LayerTable(QTableWidget):
         head.setSectionResizeMode(COL_ARITH, QHeaderView.ResizeMode.Stretch)
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
 
-    def show_layers(self, layers: list[Any], report: ShapeReport, num_classes: int) -> None:
+    def show_layers(self, layers: list[LayerDict], report: ShapeReport, num_classes: int) -> None:
         infos = {info.index: info for info in report.layers}
         muted = self.palette().color(QPalette.ColorRole.PlaceholderText)
         warn_icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+if TYPE_CHECKING:  # these import torch: only their types are needed here
+    from cnnstudio.core.datasets.base import Dataset
 
 
 class LoadReportView(QWidget):
@@ -35,7 +38,7 @@ class LoadReportView(QWidget):
         layout.addWidget(self.skipped_list)
 
 
-    def show_report(self, ds: Any) -> None:
+    def show_report(self, ds: Dataset) -> None:
         """The dataset's load report (None for registered datasets: then nothing is shown)."""
         report = ds.report
         self.skipped_list.clear()

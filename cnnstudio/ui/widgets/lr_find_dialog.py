@@ -8,7 +8,7 @@ the page as an LrFinder), which sends progress and the frozen LrFindResult.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pyqtgraph as pg
 from PySide6.QtCore import Signal, SignalInstance
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushB
 from cnnstudio.core.training.config import TrainConfig
 
 if TYPE_CHECKING:  # imports torch: only its type is needed here
+    from cnnstudio.core.datasets.base import Dataset
     from cnnstudio.core.training.lr_find import LrFindResult
 
 
@@ -34,7 +35,7 @@ class LrFinder(Protocol):
     @property
     def result(self) -> LrFindResult | None: ...
 
-    def start(self, config: TrainConfig, dataset: Any = None) -> None: ...
+    def start(self, config: TrainConfig, dataset: Dataset | None = None) -> None: ...
 
     def cancel(self) -> bool: ...
 
@@ -95,7 +96,7 @@ class LrFindDialog(QDialog):
         session.failed.connect(self._on_failed)
         session.cancelled.connect(self._on_cancelled)
 
-    def start(self, config: Any, dataset: Any = None) -> None:
+    def start(self, config: TrainConfig, dataset: Dataset | None = None) -> None:
         """Run the finder on the form's configuration."""
         self.curve.setData([], [])
         self.point.setData([], [])

@@ -1,7 +1,8 @@
 """"Export model…": a checkpoint as ONNX (optionally INT8) or TorchScript, with the parity check's figures.
 
-A thin view over ExportSession: the form builds an ExportRequest, the session runs the core's export in
-the background, and the dialog shows its progress, then what the check measured (agreement with
+A thin view over an export session (ui/sessions/export_session.py, handed in by the page; the dialog
+knows it only as the ModelExporter protocol below): the form builds an ExportRequest, the session runs
+the core's export in the background, and the dialog shows its progress, then what the check measured (agreement with
 PyTorch, the largest logit difference, INT8's accuracy before and after, the file sizes) and offers
 "Open folder". A failed check is shown as a failure, never as done.
 """
@@ -9,17 +10,19 @@ PyTorch, the largest logit difference, INT8's accuracy before and after, the fil
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QObject, Qt, QUrl, SignalInstance
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QRadioButton,
                                QVBoxLayout, QWidget)
 
 from cnnstudio.core.checkpoint import CheckpointSummary
-from cnnstudio.ui.sessions.export_session import ExportRequest, ExportSession
-from cnnstudio.ui.state import AppState
+from cnnstudio.ui.values import ExportRequest
+
+if TYPE_CHECKING:  # imports torch: only its type is needed here
+    from cnnstudio.core.export.exporter import ExportResult
 
 SUFFIX = {"onnx": ".onnx", "onnx-int8": ".int8.onnx", "torchscript": ".torchscript.pt"}
 
@@ -28,14 +31,35 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
 
 
+class ModelExporter(Protocol):
+    """What the dialog needs of its session: start and cancel an export, and hear how it went."""
+
+    progress: SignalInstance  # (fraction done, what is happening)
+    finished: SignalInstance  # ExportResult (ok or not: the result says)
+    failed: SignalInstance  # why nothing was exported
+    cancelled: SignalInstance
+
+    @property
+    def running(self) -> bool: ...
+
+    def start(self, request: ExportRequest) -> bool: ...
+
+    def cancel(self) -> None: ...
+
+    def setParent(self, parent: QObject | None) -> None: ...
+
+
 class ModelExportDialog(QDialog):
-    def __init__(self, state: AppState, checkpoint: str, description: str = "", parent: QWidget | None = None):
-        """description: what the model is, one line (describe() makes it from a CheckpointSummary)."""
+    def __init__(self, session: ModelExporter, checkpoint: str, description: str = "",
+                 parent: QWidget | None = None):
+        """session: an ExportSession, which the dialog then owns; description: what the model is, one line
+        (describe() makes it from a CheckpointSummary)."""
         super().__init__(parent)
         self.setWindowTitle("Export model")
         self.checkpoint = str(checkpoint)
-        self.session = ExportSession(state, self)
-        self.result: Any = None
+        self.session = session
+        session.setParent(self)  # it lives as long as the dialog
+        self.export_result: ExportResult | None = None  # how the last export went (QDialog.result() is Qt's own)
         self._out_edited = False
         self._confirmed: str | None = None  # an existing file the user chose to replace in the file dialog
 
@@ -146,7 +170,7 @@ class ModelExportDialog(QDialog):
             self.out_edit.setText(str(self.default_output()))
         if self.bundle_check.isChecked():
             self.status.setText(f"The predictor folder will be {self.bundle_folder()}")
-        elif not self.session.running and self.result is None:
+        elif not self.session.running and self.export_result is None:
             self.status.setText("")
 
     def _browse(self) -> None:
@@ -169,7 +193,7 @@ class ModelExportDialog(QDialog):
 
     # -- running -------------------------------------------------------------------------------------
     def start(self) -> bool:
-        self.result = None
+        self.export_result = None
         if not self.session.start(self.request()):
             return False
         self._set_running(True)
@@ -190,8 +214,8 @@ class ModelExportDialog(QDialog):
         self.progress.setValue(int(round(100 * fraction)))
         self.status.setText(text[:1].upper() + text[1:] + "…")
 
-    def _on_finished(self, result: Any) -> None:
-        self.result = result
+    def _on_finished(self, result: ExportResult) -> None:
+        self.export_result = result
         self._set_running(False)
         self.status.setText(self.result_text(result))
         self.status.setStyleSheet("" if result.ok else "color: #c0392b;")
@@ -220,7 +244,7 @@ class ModelExportDialog(QDialog):
         self.status.setStyleSheet("")
 
     @staticmethod
-    def result_text(result: Any) -> str:
+    def result_text(result: ExportResult) -> str:
         p = result.parity
         head = (f"Exported {Path(result.path).name} ({_size(result.bytes)}) in {result.seconds:.0f} s."
                 if result.ok else "Export FAILED its check: the exported file does not compute what the model "
@@ -240,8 +264,8 @@ class ModelExportDialog(QDialog):
         return "\n".join(lines)
 
     def open_folder(self) -> None:
-        if self.result is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.result.path).parent)))
+        if self.export_result is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.export_result.path).parent)))
 
     def _cancel_or_close(self) -> None:
         if self.session.running:

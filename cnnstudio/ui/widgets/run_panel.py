@@ -7,7 +7,6 @@ part of an update, redraw as often as the GUI thread's CPU budget allows (cnnstu
 from __future__ import annotations
 
 import time
-from typing import Any
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
@@ -17,7 +16,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar
 
 from cnnstudio.core.text import clock_text, percent_text, plural
 from cnnstudio.core.training.config import TrainConfig, augmentation_text
-from cnnstudio.core.training.events import EpochEvent, StartedEvent
+from cnnstudio.core.training.events import EpochEvent, StartedEvent, StepEvent
 from cnnstudio.ui.chart_pacing import ChartPacing
 from cnnstudio.ui.widgets.banner import Banner
 from cnnstudio.ui.widgets.charts import TrainingCharts
@@ -118,14 +117,14 @@ class RunPanel(QWidget):
         col.addWidget(vsplit, 1)
 
         self.chart_pacing = ChartPacing()
-        self._chart_pending: list[Any] = []
+        self._chart_pending: list[StepEvent] = []
         self._chart_timer = QTimer(self)
         self._chart_timer.setSingleShot(True)
         self._chart_timer.timeout.connect(self.flush_charts)
         # The progress bar and status line follow at most four times a second, showing the latest step;
         # `step_status` says the line under the bar for a step (None: leave it, e.g. while paused).
-        self.step_status: Callable[[Any], str | None] = lambda _step: None
-        self._latest_step: Any = None
+        self.step_status: Callable[[StepEvent], str | None] = lambda _step: None
+        self._latest_step: StepEvent | None = None
         self._progress_last = 0.0
         self._progress_timer = QTimer(self)
         self._progress_timer.setSingleShot(True)
@@ -168,10 +167,18 @@ class RunPanel(QWidget):
                 sc.setContext(Qt.ShortcutContext.WindowShortcut)  # only while this page is visible
                 sc.activated.connect(slot)
 
-    def set_controls(self, blocker: str | None, running: bool, stopping: bool) -> None:
-        """The buttons: Start and Train next unless `blocker` says why not, Pause and Stop while running."""
+    def set_controls(self, blocker: str | None, running: bool, stopping: bool,
+                     queue_blocker: str | None = None, editing: int | None = None) -> None:
+        """The buttons: Start unless `blocker` says why not, Train next unless `queue_blocker` does (it works
+        while a run trains), Pause and Stop while running. `editing`: the queue position (1, 2...) of the
+        entry whose settings the form holds, which Train next then updates."""
         self.start_button.setEnabled(blocker is None)
-        self.queue_button.setEnabled(blocker is None)
+        self.queue_button.setEnabled(queue_blocker is None)
+        self.queue_button.setText(f"✓  Update queued #{editing}" if editing else "+  Train next")
+        self.queue_button.setToolTip(
+            queue_blocker or (f"Replace the settings of queued run #{editing} with the form's" if editing else
+                              "Add a run with these settings to the queue: queued runs train one after another, "
+                              "unattended, after the current one"))
         if blocker is None:
             self.start_button.setToolTip(f"Start training with these settings ({shortcut_text('start')})")
         else:
@@ -199,7 +206,7 @@ class RunPanel(QWidget):
         self.progress_bar.setFormat("Starting…")
         self.status_label.setText("Preparing the data and the model…")
 
-    def add_steps(self, steps: list[Any]) -> None:
+    def add_steps(self, steps: list[StepEvent]) -> None:
         """Steps of the run: the charts draw them when a redraw is due, the progress shows the latest."""
         if not steps:
             return
@@ -231,7 +238,7 @@ class RunPanel(QWidget):
         if self._latest_step is not None:
             self.show_step(self._latest_step)
 
-    def show_step(self, s: Any) -> None:
+    def show_step(self, s: StepEvent) -> None:
         """The progress bar at StepEvent `s`, and the line under it (step_status)."""
         total = max(1, int(s.total_steps))
         self.progress_bar.setValue(int(1000 * int(s.global_step) / total))
@@ -259,13 +266,12 @@ class RunPanel(QWidget):
         runs = f"{waiting} run{'s' if waiting != 1 else ''}"
         if not waiting:
             text = ""
-        elif held:
-            text = (f"Queue: {runs} waiting, held after a stop. Start them from the Runs page (Start queue), or "
-                    "press Start to train these settings first.")
+        elif running:
+            text = f"Queue: {runs} waiting; " + ("held after a stop." if held else
+                                                 "they train one after another when this run ends.")
         else:
-            text = (f"Queue: {runs} waiting; " + ("they train one after another when this run ends." if running else
-                                                 "press Start to train these settings first, or Start queue on "
-                                                 "the Runs page."))
+            text = (f"Queue: {runs} waiting{', held after a stop' if held else ''}. Start queue trains them now; "
+                    "Start trains the settings in the form first, then the queue.")
         self.queue_label.setText(text)
         self.queue_label.setVisible(bool(text))
 

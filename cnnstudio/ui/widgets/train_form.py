@@ -6,14 +6,21 @@ recommended values in (and forgets that the user edited anything). The page deci
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGroupBox,
                                QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout,
                                QWidget)
 
-from cnnstudio.core.training.config import OPTIMIZERS, SCHEDULES, Augmentation, TrainConfig, augmentation_text
+from cnnstudio.core.training.config import (OPTIMIZERS, SCHEDULES, Augmentation, ConfigValues, TrainConfig,
+                                           augmentation_text)
+from cnnstudio.core.training.device import DeviceInfo
+from cnnstudio.ui.widgets.queue_panel import QueuePanel
+
+if TYPE_CHECKING:  # imports torch: only its type is needed here
+    from cnnstudio.core.datasets.base import Dataset
+    from cnnstudio.core.models.spec import ModelSpec
 
 OPTIMIZER_TITLES = {"adam": "Adam", "adamw": "AdamW (decoupled weight decay)", "sgd": "SGD with momentum"}
 SCHEDULE_TITLES = {"constant": "Constant", "step": "Step decay (x0.1)", "cosine": "Cosine decay",
@@ -25,24 +32,24 @@ PRECISION_TITLES = {"auto": "Automatic", "fp32": "fp32 (full precision)", "bf16"
                     "fp16": "fp16 (mixed, GPUs only)"}
 
 
-def device_short_name(device: dict[str, Any]) -> str:
-    if device["id"].startswith("cuda"):
-        return f"GPU {device['id'].split(':')[-1]} ({device['name']})"
-    if device["id"] == "mps":
+def device_short_name(device: DeviceInfo) -> str:
+    if device.id.startswith("cuda"):
+        return f"GPU {device.id.split(':')[-1]} ({device.name})"
+    if device.id == "mps":
         return "Apple GPU (MPS)"
     return "CPU"
 
 
-def device_title(device: dict[str, Any]) -> str:
-    did = device["id"]
+def device_title(device: DeviceInfo) -> str:
+    did = device.id
     if did.startswith("cuda"):
-        mem = device.get("memory_bytes")
+        mem = device.memory_bytes
         mem_text = f", {mem / 2 ** 30:.0f} GB" if mem else ""
-        return f"GPU {did.split(':')[-1]}: {device['name']}{mem_text}"
+        return f"GPU {did.split(':')[-1]}: {device.name}{mem_text}"
     if did == "mps":
-        return f"{device['name']} (MPS)"
-    detail = device.get("detail") or ""
-    return f"CPU: {device['name']}" + (f" ({detail})" if detail else "")
+        return f"{device.name} (MPS)"
+    detail = device.detail
+    return f"CPU: {device.name}" + (f" ({detail})" if detail else "")
 
 class _NoWheelSpinBox(QSpinBox):
     """Scrolling the form must not change the number under the mouse."""
@@ -96,6 +103,22 @@ class TrainForm(QScrollArea):
         holder = QWidget()
         col = QVBoxLayout(holder)
         col.setContentsMargins(0, 0, 6, 0)
+
+        # While a run trains, what it trains, read-only, above the form, which stays editable: the form holds
+        # the settings of the next run ("Train next" queues them).
+        self.running_box = QGroupBox("Training now")
+        running_col = QVBoxLayout(self.running_box)
+        self.running_label = QLabel()
+        self.running_label.setWordWrap(True)
+        self.running_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.running_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens
+        running_col.addWidget(self.running_label)
+        self.running_box.setVisible(False)
+        col.addWidget(self.running_box)
+        # The runs lined up next, in order, editable (hidden while none waits): between what trains now and
+        # the settings of the next run.
+        self.queue_panel = QueuePanel(editable=True)
+        col.addWidget(self.queue_panel)
 
         self.form_groups: list[QWidget] = []
         what = QGroupBox("What will be trained")
@@ -349,7 +372,7 @@ class TrainForm(QScrollArea):
     def _update_optimizer_fields(self) -> None:
         self.momentum_spin.setEnabled(self.optimizer_combo.currentData() == "sgd")
 
-    def values(self) -> dict[str, Any]:
+    def values(self) -> ConfigValues:
         """The form as TrainConfig fields."""
         return {
             "epochs": self.epochs_spin.value(),
@@ -367,19 +390,31 @@ class TrainForm(QScrollArea):
             "seed": self.seed_spin.value(),
             "class_weights": self.class_weights_check.isChecked(),
             "recover": self.recover_check.isChecked(),
-            "device": self.device_combo.currentData() or "auto",
-            "precision": self.precision_combo.currentData() or "auto",
+            "device": self.device_choice(),
+            "precision": self.precision_choice(),
         }
 
-    def set_devices(self, devices: list[dict[str, Any]]) -> None:
+    @property
+    def what_form(self) -> QFormLayout:
+        """The "What is trained" rows (the Backbone row shows only for a pretrained backbone)."""
+        return self._what_form
+
+    def device_choice(self) -> str:
+        """The device chosen: "auto" or a device id ("cpu", "cuda:0", "mps")."""
+        return str(self.device_combo.currentData() or "auto")
+
+    def precision_choice(self) -> str:
+        return str(self.precision_combo.currentData() or "auto")
+
+    def set_devices(self, devices: list[DeviceInfo]) -> None:
         """The devices PyTorch found, best first; the current choice is kept when it is still there."""
         current = self.device_combo.currentData()
         self.device_combo.blockSignals(True)
         self.device_combo.clear()
         self.device_combo.addItem(f"Automatic ({device_short_name(devices[0]) if devices else 'CPU'})", "auto")
         for d in devices:
-            self.device_combo.addItem(device_title(d), d["id"])
-            self.device_combo.setItemData(self.device_combo.count() - 1, f"{d['name']}: {d.get('detail', '')}",
+            self.device_combo.addItem(device_title(d), d.id)
+            self.device_combo.setItemData(self.device_combo.count() - 1, f"{d.name}: {d.detail}",
                                           Qt.ItemDataRole.ToolTipRole)
         index = self.device_combo.findData(current)
         self.device_combo.setCurrentIndex(index if index >= 0 else 0)
@@ -408,7 +443,7 @@ class TrainForm(QScrollArea):
         else:
             self.precision_label.setText(f"{precision or requested} on {where}.")
 
-    def show_summary(self, dataset: Any, dataset_name: str, spec: dict[str, Any] | None,
+    def show_summary(self, dataset: Dataset | None, dataset_name: str, spec: ModelSpec | None,
                      augmentation: Augmentation) -> None:
         """What will be trained: the loaded data (None: not yet), the model spec and the augmentation."""
         if dataset is None:
@@ -422,7 +457,12 @@ class TrainForm(QScrollArea):
                                  str(spec.get("name") or "custom model"))
         self.augment_label.setText(augmentation_text(augmentation))
 
-    def set_running(self, running: bool) -> None:
-        """The form shows what the running run uses; edits start to count at the next Start."""
-        for box in (*self.form_groups, self.device_combo, self.precision_combo, self.defaults_button):
-            box.setEnabled(not running)
+    def set_running(self, summary: str | None) -> None:
+        """While a run trains (`summary`: what it trains), show that read-only above the form; the form stays
+        editable, for the next run. The learning-rate finder waits for the run to end (it would compete
+        with it for the cores)."""
+        running = summary is not None
+        self.running_box.setVisible(running)
+        self.running_label.setText(f"{summary}\n\nThe settings below are for the next run: Train next queues "
+                                   "them." if running else "")
+        self.find_lr_button.setEnabled(not running)
