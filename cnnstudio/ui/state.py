@@ -47,6 +47,7 @@ class AppState(QObject):
     specChanged = Signal(object)  # CurrentSpec: the model being built and whether it is valid
     checkpointChanged = Signal(object)  # path of the checkpoint the Evaluate/Inspect/Draw views use
     runFinished = Signal(object)  # the RunResult of a run that ended (core/training/events.py)
+    settingsChosen = Signal(object)  # a TrainConfig for the Train page's form (Runs > By settings > Use best)
     runRenamed = Signal(str, str)  # (old, new) run folder: the Runs page renamed it; who holds its path follows
     trainingActive = Signal(bool)
     message = Signal(str)  # a short status-bar message

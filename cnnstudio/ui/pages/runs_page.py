@@ -13,11 +13,12 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QHideEvent, QKeySequence, QShortcut, QShowEvent
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMessageBox, QPushButton, QSplitter, QTextBrowser, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMessageBox, QPushButton, QSplitter, QTabWidget, QTextBrowser,
+                               QVBoxLayout, QWidget)
 
 from cnnstudio.core.run_compare import RunDetail, RunsComparison, restrict
 from cnnstudio.core.runs import RunSummary
+from cnnstudio.core.sweep.compare import by_settings
 from cnnstudio.core.text import plural
 from cnnstudio.ui.sessions.runs_session import RunsListing, RunsSession
 from cnnstudio.ui.state import AppState
@@ -30,6 +31,7 @@ from cnnstudio.ui.widgets.rename_dialog import RenameDialog
 from cnnstudio.ui.widgets.run_compare import ChartOptions, ComparedRun, RunList
 from cnnstudio.ui.widgets.run_summary import NOTHING_HTML, compare_html, compare_title, run_html
 from cnnstudio.ui.widgets.runs_table import RunsTable
+from cnnstudio.ui.widgets.settings_view import SettingsView
 
 DELETE_TIP = "Delete the selected runs and their checkpoints (Del)"
 
@@ -156,8 +158,14 @@ class RunsPage(QWidget):
         side.setSizes([300, 260])
         side.setChildrenCollapsible(False)
         self._side_split = side
+        # Curves, or the selected runs side by side by their settings (a sweep's trials: which setting mattered).
+        self.views = QTabWidget()
+        self.views.addTab(chart_side, "Curves")
+        self.settings_view = SettingsView()
+        self.settings_view.useBest.connect(self.session.use_best)
+        self.views.addTab(self.settings_view, "By settings")
         lower = QSplitter(Qt.Orientation.Horizontal)
-        lower.addWidget(chart_side)
+        lower.addWidget(self.views)
         lower.addWidget(side)
         lower.setStretchFactor(0, 1)
         lower.setStretchFactor(1, 0)
@@ -260,6 +268,7 @@ class RunsPage(QWidget):
 
     def _show_nothing(self) -> None:
         self._comparison = None
+        self.settings_view.show_compared(None)
         self.run_list.setVisible(False)
         self.charts.clear("Select a run on the left to see its curves")
         self.summary.setHtml(NOTHING_HTML)
@@ -267,6 +276,7 @@ class RunsPage(QWidget):
 
     def _show_one(self, detail: RunDetail) -> None:
         self._comparison = None
+        self.settings_view.show_compared(None)
         self.run_list.setVisible(False)
         if detail.history is not None:
             self.charts.load_history(detail.history, detail.run.name)
@@ -297,6 +307,7 @@ class RunsPage(QWidget):
         filtered = self.run_list.filtered_out()
         shown = restrict(comparison, {r.name for r in comparison.runs} - filtered)
         self.summary.setHtml(compare_html(shown, self._colors, len(filtered)))
+        self.settings_view.show_compared(by_settings(shown.runs))
         self._update_buttons(self.selected_runs())
 
     # ------------------------------------------------------------------------------------------------

@@ -74,6 +74,7 @@ class TrainPage(TrainDialogsMixin, QWidget):
         session.runMoved.connect(self._on_run_moved)
         state.datasetChanged.connect(self._on_selection_changed)
         state.specChanged.connect(self._on_spec_changed)
+        state.settingsChosen.connect(self.form.set_config)  # Runs > By settings > Use best
         state.augmentationChanged.connect(lambda *_: self._update_summary())
         state.queue.changed.connect(self._on_queue_changed)
         state.queue.startRequested.connect(self.start_queue)

@@ -189,6 +189,24 @@ class RunsSession(QObject):
         self.state.message.emit(f"Evaluate, Inspect and Draw now use {run.name} ({Path(path).name}).")
         return True
 
+    def use_best(self, path: str) -> bool:
+        """Runs > By settings > Use best: the run's model in use, its settings in the Train page's form."""
+        from cnnstudio.core.runs import read_run
+        from cnnstudio.core.training.config import TrainConfig
+
+        run = read_run(path)
+        if not self.open_model(run):
+            return False
+        try:
+            config = TrainConfig.from_dict(run.config)
+        except (TypeError, ValueError):
+            self.problem.emit("Settings not read", f"'{run.name}' has settings this version cannot read; "
+                                                   "its model is in use.")
+            return True
+        self.state.settingsChosen.emit(config)
+        self.state.message.emit(f"{run.name}: its model is in use and its settings are in the Train page's form.")
+        return True
+
     def may_rename(self, run: RunSummary) -> bool:
         """False (and `problem`) for a run that is training: asked before the page asks for a name."""
         if run.path in active_run_dirs():
