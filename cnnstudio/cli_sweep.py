@@ -13,7 +13,7 @@ from cnnstudio.core.sweep.runner import SweepRunner
 from cnnstudio.core.sweep.space import SweepError
 from cnnstudio.core.sweep.estimate import estimate_sweep
 from cnnstudio.core.sweep.study import (STRATEGIES, SweepOutcome, SweepSpec, TrialEnded, TrialStarted, make_spec,
-                                        new_sweep_dir, read_spec)
+                                        new_sweep_dir, read_spec, trial_line)
 from cnnstudio.core.text import printable
 
 
@@ -75,18 +75,11 @@ class SweepReporter:
         self.train = train_reporter
 
     def __call__(self, event: Any) -> None:
-        from cnnstudio.core.sweep.space import settings_text
-
         if isinstance(event, TrialStarted):
-            more = " (continued from its last.pt)" if event.resumed else ""
             self.train.set_prefix(f"trial {event.index}/{event.total}")
-            self.train.line(f"trial {event.index}/{event.total}: {settings_text(event.settings)}{more}")
+            self.train.line(trial_line(event))
         elif isinstance(event, TrialEnded):
-            t = event.trial
-            best = " *best so far" if event.best is not None and event.best.number == t.number else ""
-            self.train.line(f"  {t.status}: val {_pct(t.best_val_accuracy)}, test {_pct(t.test_accuracy)}"
-                            + (f" ({t.seconds:.0f} s)" if t.seconds else "") + best
-                            + (f": {t.message}" if t.status in ("failed", "pruned") else ""))
+            self.train.line(trial_line(event))
         else:
             from cnnstudio.core.training.events import LogEvent, StartedEvent
 

@@ -1,4 +1,5 @@
-"""The Train page's dialogs: the settings as a command line, the learning-rate finder, "Continue a run…".
+"""The Train page's dialogs: the settings as a command line, the learning-rate finder, the sweep,
+"Continue a run…".
 
 A mixin of TrainPage (kept apart so the page stays a short view): each opens its dialog non-blocking,
 keeps it on the page while it is open (tests and the window read it there) and returns it.
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from cnnstudio.ui.widgets.export_dialog import ExportCommandDialog
     from cnnstudio.ui.widgets.lr_find_dialog import LrFindDialog
     from cnnstudio.ui.widgets.run_picker import RunPicker
+    from cnnstudio.ui.widgets.sweep_dialog import SweepDialog
     from cnnstudio.ui.widgets.train_form import TrainForm
 
 
@@ -28,6 +30,7 @@ class TrainDialogsMixin:
         form: TrainForm
         run_picker: RunPicker | None
         lr_find_dialog: LrFindDialog | None
+        sweep_dialog: SweepDialog | None
 
         def build_config(self, overrides: ConfigValues | None = None) -> TrainConfig: ...
 
@@ -68,6 +71,24 @@ class TrainDialogsMixin:
         dialog.finished.connect(lambda _r: setattr(self, "lr_find_dialog", None))
         dialog.open()
         dialog.start(cfg, dataset)
+        return dialog
+
+    def open_sweep_dialog(self) -> SweepDialog | None:
+        """The Sweep dialog over the form's settings: what it varies, how, and how long it takes; Start
+        sweep trains its trials here, one after the other (None when the settings are refused)."""
+        from cnnstudio.ui.sessions.sweep_session import SweepSession
+        from cnnstudio.ui.widgets.sweep_dialog import SweepDialog
+
+        try:
+            cfg = self.build_config()
+        except CNNStudioError as exc:
+            self._show_error("Cannot sweep these settings", str(exc))
+            return None
+        session = SweepSession.for_config(cfg, self._page())
+        self.sweep_dialog = dialog = SweepDialog(session, self.session.state.dataset, self._page())
+        dialog.accepted.connect(lambda: self.session.start_sweep(session, dialog.choice().budget_minutes))
+        dialog.finished.connect(lambda _r: setattr(self, "sweep_dialog", None))
+        dialog.open()
         return dialog
 
     def _resume_checkpoint_clicked(self) -> None:

@@ -27,19 +27,33 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
+from cnnstudio.core.sweep.study import TrialEnded, TrialStarted, trial_line
 from cnnstudio.core.training.control import RunControl
 from cnnstudio.core.training.events import EpochEvent, LogEvent, RecoveredEvent, RunResult, StartedEvent, StepEvent
 
 if TYPE_CHECKING:  # these import torch, which the training thread imports first: only their types here
+    from cnnstudio.core.sweep.study import SweepSpec
     from cnnstudio.core.datasets.base import Dataset
     from cnnstudio.core.runs import History
     from cnnstudio.core.training.config import TrainConfig
     from cnnstudio.core.training.trainer import Trainer
+
+@dataclass(frozen=True)
+class SweepJob:
+    """A sweep to train on the training thread instead of one run: its trials one after the other, each
+    shown on the Train page as a run is (core/sweep/runner.py)."""
+
+    sweep_dir: str
+    spec: SweepSpec
+    budget_minutes: float | None = None
+    device: str = "auto"
+
 
 STEP_INTERVAL_S = 0.1  # at most 10 step updates per second reach the GUI: smooth, and cheap for the GUI
 
@@ -106,8 +120,10 @@ class TrainingWorker(QObject):
     finished = Signal()  # the thread wiring: emitted last, always
 
     def __init__(self, generation: int, config: TrainConfig, dataset: Dataset | None = None,
-                 resume_from: str | None = None, run_dir: str | None = None, find_lr: bool = False):
+                 resume_from: str | None = None, run_dir: str | None = None, find_lr: bool = False,
+                 sweep: SweepJob | None = None):
         super().__init__()  # no parent: moveToThread refuses parented objects
+        self.sweep = sweep
         self.generation = generation
         self.config = config
         # Run the learning-rate finder first and train at its suggestion (a network no measured recipe
@@ -141,6 +157,9 @@ class TrainingWorker(QObject):
         try:
             from cnnstudio.core.training.trainer import Trainer  # imports torch: on this thread, not the GUI's
 
+            if self.sweep is not None:
+                self.done.emit(gen, self._run_sweep(self.sweep))
+                return
             if self.find_lr and not self._find_learning_rate():
                 return
             self.trainer = Trainer(self.config, dataset=self.dataset, run_dir=self.run_dir,
@@ -166,6 +185,29 @@ class TrainingWorker(QObject):
             self.trainer = None
             self.dataset = None
             self.finished.emit()
+
+    def _run_sweep(self, job: SweepJob) -> RunResult:
+        """The sweep's trials, each reported as a run (its StartedEvent resets the charts); the result
+        points at the best trial."""
+        from cnnstudio.core.sweep.runner import SweepRunner
+
+        runner = SweepRunner(job.sweep_dir, job.spec, data=self.dataset, budget_minutes=job.budget_minutes,
+                             device=job.device, on_event=self.on_event, control=self.control)
+        outcome = runner.run()
+        self._flush()
+        best = outcome.best
+        done = sum(t.status in ("finished", "early-stopped", "pruned") for t in outcome.trials)
+        pruned = sum(t.status == "pruned" for t in outcome.trials)
+        text = (f"sweep of {job.spec.target} trials: {done} ended ({pruned} stopped early by the search)"
+                + (f"; the best, {Path(best.run_dir).name}, reached {100 * (best.best_val_accuracy or 0):.1f} % "
+                   f"validation accuracy" if best else "; none finished"))
+        if not outcome.complete:
+            text += f"; stopped {outcome.stopped}: Sweep… on the same folder continues it" if outcome.stopped else ""
+        checkpoint = str(Path(best.run_dir) / "best.pt") if best else None
+        return RunResult("finished" if outcome.complete else "stopped", text, run_dir=outcome.sweep_dir,
+                         checkpoint=checkpoint if checkpoint and Path(checkpoint).is_file() else None,
+                         best_val_accuracy=best.best_val_accuracy if best else None,
+                         test_accuracy=best.test_accuracy if best else None)
 
     def _find_learning_rate(self) -> bool:
         """The range test on this run's settings; the config then trains at its suggestion. False when the
@@ -210,6 +252,8 @@ class TrainingWorker(QObject):
             self.recovered.emit(self.generation, event)
         elif isinstance(event, LogEvent):
             self.log.emit(self.generation, str(event.message))
+        elif isinstance(event, TrialStarted | TrialEnded):
+            self.log.emit(self.generation, trial_line(event))
         # FinishedEvent: the RunResult run() returns is emitted as `done` after it.
 
     def _maybe_flush(self) -> None:
@@ -237,10 +281,11 @@ class TrainingRun(QObject):
     ended = Signal(int)  # the thread has finished: safe to start another run
 
     def __init__(self, config: TrainConfig, dataset: Dataset | None = None, resume_from: str | None = None,
-                 run_dir: str | None = None, parent: QObject | None = None, find_lr: bool = False):
+                 run_dir: str | None = None, parent: QObject | None = None, find_lr: bool = False,
+                 sweep: SweepJob | None = None):
         super().__init__(parent)
         self.generation = next_generation()
-        self.worker = TrainingWorker(self.generation, config, dataset, resume_from, run_dir, find_lr)
+        self.worker = TrainingWorker(self.generation, config, dataset, resume_from, run_dir, find_lr, sweep)
         self._thread: QThread | None = QThread()
         self._thread.setObjectName(f"cnnstudio-training-{self.generation}")
         self.worker.moveToThread(self._thread)

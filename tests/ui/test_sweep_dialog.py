@@ -29,3 +29,43 @@ def test_the_dialog_checks_each_edit_and_estimates_a_valid_sweep(qtbot):
     assert session.spec is not None and session.spec.target == 2 and not dialog.trials.isEnabled()
     dialog.strategy.setCurrentIndex(dialog.strategy.findData("halving"))  # over lists: every combination
     assert not dialog.trials.isEnabled() and session.spec.target == 2
+
+
+def test_a_sweep_from_the_train_page_trains_its_trials_as_runs_and_the_runs_page_lists_them(qtbot, shapes_dataset):
+    from cnnstudio.core.models.presets import get_preset
+    from cnnstudio.core.runs import list_runs
+    from cnnstudio.ui.compose import app_state
+    from cnnstudio.ui.pages.train_page import TrainPage
+
+    state = app_state()
+    state.set_dataset(shapes_dataset, "shapes")
+    state.set_spec(get_preset("tiny-bn-cnn"), True)
+    page = TrainPage(state)
+    qtbot.addWidget(page)
+    page.resize(1040, 760)
+    page.show()
+    page.form.epochs_spin.setValue(1)
+    page.form.limit_spin.setValue(200)
+    page.form.batch_spin.setValue(32)
+    assert page.panel.sweep_button.isEnabled()
+    dialog = page.open_sweep_dialog()
+    assert dialog is not None
+    dialog.ticks["lr"].setChecked(True)
+    dialog.values["lr"].setText("0.003,0.001")
+    assert dialog.start.isEnabled(), dialog.problem.text()
+    started: list = []
+    page.session.started.connect(started.append)
+    with qtbot.waitSignal(page.session.ended, timeout=180_000) as ended:
+        dialog.start.click()
+    result, failure = ended.args
+    assert failure is None and result.status == "finished", result.message
+    assert "sweep of 2 trials: 2 ended" in result.message
+    assert len(started) == 2  # each trial shown as a run: the charts start again
+    log = page.log_view.toPlainText()
+    assert "trial 1/2: lr=" in log and "trial 2/2: lr=" in log
+    trials = [r for r in list_runs() if r.sweep is not None]
+    assert sorted(r.trial_settings["lr"] for r in trials) == [0.001, 0.003]
+    assert all(r.config["epochs"] == 1 and r.config["limit_train"] == 200 and r.config["batch_size"] == 32
+               for r in trials)  # every setting not varied is the form's
+    assert {r.model for r in trials} == {"tiny-bn-cnn"}  # the network chosen on the Model page
+    page.shutdown()

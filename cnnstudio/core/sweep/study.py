@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnnstudio.core import paths
 from cnnstudio.core.bounded import loads_json
-from cnnstudio.core.sweep.space import (SweepError, SweepParam, check_grid, check_space, parse_param)
+from cnnstudio.core.sweep.space import SweepError, SweepParam, check_grid, check_space, parse_param, settings_text
 
 if TYPE_CHECKING:
     import optuna
@@ -174,6 +174,22 @@ class SweepOutcome:
 
 
 SweepCallback = Callable[[Any], None]
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.2f} %"
+
+
+def trial_line(event: TrialStarted | TrialEnded) -> str:
+    """A trial's start or end in one line: the command line's and the Train page's log say the same."""
+    if isinstance(event, TrialStarted):
+        more = " (continued from its last.pt)" if event.resumed else ""
+        return f"trial {event.index}/{event.total}: {settings_text(event.settings)}{more}"
+    t = event.trial
+    best = " *best so far" if event.best is not None and event.best.number == t.number else ""
+    return (f"  {t.status}: val {_pct(t.best_val_accuracy)}, test {_pct(t.test_accuracy)}"
+            + (f" ({t.seconds:.0f} s)" if t.seconds else "") + best
+            + (f": {t.message}" if t.status in ("failed", "pruned") else ""))
 
 
 # -- the sweep folder ------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from cnnstudio.ui.training_worker import TrainingRun
     from cnnstudio.ui.widgets.lr_find_dialog import LrFindDialog
     from cnnstudio.ui.widgets.run_picker import RunPicker
+    from cnnstudio.ui.widgets.sweep_dialog import SweepDialog
 
 
 class TrainPage(TrainDialogsMixin, QWidget):
@@ -57,6 +58,7 @@ class TrainPage(TrainDialogsMixin, QWidget):
         self.error_dialog: QMessageBox | None = None
         self.run_picker: RunPicker | None = None  # the "Continue a run" dialog while it is open
         self.lr_find_dialog: LrFindDialog | None = None  # the "Find learning rate" dialog while it is open
+        self.sweep_dialog: SweepDialog | None = None  # the Sweep dialog while it is open
 
         self._build()
         self._fill_recommended()
@@ -130,6 +132,7 @@ class TrainPage(TrainDialogsMixin, QWidget):
         self.charts, self.log_view = panel.charts, panel.log_view
         self.start_button.clicked.connect(self._start_clicked)
         self.queue_button.clicked.connect(lambda: self.queue_current())
+        panel.sweep_button.clicked.connect(self.open_sweep_dialog)
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
         panel.bind_shortcuts({"start": self._start_clicked, "pause": self.toggle_pause, "stop": self.stop})

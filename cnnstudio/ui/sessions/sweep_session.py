@@ -8,12 +8,15 @@ swept), `estimated` (a SweepEstimate) and `estimateFailed` (one line).
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.core.datasets.base import Dataset
 from cnnstudio.core.sweep.choice import SweepCheck, SweepChoice, check_choice
 from cnnstudio.core.sweep.estimate import SweepEstimate, estimate_sweep
 from cnnstudio.core.sweep.study import SweepSpec
+from cnnstudio.core.training.config import TrainConfig
 from cnnstudio.ui.tasks import Failure, LatestRunner
 
 
@@ -31,9 +34,19 @@ class SweepSession(QObject):
         self.estimate: SweepEstimate | None = None
         self._runner = LatestRunner(self)
 
+    @classmethod
+    def for_config(cls, cfg: TrainConfig, parent: QObject | None = None) -> SweepSession:
+        """A sweep over the Train page's settings: every setting not varied is the form's (its network too,
+        a spec from the layer editor included); the device is the worker's own."""
+        fixed = {k: v for k, v in asdict(cfg).items() if k not in ("dataset", "model", "device")}
+        return cls(cfg.dataset, cfg.model, fixed, device=cfg.device, parent=parent)
+
     def check(self, choice: SweepChoice) -> SweepCheck:
-        """The choice as a sweep, or why not; `checked` says it too."""
-        result = check_choice(self.dataset_name, self.model, choice, self.fixed)
+        """The choice as a sweep, or why not; `checked` says it too. When the model is varied, the form's
+        network is not fixed."""
+        varies_model = any(p.split("=", 1)[0].strip() == "model" for p in choice.params)
+        fixed = {k: v for k, v in self.fixed.items() if not (varies_model and k == "spec")}
+        result = check_choice(self.dataset_name, None if varies_model else self.model, choice, fixed)
         self.spec = result.spec
         self.checked.emit(result)
         return result

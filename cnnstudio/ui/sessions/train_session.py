@@ -29,11 +29,12 @@ from cnnstudio.core.training.config import Augmentation, ConfigValues, TrainConf
 from cnnstudio.core.training.device import DeviceInfo
 from cnnstudio.core.training.events import EpochEvent, RecoveredEvent, RunResult, StartedEvent, StepEvent
 from cnnstudio.ui.sessions.train_queue import config_summary
-from cnnstudio.ui.training_worker import TrainingRun, wait_for_runs
+from cnnstudio.ui.training_worker import SweepJob, TrainingRun, wait_for_runs
 
 if TYPE_CHECKING:
     from cnnstudio.core.datasets.base import Dataset
     from cnnstudio.core.runs import History
+    from cnnstudio.ui.sessions.sweep_session import SweepSession
     from cnnstudio.ui.state import AppState
 
 QUEUE_GAP_MS = 400  # between queued runs: the finished run's signals and the Runs page settle first
@@ -370,6 +371,24 @@ class TrainSession(QObject):
         self._launch(cfg, None, APP_DATASET, self.lr_from_finder(cfg), show_config=bool(overrides))
         return True
 
+    def start_sweep(self, sweep: SweepSession, budget_minutes: float | None = None) -> bool:
+        """Train the sweep the dialog checked, its trials one after the other on the training thread, each
+        shown as a run; False when it cannot start now."""
+        if self.is_running() or sweep.spec is None:
+            return False
+        from cnnstudio.core.sweep.study import new_sweep_dir
+
+        cfg = build_config(TrainConfig(), {"dataset": sweep.dataset_name, "model": sweep.model or "fast-cnn",
+                                           **sweep.fixed, "device": sweep.device})
+        job = SweepJob(str(new_sweep_dir(sweep.spec)), sweep.spec, budget_minutes, sweep.device)
+        self.editing = None
+        self.start(cfg, None, APP_DATASET, sweep=job)
+        self.run_title = f"sweep of {sweep.spec.target} trials"
+        self.log.emit(f"Sweep: {' '.join(sweep.spec.to_dict()['params'])} ({sweep.spec.strategy}); trials in "
+                      f"{job.sweep_dir}")
+        self.launched.emit(Launch(cfg, None, False, show_config=False))
+        return True
+
     def continue_run(self, path: str, epochs: int, device: str,
                      overrides: ConfigValues | None = None) -> bool:
         """Continue the run a checkpoint (last.pt) belongs to, for `epochs` in all, on `device`. A missing
@@ -475,7 +494,7 @@ class TrainSession(QObject):
 
     # -- a run ----------------------------------------------------------------------------------------
     def start(self, cfg: TrainConfig, resume_from: str | None, dataset: Dataset | _AppDataset | None = APP_DATASET,
-              find_lr: bool = False) -> TrainingRun:
+              find_lr: bool = False, sweep: SweepJob | None = None) -> TrainingRun:
         """Start a run on the app's dataset, or on `dataset` (a queued run's own; None: the trainer
         loads cfg.dataset itself); `find_lr`: the learning-rate finder chooses cfg.lr first."""
         data = self.state.dataset if isinstance(dataset, _AppDataset) else dataset
@@ -485,7 +504,7 @@ class TrainSession(QObject):
             saved = saved_dataset_name(resume_from)
             if saved is not None and saved != self.state.dataset_name:
                 data = None  # the trainer loads the checkpoint's own dataset
-        run = TrainingRun(cfg, dataset=data, resume_from=resume_from, find_lr=find_lr)
+        run = TrainingRun(cfg, dataset=data, resume_from=resume_from, find_lr=find_lr, sweep=sweep)
         w = run.worker
         w.started.connect(self.receive_started)
         w.steps.connect(self.receive_steps)

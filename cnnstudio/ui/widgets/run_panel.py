@@ -64,8 +64,13 @@ class RunPanel(QWidget):
         self.queue_button.setMinimumHeight(34)
         self.queue_button.setToolTip("Add a run with these settings to the queue: queued runs train one after "
                                      "another, unattended, after the current one (the queue is on the Runs page)")
+        self.sweep_button = QPushButton("Sweep…")
+        self.sweep_button.setMinimumHeight(34)
+        self.sweep_button.setToolTip("Train many runs with settings varied (grid, random or a search that stops "
+                                     "bad trials early); the Runs page compares them by their settings")
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.queue_button)
+        buttons.addWidget(self.sweep_button)
         buttons.addWidget(self.pause_button)
         buttons.addWidget(self.stop_button)
         buttons.addStretch(1)
@@ -173,6 +178,7 @@ class RunPanel(QWidget):
         while a run trains), Pause and Stop while running. `editing`: the queue position (1, 2...) of the
         entry whose settings the form holds, which Train next then updates."""
         self.start_button.setEnabled(blocker is None)
+        self.sweep_button.setEnabled(blocker is None)  # a sweep trains now, as Start does
         self.queue_button.setEnabled(queue_blocker is None)
         self.queue_button.setText(f"✓  Update queued #{editing}" if editing else "+  Train next")
         self.queue_button.setToolTip(
