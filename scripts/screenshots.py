@@ -31,6 +31,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "images"))
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--size", default="1280x820")
+    parser.add_argument("--only-sweep", action="store_true", help="only the sweep's pictures (Train, Runs)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -51,6 +52,7 @@ def main() -> int:
     app = create_application(sys.argv[:1])
     width, height = (int(v) for v in args.size.split("x"))
     window = MainWindow()
+    window.setProperty("shots_out", str(out))
     window.resize(width, height)
     window.show()
 
@@ -71,6 +73,12 @@ def main() -> int:
     state = window.state
     wait_until(lambda: state.dataset is not None, 120, "the shapes dataset")
     wait_until(lambda: getattr(window, "devices", None) is not None, 60, "the device probe")
+    if args.only_sweep:
+        sweep_shots(window, shot, pump, wait_until, args.epochs)
+        window.close()
+        QTimer.singleShot(0, app.quit)
+        app.exec()
+        return 0
     shot("data", "data")
     shot("model", "model")
     # A pretrained backbone on the Model page: its stages, and its weights not yet on this computer.
@@ -138,6 +146,8 @@ def main() -> int:
     shot("runs-compare", "runs")
     charts.hover[charts.acc_plot].hide()
 
+    sweep_shots(window, shot, pump, wait_until, args.epochs)
+
     # The judging and looking-inside views use the first (cnn3-dropout) model.
     state.set_checkpoint(first_result.checkpoint)
     evaluate = window.page("evaluate")
@@ -192,6 +202,43 @@ def main() -> int:
     QTimer.singleShot(0, app.quit)
     app.exec()
     return 0
+
+
+def sweep_shots(window, shot, pump, wait_until, epochs: int) -> None:
+    """A sweep from the Train page (learning rate x batch size, halving) on 3,000 shapes pictures: the
+    dialog, the Train page while a trial trains, then the trials on the Runs page by their settings."""
+    train, runs = window.page("train"), window.page("runs")
+    window.page("model").select_preset("tiny-bn-cnn")
+    window.show_page("train")
+    train.form.epochs_spin.setValue(epochs)
+    train.form.limit_spin.setValue(3000)
+    dialog = train.open_sweep_dialog()
+    dialog.ticks["lr"].setChecked(True)
+    dialog.values["lr"].setText("0.0003,0.001,0.003,0.01,0.03")
+    dialog.ticks["batch_size"].setChecked(True)
+    dialog.values["batch_size"].setText("32,128")
+    dialog.strategy.setCurrentIndex(dialog.strategy.findData("halving"))
+    wait_until(lambda: dialog.session.estimate is not None, 300, "the sweep's estimate")
+    pump(0.3)
+    dialog.grab().save(str(Path(window.property("shots_out") or ".") / "sweep-dialog.png"))
+    ended: list = []
+    started: list = []
+    train.session.ended.connect(lambda *a: ended.append(a))
+    train.session.started.connect(started.append)
+    dialog.start.click()
+    wait_until(lambda: len(started) >= 3, 900, "the sweep's third trial")
+    pump(2.0)
+    shot("train-sweep", "train")
+    wait_until(lambda: ended, 3600, "the end of the sweep")
+    sweep_dir = ended[-1][0].run_dir
+    runs.refresh()
+    pump(1.0)
+    wait_until(lambda: any(r.sweep for r in runs.runs), 60, "the trials on the Runs page")
+    runs.select_paths([r.path for r in runs.runs if r.path.startswith(sweep_dir)])
+    pump(1.0)
+    runs.views.setCurrentWidget(runs.settings_view)
+    shot("runs-by-settings", "runs")
+    runs.views.setCurrentIndex(0)
 
 
 def dialog_shots(evaluate, home: Path, out: Path, pump, wait_until) -> None:

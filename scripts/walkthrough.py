@@ -193,7 +193,8 @@ def child(args: argparse.Namespace) -> int:
     shot("03-model")
     check("model")
 
-    # ---- Train: two short runs (one epoch on 6,000 images), the second with another learning rate.
+    # ---- Train: two short runs (one epoch on 6,000 images), the second with another learning rate, lined up
+    # with "Train next" while the first trains: it starts by itself when the first ends.
     key("ctrl+3")
     train = window.page("train")
     finished: list = []
@@ -206,11 +207,15 @@ def child(args: argparse.Namespace) -> int:
     wait_until(lambda: train.current_step > 20, 300, "training to start")
     shot("04-train-running")
     check("train, running")
-    wait_until(lambda: finished, 600, "the first run")
     type_into(train.form.lr_spin, "0.003")
     key("Tab")
-    key("F5")
-    wait_until(lambda: len(finished) == 2, 600, "the second run")
+    click(train.queue_button)
+    wait_until(lambda: len(state.queue) == 1, 30, "the second run queued")
+    pump(0.5)
+    shot("04b-train-next-queued")
+    check("train, a run queued while one trains")
+    wait_until(lambda: finished, 600, "the first run")
+    wait_until(lambda: len(finished) == 2, 600, "the queued run, started by itself")
     pump(1.0)
     shot("05-train-finished")
     check("train, finished")
