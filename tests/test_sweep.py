@@ -259,6 +259,7 @@ def _trial(i: int, lr: float, bs: int, acc: float | None, sweep: str | None = "s
 
 
 def test_runs_compared_by_settings_sort_by_accuracy_and_name_the_setting_that_mattered():
+    import dataclasses
     import itertools
     import math
 
@@ -266,12 +267,15 @@ def test_runs_compared_by_settings_sort_by_accuracy_and_name_the_setting_that_ma
 
     runs = [_trial(i, lr, bs, 0.9 - 0.05 * abs(math.log10(lr / 0.1)) + (0.001 if bs == 128 else 0))
             for i, (lr, bs) in enumerate(itertools.product([0.01, 0.03, 0.1, 0.3, 1.0], [128, 256]))]
-    runs.append(_trial(10, 0.5, 128, None))  # pruned: no accuracy, listed last
+    runs.append(_trial(10, 0.5, 128, None))  # pruned before any epoch: no accuracy
+    early = _trial(11, 0.5, 256, 0.95)  # pruned after an epoch: its accuracy then is no final one
+    runs.append(dataclasses.replace(early, status="stopped", trial_status="pruned"))
     compared = by_settings(runs)
     assert compared.settings == ("lr", "batch_size") and compared.titles == ("Learning rate", "Batch size")
     assert compared.best.values == (0.1, 128) and compared.best.status == "finished"
-    assert compared.rows[-1].status == "pruned" and compared.rows[-1].best_val_accuracy is None
-    accs = [r.best_val_accuracy for r in compared.rows[:-1]]
+    assert [r.status for r in compared.rows[-2:]] == ["pruned", "pruned"]  # the stopped ones last
+    assert compared.rows[-1].best_val_accuracy is None
+    accs = [r.best_val_accuracy for r in compared.rows[:-2]]
     assert accs == sorted(accs, reverse=True)
     assert [k for k, _ in compared.importances] == ["lr", "batch_size"]
     assert compared.importances[0][1] > 0.9  # 5 points against 0.1

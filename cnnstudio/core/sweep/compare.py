@@ -22,7 +22,8 @@ BINS = 3
 TITLES = dict(COMPARED)
 # The settings a sweep varies (space.KINDS) and the config keys they are kept under.
 NUMERIC = ("lr", "batch_size", "epochs", "weight_decay", "label_smoothing")
-LOG_SCALE = ("lr", "weight_decay")  # plotted on a log axis when every value is above 0
+LOG_SCALE = ("lr", "weight_decay")
+ENDED = ("finished", "early-stopped")  # plotted on a log axis when every value is above 0
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,11 @@ class SettingsRow:
     best_val_accuracy: float | None
     test_accuracy: float | None
     status: str
+
+    @property
+    def ended(self) -> bool:
+        """Trained to its end (or stopped early by its own patience): its accuracy is a final one."""
+        return self.status in ENDED
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,8 @@ class ComparedSettings:
 
     @property
     def best(self) -> SettingsRow | None:
-        return self.rows[0] if self.rows and self.rows[0].best_val_accuracy is not None else None
+        top = self.rows[0] if self.rows else None
+        return top if top is not None and top.ended and top.best_val_accuracy is not None else None
 
     def numeric(self, setting: str) -> bool:
         i = self.settings.index(setting)
@@ -85,7 +92,10 @@ def by_settings(runs: Sequence[RunSummary]) -> ComparedSettings:
     differing = tuple(k for k in keys if len({repr(v[k]) for v in values}) > 1)
     rows = [SettingsRow(r.name, r.path, tuple(v[k] for k in differing), r.best_val_accuracy, r.test_accuracy,
                         r.trial_status or r.status) for r, v in zip(shown, values)]
-    rows.sort(key=lambda row: (row.best_val_accuracy is None, -(row.best_val_accuracy or 0.0), row.name))
+    # Runs that trained to their end first, best first; then those stopped early (a pruned trial's
+    # accuracy is its accuracy when it was stopped, not what it would have reached).
+    rows.sort(key=lambda row: (not row.ended, row.best_val_accuracy is None, -(row.best_val_accuracy or 0.0),
+                               row.name))
     importances, note = _importances(differing, rows)
     if left_out:
         note = (note + " " if note else "") + f"{left_out} damaged run{'s' if left_out > 1 else ''} left out."
@@ -100,7 +110,7 @@ def _importances(settings: Sequence[str], rows: Sequence[SettingsRow]) -> tuple[
     rest and needs more trials than a sweep here has: on a 10-point grid where the learning rate moved the
     accuracy by 5 points and the batch size by 0.1 (tests/test_sweep.py), it gave them 0.51 and 0.49.
     fANOVA needs scikit-learn. The main effect is what a person reads off the per-setting plot, in numbers."""
-    scored = [r for r in rows if r.best_val_accuracy is not None and math.isfinite(r.best_val_accuracy)]
+    scored = [r for r in rows if r.ended and r.best_val_accuracy is not None and math.isfinite(r.best_val_accuracy)]
     if not settings:
         return (), "The runs' settings are the same."
     if len(scored) < MIN_RUNS_FOR_IMPORTANCE:

@@ -332,6 +332,9 @@ class TrainPage(TrainDialogsMixin, QWidget):
         if history and (history.get("epoch") or history.get("steps", {}).get("step")):
             self.charts.begin_run(self.session.run_model, history)
             self.charts.set_live_extent(self.total_steps, epochs)
+        elif self.session.sweeping:  # a sweep's next trial: its own charts
+            self.panel.begin_run(self.session.run_model)
+            self.charts.set_live_extent(self.total_steps, epochs)
         self.panel.log_started(event)
         self.status_label.setText(f"Training on {event.device_name} ({event.precision})…")
         self.progress_bar.setFormat(f"Epoch {event.start_epoch + 1}/{epochs}: starting…")

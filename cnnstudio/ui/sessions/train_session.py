@@ -90,7 +90,8 @@ def describe_end(result: RunResult, failure: tuple[str, str] | None, seconds: fl
         if test is not None:
             parts.append(f"test accuracy {format_percent(test)}")
         if best is not None:
-            parts.append(f"best validation accuracy {format_percent(best)} (epoch {result.best_epoch})")
+            parts.append(f"best validation accuracy {format_percent(best)}"
+                         + (f" (epoch {result.best_epoch})" if result.best_epoch is not None else ""))
         summary = ", ".join(parts) or result.message
         head = "Finished" if status == "finished" else "Stopped early (no more improvement)"
         text = f"{head} in {took}: {summary}."
@@ -143,6 +144,7 @@ class TrainSession(QObject):
         self.state = state
         self.devices: list[DeviceInfo] = []  # what PyTorch found, best first (empty until it has loaded)
         self.run: TrainingRun | None = None
+        self.sweeping = False  # the run is a sweep (start_sweep): each trial's start begins the charts again
         self.resuming_from: str | None = None
         self.run_model = ""  # the model name of the run, for the charts
         self.current_step = 0
@@ -383,6 +385,7 @@ class TrainSession(QObject):
         job = SweepJob(str(new_sweep_dir(sweep.spec)), sweep.spec, budget_minutes, sweep.device)
         self.editing = None
         self.start(cfg, None, APP_DATASET, sweep=job)
+        self.sweeping = True
         self.run_title = f"sweep of {sweep.spec.target} trials"
         self.log.emit(f"Sweep: {' '.join(sweep.spec.to_dict()['params'])} ({sweep.spec.strategy}); trials in "
                       f"{job.sweep_dir}")
@@ -516,6 +519,7 @@ class TrainSession(QObject):
         w.failed.connect(self.receive_failure)
         run.ended.connect(self.receive_end)
         self.run, self._generation = run, run.generation
+        self.sweeping = False  # start_sweep sets it again right after
         self._result = self._failure = None
         self.resuming_from = resume_from
         self.run_model, self.run_config = cfg.model, cfg

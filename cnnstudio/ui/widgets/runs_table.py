@@ -29,6 +29,8 @@ def status_text(status: str, run: RunSummary | None = None) -> str:
     """The status in words; a training run says which epoch it is on when its folder tells."""
     if status == "training" and run is not None and run.epochs_planned:
         return f"Training (epoch {min(run.epochs_done + 1, run.epochs_planned)} of {run.epochs_planned})"
+    if status == "stopped" and run is not None and run.trial_status == "pruned":
+        return "Pruned by its sweep"  # stopped early by the search, on purpose: not a run to continue
     return STATUS_TEXT.get(status, status)
 
 
@@ -55,6 +57,9 @@ def _make_item(run: RunSummary, status: str) -> _RunItem:
                  run.test_accuracy or -1.0, None]
     item = _RunItem(values)
     item.setData(0, PATH_ROLE, run.path)
+    if run.sweep:
+        tried = ", ".join(f"{k}={v}" for k, v in (run.trial_settings or {}).items())
+        item.setToolTip(0, f"A trial of the sweep {run.sweep}: {tried}")
     for c, key in enumerate(sort_keys):
         if key is not None:
             item.setData(c, SORT_ROLE, key)

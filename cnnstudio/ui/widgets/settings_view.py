@@ -21,6 +21,7 @@ MAX_TICKS = 8
 MAX_PLOTS = 4  # the settings that mattered most; more plots than this would be too small to read
 POINT = "#1f77b4"
 BEST = "#d62728"
+STOPPED = "#8c8c8c"
 
 
 def _pct(value: float | None) -> str:
@@ -104,6 +105,9 @@ class SettingsView(QWidget):
             titles = dict(zip(c.settings, c.titles))
             parts.append("What mattered: " + ", ".join(f"{titles[k]} {100 * share:.0f} %"
                                                       for k, share in c.importances) + ".")
+        stopped = sum(not row.ended for row in c.rows)
+        if stopped:
+            parts.append(f"{stopped} stopped before their end (hollow points): not counted for the best.")
         if c.note:
             parts.append(c.note)
         self.summary.setText(" ".join(parts))
@@ -136,6 +140,7 @@ class SettingsView(QWidget):
         self._text = pal.text().color()
         order = [k for k, _ in c.importances] or list(c.settings)
         scored = [row for row in c.rows if row.best_val_accuracy is not None]
+        ended = np.array([row.ended for row in scored], dtype=bool)
         for col, key in enumerate(order[:MAX_PLOTS]):
             i = c.settings.index(key)
             title = c.titles[i]
@@ -156,8 +161,13 @@ class SettingsView(QWidget):
                 xs = np.array([names.index(c.value_text(key, row.values[i])) for row in scored], dtype=float)
                 plot.getAxis("bottom").setTicks([list(enumerate(names))])
             ys = np.array([100 * float(row.best_val_accuracy or 0.0) for row in scored])
-            # PlotDataItems, not ScatterPlotItems: they follow the log x axis.
-            plot.plot(xs, ys, pen=None, symbol="o", symbolSize=8, symbolBrush=pg.mkBrush(POINT), symbolPen=None)
+            # PlotDataItems, not ScatterPlotItems: they follow the log x axis. Runs stopped early (a sweep's
+            # pruned trials) as hollow grey points: their accuracy is where they were stopped.
+            plot.plot(xs[ended], ys[ended], pen=None, symbol="o", symbolSize=8, symbolBrush=pg.mkBrush(POINT),
+                      symbolPen=None)
+            if (~ended).any():
+                plot.plot(xs[~ended], ys[~ended], pen=None, symbol="o", symbolSize=7, symbolBrush=None,
+                          symbolPen=pg.mkPen(QColor(STOPPED), width=1.5))
             if scored and scored[0] is c.best:
                 plot.plot(xs[:1], ys[:1], pen=None, symbol="o", symbolSize=15, symbolBrush=None,
                           symbolPen=pg.mkPen(QColor(BEST), width=2))
