@@ -114,6 +114,7 @@ class TrainingWorker(QObject):
     epoch = Signal(int, object)  # EpochEvent
     recovered = Signal(int, object)  # RecoveredEvent: the run went back to its last good state
     log = Signal(int, str)
+    trial = Signal(int, object)  # TrialStarted: a sweep's next trial (core/sweep/study.py)
     pausedChanged = Signal(int, bool)  # True once the trainer really waits, False when it goes on
     done = Signal(int, object)  # the RunResult (core/training/events.py): how the run ended
     failed = Signal(int, str, str)  # message, details (a traceback for an unexpected error, else "")
@@ -254,6 +255,8 @@ class TrainingWorker(QObject):
             self.log.emit(self.generation, str(event.message))
         elif isinstance(event, TrialStarted | TrialEnded):
             self.log.emit(self.generation, trial_line(event))
+            if isinstance(event, TrialStarted):
+                self.trial.emit(self.generation, event)
         # FinishedEvent: the RunResult run() returns is emitted as `done` after it.
 
     def _maybe_flush(self) -> None:

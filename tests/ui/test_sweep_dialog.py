@@ -55,12 +55,15 @@ def test_a_sweep_from_the_train_page_trains_its_trials_as_runs_and_the_runs_page
     assert dialog.start.isEnabled(), dialog.problem.text()
     started: list = []
     page.session.started.connect(started.append)
+    now: list = []
+    page.session.trialStarted.connect(lambda _t: now.append(page.form.running_label.text()))
     with qtbot.waitSignal(page.session.ended, timeout=180_000) as ended:
         dialog.start.click()
     result, failure = ended.args
     assert failure is None and result.status == "finished", result.message
     assert "sweep of 2 trials: 2 ended" in result.message
     assert len(started) == 2  # each trial shown as a run: the charts start again
+    assert "trial 1 of 2: lr=" in now[0] and "trial 2 of 2: lr=" in now[1]  # "Training now" says which
     log = page.log_view.toPlainText()
     assert "trial 1/2: lr=" in log and "trial 2/2: lr=" in log
     trials = [r for r in list_runs() if r.sweep is not None]

@@ -74,6 +74,7 @@ class TrainPage(TrainDialogsMixin, QWidget):
         session.rejected.connect(self._show_error)
         session.ended.connect(self._on_run_ended)
         session.runMoved.connect(self._on_run_moved)
+        session.trialStarted.connect(lambda _trial: self._update_controls())  # what trains now: this trial
         state.datasetChanged.connect(self._on_selection_changed)
         state.specChanged.connect(self._on_spec_changed)
         state.settingsChosen.connect(self.form.set_config)  # Runs > By settings > Use best

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from cnnstudio.core.errors import CNNStudioError
+from cnnstudio.core.sweep.space import settings_text
 from cnnstudio.core.text import clock_text, percent_text, plural
 from cnnstudio.core.training.config import Augmentation, ConfigValues, TrainConfig, augmentation_text, build_config
 from cnnstudio.core.training.device import DeviceInfo
@@ -34,6 +35,7 @@ from cnnstudio.ui.training_worker import SweepJob, TrainingRun, wait_for_runs
 if TYPE_CHECKING:
     from cnnstudio.core.datasets.base import Dataset
     from cnnstudio.core.runs import History
+    from cnnstudio.core.sweep.study import TrialStarted
     from cnnstudio.ui.sessions.sweep_session import SweepSession
     from cnnstudio.ui.state import AppState
 
@@ -132,6 +134,7 @@ class TrainSession(QObject):
     epoch = Signal(object)  # EpochEvent
     recovered = Signal(object)  # RecoveredEvent
     log = Signal(str)
+    trialStarted = Signal(object)  # TrialStarted: a sweep's next trial, shown as what trains now
     pausedChanged = Signal(bool)
     ended = Signal(object, object)  # RunResult, failure (message, details) or None; the thread has ended
     launched = Signal(object)  # Launch: a run has just started
@@ -145,6 +148,7 @@ class TrainSession(QObject):
         self.devices: list[DeviceInfo] = []  # what PyTorch found, best first (empty until it has loaded)
         self.run: TrainingRun | None = None
         self.sweeping = False  # the run is a sweep (start_sweep): each trial's start begins the charts again
+        self.trial: TrialStarted | None = None  # the sweep's trial in training
         self.resuming_from: str | None = None
         self.run_model = ""  # the model name of the run, for the charts
         self.current_step = 0
@@ -325,6 +329,12 @@ class TrainSession(QObject):
         if self.resuming_from:  # its settings are the checkpoint's own: only the length and device are asked
             return (f"Continuing the run {Path(self.resuming_from).parent.name} to {plural(cfg.epochs, 'epoch')} "
                     "in all, with its own settings.")
+        if self.sweeping:
+            trial = self.trial
+            now = (f"trial {trial.index} of {trial.total}: {settings_text(trial.settings)}" if trial
+                   else "preparing the first trial")
+            return (f"A sweep ({self.run_title}), {now}. Every setting it does not vary is as below "
+                    f"(the form when the sweep started): {config_summary(cfg, self.run_title)}")
         extra = f", label smoothing {cfg.label_smoothing:g}" if cfg.label_smoothing else ""
         device = "".join(f"; {name} {value}" for name, value in (("device", cfg.device), ("precision", cfg.precision))
                          if value != "auto")
@@ -514,12 +524,13 @@ class TrainSession(QObject):
         w.epoch.connect(self.receive_epoch)
         w.recovered.connect(self.receive_recovered)
         w.log.connect(lambda gen, text: self.log.emit(text) if gen == self._generation else None)
+        w.trial.connect(self.receive_trial)
         w.pausedChanged.connect(lambda gen, p: self.pausedChanged.emit(p) if gen == self._generation else None)
         w.done.connect(self.receive_result)
         w.failed.connect(self.receive_failure)
         run.ended.connect(self.receive_end)
         self.run, self._generation = run, run.generation
-        self.sweeping = False  # start_sweep sets it again right after
+        self.sweeping, self.trial = False, None  # start_sweep sets it again right after
         self._result = self._failure = None
         self.resuming_from = resume_from
         self.run_model, self.run_config = cfg.model, cfg
@@ -577,6 +588,11 @@ class TrainSession(QObject):
         vals = [v for v in (history or {}).get("val_accuracy", []) if v is not None]
         self.best_val = max(vals) if vals else None
         self.started.emit(RunStart(event, history))
+
+    def receive_trial(self, generation: int, event: TrialStarted) -> None:
+        if generation == self._generation:
+            self.trial = event
+            self.trialStarted.emit(event)
 
     def receive_steps(self, generation: int, steps: list[StepEvent]) -> None:
         if generation != self._generation or not steps:
