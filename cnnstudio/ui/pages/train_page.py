@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QSplitter, QWidget
 from cnnstudio.core.models.backbones import backbone_layer_index
 from cnnstudio.core.training.config import ConfigValues, TrainConfig
 from cnnstudio.core.training.events import EpochEvent, RecoveredEvent, RunResult, StepEvent
+from cnnstudio.ui.sessions.estimate_session import EstimateSession
 from cnnstudio.ui.sessions.train_session import Launch, RunEnd, RunStart, TrainSession, describe_end
 from cnnstudio.ui.state import AppState, CurrentSpec
 from cnnstudio.ui.train_dialogs import TrainDialogsMixin
@@ -52,6 +53,7 @@ class TrainPage(TrainDialogsMixin, QWidget):
         super().__init__()
         self.state = state
         self.session = TrainSession(state, self)
+        self.estimates = EstimateSession(self)  # the run's time before Start
         # The banner says how the last run ended until the dataset or the model changes (then it is about
         # a selection no longer there, and "Ready" or what blocks Start replaces it).
         self._end_in_banner = False
@@ -74,6 +76,8 @@ class TrainPage(TrainDialogsMixin, QWidget):
         session.rejected.connect(self._show_error)
         session.ended.connect(self._on_run_ended)
         session.runMoved.connect(self._on_run_moved)
+        self.estimates.estimated.connect(lambda e: self.form.time_label.setText(e.text()))
+        self.estimates.failed.connect(lambda message: self.form.time_label.setText(f"no estimate: {message}"))
         session.trialStarted.connect(lambda _trial: self._update_controls())  # what trains now: this trial
         state.datasetChanged.connect(self._on_selection_changed)
         state.specChanged.connect(self._on_spec_changed)
@@ -113,6 +117,7 @@ class TrainPage(TrainDialogsMixin, QWidget):
         self.form = form = TrainForm()
         self.queue_panel = form.queue_panel
         form.hardwareChanged.connect(self._update_controls)
+        form.edited.connect(self._update_controls)
         form.resetRequested.connect(self.reset_form)
         form.backboneModeChosen.connect(self._on_backbone_mode_chosen)
         form.resume_checkpoint_button.clicked.connect(self._resume_checkpoint_clicked)
@@ -214,6 +219,10 @@ class TrainPage(TrainDialogsMixin, QWidget):
                                 session.form_blocker(self.form.values(), queued=True), session.editing_position())
         self.form.resume_checkpoint_button.setEnabled(not running)
         self.form.set_running(session.running_summary())
+        # How long Start's run will take; not while a run trains (the probe would compete with it).
+        text = self.estimates.ask(self.build_config, self.state.dataset, ready=not running and blocker is None)
+        if text is not None:
+            self.form.time_label.setText(text)
         if not running:
             if blocker:
                 self._set_banner(blocker, "warning")

@@ -86,7 +86,7 @@ class _LearningRateBox(_NoWheelDoubleSpinBox):
 
 
 class TrainForm(QScrollArea):
-    edited = Signal()  # not emitted; kept for symmetry
+    edited = Signal()  # a setting changed (typed, or filled in): what depends on them follows (the estimate)
     hardwareChanged = Signal()  # device or precision changed
     backboneModeChosen = Signal(str)  # "features" / "last" / "all": the user picked how the backbone trains
     resetRequested = Signal()
@@ -133,6 +133,11 @@ class TrainForm(QScrollArea):
         what_form.addRow("Data:", self.dataset_label)
         what_form.addRow("Model:", self.model_label)
         what_form.addRow("Augment:", self.augment_label)
+        self.time_label = QLabel("")  # how long the run will take, before Start (the page estimates it)
+        self.time_label.setWordWrap(True)
+        self.time_label.setToolTip("Estimated from the last comparable run on this computer, or from a few "
+                                   "steps of this very run measured in the background")
+        what_form.addRow("Time:", self.time_label)
         # Shown for a model with a pretrained backbone: the three ways to train it (the Model page shows
         # the same choice as the layer's "What learns", with the stages it freezes).
         self.backbone_combo = QComboBox()
@@ -368,6 +373,7 @@ class TrainForm(QScrollArea):
     def _on_form_edited(self, *_args) -> None:
         if not self._filling:
             self.user_edited = True
+        self.edited.emit()
 
     def _update_optimizer_fields(self) -> None:
         self.momentum_spin.setEnabled(self.optimizer_combo.currentData() == "sgd")
