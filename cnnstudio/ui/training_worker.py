@@ -203,7 +203,8 @@ class TrainingWorker(QObject):
                 + (f"; the best, {Path(best.run_dir).name}, reached {100 * (best.best_val_accuracy or 0):.1f} % "
                    f"validation accuracy" if best else "; none finished"))
         if not outcome.complete:
-            text += f"; stopped {outcome.stopped}: Sweep… on the same folder continues it" if outcome.stopped else ""
+            text += (f"; stopped {outcome.stopped}: `cnnstudio sweep --out {outcome.sweep_dir}` continues it"
+                     if outcome.stopped else "")
         checkpoint = str(Path(best.run_dir) / "best.pt") if best else None
         return RunResult("finished" if outcome.complete else "stopped", text, run_dir=outcome.sweep_dir,
                          checkpoint=checkpoint if checkpoint and Path(checkpoint).is_file() else None,
