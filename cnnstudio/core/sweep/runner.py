@@ -137,9 +137,14 @@ class SweepRunner:
 
         if self.data is None:
             from cnnstudio.core.datasets import load_dataset
+            from cnnstudio.core.models.backbones import input_size
+            from cnnstudio.core.models.presets import resolve_spec
 
             fixed = self.spec.fixed
-            self.data = load_dataset(self.spec.dataset,
+            # A pretrained backbone sees pictures at its resolution: a folder is decoded at that size (as
+            # `cnnstudio train --model` does).
+            size = input_size(resolve_spec(self.spec.model)) if self.spec.model else None
+            self.data = load_dataset(self.spec.dataset, image_size=size,
                                      data_dir=Path(fixed["data_dir"]) if fixed.get("data_dir") else None)
         configs = TrialConfigs(self.spec, self.data, self.device)
         configs.check()
