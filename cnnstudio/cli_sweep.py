@@ -14,7 +14,7 @@ from cnnstudio.core.sweep.space import SweepError
 from cnnstudio.core.sweep.estimate import estimate_sweep
 from cnnstudio.core.sweep.study import (STRATEGIES, SweepOutcome, SweepSpec, TrialEnded, TrialStarted, make_spec,
                                         new_sweep_dir, read_spec, trial_line)
-from cnnstudio.core.text import printable
+from cnnstudio.core.text import plural, printable
 
 
 def add_parser(sub: Any, positive_int: Any, positive_float: Any, seed_int: Any) -> None:
@@ -96,7 +96,7 @@ def cmd_sweep(args: argparse.Namespace, train_reporter: Any, print_json: Callabl
     runner = SweepRunner(sweep_dir, spec, storage=args.storage, budget_minutes=args.budget_minutes,
                          device=args.device, on_event=SweepReporter(train_reporter))
     train_reporter.line(f"sweep folder: {runner.sweep_dir} ({runner.spec.strategy}, "
-                        f"{runner.spec.target} trials)")
+                        f"{plural(runner.spec.target, 'trial')})")
     runner.on_ready = lambda data: train_reporter.line(  # once the data is loaded: the whole sweep's estimate
         f"estimated: {estimate_sweep(runner.spec, data, args.device).text()}")
     previous = signal.getsignal(signal.SIGINT)

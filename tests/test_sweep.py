@@ -63,6 +63,19 @@ def test_strategy_rules_are_checked_before_anything_trains():
     assert make_spec("shapes", ["lr=1e-3:1:log"], "random", trials=4).target == 4
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (["--dataset", "nosuchset", "--param", "lr=0.1"], "No dataset named"),
+    (["--dataset", "shapes", "--param", "model=nosuchmodel"], "neither a preset"),
+    (["--dataset", "shapes", "--param", "lr=0.1", "--storage", "nosuch://x"], "cannot be opened"),
+])
+def test_a_sweep_refused_before_its_first_trial_leaves_no_folder(capsys, tmp_path, args, fragment):
+    out = tmp_path / "sweep"
+    code = main(["sweep", *args, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and fragment in err.strip().splitlines()[-1]
+    assert not out.exists()  # the same command, corrected, starts afresh there
+
+
 def test_the_cli_refuses_a_bad_value_in_one_line_before_training(capsys, tmp_path):
     code = main(["sweep", "--dataset", "shapes", "--param", "optimizer=adam,rmsprop", "--out", str(tmp_path / "s")])
     err = capsys.readouterr().err
@@ -194,12 +207,12 @@ def test_the_trainer_measures_validation_at_the_fractions_asked_without_changing
 
 # -- two workers, one study ---------------------------------------------------------------------------------
 def test_two_worker_processes_share_one_study_and_train_each_point_once(tmp_path):
-    from cnnstudio.core.sweep.study import default_storage, open_study, open_sweep_dir
+    from cnnstudio.core.sweep.study import default_storage, make_sweep_dir, open_study
 
     out = tmp_path / "shared"
     lrs = [0.003, 0.002, 0.0015, 0.001, 0.0005, 0.0003]
     spec = make_spec("shapes", ["lr=" + ",".join(map(str, lrs))], "grid", epochs=1, fixed={"limit_train": 200})
-    open_sweep_dir(out, spec)  # the sweep and its study made first, so both workers start as joiners...
+    make_sweep_dir(out, spec)  # the sweep and its study made first, so both workers start as joiners...
     open_study(spec, default_storage(out))
     cmd = [sys.executable, "-m", "cnnstudio.cli", "sweep", "--out", str(out), "--device", "cpu", "--json"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

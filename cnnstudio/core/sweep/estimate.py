@@ -16,6 +16,7 @@ from cnnstudio.core.datasets.base import Dataset
 from cnnstudio.core.sweep.space import SweepParam, grid
 from cnnstudio.core.sweep.runner import TrialConfigs
 from cnnstudio.core.sweep.study import SweepSpec
+from cnnstudio.core.text import plural
 from cnnstudio.core.training.estimate import RunSize, duration_text, estimate_duration, run_seconds
 
 
@@ -27,7 +28,7 @@ class SweepEstimate:
 
     def text(self) -> str:
         bound = "at most " if self.upper_bound else ""
-        return f"{bound}about {duration_text(self.seconds)} for {self.trials} trials"
+        return f"{bound}about {duration_text(self.seconds)} for {plural(self.trials, 'trial')}"
 
 
 def _middle(param: SweepParam) -> Any:

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.sweep.space import SweepError, SweepParam
-from cnnstudio.core.sweep.study import (PROBE_FRACTIONS, TRIAL_FILE, SweepCallback, SweepOutcome, SweepSpec,
-                                        TrialEnded, TrialRecord, TrialStarted, default_storage, open_study,
-                                        open_sweep_dir, outcome, progress_counts, quiet_optuna, suggest, train_again)
+from cnnstudio.core.sweep.study import (PROBE_FRACTIONS, SWEEP_FILE, TRIAL_FILE, SweepCallback, SweepOutcome,
+                                        SweepSpec, TrialEnded, TrialRecord, TrialStarted, default_storage,
+                                        make_sweep_dir, open_study, outcome, progress_counts, quiet_optuna, suggest,
+                                        sweep_in, train_again)
 from cnnstudio.core.training.control import ChildControl, RunControl
 
 if TYPE_CHECKING:
@@ -50,8 +51,10 @@ class TrialConfigs:
         overrides: dict[str, Any] = {"dataset": self.spec.dataset, **self.spec.fixed, "device": self.device}
         if epochs is not None:
             overrides["epochs"] = epochs
-        if model and Path(model).suffix.lower() == ".json":
-            overrides["spec"] = resolve_spec(model)
+        if model:
+            spec = resolve_spec(model)  # a name that is no preset and no file is refused here, in one line
+            if Path(model).suffix.lower() == ".json":
+                overrides["spec"] = spec
         for name, value in settings.items():
             if name == "augment":
                 if value != "default":
@@ -101,7 +104,8 @@ class SweepRunner:
                  device: str = "auto", on_event: SweepCallback | None = None,
                  clock: Callable[[], float] = time.monotonic, control: RunControl | None = None):
         self.sweep_dir = Path(sweep_dir)
-        self.spec = open_sweep_dir(self.sweep_dir, spec)
+        # Checked now, written once the data, every trial's settings and the storage are known good.
+        self.spec, self._new_folder = sweep_in(self.sweep_dir, spec)
         self.storage_url = storage or default_storage(self.sweep_dir)
         self.data = data
         self.device = device
@@ -148,9 +152,9 @@ class SweepRunner:
                                      data_dir=Path(fixed["data_dir"]) if fixed.get("data_dir") else None)
         configs = TrialConfigs(self.spec, self.data, self.device)
         configs.check()
+        study = self._open_study()
         if self.on_ready is not None:
             self.on_ready(self.data)
-        study = open_study(self.spec, self.storage_url)
         start = self._clock()
         while True:
             if self.control.stop_requested:
@@ -185,6 +189,27 @@ class SweepRunner:
                     train_again(study, study.get_trials(deepcopy=False)[record.number])
                 self._emit(TrialEnded(record, outcome(self.sweep_dir, self.spec, study).best))
         return outcome(self.sweep_dir, self.spec, study, self._stopping)
+
+    def _open_study(self) -> optuna.Study:
+        """The study, the sweep folder made first when it is new (SQLite keeps it there); a storage that
+        cannot be opened leaves no folder behind."""
+        if not self._new_folder:
+            return open_study(self.spec, self.storage_url)
+        made = not self.sweep_dir.exists()
+        make_sweep_dir(self.sweep_dir, self.spec)
+        try:
+            study = open_study(self.spec, self.storage_url)
+        except SweepError:
+            for name in (SWEEP_FILE, "study.db"):
+                (self.sweep_dir / name).unlink(missing_ok=True)
+            if made:
+                try:
+                    self.sweep_dir.rmdir()  # only when nothing else is in it
+                except OSError:
+                    pass
+            raise
+        self._new_folder = False
+        return study
 
     def _run_trial(self, study: optuna.Study, trial: optuna.Trial, configs: TrialConfigs, index: int,
                    start: float) -> TrialRecord:

@@ -224,27 +224,35 @@ def is_sweep_folder(path: Path) -> bool:
         return False
 
 
-def open_sweep_dir(sweep_dir: Path, spec: SweepSpec | None) -> SweepSpec:
-    """Create the sweep folder for `spec`, or continue the sweep it holds (spec None: continue whatever it
-    holds). A folder that holds another sweep, or other files, is refused: nothing is overwritten."""
+def sweep_in(sweep_dir: Path, spec: SweepSpec | None) -> tuple[SweepSpec, bool]:
+    """(the sweep to train in this folder, whether the folder must still be made for it), writing nothing:
+    the sweep it holds (spec None: whatever it holds), or `spec` for a folder that is new or empty. A folder
+    that holds another sweep, or other files, is refused: nothing is overwritten."""
     existing = read_spec(sweep_dir)
     if existing is not None:
         if spec is not None and spec.to_dict() != existing.to_dict():
             raise SweepError(f"{sweep_dir} holds another sweep ({' '.join(existing.to_dict()['params'])}, "
                              f"{existing.strategy}): choose a new --out, or give only --out to continue it")
-        return existing
+        return existing, False
     if spec is None:
         raise SweepError(f"{sweep_dir} holds no sweep to continue (no {SWEEP_FILE})")
     try:
-        if sweep_dir.exists() and any(sweep_dir.iterdir()):
-            raise SweepError(f"{sweep_dir} is not empty and holds no sweep: choose a new folder for --out")
+        if sweep_dir.exists() and (not sweep_dir.is_dir() or any(sweep_dir.iterdir())):
+            raise SweepError(f"{sweep_dir} is not an empty folder and holds no sweep: choose a new folder for --out")
+    except OSError as exc:
+        raise SweepError(f"cannot use {sweep_dir} as the sweep folder: {exc.strerror or exc}") from None
+    return spec, True
+
+
+def make_sweep_dir(sweep_dir: Path, spec: SweepSpec) -> None:
+    """Write the sweep folder and its sweep.json (once everything the sweep needs was checked)."""
+    try:
         sweep_dir.mkdir(parents=True, exist_ok=True)
         tmp = sweep_dir / f".{SWEEP_FILE}.tmp"
         tmp.write_text(json.dumps(spec.to_dict(), indent=2), encoding="utf-8")
         os.replace(tmp, sweep_dir / SWEEP_FILE)
     except OSError as exc:
         raise SweepError(f"cannot create the sweep folder {sweep_dir}: {exc.strerror or exc}") from None
-    return spec
 
 
 def default_storage(sweep_dir: Path) -> str:
