@@ -135,7 +135,13 @@ def child(args: argparse.Namespace) -> int:
             if "Errno" in text or "Traceback" in text:
                 problems.append(f"{name}: a raw error is shown: {text[:120]}")
         if window.minimumSizeHint().width() > width or window.width() > width:
-            problems.append(f"{name}: the window is wider than {width} px ({window.width()})")
+            # Which widgets ask for the width: the widest minimums on screen, innermost first.
+            wide = sorted(((w.minimumSizeHint().width(), type(w).__name__, w.objectName() or
+                            (w.text()[:40] if hasattr(w, "text") and callable(w.text) else ""))
+                           for w in window.findChildren(QWidget) if w.isVisible() and w.window() is window
+                           and w.minimumSizeHint().width() > width // 3), key=lambda t: t[0])[:12]
+            problems.append(f"{name}: the window is wider than {width} px ({window.width()}, minimum "
+                            f"{window.minimumSizeHint().width()}); widest minimums: {wide}")
 
     def shot(name: str) -> None:
         pump(0.3)
