@@ -253,3 +253,14 @@ def test_the_train_page_follows_a_run_renamed_on_the_runs_page(qtbot, page, stat
     assert "'baseline'" in train.status_label.text() and "20261207" not in train.status_label.text()
     assert state.checkpoint_path == str(new / "best.pt")
     train.shutdown()
+
+
+def test_the_selection_hint_never_widens_the_window(qtbot, page):
+    """Selecting one run showed "Ctrl-click another run to compare" in a label that would not wrap: on a
+    real X screen the window grew to 1038 px, past a 1024 px laptop screen."""
+    write_run(paths.runs_dir(), "20261207-151255-fashion-mnist-fast-cnn")
+    refresh(qtbot, page)
+    page.select_paths([page.runs[0].path])
+    qtbot.waitUntil(lambda: "another run" in page.selection_label.text(), timeout=BACKGROUND_MS)
+    needed = page.selection_label.fontMetrics().horizontalAdvance(page.selection_label.text())
+    assert page.selection_label.minimumSizeHint().width() < needed / 2

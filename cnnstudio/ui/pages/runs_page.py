@@ -113,6 +113,7 @@ class RunsPage(QWidget):
         self.export_model_button.clicked.connect(self.export_model_dialog)
         self.model_export_dialog: ModelExportDialog | None = None
         self.selection_label = QLabel()
+        self.selection_label.setWordWrap(True)  # a long hint wraps; it never widens the window past 1024 px
         self.selection_label.setStyleSheet("color: palette(placeholder-text);")
         for b in (self.open_button, self.rename_button, self.delete_button, self.folder_button, self.command_button,
                   self.export_model_button):
