@@ -66,3 +66,21 @@ def cli_shapes_run(tmp_path_factory) -> dict:
     assert result["status"] == "finished", result
     return result
 
+
+@pytest.fixture(scope="session")
+def tiny_shapes_run(tmp_path_factory):
+    """The run folder (best.pt, last.pt, config.json...) of a one-epoch tiny-bn-cnn on 400 shapes pictures,
+    trained once for the session: "some finished run" for the tests of what is done with one (export,
+    refusals, escaping). Read it only; a test that changes it copies it into its tmp_path first."""
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.training.config import TrainConfig
+    from cnnstudio.core.training.trainer import Trainer
+
+    folder = tmp_path_factory.mktemp("shared-tiny-run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CNNSTUDIO_HOME", str(folder / "home"))  # set up before any test's own home exists
+        cfg = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=1, batch_size=64, limit_train=400,
+                          val_split=0.0, device="cpu", precision="fp32", seed=0)
+        result = Trainer(cfg, dataset=load_dataset("shapes"), run_dir=folder / "run").run()
+    assert result.status == "finished", result
+    return folder / "run"
