@@ -60,15 +60,10 @@ def test_models_show_prints_the_shape_table(capsys):
 
 
 @pytest.fixture(scope="module")
-def shapes_run(tmp_path_factory):
-    """One short CLI training on shapes, shared by the evaluate / predict tests."""
-    out_dir = tmp_path_factory.mktemp("cli-run")
-    proc = subprocess.run([sys.executable, "-m", "cnnstudio", "train", "--dataset", "shapes", "--model", "cnn3-dropout",
-                           "--epochs", "2", "--json", "--out", str(out_dir / "run"), "--seed", "1"],
-                          capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "CNNSTUDIO_HOME": str(out_dir / "home")})
-    assert proc.returncode == 0, proc.stderr
-    return last_json(proc.stdout)
+def shapes_run(cli_shapes_run):
+    """One short CLI training on shapes (a real `cnnstudio train --json` process), shared by the evaluate /
+    predict tests: tests/conftest.py runs it once for the session."""
+    return cli_shapes_run
 
 
 def test_train_json_has_the_promised_fields(shapes_run):

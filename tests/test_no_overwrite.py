@@ -68,13 +68,9 @@ def shapes():
 
 
 @pytest.fixture(scope="module")
-def finished_run(shapes, tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("finished") / "run"
-    cfg = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=1, batch_size=64, limit_train=400,
-                      val_split=0.0, device="cpu", precision="fp32", seed=0)
-    result = Trainer(cfg, dataset=shapes, run_dir=run_dir).run()
-    assert result.status == "finished", result
-    return run_dir
+def finished_run(tiny_shapes_run) -> Path:
+    """A finished one-epoch tiny-bn-cnn run (tests/conftest.py trains it once for the session)."""
+    return tiny_shapes_run
 
 
 @pytest.fixture()

@@ -23,8 +23,6 @@ from cnnstudio import cli
 from cnnstudio.core.datasets import load_dataset
 from cnnstudio.core.errors import CNNStudioError, DatasetError
 from cnnstudio.core.text import csv_cell, name_problem, printable
-from cnnstudio.core.training.config import TrainConfig
-from cnnstudio.core.training.trainer import Trainer
 
 RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: the text after it is shown reversed
 
@@ -35,12 +33,9 @@ def shapes():
 
 
 @pytest.fixture(scope="module")
-def checkpoint(shapes, tmp_path_factory) -> str:
-    cfg = TrainConfig(dataset="shapes", model="tiny-bn-cnn", epochs=1, batch_size=64, limit_train=200,
-                      val_split=0.0, device="cpu", precision="fp32", seed=0)
-    result = Trainer(cfg, dataset=shapes, run_dir=tmp_path_factory.mktemp("safe-text") / "run").run()
-    assert result.status == "finished", result
-    return result.checkpoint
+def checkpoint(tiny_shapes_run) -> str:
+    """best.pt of a finished tiny-bn-cnn run (tests/conftest.py trains it once for the session)."""
+    return str(tiny_shapes_run / "best.pt")
 
 
 def drawing(path: Path, seed: int = 0) -> Path:

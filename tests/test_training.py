@@ -262,22 +262,18 @@ def test_events_carry_plain_numbers(shapes, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trained_shapes(shapes, tmp_path_factory):
-    """A small model trained on all of shapes: shared by the inference tests."""
-    run = tmp_path_factory.mktemp("trained")
-    cfg = TrainConfig(dataset="shapes", model="cnn3-dropout", epochs=2, batch_size=128, lr=2e-3, val_split=0.1,
-                      device="cpu", seed=0)
-    result = Trainer(cfg, dataset=shapes, run_dir=run).run()
-    assert result.status == "finished"
-    return result
+def trained_shapes(cli_shapes_run):
+    """A small model trained on all of shapes (fast-cnn, two one-cycle epochs): the session's shared
+    `cnnstudio train` run (tests/conftest.py), shared by the inference tests."""
+    return cli_shapes_run
 
 
 def test_small_preset_learns_shapes(trained_shapes):
-    assert trained_shapes.test_accuracy >= 0.95
+    assert trained_shapes["test_accuracy"] >= 0.95
 
 
 def test_prediction_survives_inversion_upscaling_and_offcentre(shapes, trained_shapes):
-    predictor = Predictor(trained_shapes.checkpoint)
+    predictor = Predictor(trained_shapes["checkpoint"])
     agree = total = 0
     for i in range(0, 400, 20):
         original = shapes.test_images[i, 0].numpy()
