@@ -32,6 +32,9 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--size", default="1280x820")
     parser.add_argument("--only-sweep", action="store_true", help="only the sweep's pictures (Train, Runs)")
+    parser.add_argument("--sweep-data", default="shapes", choices=["shapes", "fashion-mnist"],
+                        help="the sweep's data: shapes (fast), or Fashion-MNIST with fast-cnn over the grid of "
+                        "benchmarks/sweep_halving.py, 2 epochs (minutes)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -74,7 +77,7 @@ def main() -> int:
     wait_until(lambda: state.dataset is not None, 120, "the shapes dataset")
     wait_until(lambda: getattr(window, "devices", None) is not None, 60, "the device probe")
     if args.only_sweep:
-        sweep_shots(window, shot, pump, wait_until, args.epochs)
+        sweep_shots(window, shot, pump, wait_until, args.epochs, args.sweep_data)
         window.close()
         QTimer.singleShot(0, app.quit)
         app.exec()
@@ -146,7 +149,7 @@ def main() -> int:
     shot("runs-compare", "runs")
     charts.hover[charts.acc_plot].hide()
 
-    sweep_shots(window, shot, pump, wait_until, args.epochs)
+    sweep_shots(window, shot, pump, wait_until, args.epochs, args.sweep_data)
 
     # The judging and looking-inside views use the first (cnn3-dropout) model.
     state.set_checkpoint(first_result.checkpoint)
@@ -204,19 +207,24 @@ def main() -> int:
     return 0
 
 
-def sweep_shots(window, shot, pump, wait_until, epochs: int) -> None:
-    """A sweep from the Train page (learning rate x batch size, halving) on 3,000 shapes pictures: the
-    dialog, the Train page while a trial trains, then the trials on the Runs page by their settings."""
-    train, runs = window.page("train"), window.page("runs")
-    window.page("model").select_preset("tiny-bn-cnn")
+def sweep_shots(window, shot, pump, wait_until, epochs: int, data: str = "shapes") -> None:
+    """A sweep from the Train page (learning rate x batch size, halving): on 3,000 shapes pictures, or the
+    sweep of benchmarks/sweep_halving.py (Fashion-MNIST, fast-cnn, 2 epochs); the dialog, the Train page
+    while a trial trains, then the trials on the Runs page by their settings."""
+    train, runs, state = window.page("train"), window.page("runs"), window.state
+    if data != "shapes":
+        window.page("data").load(data)
+        wait_until(lambda: state.dataset_name == data and state.dataset is not None, 300, f"the {data} dataset")
+        pump(1.0)
+    window.page("model").select_preset("tiny-bn-cnn" if data == "shapes" else "fast-cnn")
     window.show_page("train")
-    train.form.epochs_spin.setValue(epochs)
-    train.form.limit_spin.setValue(3000)
+    train.form.epochs_spin.setValue(epochs if data == "shapes" else 2)
+    train.form.limit_spin.setValue(3000 if data == "shapes" else 0)
     dialog = train.open_sweep_dialog()
     dialog.ticks["lr"].setChecked(True)
-    dialog.values["lr"].setText("0.0003,0.001,0.003,0.01,0.03")
+    dialog.values["lr"].setText("0.0003,0.001,0.003,0.01,0.03" if data == "shapes" else "0.02,0.05,0.1,0.2,0.5")
     dialog.ticks["batch_size"].setChecked(True)
-    dialog.values["batch_size"].setText("32,128")
+    dialog.values["batch_size"].setText("32,128" if data == "shapes" else "128,256")
     dialog.strategy.setCurrentIndex(dialog.strategy.findData("halving"))
     wait_until(lambda: dialog.session.estimate is not None, 300, "the sweep's estimate")
     pump(0.3)
