@@ -344,11 +344,18 @@ def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunSummary]:
         try:
             if entry.name.startswith(".") or not entry.is_dir():
                 continue
-            if (entry / "sweep.json").is_file():  # a sweep folder (core/sweep): its trials are runs
-                runs.extend(read_run(trial) for trial in entry.iterdir()
-                            if not trial.name.startswith(".") and is_run_folder(trial))
-                continue
         except OSError:
+            continue
+        try:
+            sweep = (entry / "sweep.json").is_file()
+        except OSError:  # a folder that cannot be looked into: listed below as damaged, with the reason
+            sweep = False
+        if sweep:  # a sweep folder (core/sweep): its trials are runs
+            try:
+                trials = [t for t in entry.iterdir() if not t.name.startswith(".") and is_run_folder(t)]
+            except OSError:
+                trials = []
+            runs.extend(read_run(trial) for trial in trials)
             continue
         if not is_run_folder(entry):
             continue
