@@ -40,7 +40,7 @@ def test_the_learning_rate_rises_exponentially_over_a_bounded_number_of_steps():
 
 
 def test_find_lr_follows_the_schedule_stops_at_divergence_and_suggests_a_rate_inside_it(shapes):
-    from cnnstudio.core.training.lr_find import RULE, STEPS, find_lr, lr_schedule
+    from cnnstudio.core.training.lr_find import STEPS, find_lr, lr_schedule, rule_for
 
     steps = []
     result = find_lr(TrainConfig(**TINY), shapes, progress=lambda i, n, lr, loss: steps.append((i, n, lr, loss)))
@@ -50,7 +50,7 @@ def test_find_lr_follows_the_schedule_stops_at_divergence_and_suggests_a_rate_in
     assert all(math.isfinite(v) for v in result.losses)
     if n < STEPS:  # stopped early: only because the smoothed loss passed 4x its minimum
         assert result.losses[-1] > 4 * min(result.losses[:-1])
-    assert result.rule == RULE
+    assert result.rule == rule_for(TrainConfig(**TINY))
     assert result.suggested_lr is not None and result.lrs[0] < result.suggested_lr < result.lrs[-1]
     assert set(result.to_dict()) == {"suggested_lr", "rule", "lrs", "losses"}
 
@@ -225,3 +225,12 @@ def test_a_deep_custom_network_without_normalisation_gets_its_rate_from_the_find
     out2 = tmp_path / "run2"
     assert main(["train", *tiny, "--model", str(spec), "--epochs", "1", "--lr", "0.004", "--out", str(out2)]) == 0
     assert json.loads((out2 / "config.json").read_text())["config"]["lr"] == 0.004
+
+
+def test_the_rule_follows_the_schedule():
+    """minimum for a one-cycle run (fast-cnn, bn-cnn4 within a point of their grids' best), a tenth of it
+    for a run that holds its rate (convnet-5x5, lenet5, cnn3-dropout, a custom spec): docs/benchmarks.md."""
+    from cnnstudio.core.training.lr_find import rule_for
+
+    assert rule_for(TrainConfig(schedule="onecycle")) == "minimum"
+    assert {rule_for(TrainConfig(schedule=s)) for s in ("constant", "cosine", "step")} == {"minimum/10"}

@@ -8,7 +8,8 @@ preprocessing, augmentation, precision; forward_loss and optimizer_step: the tra
 model, optimizer and random state it touched are put back afterwards, so the caller's state is unchanged.
 
 Which rule: docs/benchmarks.md, "Learning-rate finder" (benchmarks/lr_finder.py) measured each rule's
-suggestion against a grid of learning rates for five presets and a custom spec.
+suggestion against a grid of learning rates for seven presets and a custom spec; rule_for() picks by the
+run's schedule.
 """
 
 from __future__ import annotations
@@ -34,9 +35,20 @@ END_LR = 10.0
 STEPS = 100  # fastai's default; bounded so the test stays under 30 s for the presets on 2 CPU cores
 SMOOTHING = 0.98  # the moving average's beta, as fastai
 DIVERGE_FACTOR = 4.0  # stop once the smoothed loss exceeds this times its minimum
-# The rules a suggestion can follow; RULE is the one used (chosen by measurement, see the module doc).
+# The rules a suggestion can follow; rule_for() chooses one for a run (by measurement, see the module doc).
 RULES = ("valley", "steep", "minimum/10", "minimum")
-RULE = "steep"
+RULE = "minimum/10"  # runs at a constant, step or cosine schedule
+ONE_CYCLE_RULE = "minimum"  # runs on a one-cycle schedule
+
+
+def rule_for(config: TrainConfig) -> str:
+    """The rule whose suggestion trains this run best. A one-cycle schedule warms up to its peak and anneals
+    away from it, so its peak may sit at the range test's minimum (Smith's upper bound); a run that holds
+    its rate (constant, or cosine from the start) wants a tenth of it (fastai's first rule). Measured on
+    Fashion-MNIST, one epoch, against a grid (docs/benchmarks.md): within one point of the grid's best for
+    convnet-5x5, lenet5, cnn3-dropout and a custom spec (minimum/10) and for fast-cnn and bn-cnn4
+    (minimum); not for gap-cnn (minimum 1.4 points short)."""
+    return ONE_CYCLE_RULE if config.schedule == "onecycle" else RULE
 
 ProgressCallback = Callable[[int, int, float, float], None]  # (step, steps, lr, smoothed loss)
 
@@ -184,12 +196,13 @@ def suggest_lr(lrs: Sequence[float], losses: Sequence[float], rule: str = RULE) 
 
 
 # -- the finder on a training configuration ------------------------------------------------------------
-def find_lr(config: TrainConfig, dataset: Dataset | None = None, *, steps: int = STEPS, rule: str = RULE,
+def find_lr(config: TrainConfig, dataset: Dataset | None = None, *, steps: int = STEPS, rule: str | None = None,
             progress: ProgressCallback | None = None, control: RunControl | None = None) -> LrFindResult:
     """The range test for this training configuration: the run as training would prepare it (the data
     subset, model, optimizer, augmentation, precision and device of `config`; `dataset` is loaded from the
     config when None), on its own model, so nothing of the caller's changes. Raises LrFindCancelled when
-    `control` asks to stop, and CNNStudioError for what would refuse the training itself."""
+    `control` asks to stop, and CNNStudioError for what would refuse the training itself. `rule`: the
+    config's own (rule_for) when None."""
     import time
 
     from cnnstudio.core.training.trainer import Trainer, forward_loss, optimizer_step
@@ -225,5 +238,6 @@ def find_lr(config: TrainConfig, dataset: Dataset | None = None, *, steps: int =
                 run.release_batch()
     finally:
         torch.set_rng_state(rng)
-    return LrFindResult(tuple(lrs), tuple(losses), suggest_lr(lrs, losses, rule), rule,
+    chosen = rule or rule_for(config)
+    return LrFindResult(tuple(lrs), tuple(losses), suggest_lr(lrs, losses, chosen), chosen,
                         time.perf_counter() - start)
