@@ -794,7 +794,7 @@ def test_a_network_no_recipe_fits_trains_at_the_finders_learning_rate(qtbot, tra
     result = train_once(qtbot, page)
     assert result.status == "finished"
     log = page.log_view.toPlainText()
-    assert "Finding a learning rate" in log and "chosen by the learning-rate finder (rule: steep" in log
+    assert "Finding a learning rate" in log and "chosen by the learning-rate finder (rule: minimum/10" in log
     trained_at = json.loads((Path(result.run_dir) / "config.json").read_text())["config"]["lr"]
     assert trained_at != recommended and f"{trained_at:.3g}" in log
     # A learning rate the user typed is theirs: no finder.
