@@ -12,7 +12,6 @@ import dataclasses
 import json
 import math
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from collections.abc import Sequence
 
 from cnnstudio import __version__
+from cnnstudio.cli_signals import first_ctrl_c_stops
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.core.text import printable
 from cnnstudio.core.training.config import AUGMENT_PRESETS
@@ -521,23 +521,11 @@ def cmd_train(args) -> int:
 
     reporter = TrainReporter(enabled=main_rank, json_mode=args.json)
     trainer = Trainer(cfg, dataset=dataset, run_dir=args.out, resume_from=args.resume, on_event=reporter)
-    previous = signal.getsignal(signal.SIGINT)
-
-    def on_sigint(signum, frame):  # first Ctrl-C: stop cleanly and save last.pt; second: abort
-        if trainer.control.stop_requested:
-            raise KeyboardInterrupt
-        print("\nstopping after this batch (Ctrl-C again to abort)...", file=sys.stderr)
-        trainer.stop()
-
     try:
-        signal.signal(signal.SIGINT, on_sigint)
-    except ValueError:  # not the main thread
-        previous = None
-    try:
-        result = trainer.run()
+        with first_ctrl_c_stops(trainer.stop, lambda: trainer.control.stop_requested,
+                                "stopping after this batch (Ctrl-C again to abort)..."):
+            result = trainer.run()
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
         dist.shutdown()
     reporter.close()
     if not main_rank:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cnnstudio.core.sweep.runner import SweepRunner
 from cnnstudio.core.sweep.space import SweepError
+from cnnstudio.cli_signals import first_ctrl_c_stops
 from cnnstudio.core.sweep.estimate import estimate_sweep
 from cnnstudio.core.sweep.study import (STRATEGIES, SweepOutcome, SweepSpec, TrialEnded, TrialStarted, make_spec,
-                                        new_sweep_dir, read_spec, trial_line)
+                                        new_sweep_dir, read_spec, trial_line, trial_percent)
 from cnnstudio.core.text import plural, printable
 
 
@@ -64,10 +63,6 @@ class SweepArgsError(SweepError):
     """Options that do not describe a sweep: one line, as every refusal of the command line."""
 
 
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.2f} %"
-
-
 class SweepReporter:
     """A line per trial on stderr (and the trainer's progress line on a terminal, led by the trial)."""
 
@@ -99,24 +94,12 @@ def cmd_sweep(args: argparse.Namespace, train_reporter: Any, print_json: Callabl
                         f"{plural(runner.spec.target, 'trial')})")
     runner.on_ready = lambda data: train_reporter.line(  # once the data is loaded: the whole sweep's estimate
         f"estimated: {estimate_sweep(runner.spec, data, args.device).text()}")
-    previous = signal.getsignal(signal.SIGINT)
-
-    def on_sigint(signum: int, frame: Any) -> None:  # first Ctrl-C: stop the trial cleanly; second: abort
-        if runner.stopping:
-            raise KeyboardInterrupt
-        print("\nstopping the sweep after this batch (Ctrl-C again to abort); continue it with "
-              f"--out {runner.sweep_dir}", file=sys.stderr)
-        runner.stop()
-
     try:
-        signal.signal(signal.SIGINT, on_sigint)
-    except ValueError:  # not the main thread
-        previous = None
-    try:
-        result = runner.run()
+        with first_ctrl_c_stops(runner.stop, lambda: bool(runner.stopping),
+                                "stopping the sweep after this batch (Ctrl-C again to abort); continue it with "
+                                f"--out {runner.sweep_dir}"):
+            result = runner.run()
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
         train_reporter.close()
     _report(result, args.json, print_json)
     if result.stopped == "by the user":
@@ -134,11 +117,12 @@ def _report(result: SweepOutcome, json_mode: bool, print_json: Callable[[Any], N
         return
     rows = sorted(result.trials, key=lambda t: -(t.best_val_accuracy or -1))
     for t in rows:
-        print(printable(f"{t.status:13s} val {_pct(t.best_val_accuracy):>8s}  test {_pct(t.test_accuracy):>8s}  "
-                        f"{settings_text(t.settings)}  {t.run_dir}"))
+        val, test = trial_percent(t.best_val_accuracy), trial_percent(t.test_accuracy)
+        print(printable(f"{t.status:13s} val {val:>8s}  test {test:>8s}  {settings_text(t.settings)}  {t.run_dir}"))
     if result.best is not None:
-        print(printable(f"best: {settings_text(result.best.settings)}: val {_pct(result.best.best_val_accuracy)}, "
-                        f"test {_pct(result.best.test_accuracy)}, run folder {result.best.run_dir}"))
+        best = result.best
+        print(printable(f"best: {settings_text(best.settings)}: val {trial_percent(best.best_val_accuracy)}, "
+                        f"test {trial_percent(best.test_accuracy)}, run folder {best.run_dir}"))
     if not result.complete:
         why = f" ({result.stopped})" if result.stopped else ""
         print(printable(f"the sweep is not complete{why}: continue it with cnnstudio sweep --out {result.sweep_dir}"))

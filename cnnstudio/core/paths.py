@@ -35,3 +35,18 @@ def runs_dir() -> Path:
 
 def cache_dir() -> Path:
     return user_data_dir() / "cache"
+
+
+def new_dated_folder(name: str) -> Path:
+    """A path in the runs folder that does not exist yet: `<date>-<time>-<name>` (characters a file system
+    may refuse replaced), with -2, -3... when that second is taken. Run folders and sweep folders alike."""
+    from datetime import datetime
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    base = runs_dir() / f"{stamp}-{safe}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path

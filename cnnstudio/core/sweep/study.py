@@ -25,7 +25,6 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -176,7 +175,8 @@ class SweepOutcome:
 SweepCallback = Callable[[Any], None]
 
 
-def _pct(value: float | None) -> str:
+def trial_percent(value: float | None) -> str:
+    """A trial's accuracy in its lines (two decimals: trials of a sweep differ by tenths)."""
     return "–" if value is None else f"{100 * value:.2f} %"
 
 
@@ -187,22 +187,15 @@ def trial_line(event: TrialStarted | TrialEnded) -> str:
         return f"trial {event.index}/{event.total}: {settings_text(event.settings)}{more}"
     t = event.trial
     best = " *best so far" if event.best is not None and event.best.number == t.number else ""
-    return (f"  {t.status}: val {_pct(t.best_val_accuracy)}, test {_pct(t.test_accuracy)}"
+    return (f"  {t.status}: val {trial_percent(t.best_val_accuracy)}, test {trial_percent(t.test_accuracy)}"
             + (f" ({t.seconds:.0f} s)" if t.seconds else "") + best
             + (f": {t.message}" if t.status in ("failed", "pruned") else ""))
 
 
 # -- the sweep folder ------------------------------------------------------------------------------------
 def new_sweep_dir(spec: SweepSpec) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     what = f"{Path(spec.dataset).name}-{Path(spec.model).stem if spec.model else 'sweep'}"
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in what)
-    base = paths.runs_dir() / f"{stamp}-sweep-{safe}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    return paths.new_dated_folder(f"sweep-{what}")
 
 
 def read_spec(sweep_dir: str | os.PathLike[str]) -> SweepSpec | None:

@@ -56,14 +56,7 @@ EventCallback = Callable[[Any], None]
 
 
 def new_run_dir(dataset_name: str, model_name: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{dataset_name}-{model_name}")
-    base = paths.runs_dir() / f"{stamp}-{safe}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    return paths.new_dated_folder(f"{dataset_name}-{model_name}")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
