@@ -8,8 +8,9 @@ bound: the trials it stops early take a ninth or a third of their time.
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from cnnstudio.core.datasets.base import Dataset
@@ -50,8 +51,8 @@ def estimate_sweep(spec: SweepSpec, data: Dataset, device: str = "auto") -> Swee
     total = 0.0
     for s in settings:
         cfg, _ = configs.config(s)
-        key = repr((cfg.model, cfg.spec is not None and sorted(str(cfg.spec)), cfg.batch_size, cfg.augment,
-                    cfg.precision))
+        # What decides the speed: the network, the batch, the augmentation and the precision.
+        key = json.dumps([cfg.model, cfg.spec, cfg.batch_size, asdict(cfg.augment), cfg.precision], sort_keys=True)
         if key not in rates:
             one = estimate_duration(cfg, data)
             rates[key] = (one.train_images_per_second, one.eval_images_per_second)
