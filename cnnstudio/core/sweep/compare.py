@@ -76,7 +76,7 @@ def _values(run: RunSummary, keys: Sequence[str]) -> dict[str, Any]:
         value = cfg.get(key)
         if key == "augment" and isinstance(value, dict):
             value = setting_text("augment", value)
-        elif key in NUMERIC and not isinstance(value, (int, float)) or isinstance(value, bool):
+        elif (key in NUMERIC and not isinstance(value, (int, float))) or isinstance(value, bool):
             value = setting_text(key, value)
         out[key] = value
     return out

@@ -31,6 +31,7 @@ class SweepSession(QObject):
         self.dataset_name, self.model, self.device = dataset_name, model, device
         self.fixed = dict(fixed or {})
         self.spec: SweepSpec | None = None
+        self.config: TrainConfig | None = None  # the Train page's settings the sweep starts from (for_config)
         self.estimate: SweepEstimate | None = None
         self._runner = LatestRunner(self)
 
@@ -39,7 +40,9 @@ class SweepSession(QObject):
         """A sweep over the Train page's settings: every setting not varied is the form's (its network too,
         a spec from the layer editor included); the device is the worker's own."""
         fixed = {k: v for k, v in asdict(cfg).items() if k not in ("dataset", "model", "device")}
-        return cls(cfg.dataset, cfg.model, fixed, device=cfg.device, parent=parent)
+        session = cls(cfg.dataset, cfg.model, fixed, device=cfg.device, parent=parent)
+        session.config = cfg
+        return session
 
     def check(self, choice: SweepChoice) -> SweepCheck:
         """The choice as a sweep, or why not; `checked` says it too. When the model is varied, the form's

@@ -386,12 +386,11 @@ class TrainSession(QObject):
     def start_sweep(self, sweep: SweepSession, budget_minutes: float | None = None) -> bool:
         """Train the sweep the dialog checked, its trials one after the other on the training thread, each
         shown as a run; False when it cannot start now."""
-        if self.is_running() or sweep.spec is None:
+        cfg = sweep.config  # what trains when the sweep varies nothing: the form's settings
+        if self.is_running() or sweep.spec is None or cfg is None:
             return False
         from cnnstudio.core.sweep.study import new_sweep_dir
 
-        cfg = build_config(TrainConfig(), {"dataset": sweep.dataset_name, "model": sweep.model or "fast-cnn",
-                                           **sweep.fixed, "device": sweep.device})
         job = SweepJob(str(new_sweep_dir(sweep.spec)), sweep.spec, budget_minutes, sweep.device)
         self.editing = None
         self.start(cfg, None, APP_DATASET, sweep=job)
