@@ -195,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sweep_parser(sub, positive_int, positive_float, seed_int)
 
+    from cnnstudio.cli_doctor import add_parser as add_doctor_parser
+
+    add_doctor_parser(sub, positive_int, seed_int)
+
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset's test split")
     p.add_argument("--checkpoint", required=True, metavar="C")
     p.add_argument("--dataset", metavar="D", help="default: the dataset the checkpoint was trained on")
@@ -244,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_app()
         handler = {"datasets": cmd_datasets, "models": cmd_models, "devices": cmd_devices, "train": cmd_train,
                    "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
-                   "lr-find": cmd_lr_find, "sweep": cmd_sweep}[args.command]
+                   "lr-find": cmd_lr_find, "sweep": cmd_sweep, "doctor": cmd_doctor}[args.command]
         return handler(args)
     except CNNStudioError as exc:
         print(f"cnnstudio: error: {printable(exc)}", file=sys.stderr)  # one line, whatever a quoted name holds
@@ -548,6 +552,12 @@ def cmd_train(args) -> int:
         if result.checkpoint:
             print(printable(f"best checkpoint: {result.checkpoint}"))
     return EXIT_STOPPED if result.status == "stopped" else 0
+
+
+def cmd_doctor(args) -> int:
+    from cnnstudio.cli_doctor import cmd_doctor as run_doctor
+
+    return run_doctor(args)
 
 
 def cmd_sweep(args) -> int:

@@ -33,6 +33,7 @@ def make_dataset(
     hflip_ok: bool = False,
     owned: bool = False,
     stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
+    files: list[str] | None = None,
 ) -> Dataset:
     """Build a Dataset from uint8 (N, C, H, W) images and integer labels (copied into torch, or left on
     disk as they are when the loader gave DiskImages). owned=True: the loader made the image arrays for
@@ -54,6 +55,8 @@ def make_dataset(
                                f"found {int(labels.min())}..{int(labels.max())}")
     if len(train_images) == 0:
         raise DatasetError(f"{title}: there are no training images")
+    if files is not None and len(files) != len(train_labels) + len(test_labels):
+        raise DatasetError(f"{title}: {len(files)} file names for {len(train_labels) + len(test_labels)} pictures")
     if test_images.shape[1:] != train_images.shape[1:] and len(test_images):
         raise DatasetError(f"{title}: test images are {test_images.shape[1:]} but train images are "
                            f"{train_images.shape[1:]}")
@@ -91,4 +94,5 @@ def make_dataset(
         source=source,
         report=report,
         hflip_ok=hflip_ok,
+        files=list(files) if files is not None else None,
     )

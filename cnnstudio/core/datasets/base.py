@@ -73,6 +73,15 @@ class Dataset:
     source: str = ""  # where it was loaded from
     report: LoadReport | None = None
     hflip_ok: bool = False  # whether horizontal flips are a label-preserving augmentation
+    # For a folder: each picture's file, relative to `source` (POSIX separators), training rows then test
+    # rows; None for the built-in sets, whose pictures are named by their split and index.
+    files: list[str] | None = None
+
+    def file_of(self, split: str, index: int) -> str | None:
+        """The file of picture `index` of `split` ("train" or "test"), relative to `source`, or None."""
+        if self.files is None:
+            return None
+        return self.files[index if split == "train" else len(self.train_labels) + index]
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -64,6 +64,18 @@ class _Candidate:
     mode: str = ""
 
 
+# The data doctor's own entries in a dataset folder (core/doctor/fixes.py): the pictures a person excluded,
+# and the log of every change. Never a class, never a loose file.
+EXCLUDED_FOLDER = "_excluded"
+CHANGES_LOG = "_changes.csv"
+SPLIT_DIRS = ("train", "test")
+
+
+def split_dir_names() -> tuple[str, ...]:
+    """The names (lower case) of the folders that split a dataset folder into train and test."""
+    return SPLIT_DIRS
+
+
 def _visible(path: Path) -> bool:
     return not path.name.startswith(".")
 
@@ -132,7 +144,7 @@ def list_image_files(folder: Path) -> tuple[list[Path], Counter[str], list[Path]
 
 
 def _subdirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and _visible(p))
+    return sorted(p for p in folder.iterdir() if p.is_dir() and _visible(p) and p.name != EXCLUDED_FOLDER)
 
 
 def _find_split_dirs(root: Path) -> tuple[Path, Path] | None:
@@ -258,7 +270,8 @@ def _decode_all(folder: Path, candidates: list[_Candidate], image_size: int | No
                 row_of = {position: row for row, position in enumerate(decoded)}
                 writer.reorder([row_of[position] for position in final])
             labels = np.array([probed[i].class_index for i in final], dtype=np.int64)
-            return writer.commit(labels, int((~is_test).sum()), skipped)
+            names = [probed[i].path.relative_to(folder).as_posix() for i in final]
+            return writer.commit(labels, int((~is_test).sum()), skipped, names)
         except BaseException:
             writer.abandon()
             raise
@@ -352,7 +365,7 @@ def _load(
         for root, split in roots:
             for sub in _subdirs(root):
                 class_dirs.setdefault(sub.name, []).append((sub, split))
-            loose = [p for p in root.iterdir() if p.is_file() and _visible(p)]
+            loose = [p for p in root.iterdir() if p.is_file() and _visible(p) and p.name != CHANGES_LOG]
             if loose:
                 report.notes.append(f"{len(loose)} file(s) directly in {root} ignored: images must be "
                                     f"in one subfolder per class")
@@ -484,6 +497,7 @@ def _load(
         hflip_ok=False,  # unknown content (letters? arrows?): never assume a mirror keeps the label
         owned=True,  # read from the picture cache for this dataset alone: no second copy
         stats=decoded.stats,
+        files=decoded.files,
     )
     picture_cache.remember_stats(decoded, dataset.mean, dataset.std)
     return dataset

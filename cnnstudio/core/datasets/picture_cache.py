@@ -30,7 +30,9 @@ from cnnstudio.core.bounded import finite_numbers, loads_json
 from cnnstudio.core.datasets.disk_images import DiskImages, memory_budget
 
 KEEP = 8  # cached folders kept (the least recently used go first)
-VERSION = "v3"  # v3: the crop follows the subject (cover.py); v2: raw rows in split order; v1: one .npy in file order
+# v4: each row's file (relative to the folder); v3: the crop follows the subject (cover.py); v2: raw rows in
+# split order; v1: one .npy in file order
+VERSION = "v4"
 
 
 @dataclass
@@ -45,6 +47,8 @@ class Decoded:
     channels: int
     key: str | None = None  # its cache entry, when it has one
     stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # the training rows' (mean, std), once known
+    # Each row's file, relative to the folder (POSIX separators): the data doctor names and moves pictures by it.
+    files: list[str] | None = None
 
 
 def cache_folder() -> Path:
@@ -135,9 +139,21 @@ def entry_problem(meta: object, key: str, raw_bytes: int, *, num_classes: int | 
                                   and finite_numbers(stats[0], channels) and finite_numbers(stats[1], channels)
                                   and all(0 < v < 1e3 for v in stats[1])):
         return "statistics not finite"
+    files = meta.get("files")
+    if not isinstance(files, list) or len(files) != n or not all(safe_relative(f) for f in files):
+        return "files missing or not inside the folder"
     if raw_bytes != n * channels * size * size:
         return "raw file size differs from its rows"
     return None
+
+
+def safe_relative(name: object) -> bool:
+    """Whether `name` is a relative path that stays inside its folder: the doctor moves the file a cache
+    entry names, so an edited entry must not name one elsewhere."""
+    if not isinstance(name, str) or not name or len(name) > _MAX_TEXT or "\x00" in name:
+        return False
+    parts = name.split("/")
+    return not name.startswith("/") and ".." not in parts and not (len(parts[0]) == 2 and parts[0][1] == ":")
 
 
 def _open(path: Path, meta: dict[str, Any], mapped: bool = True) -> Decoded:
@@ -161,7 +177,8 @@ def _open(path: Path, meta: dict[str, Any], mapped: bool = True) -> Decoded:
         images = DiskImages(path, row_shape, range(n))
     stats = meta.get("stats")
     return Decoded(images, labels, int(meta["n_train"]), [tuple(s) for s in meta["skipped"]], size, channels,
-                   key=meta.get("key"), stats=(tuple(stats[0]), tuple(stats[1])) if stats else None)
+                   key=meta.get("key"), stats=(tuple(stats[0]), tuple(stats[1])) if stats else None,
+                   files=list(meta["files"]) if "files" in meta else None)
 
 
 def remember_stats(decoded: Decoded, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
@@ -227,10 +244,11 @@ class RowWriter:
         self.file.seek(0, os.SEEK_END)
         self.count = len(order)
 
-    def commit(self, labels: np.ndarray, n_train: int, skipped: list[tuple[str, str]]) -> Decoded:
+    def commit(self, labels: np.ndarray, n_train: int, skipped: list[tuple[str, str]],
+               files: list[str]) -> Decoded:
         c, size, _ = self.row_shape
         meta = {"labels": [int(v) for v in labels], "n_train": int(n_train), "skipped": skipped,
-                "size": int(size), "channels": int(c), "key": self.key}
+                "size": int(size), "channels": int(c), "key": self.key, "files": files}
         self.file.close()
         path = self.temp
         if self.final is not None:
