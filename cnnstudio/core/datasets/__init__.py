@@ -181,7 +181,10 @@ def load_dataset(name_or_path: str | Path, data_dir: Path | None = None, downloa
     text = str(name_or_path)
     key = text.strip().lower()
     if key in dataset_names():
-        return _load_registered(get_spec(key), data_dir, download, progress, cancel)
+        from cnnstudio.core.doctor.fixes import apply_builtin_fixes
+
+        # The relabels and exclusions a person accepted in Review, kept beside the runs (files untouched).
+        return apply_builtin_fixes(_load_registered(get_spec(key), data_dir, download, progress, cancel))
 
     path = Path(text).expanduser()
     if not path.exists():
@@ -193,8 +196,9 @@ def load_dataset(name_or_path: str | Path, data_dir: Path | None = None, downloa
                            f"folder holding the four MNIST-style IDX files.")
     if find_idx_files(path) is not None:
         from cnnstudio.core.datasets.idx import load_idx_folder
+        from cnnstudio.core.doctor.fixes import apply_builtin_fixes
 
-        return load_idx_folder(path)
+        return apply_builtin_fixes(load_idx_folder(path))
     from cnnstudio.core.datasets.imagefolder import load_image_folder
 
     # image_size: a folder of pictures decoded at that side (a pretrained backbone's resolution) instead

@@ -76,6 +76,15 @@ class Dataset:
     # For a folder: each picture's file, relative to `source` (POSIX separators), training rows then test
     # rows; None for the built-in sets, whose pictures are named by their split and index.
     files: list[str] | None = None
+    # After the data doctor's exclusions in a built-in set (core/doctor/fixes.py): each row's original number
+    # in its split, training rows then test rows; None when every row is where the files put it.
+    origin: Any = None  # numpy int64 (N,)
+
+    def original_index(self, split: str, index: int) -> int:
+        """The number picture `index` of `split` has in the dataset's files (changed by exclusions only)."""
+        if self.origin is None:
+            return index
+        return int(self.origin[index if split == "train" else len(self.train_labels) + index])
 
     def file_of(self, split: str, index: int) -> str | None:
         """The file of picture `index` of `split` ("train" or "test"), relative to `source`, or None."""

@@ -51,7 +51,7 @@ class Pool:
 
     def ref(self, i: int) -> PictureRef:
         split, index = ("train", i) if i < self.n_train else ("test", i - self.n_train)
-        return PictureRef(split, index, self.data.file_of(split, index))
+        return PictureRef(split, self.data.original_index(split, index), self.data.file_of(split, index))
 
     def batches(self, size: int = 2048) -> Any:
         """(start, uint8 tensor) a batch at a time, in order."""
