@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Generic, TypeVar, cast
 
+import shiboken6
 from PySide6.QtCore import QObject, Signal, Slot
 
 from cnnstudio.core.errors import CNNStudioError, DownloadCancelled
@@ -187,7 +188,7 @@ class Task(QObject):
             outcome = _call(self._fn, self._report, self._cancel.is_set)
         else:
             outcome = _call(self._fn)
-        _to_gui(lambda: self._deliver(outcome))
+        _to_gui(lambda: self._deliver(outcome) if shiboken6.isValid(self) else None)
 
     def _report(self, value: object) -> None:
         if value != self._last_progress:  # Orange3's rule: a signal only when the shown value changes
@@ -359,7 +360,10 @@ class LatestRunner(QObject):
 
             # Read from the worker: plain ints, and a stale answer only costs one more chunk of work.
             outcome = _call(job.fn, report, lambda: not self.is_current(job.ticket) or not _accepting)
-        _to_gui(lambda: self._finish(job, outcome))
+        # A runner deleted with its owner (a page closed while the call ran) delivers nothing: its owner's
+        # signals are gone too ("Signal source has been deleted" was raised here when a window closed
+        # while a Train page estimate was still being measured).
+        _to_gui(lambda: self._finish(job, outcome) if shiboken6.isValid(self) else None)
 
     def _finish(self, job: _Job[object, object], outcome: _Outcome[object]) -> None:
         self._inflight = None

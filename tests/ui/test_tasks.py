@@ -105,3 +105,34 @@ def test_a_closed_runner_delivers_nothing(qtbot):
     qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
     qtbot.wait(20)
     assert delivered == []
+
+
+def test_a_runner_deleted_with_its_owner_delivers_nothing_and_raises_nothing(qtbot):
+    """The owner (a session) is deleted while the call runs: its result must not reach the deleted owner's
+    signals (this raised "Signal source has been deleted" in the Qt event loop)."""
+    from PySide6.QtCore import QObject, Signal
+
+    class Owner(QObject):
+        done = Signal(int)
+
+        def __init__(self):
+            super().__init__()
+            self.runner = LatestRunner(self)
+
+    owner = Owner()
+    gate = threading.Event()
+    finished = threading.Event()
+
+    def work():
+        gate.wait(5)
+        finished.set()
+        return 1
+
+    owner.runner.submit(work, owner.done.emit)
+    runner = owner.runner
+    shiboken6 = __import__("shiboken6")
+    owner.deleteLater()
+    qtbot.waitUntil(lambda: not shiboken6.isValid(runner), timeout=5000)
+    gate.set()
+    assert finished.wait(5)
+    qtbot.wait(50)  # the result's delivery runs here: pytest-qt fails the test on an exception in the loop
