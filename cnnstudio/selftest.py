@@ -2,7 +2,7 @@
 
 Opens the main window, trains one short shapes epoch on a background thread, saves and reloads the
 checkpoint, draws a figure and predicts it through the same path the Draw page uses, inspects it, and
-exports the model (INT8 ONNX plus a predictor bundle), and runs a two-trial sweep. Used by the packaging
+exports the model (INT8 ONNX plus a predictor bundle), runs a two-trial sweep and the data doctor. Used by the packaging
 checks on frozen bundles and installed .debs, where no Python or test suite is around.
 """
 
@@ -70,6 +70,41 @@ def check_sweep(folder: Path) -> None:
     if not outcome.complete or outcome.best is None:
         raise RuntimeError(f"the sweep did not complete: {[(t.status, t.message) for t in outcome.trials]}")
     say(f"swept 2 learning rates: best {outcome.best.settings} (study in {Path(outcome.sweep_dir).name}/study.db)")
+
+
+def check_doctor(checkpoint: str) -> None:
+    """The data doctor on 600 shapes with the trained model's features (cleanlab, scikit-learn's linear
+    head, scipy's DCT for the perceptual hash) and a t-SNE map of them (openTSNE): compiled libraries a
+    frozen app is likely to lack, each imported lazily."""
+    from dataclasses import replace
+
+    import numpy as np
+    from openTSNE import TSNE
+
+    from cnnstudio.core.datasets import load_dataset
+    from cnnstudio.core.doctor.diagnose import diagnose
+
+    t0 = time.monotonic()
+    full = load_dataset("shapes")
+    data = replace(full, train_images=full.train_images[:500], train_labels=full.train_labels[:500],
+                   test_images=full.test_images[:100], test_labels=full.test_labels[:100])
+    # Ten labels swapped: the doctor must notice most of them.
+    labels = data.train_labels.clone()
+    labels[:10] = (labels[:10] + 1) % len(data.classes)
+    data = replace(data, train_labels=labels)
+    report = diagnose(data, checkpoint=checkpoint)
+    found = sum(1 for issue in report.label_issues if issue.picture.split == "train" and issue.picture.index < 10)
+    if found < 5:
+        raise RuntimeError(f"the data doctor found {found} of 10 swapped labels: {report.summary()}")
+    from cnnstudio.core.doctor.crossval import predict_with_features
+    from cnnstudio.core.inference import Predictor
+
+    _, features = predict_with_features(Predictor(checkpoint), data.train_images[:300], want_features=True)
+    xy = np.asarray(TSNE(n_jobs=1, random_state=0, perplexity=20, n_iter=250).fit(features))
+    if xy.shape != (300, 2) or not np.isfinite(xy).all():
+        raise RuntimeError(f"the t-SNE map came back as {xy.shape}")
+    say(f"data doctor: {found} of 10 swapped labels found ({report.summary()}); t-SNE map of 300 pictures; "
+        f"{time.monotonic() - t0:.1f} s")
 
 
 def run_self_test(timeout_s: float = 300.0) -> int:
@@ -151,6 +186,7 @@ def run_self_test(timeout_s: float = 300.0) -> int:
                 f"{seen.cam.cam.shape[1]}x{seen.cam.cam.shape[0]}")
             check_export(result.checkpoint, Path(tmp))
             check_sweep(Path(tmp))
+            check_doctor(result.checkpoint)
         check_data_folder()
         window.close()
         app.processEvents()

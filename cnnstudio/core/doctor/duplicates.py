@@ -1,16 +1,23 @@
 """Exact and near duplicates, within a split and across train and test (leakage).
 
 Exact: the same decoded pixels (a BLAKE2 digest of each picture's bytes): a file copied under another name.
-Near: two pictures whose features are nearly parallel (cosine similarity at least NEAR_COSINE, among
-each other's nearest neighbours) and whose perceptual hashes differ in at most NEAR_BITS of 64 bits: the
-same picture re-encoded, resized, brightened or cropped a little. Both signals must agree: the hash alone
-pairs different plain garments of the same outline, the features alone pair two photos of one scene.
+Near: the same picture re-encoded, resized, brightened or retouched. Candidates are each picture's nearest
+neighbours in feature space with a cosine similarity of at least CANDIDATE_COSINE; a pair is kept when
+its pixels correlate at least NEAR_CORRELATION (Pearson, over every pixel: blind to brightness and
+contrast) and its perceptual hashes differ in at most NEAR_BITS of 64 bits.
+
+The thresholds were read off Fashion-MNIST's 70,000 pictures (benchmarks/doctor_label_issues.py --dups):
+among neighbours, pairs correlating 0.985-0.993 are different garments of one cut (two plain trousers),
+pairs above 0.995 are one product photographed twice or retouched. Features alone pair garments of a kind
+(cosine >= 0.99 for 24,000 pairs with a hash distance <= 6, nearly all different pictures), the hash alone
+pairs plain shapes of one outline.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -19,8 +26,10 @@ from cnnstudio.core.doctor.phash import distance
 from cnnstudio.core.doctor.pool import Pool
 from cnnstudio.core.doctor.report import DuplicateGroup
 
-NEAR_COSINE = 0.97
-NEAR_BITS = 6
+CANDIDATE_COSINE = 0.95
+NEAR_CORRELATION = 0.995
+NEAR_BITS = 12
+PAIR_CHUNK = 4096
 
 
 def pixel_digests(pool: Pool, cancelled: Callable[[], bool] | None = None) -> list[bytes]:
@@ -68,16 +77,37 @@ def exact_groups(digests: list[bytes]) -> list[list[int]]:
     return [members for members in by_digest.values() if len(members) > 1]
 
 
-def near_pairs(neighbours: Neighbours, hashes: np.ndarray, min_cosine: float = NEAR_COSINE,
-               max_bits: int = NEAR_BITS) -> Iterable[tuple[int, int]]:
-    """(i, j), i < j: neighbours close in features and in perceptual hash."""
-    rows, cols = np.nonzero(neighbours.similarity >= min_cosine)
-    if not len(rows):
-        return []
+def pixel_correlation(pool: Pool, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Pearson correlation of the pixels of pictures first[k] and second[k], for every k."""
+    out = np.empty(len(first), dtype=np.float32)
+    for start in range(0, len(first), PAIR_CHUNK):
+        a = _centred(pool.rows(first[start:start + PAIR_CHUNK]))
+        b = _centred(pool.rows(second[start:start + PAIR_CHUNK]))
+        out[start:start + len(a)] = (a * b).sum(axis=1)
+    return out
+
+
+def _centred(images: Any) -> np.ndarray:
+    x = np.asarray(images[:] if not hasattr(images, "numpy") else images.numpy(), dtype=np.float32)
+    x = x.reshape(len(x), -1)
+    x = x - x.mean(axis=1, keepdims=True)
+    norm: np.ndarray = x / np.linalg.norm(x, axis=1, keepdims=True).clip(min=1e-6)
+    return norm
+
+
+def near_pairs(pool: Pool, neighbours: Neighbours, hashes: np.ndarray) -> Iterable[tuple[int, int]]:
+    """(i, j), i < j: neighbours in feature space whose pixels and perceptual hashes nearly agree."""
+    rows, cols = np.nonzero(neighbours.similarity >= CANDIDATE_COSINE)
     j = neighbours.index[rows, cols]
-    close = distance(hashes[rows], hashes[j]) <= max_bits
-    pairs = {(int(min(a, b)), int(max(a, b))) for a, b in zip(rows[close], j[close])}
-    return sorted(pairs)
+    first, second = np.minimum(rows, j), np.maximum(rows, j)
+    if not len(first):
+        return []
+    unique = np.unique(np.stack([first, second], axis=1), axis=0)
+    first, second = unique[:, 0], unique[:, 1]
+    close = distance(hashes[first], hashes[second]) <= NEAR_BITS
+    first, second = first[close], second[close]
+    same = pixel_correlation(pool, first, second) >= NEAR_CORRELATION
+    return [(int(a), int(b)) for a, b in zip(first[same], second[same])]
 
 
 def find_duplicates(pool: Pool, digests: list[bytes], neighbours: Neighbours,
@@ -87,7 +117,7 @@ def find_duplicates(pool: Pool, digests: list[bytes], neighbours: Neighbours,
     exact = exact_groups(digests)
     representative = {i: members[0] for members in exact for i in members}
     near = _Groups()
-    for i, j in near_pairs(neighbours, hashes):
+    for i, j in near_pairs(pool, neighbours, hashes):
         a, b = representative.get(i, i), representative.get(j, j)
         if a != b:
             near.join(a, b)
