@@ -6,7 +6,7 @@ neighbours in feature space with a cosine similarity of at least CANDIDATE_COSIN
 its pixels correlate at least NEAR_CORRELATION (Pearson, over every pixel: blind to brightness and
 contrast) and its perceptual hashes differ in at most NEAR_BITS of 64 bits.
 
-The thresholds were read off Fashion-MNIST's 70,000 pictures (benchmarks/doctor_label_issues.py --dups):
+The thresholds were read off Fashion-MNIST's 70,000 pictures (benchmarks/doctor_speed.py):
 among neighbours, pairs correlating 0.985-0.993 are different garments of one cut (two plain trousers),
 pairs above 0.995 are one product photographed twice or retouched. Features alone pair garments of a kind
 (cosine >= 0.99 for 24,000 pairs with a hash distance <= 6, nearly all different pictures), the hash alone
