@@ -77,7 +77,7 @@ def out_of_sample(pool: Pool, cfg: TrainConfig, *, folds: int = 4, progress: Pro
     folds = max(2, min(folds, int(counts[counts > 0].min())))
     fold_of = stratified_folds(pool.labels, folds, cfg.seed)
     probs = np.zeros((len(pool), len(pool.data.classes)), dtype=np.float32)
-    features: np.ndarray | None = None
+    first: Predictor | None = None  # the first fold's model: every picture's features come from it
     with tempfile.TemporaryDirectory(prefix="cnnstudio-doctor-", dir=work_dir) as temp:
         for f in range(folds):
             held = np.flatnonzero(fold_of == f)
@@ -103,14 +103,14 @@ def out_of_sample(pool: Pool, cfg: TrainConfig, *, folds: int = 4, progress: Pro
             predictor = Predictor(result.checkpoint)
             fold_probs, _ = predict_with_features(predictor, pool.rows(held), want_features=False)
             probs[held] = fold_probs
-            if f == 0:
-                if progress is not None:
-                    progress(folds, folds + 1, "measuring every picture's features")
-                _, features = predict_with_features(predictor, pool.images, want_features=True,
-                                                    cancelled=lambda: control.stop_requested)
+            first = first or predictor
+    if progress is not None:
+        progress(folds, folds + 1, "measuring every picture's features")
+    assert first is not None
+    _, features = predict_with_features(first, pool.images, want_features=True,
+                                        cancelled=lambda: control.stop_requested)
     if control.stop_requested:
         raise DoctorCancelled("the data doctor was cancelled")
-    assert features is not None
     method = (f"{folds}-fold cross-validation: {folds} {cfg.model} models trained {cfg.epochs} epochs each "
               f"({cfg.optimizer} at {cfg.lr:g}), each predicting the pictures it did not train on")
     return CrossValidation(probs, features, method, time.perf_counter() - start)
