@@ -557,7 +557,7 @@ def cmd_train(args) -> int:
 def cmd_doctor(args) -> int:
     from cnnstudio.cli_doctor import cmd_doctor as run_doctor
 
-    return run_doctor(args)
+    return run_doctor(args, print_json)
 
 
 def cmd_sweep(args) -> int:

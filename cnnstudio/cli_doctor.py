@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,8 @@ def add_parser(sub: Any, positive_int: Any, seed_int: Any) -> None:
                    '"duplicates": [...], "outliers": [...]}')
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:
-    from cnnstudio.cli import print_json
+def cmd_doctor(args: argparse.Namespace, print_json: Callable[[Any], None]) -> int:
+    """`print_json` is cli.py's (one line of strict JSON): handed in, as cli.py imports this module."""
     from cnnstudio.core.datasets import load_dataset
     from cnnstudio.core.doctor.crossval import doctor_config
     from cnnstudio.core.doctor.diagnose import diagnose, estimate_seconds
