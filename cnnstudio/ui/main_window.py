@@ -28,12 +28,13 @@ if TYPE_CHECKING:  # these import torch: only their types are needed here
 # (key, sidebar title, one-line hint shown under it)
 PAGES = [
     ("data", "1  Data", "Pick or import a dataset"),
-    ("model", "2  Model", "Choose or edit an architecture"),
-    ("train", "3  Train", "Train and watch it learn"),
-    ("runs", "4  Runs", "Reopen and compare runs"),
-    ("evaluate", "5  Evaluate", "Confusion matrix, mistakes"),
-    ("inspect", "6  Inspect", "Filters, feature maps, Grad-CAM"),
-    ("draw", "7  Draw", "Draw and classify"),
+    ("review", "2  Review", "Wrong labels, duplicates, outliers"),
+    ("model", "3  Model", "Choose or edit an architecture"),
+    ("train", "4  Train", "Train and watch it learn"),
+    ("runs", "5  Runs", "Reopen and compare runs"),
+    ("evaluate", "6  Evaluate", "Confusion matrix, mistakes"),
+    ("inspect", "7  Inspect", "Filters, feature maps, Grad-CAM"),
+    ("draw", "8  Draw", "Draw and classify"),
 ]
 
 
@@ -55,6 +56,10 @@ def make_page(key: str, state: AppState) -> QWidget:
             from cnnstudio.ui.pages.data_page import DataPage
 
             return DataPage(state)
+        if key == "review":
+            from cnnstudio.ui.pages.review_page import ReviewPage
+
+            return ReviewPage(state)
         if key == "model":
             from cnnstudio.ui.pages.model_page import ModelPage
 

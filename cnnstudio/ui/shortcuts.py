@@ -18,7 +18,7 @@ def _native(*keys: str) -> str:
 def shortcut_table() -> list[tuple[str, str, str]]:
     """(where, what, keys) rows, in the order of the pages."""
     quit_keys = QKeySequence(QKeySequence.StandardKey.Quit).toString() or "Ctrl+Q"
-    rows = [("Everywhere", "Go to page 1 to 7 (Data … Draw)", _native("Ctrl+1") + " … " + _native("Ctrl+7")),
+    rows = [("Everywhere", "Go to page 1 to 8 (Data … Draw)", _native("Ctrl+1") + " … " + _native("Ctrl+8")),
             ("Everywhere", "Quit (a running training is saved first)", _native(quit_keys)),
             ("Everywhere", "Keyboard shortcuts (this list)", _native("F1"))]
     rows += [("Train", "Start training", _native(*TRAIN_SHORTCUTS["start"])),
@@ -31,5 +31,7 @@ def shortcut_table() -> list[tuple[str, str, str]]:
              ("Draw", "Smaller / larger brush", "[ / ]"),
              ("Draw", "Undo / redo", _native("Ctrl+Z") + " / " + _native("Ctrl+Shift+Z", "Ctrl+Y")),
              ("Draw", "Clear the page", _native("Delete", "Ctrl+Backspace")),
-             ("Draw", "Open an image", _native("Ctrl+O"))]
+             ("Draw", "Open an image", _native("Ctrl+O")),
+             ("Review", "Accept the suggestion / keep / exclude", "A or Enter / K / X"),
+             ("Review", "Undo the last decision", _native("Ctrl+Z"))]
     return rows

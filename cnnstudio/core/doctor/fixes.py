@@ -119,6 +119,25 @@ class FolderFixes(ChangeLog):
         target = self._free(self.root.joinpath(EXCLUDED_FOLDER, *parts))
         return self._move(file, target, "exclude", parts[self._class_position(parts)], "")
 
+    def add(self, source: str | os.PathLike[str], new_class: str) -> Change:
+        """Move a new picture from outside the dataset folder into `new_class`'s folder (its training
+        folder when the dataset is split into train/ and test/): logged as "add" with the file's full path,
+        so undo moves it back where it came from."""
+        if new_class not in self.classes:
+            raise FixError(f"{new_class!r} is not one of this dataset's classes")
+        path = Path(source).expanduser().absolute()
+        if not path.is_file():
+            raise FixError(f"{path} is not a file (moved or deleted since it was listed)")
+        try:
+            path.resolve().relative_to(self.root.resolve())
+        except ValueError:
+            pass
+        else:
+            raise FixError(f"{path} is inside the dataset already")
+        split = next((d for d in split_dir_names() if (self.root / d / new_class).is_dir()), None)
+        folder = self.root / split / new_class if split else self.root / new_class
+        return self._move(str(path), self._free(folder / path.name), "add", "", new_class)
+
     def undo(self) -> Change | None:
         """Reverse the last change not yet undone; None when there is none."""
         pending = self.undoable()

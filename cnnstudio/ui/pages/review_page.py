@@ -1,0 +1,263 @@
+"""The Review page: the data doctor's suspects as a grid, and keys to fix them.
+
+A view of ReviewSession (ui/sessions/review_session.py). "Check the data…" asks the session how long the
+check takes and says so before anything starts; then progress and Cancel. The suspects are in three tabs
+(label issues, duplicates with leakage first, outliers), most likely first: each cell is the picture
+scaled up crisply, its label, the suggestion and why. A (or Enter) accepts the suggestion, K keeps the
+picture as it is, X excludes it, Ctrl+Z undoes; the buttons do the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem,
+                               QPushButton, QTabWidget, QVBoxLayout, QWidget)
+
+from cnnstudio.core.doctor.review import KINDS
+from cnnstudio.core.text import printable
+from cnnstudio.ui.sessions.review_session import Cell, DoctorProgress, Estimate, ReviewSession, ReviewView
+from cnnstudio.ui.state import AppState
+from cnnstudio.ui.widgets.banner import Banner
+from cnnstudio.ui.widgets.progress_row import ProgressRow
+
+THUMB = 96  # pixels a side: a 28x28 digit at about 3.4x, a 16x16 picture at 6x
+TAB_TITLES = {"label": "Label issues", "duplicate": "Duplicates", "outlier": "Outliers"}
+LEAKAGE_TINT = QColor(220, 60, 60, 60)
+HINT = ("The data doctor looks for pictures whose label is likely wrong, the same picture twice (and test "
+        "pictures that are also in train, which make the test accuracy look better than it is), and pictures "
+        "unlike the rest. Nothing changes until you decide: A or Enter accepts the suggestion, K keeps the "
+        "picture as it is, X excludes it (moved to _excluded, never deleted), Ctrl+Z undoes.")
+
+
+def thumbnail(pixels: np.ndarray, side: int = THUMB) -> QPixmap:
+    """uint8 (C, H, W) scaled up by nearest neighbour: the pixels stay sharp squares."""
+    hwc = np.ascontiguousarray(np.repeat(pixels, 3, axis=0) if pixels.shape[0] == 1 else pixels[:3])
+    rgb = np.ascontiguousarray(hwc.transpose(1, 2, 0))
+    h, w = rgb.shape[:2]
+    image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()  # copy: owns its pixels
+    return QPixmap.fromImage(image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                          Qt.TransformationMode.FastTransformation))
+
+
+class ReviewPage(QWidget):
+    """Public for tests: check(), start(use_model), cancel(), accept_selected(), keep_selected(),
+    exclude_selected(), undo(), select(kind, row), session, tabs, grids, summary_label, changes_label."""
+
+    def __init__(self, state: AppState, session: ReviewSession | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.session = session or ReviewSession(state)
+        self.session.setParent(self)
+        self._view: ReviewView | None = None
+        self._build()
+        self.session.estimated.connect(self._on_estimated)
+        self.session.progressed.connect(self._on_progress)
+        self.session.shown.connect(self._show)
+        self.session.failed.connect(self._on_failed)
+        self.session.cancelled.connect(self._on_cancelled)
+        self.session.busyChanged.connect(lambda _busy: self._update_buttons())
+        state.datasetChanged.connect(lambda _data: self._update_buttons())
+        state.model.loaded.connect(lambda _ctx: self._update_buttons())
+        self._update_buttons()
+
+    # -- layout -------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        col = QVBoxLayout(self)
+        col.setContentsMargins(8, 8, 8, 8)
+        hint = QLabel(HINT)
+        hint.setWordWrap(True)
+        hint.setStyleSheet("color: palette(placeholder-text);")
+        col.addWidget(hint)
+
+        top = QHBoxLayout()
+        self.check_button = QPushButton("Check the data…")
+        self.check_button.setToolTip("Say how long the check takes, then start it")
+        self.check_button.clicked.connect(self.check)
+        top.addWidget(self.check_button)
+        self.estimate_label = QLabel()
+        self.estimate_label.setWordWrap(True)
+        top.addWidget(self.estimate_label, 1)
+        self.start_button = QPushButton("Start")
+        self.start_button.setToolTip("Train a few small models by cross-validation and compare every picture")
+        self.start_button.clicked.connect(lambda: self.start(False))
+        self.model_button = QPushButton("Use the current model")
+        self.model_button.setToolTip("Faster: the trained model's features and a linear head (finds fewer "
+                                     "wrong labels than models that never saw them)")
+        self.model_button.clicked.connect(lambda: self.start(True))
+        for b in (self.start_button, self.model_button):
+            b.hide()
+            top.addWidget(b)
+        col.addLayout(top)
+
+        self.progress_row = ProgressRow()
+        self.progress_row.cancel.clicked.connect(self.cancel)
+        col.addWidget(self.progress_row)
+        self.banner = Banner()
+        col.addWidget(self.banner)
+        self.summary_label = QLabel("No check yet.")
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        col.addWidget(self.summary_label)
+
+        self.tabs = QTabWidget()
+        self.grids: dict[str, QListWidget] = {}
+        for kind in KINDS:
+            grid = QListWidget()
+            grid.setViewMode(QListView.ViewMode.IconMode)
+            grid.setIconSize(QSize(THUMB, THUMB))
+            grid.setGridSize(QSize(THUMB + 70, THUMB + 62))
+            grid.setResizeMode(QListView.ResizeMode.Adjust)
+            grid.setMovement(QListView.Movement.Static)
+            grid.setWordWrap(True)
+            grid.setUniformItemSizes(True)
+            grid.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+            grid.itemSelectionChanged.connect(self._update_buttons)
+            self.grids[kind] = grid
+            self.tabs.addTab(grid, TAB_TITLES[kind])
+        self.tabs.currentChanged.connect(lambda _i: self._update_buttons())
+        col.addWidget(self.tabs, 1)
+
+        actions = QHBoxLayout()
+        self.accept_button = QPushButton("Accept (A)")
+        self.accept_button.setToolTip("Relabel to the suggested class, or exclude a duplicate or an outlier")
+        self.accept_button.clicked.connect(self.accept_selected)
+        self.keep_button = QPushButton("Keep (K)")
+        self.keep_button.setToolTip("The picture is right as it is: hide it from the list")
+        self.keep_button.clicked.connect(self.keep_selected)
+        self.exclude_button = QPushButton("Exclude (X)")
+        self.exclude_button.setToolTip("Move the picture out of the dataset, into _excluded (never deleted)")
+        self.exclude_button.clicked.connect(self.exclude_selected)
+        self.undo_button = QPushButton("Undo (Ctrl+Z)")
+        self.undo_button.clicked.connect(self.undo)
+        for b in (self.accept_button, self.keep_button, self.exclude_button, self.undo_button):
+            actions.addWidget(b)
+        self.changes_label = QLabel()
+        self.changes_label.setWordWrap(True)
+        self.changes_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        actions.addWidget(self.changes_label, 1)
+        col.addLayout(actions)
+
+        keys = ((("A", "Return", "Enter"), self.accept_selected), (("K",), self.keep_selected),
+                (("X",), self.exclude_selected), (("Ctrl+Z",), self.undo))
+        for sequence, slot in keys:
+            for key in sequence:
+                shortcut = QShortcut(QKeySequence(key), self)
+                shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                shortcut.activated.connect(slot)
+
+    # -- the check ----------------------------------------------------------------------------------
+    def check(self) -> bool:
+        """Ask how long the check takes; Start (and the current model's button) appear with the answer."""
+        if not self.session.estimate():
+            return False
+        self.estimate_label.setText("Measuring how long the check takes…")
+        self.check_button.setEnabled(False)
+        return True
+
+    def _on_estimated(self, estimate: Estimate) -> None:
+        self.check_button.setEnabled(True)
+        self.estimate_label.setText(f"The check trains 4 small models by cross-validation: {estimate.text}.")
+        self.start_button.setText(f"Start ({estimate.text})")
+        self.start_button.show()
+        if estimate.model_seconds is not None:
+            self.model_button.setText(f"Use the current model (about {estimate.model_seconds:.0f} s)")
+            self.model_button.show()
+        self._update_buttons()
+
+    def start(self, use_model: bool = False, epochs: int | None = None) -> bool:
+        if not self.session.start(use_model, epochs):
+            return False
+        self.start_button.hide()
+        self.model_button.hide()
+        self.estimate_label.clear()
+        self.banner.clear_message()
+        self.progress_row.start("Checking the data…", busy=False)
+        return True
+
+    def cancel(self) -> None:
+        if self.session.cancel():
+            self.progress_row.label.setText("Cancelling…")
+            self.progress_row.cancel.setEnabled(False)
+
+    def _on_progress(self, progress: DoctorProgress) -> None:
+        self.progress_row.label.setText(f"Checking the data: {progress.what}…")
+        self.progress_row.bar.setValue(progress.percent)
+
+    def _on_cancelled(self) -> None:
+        self.progress_row.hide()
+        self.banner.show_message("The check was cancelled; nothing was changed.", "info")
+
+    def _on_failed(self, message: str) -> None:
+        self.progress_row.hide()
+        self.check_button.setEnabled(True)
+        self.banner.show_message(message, "error")
+
+    # -- the grid -----------------------------------------------------------------------------------
+    def _show(self, view: ReviewView) -> None:
+        self.progress_row.hide()
+        self._view = view
+        self.summary_label.setText(printable(view.summary))
+        self.changes_label.setText(printable(view.changes))
+        for index, kind in enumerate(KINDS):
+            grid = self.grids[kind]
+            row = max(0, grid.currentRow())
+            cells = view.cells(kind)
+            grid.clear()
+            for cell in cells:
+                grid.addItem(self._item(cell))
+            self.tabs.setTabText(index, f"{TAB_TITLES[kind]} ({len(cells)})")
+            if cells:
+                grid.setCurrentRow(min(row, len(cells) - 1))
+        self._update_buttons()
+
+    @staticmethod
+    def _item(cell: Cell) -> QListWidgetItem:
+        s = cell.suspect
+        head = "IN TRAIN AND TEST\n" if s.leakage else ""
+        text = f"{head}{printable(s.given)} {printable(s.suggestion)}\n{printable(s.why)}"
+        item = QListWidgetItem(QIcon(thumbnail(cell.pixels)), text)
+        item.setToolTip(f"{printable(s.picture.name)}\nlabelled {printable(s.given)}; {printable(s.why)}")
+        item.setData(Qt.ItemDataRole.UserRole, s.key)
+        if s.leakage:
+            item.setBackground(QBrush(LEAKAGE_TINT))
+        return item
+
+    def select(self, kind: str, row: int) -> None:
+        self.tabs.setCurrentIndex(KINDS.index(kind))
+        self.grids[kind].setCurrentRow(row)
+
+    def _selected_key(self) -> str | None:
+        grid = self.grids[KINDS[self.tabs.currentIndex()]]
+        item = grid.currentItem()
+        return None if item is None or not item.isSelected() else str(item.data(Qt.ItemDataRole.UserRole))
+
+    def accept_selected(self) -> bool:
+        key = self._selected_key()
+        return key is not None and self.session.accept(key)
+
+    def keep_selected(self) -> bool:
+        key = self._selected_key()
+        return key is not None and self.session.keep(key)
+
+    def exclude_selected(self) -> bool:
+        key = self._selected_key()
+        return key is not None and self.session.exclude(key)
+
+    def undo(self) -> bool:
+        return self.session.undo()
+
+    def _update_buttons(self) -> None:
+        has_data = self.state.dataset is not None
+        busy = self.session.busy
+        self.check_button.setEnabled(has_data and not busy)
+        if not has_data:
+            self.estimate_label.setText("Load a dataset on the Data page first.")
+        selected = self._selected_key() is not None and not busy
+        for b in (self.accept_button, self.keep_button, self.exclude_button):
+            b.setEnabled(selected)
+        self.undo_button.setEnabled(self._view is not None and self._view.can_undo and not busy)
+
+    def shutdown(self) -> None:
+        self.session.shutdown()
