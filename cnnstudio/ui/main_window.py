@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # these import torch: only their types are needed here
 # (key, sidebar title, one-line hint shown under it)
 PAGES = [
     ("data", "1  Data", "Pick or import a dataset"),
-    ("review", "2  Review", "Wrong labels, duplicates, outliers"),
+    ("review", "2  Review", "Wrong labels, duplicates"),
     ("model", "3  Model", "Choose or edit an architecture"),
     ("train", "4  Train", "Train and watch it learn"),
     ("runs", "5  Runs", "Reopen and compare runs"),

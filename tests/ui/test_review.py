@@ -159,7 +159,7 @@ def test_the_page_says_how_long_then_keys_fix_and_undo(qtbot, state, folder):
     assert not page.progress_row.isVisibleTo(page)
     assert [page.tabs.tabText(i) for i in range(3)] == ["Label issues (1)", "Duplicates (2)", "Outliers (1)"]
     leak = page.grids["duplicate"].item(0)
-    assert leak.text().startswith("IN TRAIN AND TEST")
+    assert leak.text().startswith("IN TRAIN AND TEST\nlabel dots → exclude\nexact copy of test/dots/dots-00.png")
     assert leak.icon().actualSize(page.grids["duplicate"].iconSize()).width() == 96
 
     # X on the leak's copy in train: excluded, the dataset reloaded.

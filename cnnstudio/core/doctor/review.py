@@ -35,7 +35,7 @@ class Suspect:
 
     @property
     def suggestion(self) -> str:
-        return f"→ {self.suggested}" if self.suggested else "exclude"
+        return f"→ {self.suggested}" if self.suggested else "→ exclude"
 
 
 def suspects(report: DoctorReport, data: Dataset) -> dict[str, tuple[Suspect, ...]]:
@@ -53,10 +53,11 @@ def suspects(report: DoctorReport, data: Dataset) -> dict[str, tuple[Suspect, ..
         for p in group.pictures:
             if p in keep:
                 continue
-            where = "in train and test" if group.leakage else f"twice in {p.split}"
+            # Leakage says "in train and test" on its own line in the view (Suspect.leakage).
+            where = "" if group.leakage else f" (twice in {p.split})"
             score = 1.0 if group.kind == "exact" else 0.9
             dupes.append(Suspect("duplicate", p, labels_of.get(p.name, ""), "", score,
-                                 f"{group.kind} copy of {kept.name}: {where}", leakage=group.leakage))
+                                 f"{group.kind} copy of {kept.name}{where}", leakage=group.leakage))
     outliers = sorted(report.outliers, key=lambda o: -o.score)
     outlier_items = tuple(Suspect("outlier", o.picture, o.label, "", o.score, f"{o.reason} ({o.score:.2f})")
                           for o in outliers)

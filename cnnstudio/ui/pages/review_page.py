@@ -107,7 +107,9 @@ class ReviewPage(QWidget):
             grid = QListWidget()
             grid.setViewMode(QListView.ViewMode.IconMode)
             grid.setIconSize(QSize(THUMB, THUMB))
-            grid.setGridSize(QSize(THUMB + 70, THUMB + 62))
+            grid.setGridSize(QSize(THUMB + 48, THUMB + 62))
+            grid.setSpacing(4)
+            grid.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a long file name keeps its end
             grid.setResizeMode(QListView.ResizeMode.Adjust)
             grid.setMovement(QListView.Movement.Static)
             grid.setWordWrap(True)
@@ -216,8 +218,11 @@ class ReviewPage(QWidget):
     def _item(cell: Cell) -> QListWidgetItem:
         s = cell.suspect
         head = "IN TRAIN AND TEST\n" if s.leakage else ""
-        text = f"{head}{printable(s.given)} {printable(s.suggestion)}\n{printable(s.why)}"
-        item = QListWidgetItem(QIcon(thumbnail(cell.pixels)), text)
+        text = f"{head}label {printable(s.given)} {printable(s.suggestion)}\n{printable(s.why)}"
+        picture = thumbnail(cell.pixels)
+        icon = QIcon(picture)
+        icon.addPixmap(picture, QIcon.Mode.Selected)  # not tinted: the picture as it is, selected or not
+        item = QListWidgetItem(icon, text)
         item.setToolTip(f"{printable(s.picture.name)}\nlabelled {printable(s.given)}; {printable(s.why)}")
         item.setData(Qt.ItemDataRole.UserRole, s.key)
         if s.leakage:

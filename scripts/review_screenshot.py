@@ -1,0 +1,106 @@
+"""Render the Review page with real findings to docs/images/review.png.
+
+Writes a folder of real handwritten digits (scikit-learn's 1,797 digits, 8x8, saved at 24x24) split into
+train/ and test/, moves 8 % of the training pictures into a wrong class folder and copies 5 test pictures
+into train under other names, loads it in the real app (offscreen), runs the data doctor from the Review
+page and saves the window.
+
+    QT_QPA_PLATFORM=offscreen python scripts/review_screenshot.py [--out docs/images] [--epochs 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import _drive
+
+
+def digits_folder(root: Path, seed: int = 1) -> int:
+    """The digits as PNG files in class folders, 8 % of train moved to a wrong class; returns how many."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rng = np.random.default_rng(seed)
+    test = set(rng.permutation(len(digits.target))[:300].tolist())
+    for i, (img, y) in enumerate(zip(digits.images, digits.target)):
+        folder = root / ("test" if i in test else "train") / str(y)
+        folder.mkdir(parents=True, exist_ok=True)
+        picture = Image.fromarray((img * 255 / 16).astype(np.uint8)).resize((24, 24), Image.Resampling.BILINEAR)
+        picture.save(folder / f"{i:04d}.png")
+    train = sorted((root / "train").rglob("*.png"))
+    moved = rng.choice(len(train), int(0.08 * len(train)), replace=False)
+    for k in moved:
+        p = train[k]
+        wrong = str((int(p.parent.name) + int(rng.integers(1, 10))) % 10)
+        shutil.move(p, root / "train" / wrong / p.name)
+    for p in sorted((root / "test").rglob("*.png"))[:5]:
+        shutil.copy(p, root / "train" / p.parent.name / f"copy-{p.name}")
+    return len(moved)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=str(ROOT / "docs" / "images"))
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--size", default="1280x820")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    home = tempfile.mkdtemp(prefix="cnnstudio-review-shot-")
+    os.environ["CNNSTUDIO_HOME"] = home
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    folder = Path(home) / "handwritten-digits"
+    print(f"{digits_folder(folder)} pictures moved into a wrong class")
+
+    from PySide6.QtCore import QSettings
+
+    from cnnstudio.ui.app import create_application
+    from cnnstudio.ui.main_window import MainWindow
+
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, home)
+    app = create_application(sys.argv[:1])
+    width, height = (int(v) for v in args.size.split("x"))
+    window = MainWindow()
+    window.resize(width, height)
+    window.show()
+    state = window.state
+    _drive.wait_until(app, lambda: state.dataset is not None, 120, "the first dataset")
+    window.open_dataset_folder(str(folder))
+    _drive.wait_until(app, lambda: state.dataset_name == str(folder) and state.dataset is not None, 300,
+                      "the digits folder")
+    window.show_page("review")
+    page = window.page("review")
+    shown: list[object] = []
+    page.session.shown.connect(shown.append)
+    page.start(epochs=args.epochs)
+    _drive.wait_until(app, lambda: bool(shown), 900, "the data doctor")
+    page.select("label", 0)
+    page.grids["label"].setFocus()
+    _drive.pump(app, 0.5)
+    path = out / "review.png"
+    window.grab().save(str(path))
+    print(f"wrote {path}: {page.summary_label.text()}")
+    if os.environ.get("REVIEW_SHOT_ALL"):  # the other tabs, to look at (not kept in docs/)
+        for kind in ("duplicate", "outlier"):
+            page.select(kind, 0)
+            _drive.pump(app, 0.3)
+            window.grab().save(str(Path(tempfile.gettempdir()) / f"review-{kind}.png"))
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
