@@ -186,6 +186,14 @@ class MainWindow(QMainWindow):
             train.epochFinished.connect(inspect.on_training_epoch)
         if inspect is not None and hasattr(inspect, "on_drawing") and hasattr(draw, "preparedInputChanged"):
             draw.preparedInputChanged.connect(inspect.on_drawing)
+        review: Any = pages.get("review")
+        if hasattr(review, "retrainRequested") and hasattr(train, "start_training"):
+            # Review's "Retrain": a new run on the fixed dataset, from the Train page's form.
+            def retrain() -> None:
+                self.show_page("train")
+                train.start_training()
+
+            review.retrainRequested.connect(retrain)
         model = pages.get("model")
         if model is not None and hasattr(train, "backboneModeRequested"):
             # The Train page's "Backbone" choice edits the layer's "What learns" on the Model page, which

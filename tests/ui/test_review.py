@@ -193,3 +193,71 @@ def test_the_page_says_how_long_then_keys_fix_and_undo(qtbot, state, folder):
     assert files_under(folder) == before
     assert train_counts(state) == {"bars": 23, "dots": 21, "ring": 19}
     assert page.tabs.tabText(0) == "Label issues (1)" and not page.undo_button.isEnabled()
+
+
+def trained_checkpoint(state, tmp_path: Path) -> str:
+    """A one-epoch model of the loaded folder, the recommendation every run gets (a few seconds)."""
+    from cnnstudio.core.doctor.crossval import doctor_config
+    from cnnstudio.core.training.trainer import Trainer
+
+    cfg = doctor_config(state.dataset_name, state.dataset, None, 1, 0)
+    result = Trainer(cfg, dataset=state.dataset, run_dir=tmp_path / "run").run()
+    assert result.status == "finished" and result.checkpoint is not None, result
+    return str(result.checkpoint)
+
+
+def test_new_pictures_least_sure_first_labelled_by_number_keys_and_undone(qtbot, state, folder, tmp_path):
+    from cnnstudio.ui.pages.review_page import ReviewPage
+
+    new = tmp_path / "unlabelled"
+    new.mkdir()
+    rng = np.random.default_rng(7)
+    for k in range(6):
+        Image.fromarray(_picture(rng, k % 3)).save(new / f"new-{k}.png")
+    load(qtbot, state, folder)
+    before, before_new = files_under(folder), files_under(new)
+    page = ReviewPage(state)
+    qtbot.addWidget(page)
+    page.resize(1000, 700)
+    page.show()
+    qtbot.waitExposed(page)
+    with qtbot.waitSignal(page.session.failed) as refused:
+        assert not page.label_new(str(new))
+    assert refused.args[0].startswith("Use a model trained on this dataset first")
+    with qtbot.waitSignal(state.model.loaded, timeout=60_000):
+        state.set_checkpoint(trained_checkpoint(state, tmp_path))
+    with qtbot.waitSignal(page.session.newShown, timeout=60_000) as shown:
+        assert page.label_new(str(new))
+    listed = shown.args[0]
+    margins = [p.margin for p in listed.pictures]
+    assert len(margins) == 6 and margins == sorted(margins)
+    assert page.tabs.tabText(3) == "New pictures (6)" and page.tabs.currentIndex() == 3
+    assert [b.text() for b in page.class_buttons] == ["1  bars", "2  dots", "3  ring"]
+
+    # 3 on the least sure picture: into train/ring, logged with where it came from, the dataset reloaded.
+    first = listed.pictures[0]
+    page.select("new", 0)
+    page.grids["new"].setFocus()
+    with qtbot.waitSignal(state.datasetChanged, timeout=60_000):
+        qtbot.keyClick(page.grids["new"], Qt.Key.Key_3)
+    assert (folder / "train/ring" / first.name).is_file() and not Path(first.path).exists()
+    assert train_counts(state) == {"bars": 23, "dots": 21, "ring": 20}
+    assert (log_rows(folder)[-1]["action"], log_rows(folder)[-1]["file"]) == ("add", first.path)
+    assert page.tabs.tabText(3) == "New pictures (5)"
+    # A: the class the model guessed.
+    second = page.session.new_pictures.pictures[0]
+    page.select("new", 0)
+    with qtbot.waitSignal(state.datasetChanged, timeout=60_000):
+        qtbot.keyClick(page.grids["new"], Qt.Key.Key_A)
+    assert (folder / "train" / second.guess / second.name).is_file()
+    assert page.changes_label.text().startswith("0 relabelled, 0 excluded, 2 new labelled; log: ")
+
+    # Undo both: the files back in the new folder, the dataset as before, nothing deleted.
+    for _ in range(2):
+        with qtbot.waitSignal(state.datasetChanged, timeout=60_000):
+            qtbot.keyClick(page.grids["new"], Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert files_under(folder) == before and files_under(new) == before_new
+    assert train_counts(state) == {"bars": 23, "dots": 21, "ring": 19}
+    assert page.tabs.tabText(3) == "New pictures (6)"
+    with qtbot.waitSignal(page.retrainRequested):
+        page.retrain_button.click()

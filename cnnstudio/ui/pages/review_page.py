@@ -5,25 +5,35 @@ check takes and says so before anything starts; then progress and Cancel. The su
 (label issues, duplicates with leakage first, outliers), most likely first: each cell is the picture
 scaled up crisply, its label, the suggestion and why. A (or Enter) accepts the suggestion, K keeps the
 picture as it is, X excludes it, Ctrl+Z undoes; the buttons do the same.
+
+"Label new pictures…" opens a folder of unlabelled pictures: the model in use sorts them, least sure
+first, into the "New pictures" tab, where 1..9 (or a class's button) moves the selected one into that
+class's folder and A into the class the model guessed; "Retrain" trains on the grown dataset.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem,
-                               QPushButton, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QListView, QListWidget,
+                               QListWidgetItem, QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
 from cnnstudio.core.doctor.review import KINDS
 from cnnstudio.core.text import printable
-from cnnstudio.ui.sessions.review_session import Cell, DoctorProgress, Estimate, ReviewSession, ReviewView
+from cnnstudio.core.doctor.unsure import UnsurePicture
+from cnnstudio.ui.sessions.review_session import (Cell, DoctorProgress, Estimate, NewPictures, ReviewSession,
+                                                  ReviewView)
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.widgets.banner import Banner
 from cnnstudio.ui.widgets.progress_row import ProgressRow
 
 THUMB = 96  # pixels a side: a 28x28 digit at about 3.4x, a 16x16 picture at 6x
-TAB_TITLES = {"label": "Label issues", "duplicate": "Duplicates", "outlier": "Outliers"}
+TAB_TITLES = {"label": "Label issues", "duplicate": "Duplicates", "outlier": "Outliers", "new": "New pictures"}
+TABS = (*KINDS, "new")
 LEAKAGE_TINT = QColor(220, 60, 60, 60)
 HINT = ("The data doctor looks for pictures whose label is likely wrong, the same picture twice (and test "
         "pictures that are also in train, which make the test accuracy look better than it is), and pictures "
@@ -43,7 +53,10 @@ def thumbnail(pixels: np.ndarray, side: int = THUMB) -> QPixmap:
 
 class ReviewPage(QWidget):
     """Public for tests: check(), start(use_model), cancel(), accept_selected(), keep_selected(),
-    exclude_selected(), undo(), select(kind, row), session, tabs, grids, summary_label, changes_label."""
+    exclude_selected(), undo(), select(kind, row), label_new(folder), label_selected(k), session, tabs, grids,
+    summary_label, changes_label. `retrainRequested`: the window starts a run on the Train page."""
+
+    retrainRequested = Signal()
 
     def __init__(self, state: AppState, session: ReviewSession | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -55,6 +68,7 @@ class ReviewPage(QWidget):
         self.session.estimated.connect(self._on_estimated)
         self.session.progressed.connect(self._on_progress)
         self.session.shown.connect(self._show)
+        self.session.newShown.connect(self._show_new)
         self.session.failed.connect(self._on_failed)
         self.session.cancelled.connect(self._on_cancelled)
         self.session.busyChanged.connect(lambda _busy: self._update_buttons())
@@ -89,6 +103,11 @@ class ReviewPage(QWidget):
         for b in (self.start_button, self.model_button):
             b.hide()
             top.addWidget(b)
+        self.new_button = QPushButton("Label new pictures…")
+        self.new_button.setToolTip("A folder of unlabelled pictures: the model in use sorts them, least sure "
+                                   "first; 1..9 moves one into that class's folder")
+        self.new_button.clicked.connect(lambda: self.label_new())
+        top.addWidget(self.new_button)
         col.addLayout(top)
 
         self.progress_row = ProgressRow()
@@ -103,7 +122,7 @@ class ReviewPage(QWidget):
 
         self.tabs = QTabWidget()
         self.grids: dict[str, QListWidget] = {}
-        for kind in KINDS:
+        for kind in TABS:
             grid = QListWidget()
             grid.setViewMode(QListView.ViewMode.IconMode)
             grid.setIconSize(QSize(THUMB, THUMB))
@@ -120,6 +139,9 @@ class ReviewPage(QWidget):
             self.tabs.addTab(grid, TAB_TITLES[kind])
         self.tabs.currentChanged.connect(lambda _i: self._update_buttons())
         col.addWidget(self.tabs, 1)
+        self.class_row = QHBoxLayout()  # "1 bars", "2 dots"...: shown with the new pictures
+        self.class_buttons: list[QPushButton] = []
+        col.addLayout(self.class_row)
 
         actions = QHBoxLayout()
         self.accept_button = QPushButton("Accept (A)")
@@ -133,7 +155,10 @@ class ReviewPage(QWidget):
         self.exclude_button.clicked.connect(self.exclude_selected)
         self.undo_button = QPushButton("Undo (Ctrl+Z)")
         self.undo_button.clicked.connect(self.undo)
-        for b in (self.accept_button, self.keep_button, self.exclude_button, self.undo_button):
+        self.retrain_button = QPushButton("Retrain")
+        self.retrain_button.setToolTip("Train a new run on the dataset as it is now (Train page)")
+        self.retrain_button.clicked.connect(self.retrainRequested.emit)
+        for b in (self.accept_button, self.keep_button, self.exclude_button, self.undo_button, self.retrain_button):
             actions.addWidget(b)
         self.changes_label = QLabel()
         self.changes_label.setWordWrap(True)
@@ -141,8 +166,10 @@ class ReviewPage(QWidget):
         actions.addWidget(self.changes_label, 1)
         col.addLayout(actions)
 
-        keys = ((("A", "Return", "Enter"), self.accept_selected), (("K",), self.keep_selected),
-                (("X",), self.exclude_selected), (("Ctrl+Z",), self.undo))
+        keys: list[tuple[tuple[str, ...], Callable[[], bool]]] = [
+            (("A", "Return", "Enter"), self.accept_selected), (("K",), self.keep_selected),
+            (("X",), self.exclude_selected), (("Ctrl+Z",), self.undo)]
+        keys += [((str(k + 1),), partial(self.label_selected, k)) for k in range(9)]
         for sequence, slot in keys:
             for key in sequence:
                 shortcut = QShortcut(QKeySequence(key), self)
@@ -202,7 +229,7 @@ class ReviewPage(QWidget):
         self._view = view
         self.summary_label.setText(printable(view.summary))
         self.changes_label.setText(printable(view.changes))
-        for index, kind in enumerate(KINDS):
+        for index, kind in enumerate(KINDS):  # the New pictures tab keeps what it shows
             grid = self.grids[kind]
             row = max(0, grid.currentRow())
             cells = view.cells(kind)
@@ -230,25 +257,87 @@ class ReviewPage(QWidget):
         return item
 
     def select(self, kind: str, row: int) -> None:
-        self.tabs.setCurrentIndex(KINDS.index(kind))
+        self.tabs.setCurrentIndex(TABS.index(kind))
         self.grids[kind].setCurrentRow(row)
 
     def _selected_key(self) -> str | None:
-        grid = self.grids[KINDS[self.tabs.currentIndex()]]
+        grid = self.grids[TABS[self.tabs.currentIndex()]]
         item = grid.currentItem()
         return None if item is None or not item.isSelected() else str(item.data(Qt.ItemDataRole.UserRole))
 
+    def _on_new_tab(self) -> bool:
+        return TABS[self.tabs.currentIndex()] == "new"
+
     def accept_selected(self) -> bool:
         key = self._selected_key()
+        if key is not None and self._on_new_tab():  # a new picture: the class the model guessed
+            new = self.session.new_pictures
+            guess = next((p.guess for p in new.pictures if p.path == key), None) if new is not None else None
+            return guess is not None and self.label_selected(new.classes.index(guess) if new else -1)
         return key is not None and self.session.accept(key)
 
     def keep_selected(self) -> bool:
         key = self._selected_key()
-        return key is not None and self.session.keep(key)
+        return key is not None and not self._on_new_tab() and self.session.keep(key)
 
     def exclude_selected(self) -> bool:
         key = self._selected_key()
-        return key is not None and self.session.exclude(key)
+        return key is not None and not self._on_new_tab() and self.session.exclude(key)
+
+    def label_selected(self, class_index: int) -> bool:
+        """The selected new picture into class `class_index` (keys 1..9, the class buttons)."""
+        key = self._selected_key()
+        return key is not None and self._on_new_tab() and self.session.label(key, class_index)
+
+    # -- new pictures -------------------------------------------------------------------------------
+    def label_new(self, folder: str | None = None) -> bool:
+        """Classify a folder of new pictures (asked for when not given) with the model in use."""
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "A folder of new, unlabelled pictures")
+            if not folder:
+                return False
+        if not self.session.label_new(folder):
+            return False
+        self.banner.clear_message()
+        self.progress_row.start("Classifying the new pictures…", busy=False)
+        return True
+
+    def _show_new(self, new: NewPictures) -> None:
+        self.progress_row.hide()
+        self.changes_label.setText(printable(new.changes))
+        if [b.property("class") for b in self.class_buttons] != list(new.classes):
+            for b in self.class_buttons:
+                b.deleteLater()
+            self.class_buttons = []
+            for k, name in enumerate(new.classes[:9]):
+                button = QPushButton(f"{k + 1}  {printable(name)}")
+                button.setProperty("class", name)
+                button.setToolTip(f"Move the selected new picture into {printable(name)} ({k + 1})")
+                button.clicked.connect(lambda _c=False, k=k: self.label_selected(k))
+                self.class_row.addWidget(button)
+                self.class_buttons.append(button)
+        grid = self.grids["new"]
+        row = max(0, grid.currentRow())
+        grid.clear()
+        for picture in new.pictures:
+            grid.addItem(self._new_item(picture))
+        index = TABS.index("new")
+        self.tabs.setTabText(index, f"{TAB_TITLES['new']} ({len(new.pictures)})")
+        self.tabs.setCurrentIndex(index)
+        if new.pictures:
+            grid.setCurrentRow(min(row, len(new.pictures) - 1))
+        self.summary_label.setText(printable(new.summary))
+        self._update_buttons()
+
+    @staticmethod
+    def _new_item(picture: UnsurePicture) -> QListWidgetItem:
+        pixmap = thumbnail(picture.pixels)
+        icon = QIcon(pixmap)
+        icon.addPixmap(pixmap, QIcon.Mode.Selected)
+        item = QListWidgetItem(icon, f"{printable(picture.name)}\n{printable(picture.why)}")
+        item.setToolTip(f"{printable(picture.path)}\nmargin {picture.margin:.2f} (0: the model cannot choose)")
+        item.setData(Qt.ItemDataRole.UserRole, picture.path)
+        return item
 
     def undo(self) -> bool:
         return self.session.undo()
@@ -260,8 +349,14 @@ class ReviewPage(QWidget):
         if not has_data:
             self.estimate_label.setText("Load a dataset on the Data page first.")
         selected = self._selected_key() is not None and not busy
-        for b in (self.accept_button, self.keep_button, self.exclude_button):
+        new = self._on_new_tab()
+        self.accept_button.setEnabled(selected)
+        for b in (self.keep_button, self.exclude_button):
+            b.setEnabled(selected and not new)
+        for b in self.class_buttons:
+            b.setVisible(new)
             b.setEnabled(selected)
+        self.new_button.setEnabled(has_data and not busy)
         self.undo_button.setEnabled(self._view is not None and self._view.can_undo and not busy)
 
     def shutdown(self) -> None:

@@ -7,6 +7,10 @@ their pixels. Accept, exclude and undo go through core/doctor/fixes.py (a folder
 logged in `_changes.csv`; a built-in set's list is kept beside the runs); keep only hides a suspect. After
 each change the dataset is loaded again by the Data page's loader (DataSession), so the Train page trains
 on the fixed data.
+
+"Label new pictures…" (label_new) classifies a folder of unlabelled pictures with the model in use
+(core/classify.py) and lists them least sure first (core/doctor/unsure.py); label() moves one into a class
+folder of the dataset (FolderFixes.add: logged in the same `_changes.csv`, undone like any change).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.core.doctor.review import KINDS, Suspect
+from cnnstudio.core.doctor.unsure import UnsurePicture
 from cnnstudio.core.errors import CNNStudioError
 from cnnstudio.ui.sessions.data_session import DataSession
 from cnnstudio.ui.state import AppState
@@ -68,6 +73,18 @@ class ReviewView:
 
 
 @dataclass(frozen=True)
+class NewPictures:
+    """The new pictures not labelled yet, the ones the model is least sure of first."""
+
+    folder: str
+    pictures: tuple[UnsurePicture, ...]
+    classes: tuple[str, ...]
+    summary: str  # "40 pictures classified; 2 skipped (not an image or damaged)"
+    changes: str  # as ReviewView.changes
+    can_undo: bool
+
+
+@dataclass(frozen=True)
 class _Findings:
     key: str  # the dataset the doctor looked at (its name or folder)
     report: DoctorReport
@@ -78,6 +95,7 @@ class ReviewSession(QObject):
     estimated = Signal(object)  # Estimate
     progressed = Signal(object)  # DoctorProgress
     shown = Signal(object)  # ReviewView: after a check and after every decision
+    newShown = Signal(object)  # NewPictures: after classifying a folder and after every label
     failed = Signal(str)  # one line
     cancelled = Signal()
     busyChanged = Signal(bool)
@@ -94,8 +112,11 @@ class ReviewSession(QObject):
         self._moved: set[str] = set()  # pictures changed by a fix (every suspect of them hidden)
         # ("keep", suspect key), or ("relabel" | "exclude", picture name): what undo takes back
         self._undo: list[tuple[str, str]] = []
-        self._counts = {"relabel": 0, "exclude": 0}
+        self._counts = {"relabel": 0, "exclude": 0, "add": 0}
+        self._new: tuple[str, tuple[UnsurePicture, ...], str] | None = None  # folder, pictures, summary
+        self._labelled: set[str] = set()  # new pictures moved into the dataset (their former paths)
         self._log: Path | None = None
+        self._changed_key: str | None = None  # the dataset the changes on the undo list were made to
         # The Data page's loader: the fixed dataset is loaded exactly as a user's load would load it.
         self._loader = DataSession(state, self)
         self._loader.loaded.connect(lambda key, data: self.state.set_dataset(data, key))
@@ -180,8 +201,9 @@ class ReviewSession(QObject):
         self._findings = findings
         self._kept.clear()
         self._moved.clear()
+        # Undo takes changes back from the end of the log: what this session did since the check is that end.
         self._undo.clear()
-        self._counts = {"relabel": 0, "exclude": 0}
+        self._counts = {"relabel": 0, "exclude": 0, "add": 0}
         self._show()
 
     def _fail(self, failure: Failure) -> None:
@@ -220,7 +242,9 @@ class ReviewSession(QObject):
         what, name = self._undo[-1]
         if what != "keep":
             try:
-                change = self._fixes().undo()
+                if self.state.dataset_name != self._changed_key:
+                    raise CNNStudioError("Another dataset is loaded: load the one changed to undo its changes.")
+                change = self._fixes(after_check=False).undo()
             except CNNStudioError as exc:
                 self.failed.emit(str(exc))
                 return False
@@ -228,12 +252,14 @@ class ReviewSession(QObject):
                 self.failed.emit("Nothing to undo in the change log.")
                 return False
             self._moved.discard(name)
+            self._labelled.discard(name)
             self._counts[what] -= 1
             self._reload()
         else:
             self._kept.discard(name)
         self._undo.pop()
         self._show()
+        self._show_new()
         return True
 
     def _change(self, suspect: Suspect, action: str) -> bool:
@@ -244,7 +270,7 @@ class ReviewSession(QObject):
         except CNNStudioError as exc:
             self.failed.emit(str(exc))
             return False
-        self._log = fixes.log
+        self._log, self._changed_key = fixes.log, self.state.dataset_name
         self._moved.add(suspect.picture.name)
         self._undo.append((change.action, suspect.picture.name))
         self._counts[change.action] += 1
@@ -252,13 +278,94 @@ class ReviewSession(QObject):
         self._show()
         return True
 
-    def _fixes(self) -> FolderFixes | BuiltinFixes:
+    def _fixes(self, after_check: bool = True) -> FolderFixes | BuiltinFixes:
         from cnnstudio.core.doctor.fixes import fixes_for
 
         data: Dataset | None = self.state.dataset
-        if data is None or self._findings is None or self.state.dataset_name != self._findings.key:
+        if data is None:
+            raise CNNStudioError("Load a dataset first (1  Data).")
+        if after_check and (self._findings is None or self.state.dataset_name != self._findings.key):
             raise CNNStudioError("The dataset changed since the check: check the data again first.")
         return fixes_for(data)
+
+    # -- new pictures -------------------------------------------------------------------------------
+    def label_new(self, folder: str) -> bool:
+        """Classify the pictures below `folder` with the model in use, least sure first (newShown)."""
+        from cnnstudio.core.doctor.fixes import FolderFixes
+
+        context = self.state.model.context
+        try:
+            fixes = self._fixes(after_check=False)
+            if self.model_fits() is None or context is None:
+                raise CNNStudioError("Use a model trained on this dataset first (train one, or Runs > Use this "
+                                     "model): it sorts the new pictures by how sure it is.")
+            if not isinstance(fixes, FolderFixes):
+                raise CNNStudioError("New pictures are moved into the dataset's class folders: load a dataset "
+                                     "folder (a built-in dataset has none).")
+            if Path(folder).resolve().is_relative_to(fixes.root.resolve()):
+                raise CNNStudioError(f"{folder} is inside the dataset folder: pick a folder of new pictures.")
+        except CNNStudioError as exc:
+            self.failed.emit(str(exc))
+            return False
+        if self.busy:
+            return False
+        predictor = context.predictor
+
+        def work(report: Report[DoctorProgress], is_cancelled: IsCancelled) -> tuple[str, tuple[UnsurePicture, ...],
+                                                                                    str]:
+            from cnnstudio.core.classify import classify_folder
+            from cnnstudio.core.doctor.unsure import by_uncertainty
+
+            def progress(done: int, total: int) -> None:
+                report(DoctorProgress(int(100 * done / max(total, 1)), f"classifying {total:,} new pictures"))
+
+            result = classify_folder(predictor, folder, progress=progress, cancelled=is_cancelled)
+            return str(folder), tuple(by_uncertainty(result)), result.summary()
+
+        self._runner.submit(work, self._on_classified, self._fail, on_progress=self.progressed.emit,
+                            on_cancelled=self.cancelled.emit)
+        return True
+
+    def _on_classified(self, new: tuple[str, tuple[UnsurePicture, ...], str]) -> None:
+        self._new = new
+        self._labelled.clear()
+        self._show_new()
+
+    @property
+    def new_pictures(self) -> NewPictures | None:
+        if self._new is None or self.state.dataset is None:
+            return None
+        folder, pictures, summary = self._new
+        return NewPictures(folder, tuple(p for p in pictures if p.path not in self._labelled),
+                           tuple(self.state.dataset.classes), summary, self._changes_text(), bool(self._undo))
+
+    def label(self, path: str, class_index: int) -> bool:
+        """Move a new picture into the class folder of `class_index` (logged, undoable), then reload."""
+        from cnnstudio.core.doctor.fixes import FolderFixes
+
+        new = self.new_pictures
+        if new is None or not any(p.path == path for p in new.pictures) or not 0 <= class_index < len(new.classes):
+            return False
+        try:
+            fixes = self._fixes(after_check=False)
+            if not isinstance(fixes, FolderFixes):
+                raise CNNStudioError("New pictures go into a dataset folder; a built-in dataset has none.")
+            change = fixes.add(path, new.classes[class_index])
+        except CNNStudioError as exc:
+            self.failed.emit(str(exc))
+            return False
+        self._log, self._changed_key = fixes.log, self.state.dataset_name
+        self._labelled.add(path)
+        self._undo.append((change.action, path))
+        self._counts["add"] += 1
+        self._reload()
+        self._show_new()
+        return True
+
+    def _show_new(self) -> None:
+        new = self.new_pictures
+        if new is not None:
+            self.newShown.emit(new)
 
     def _reload(self) -> None:
         self._loader.load(self.state.dataset_name)
@@ -278,10 +385,11 @@ class ReviewSession(QObject):
                           self._changes_text(), bool(self._undo))
 
     def _changes_text(self) -> str:
-        relabelled, excluded = self._counts["relabel"], self._counts["exclude"]
-        if self._log is None or not (relabelled or excluded or self._undo):
+        relabelled, excluded, added = self._counts["relabel"], self._counts["exclude"], self._counts["add"]
+        if self._log is None or not (relabelled or excluded or added or self._undo):
             return ""
-        return f"{relabelled} relabelled, {excluded} excluded; log: {self._log}"
+        labelled = f", {added} new labelled" if added else ""
+        return f"{relabelled} relabelled, {excluded} excluded{labelled}; log: {self._log}"
 
     def _show(self) -> None:
         view = self.view
