@@ -158,6 +158,7 @@ def test_the_page_says_how_long_then_keys_fix_and_undo(qtbot, state, folder):
         assert page.progress_row.isVisibleTo(page) and page.progress_row.cancel.isEnabled()
     assert not page.progress_row.isVisibleTo(page)
     assert [page.tabs.tabText(i) for i in range(3)] == ["Label issues (1)", "Duplicates (2)", "Outliers (1)"]
+    assert page.minimumSizeHint().width() <= 800 and page.minimumSizeHint().height() <= 640
     leak = page.grids["duplicate"].item(0)
     assert leak.text().startswith("IN TRAIN AND TEST\nlabel dots → exclude\nexact copy of test/dots/dots-00.png")
     assert leak.icon().actualSize(page.grids["duplicate"].iconSize()).width() == 96
@@ -233,6 +234,8 @@ def test_new_pictures_least_sure_first_labelled_by_number_keys_and_undone(qtbot,
     assert len(margins) == 6 and margins == sorted(margins)
     assert page.tabs.tabText(3) == "New pictures (6)" and page.tabs.currentIndex() == 3
     assert [b.text() for b in page.class_buttons] == ["1  bars", "2  dots", "3  ring"]
+    # Beside the 200 px sidebar, the page fits a 1024x700 window with every row shown.
+    assert page.minimumSizeHint().width() <= 800 and page.minimumSizeHint().height() <= 640
 
     # 3 on the least sure picture: into train/ring, logged with where it came from, the dataset reloaded.
     first = listed.pictures[0]
