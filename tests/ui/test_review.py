@@ -264,3 +264,32 @@ def test_new_pictures_least_sure_first_labelled_by_number_keys_and_undone(qtbot,
     assert page.tabs.tabText(3) == "New pictures (6)"
     with qtbot.waitSignal(page.retrainRequested):
         page.retrain_button.click()
+
+
+def test_cancel_changes_nothing_and_the_current_model_makes_it_fast(qtbot, state, folder, tmp_path):
+    from cnnstudio.ui.sessions.review_session import ReviewSession
+
+    load(qtbot, state, folder)
+    before = files_under(folder)
+    session = ReviewSession(state)
+    with qtbot.waitSignal(session.cancelled, timeout=120_000):
+        assert session.start(epochs=2)
+        assert session.cancel()
+    assert session.view is None and files_under(folder) == before and not (folder / "_changes.csv").exists()
+
+    with qtbot.waitSignal(state.model.loaded, timeout=60_000):
+        state.set_checkpoint(trained_checkpoint(state, tmp_path))
+    with qtbot.waitSignal(session.estimated, timeout=120_000) as estimated:
+        assert session.estimate()
+    assert estimated.args[0].model_seconds is not None and estimated.args[0].model_seconds > 0
+    with qtbot.waitSignal(session.shown, timeout=120_000) as shown:
+        assert session.start(use_model=True)
+    view = shown.args[0]
+    assert "linear head on the penultimate features" in view.method
+    assert [c.suspect.picture.file for c in view.duplicate][0] == "train/dots/copy-of-test.png"
+
+    # Another dataset loaded: the findings go, and a fix is refused rather than made to the wrong folder.
+    with qtbot.waitSignal(session.cleared):
+        load(qtbot, state, make_folder(tmp_path / "other"))
+    assert session.view is None and not session.accept(view.duplicate[0].suspect.key)
+    assert (folder / "train/dots/copy-of-test.png").is_file()

@@ -71,6 +71,7 @@ class ReviewPage(QWidget):
         self.session.newShown.connect(self._show_new)
         self.session.failed.connect(self._on_failed)
         self.session.cancelled.connect(self._on_cancelled)
+        self.session.cleared.connect(self._clear)
         self.session.busyChanged.connect(lambda _busy: self._update_buttons())
         state.datasetChanged.connect(lambda _data: self._update_buttons())
         state.model.loaded.connect(lambda _ctx: self._update_buttons())
@@ -216,7 +217,7 @@ class ReviewPage(QWidget):
 
     def _on_cancelled(self) -> None:
         self.progress_row.hide()
-        self.banner.show_message("The check was cancelled; nothing was changed.", "info")
+        self.banner.show_message("Cancelled; nothing was changed.", "info")
 
     def _on_failed(self, message: str) -> None:
         self.progress_row.hide()
@@ -228,6 +229,7 @@ class ReviewPage(QWidget):
         self.progress_row.hide()
         self._view = view
         self.summary_label.setText(printable(view.summary))
+        self.summary_label.setToolTip(printable(view.method))
         self.changes_label.setText(printable(view.changes))
         for index, kind in enumerate(KINDS):  # the New pictures tab keeps what it shows
             grid = self.grids[kind]
@@ -239,6 +241,14 @@ class ReviewPage(QWidget):
             self.tabs.setTabText(index, f"{TAB_TITLES[kind]} ({len(cells)})")
             if cells:
                 grid.setCurrentRow(min(row, len(cells) - 1))
+        self._update_buttons()
+
+    def _clear(self, why: str) -> None:
+        self._view = None
+        self.summary_label.setText(why)
+        for index, kind in enumerate(KINDS):
+            self.grids[kind].clear()
+            self.tabs.setTabText(index, TAB_TITLES[kind])
         self._update_buttons()
 
     @staticmethod

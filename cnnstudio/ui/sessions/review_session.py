@@ -67,6 +67,7 @@ class ReviewView:
     outlier: tuple[Cell, ...]
     changes: str  # "3 relabelled, 1 excluded; log: …/_changes.csv" ("" before the first change)
     can_undo: bool
+    method: str = ""  # how the doctor judged the labels, in words
 
     def cells(self, kind: str) -> tuple[Cell, ...]:
         return {"label": self.label, "duplicate": self.duplicate, "outlier": self.outlier}[kind]
@@ -98,6 +99,7 @@ class ReviewSession(QObject):
     newShown = Signal(object)  # NewPictures: after classifying a folder and after every label
     failed = Signal(str)  # one line
     cancelled = Signal()
+    cleared = Signal(str)  # another dataset was loaded: the findings are gone (why, in words)
     busyChanged = Signal(bool)
 
     def __init__(self, state: AppState, parent: QObject | None = None) -> None:
@@ -121,6 +123,7 @@ class ReviewSession(QObject):
         self._loader = DataSession(state, self)
         self._loader.loaded.connect(lambda key, data: self.state.set_dataset(data, key))
         self._loader.loadFailed.connect(lambda message, _details: self.failed.emit(message))
+        state.datasetChanged.connect(self._on_dataset_changed)
 
     # -- the check ----------------------------------------------------------------------------------
     @property
@@ -205,6 +208,12 @@ class ReviewSession(QObject):
         self._undo.clear()
         self._counts = {"relabel": 0, "exclude": 0, "add": 0}
         self._show()
+
+    def _on_dataset_changed(self, _data: object) -> None:
+        """The same dataset reloaded after a fix keeps its findings; another one drops them."""
+        if self._findings is not None and self.state.dataset_name != self._findings.key:
+            self._findings = None
+            self.cleared.emit("Another dataset was loaded: check it to see its suspects.")
 
     def _fail(self, failure: Failure) -> None:
         self.failed.emit(failure.message)
@@ -382,7 +391,7 @@ class ReviewSession(QObject):
                       if c.suspect.key not in self._kept and c.suspect.picture.name not in self._moved]
         by_kind = {kind: tuple(c for c in open_cells if c.suspect.kind == kind) for kind in KINDS}
         return ReviewView(findings.report.summary(), by_kind["label"], by_kind["duplicate"], by_kind["outlier"],
-                          self._changes_text(), bool(self._undo))
+                          self._changes_text(), bool(self._undo), findings.report.method)
 
     def _changes_text(self) -> str:
         relabelled, excluded, added = self._counts["relabel"], self._counts["exclude"], self._counts["add"]
