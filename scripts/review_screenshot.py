@@ -1,9 +1,11 @@
-"""Render the Review page with real findings to docs/images/review.png.
+"""Render the Review page with real findings to docs/images/review.png, and its new pictures to
+docs/images/review-new.png.
 
 Writes a folder of real handwritten digits (scikit-learn's 1,797 digits, 8x8, saved at 24x24) split into
-train/ and test/, moves 8 % of the training pictures into a wrong class folder and copies 5 test pictures
-into train under other names, loads it in the real app (offscreen), runs the data doctor from the Review
-page and saves the window.
+train/ and test/, moves 8 % of the training pictures into a wrong class folder, copies 5 test pictures
+into train under other names and takes 60 training pictures out, unlabelled, into a folder of their own;
+loads it in the real app (offscreen), runs the data doctor from the Review page and saves the window; then
+trains a model on the folder, opens the unlabelled pictures with "Label new pictures…" and saves again.
 
     QT_QPA_PLATFORM=offscreen python scripts/review_screenshot.py [--out docs/images] [--epochs 6]
 """
@@ -47,6 +49,11 @@ def digits_folder(root: Path, seed: int = 1) -> int:
         shutil.move(p, root / "train" / wrong / p.name)
     for p in sorted((root / "test").rglob("*.png"))[:5]:
         shutil.copy(p, root / "train" / p.parent.name / f"copy-{p.name}")
+    unlabelled = root.parent / "unlabelled"
+    unlabelled.mkdir()
+    for k in rng.choice(len(train), 60, replace=False):
+        if train[k].exists():  # not one of the moved ones
+            shutil.move(train[k], unlabelled / f"new-{train[k].name}")
     return len(moved)
 
 
@@ -93,6 +100,7 @@ def main() -> int:
     path = out / "review.png"
     window.grab().save(str(path))
     print(f"wrote {path}: {page.summary_label.text()}")
+    new_pictures(app, window, folder, out, args.epochs)
     if os.environ.get("REVIEW_SHOT_ALL"):  # the other tabs, to look at (not kept in docs/)
         for kind in ("duplicate", "outlier"):
             page.select(kind, 0)
@@ -100,6 +108,28 @@ def main() -> int:
             window.grab().save(str(Path(tempfile.gettempdir()) / f"review-{kind}.png"))
     window.close()
     return 0
+
+
+def new_pictures(app, window, folder: Path, out: Path, epochs: int) -> None:
+    """A model trained on the folder sorts the unlabelled pictures; the window saved with them."""
+    from cnnstudio.core.doctor.crossval import doctor_config
+    from cnnstudio.core.training.trainer import Trainer
+
+    state, page = window.state, window.page("review")
+    cfg = doctor_config(state.dataset_name, state.dataset, None, epochs, 0)
+    result = Trainer(cfg, dataset=state.dataset, run_dir=folder.parent / "run").run()
+    state.set_checkpoint(str(result.checkpoint))
+    _drive.wait_until(app, lambda: state.model.context is not None, 120, "the model")
+    listed: list[object] = []
+    page.session.newShown.connect(listed.append)
+    page.label_new(str(folder.parent / "unlabelled"))
+    _drive.wait_until(app, lambda: bool(listed), 120, "the new pictures")
+    page.select("new", 0)
+    page.grids["new"].setFocus()
+    _drive.pump(app, 0.5)
+    path = out / "review-new.png"
+    window.grab().save(str(path))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import pytest
 
 from cnnstudio.core.classify import FileResult, FolderClassification
 from cnnstudio.core.doctor.fixes import FixError, FolderFixes
-from cnnstudio.core.doctor.unsure import by_uncertainty
+from cnnstudio.core.doctor.unsure import by_uncertainty, class_keys
 
 
 @pytest.fixture
@@ -82,5 +82,15 @@ def test_the_least_sure_come_first():
     ordered = by_uncertainty(result)
     assert [u.name for u in ordered] == ["coin.png", "unsure.png", "fairly.png", "sure.png"]
     assert [round(u.margin, 2) for u in ordered] == [0.0, 0.1, 0.6, 0.8]
-    assert ordered[0].path == "/new/coin.png" and ordered[1].why == "cat 55% or dog 45%"
+    assert ordered[0].path == "/new/coin.png" and ordered[1].why == "cat: 55%, dog: 45%"
     assert by_uncertainty(FolderClassification("/new", ["cat", "dog"], [])) == []
+
+
+def test_each_class_has_a_key_digits_their_own():
+    assert class_keys([str(d) for d in range(10)]) == [str(d) for d in range(10)]
+    assert class_keys(["3", "1"]) == ["3", "1"]
+    assert class_keys(["a", "k"]) == ["1", "2"]  # never a letter: A and K are Review's own keys
+    assert class_keys(["cat", "dog", "bird"]) == ["1", "2", "3"]
+    many = class_keys([f"class {k}" for k in range(12)])
+    assert many[:10] == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"] and many[10:] == [None, None]
+    assert class_keys(["1", "1 "]) == ["1", "2"]  # one key cannot name both

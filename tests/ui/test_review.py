@@ -254,6 +254,7 @@ def test_new_pictures_least_sure_first_labelled_by_number_keys_and_undone(qtbot,
         qtbot.keyClick(page.grids["new"], Qt.Key.Key_A)
     assert (folder / "train" / second.guess / second.name).is_file()
     assert page.changes_label.text().startswith("0 relabelled, 0 excluded, 2 new labelled; log: ")
+    assert page.undo_button.isEnabled()
 
     # Undo both: the files back in the new folder, the dataset as before, nothing deleted.
     for _ in range(2):
@@ -261,7 +262,7 @@ def test_new_pictures_least_sure_first_labelled_by_number_keys_and_undone(qtbot,
             qtbot.keyClick(page.grids["new"], Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert files_under(folder) == before and files_under(new) == before_new
     assert train_counts(state) == {"bars": 23, "dots": 21, "ring": 19}
-    assert page.tabs.tabText(3) == "New pictures (6)"
+    assert page.tabs.tabText(3) == "New pictures (6)" and not page.undo_button.isEnabled()
     with qtbot.waitSignal(page.retrainRequested):
         page.retrain_button.click()
 

@@ -26,8 +26,8 @@ class UnsurePicture:
 
     @property
     def why(self) -> str:
-        second = f" or {self.top[1][0]} {self.top[1][1]:.0%}" if len(self.top) > 1 else ""
-        return f"{self.top[0][0]} {self.top[0][1]:.0%}{second}"
+        """The model's two best guesses: "4: 71%, 7: 19%"."""
+        return ", ".join(f"{name}: {p:.0%}" for name, p in self.top[:2])
 
 
 def by_uncertainty(result: FolderClassification) -> list[UnsurePicture]:
@@ -45,3 +45,14 @@ def by_uncertainty(result: FolderClassification) -> list[UnsurePicture]:
         out.append(UnsurePicture(str(root / r.path), r.path, r.label, float(margins[k]),
                                  tuple((c, float(p)) for c, p in r.top), picture))
     return sorted(out, key=lambda u: (u.margin, u.name))
+
+
+def class_keys(classes: list[str] | tuple[str, ...]) -> list[str | None]:
+    """The key that labels a picture with each class: the class's own name when every name is one distinct
+    digit ("0".."9": the key 7 is the class "7"), else 1..9 then 0 for the first ten classes; None for a
+    class without a key. Never a letter: A, K and X are Review's own keys."""
+    names = [c.strip() for c in classes]
+    if all(len(n) == 1 and n.isdigit() for n in names) and len(set(names)) == len(names):
+        own: list[str | None] = list(names)
+        return own
+    return [str((k + 1) % 10) if k < 10 else None for k in range(len(classes))]

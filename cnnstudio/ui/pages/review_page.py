@@ -19,12 +19,12 @@ from functools import partial
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QListView, QListWidget,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QLabel, QListView, QListWidget,
                                QListWidgetItem, QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
 from cnnstudio.core.doctor.review import KINDS
 from cnnstudio.core.text import printable
-from cnnstudio.core.doctor.unsure import UnsurePicture
+from cnnstudio.core.doctor.unsure import UnsurePicture, class_keys
 from cnnstudio.ui.sessions.review_session import (Cell, DoctorProgress, Estimate, NewPictures, ReviewSession,
                                                   ReviewView)
 from cnnstudio.ui.state import AppState
@@ -64,6 +64,7 @@ class ReviewPage(QWidget):
         self.session = session or ReviewSession(state)
         self.session.setParent(self)
         self._view: ReviewView | None = None
+        self._can_undo = False  # as the session said last (after a check or a new picture's label)
         self._build()
         self.session.estimated.connect(self._on_estimated)
         self.session.progressed.connect(self._on_progress)
@@ -141,7 +142,8 @@ class ReviewPage(QWidget):
         self.tabs.currentChanged.connect(lambda _i: self._update_buttons())
         col.addWidget(self.tabs, 1)
         self.class_row = QHBoxLayout()  # "1 bars", "2 dots"...: shown with the new pictures
-        self.class_buttons: list[QPushButton] = []
+        self.class_buttons: list[QWidget] = []  # a button per class with a key, and a list of the others
+        self._controls_for: tuple[str, ...] = ()  # the classes the buttons and keys are for
         col.addLayout(self.class_row)
 
         actions = QHBoxLayout()
@@ -170,12 +172,16 @@ class ReviewPage(QWidget):
         keys: list[tuple[tuple[str, ...], Callable[[], bool]]] = [
             (("A", "Return", "Enter"), self.accept_selected), (("K",), self.keep_selected),
             (("X",), self.exclude_selected), (("Ctrl+Z",), self.undo)]
-        keys += [((str(k + 1),), partial(self.label_selected, k)) for k in range(9)]
         for sequence, slot in keys:
             for key in sequence:
-                shortcut = QShortcut(QKeySequence(key), self)
-                shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-                shortcut.activated.connect(slot)
+                self._shortcut(key, slot)
+        self._class_shortcuts: list[QShortcut] = []  # a key per class, made with the new pictures
+
+    def _shortcut(self, key: str, slot: Callable[[], object]) -> QShortcut:
+        shortcut = QShortcut(QKeySequence(key), self)
+        shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        shortcut.activated.connect(slot)
+        return shortcut
 
     # -- the check ----------------------------------------------------------------------------------
     def check(self) -> bool:
@@ -228,6 +234,7 @@ class ReviewPage(QWidget):
     def _show(self, view: ReviewView) -> None:
         self.progress_row.hide()
         self._view = view
+        self._can_undo = view.can_undo
         self.summary_label.setText(printable(view.summary))
         self.summary_label.setToolTip(printable(view.method))
         self.changes_label.setText(printable(view.changes))
@@ -314,18 +321,11 @@ class ReviewPage(QWidget):
 
     def _show_new(self, new: NewPictures) -> None:
         self.progress_row.hide()
+        self._can_undo = new.can_undo
         self.changes_label.setText(printable(new.changes))
-        if [b.property("class") for b in self.class_buttons] != list(new.classes):
-            for b in self.class_buttons:
-                b.deleteLater()
-            self.class_buttons = []
-            for k, name in enumerate(new.classes[:9]):
-                button = QPushButton(f"{k + 1}  {printable(name)}")
-                button.setProperty("class", name)
-                button.setToolTip(f"Move the selected new picture into {printable(name)} ({k + 1})")
-                button.clicked.connect(lambda _c=False, k=k: self.label_selected(k))
-                self.class_row.addWidget(button)
-                self.class_buttons.append(button)
+        if self._controls_for != new.classes:
+            self._controls_for = new.classes
+            self._class_controls(list(new.classes))
         grid = self.grids["new"]
         row = max(0, grid.currentRow())
         grid.clear()
@@ -336,8 +336,38 @@ class ReviewPage(QWidget):
         self.tabs.setCurrentIndex(index)
         if new.pictures:
             grid.setCurrentRow(min(row, len(new.pictures) - 1))
-        self.summary_label.setText(printable(new.summary))
+        self.summary_label.setText(f"{printable(new.summary)}. The least sure first: press a class's key (or "
+                                   "click its button) to move the selected picture into that class's folder; "
+                                   "A: the model's guess.")
         self._update_buttons()
+
+    def _class_controls(self, classes: list[str]) -> None:
+        """A button and a key for each class that has a key (the first ten; digits by their own name)."""
+        for old in (*self.class_buttons, *self._class_shortcuts):
+            old.setParent(None)
+            old.deleteLater()
+        self.class_buttons, self._class_shortcuts = [], []
+        keys = class_keys(classes)
+        for k, (name, key) in enumerate(zip(classes, keys)):
+            if key is None:
+                continue
+            button = QPushButton(printable(name) if key == name else f"{key}  {printable(name)}")
+            button.setProperty("class", name)
+            button.setToolTip(f"Move the selected new picture into {printable(name)} (key {key})")
+            button.clicked.connect(partial(self.label_selected, k))
+            self.class_row.addWidget(button)
+            self.class_buttons.append(button)
+            self._class_shortcuts.append(self._shortcut(key, partial(self.label_selected, k)))
+        if None in keys:  # the classes after the tenth: chosen from a list
+            more = QComboBox()
+            more.addItem("Other class…", -1)
+            for k, name in enumerate(classes):
+                if keys[k] is None:
+                    more.addItem(printable(name), k)
+            more.activated.connect(lambda i, box=more: i > 0 and self.label_selected(int(box.itemData(i))))
+            more.setProperty("class", "")
+            self.class_row.addWidget(more)
+            self.class_buttons.append(more)
 
     @staticmethod
     def _new_item(picture: UnsurePicture) -> QListWidgetItem:
@@ -363,11 +393,11 @@ class ReviewPage(QWidget):
         self.accept_button.setEnabled(selected)
         for b in (self.keep_button, self.exclude_button):
             b.setEnabled(selected and not new)
-        for b in self.class_buttons:
-            b.setVisible(new)
-            b.setEnabled(selected)
+        for control in self.class_buttons:
+            control.setVisible(new)
+            control.setEnabled(selected)
         self.new_button.setEnabled(has_data and not busy)
-        self.undo_button.setEnabled(self._view is not None and self._view.can_undo and not busy)
+        self.undo_button.setEnabled(self._can_undo and not busy)
 
     def shutdown(self) -> None:
         self.session.shutdown()
