@@ -27,8 +27,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import _drive
 
 
-def digits_folder(root: Path, seed: int = 1) -> int:
-    """The digits as PNG files in class folders, 8 % of train moved to a wrong class; returns how many."""
+def digits_folder(root: Path, seed: int = 1) -> set[str]:
+    """The digits as PNG files in class folders, 8 % of train moved to a wrong class; returns their paths
+    (relative to the folder) after the move."""
     import numpy as np
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -42,11 +43,12 @@ def digits_folder(root: Path, seed: int = 1) -> int:
         picture = Image.fromarray((img * 255 / 16).astype(np.uint8)).resize((24, 24), Image.Resampling.BILINEAR)
         picture.save(folder / f"{i:04d}.png")
     train = sorted((root / "train").rglob("*.png"))
-    moved = rng.choice(len(train), int(0.08 * len(train)), replace=False)
-    for k in moved:
+    moved = set()
+    for k in rng.choice(len(train), int(0.08 * len(train)), replace=False):
         p = train[k]
         wrong = str((int(p.parent.name) + int(rng.integers(1, 10))) % 10)
         shutil.move(p, root / "train" / wrong / p.name)
+        moved.add(f"train/{wrong}/{p.name}")
     for p in sorted((root / "test").rglob("*.png"))[:5]:
         shutil.copy(p, root / "train" / p.parent.name / f"copy-{p.name}")
     unlabelled = root.parent / "unlabelled"
@@ -54,7 +56,7 @@ def digits_folder(root: Path, seed: int = 1) -> int:
     for k in rng.choice(len(train), 60, replace=False):
         if train[k].exists():  # not one of the moved ones
             shutil.move(train[k], unlabelled / f"new-{train[k].name}")
-    return len(moved)
+    return moved
 
 
 def main() -> int:
@@ -70,7 +72,8 @@ def main() -> int:
     os.environ["CNNSTUDIO_HOME"] = home
     atexit.register(shutil.rmtree, home, ignore_errors=True)
     folder = Path(home) / "handwritten-digits"
-    print(f"{digits_folder(folder)} pictures moved into a wrong class")
+    moved = digits_folder(folder)
+    print(f"{len(moved)} pictures moved into a wrong class")
 
     from PySide6.QtCore import QSettings
 
@@ -100,6 +103,10 @@ def main() -> int:
     path = out / "review.png"
     window.grab().save(str(path))
     print(f"wrote {path}: {page.summary_label.text()}")
+    top = [c.suspect.picture.file for c in page.session.view.label[:len(moved)]]
+    found = sum(f in moved for f in top)
+    print(f"top {len(moved)} label issues: {found} moved pictures ({found / max(len(top), 1):.0%} of those listed, "
+          f"{found / len(moved):.0%} of the moved found)")
     new_pictures(app, window, folder, out, args.epochs)
     if os.environ.get("REVIEW_SHOT_ALL"):  # the other tabs, to look at (not kept in docs/)
         for kind in ("duplicate", "outlier"):
