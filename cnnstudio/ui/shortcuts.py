@@ -21,6 +21,9 @@ def shortcut_table() -> list[tuple[str, str, str]]:
     rows = [("Everywhere", "Go to page 1 to 8 (Data … Draw)", _native("Ctrl+1") + " … " + _native("Ctrl+8")),
             ("Everywhere", "Quit (a running training is saved first)", _native(quit_keys)),
             ("Everywhere", "Keyboard shortcuts (this list)", _native("F1"))]
+    rows += [("Review", "Accept the suggestion / keep / exclude", "A or Enter / K / X"),
+             ("Review", "Label a new picture with a class / the model's guess", "its digit (1 … 9, 0) / A"),
+             ("Review", "Undo the last decision", _native("Ctrl+Z"))]
     rows += [("Train", "Start training", _native(*TRAIN_SHORTCUTS["start"])),
              ("Train", "Pause / resume", _native(*TRAIN_SHORTCUTS["pause"])),
              ("Train", "Stop (saves last.pt)", _native(*TRAIN_SHORTCUTS["stop"]))]
@@ -31,7 +34,5 @@ def shortcut_table() -> list[tuple[str, str, str]]:
              ("Draw", "Smaller / larger brush", "[ / ]"),
              ("Draw", "Undo / redo", _native("Ctrl+Z") + " / " + _native("Ctrl+Shift+Z", "Ctrl+Y")),
              ("Draw", "Clear the page", _native("Delete", "Ctrl+Backspace")),
-             ("Draw", "Open an image", _native("Ctrl+O")),
-             ("Review", "Accept the suggestion / keep / exclude", "A or Enter / K / X"),
-             ("Review", "Undo the last decision", _native("Ctrl+Z"))]
+             ("Draw", "Open an image", _native("Ctrl+O"))]
     return rows

@@ -294,3 +294,16 @@ def test_cancel_changes_nothing_and_the_current_model_makes_it_fast(qtbot, state
         load(qtbot, state, make_folder(tmp_path / "other"))
     assert session.view is None and not session.accept(view.duplicate[0].suspect.key)
     assert (folder / "train/dots/copy-of-test.png").is_file()
+
+
+def test_retrain_opens_the_train_page_and_starts_from_its_form(qtbot, state):
+    """The window wires Review's Retrain to the Train page's Start (here refused: no dataset, said there)."""
+    from cnnstudio.ui.main_window import MainWindow
+
+    window = MainWindow(state)
+    qtbot.addWidget(window)
+    window.show_page("review")
+    window.page("review").retrain_button.click()
+    assert window.stack.currentWidget() is window.page("train")
+    assert window.page("train").banner.text().startswith("Load a dataset first")
+    window.close()
