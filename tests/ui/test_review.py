@@ -137,8 +137,14 @@ def test_the_session_checks_fixes_and_undoes_on_disk(qtbot, state, folder):
     assert not session.undo()  # nothing left to take back
 
 
-def test_the_page_says_how_long_then_keys_fix_and_undo(qtbot, state, folder):
+def test_the_page_says_how_long_then_keys_fix_and_undo(qtbot, state, folder, monkeypatch):
+    from cnnstudio.ui.pages import review_page
     from cnnstudio.ui.pages.review_page import ReviewPage
+    from cnnstudio.ui.sessions import review_session
+
+    # A grid holds the first MAX_CELLS suspects; the next come as those are decided.
+    monkeypatch.setattr(review_session, "MAX_CELLS", 1)
+    monkeypatch.setattr(review_page, "MAX_CELLS", 1)
 
     page = ReviewPage(state)
     qtbot.addWidget(page)
@@ -159,6 +165,7 @@ def test_the_page_says_how_long_then_keys_fix_and_undo(qtbot, state, folder):
     assert not page.progress_row.isVisibleTo(page)
     assert [page.tabs.tabText(i) for i in range(3)] == ["Label issues (1)", "Duplicates (2)", "Outliers (1)"]
     assert page.minimumSizeHint().width() <= 800 and page.minimumSizeHint().height() <= 640
+    assert page.grids["duplicate"].count() == 1 and "the 1 most likely" in page.summary_label.text()
     leak = page.grids["duplicate"].item(0)
     assert leak.text().startswith("IN TRAIN AND TEST\nlabel dots → exclude\nexact copy of test/dots/dots-00.png")
     assert leak.icon().actualSize(page.grids["duplicate"].iconSize()).width() == 96
@@ -169,7 +176,9 @@ def test_the_page_says_how_long_then_keys_fix_and_undo(qtbot, state, folder):
     with qtbot.waitSignal(state.datasetChanged, timeout=60_000):
         qtbot.keyClick(page.grids["duplicate"], Qt.Key.Key_X)
     assert (folder / "_excluded/train/dots/copy-of-test.png").is_file()
-    assert page.tabs.tabText(1) == "Duplicates (1)"
+    assert page.tabs.tabText(1) == "Duplicates (1)" and page.grids["duplicate"].count() == 1
+    assert "twice in train" in page.grids["duplicate"].item(0).text()
+    assert "most likely" not in page.summary_label.text()
     # Enter accepts the label issue's suggestion: into the ring folder.
     page.select("label", 0)
     page.grids["label"].setFocus()

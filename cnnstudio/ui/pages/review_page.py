@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxL
 from cnnstudio.core.doctor.review import KINDS
 from cnnstudio.core.text import printable
 from cnnstudio.core.doctor.unsure import UnsurePicture, class_keys
-from cnnstudio.ui.sessions.review_session import (Cell, DoctorProgress, Estimate, NewPictures, ReviewSession,
-                                                  ReviewView)
+from cnnstudio.ui.sessions.review_session import (MAX_CELLS, Cell, DoctorProgress, Estimate, NewPictures,
+                                                  ReviewSession, ReviewView)
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.widgets.banner import Banner
 from cnnstudio.ui.widgets.progress_row import ProgressRow
@@ -235,7 +235,9 @@ class ReviewPage(QWidget):
         self.progress_row.hide()
         self._view = view
         self._can_undo = view.can_undo
-        self.summary_label.setText(printable(view.summary))
+        more = any(view.count(k) > len(view.cells(k)) for k in KINDS)
+        self.summary_label.setText(printable(view.summary) + (f". Each tab shows the {MAX_CELLS} most likely; the "
+                                                              "next come as those are decided." if more else ""))
         self.summary_label.setToolTip(printable(view.method))
         self.changes_label.setText(printable(view.changes))
         for index, kind in enumerate(KINDS):  # the New pictures tab keeps what it shows
@@ -245,7 +247,7 @@ class ReviewPage(QWidget):
             grid.clear()
             for cell in cells:
                 grid.addItem(self._item(cell))
-            self.tabs.setTabText(index, f"{TAB_TITLES[kind]} ({len(cells)})")
+            self.tabs.setTabText(index, f"{TAB_TITLES[kind]} ({view.count(kind):,})")
             if cells:
                 grid.setCurrentRow(min(row, len(cells) - 1))
         self._update_buttons()
@@ -332,7 +334,7 @@ class ReviewPage(QWidget):
         for picture in new.pictures:
             grid.addItem(self._new_item(picture))
         index = TABS.index("new")
-        self.tabs.setTabText(index, f"{TAB_TITLES['new']} ({len(new.pictures)})")
+        self.tabs.setTabText(index, f"{TAB_TITLES['new']} ({new.total:,})")
         self.tabs.setCurrentIndex(index)
         if new.pictures:
             grid.setCurrentRow(min(row, len(new.pictures) - 1))

@@ -36,6 +36,9 @@ if TYPE_CHECKING:  # import torch: only their types are needed here
     from cnnstudio.core.training.control import RunControl
 
 PICTURES_PER_SECOND_WITH_MODEL = 1500.0  # features of a trained model and a linear head, on a CPU
+# Cells a grid holds at once: each is a pixmap of about 37 KB, and a person decides on the first ones first;
+# the next come as those are decided.
+MAX_CELLS = 500
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,13 @@ class ReviewView:
     changes: str  # "3 relabelled, 1 excluded; log: …/_changes.csv" ("" before the first change)
     can_undo: bool
     method: str = ""  # how the doctor judged the labels, in words
+    counts: tuple[int, int, int] = (0, 0, 0)  # the suspects not decided yet, by kind (the cells: the first MAX_CELLS)
 
     def cells(self, kind: str) -> tuple[Cell, ...]:
         return {"label": self.label, "duplicate": self.duplicate, "outlier": self.outlier}[kind]
+
+    def count(self, kind: str) -> int:
+        return self.counts[KINDS.index(kind)]
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,8 @@ class NewPictures:
     """The new pictures not labelled yet, the ones the model is least sure of first."""
 
     folder: str
-    pictures: tuple[UnsurePicture, ...]
+    pictures: tuple[UnsurePicture, ...]  # the first MAX_CELLS
+    total: int  # the pictures not labelled yet
     classes: tuple[str, ...]
     summary: str  # "40 pictures classified; 2 skipped (not an image or damaged)"
     changes: str  # as ReviewView.changes
@@ -345,8 +353,9 @@ class ReviewSession(QObject):
         if self._new is None or self.state.dataset is None:
             return None
         folder, pictures, summary = self._new
-        return NewPictures(folder, tuple(p for p in pictures if p.path not in self._labelled),
-                           tuple(self.state.dataset.classes), summary, self._changes_text(), bool(self._undo))
+        left = [p for p in pictures if p.path not in self._labelled]
+        return NewPictures(folder, tuple(left[:MAX_CELLS]), len(left), tuple(self.state.dataset.classes), summary,
+                           self._changes_text(), bool(self._undo))
 
     def label(self, path: str, class_index: int) -> bool:
         """Move a new picture into the class folder of `class_index` (logged, undoable), then reload."""
@@ -390,8 +399,10 @@ class ReviewSession(QObject):
         open_cells = [c for c in findings.cells
                       if c.suspect.key not in self._kept and c.suspect.picture.name not in self._moved]
         by_kind = {kind: tuple(c for c in open_cells if c.suspect.kind == kind) for kind in KINDS}
-        return ReviewView(findings.report.summary(), by_kind["label"], by_kind["duplicate"], by_kind["outlier"],
-                          self._changes_text(), bool(self._undo), findings.report.method)
+        counts = (len(by_kind["label"]), len(by_kind["duplicate"]), len(by_kind["outlier"]))
+        first = {kind: cells[:MAX_CELLS] for kind, cells in by_kind.items()}
+        return ReviewView(findings.report.summary(), first["label"], first["duplicate"], first["outlier"],
+                          self._changes_text(), bool(self._undo), findings.report.method, counts)
 
     def _changes_text(self) -> str:
         relabelled, excluded, added = self._counts["relabel"], self._counts["exclude"], self._counts["add"]
