@@ -243,6 +243,9 @@ def test_new_pictures_least_sure_first_labelled_by_number_keys_and_undone(qtbot,
     assert len(margins) == 6 and margins == sorted(margins)
     assert page.tabs.tabText(3) == "New pictures (6)" and page.tabs.currentIndex() == 3
     assert [b.text() for b in page.class_buttons] == ["1  bars", "2  dots", "3  ring"]
+    assert "The least sure first" in page.summary_label.text()
+    page.select("label", 0)  # the check's tabs say what the check found (none yet)
+    assert page.summary_label.text() == "No check yet." and not page.class_buttons[0].isVisibleTo(page)
     # Beside the 200 px sidebar, the page fits a 1024x700 window with every row shown.
     assert page.minimumSizeHint().width() <= 800 and page.minimumSizeHint().height() <= 640
 

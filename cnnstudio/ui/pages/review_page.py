@@ -65,6 +65,7 @@ class ReviewPage(QWidget):
         self.session.setParent(self)
         self._view: ReviewView | None = None
         self._can_undo = False  # as the session said last (after a check or a new picture's label)
+        self._summaries: dict[str, str] = {}  # "check" and "new": the line above the tabs for each
         self._build()
         self.session.estimated.connect(self._on_estimated)
         self.session.progressed.connect(self._on_progress)
@@ -140,6 +141,7 @@ class ReviewPage(QWidget):
             self.grids[kind] = grid
             self.tabs.addTab(grid, TAB_TITLES[kind])
         self.tabs.currentChanged.connect(lambda _i: self._update_buttons())
+        self.tabs.currentChanged.connect(lambda _i: self._show_summary())
         col.addWidget(self.tabs, 1)
         self.class_row = QHBoxLayout()  # "1 bars", "2 dots"...: shown with the new pictures
         self.class_buttons: list[QWidget] = []  # a button per class with a key, and a list of the others
@@ -236,8 +238,9 @@ class ReviewPage(QWidget):
         self._view = view
         self._can_undo = view.can_undo
         more = any(view.count(k) > len(view.cells(k)) for k in KINDS)
-        self.summary_label.setText(printable(view.summary) + (f". Each tab shows the {MAX_CELLS} most likely; the "
-                                                              "next come as those are decided." if more else ""))
+        self._summaries["check"] = printable(view.summary) + (
+            f". Each tab shows the {MAX_CELLS} most likely; the next come as those are decided." if more else "")
+        self._show_summary()
         self.summary_label.setToolTip(printable(view.method))
         self.changes_label.setText(printable(view.changes))
         for index, kind in enumerate(KINDS):  # the New pictures tab keeps what it shows
@@ -254,7 +257,8 @@ class ReviewPage(QWidget):
 
     def _clear(self, why: str) -> None:
         self._view = None
-        self.summary_label.setText(why)
+        self._summaries["check"] = why
+        self._show_summary()
         for index, kind in enumerate(KINDS):
             self.grids[kind].clear()
             self.tabs.setTabText(index, TAB_TITLES[kind])
@@ -338,9 +342,10 @@ class ReviewPage(QWidget):
         self.tabs.setCurrentIndex(index)
         if new.pictures:
             grid.setCurrentRow(min(row, len(new.pictures) - 1))
-        self.summary_label.setText(f"{printable(new.summary)}. The least sure first: press a class's key (or "
-                                   "click its button) to move the selected picture into that class's folder; "
-                                   "A: the model's guess.")
+        self._summaries["new"] = (f"{printable(new.summary)}. The least sure first: press a class's key (or click "
+                                  "its button) to move the selected picture into that class's folder; A: the "
+                                  "model's guess.")
+        self._show_summary()
         self._update_buttons()
 
     def _class_controls(self, classes: list[str]) -> None:
@@ -370,6 +375,11 @@ class ReviewPage(QWidget):
             more.setProperty("class", "")
             self.class_row.addWidget(more)
             self.class_buttons.append(more)
+
+    def _show_summary(self) -> None:
+        """What the check found on its tabs, what the new pictures are on theirs."""
+        which = "new" if self._on_new_tab() else "check"
+        self.summary_label.setText(self._summaries.get(which, "") or self._summaries.get("check", "No check yet."))
 
     @staticmethod
     def _new_item(picture: UnsurePicture) -> QListWidgetItem:
