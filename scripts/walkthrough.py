@@ -194,14 +194,14 @@ def child(args: argparse.Namespace) -> int:
         problems.append(f"data: a stale message stays after choosing Fashion-MNIST: {stale}")
 
     # ---- Model: the preset chosen for the dataset, with each layer's output shape.
-    key("ctrl+2")
+    key("ctrl+3")
     pump(0.8)
     shot("03-model")
     check("model")
 
     # ---- Train: two short runs (one epoch on 6,000 images), the second with another learning rate, lined up
     # with "Train next" while the first trains: it starts by itself when the first ends.
-    key("ctrl+3")
+    key("ctrl+4")
     train = window.page("train")
     finished: list = []
     train.runFinished.connect(finished.append)
@@ -227,7 +227,7 @@ def child(args: argparse.Namespace) -> int:
     check("train, finished")
 
     # ---- Runs: both compared, a reading at the mouse on the accuracy chart.
-    key("ctrl+4")
+    key("ctrl+5")
     runs = window.page("runs")
     pump(0.8)
     table = runs.table
@@ -247,7 +247,7 @@ def child(args: argparse.Namespace) -> int:
     evaluate = window.page("evaluate")
     ready: list = []
     evaluate.evaluationReady.connect(ready.append)
-    key("ctrl+5")
+    key("ctrl+6")
     wait_until(lambda: ready or evaluate.evaluation is not None, 300, "the evaluation")
     pump(1.0)
     shot("07-evaluate")
@@ -255,7 +255,7 @@ def child(args: argparse.Namespace) -> int:
 
     # ---- Inspect: the Filters tab, conv 2 (its channels' top test-image patches).
     inspect = window.page("inspect")
-    key("ctrl+6")
+    key("ctrl+7")
     wait_until(lambda: inspect.context is not None and not inspect.busy(), 300, "the inspection")
     tab_bar = inspect.tabs.tabBar()
     click(tab_bar, tab_bar.tabRect(inspect.tabs.indexOf(inspect.filters)))
@@ -275,7 +275,7 @@ def child(args: argparse.Namespace) -> int:
     draw = window.page("draw")
     predicted: list = []
     draw.predictionUpdated.connect(predicted.append)
-    key("ctrl+7")
+    key("ctrl+8")
     pump(0.8)
     canvas = draw.canvas
     r = canvas.rect()

@@ -99,10 +99,10 @@ def test_app_opens_in_a_real_window_and_closes_cleanly(xserver, tmp_path):
 
 
 @pytest.mark.parametrize("page_key, delay_s, how", [
-    ("6", 0.0, "close"),  # Inspect follows training: closing as the first best.pt lands
-    ("7", 0.4, "close"),  # Draw reloads the model after each epoch
-    ("4", 1.5, "close"),  # Runs refreshes on each epoch
-    ("6", 0.2, "ctrl+q"),
+    ("7", 0.0, "close"),  # Inspect follows training: closing as the first best.pt lands
+    ("8", 0.4, "close"),  # Draw reloads the model after each epoch
+    ("5", 1.5, "close"),  # Runs refreshes on each epoch
+    ("7", 0.2, "ctrl+q"),
 ])
 def test_closing_a_real_window_while_training_exits_cleanly(xserver, tmp_path, page_key, delay_s, how):
     """Start a shapes training with F5 on the Train page, switch page, wait for best.pt, then close the
@@ -120,7 +120,7 @@ def test_closing_a_real_window_while_training_exits_cleanly(xserver, tmp_path, p
         subprocess.run(["xdotool", "windowfocus", "--sync", str(window)], env=xenv, check=True)
         while not any(runs.glob("*/config.json")) and time.monotonic() < end:
             # The shapes set loads in the background; F5 starts training once it is there.
-            subprocess.run(["xdotool", "key", "ctrl+3"], env=xenv, check=True)
+            subprocess.run(["xdotool", "key", "ctrl+4"], env=xenv, check=True)  # the Train page
             subprocess.run(["xdotool", "key", "F5"], env=xenv, check=True)
             time.sleep(1.0)
         subprocess.run(["xdotool", "key", f"ctrl+{page_key}"], env=xenv, check=True)
