@@ -170,3 +170,17 @@ def test_a_copy_of_a_mapped_picture_lands_next_to_it(small, cached):
     assert sorted(nearer)[-2] < 0.03 * N, nearer  # all but one copy: fewer than 3 % of the points nearer
     one = M.place_pixels(emap, predictor, data.test_images[int(emap.indices[3])].numpy())  # one (C, H, W) picture
     assert one.xy.shape == (1, 2)
+
+
+def test_placing_a_point_reports_no_progress_and_ignores_the_maps_cancel(small):
+    """The fitted embedding keeps the map's callbacks: a placement must not report the map's progress, nor
+    be stopped by the map's Cancel (the app's map is long finished when the drawing changes)."""
+    checkpoint, data, predictor = small
+    seen: list[str] = []
+    emap = M.compute_map(checkpoint, data, predictor=predictor, use_cache=False,
+                         progress=lambda done, total, what: seen.append(what), cancelled=lambda: len(seen) > 10**6)
+    count = len(seen)
+    seen.extend(["x"] * 10**6)  # from now on the map's cancelled() says True
+    placed = M.place_pixels(emap, predictor, data.test_images[int(emap.indices[9])].numpy())
+    assert len(seen) == count + 10**6
+    assert np.linalg.norm(placed.xy[0] - emap.xy[9]) < 0.2 * float(np.ptp(emap.xy, axis=0).max())

@@ -325,8 +325,10 @@ def _rebuild(emap: EmbeddingMap) -> Any:
 def _for_placing(embedding: Any) -> Any:
     """New points' gradients by interpolation on the map's grid (prepared once, then about 0.2 ms an iteration):
     openTSNE would choose Barnes-Hut for a handful of new points, which rebuilds a tree of the whole map at
-    every iteration (35 ms each at 10,000 points: 3.5 s to place one drawing instead of 60 ms)."""
+    every iteration (35 ms each at 10,000 points: 3.5 s to place one drawing instead of 60 ms). And without the
+    map's progress callback, which transform() would otherwise call with the placement's iterations."""
     embedding.gradient_descent_params["negative_gradient_method"] = "fft"
+    embedding.gradient_descent_params["callbacks"] = None
     return embedding
 
 

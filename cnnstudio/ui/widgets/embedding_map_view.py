@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal, SignalInstance
-from PySide6.QtGui import QBrush, QColor, QPixmap
+from PySide6.QtCore import QEvent, QPointF, Qt, Signal, SignalInstance
+from PySide6.QtGui import QBrush, QColor, QPalette, QPixmap
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from cnnstudio.core.text import printable
@@ -110,6 +110,7 @@ class EmbeddingMapView(QWidget):
             self.plot.addItem(item)
         self.ring.setZValue(5)
         self.live.setZValue(6)
+        self._apply_palette()
         self.plot.scene().sigMouseMoved.connect(self.on_mouse_moved)
         self.plot.scene().sigMouseClicked.connect(self._on_clicked)
 
@@ -138,6 +139,17 @@ class EmbeddingMapView(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.progress_row)
         layout.addLayout(row, 1)
+
+    def _apply_palette(self) -> None:
+        """The map on the palette's base colour, the hover ring in its text colour (as the app's charts)."""
+        palette = self.palette()
+        self.plot.setBackground(palette.color(QPalette.ColorRole.Base))
+        self.ring.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Text), width=2))
+
+    def changeEvent(self, event) -> None:
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "ring"):
+            self._apply_palette()
+        super().changeEvent(event)
 
     # -- the session's news ------------------------------------------------------------------------
     def showEvent(self, event) -> None:
