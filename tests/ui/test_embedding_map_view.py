@@ -256,3 +256,19 @@ def test_the_evaluate_page_has_a_map_tab_that_opens_pictures_on_inspect(map_stat
         page.map_view.open_row(5)
     assert asked.args == [int(page.session.map.shown.emap.indices[5])]
     page.shutdown()
+
+
+def test_the_main_window_hands_the_drawing_to_the_map(qtbot):
+    """Draw's preparedInputChanged reaches the map's session (wired in MainWindow._connect_pages)."""
+    from cnnstudio.ui.compose import app_state
+    from cnnstudio.ui.main_window import MainWindow
+
+    window = MainWindow(app_state())
+    qtbot.addWidget(window)
+    draw, evaluate = window.page("draw"), window.page("evaluate")
+    pixels = np.arange(28 * 28, dtype=np.uint8).reshape(1, 28, 28)
+    draw.preparedInputChanged.emit(pixels)
+    assert np.array_equal(evaluate.session.map.drawing, pixels)
+    draw.preparedInputChanged.emit(None)
+    assert evaluate.session.map.drawing is None
+    window.close()
