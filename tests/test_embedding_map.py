@@ -184,3 +184,15 @@ def test_placing_a_point_reports_no_progress_and_ignores_the_maps_cancel(small):
     placed = M.place_pixels(emap, predictor, data.test_images[int(emap.indices[9])].numpy())
     assert len(seen) == count + 10**6
     assert np.linalg.norm(placed.xy[0] - emap.xy[9]) < 0.2 * float(np.ptp(emap.xy, axis=0).max())
+
+
+def test_too_few_pictures_or_another_models_classes_say_so_in_one_line(small):
+    from cnnstudio.core.errors import CNNStudioError
+
+    checkpoint, data, predictor = small
+    tiny = replace(data, test_images=data.test_images[:3], test_labels=data.test_labels[:3])
+    with pytest.raises(CNNStudioError, match="at least 4 pictures"):
+        M.compute_map(checkpoint, tiny, predictor=predictor, use_cache=False)
+    renamed = replace(data, classes=[f"other {c}" for c in data.classes])
+    with pytest.raises(CNNStudioError, match="classes"):
+        M.compute_map(checkpoint, renamed, predictor=predictor, use_cache=False)

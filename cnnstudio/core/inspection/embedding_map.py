@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnstudio.core.doctor.crossval import DoctorCancelled, Progress, predict_with_features
+from cnnstudio.core.errors import CNNStudioError
 
 if TYPE_CHECKING:
     from cnnstudio.core.datasets.base import Dataset
@@ -155,7 +156,7 @@ def compute_map(checkpoint: str | os.PathLike[str], dataset: Dataset, *, predict
             return replace(cached, timings=MapTimings(load=time.perf_counter() - start))
     predictor = predictor or Predictor(str(checkpoint))
     if list(predictor.classes) != list(dataset.classes):
-        raise ValueError("the model's classes are not the dataset's")
+        raise CNNStudioError("the model's classes are not the dataset's: load the dataset it was trained on")
     emap = _compute(predictor, _Rows(images, picked), labels[picked], picked, split, len(labels), dataset.classes,
                     key, seed, progress, cancelled)
     if use_cache:
@@ -223,7 +224,8 @@ def _compute(predictor: Predictor, images: _Rows, labels: np.ndarray, picked: np
 
     n = len(labels)
     if n < 4:
-        raise ValueError(f"a map needs at least 4 pictures; this split has {n}")
+        words = "test" if split == "test" else "training"
+        raise CNNStudioError(f"a map needs at least 4 pictures; the {words} set has {n}")
     clock = time.perf_counter()
     report("features", 0.0, f"reading the model's features of {n:,} pictures")
     try:
