@@ -194,6 +194,8 @@ class MainWindow(QMainWindow):
                 train.start_training()
 
             review.retrainRequested.connect(retrain)
+        if evaluate is not None and hasattr(evaluate, "map_view") and hasattr(draw, "preparedInputChanged"):
+            draw.preparedInputChanged.connect(evaluate.session.map.on_drawing)  # the drawing on Evaluate's map
         model = pages.get("model")
         if model is not None and hasattr(train, "backboneModeRequested"):
             # The Train page's "Backbone" choice edits the layer's "What learns" on the Model page, which

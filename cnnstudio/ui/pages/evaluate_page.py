@@ -21,7 +21,7 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QIcon, QImage
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidgetItem, QMenu, QSplitter, QStackedWidget,
-                               QToolButton, QVBoxLayout, QWidget)
+                               QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from cnnstudio.core.model_context import ModelContext
 from cnnstudio.ui.picture_export import PictureExportMixin
@@ -29,6 +29,7 @@ from cnnstudio.ui.compose import app_state
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.sessions.evaluate_session import EvaluateSession, EvaluationResult
 from cnnstudio.ui.widgets.banner import Banner
+from cnnstudio.ui.widgets.embedding_map_view import EmbeddingMapView
 from cnnstudio.ui.widgets.empty_state import EmptyState
 from cnnstudio.ui.widgets.evaluate_panels import GalleryPanel, MatrixPanel, PerClassPanel, pct
 from cnnstudio.ui.widgets.metric_card import MetricCard
@@ -188,7 +189,12 @@ class EvaluatePage(PictureExportMixin, QWidget):
         splitter.setStretchFactor(1, 6)
         splitter.setSizes([480, 560])
         outer.addWidget(splitter, 1)
-        self.stack.addWidget(results)
+        self.map_view = EmbeddingMapView(self.session.map)  # the test set as the model sees it (t-SNE)
+        self.map_view.inspectRequested.connect(self.open_in_inspect)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(results, "Metrics")
+        self.tabs.addTab(self.map_view, "Map")
+        self.stack.addWidget(self.tabs)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)

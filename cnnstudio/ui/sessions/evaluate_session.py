@@ -16,6 +16,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.core.model_context import ModelContext
+from cnnstudio.ui.sessions.map_session import MapSession
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import LatestRunner
 
@@ -67,6 +68,7 @@ class EvaluateSession(QObject):
         self.result: EvaluationResult | None = None
         self.context: ModelContext | None = None  # the model being (or last) evaluated
         self._runner = LatestRunner(self)
+        self.map = MapSession(state, self)  # the Map tab: the test set laid out by the model's features
         model = state.model
         model.loadingStarted.connect(self._on_loading)
         model.loaded.connect(self.evaluate)
@@ -134,3 +136,4 @@ class EvaluateSession(QObject):
 
     def shutdown(self) -> None:
         self._runner.close()
+        self.map.shutdown()
