@@ -265,3 +265,25 @@ def test_cnnstudio_doctor_json_is_one_object_and_csv_never_overwrites(tmp_path, 
         assert {"path", "given", "suggested", "score"} <= set(issue)
     rows = list(csv.reader(open(tmp_path / "new.csv", encoding="utf-8")))
     assert rows[0][0] == "finding" and any(r[0] == "exact duplicate" for r in rows[1:])
+
+
+def test_runs_of_one_folder_as_labels_were_added_line_up_by_the_pictures_they_trained_on(tmp_path):
+    """Issue 32, item 6: "By settings" on the Runs page shows how accuracy grew with the labels added: the run
+    folders' config.json record the pictures each trained on, and the comparison plots accuracy against it."""
+    from cnnstudio.core.runs import list_runs
+    from cnnstudio.core.sweep.compare import by_settings
+
+    for i, (n, acc) in enumerate(((400, 0.81), (520, 0.86), (650, 0.9))):
+        run = tmp_path / f"run-{i}"
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"config": {"dataset": "/data/pets", "model": "fast-cnn",
+                                                                "epochs": 5, "lr": 0.001, "batch_size": 32},
+                                                     "dataset": {"name": "pets", "train_samples": n}}))
+        (run / "result.json").write_text(json.dumps({"status": "finished", "message": "", "epochs": 5,
+                                                     "best_val_accuracy": acc, "test_accuracy": acc}))
+    runs = list_runs(tmp_path)
+    assert sorted(r.train_samples for r in runs) == [400, 520, 650]
+    compared = by_settings(runs)
+    assert compared.settings == ("train_samples",) and compared.titles == ("Pictures trained on",)
+    assert [(row.values[0], row.best_val_accuracy) for row in compared.rows] == [(650, 0.9), (520, 0.86), (400, 0.81)]
+    assert not compared.log_scale("train_samples")

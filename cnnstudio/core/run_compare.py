@@ -20,7 +20,7 @@ COMPARED = [("model", "Model"), ("dataset", "Dataset"), ("epochs", "Epochs"), ("
             ("weight_decay", "Weight decay"), ("label_smoothing", "Label smoothing"), ("val_split", "Validation split"),
             ("augment", "Augmentation"), ("early_stopping_patience", "Early stopping"),
             ("class_weights", "Class weights"),
-            ("seed", "Seed"), ("limit_train", "Training images"), ("precision", "Precision"), ("device", "Device")]
+            ("seed", "Seed"), ("limit_train", "Training images"), ("train_samples", "Pictures trained on"), ("precision", "Precision"), ("device", "Device")]
 # Saves killed half-way leave hidden temporary files; one this old is no save in flight by another process.
 ORPHAN_MIN_AGE_S = 60
 
@@ -50,6 +50,8 @@ def _format_setting(key: str, value: Any) -> str:
         return f"{100 * value:.0f} %"
     if key == "limit_train":
         return "all" if not value else f"{value:,}"
+    if key == "train_samples":
+        return "" if value is None else f"{int(value):,}"
     if key == "early_stopping_patience":
         return "off" if not value else f"{value} epochs"
     if isinstance(value, float):
@@ -61,7 +63,8 @@ def run_settings(run: RunSummary) -> dict[str, Any]:
     """The run's config with what it really used (model, dataset, precision, device) in place of the
     requested values: what the summary, the comparison table and the filter show."""
     cfg = dict(run.config)
-    cfg.update({"model": run.model, "dataset": run.dataset, "precision": run.precision, "device": run.device})
+    cfg.update({"model": run.model, "dataset": run.dataset, "precision": run.precision, "device": run.device,
+                "train_samples": run.train_samples})
     return cfg
 
 

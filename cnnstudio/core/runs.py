@@ -64,6 +64,9 @@ class RunSummary:
     sweep: str | None = None
     trial_settings: dict[str, Any] | None = None
     trial_status: str | None = None
+    # The pictures it trained on (config.json's dataset.train_samples, after the validation split): runs of
+    # one folder as labels were added or fixed (Review) line up by it in "By settings".
+    train_samples: int | None = None
 
     @property
     def damaged(self) -> bool:
@@ -233,6 +236,7 @@ def _read_run(path: Path) -> RunSummary:
         summary.model = _text((spec.get("name") if isinstance(spec, dict) else None) or cfg.get("model"), 200)
         summary.epochs_planned = _count(cfg.get("epochs")) or None
         summary.params = _count(config_doc.get("params"))
+        summary.train_samples = _count(ds.get("train_samples")) if isinstance(ds, dict) else None
         summary.device = _text(config_doc.get("device"), 100)
         summary.precision = _text(config_doc.get("precision"), 100)
 

@@ -21,7 +21,7 @@ MAX_GROUPS = 6  # a numeric setting with more distinct values is grouped into BI
 BINS = 3
 TITLES = dict(COMPARED)
 # The settings a sweep varies (space.KINDS) and the config keys they are kept under.
-NUMERIC = ("lr", "batch_size", "epochs", "weight_decay", "label_smoothing")
+NUMERIC = ("lr", "batch_size", "epochs", "weight_decay", "label_smoothing", "train_samples")
 LOG_SCALE = ("lr", "weight_decay")
 ENDED = ("finished", "early-stopped")  # plotted on a log axis when every value is above 0
 
