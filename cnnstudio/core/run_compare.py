@@ -20,7 +20,8 @@ COMPARED = [("model", "Model"), ("dataset", "Dataset"), ("epochs", "Epochs"), ("
             ("weight_decay", "Weight decay"), ("label_smoothing", "Label smoothing"), ("val_split", "Validation split"),
             ("augment", "Augmentation"), ("early_stopping_patience", "Early stopping"),
             ("class_weights", "Class weights"),
-            ("seed", "Seed"), ("limit_train", "Training images"), ("train_samples", "Pictures trained on"), ("precision", "Precision"), ("device", "Device")]
+            ("seed", "Seed"), ("limit_train", "Training images"), ("train_samples", "Pictures trained on"),
+            ("precision", "Precision"), ("device", "Device")]
 # Saves killed half-way leave hidden temporary files; one this old is no save in flight by another process.
 ORPHAN_MIN_AGE_S = 60
 
