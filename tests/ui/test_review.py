@@ -159,6 +159,10 @@ def test_the_page_says_how_long_then_keys_fix_and_undo(qtbot, state, folder, mon
     # Before anything starts: how long it takes, on the label and the Start button.
     assert "about" in page.estimate_label.text() and page.start_button.text().startswith("Start (about ")
     assert page.start_button.isVisibleTo(page) and not page.model_button.isVisibleTo(page)
+    # On a line of its own, below the buttons: beside Start and "Use the current model" it was squeezed into
+    # three short lines in a 1024-pixel window (scripts/review_walk.py's screenshot).
+    qtbot.waitUntil(lambda: page.estimate_label.geometry().top() >= page.check_button.geometry().bottom())
+    assert page.estimate_label.width() > page.width() // 2
     with qtbot.waitSignal(page.session.shown, timeout=300_000):
         assert page.start(epochs=2)
         assert page.progress_row.isVisibleTo(page) and page.progress_row.cancel.isEnabled()

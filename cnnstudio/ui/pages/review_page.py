@@ -93,9 +93,9 @@ class ReviewPage(QWidget):
         self.check_button.setToolTip("Say how long the check takes, then start it")
         self.check_button.clicked.connect(self.check)
         top.addWidget(self.check_button)
+        # On a line of its own: beside three buttons a 1024-pixel window left it a narrow column of three lines.
         self.estimate_label = QLabel()
         self.estimate_label.setWordWrap(True)
-        top.addWidget(self.estimate_label, 1)
         self.start_button = QPushButton("Start")
         self.start_button.setToolTip("Train a few small models by cross-validation and compare every picture")
         self.start_button.clicked.connect(lambda: self.start(False))
@@ -106,12 +106,14 @@ class ReviewPage(QWidget):
         for b in (self.start_button, self.model_button):
             b.hide()
             top.addWidget(b)
+        top.addStretch(1)
         self.new_button = QPushButton("Label new pictures…")
         self.new_button.setToolTip("A folder of unlabelled pictures: the model in use sorts them, least sure "
                                    "first; 1..9 moves one into that class's folder")
         self.new_button.clicked.connect(lambda: self.label_new())
         top.addWidget(self.new_button)
         col.addLayout(top)
+        col.addWidget(self.estimate_label)
 
         self.progress_row = ProgressRow()
         self.progress_row.cancel.clicked.connect(self.cancel)
