@@ -4,6 +4,11 @@ lives here, below both (plain frozen dataclasses, no Qt)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # they import torch: only their types are needed here
+    from cnnstudio.core.inference import Predictor
+    from cnnstudio.core.inspection.embedding_map import EmbeddingMap
 
 
 @dataclass(frozen=True)
@@ -18,3 +23,28 @@ class ExportRequest:
     # Replace an existing file that is not an earlier export (never the checkpoint): only when the user
     # confirmed replacing it (the file dialog asks); otherwise the core refuses it in one line.
     overwrite: bool = False
+
+
+# The embedding map (ui/sessions/map_session.py computes them, ui/widgets/embedding_map_view.py shows them).
+@dataclass(frozen=True)
+class MapProgress:
+    fraction: float  # 0..1 of the whole computation
+    what: str  # the stage, in words
+
+
+@dataclass(frozen=True)
+class MapShown:
+    """A computed map and what the view needs to show its pictures."""
+
+    emap: EmbeddingMap
+    images: Any  # the split's uint8 (N, C, H, W) pictures (a tensor or DiskImages): thumbnails on hover
+    title: str  # the model and dataset, in words
+    predictor: Predictor  # the map's own copy of the model (places the live point)
+
+
+@dataclass(frozen=True)
+class LivePoint:
+    """Where the drawing lands on the map (None: nothing drawn, or no map for this model)."""
+
+    xy: tuple[float, float] | None
+    predicted: str = ""

@@ -13,8 +13,7 @@ newest drawing matters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -22,37 +21,12 @@ from PySide6.QtCore import QObject, Signal
 from cnnstudio.core.model_context import ModelContext
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import Failure, LatestRunner
+from cnnstudio.ui.values import LivePoint, MapProgress, MapShown
 
-if TYPE_CHECKING:  # import torch: only their types are needed here
-    from cnnstudio.core.inference import Predictor
-    from cnnstudio.core.inspection.embedding_map import EmbeddingMap
-
-
-@dataclass(frozen=True)
-class MapProgress:
-    fraction: float  # 0..1 of the whole computation
-    what: str  # the stage, in words
+__all__ = ["LivePoint", "MapProgress", "MapSession", "MapShown", "compute", "place"]
 
 
-@dataclass(frozen=True)
-class MapShown:
-    """A computed map and what the view needs to show its pictures."""
-
-    emap: EmbeddingMap
-    images: Any  # the split's uint8 (N, C, H, W) pictures (a tensor or DiskImages): thumbnails on hover
-    title: str  # the model and dataset, in words
-    predictor: Predictor  # the map's own copy of the model (places the live point)
-
-
-@dataclass(frozen=True)
-class LivePoint:
-    """Where the drawing lands on the map (None: nothing drawn, or no map for this model)."""
-
-    xy: tuple[float, float] | None
-    predicted: str = ""
-
-
-def compute(context: ModelContext, report: Any, cancelled: Any) -> MapShown:
+def compute(context: ModelContext, report: Callable[[MapProgress], None], cancelled: Callable[[], bool]) -> MapShown:
     """Background: the map of the context's test set, with the model's own copy for it."""
     from cnnstudio.core.inference import Predictor
     from cnnstudio.core.inspection.embedding_map import compute_map

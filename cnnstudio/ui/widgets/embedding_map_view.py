@@ -13,16 +13,18 @@ Hover is a nearest-point search in screen pixels over the points' coordinates wi
 from __future__ import annotations
 
 import html
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import pyqtgraph as pg
+from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent
 from PySide6.QtCore import QEvent, QPointF, Qt, Signal, SignalInstance
 from PySide6.QtGui import QBrush, QColor, QPalette, QPixmap
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from cnnstudio.core.text import printable
 from cnnstudio.ui.qimage import chw_to_hwc, crisp_qimage
+from cnnstudio.ui.values import LivePoint, MapProgress, MapShown
 from cnnstudio.ui.widgets.progress_row import ProgressRow
 
 # Categorical colours (Tableau 10, then its light partners: tab20's order), readable on light and dark.
@@ -44,7 +46,7 @@ class MapSessionLike(Protocol):
     cancelled: SignalInstance
     needsModel: SignalInstance
     livePoint: SignalInstance  # LivePoint
-    shown: Any  # the MapShown of the current model, or None
+    shown: MapShown | None  # the map of the current model
 
     def set_active(self, active: bool) -> None: ...
     def compute(self) -> None: ...
@@ -63,7 +65,7 @@ class EmbeddingMapView(QWidget):
     def __init__(self, session: MapSessionLike, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.shown: Any = None  # the MapShown on screen
+        self.shown: MapShown | None = None  # the map on screen
         self.mode = "label"
         self.hovered: int | None = None  # the map row under the mouse
         self._xy = np.zeros((0, 2))
@@ -160,7 +162,7 @@ class EmbeddingMapView(QWidget):
         super().hideEvent(event)
         self.session.set_active(False)
 
-    def _on_progress(self, progress: Any) -> None:
+    def _on_progress(self, progress: MapProgress) -> None:
         self.compute_button.setEnabled(False)
         self.progress_row.label.setText(f"Computing the map: {progress.what}")
         self.progress_row.bar.setRange(0, 100)
@@ -186,7 +188,7 @@ class EmbeddingMapView(QWidget):
         self.legend.clear()
 
     # -- the map -----------------------------------------------------------------------------------
-    def show_map(self, shown: Any) -> None:
+    def show_map(self, shown: MapShown) -> None:
         """Draw a MapShown: its points, coloured by the chosen mode, and the legend."""
         emap = shown.emap
         self.progress_row.hide()
@@ -215,10 +217,15 @@ class EmbeddingMapView(QWidget):
             self.scatter.setBrush(self._mode_brushes(mode))
             self._fill_legend()
 
+    def _on_screen(self) -> MapShown:
+        """The map shown (the legend, the brushes and the hover text are asked for only while there is one)."""
+        assert self.shown is not None, "asked for the map's details with no map on screen"
+        return self.shown
+
     def _mode_brushes(self, mode: str) -> list[QBrush]:
         """One brush per point (the same QBrush objects per colour: pyqtgraph draws each colour once)."""
         if mode not in self._brushes:
-            emap = self.shown.emap
+            emap = self._on_screen().emap
             if mode == "correct":
                 palette = [self._brush(RIGHT), self._brush(WRONG)]
                 keys = (~emap.correct).astype(np.int64)
@@ -235,7 +242,7 @@ class EmbeddingMapView(QWidget):
         return QBrush(c)
 
     def _fill_legend(self) -> None:
-        emap = self.shown.emap
+        emap = self._on_screen().emap
         if self.mode == "correct":
             wrong = int((~emap.correct).sum())
             rows = [(RIGHT, f"right ({len(emap) - wrong:,})"), (WRONG, f"wrong ({wrong:,})")]
@@ -279,7 +286,7 @@ class EmbeddingMapView(QWidget):
         if row is None or self.shown is None:
             self.ring.clear()
             return
-        emap = self.shown.emap
+        emap = self._on_screen().emap
         self.ring.setData(x=[self._xy[row, 0]], y=[self._xy[row, 1]])
         index = int(emap.indices[row])
         pixels = np.asarray(self.shown.images[index])
@@ -288,13 +295,13 @@ class EmbeddingMapView(QWidget):
         self.hover_text.setText(self.hover_description(row))
 
     def hover_description(self, row: int) -> str:
-        emap = self.shown.emap
+        emap = self._on_screen().emap
         given, predicted = emap.classes[int(emap.labels[row])], emap.classes[int(emap.predictions[row])]
         verdict = "right" if given == predicted else "wrong"
         return (f"Test picture {int(emap.indices[row]):,}\nlabel: {printable(given)}\n"
                 f"predicted: {printable(predicted)} ({verdict})\nClick to open it on the Inspect page.")
 
-    def _on_clicked(self, event: Any) -> None:
+    def _on_clicked(self, event: MouseClickEvent) -> None:
         if event.button() != Qt.MouseButton.LeftButton:
             return
         row = self.point_at(event.scenePos())
@@ -306,7 +313,7 @@ class EmbeddingMapView(QWidget):
             self.inspectRequested.emit(int(self.shown.emap.indices[row]))
 
     # -- the drawing ---------------------------------------------------------------------------------
-    def show_live_point(self, point: Any) -> None:
+    def show_live_point(self, point: LivePoint) -> None:
         """The Draw page's drawing as a star (a LivePoint; xy None hides it)."""
         if point.xy is None or self.shown is None:
             self.live.clear()
