@@ -59,7 +59,7 @@ def write_fashion(folder: Path, n: int = 3000) -> None:
     names = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"]
     for i in range(n):
         (folder / names[labels[i]]).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(images[i]).save(folder / names[labels[i]] / f"f{i:05d}.png")
+        Image.fromarray(images[i].reshape(images.shape[-2:])).save(folder / names[labels[i]] / f"f{i:05d}.png")
 
 
 def move_some(folder: Path, share: float, seed: int) -> set[str]:
