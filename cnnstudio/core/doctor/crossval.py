@@ -16,7 +16,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,8 +82,7 @@ def out_of_sample(pool: Pool, cfg: TrainConfig, *, folds: int = 4, progress: Pro
         for f in range(folds):
             held = np.flatnonzero(fold_of == f)
             kept = np.flatnonzero(fold_of != f)
-            sub = replace(pool.data, train_images=pool.rows(kept), train_labels=_tensor(pool.labels[kept]),
-                          test_images=pool.rows(held), test_labels=_tensor(pool.labels[held]), files=None)
+            sub = pool.split(kept, held)
 
             def on_event(event: Any, f: int = f) -> None:
                 epoch, epochs = getattr(event, "epoch", None), getattr(event, "epochs", None)
@@ -118,12 +117,6 @@ def out_of_sample(pool: Pool, cfg: TrainConfig, *, folds: int = 4, progress: Pro
 
 class DoctorCancelled(CNNStudioError):
     """The user cancelled the doctor (nothing was changed)."""
-
-
-def _tensor(values: np.ndarray) -> torch.Tensor:
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64))
 
 
 def last_linear(model: torch.nn.Module) -> torch.nn.Module:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -100,7 +99,6 @@ def findings(pool: Pool, cv: CrossValidation, *, progress: Progress | None = Non
 def estimate_seconds(data: Dataset, cfg: TrainConfig, folds: int = 4) -> float:
     """How long diagnose() will take without a checkpoint: `folds` trainings on (folds-1)/folds of the
     pictures, timed by the estimate every run gets (core/training/estimate.py), plus the comparisons."""
-    from dataclasses import replace
 
     from cnnstudio.core.training.estimate import estimate_duration
 
@@ -109,13 +107,6 @@ def estimate_seconds(data: Dataset, cfg: TrainConfig, folds: int = 4) -> float:
     n = len(pool)
     kept = np.arange(int(n * share))
     held = np.arange(int(n * share), n)
-    sub = replace(data, train_images=pool.rows(kept), train_labels=_labels(pool.labels[kept]),
-                  test_images=pool.rows(held), test_labels=_labels(pool.labels[held]), files=None)
+    sub = pool.split(kept, held)
     one = estimate_duration(cfg, sub).seconds
     return folds * one + n / 5000.0  # the comparisons: about 5,000 pictures a second here
-
-
-def _labels(values: np.ndarray) -> Any:
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64))

@@ -3,7 +3,7 @@ since a wrong label in test misleads as much as one in train, and leakage is a p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,6 +48,17 @@ class Pool:
         if isinstance(self.images, DiskImages):
             return self.images.subset(index)
         return self.images[torch.from_numpy(np.asarray(index, dtype=np.int64))]
+
+    def split(self, train: np.ndarray, test: np.ndarray) -> Dataset:
+        """The dataset with the pool's pictures at `train` for training and at `test` for testing: a fold of
+        the cross-validation, or the estimate's stand-in for one (picture files and numbers dropped)."""
+        import torch
+
+        def labels(index: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(self.labels[index], dtype=np.int64))
+
+        return replace(self.data, train_images=self.rows(train), train_labels=labels(train),
+                       test_images=self.rows(test), test_labels=labels(test), files=None, origin=None)
 
     def ref(self, i: int) -> PictureRef:
         split, index = ("train", i) if i < self.n_train else ("test", i - self.n_train)
