@@ -67,6 +67,22 @@ def test_epochs_follow_the_size_of_the_set(n):
     assert cfg.batch_size == (16 if n < 1200 else 32 if n < 4500 else 64)  # small sets: small batches
 
 
+def test_a_short_run_warms_up_for_a_fifth_of_itself_and_is_told_it_is_short():
+    # 2,000 colour pictures: 13 epochs recommended, with one epoch of warm-up.
+    full = recommend("/data/photos", data(2000, (3, 40, 40)))
+    assert full.config.epochs == 13 and full.config.warmup_epochs == 1.0
+    assert not any("optimizer steps, under a third" in r for r in full.reasons)
+    # Two epochs chosen: the warm-up was a whole epoch, half the run (a 1-epoch run never left it).
+    short = recommend("/data/photos", data(2000, (3, 40, 40)), epochs=2)
+    assert short.config.warmup_epochs == 0.4
+    assert recommend("/data/photos", data(2000, (3, 40, 40)), epochs=1).config.warmup_epochs == 0.2
+    (said,) = [r for r in short.reasons if "under a third" in r]
+    assert said.startswith("This run's 2 epochs are about 114 optimizer steps, under a third of the 741")
+    # Five epochs or more: the full warm-up, and not "short".
+    five = recommend("/data/photos", data(2000, (3, 40, 40)), epochs=5)
+    assert five.config.warmup_epochs == 1.0 and not any("under a third" in r for r in five.reasons)
+
+
 def test_small_sets_get_many_more_epochs_than_large_ones():
     small, large = recommend("/d", data(300)).config, recommend("/d", data(60000)).config
     assert small.epochs >= 4 * large.epochs

@@ -22,7 +22,8 @@ from typing import Any
 
 from cnnstudio.core.text import plural
 from cnnstudio.core.training.config import AUGMENT_PRESETS, BUILT_IN, Augmentation, TrainConfig, data_config
-from cnnstudio.core.training.recipes import Recipe, choose_recipe
+from cnnstudio.core.training.recipes import Recipe, choose_recipe, warmup_for
+
 TARGET_STEPS = 700  # optimizer steps a small set needs to converge with Adam at 1e-3 (see docs/benchmarks-history.md)
 MIN_EPOCHS, MAX_EPOCHS = 10, 60
 SMALL_PHOTO_SET = 5000  # fewer photos than this: the smaller network (bn-cnn4)
@@ -38,6 +39,11 @@ PHOTO_AUGMENT = AUGMENT_PRESETS["shift+lighting"]
 # any augmentation blew up in its first steps and never learned (10 % test accuracy); with the warm-up
 # it reached 98-99 % (docs/benchmarks-history.md).
 WARMUP_EPOCHS = 1.0
+# A run shorter than a third of the recommended length is said to be short. Measured on a folder of 2,000
+# photo-like pictures (docs/benchmarks.md, "Recipes that follow the model"): the recommended 13 epochs
+# take bn-cnn4 to 83 %, 5 epochs to 29 %, and at 2 epochs no recipe tried (Adam or SGD, rates from 1e-3
+# to 1e-2, batches of 8 to 32, with or without augmentation) did better than 9-23 %, where chance is 12.5 %.
+SHORT_RUN = 3
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,12 @@ def recommend(dataset: str, data: Any = None, model: str | None = None, spec: di
     val_split = 0.1 if n >= 1000 else 0.2
     batch = batch_size_for(int(n * (1 - val_split)))
     steps = max(1, math.ceil(n * (1 - val_split) / batch))
+    run_epochs = epochs  # the run's length when the user chose one, else the recommended length below
     epochs = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps))))
+    # One epoch of warm-up (WARMUP_EPOCHS) in a run of the recommended length; a shorter run warms up for
+    # a fifth of itself, as the model recipes do (recipes.warmup_for): a 1-epoch run would otherwise never
+    # leave its warm-up.
+    warmup = min(WARMUP_EPOCHS, warmup_for(run_epochs or epochs))
     # A third of the run: in its first third the cosine schedule's learning rate is still near its peak
     # and a small set's validation accuracy swings by several points from epoch to epoch (0.81-0.98 on
     # the messy folder's 48 validation pictures); a sixth ended runs on such a swing (85-98 % test
@@ -119,7 +130,7 @@ def recommend(dataset: str, data: Any = None, model: str | None = None, spec: di
         augment = Augmentation(crop_padding=CHARACTER_SHIFT)
         chosen = model or ("convnet-5x5" if max(h, w) <= 32 else "vgg-bn")
         cfg = TrainConfig(dataset=dataset, model=chosen, epochs=epochs, batch_size=batch, optimizer="adam",
-                          lr=1e-3, schedule="cosine", warmup_epochs=WARMUP_EPOCHS, val_split=val_split,
+                          lr=1e-3, schedule="cosine", warmup_epochs=warmup, val_split=val_split,
                           augment=augment, early_stopping_patience=patience, monitor="val_accuracy")
         why_augment = (f"Grayscale images such as digits and letters are never mirrored (a mirrored 2 is not a 2): "
                        f"small shifts of up to {CHARACTER_SHIFT} pixels only.")
@@ -129,7 +140,7 @@ def recommend(dataset: str, data: Any = None, model: str | None = None, spec: di
         # for so few images, docs/benchmarks-history.md); the larger network for larger sets.
         chosen = model or ("bn-cnn4" if n < SMALL_PHOTO_SET else "vgg-bn")
         cfg = TrainConfig(dataset=dataset, model=chosen, epochs=epochs, batch_size=batch, optimizer="adamw",
-                          lr=1e-3, weight_decay=5e-4, schedule="cosine", warmup_epochs=WARMUP_EPOCHS,
+                          lr=1e-3, weight_decay=5e-4, schedule="cosine", warmup_epochs=warmup,
                           val_split=val_split, augment=augment, early_stopping_patience=patience,
                           monitor="val_accuracy")
         why_augment = ("Photos: small shifts of up to 2 pixels, brightness and contrast varied by up to "
@@ -140,6 +151,11 @@ def recommend(dataset: str, data: Any = None, model: str | None = None, spec: di
     if patience:
         length += f", stopping early when validation accuracy has not improved for {plural(patience, 'epoch')}"
     reasons = [length + ".", why_augment]
+    if run_epochs and run_epochs * SHORT_RUN < epochs:
+        reasons.append(f"This run's {plural(run_epochs, 'epoch')} are about {run_epochs * steps:,} optimizer steps, "
+                       f"under a third of the {epochs * steps:,} these images are given: a network trained from "
+                       "scratch may end far below what it reaches in the full run, or near chance on hard "
+                       "pictures.")
     ratio, most, least = class_imbalance(data)
     if ratio > IMBALANCE:
         cfg.class_weights = True
@@ -147,7 +163,7 @@ def recommend(dataset: str, data: Any = None, model: str | None = None, spec: di
                        "the loss is weighted by class and the rare classes count as much.")
     if model is None:
         reasons.append(f"{chosen}: recommended for {h}x{w} {'grayscale' if c == 1 else 'colour'} images.")
-    return _with_recipe(Recommendation(cfg, kind, tuple(reasons)), chosen, spec, epochs, data)
+    return _with_recipe(Recommendation(cfg, kind, tuple(reasons)), chosen, spec, run_epochs or epochs, data)
 
 
 def default_config(dataset: str, model: str | None = None, data: Any = None, spec: dict[str, Any] | None = None,

@@ -467,9 +467,10 @@ class Trainer:
         warmup = int(cfg.warmup_epochs * run.steps_per_epoch)
         if cfg.schedule == "onecycle" and not warmup:
             warmup = int(0.25 * run.total_steps)  # one-cycle's rise (training/schedule.py)
+        floor = floor_loss(ds.num_classes, cfg.label_smoothing)
         guard = RecoveryGuard(enabled=cfg.recover, explode_loss=run.diverged_loss,
-                              stuck_loss=stuck_threshold(chance, floor_loss(ds.num_classes, cfg.label_smoothing)),
-                              chance=chance, warmup_end=warmup, last_good_step=run.global_step)
+                              stuck_loss=stuck_threshold(chance, floor), chance=chance, warmup_end=warmup,
+                              floor=floor, last_good_step=run.global_step, last_progress_step=run.global_step)
         guard.load(ckpt.get("recovery") if ckpt else None, self.history.setdefault("recoveries", []))
         self.history["recoveries"] = guard.records  # one list: metrics.json and checkpoints carry it
         if cfg.recover:
