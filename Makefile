@@ -84,13 +84,14 @@ run: $(VENV)/.installed
 # tests/ui/conftest.py now free them on the GUI thread only (cnnstudio/ui/gui_gc.py; the reproduction is
 # scripts/gc_thread_crash.py). One process also trains the shared checkpoint once instead of once a module.
 #
-# The two halves run at the same time: the non-Qt half keeps about 1.3 of 2 cores busy (subprocesses
-# starting, files written, small models), so the Qt half fits in the gaps. The Qt half's output is shown
-# when it ends; the exit status is non-zero when either half fails.
+# The two halves run at the same time, and the non-Qt half in two worker processes (pytest-xdist, a test
+# file to a worker): alone, one process kept about 1.3 of 2 cores busy (subprocesses starting, files
+# written, small models), so the Qt half and a second worker fit in the gaps. The Qt half's output is
+# shown when it ends; the exit status is non-zero when either half fails.
 test: $(VENV)/.installed-test
 	@log=$$(mktemp); \
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider tests/ui > $$log 2>&1 & ui=$$!; \
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q --ignore=tests/ui; core=$$?; \
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -n 2 --dist loadfile --ignore=tests/ui; core=$$?; \
 	wait $$ui; qt=$$?; echo "--- tests/ui (run beside the rest) ---"; cat $$log; rm -f $$log; \
 	test $$core -eq 0 -a $$qt -eq 0
 

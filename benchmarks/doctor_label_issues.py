@@ -12,7 +12,11 @@ Folders:
 - photos: the photo-like colour folder of benchmarks/own_data_defaults.py (shapes over colour gradients).
 
     python benchmarks/doctor_label_issues.py [--data digits,fashion,photos] [--seeds 0,1,2] [--noise 0.08]
-        [--json FILE]
+        [--trained] [--json FILE]
+
+`--trained` first trains the model recommended for the noisy folder with every default (as a user does
+before Review > "Use the current model"), then judges with that checkpoint's features (a linear head
+cross-validated on them) instead of the k-fold models.
 
 Prints a table; the figures go to docs/benchmarks.md by hand.
 """
@@ -78,7 +82,21 @@ def move_some(folder: Path, share: float, seed: int) -> set[str]:
     return moved
 
 
-def measure(kind: str, seed: int, noise: float, work: Path) -> dict:
+def train_recommended(data, folder: Path, seed: int) -> tuple[str, float, float]:
+    """The recommended model trained on the folder with every default: (checkpoint, test accuracy, seconds)."""
+    from dataclasses import replace
+
+    from cnnstudio.core.training.recommend import recommend
+    from cnnstudio.core.training.trainer import Trainer
+
+    start = time.perf_counter()
+    cfg = replace(recommend(str(folder), data).config, seed=seed)
+    result = Trainer(cfg, dataset=data, run_dir=folder.parent / f"{folder.name}-run").run()
+    assert result.checkpoint, result.message
+    return result.checkpoint, float(result.test_accuracy or 0.0), time.perf_counter() - start
+
+
+def measure(kind: str, seed: int, noise: float, work: Path, trained: bool = False) -> dict:
     from cnnstudio.core.datasets import load_dataset
     from cnnstudio.core.doctor.diagnose import diagnose
 
@@ -95,14 +113,18 @@ def measure(kind: str, seed: int, noise: float, work: Path) -> dict:
         write_photo_folder(folder, 2000, seed=0)
     moved = move_some(folder, noise, seed)
     data = load_dataset(folder)
+    checkpoint, extra = None, {}
+    if trained:
+        checkpoint, accuracy, train_seconds = train_recommended(data, folder, seed)
+        extra = {"model_test_accuracy": round(accuracy, 4), "train_seconds": round(train_seconds, 1)}
     start = time.perf_counter()
-    report = diagnose(data, seed=seed)
+    report = diagnose(data, seed=seed, checkpoint=checkpoint)
     seconds = time.perf_counter() - start
     top = [i.picture.file for i in report.label_issues[:len(moved)]]
     hits = sum(1 for f in top if f in moved)
     return {"data": kind, "seed": seed, "pictures": report.pictures, "moved": len(moved),
             "reported": len(report.label_issues), "precision": hits / max(1, len(top)),
-            "recall": hits / max(1, len(moved)), "seconds": round(seconds, 1), "method": report.method}
+            "recall": hits / max(1, len(moved)), "seconds": round(seconds, 1), "method": report.method, **extra}
 
 
 def main() -> None:
@@ -110,17 +132,21 @@ def main() -> None:
     parser.add_argument("--data", default="digits,fashion,photos")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--noise", type=float, default=0.08)
+    parser.add_argument("--trained", action="store_true",
+                        help="judge with the recommended model trained on the noisy folder (its features)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as temp:
         for kind in args.data.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
-                row = measure(kind, seed, args.noise, Path(temp))
+                row = measure(kind, seed, args.noise, Path(temp), args.trained)
                 rows.append(row)
                 print(f"{row['data']:8} seed {seed}: {row['pictures']:5} pictures, {row['moved']:4} moved, "
                       f"{row['reported']:4} reported; top-{row['moved']}: precision {row['precision']:.1%}, "
-                      f"recall {row['recall']:.1%}; {row['seconds']:.0f} s ({row['method']})", flush=True)
+                      f"recall {row['recall']:.1%}; {row['seconds']:.0f} s ({row['method']})"
+                      + (f"; the model: {row['model_test_accuracy']:.1%} test, trained in {row['train_seconds']:.0f} s"
+                         if "train_seconds" in row else ""), flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -100,8 +100,10 @@ def test_shapes_loads_at_start_with_preview_and_class_counts(data_page, state):
     assert page.datasets.status("shapes").startswith("Built in")
     assert page.datasets.status("mnist") == "Needs download (11.6 MB)"
     assert page.datasets.selected_key() == "shapes"
-    # Flips are on by default exactly when the dataset says they keep labels true.
-    assert page.augmentation().hflip is bool(state.dataset.hflip_ok)
+    # The recommendation's augmentation, as `cnnstudio train` uses it: shapes' recipe does not flip, though
+    # flips keep its labels true (the panel offers them).
+    assert state.dataset.hflip_ok and page.augmentation() == state.recommendation.config.augment
+    assert page.augmentation().hflip is False
     assert state.augmentation == page.augmentation()
     grid = page.preview.grid_array()
     assert grid.dtype == np.uint8 and grid.flags["C_CONTIGUOUS"] and grid.shape[2] == 3
@@ -615,5 +617,5 @@ def test_the_default_augmentation_is_the_states_recommendation(data_page, state,
     monkeypatch.setattr(recommend_module, "recommend", lambda *a, **k: calls.append(a) or real(*a, **k))
     aug = data_page.default_augmentation()
     assert calls == []
-    assert aug == dataclasses.replace(before, hflip=bool(state.dataset.hflip_ok))
+    assert aug == dataclasses.replace(before, hflip=before.hflip and bool(state.dataset.hflip_ok))
     assert state.recommendation is rec and rec.config.augment == before

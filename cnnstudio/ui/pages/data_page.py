@@ -413,9 +413,9 @@ class DataPage(QWidget):
         self.aug_panel.set_augmentation(aug)  # -> _on_augmentation_changed
 
     def default_augmentation(self) -> Augmentation:
-        """A copy of the state's recommended augmentation, with flips on exactly when they keep labels true."""
-        ds = self._dataset
-        return replace(self.state.recommendation.config.augment, hflip=bool(ds is not None and ds.hflip_ok))
+        """The state's recommended augmentation (as `cnnstudio train` uses it), flips only where labels stay true."""
+        ds, aug = self._dataset, self.state.recommendation.config.augment
+        return replace(aug, hflip=bool(aug.hflip and ds is not None and ds.hflip_ok))
 
     def reset_augmentation(self) -> None:
         self.aug_panel.set_augmentation(self.default_augmentation())
