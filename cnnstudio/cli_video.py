@@ -38,7 +38,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
 def predict_video(args: argparse.Namespace, print_json: Callable[[Any], None]) -> int:
     """`cnnstudio predict --checkpoint C --video FILE [--every N] [--csv OUT] [--json]`."""
     from cnnstudio.core.capture.clip import FrameClass, check_new_csv, write_csv
-    from cnnstudio.core.capture.frames import camera_square
+    from cnnstudio.core.capture.live import classify_frame
     from cnnstudio.core.inference import Predictor
     from cnnstudio.media.video import check_video_path, decode_video
 
@@ -53,9 +53,9 @@ def predict_video(args: argparse.Namespace, print_json: Callable[[Any], None]) -
     rows: list[FrameClass] = []
 
     def classify(seconds: float, rgb: Any) -> None:
-        _, probs = predictor.predict_image(camera_square(rgb))
-        best = int(probs.argmax())
-        rows.append(FrameClass(seconds, predictor.classes[best], float(probs[best])))
+        top = classify_frame(predictor, rgb, top=1).prediction.top
+        label, probability = top[0] if top else ("(nothing)", 0.0)
+        rows.append(FrameClass(seconds, label, float(probability)))
 
     decode_video(args.video, classify, every=args.every or 1)
     if args.csv:

@@ -129,23 +129,18 @@ def not_a_video_line(path: Path, detail: str = "") -> str:
     return f"cannot play {printable(path)}: not a video, or damaged{why}"
 
 
-class _Stop(QObject):
-    """Ends decode_video's loop from the rendering thread (a queued signal to the GUI thread's loop)."""
-
-    now = Signal()
-
-
 def decode_video(path: str | Path, on_frame: Callable[[float, np.ndarray], None], every: int = 1) -> int:
     """Call on_frame(seconds, rgb) for every `every`-th frame of the file, in order; return the frames read.
 
-    MediaError for a file that is not a video (or has no picture); an exception raised by on_frame ends
-    the decoding and is raised here. Runs its own event loop, so call it from the thread of the Qt app.
+    MediaError for a file that is not a video (or has no picture); an exception raised by on_frame is
+    raised here once the player has run through the rest of the file, every later frame ignored.
+    Runs its own event loop, so call it from the thread of the Qt app.
     """
     p = check_video_path(path)
     if every < 1:
         raise MediaError("--every must be at least 1")
     ensure_core_app()
-    player, sink, stop, loop = QMediaPlayer(), QVideoSink(), _Stop(), QEventLoop()
+    player, sink, loop = QMediaPlayer(), QVideoSink(), QEventLoop()
     player.setVideoSink(sink)
     state: dict[str, object] = {"frames": 0, "error": None, "raised": None, "last": time.monotonic()}
     lock = threading.Lock()
@@ -165,9 +160,11 @@ def decode_video(path: str | Path, on_frame: Callable[[float, np.ndarray], None]
         try:
             on_frame(frame.startTime() / 1e6, rgb)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, raised there
+            # The player is not stopped here: the GUI thread would wait in stop() for this thread while
+            # holding the GIL this thread needs for the next frame. The rest of the file decodes with
+            # every frame ignored, then EndOfMedia ends the loop.
             with lock:
                 state["raised"] = exc
-            stop.now.emit()
 
     def on_status(status: QMediaPlayer.MediaStatus) -> None:
         if status in (_Status.EndOfMedia, _Status.InvalidMedia):
@@ -191,7 +188,6 @@ def decode_video(path: str | Path, on_frame: Callable[[float, np.ndarray], None]
     sink.videoFrameChanged.connect(on_video_frame, Qt.ConnectionType.DirectConnection)
     player.mediaStatusChanged.connect(on_status)
     player.errorOccurred.connect(on_error)
-    stop.now.connect(loop.quit)
     timer = QTimer()
     timer.timeout.connect(watchdog)
     timer.start(1000)
@@ -241,10 +237,15 @@ class FrameSource(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._sink = QVideoSink(self)
-        self._sink.videoFrameChanged.connect(self._on_video_frame, Qt.ConnectionType.DirectConnection)
+        # Queued to this (the GUI) thread, unlike decode_video's direct connection: Python code on Qt's
+        # rendering thread needs the GIL, and the GUI thread holds it while QMediaPlayer.stop() or a
+        # camera's stop waits for that thread: a deadlock. The slot only keeps the frame (a reference,
+        # no copy), so a GUI thread that was busy works through a backlog in microseconds; `_arrived`,
+        # queued behind the backlog, then delivers the newest frame once.
+        self._sink.videoFrameChanged.connect(self._on_video_frame, Qt.ConnectionType.QueuedConnection)
         self._arrived.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
         self._lock = threading.Lock()
-        self._latest: LiveFrame | None = None
+        self._latest: tuple[QVideoFrame, float, float, int] | None = None  # frame, time, arrival, serial
         self._pending = False
         self._serial = 0
         self.taken = 0  # frames handed out by take()
@@ -321,12 +322,17 @@ class FrameSource(QObject):
 
     # -- frames ----------------------------------------------------------------------------------------
     def take(self) -> LiveFrame | None:
-        """The newest frame, once (None when none came since the last take)."""
+        """The newest frame, once, as RGB (None when none came since the last take)."""
         with self._lock:
-            frame, self._latest = self._latest, None
-        if frame is not None:
-            self.taken += 1
-        return frame
+            held, self._latest = self._latest, None
+        if held is None:
+            return None
+        frame, seconds, arrived, serial = held
+        rgb = frame_rgb(frame)
+        if rgb is None:
+            return None
+        self.taken += 1
+        return LiveFrame(rgb, seconds, arrived, serial)
 
     @property
     def delivered(self) -> int:
@@ -338,15 +344,14 @@ class FrameSource(QObject):
         self._started = time.monotonic()
 
     @Slot(QVideoFrame)
-    def _on_video_frame(self, frame: QVideoFrame) -> None:  # Qt's rendering (or camera) thread
-        rgb = frame_rgb(frame)
-        if rgb is None:
+    def _on_video_frame(self, frame: QVideoFrame) -> None:
+        if not frame.isValid():
             return
         start = frame.startTime()
         seconds = start / 1e6 if start >= 0 else time.monotonic() - self._started
         with self._lock:
             self._serial += 1
-            self._latest = LiveFrame(rgb, seconds, time.monotonic(), self._serial)
+            self._latest = (frame, seconds, time.monotonic(), self._serial)
             signal = not self._pending
             self._pending = True
         if signal:
