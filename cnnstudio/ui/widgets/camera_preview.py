@@ -45,7 +45,7 @@ class CameraPreview(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
-        painter.fillRect(self.rect(), self.palette().color(QPalette.ColorRole.Base))
+        painter.fillRect(self.rect(), self.palette().color(QPalette.ColorRole.Window).darker(108))
         image = self._image
         if image is None:
             painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))

@@ -46,8 +46,13 @@ class _ClassRow(QFrame):
         self.count.setText(plural(row.count, "picture"))
         self.hold.setText("Recording…" if recording else "Hold to record")
         variety = row.variety
-        self.advice.setText(variety.advice if variety is not None else "")
-        self.advice.setVisible(bool(variety and variety.advice))
+        if variety is None or variety.frames < 2:
+            self.advice.setText("")
+        else:
+            figures = (f"This recording: brightness varies ±{variety.brightness_spread:.0%}, consecutive "
+                       f"frames {max(variety.similarity, 0.0):.0%} alike.")
+            self.advice.setText(f"{figures}\n{variety.advice}" if variety.advice else figures)
+        self.advice.setVisible(bool(self.advice.text()))
 
 
 class RecordPanel(QWidget):
