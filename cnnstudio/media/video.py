@@ -83,6 +83,27 @@ def ensure_core_app() -> QCoreApplication:
     return app
 
 
+def quiet_ffmpeg() -> None:
+    """FFmpeg's own log lines ("moov atom not found" before "not a video") off the command line's stderr:
+    its level set to errors that are fatal, in the FFmpeg libraries Qt ships, once Qt's backend has set
+    its own (its first QMediaPlayer). Best effort: a Qt build without them, or with other names, keeps
+    FFmpeg's default. The user reads MediaError's one line."""
+    import ctypes
+    import glob
+
+    import PySide6
+
+    folder = Path(PySide6.__file__).parent
+    names = glob.glob(str(folder / "Qt" / "lib" / "libavutil.so.*")) + glob.glob(str(folder / "Qt" / "lib" /
+                                                                                     "libavutil.*.dylib"))
+    names += glob.glob(str(folder / "avutil-*.dll"))
+    for name in names[:1]:
+        try:
+            ctypes.CDLL(name).av_log_set_level(8)  # AV_LOG_FATAL
+        except (OSError, AttributeError):
+            pass
+
+
 def _command_line_messages(kind: QtMsgType, _context: object, message: str) -> None:
     if kind in (QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg):
         print(f"Qt: {message}", file=sys.stderr)
@@ -141,6 +162,8 @@ def decode_video(path: str | Path, on_frame: Callable[[float, np.ndarray], None]
         raise MediaError("--every must be at least 1")
     ensure_core_app()
     player, sink, loop = QMediaPlayer(), QVideoSink(), QEventLoop()
+    if _app is not None:  # the command line's own application: FFmpeg set up by now, quieted
+        quiet_ffmpeg()
     player.setVideoSink(sink)
     state: dict[str, object] = {"frames": 0, "error": None, "raised": None, "last": time.monotonic()}
     lock = threading.Lock()

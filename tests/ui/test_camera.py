@@ -160,8 +160,16 @@ def test_a_file_that_is_not_a_video_is_one_line(qapp, qtbot, clips, shapes_check
     code, out, err = run_cli(capsys, "predict", "--checkpoint", shapes_checkpoint, "--video", str(text), "--json")
     assert code == 2 and out == ""
     assert err.strip().splitlines()[-1].startswith(f"cnnstudio: error: cannot play {text}: not a video")
-    sound = tmp_path / "sound.m4a"
     import subprocess
+
+    # A process of its own (the command line's QCoreApplication): stderr is that one line, nothing of FFmpeg's.
+    proc = subprocess.run([sys.executable, "-m", "cnnstudio", "frames", str(text), "--to", str(tmp_path / "f")],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen"})
+    assert proc.returncode == 2 and proc.stdout == ""
+    line = f"cnnstudio: error: cannot play {text}: not a video, or damaged (Could not open file)"
+    assert proc.stderr.splitlines() == [line]
+    sound = tmp_path / "sound.m4a"
 
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "sine=d=1", str(sound)],
                    check=True, timeout=60)
