@@ -255,3 +255,30 @@ def test_a_full_disk_stops_recording_with_no_half_written_file(qtbot, state, cli
 
     assert f"{plural(len(files), 'picture')} of 'squares' kept" in page.record.status.note
     page.shutdown()
+
+
+def test_use_as_dataset_loads_the_recorded_folder_on_the_data_page(qtbot, state, tmp_path):
+    import numpy as np
+
+    from cnnstudio.core.capture.recorder import FrameWriter
+    from cnnstudio.ui.main_window import MainWindow
+
+    writer = FrameWriter(tmp_path / "toys")
+    rng = np.random.default_rng(0)
+    for name, colour in (("red", (200, 30, 30)), ("blue", (30, 30, 200))):
+        for _ in range(6):
+            picture = np.clip(np.array(colour) + rng.integers(-20, 20, (40, 40, 3)), 0, 255).astype(np.uint8)
+            writer.save(name, picture)
+    window = MainWindow(state)
+    qtbot.addWidget(window)
+    window.page("data").choose_box.camera_button.click()
+    assert window.stack.currentWidget() is window.page("camera")
+    record = window.page("camera").record
+    record.set_folder(tmp_path / "toys")
+    assert [row.count for row in record.status.classes] == [6, 6]
+    record.use_as_dataset()
+    assert window.stack.currentWidget() is window.page("data")
+    qtbot.waitUntil(lambda: state.dataset is not None and state.dataset_name == str(tmp_path / "toys"),
+                    timeout=60_000)
+    assert state.dataset.classes == ["blue", "red"]
+    window.close()
