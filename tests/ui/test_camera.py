@@ -152,6 +152,16 @@ def test_predict_video_writes_json_and_a_new_csv(qapp, clips, shapes_checkpoint,
     assert code == 2 and err.strip() == "cnnstudio: error: --every goes with --video"
 
 
+def test_frames_never_overwrite_a_file(qapp, clips, tmp_path, capsys):
+    target = tmp_path / "data" / "squares"
+    code, out, _ = run_cli(capsys, "frames", str(clips["squares"]), "--to", str(target), "--every", "10")
+    assert code == 0 and out.strip() == f"3 frames of squares.mp4 saved into {target}"
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    code, _, err = run_cli(capsys, "frames", str(clips["squares"]), "--to", str(target))
+    assert code == 2 and "exists: nothing was overwritten" in err and "(0 frames of the clip saved before it)" in err
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+
+
 def test_a_file_that_is_not_a_video_is_one_line(qapp, qtbot, clips, shapes_checkpoint, tmp_path, capsys):
     from cnnstudio.ui.sessions.camera_session import CameraSession
 
