@@ -23,6 +23,7 @@ Prints a table and, last, one JSON line.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
@@ -36,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["CNNSTUDIO_HOME"] = tempfile.mkdtemp(prefix="cnnstudio-bench-")
+atexit.register(shutil.rmtree, os.environ["CNNSTUDIO_HOME"], ignore_errors=True)
 
 from _stats import percentile
 from shape_clips import make_clip
@@ -131,6 +133,9 @@ def main() -> None:
         print(f"{r['model']:28} {'yes' if r['grad_cam'] else 'no':8} {r['frames']:6d} {r['answers']:7d} "
               f"{r['answers_per_s']:9.1f} {r['latency_p50_ms']:9.0f} ms {r['latency_p95_ms']:4.0f} ms "
               f"{r['compute_p50_ms']:4.0f} ms {r['skipped']:7d} {r['behind_max']:6d} {r['newer_by_answer_max']:5d}")
+    worst = max(r["behind_max"] for r in rows)
+    print(f"every call took the newest frame or the one before it (behind <= 1): {'yes' if worst <= 1 else 'NO'} "
+          f"(worst {worst})")
     print(json.dumps({"cpu": cpu, "rows": rows}))
     shutil.rmtree(work, ignore_errors=True)
     del app
