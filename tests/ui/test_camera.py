@@ -204,8 +204,11 @@ def test_no_camera_offers_the_video_file_and_a_busy_camera_says_so(qapp):
     camera.problem.connect(said.append)
     camera.list_cameras()
     assert not camera.open_camera() and said == [NO_CAMERA] and "video file" in NO_CAMERA
-    line = camera_error_line("USB Camera", "Could not open the device: Device or resource busy")
-    assert "in use by another program" in line and "\n" not in line
+    # Qt's V4L2 camera says "Camera is in use" for a device another program holds (EBUSY).
+    for text in ("Camera is in use", "Could not open the device: Device or resource busy"):
+        line = camera_error_line("USB Camera", text)
+        assert line.startswith("the camera USB Camera is in use by another program") and "\n" not in line
+    assert camera_error_line("USB Camera", "") == "the camera USB Camera cannot be used (no reason given)"
 
 
 def test_no_model_yet_is_one_line(qapp, state):
@@ -292,3 +295,23 @@ def test_use_as_dataset_loads_the_recorded_folder_on_the_data_page(qtbot, state,
                     timeout=60_000)
     assert state.dataset.classes == ["blue", "red"]
     window.close()
+
+
+def test_grad_cam_of_a_frame_runs_on_a_copy_of_the_model(shapes_checkpoint):
+    import numpy as np
+
+    from cnnstudio.core.capture.live import CamModel, classify_frame
+    from cnnstudio.core.inference import Predictor
+    from cnnstudio.core.inspection import default_cam_layer
+
+    predictor = Predictor(shapes_checkpoint)
+    frame = np.full((120, 160, 3), 255, np.uint8)
+    frame[30:90, 50:110] = 0  # a dark square in the centred square
+    plain = classify_frame(predictor, frame)
+    cam = CamModel(predictor, default_cam_layer(predictor.model, predictor.input_shape))
+    explained = classify_frame(predictor, frame, cam=cam)
+    assert plain.overlay is None and explained.overlay is not None
+    assert explained.overlay.shape == (*predictor.input_shape[1:], 3) and explained.overlay.dtype == np.uint8
+    assert explained.prediction.top == plain.prediction.top  # the same answer, with or without the map
+    assert cam.model is not predictor.model
+    assert not any(m._forward_hooks or m._backward_hooks for m in predictor.model.modules())
