@@ -32,7 +32,9 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("clips")
     return {"squares": shape_clips.make_clip(folder / "squares.mp4", ["squares"], 3.0, seed=1),
             "discs": shape_clips.make_clip(folder / "discs.mp4", ["discs"], 3.0, seed=2),
-            "both": shape_clips.make_clip(folder / "both.mp4", ["squares", "discs"], 2.0, seed=3)}
+            "both": shape_clips.make_clip(folder / "both.mp4", ["squares", "discs"], 2.0, seed=3),
+            # Long enough that it never ends while a test records from it, however busy the machine.
+            "long": shape_clips.make_clip(folder / "long.mp4", ["squares"], 30.0, fps=5, seed=4)}
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -227,7 +229,7 @@ def _recording_page(qtbot, state, clips, folder):
     qtbot.addWidget(page)
     page.record.set_folder(folder)
     page.record.add_class("squares")
-    page.open_video(str(clips["squares"]))
+    page.open_video(str(clips["long"]))
     page.record.interval = 0.05
     page.record.start("squares")
     return page
@@ -315,3 +317,21 @@ def test_grad_cam_of_a_frame_runs_on_a_copy_of_the_model(shapes_checkpoint):
     assert explained.prediction.top == plain.prediction.top  # the same answer, with or without the map
     assert cam.model is not predictor.model
     assert not any(m._forward_hooks or m._backward_hooks for m in predictor.model.modules())
+
+
+def test_leaving_the_page_lets_the_source_go(qtbot, state, clips):
+    from PySide6.QtWidgets import QStackedWidget, QWidget
+
+    from cnnstudio.ui.pages.camera_page import CameraPage
+
+    stack = QStackedWidget()
+    qtbot.addWidget(stack)
+    page, other = CameraPage(state), QWidget()
+    stack.addWidget(page)
+    stack.addWidget(other)
+    stack.show()
+    assert page.open_video(str(clips["both"]))
+    qtbot.waitUntil(lambda: page.preview.has_frame, timeout=10_000)
+    stack.setCurrentWidget(other)
+    assert page.camera.kind == "none" and not page.camera.source.active
+    page.shutdown()

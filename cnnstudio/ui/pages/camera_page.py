@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QTabWidget,
                                QVBoxLayout, QWidget)
 
@@ -139,6 +139,13 @@ class CameraPage(QWidget):
         if not self._listed:  # listing the cameras starts the multimedia backend: not before the page shows
             self._listed = True
             self.refresh_cameras()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        """Another page chosen: the camera is let go (its light goes off), recording stops. A minimised
+        window (a spontaneous hide) keeps it running."""
+        super().hideEvent(event)
+        if not event.spontaneous() and self.camera.kind != "none":
+            self.stop_source()
 
     def refresh_cameras(self) -> None:
         found = self.camera.list_cameras()
