@@ -165,19 +165,19 @@ def decode_video(path: str | Path, on_frame: Callable[[float, np.ndarray], None]
     if _app is not None:  # the command line's own application: FFmpeg set up by now, quieted
         quiet_ffmpeg()
     player.setVideoSink(sink)
-    state: dict[str, object] = {"frames": 0, "error": None, "raised": None, "last": time.monotonic()}
+    state = _Decoding(last=time.monotonic())
     lock = threading.Lock()
 
     def on_video_frame(frame: QVideoFrame) -> None:  # the rendering thread
         with lock:
-            if state["raised"] is not None:
+            if state.finished or state.raised is not None:
                 return
-            state["last"] = time.monotonic()
+            state.last = time.monotonic()
         rgb = frame_rgb(frame)
         if rgb is None:
             return
-        index = int(state["frames"])  # type: ignore[call-overload]
-        state["frames"] = index + 1
+        index = state.frames
+        state.frames = index + 1
         if index % every:
             return
         try:
@@ -187,25 +187,25 @@ def decode_video(path: str | Path, on_frame: Callable[[float, np.ndarray], None]
             # holding the GIL this thread needs for the next frame. The rest of the file decodes with
             # every frame ignored, then EndOfMedia ends the loop.
             with lock:
-                state["raised"] = exc
+                state.raised = exc
 
     def on_status(status: QMediaPlayer.MediaStatus) -> None:
         if status in (_Status.EndOfMedia, _Status.InvalidMedia):
             loop.quit()
         elif status == _Status.LoadedMedia and not player.hasVideo():
-            state["error"] = f"{printable(p)} holds no video picture (sound only?)"
+            state.error = f"{printable(p)} holds no video picture (sound only?)"
             loop.quit()
 
     def on_error(error: QMediaPlayer.Error, text: str) -> None:
-        if error != QMediaPlayer.Error.NoError and state["error"] is None:
-            state["error"] = not_a_video_line(p, text)
+        if error != QMediaPlayer.Error.NoError and state.error is None:
+            state.error = not_a_video_line(p, text)
         loop.quit()
 
     def watchdog() -> None:
         with lock:
-            idle = time.monotonic() - float(state["last"])  # type: ignore[arg-type]
+            idle = time.monotonic() - state.last
         if idle > STALL_SECONDS:
-            state["error"] = f"{printable(p)}: the video stopped decoding (no frame for {STALL_SECONDS:.0f} s)"
+            state.error = f"{printable(p)}: the video stopped decoding (no frame for {STALL_SECONDS:.0f} s)"
             loop.quit()
 
     sink.videoFrameChanged.connect(on_video_frame, Qt.ConnectionType.DirectConnection)
@@ -218,28 +218,34 @@ def decode_video(path: str | Path, on_frame: Callable[[float, np.ndarray], None]
         player.setSource(QUrl.fromLocalFile(str(p.resolve())))
         player.setPlaybackRate(DECODE_RATE)
         player.play()
-        if player.mediaStatus() != _Status.InvalidMedia and state["error"] is None:
+        if player.mediaStatus() != _Status.InvalidMedia and state.error is None:
             loop.exec()
     finally:
         timer.stop()
         with lock:
-            state["raised"] = state["raised"] or _Done()  # frames still arriving are ignored from now on
+            state.finished = True  # frames still arriving are ignored from now on
         sink.videoFrameChanged.disconnect(on_video_frame)
         player.stop()
-    raised = state["raised"]
-    if raised is not None and not isinstance(raised, _Done):
-        raise raised  # type: ignore[misc]
-    if state["error"] is not None:
-        raise MediaError(str(state["error"]))
+    if state.raised is not None:
+        raise state.raised
+    if state.error is not None:
+        raise MediaError(state.error)
     if player.mediaStatus() == _Status.InvalidMedia:
         raise MediaError(not_a_video_line(p, player.errorString()))
-    if int(state["frames"]) == 0:  # type: ignore[call-overload]
+    if state.frames == 0:
         raise MediaError(f"{printable(p)} holds no video frame")
-    return int(state["frames"])  # type: ignore[call-overload]
+    return state.frames
 
 
-class _Done(Exception):
-    """Marks decode_video as finished for frames that arrive after it."""
+@dataclass
+class _Decoding:
+    """decode_video's state, shared with the rendering thread (under its lock)."""
+
+    last: float  # time.monotonic() of the last frame (the watchdog's clock)
+    frames: int = 0
+    error: str | None = None
+    raised: BaseException | None = None  # what on_frame raised; later frames are ignored
+    finished: bool = False
 
 
 class FrameSource(QObject):
