@@ -116,6 +116,9 @@ screenshots: $(VENV)/.installed
 	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py
 	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py --size 1024x700 --out docs/images/1024x700
 	QT_QPA_PLATFORM=offscreen $(PY) scripts/screenshots.py --size 1600x1000 --out docs/images/1600x1000
+	QT_QPA_PLATFORM=offscreen $(PY) scripts/camera_screenshot.py
+	QT_QPA_PLATFORM=offscreen $(PY) scripts/camera_screenshot.py --size 1024x700 --out docs/images/1024x700
+	QT_QPA_PLATFORM=offscreen $(PY) scripts/camera_screenshot.py --size 1600x1000 --out docs/images/1600x1000
 
 # Not part of `make test` (CI does not run it by default): it takes minutes and several GB of disk.
 package: $(VENV)/.installed-package

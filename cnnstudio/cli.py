@@ -206,16 +206,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("predict", help="classify image files, or a whole folder, with a checkpoint")
+    p = sub.add_parser("predict", help="classify image files, a whole folder or a video's frames with a checkpoint")
     p.add_argument("--checkpoint", required=True, metavar="C")
     p.add_argument("images", nargs="*", metavar="IMAGE")
     p.add_argument("--folder", metavar="DIR", help="classify every image below DIR (recursive); with class "
                    "subfolders named like the model's classes, also report the accuracy")
-    p.add_argument("--csv", metavar="OUT", help="with --folder: write one row per image to OUT")
+    p.add_argument("--csv", metavar="OUT", help="with --folder or --video: write one row per image or frame to OUT")
     p.add_argument("--strict", action="store_true", help="with --folder: exit 1 when any file was skipped "
                    "(default: exit 0 when any image was classified)")
     p.add_argument("--top-k", type=positive_int, default=3)
     p.add_argument("--json", action="store_true")
+    from cnnstudio.cli_video import add_parser as add_frames_parser, add_predict_options
+
+    add_predict_options(p, positive_int)
+    add_frames_parser(sub, positive_int)
 
     p = sub.add_parser("export", help="export a checkpoint as ONNX or TorchScript, checked against PyTorch")
     p.add_argument("--checkpoint", required=True, metavar="C")
@@ -248,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_app()
         handler = {"datasets": cmd_datasets, "models": cmd_models, "devices": cmd_devices, "train": cmd_train,
                    "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
-                   "lr-find": cmd_lr_find, "sweep": cmd_sweep, "doctor": cmd_doctor}[args.command]
+                   "lr-find": cmd_lr_find, "sweep": cmd_sweep, "doctor": cmd_doctor, "frames": cmd_frames}[args.command]
         return handler(args)
     except CNNStudioError as exc:
         print(f"cnnstudio: error: {printable(exc)}", file=sys.stderr)  # one line, whatever a quoted name holds
@@ -789,9 +793,21 @@ def check_fits(ckpt: dict, ds, path, same_names: bool = True) -> None:
                        f"{summary.shape_text}: {problem}")
 
 
+def cmd_frames(args) -> int:
+    from cnnstudio.cli_video import cmd_frames as extract
+
+    return extract(args, print_json)
+
+
 def cmd_predict(args) -> int:
     from cnnstudio.core.inference import Predictor, open_image
 
+    if args.video:
+        from cnnstudio.cli_video import predict_video
+
+        return predict_video(args, print_json)
+    if args.every:
+        raise CLIError("--every goes with --video")
     if not args.images and not args.folder:
         raise CLIError("give image files, or --folder DIR")
     if args.images and args.folder:

@@ -2,7 +2,8 @@
 
 Opens the main window, trains one short shapes epoch on a background thread, saves and reloads the
 checkpoint, draws a figure and predicts it through the same path the Draw page uses, inspects it, and
-exports the model (INT8 ONNX plus a predictor bundle), runs a two-trial sweep and the data doctor. Used by the packaging
+exports the model (INT8 ONNX plus a predictor bundle), runs a two-trial sweep and the data doctor, and
+checks the multimedia backend (the camera and video files) loads. Used by the packaging
 checks on frozen bundles and installed .debs, where no Python or test suite is around.
 """
 
@@ -107,6 +108,19 @@ def check_doctor(checkpoint: str) -> None:
         f"{time.monotonic() - t0:.1f} s")
 
 
+def check_multimedia() -> None:
+    """QtMultimedia's backend (the FFmpeg plugin, from PySide6-Addons) loads and decodes video: the camera
+    and video files need it, and a frozen app without its plugin folder says "No QtMultimedia backends
+    found" only when the Camera page opens."""
+    from cnnstudio.media.video import backend_formats, cameras
+
+    formats = backend_formats()
+    if "MPEG-4" not in formats:
+        raise RuntimeError(f"the multimedia backend did not load (video formats it decodes: {formats or 'none'})")
+    found = cameras()
+    say(f"multimedia backend: decodes {', '.join(formats)}; {len(found)} camera(s) found")
+
+
 def run_self_test(timeout_s: float = 300.0) -> int:
     started = time.monotonic()
     try:
@@ -121,6 +135,7 @@ def run_self_test(timeout_s: float = 300.0) -> int:
         window.show()
         app.processEvents()
         say(f"window shown: {window.windowTitle()!r}")
+        check_multimedia()
 
         outcome: dict = {}
         loop = QEventLoop()

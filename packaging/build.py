@@ -42,7 +42,9 @@ DESCRIPTION = "Train and understand convolutional neural networks without writin
 # the widgets, fontconfig for text, D-Bus for the desktop. Everything else is inside the bundle.
 DEB_DEPENDS = ("libc6 (>= 2.28), libgl1, libegl1, libfontconfig1, libdbus-1-3, libxkbcommon0, "
                "libxkbcommon-x11-0, libxcb-cursor0, libxcb-icccm4, libxcb-keysyms1, libxcb-image0, "
-               "libxcb-render-util0, libxcb-shape0, libxcb-randr0, libxcb-xkb1, libxcb-xinerama0")
+               "libxcb-render-util0, libxcb-shape0, libxcb-randr0, libxcb-xkb1, libxcb-xinerama0, "
+               # QtMultimedia and its FFmpeg backend (the camera, video files): what they link from the system.
+               "libpulse0, libx11-6, libxext6, libxrandr2, libdrm2, libbz2-1.0, zlib1g")
 
 
 def version() -> str:

@@ -130,6 +130,25 @@ def test_the_desktop_qt_plugins_are_collected(planned):
             assert path in planned, path
 
 
+def test_the_multimedia_backend_is_collected():
+    """The Camera page and video files need QtMultimedia and its FFmpeg backend plugin, which PySide6-Addons
+    ships (with the FFmpeg libraries beside Qt's): the app requires it with Essentials' own markers, so the
+    requirement tree brings its plugin folder into the bundle like every other Qt plugin."""
+    import tomllib
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    markers = lambda name: sorted(d.split(";", 1)[1].strip() for d in deps if d.startswith(name + ">"))  # noqa: E731
+    assert markers("PySide6-Addons") == markers("PySide6-Essentials") and markers("PySide6-Addons")
+    from importlib import metadata
+
+    assert metadata.version("PySide6-Addons") == metadata.version("PySide6-Essentials")  # one Qt build
+    paths = {c.path.as_posix() for c in collect.compiled_files(collect.runtime_distributions("PySide6-Addons"))}
+    plugins = [p for p in paths if p.startswith("PySide6/Qt/plugins/multimedia/")]
+    assert any("ffmpegmediaplugin" in p for p in plugins), plugins
+    if sys.platform == "linux":
+        assert {"PySide6/Qt/lib/libQt6Multimedia.so.6", "PySide6/Qt/lib/libavcodec.so.61"} <= paths
+
+
 # -- what the app really loads -------------------------------------------------------------------------
 
 PROBE = r'''

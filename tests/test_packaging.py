@@ -124,6 +124,9 @@ def test_deb_control_is_well_formed(build):
     assert fields["Package"] == "cnnstudio" and fields["Version"] == "1.2.3"
     assert fields["Architecture"] == "amd64" and fields["Installed-Size"] == "4242"
     assert "libxcb-cursor0" in fields["Depends"] and "libegl1" in fields["Depends"]
+    # QtMultimedia (the camera, video files) links PulseAudio's client library; its FFmpeg libraries need
+    # libdrm and bzip2's.
+    assert {"libpulse0", "libdrm2", "libbz2-1.0"} <= {d.strip() for d in fields["Depends"].split(",")}
     long_lines = text.split("Description: ", 1)[1].splitlines()[1:]
     assert long_lines and all(line.startswith(" ") for line in long_lines)
     assert text.endswith("\n")
@@ -193,6 +196,9 @@ def test_spec_compiles_and_its_inputs_exist():
         assert name in source and (RESOURCES / name).is_file()
     assert '"icons"' in source and (RESOURCES / "icons").is_dir()
     assert (ROOT / "packaging" / "windows" / "cnnstudio.iss").is_file()
+    # macOS ends an app that opens the camera without saying why in its Info.plist.
+    plist = source.split("info_plist={", 1)[1].split("}", 1)[0]
+    assert '"NSCameraUsageDescription": "CNN Studio records pictures' in plist
 
 
 def test_self_test_refuses_a_data_folder_inside_the_program(monkeypatch, tmp_path):

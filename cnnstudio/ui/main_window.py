@@ -35,6 +35,7 @@ PAGES = [
     ("evaluate", "6  Evaluate", "Confusion matrix, mistakes"),
     ("inspect", "7  Inspect", "Filters, feature maps, Grad-CAM"),
     ("draw", "8  Draw", "Draw and classify"),
+    ("camera", "9  Camera", "Record data, classify live"),
 ]
 
 
@@ -82,6 +83,10 @@ def make_page(key: str, state: AppState) -> QWidget:
             from cnnstudio.ui.pages.draw_page import DrawPage
 
             return DrawPage(state)
+        if key == "camera":
+            from cnnstudio.ui.pages.camera_page import CameraPage
+
+            return CameraPage(state)
     except ModuleNotFoundError as exc:
         if not (exc.name or "").startswith("cnnstudio.ui.pages"):
             raise
@@ -196,6 +201,17 @@ class MainWindow(QMainWindow):
             review.retrainRequested.connect(retrain)
         if evaluate is not None and hasattr(evaluate, "map_view") and hasattr(draw, "preparedInputChanged"):
             draw.preparedInputChanged.connect(evaluate.session.map.on_drawing)  # the drawing on Evaluate's map
+        camera: Any = pages.get("camera")
+        data: Any = pages.get("data")
+        if hasattr(camera, "datasetRequested") and hasattr(data, "open_folder"):
+            # The Camera page's "Use as dataset": the recorded folder through the Data page's loader.
+            def use_recorded(folder: str) -> None:
+                data.open_folder(folder)
+                self.show_page("data")
+
+            camera.datasetRequested.connect(use_recorded)
+        if hasattr(camera, "datasetRequested") and hasattr(data, "choose_box"):
+            data.choose_box.camera_button.clicked.connect(lambda: self.show_page("camera"))
         model = pages.get("model")
         if model is not None and hasattr(train, "backboneModeRequested"):
             # The Train page's "Backbone" choice edits the layer's "What learns" on the Model page, which

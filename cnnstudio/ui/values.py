@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # they import torch: only their types are needed here
+    from cnnstudio.core.capture.variety import Variety
     from cnnstudio.core.inference import Predictor
     from cnnstudio.core.inspection.embedding_map import EmbeddingMap
 
@@ -48,3 +49,19 @@ class LivePoint:
 
     xy: tuple[float, float] | None
     predicted: str = ""
+
+
+# The Camera page's Record tab (ui/sessions/record_session.py decides, ui/widgets/record_panel.py shows).
+@dataclass(frozen=True)
+class ClassRecord:
+    name: str
+    count: int  # pictures in FOLDER/CLASS now
+    variety: Variety | None  # of the frames recorded for it since the page opened
+
+
+@dataclass(frozen=True)
+class RecordStatus:
+    folder: str | None
+    classes: tuple[ClassRecord, ...]
+    recording: str | None  # the class being recorded
+    note: str  # the last thing worth saying (a stop, a refusal), or ""

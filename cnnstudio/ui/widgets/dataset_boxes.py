@@ -50,8 +50,12 @@ class ChooseBox(QGroupBox):
         self.open_button = QPushButton("Open folder…")
         self.open_button.setToolTip("Your own images: a folder with one subfolder per class (cats/, dogs/, …), "
                                     "or a folder holding the four MNIST-style IDX files.")
+        # The Camera page records a dataset class by class (MainWindow shows it when this is clicked).
+        self.camera_button = QPushButton("Record with camera…")
+        self.camera_button.setToolTip("Record your own classes with a camera (or from video files) on the Camera page.")
         buttons.addWidget(self.download_button)
         buttons.addWidget(self.open_button)
+        buttons.addWidget(self.camera_button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
         folder_hint = QLabel("Your own images? Open a folder with one subfolder per class (for example "
