@@ -178,6 +178,15 @@ def test_a_run_whose_loss_falls_slowly_at_chance_finishes(shapes, tmp_path, monk
     assert not [e for e in events if isinstance(e, RecoveredEvent)]
 
 
+def test_a_loss_stuck_at_every_rate_stops_saying_the_rate_is_not_the_cause(shapes, tmp_path, monkeypatch):
+    patch_loss(monkeypatch, lambda call: "chance")
+    cfg = small_config(batch_size=8, epochs=8, limit_train=450, augment=Augmentation())  # 408 steps
+    result, _ = run(cfg, shapes, tmp_path / "r")
+    assert result.status == "failed" and len(result.recoveries) == MAX_RECOVERIES
+    assert "training is not learning, and lower learning rates did not help" in result.message
+    assert "Try a lower learning rate" not in result.message
+
+
 def test_a_slow_start_is_not_taken_for_a_stall(shapes, tmp_path):
     # A healthy run at chance for its first steps never recovers: the thresholds leave it alone.
     result, events = run(small_config(epochs=1), shapes, tmp_path / "r")

@@ -621,6 +621,13 @@ class Trainer:
         n = len(self.history.get("recoveries") or [])
         lr = cfg.lr * (self.history["recoveries"][-1]["lr_factor"] if n else 1.0)
         after = f" after {plural(n, 'recovery', 'recoveries')} (the last at learning rate {lr:.3g})" if n else ""
+        if stuck and n:
+            # Lower rates did not help either: the rate is not what holds it back (measured on a folder of
+            # photo-like pictures, docs/benchmarks.md "Recipes that follow the model": small networks
+            # without BatchNorm sat at chance through 5 epochs at every rate tried, where bn-cnn4 learnt).
+            return (f"{what}{after}: training is not learning, and lower learning rates did not help. These "
+                    "pictures may need a longer run, a network with normalisation layers (such as bn-cnn4), or "
+                    "a look at their labels (Review). The last good checkpoint is kept.")
         return (f"{what}{after}: training {'is not learning' if stuck else 'diverged'}. Try a lower learning rate "
                 f"(now {cfg.lr:g}; e.g. {lr / 10:g}). The last good checkpoint is kept.")
 
