@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,6 +21,9 @@ from torch import nn
 from cnnstudio.core.inspection.activations import capture, inspecting
 from cnnstudio.core.inspection.layers import InspectionError, LayerRef, module_label, resolve
 from cnnstudio.core.inspection.methods import Cancelled, ExplanationCancelled, Progress
+
+if TYPE_CHECKING:  # mosaic.py imports numpy only; imported where used
+    from cnnstudio.core.inspection.mosaic import FilterMosaic
 
 STEPS = 96
 MAX_CHANNELS = 64  # wider layers: their first 64 channels
@@ -100,3 +104,16 @@ def maximise_channels(model: nn.Module, layer_ref: LayerRef, input_shape: Sequen
     pixels = pixels[:, 0] if c == 1 else np.ascontiguousarray(pixels[:, :3].transpose(0, 2, 3, 1))
     return ChannelImages(key, module_label(module), np.ascontiguousarray(pixels), final.numpy().astype(np.float32),
                          start.numpy().astype(np.float32))
+
+
+def synthesis_mosaic(result: ChannelImages) -> FilterMosaic:
+    """One picture of every channel's synthesised image, in a grid (tile_at() finds the channel)."""
+    from cnnstudio.core.inspection.display import grid_columns, tile
+    from cnnstudio.core.inspection.mosaic import FilterMosaic, MosaicLayout, tile_mask, with_transparent_padding
+
+    n, h, w = result.pixels.shape[:3]
+    cols = grid_columns(n, h, w)
+    mosaic = tile(result.pixels, cols=cols, pad=2, pad_value=0)
+    display = with_transparent_padding(mosaic, tile_mask(n, (h, w), cols, pad=2))
+    return FilterMosaic(key=result.key, kind="synthesised", mosaic=mosaic, display=display,
+                        layout=MosaicLayout(cols=cols, count=n, tile=(h, w), pad=2), synthesised=result)
