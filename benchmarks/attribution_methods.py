@@ -3,14 +3,18 @@
 Part 1, timings: every method of core/inspection/methods.py (explain()) plus its deletion/insertion curves
 (faithfulness()), on two presets with random weights (fast-cnn on 1x28x28, resnet20 on 3x32x32) and a
 torchvision backbone with random weights (ResNet-18 at its 224 resolution, fed 3x96x96 pictures; no download),
-median of --runs runs after one warm-up, with torch on --threads threads (2: the cores of the machine).
+median of --runs runs (the backbone: --backbone-runs) after one warm-up, with torch on --threads threads (2: the
+cores of the machine).
+
+Also, for each method, how many pictures it puts through the model and how many of them with a backward pass:
+its cost in model passes, which the load of the machine does not change.
 
 Part 2, responsiveness: the Inspect page's own path (ExplainSession on the shared task pool, one torch thread)
 runs the slowest method on the backbone while a 10 ms QTimer ticks on the GUI thread; the timer's largest and
 90th-percentile gap are printed next to the same figures with nothing running. The GUI is responsive when the
 gaps stay near 10 ms (a frame is 16 ms).
 
-    python benchmarks/attribution_methods.py [--runs 3] [--threads 2] [--skip-gui]
+    python benchmarks/attribution_methods.py [--runs 3] [--backbone-runs 1] [--threads 2] [--models 0,1,2] [--skip-gui]
 
 Prints a table per model, the responsiveness lines, and one JSON line.
 """
@@ -22,6 +26,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -54,30 +60,53 @@ def cpu() -> str:
     return platform.processor() or platform.machine()
 
 
-def time_methods(runs: int) -> dict[str, dict[str, dict[str, float]]]:
+@contextmanager
+def counted(model: torch.nn.Module) -> Iterator[list[int]]:
+    """[pictures put through the model, of which with autograd recording (a backward follows)]: the cost
+    in model passes, which the machine's load does not change."""
+    passes = [0, 0]
+
+    def hook(_module: torch.nn.Module, args: tuple) -> None:
+        passes[0] += int(args[0].shape[0])
+        passes[1] += int(args[0].shape[0]) if torch.is_grad_enabled() else 0
+
+    handle = model.register_forward_pre_hook(hook)
+    try:
+        yield passes
+    finally:
+        handle.remove()
+
+
+def time_methods(runs: int, which: list[int], backbone_runs: int) -> dict[str, dict[str, dict[str, float]]]:
     out: dict[str, dict[str, dict[str, float]]] = {}
-    for name, spec, shape in MODELS:
+    for i, (name, spec, shape) in enumerate(MODELS):
+        if i not in which:
+            continue
+        n = backbone_runs if spec is BACKBONE else runs
         torch.manual_seed(0)
         model = build_model(spec, shape, 10).eval()
         x = torch.rand((1, *shape)) * 2 - 1
         rows = {}
         print(f"\n{name}, input {'x'.join(map(str, shape))}")
-        print(f"  {'method':<22}{'explain ms':>12}{'curves ms':>11}{'vs Grad-CAM':>13}")
-        for method in METHODS:
-            explain(model, x, method)  # warm-up
+        print(f"  {'method':<22}{'explain ms':>12}{'curves ms':>11}{'vs Grad-CAM':>13}{'pictures':>10}"
+              f"{'with grad':>11}")
+        for method in ("gradcam", *[m for m in METHODS if m != "gradcam"]):  # Grad-CAM first: the others' ratio
+            with counted(model) as passes:
+                explain(model, x, method)  # warm-up; what it puts through the model
             times, curves = [], []
-            for _ in range(runs):
+            for _ in range(n):
                 start = time.perf_counter()
                 a = explain(model, x, method)
                 times.append(time.perf_counter() - start)
                 start = time.perf_counter()
                 faithfulness(model, x, a.heatmap, a.class_index)
                 curves.append(time.perf_counter() - start)
-            rows[method] = {"explain_ms": 1000 * float(np.median(times)), "curves_ms": 1000 * float(np.median(curves))}
-        base = rows["gradcam"]["explain_ms"]
-        for method, r in rows.items():
+            r = rows[method] = {"explain_ms": 1000 * float(np.median(times)),
+                                "curves_ms": 1000 * float(np.median(curves)), "pictures": passes[0],
+                                "with_grad": passes[1]}
             print(f"  {TITLES[method]:<22}{r['explain_ms']:>12.1f}{r['curves_ms']:>11.1f}"
-                  f"{r['explain_ms'] / base:>12.0f}x")
+                  f"{r['explain_ms'] / rows['gradcam']['explain_ms']:>12.1f}x{passes[0]:>10}{passes[1]:>11}",
+                  flush=True)
         out[name] = rows
     return out
 
@@ -139,12 +168,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backbone-runs", type=int, default=1)
+    parser.add_argument("--models", default="0,1,2", help="which of: 0 fast-cnn, 1 resnet20, 2 the backbone")
     parser.add_argument("--skip-gui", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     load = os.getloadavg()[0]
     print(f"CPU: {cpu()}, torch {torch.__version__}, {torch.get_num_threads()} threads, load average {load:.1f}")
-    timings = time_methods(args.runs)
+    timings = time_methods(args.runs, [int(v) for v in args.models.split(",") if v], args.backbone_runs)
     gui = None if args.skip_gui else responsiveness()
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     print(json.dumps({"cpu": cpu(), "threads": args.threads, "load_before": load, "load_after": os.getloadavg()[0],

@@ -88,7 +88,7 @@ def main() -> int:
     panel.randomise()
     _drive.wait_until(app, lambda: panel.sanity_shown is not None, 300, "the sanity check")
     _drive.pump(app, 0.5)
-    top = panel.sanity_help.geometry().top() - 30
+    top = panel.sanity_help.geometry().top() - 24
     bottom = panel.sanity_grid.geometry().bottom() + 8
     body.grab(QRect(0, top, body.width(), bottom - top)).save(str(out / "inspect-compare-sanity.png"))
     for name in ("inspect-compare.png", "inspect-compare-curves.png", "inspect-compare-sanity.png"):

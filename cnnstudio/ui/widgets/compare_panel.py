@@ -288,7 +288,7 @@ class ComparePanel(QScrollArea):
             tile = _Tile(TILE)
             tile.view.set_pixels(_overlay_chw(request.pixels, a.heatmap, a.method))
             cost = f"{a.seconds * 1000:.0f} ms" if a.seconds < 10 else f"{a.seconds:.1f} s"
-            tile.caption.setText(f"<b>{a.title}</b><br>{cost} · del. {f.deletion_auc:.2f} · ins. {f.insertion_auc:.2f}")
+            tile.caption.setText(f"<b>{a.title}</b> · {cost}<br>del. {f.deletion_auc:.2f} · ins. {f.insertion_auc:.2f}")
             tile.setToolTip(f"{a.title}: computed in {cost}"
                             + (f" at layer {a.layer}" if a.layer else "")
                             + f"\nArea under the deletion curve {f.deletion_auc:.3f} (lower: more faithful)"
