@@ -229,3 +229,15 @@ def test_explain_command(tiny_shapes_run, tmp_path, capsys):
     assert capsys.readouterr().out.startswith("SmoothGrad for class 1")
     with pytest.raises(SystemExit):
         main(["explain", "--checkpoint", ckpt, str(image), "--method", "lime"])
+
+
+def test_a_private_copy_carries_no_hooks_of_an_inspection_running_meanwhile():
+    from cnnstudio.core.inspection.activations import capture
+    from cnnstudio.core.inspection.methods import private_copy
+
+    model = quadrant_model()
+    with capture(dict(model.named_children())) as outputs:
+        clone = private_copy(model)  # as if copied while another thread's inspection had its hooks on
+    clone(picture()[None])
+    assert outputs == {}  # the copy's pass wrote nothing into that inspection's outputs
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), clone.state_dict().values()))

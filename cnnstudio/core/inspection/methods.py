@@ -250,6 +250,21 @@ def explain(model: nn.Sequential, x: torch.Tensor | np.ndarray, method: str, tar
                        time.perf_counter() - start, key, total, delta)
 
 
+def private_copy(model: nn.Sequential) -> nn.Sequential:
+    """A deep copy of the model without hooks, for long work beside the app's other inspections: a copy made
+    while another thread's inspection had its capture hooks on would otherwise carry them, and its passes
+    would write into that inspection's outputs."""
+    import copy
+
+    clone = copy.deepcopy(model)
+    for m in clone.modules():
+        for hooks in (m._forward_hooks, m._forward_pre_hooks, m._backward_hooks, m._backward_pre_hooks):
+            hooks.clear()
+        for extra in ("_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks_with_kwargs"):
+            getattr(m, extra, {}).clear()
+    return clone
+
+
 def black_baseline(predictor: Predictor) -> torch.Tensor:
     """The normalised black picture of a Predictor's input shape: "nothing there" for IG and occlusion."""
     return predictor.normalise(torch.zeros((1, *predictor.input_shape), dtype=torch.uint8))[0]

@@ -28,14 +28,12 @@ if TYPE_CHECKING:
 def _prepared(predictor: Predictor, request: ExplainRequest) -> tuple[torch.nn.Sequential, torch.Tensor,
                                                                        torch.Tensor]:
     """Background: (a copy of the model, the normalised picture, the normalised black picture)."""
-    import copy
-
     import torch
 
-    from cnnstudio.core.inspection.methods import black_baseline
+    from cnnstudio.core.inspection.methods import black_baseline, private_copy
 
     x = predictor.normalise(torch.from_numpy(np.ascontiguousarray(request.pixels))[None])[0]
-    return copy.deepcopy(predictor.model), x, black_baseline(predictor)
+    return private_copy(predictor.model), x, black_baseline(predictor)
 
 
 def _reporter(report: Callable[[ExplainProgress], None], done: int, count: int,

@@ -226,13 +226,12 @@ class InspectSession(QObject):
             return False
         if kind == "synthesised":
             def synthesise() -> FilterMosaic:
-                import copy
-
                 from cnnstudio.core.inspection.maximise import maximise_channels, synthesis_mosaic
+                from cnnstudio.core.inspection.methods import private_copy
 
                 summary = ctx.summary
                 # Its own copy: the hooks and passes of a long optimisation never meet an inspection's.
-                result = maximise_channels(copy.deepcopy(ctx.predictor.model), key, ctx.input_shape, summary.mean,
+                result = maximise_channels(private_copy(ctx.predictor.model), key, ctx.input_shape, summary.mean,
                                            summary.std)
                 return replace(synthesis_mosaic(result), key=key)
 
