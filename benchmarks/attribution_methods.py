@@ -150,6 +150,7 @@ def responsiveness() -> dict[str, float]:
     idle = gaps_while(app, lambda: True, 3.0)
     done: list[object] = []
     session.compared.connect(lambda c: done.append(c) if c.done else None)
+    session.failed.connect(lambda message: (print(f"failed: {message}"), done.append(None)))
     start = time.perf_counter()
     session.compare(ExplainRequest(pixels, None, None, ("scorecam", "occlusion"), "noise"))
     busy = gaps_while(app, lambda: not done, 600)
