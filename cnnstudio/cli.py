@@ -199,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_doctor_parser(sub, positive_int, seed_int)
 
+    from cnnstudio.cli_explain import add_parser as add_explain_parser
+
+    add_explain_parser(sub, non_negative_int)
+
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset's test split")
     p.add_argument("--checkpoint", required=True, metavar="C")
     p.add_argument("--dataset", metavar="D", help="default: the dataset the checkpoint was trained on")
@@ -252,7 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_app()
         handler = {"datasets": cmd_datasets, "models": cmd_models, "devices": cmd_devices, "train": cmd_train,
                    "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
-                   "lr-find": cmd_lr_find, "sweep": cmd_sweep, "doctor": cmd_doctor, "frames": cmd_frames}[args.command]
+                   "lr-find": cmd_lr_find, "sweep": cmd_sweep, "doctor": cmd_doctor, "frames": cmd_frames,
+                   "explain": cmd_explain}[args.command]
         return handler(args)
     except CNNStudioError as exc:
         print(f"cnnstudio: error: {printable(exc)}", file=sys.stderr)  # one line, whatever a quoted name holds
@@ -562,6 +567,12 @@ def cmd_doctor(args) -> int:
     from cnnstudio.cli_doctor import cmd_doctor as run_doctor
 
     return run_doctor(args, print_json)
+
+
+def cmd_explain(args) -> int:
+    from cnnstudio.cli_explain import cmd_explain as run_explain
+
+    return run_explain(args, print_json)
 
 
 def cmd_sweep(args) -> int:

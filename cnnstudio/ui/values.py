@@ -7,9 +7,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # they import torch: only their types are needed here
+    import numpy as np
+    from numpy.typing import NDArray
+
     from cnnstudio.core.capture.variety import Variety
     from cnnstudio.core.inference import Predictor
     from cnnstudio.core.inspection.embedding_map import EmbeddingMap
+    from cnnstudio.core.inspection.faithfulness import Faithfulness
+    from cnnstudio.core.inspection.methods import Attribution
+    from cnnstudio.core.inspection.sanity import SanityResult
 
 
 @dataclass(frozen=True)
@@ -65,3 +71,51 @@ class RecordStatus:
     classes: tuple[ClassRecord, ...]
     recording: str | None  # the class being recorded
     note: str  # the last thing worth saying (a stop, a refusal), or ""
+
+
+# Inspect's "Compare methods" tab (ui/sessions/explain_session.py computes them, ui/widgets/compare_panel.py shows
+# them). Those holding arrays compare by identity (eq=False): a progress report is always a new value.
+@dataclass(frozen=True, eq=False)
+class ExplainRequest:
+    """One picture, one class, the methods to run on it."""
+
+    pixels: NDArray[np.uint8]  # (C, H, W): exactly what the model sees
+    target: int | None  # the class to explain (None: the predicted one)
+    cam_key: str | None  # the layer the CAM methods look at (None: Grad-CAM's default)
+    methods: tuple[str, ...]  # names of core.inspection.methods.METHODS, in the order shown
+    name: str = ""  # the picture, in words ("test image 3")
+
+
+@dataclass(frozen=True, eq=False)
+class MethodShown:
+    """One method's explanation and how faithful it is."""
+
+    attribution: Attribution
+    faithfulness: Faithfulness
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """The methods compared so far for one request (done: all of them)."""
+
+    request: ExplainRequest
+    class_index: int
+    class_name: str
+    methods: tuple[MethodShown, ...]
+    done: bool
+
+
+@dataclass(frozen=True, eq=False)
+class ExplainProgress:
+    fraction: float  # 0..1 of the whole request
+    text: str  # what is being computed, in words
+    partial: Comparison | None = None  # the methods finished so far, when one has just finished
+
+
+@dataclass(frozen=True, eq=False)
+class SanityShown:
+    """The sanity check of each method for one request."""
+
+    request: ExplainRequest
+    class_name: str
+    results: tuple[SanityResult, ...]

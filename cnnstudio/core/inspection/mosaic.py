@@ -17,6 +17,7 @@ import numpy as np
 if TYPE_CHECKING:  # torch-heavy: imported by the functions that need them
     from cnnstudio.core.inspection.attribution import Inspection
     from cnnstudio.core.inspection.kernels import FilterGrid
+    from cnnstudio.core.inspection.maximise import ChannelImages
     from cnnstudio.core.inspection.patches import ChannelPatches
 
 MAX_FILTER_INPUTS = 64  # wider layers show the kernels of their first 64 input channels
@@ -42,15 +43,17 @@ class MosaicLayout:
 
 @dataclass(frozen=True)
 class FilterMosaic:
-    """What a layer's filter view shows: its weights (`grid`) or its top test-image patches (`patches`)."""
+    """What a layer's filter view shows: its weights (`grid`), its top test-image patches (`patches`), or a
+    picture synthesised for each channel (`synthesised`, activation maximisation)."""
 
     key: str  # the layer
-    kind: Literal["weights", "patches"]
+    kind: Literal["weights", "patches", "synthesised"]
     mosaic: np.ndarray  # uint8 grey (H, W) or RGB (H, W, 3)
     display: np.ndarray  # the mosaic as RGBA, padding transparent
     layout: MosaicLayout
     grid: FilterGrid | None = None  # kind "weights"
     patches: ChannelPatches | None = None  # kind "patches"
+    synthesised: ChannelImages | None = None  # kind "synthesised"
 
 
 @dataclass(frozen=True)

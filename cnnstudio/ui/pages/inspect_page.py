@@ -1,12 +1,11 @@
 """Inspect: look inside the network with one input (a test image, a picture, or the Draw page's drawing),
-framed exactly like the training data: the prediction, a Grad-CAM or saliency heatmap, every layer's
-feature maps, and any convolution's filters as a zoomable mosaic.
+framed exactly like the training data: the prediction, a heatmap, every layer's feature maps, any convolution's
+filters, and several attribution methods compared (the Compare tab, ui/widgets/compare_panel.py).
 
-This module is the view. The model (the app's current model, or a training run's last.pt after each
-epoch), the inspections, the filter mosaics and picture framing live in InspectSession
-(cnnstudio/ui/sessions/inspect_session.py); the mosaics are computed by the core
-(cnnstudio/core/inspection/mosaic.py). The Train page's epochs and the Draw page's drawing reach this
-page through the main window (on_training_epoch, on_drawing): pages never look each other up.
+This module is the view. The model, the inspections, the filter mosaics, picture framing and the comparisons
+live in InspectSession (cnnstudio/ui/sessions/inspect_session.py, with its ExplainSession); the mosaics are
+computed by the core (cnnstudio/core/inspection/mosaic.py). The Train page's epochs and the Draw page's drawing
+reach this page through the main window (on_training_epoch, on_drawing): pages never look each other up.
 """
 
 from __future__ import annotations
@@ -51,7 +50,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
     modelLoaded = Signal(object)  # cnnstudio.core.model_context.ModelContext
     modelFailed = Signal(str)
     inspectionReady = Signal(object)  # cnnstudio.core.inspection.Inspection of the shown input
-    filtersReady = Signal(object)  # the FilterGrid (weights) or ChannelPatches (top patches) now shown
+    filtersReady = Signal(object)  # the FilterGrid (weights), ChannelPatches or ChannelImages (synthesised) shown
     inputChanged = Signal(object)  # uint8 (C, H, W) now inspected, or None
     imageError = Signal(str)  # a picture could not be opened or used (also shown in the banner)
 
@@ -134,8 +133,8 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         self.input_caption, self.cam_caption = explain.input_caption, explain.cam_caption
         self.class_combo, self.method_combo = explain.class_combo, explain.method_combo
         self.cam_layer_combo, self.alpha_slider = explain.cam_layer_combo, explain.alpha_slider
-        self.heat_help = explain.heat_help
-        self.maps_help, self.levels_combo = self.maps.help, self.maps.levels_combo
+        content.bind_compare(self.session.explain, lambda: (self.input_pixels, self.input_name))
+        self.heat_help, self.maps_help, self.levels_combo = explain.heat_help, self.maps.help, self.maps.levels_combo
         self._connect_controls()
 
         layout = QVBoxLayout(self)
@@ -322,6 +321,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         self.input_label.setToolTip(chosen.description)
         self.input_view.set_pixels(self.input_pixels)
         self.inputChanged.emit(self.input_pixels)
+        self.content.compare.input_changed()
         if self.input_pixels is None:
             self.inspection = None
             self.explain.clear_heatmap()
@@ -413,9 +413,10 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
         if self.session.show_filters(key, per_filter):
             self.filters.set_busy(f"Computing the filters of layer {layer_number(key)}…")
 
-    def _request_patches(self, key: str) -> None:
-        if self.session.show_patches(key):
-            self.filters.set_busy(f"Computing the top image patches of layer {layer_number(key)}…")
+    def _request_patches(self, key: str, kind: str) -> None:
+        if self.session.show_patches(key, kind):
+            what = "top image patches" if kind == "patches" else "synthesised pictures (a few seconds)"
+            self.filters.set_busy(f"Computing the {what} of layer {layer_number(key)}…")
 
     def _on_filters_failed(self, message: str) -> None:
         self.filters.set_busy(None)
@@ -424,7 +425,7 @@ class InspectPage(PictureExportMixin, ImageInputMixin, QWidget):
     def _on_filters(self, result: FilterMosaic) -> None:
         self.filters.set_busy(None)
         self.filters.show_result(result)
-        self.filtersReady.emit(self.filters.grid if self.filters.kind == "weights" else self.filters.patches)
+        self.filtersReady.emit(self.filters.shown)
 
     # ------------------------------------------------------------------------------------------------
     # Pictures

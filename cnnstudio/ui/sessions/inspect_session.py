@@ -18,6 +18,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from cnnstudio.core.model_context import ModelContext
+from cnnstudio.ui.sessions.explain_session import ExplainSession
 from cnnstudio.ui.state import AppState
 from cnnstudio.ui.tasks import LatestRunner
 
@@ -98,6 +99,7 @@ class InspectSession(QObject):
         self._inspections = LatestRunner(self)
         self._filters = LatestRunner(self)
         self._images = LatestRunner(self)
+        self.explain = ExplainSession(self)  # the Compare tab: several attribution methods, the sanity check
         model = state.model
         model.loadingStarted.connect(self._on_loading)
         model.loaded.connect(self._use)
@@ -105,6 +107,7 @@ class InspectSession(QObject):
         model.cleared.connect(self._on_cleared)
         if model.context is not None:
             self.context = model.context
+            self.explain.set_context(model.context)
 
     @property
     def checkpoint_path(self) -> str | None:
@@ -155,11 +158,13 @@ class InspectSession(QObject):
     def _on_cleared(self) -> None:
         self._discard_all()
         self.context = None
+        self.explain.set_context(None)
         self.modelCleared.emit()
 
     def _use(self, context: ModelContext) -> None:
         self._discard_all()
         self.context = context
+        self.explain.set_context(context)
         self.modelLoaded.emit(context)
 
     def _discard_all(self) -> None:
@@ -212,12 +217,27 @@ class InspectSession(QObject):
         self._filters.submit(work, self.filtersReady.emit, lambda failure: self.filtersFailed.emit(failure.message))
         return True
 
-    def show_patches(self, key: str) -> bool:
-        """What each channel of layer `key` responds to: its top test-image patches (filtersReady with
-        kind "patches"), searched in the background. False when nothing was started."""
+    def show_patches(self, key: str, kind: str = "patches") -> bool:
+        """What each channel of layer `key` responds to (filtersReady follows): its top test-image patches
+        (kind "patches", searched in the background), or a picture synthesised to excite it (kind "synthesised",
+        activation maximisation on a copy of the model). False when nothing was started."""
         ctx = self.context
         if ctx is None:
             return False
+        if kind == "synthesised":
+            def synthesise() -> FilterMosaic:
+                from cnnstudio.core.inspection.maximise import maximise_channels, synthesis_mosaic
+                from cnnstudio.core.inspection.methods import private_copy
+
+                summary = ctx.summary
+                # Its own copy: the hooks and passes of a long optimisation never meet an inspection's.
+                result = maximise_channels(private_copy(ctx.predictor.model), key, ctx.input_shape, summary.mean,
+                                           summary.std)
+                return replace(synthesis_mosaic(result), key=key)
+
+            self._filters.submit(synthesise, self.filtersReady.emit,
+                                 lambda failure: self.filtersFailed.emit(failure.message))
+            return True
         if ctx.dataset is None or not len(ctx.dataset.test_labels):
             self.filtersFailed.emit("this model has no test images to search; open its dataset on the Data page "
                                     "or show the weights instead")
@@ -349,3 +369,4 @@ class InspectSession(QObject):
     def shutdown(self) -> None:
         for runner in (self._live, self._inspections, self._filters, self._images):
             runner.close()
+        self.explain.shutdown()

@@ -28,6 +28,7 @@ from cnnstudio.ui.widgets.progress_row import ProgressRow
 if TYPE_CHECKING:  # these import torch: only their types are needed here
     from cnnstudio.core.inspection.kernels import FilterGrid
     from cnnstudio.core.inspection.layers import ConvLayer
+    from cnnstudio.core.inspection.maximise import ChannelImages
     from cnnstudio.core.inspection.patches import ChannelPatches
 
 HOVER_HINT = "Hover over a filter to see its weights."
@@ -35,18 +36,20 @@ PATCH_HINT = "Hover over a channel's patches to see how strongly it responds to 
 # What the Show list offers. The weights' contrast is part of the choice (one list, not two, keeps the
 # row short enough for a 1024-pixel window).
 MODES = (("Automatic", "auto"), ("Weights", "weights"), ("Weights, one contrast for the layer", "weights-shared"),
-         ("Top image patches", "patches"))
+         ("Top image patches", "patches"), ("Synthesised pictures", "synthesised"))
+SYNTH_HINT = "Hover over a picture to see how strongly its channel responds to it."
 
 
 class FilterPanel(QWidget):
     requested = Signal(str, bool)  # layer key, contrast per filter: the weights
-    patchesRequested = Signal(str)  # layer key: each channel's top test-image patches
+    patchesRequested = Signal(str, str)  # layer key, "patches" (top test-image patches) or "synthesised"
     saveRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.grid: FilterGrid | None = None  # shown (weights)
         self.patches: ChannelPatches | None = None  # shown (patches)
+        self.synthesised: ChannelImages | None = None  # shown (synthesised)
         self.kind = "weights"
         self.mosaic: np.ndarray | None = None  # uint8, as the core made it
         self.layout_info: MosaicLayout | None = None
@@ -70,7 +73,9 @@ class FilterPanel(QWidget):
                                    "with its own contrast (every pattern visible).\nOne contrast for the layer: "
                                    "strong and weak filters can be compared.\nTop image patches: for each "
                                    "channel, the parts of test images it responds to most (readable at any "
-                                   "depth).\nAutomatic: weights for the first layer, patches deeper.")
+                                   "depth).\nSynthesised pictures: for each channel, a picture optimised to "
+                                   "excite it (activation maximisation; takes seconds).\nAutomatic: weights for "
+                                   "the first layer, patches deeper.")
         self.mode_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.mode_combo.setMinimumContentsLength(9)
         self.mode_combo.currentIndexChanged.connect(lambda _i: self.request())
@@ -159,7 +164,7 @@ class FilterPanel(QWidget):
         self.mode_combo.setCurrentIndex(max(0, self.mode_combo.findData(mode)))
 
     def effective_mode(self, key: str | None = None) -> str:
-        """What the layer is shown as: "weights" or "patches"."""
+        """What the layer is shown as: "weights", "patches" or "synthesised"."""
         mode = self.mode_combo.currentData()
         if mode != "auto":
             return "weights" if mode.startswith("weights") else mode
@@ -174,13 +179,14 @@ class FilterPanel(QWidget):
         if self.effective_mode(key) == "weights":
             self.requested.emit(str(key), self.mode_combo.currentData() != "weights-shared")
         else:
-            self.patchesRequested.emit(str(key))
+            self.patchesRequested.emit(str(key), self.effective_mode(key))
 
     # -- showing a mosaic -------------------------------------------------------------------------------
     def show_result(self, result: FilterMosaic) -> None:
         self.kind = result.kind
         self.grid = result.grid
         self.patches = result.patches
+        self.synthesised = result.synthesised
         self.mosaic = result.mosaic
         self.layout_info = result.layout
         self.item.setImage(result.display, autoLevels=False, levels=(0, 255))
@@ -189,6 +195,11 @@ class FilterPanel(QWidget):
             self._autorange_key = key
             self.fit(whole=False)
         self._describe()
+
+    @property
+    def shown(self) -> FilterGrid | ChannelPatches | ChannelImages | None:
+        """What the mosaic shows: the weights' FilterGrid, the ChannelPatches, or the synthesised ChannelImages."""
+        return {"weights": self.grid, "patches": self.patches}.get(self.kind, self.synthesised)
 
     @property
     def tile_count(self) -> int:
@@ -207,6 +218,12 @@ class FilterPanel(QWidget):
             self.box.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
 
     def _describe(self) -> None:
+        if self.kind == "synthesised":
+            self.help.setText("For each channel, a picture optimised to make it fire as hard as it can (activation "
+                              "maximisation, with jitter and a smoothness prior, from faint noise): what the channel "
+                              "looks for, with no test image involved. Compare with its top image patches.")
+            self.hover.setText(SYNTH_HINT)
+            return
         p = self.patches
         if self.kind == "patches" and p is not None:
             fh, fw = p.field
@@ -245,6 +262,13 @@ class FilterPanel(QWidget):
         if self.kind == "patches" and self.patches is not None:
             channel = tile_at(y, x, lay.tile, lay.cols, lay.count, lay.pad)
             return None if channel is None else self.patches.describe(channel).capitalize()
+        if self.kind == "synthesised" and self.synthesised is not None:
+            channel = tile_at(y, x, lay.tile, lay.cols, lay.count, lay.pad)
+            if channel is None:
+                return None
+            s = self.synthesised
+            return (f"Channel {channel}: mean response {s.activation[channel]:.3g} to this picture "
+                    f"({s.start_activation[channel]:.3g} to the noise it started from)")
         if g is None:
             return None
         index = tile_at(y, x, lay.tile, lay.cols, lay.count, 1)
@@ -260,4 +284,4 @@ class FilterPanel(QWidget):
             return
         point = self.box.mapSceneToView(pos)
         self.hover.setText(self.text_at(point.y(), point.x())
-                           or (PATCH_HINT if self.kind == "patches" else HOVER_HINT))
+                           or {"patches": PATCH_HINT, "synthesised": SYNTH_HINT}.get(self.kind, HOVER_HINT))

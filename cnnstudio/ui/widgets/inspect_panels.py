@@ -6,7 +6,7 @@ Views only: they hold widgets and emit what the user asks for; the page connects
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PySide6.QtCore import QPoint, Qt, Signal
@@ -19,6 +19,7 @@ from cnnstudio.core.inspection.mosaic import LayerSection
 from cnnstudio.core.model_context import ModelContext
 from cnnstudio.core.text import printable
 from cnnstudio.ui.widgets.color_scale import ColorScale, lut_colors
+from cnnstudio.ui.widgets.compare_panel import ComparePanel, ExplainDriver
 from cnnstudio.ui.widgets.elided_label import ElidedLabel
 from cnnstudio.ui.widgets.feature_section import FeatureSection, _html
 from cnnstudio.ui.widgets.filter_panel import FilterPanel
@@ -358,9 +359,11 @@ class InspectContent(QWidget):
         self.explain = ExplainPanel()
         self.maps = FeatureMapsPanel()
         self.filters = FilterPanel()
+        self.compare = ComparePanel()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.maps, "Feature maps")
         self.tabs.addTab(self.filters, "Filters")
+        self.tabs.addTab(self.compare, "Compare methods")
         # In a short window the prediction, both pictures and the heatmap's settings do not fit one above
         # the other: scroll them rather than let Qt squeeze the captions into the pictures.
         side = QScrollArea()
@@ -378,6 +381,18 @@ class InspectContent(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.input_bar)
         layout.addLayout(body, 1)
+
+    def bind_compare(self, driver: ExplainDriver, shown: Callable[[], tuple[np.ndarray | None, str]]) -> None:
+        """The Compare tab explains the picture shown (`shown`: its pixels and name) for the class and CAM layer
+        chosen in the left panel."""
+        def source() -> tuple[np.ndarray, int | None, str | None, str] | None:
+            pixels, name = shown()
+            if pixels is None:
+                return None
+            return pixels, self.explain.target_class(), self.explain.cam_layer_combo.currentData(), name
+
+        self.compare.bind(driver, source)
+        self.explain.class_combo.currentIndexChanged.connect(lambda _i: self.compare.input_changed())
 
     def picture(self, what: str, input_pixels: np.ndarray | None) -> QImage:
         """A picture of "filters" (the whole mosaic, each weight a crisp square), "input", "heatmap" (the
