@@ -8,7 +8,6 @@ predict with on the other background thread.
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -35,8 +34,11 @@ class CamModel:
     """A private copy of a predictor's model for Grad-CAM, at the layer Inspect would use."""
 
     def __init__(self, predictor: Predictor, layer: str | None):
+        from cnnstudio.core.inspection.methods import private_copy
+
         self.predictor = predictor
-        self.model: nn.Sequential = copy.deepcopy(predictor.model).eval()
+        # Without hooks: a copy made while an inspection on another thread captures would carry its hooks.
+        self.model: nn.Sequential = private_copy(predictor.model).eval()
         self.layer = layer
 
 

@@ -235,8 +235,9 @@ class RecoveryGuard:
         self.last_good_step = int(state.get("last_good_step", 0))
         # Checkpoints written before the progress rule lack these: the count starts from the last good step.
         progress = state.get("progress_loss")
-        finite = isinstance(progress, (int, float)) and not isinstance(progress, bool) and math.isfinite(progress)
-        self.progress_loss = float(progress) if finite else math.inf
+        self.progress_loss = math.inf
+        if isinstance(progress, (int, float)) and not isinstance(progress, bool) and math.isfinite(progress):
+            self.progress_loss = float(progress)
         step = state.get("last_progress_step")
         self.last_progress_step = step if isinstance(step, int) and not isinstance(step, bool) else self.last_good_step
         self.records = list(records or [])
