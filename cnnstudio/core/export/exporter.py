@@ -26,14 +26,14 @@ from collections.abc import Callable
 import numpy as np
 
 from cnnstudio.core.errors import CNNStudioError
-from cnnstudio.core.export.destination import (ExportRefused, check_bundle_folder, check_name, check_output, place,
-                                               place_folder, shown)
+from cnnstudio.core.export.destination import (Destination, ExportRefused, check_bundle_folder, check_name,
+                                               check_output, check_web_folder, place, place_folder, shown)
 from cnnstudio.core.export.metadata import ModelMetadata
 from cnnstudio.core.export.parity import Parity, accuracy, compare, nonfinite_rows, torch_logits
 from cnnstudio.core.preparation import normalise
 
-FORMATS = ("onnx", "torchscript")
-SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
+FORMATS = ("onnx", "torchscript", "web")
+SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "web": "-web"}  # web: a folder (core/export/web.py)
 PARITY_IMAGES = 300  # "a few hundred": enough to catch a wrong layer, quick for the largest preset
 CALIBRATION_IMAGES = 512  # training images that set the INT8 ranges
 INT8_EVAL_IMAGES = 10_000  # test images for the accuracy before and after INT8 (all of MNIST's)
@@ -89,7 +89,7 @@ class _Data:
 
 def default_output(checkpoint_path: str | os.PathLike[str] | None, fmt: str, int8: bool = False,
                    metadata: ModelMetadata | None = None) -> Path:
-    """Beside the checkpoint: best.pt -> best.onnx, best.int8.onnx or best.torchscript.pt."""
+    """Beside the checkpoint: best.pt -> best.onnx, best.int8.onnx, best.torchscript.pt or the folder best-web."""
     suffix = (".int8.onnx" if int8 else SUFFIXES[fmt])
     if checkpoint_path is None:
         return Path.cwd() / f"{(metadata.model if metadata else 'model')}{suffix}"
@@ -141,13 +141,16 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike[str], fmt: str =
                  *, int8: bool = False, bundle: str | os.PathLike[str] | None = None, dataset: Any = None,
                  data_dir: str | os.PathLike[str] | None = None, progress: Progress | None = None,
                  cancelled: Callable[[], bool] = lambda: False, overwrite: bool = False,
-                 source: str | os.PathLike[str] | None = None) -> ExportResult:
+                 source: str | os.PathLike[str] | None = None, samples: int | None = None) -> ExportResult:
     """Export a checkpoint (a path or a loaded dict) and check the result. Raises CNNStudioError for what
     the user can fix (unknown format, INT8 without ONNX or without training data, unwritable folder, an
     --out that would replace a file CNN Studio did not export: see destination.py).
 
     `source` names the file a loaded dict came from, so that it is never overwritten either; `overwrite`
-    lets an existing file (never the checkpoint) or a non-empty bundle folder be replaced."""
+    lets an existing file (never the checkpoint) or a non-empty bundle folder be replaced.
+
+    fmt "web": `out` names a folder (a new or empty one, or an earlier web export) that receives the page
+    (core/export/web.py) with the checked ONNX model and `samples` test pictures."""
     from cnnstudio.core.checkpoint import load_checkpoint, model_from_checkpoint, validate_checkpoint
 
     start = time.perf_counter()
@@ -164,7 +167,16 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike[str], fmt: str =
         raise CNNStudioError("INT8 export is for ONNX only (--format onnx --int8)")
     if bundle is not None and fmt != "onnx":
         raise CNNStudioError("the predictor bundle runs an ONNX model: use --format onnx with --bundle")
-    if fmt == "onnx":
+    if samples is not None and fmt != "web":
+        raise CNNStudioError("--samples is for the web page (--format web)")
+    if fmt == "web":
+        from cnnstudio.core.export.web import DEFAULT_SAMPLES, check_runtime
+
+        check_runtime()
+        samples = DEFAULT_SAMPLES if samples is None else samples
+        if samples < 1:
+            raise CNNStudioError("--samples must be at least 1")
+    if fmt in ("onnx", "web"):
         from cnnstudio.core.export.onnx_file import require_onnx
 
         require_onnx()
@@ -179,10 +191,14 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike[str], fmt: str =
     final = Path(out).expanduser() if out else default_output(ckpt_path, fmt, int8, metadata)
     check_name(final)  # before the name is looked up: a name too long for the file system fails even that
     # "new/" names a folder (created), as it does for cp; without the slash, "new" is the file's name.
-    if final.is_dir() or str(out or "").endswith(("/", os.sep)):
+    if fmt != "web" and (final.is_dir() or str(out or "").endswith(("/", os.sep))):
         final = final / default_output(ckpt_path or "model.pt", fmt, int8, metadata).name
     # Every refusal about where to write comes before the slow part (test images, export, INT8).
-    target = check_output(final, source, overwrite)
+    if fmt == "web":
+        web_replaces = check_web_folder(final, source, overwrite)
+        target = Destination(final, replaces=web_replaces)
+    else:
+        target = check_output(final, source, overwrite)
     bundle_dir = Path(bundle).expanduser() if bundle is not None else None
     if bundle_dir is not None and os.path.abspath(bundle_dir) == os.path.abspath(final):
         raise ExportRefused(f"--bundle and --out both name {shown(final)}; give the bundle a folder of its own")
@@ -210,9 +226,10 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike[str], fmt: str =
         raise CNNStudioError(_write_failure(final, exc, f"cannot write into {shown(final.parent)}")) from None
     bundle_work: Path | None = None
     try:
-        step(0.1, f"writing {fmt.upper() if fmt == 'onnx' else 'TorchScript'}")
+        step(0.1, f"writing {'TorchScript' if fmt == 'torchscript' else 'ONNX'}")
         int8_report = None
-        if fmt == "onnx":
+        web_work: Path | None = None
+        if fmt in ("onnx", "web"):
             from cnnstudio.core.export.onnx_file import run_onnx, session_for, write_onnx
 
             fp32_file = work / "model.onnx"
@@ -252,8 +269,17 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike[str], fmt: str =
             if _digest(bundle_work / "model.onnx") != _digest(written):
                 raise CNNStudioError("the predictor bundle's model.onnx does not match the checked model; "
                                      "nothing was written")
+        if ok and fmt == "web":
+            from cnnstudio.core.export.web import write_web
+
+            step(0.9, "writing the web page")
+            web_work = work / "web"
+            write_web(web_work, written, metadata, data.test_images, data.test_labels, samples or 1)
+            size = _tree_size(web_work)
         step(0.95, "saving")
-        if ok:
+        if ok and web_work is not None:
+            place_folder(web_work, final, target.replaces)
+        elif ok:
             # Past the point of cancelling: the checked file is moved into place, then the bundle.
             place(written, target.path, target.replaces)
             if bundle_work is not None and bundle_dir is not None:
@@ -280,6 +306,10 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike[str], fmt: str =
                         parity=parity, message=message, seconds=round(time.perf_counter() - start, 2),
                         int8=int8_report, bundle=str(bundle_dir) if ok and bundle_dir is not None else None,
                         notes=notes)
+
+
+def _tree_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 def _disk_full(folder: Path) -> bool:
