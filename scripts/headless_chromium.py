@@ -179,7 +179,8 @@ class Page:
     def wait_for_text(self, element_id: str, timeout: float = 60) -> str:
         """The text of the element with this id, once it exists."""
         deadline = time.monotonic() + timeout
-        probe = f"(() => {{ const e = document.getElementById({json.dumps(element_id)}); return e ? e.textContent : null; }})()"
+        probe = (f"(() => {{ const e = document.getElementById({json.dumps(element_id)}); "
+                 "return e ? e.textContent : null; })()")
         while time.monotonic() < deadline:
             text = self.evaluate(probe)
             if text is not None:
@@ -195,7 +196,7 @@ class Page:
 class _QuietHandler(SimpleHTTPRequestHandler):
     served: list[str]
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:
