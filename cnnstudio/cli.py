@@ -851,7 +851,7 @@ def _predict_folder(args, predictor) -> int:
 def cmd_export(args) -> int:
     from cnnstudio.cli_export import cmd_export as run_export
 
-    return run_export(args, print_json, print_table, TerminalProgress)
+    return run_export(args, print_json, TerminalProgress)
 
 
 if __name__ == "__main__":

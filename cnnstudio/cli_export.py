@@ -33,7 +33,7 @@ def add_parser(sub: Any, positive_int: Any) -> None:
                    "its deployment report")
 
 
-def cmd_export(args: Any, print_json: Any, print_table: Any, progress_bar: Any) -> int:
+def cmd_export(args: Any, print_json: Any, progress_bar: Any) -> int:
     from cnnstudio.core.export import export_model
 
     bar = progress_bar("exporting") if sys.stderr.isatty() else None
@@ -49,7 +49,8 @@ def cmd_export(args: Any, print_json: Any, print_table: Any, progress_bar: Any) 
     if args.json:
         print_json(result.to_dict())
     else:
-        print(printable(result.message))
+        # One line, whatever was exported; the report's table is in the card (and in --json).
+        print(printable(result.message + (f"; deployment report: {result.card}" if result.card else "")))
         for note in result.notes:
             print(printable(note))
         if result.int8 is not None and result.int8.drop > 0.01:
@@ -59,25 +60,10 @@ def cmd_export(args: Any, print_json: Any, print_table: Any, progress_bar: Any) 
         if result.ok and result.format == "web":
             print(printable(f"web page: {result.path}/index.html (serve the folder: cd {result.path} && python -m "
                             "http.server, then open http://localhost:8000/)"))
-        if result.report is not None:
-            _print_report(result.report, print_table)
-            print(printable(f"model card: {result.card}"))
     if not result.ok:
         print(f"cnnstudio: error: {printable(result.message)}", file=sys.stderr)
         return 1
     return 0
-
-
-def _print_report(report: Any, print_table: Any) -> None:
-    from cnnstudio.core.export.report import BATCH, size_text
-
-    print(f"\n{report.parameters:,} parameters, {report.macs:,} multiply-accumulates per image; measured on "
-          f"{report.images:,} {report.image_source}")
-    rows = [[r.title, size_text(r.bytes), f"{r.single.p50_ms:.2f} / {r.single.p90_ms:.2f}",
-             f"{r.batch.p50_ms:.2f} / {r.batch.p90_ms:.2f}", "-" if r.accuracy is None else f"{r.accuracy:.2%}",
-             f"{r.agreement:.2%}"] for r in report.formats]
-    print_table(rows, ["format", "size", "1 image ms p50/p90", f"batch {BATCH} ms p50/p90", "accuracy",
-                       "agrees with PyTorch"])
 
 
 def _load_named(name: str, data_dir: str | None) -> Any:
