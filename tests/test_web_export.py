@@ -56,7 +56,9 @@ def train(dataset, run_dir: Path, model: str, spec=None, **changes) -> Path:
 def picture(w: int, h: int, mode: str, seed: int) -> Image.Image:
     """Ellipses of random sizes, widths and colours on a plain background: every framing has work to do."""
     r = np.random.default_rng(seed)
-    colour = (lambda: tuple(int(v) for v in r.integers(0, 256, 3))) if mode == "RGB" else (lambda: int(r.integers(0, 256)))
+    def colour():
+        return tuple(int(v) for v in r.integers(0, 256, 3)) if mode == "RGB" else int(r.integers(0, 256))
+
     image = Image.new(mode, (w, h), colour())
     draw = ImageDraw.Draw(image)
     for _ in range(3):
@@ -137,7 +139,8 @@ def test_prepare_js_gives_the_pixels_prepare_image_gives(tmp_path):
         pixels = np.frombuffer(__import__("base64").b64decode(js["pixels"]), np.uint8).reshape(expected.pixels.shape)
         if (not np.array_equal(pixels, expected.pixels) or js["empty"] != expected.empty
                 or js["inverted"] != expected.inverted):
-            differ.append((i, image.size, image.mode, profile.fit, int(np.abs(pixels.astype(int) - expected.pixels).max())))
+            gap = int(np.abs(pixels.astype(int) - expected.pixels).max())
+            differ.append((i, image.size, image.mode, profile.fit, gap))
     assert not differ, f"{len(differ)} of {len(cases)} pictures prepared differently: {differ[:8]}"
     assert any(r["inverted"] for r in results) and any(r["empty"] for r in results)
 

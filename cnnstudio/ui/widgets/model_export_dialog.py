@@ -66,9 +66,9 @@ class ModelExportDialog(QDialog):
         self._confirmed: str | None = None  # an existing file the user chose to replace in the file dialog
 
         about = QLabel((description or "Export the model so it runs outside CNN Studio.")
-                       + " After writing, the file is run on test images and compared with PyTorch, and its size, speed "
-                       "and accuracy are measured (the deployment report); an export "
-                       "that disagrees is reported as failed.")
+                       + " After writing, the file is run on test images and compared with PyTorch, and its size, "
+                       "speed and accuracy are measured (the deployment report); an export that disagrees is "
+                       "reported as failed.")
         about.setWordWrap(True)
         about.setTextFormat(Qt.TextFormat.PlainText)
 
@@ -296,7 +296,8 @@ class ModelExportDialog(QDialog):
     def open_folder(self) -> None:
         if self.export_result is not None:
             path = Path(self.export_result.path)
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path if self.export_result.format == "web" else path.parent)))
+            folder = path if self.export_result.format == "web" else path.parent
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     def _cancel_or_close(self) -> None:
         if self.session.running:
