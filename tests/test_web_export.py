@@ -369,3 +369,26 @@ def test_cli_export_web_json_prints_one_object_with_the_report(shapes_run, tmp_p
                      "--samples", "8"]) == 0
     text = capsys.readouterr().out
     assert "web page:" in text and f"deployment report: {tmp_path / 'w' / 'model-card.md'}" in text
+
+
+def test_the_web_pages_files_travel_in_the_wheel_and_the_installers():
+    """Every file under web_files/ is package data (pyproject.toml) and a PyInstaller data file
+    (packaging/collect.py web_page_files, which the spec calls), at the place web.py reads it from."""
+    import ast
+    import fnmatch
+    import importlib.util
+    import tomllib
+
+    spec = importlib.util.spec_from_file_location("cnnstudio_collect_web", ROOT / "packaging" / "collect.py")
+    collect = sys.modules["cnnstudio_collect_web"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(collect)
+    shipped = {str(Path(src).resolve()): dest for src, dest in collect.web_page_files()}
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["cnnstudio"]
+    files = [p for p in FILES.rglob("*") if p.is_file()]
+    assert len(files) == 8
+    for path in files:
+        relative = path.relative_to(ROOT / "cnnstudio").as_posix()
+        assert any(fnmatch.fnmatch(relative, pattern) and "/" not in relative[len(pattern) - 1:] for pattern in
+                   patterns), relative
+        assert shipped.get(str(path.resolve())) == path.parent.relative_to(ROOT).as_posix(), relative
+    assert "collect.web_page_files()" in ast.unparse(ast.parse((ROOT / "packaging" / "cnnstudio.spec").read_text()))

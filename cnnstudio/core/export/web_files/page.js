@@ -174,6 +174,19 @@
       return busy;
     };
     window.cnnstudioOpen = async (url) => openPicture(await (await fetch(url)).blob());
+    // For benchmarks: the wall time in ms of `runs` calls of the model on a batch of `batch` images.
+    window.cnnstudioTime = async (batch, runs) => {
+      const [c, h, w] = model.input_shape;
+      const feeds = { input: new ort.Tensor("float32", new Float32Array(batch * c * h * w), [batch, c, h, w]) };
+      for (let i = 0; i < 2; i++) await session.run(feeds);
+      const times = [];
+      for (let i = 0; i < runs; i++) {
+        const t0 = performance.now();
+        await session.run(feeds);
+        times.push(performance.now() - t0);
+      }
+      return times;
+    };
   }
 
   // -- camera (where the browser allows it: https, or http://localhost) -----------------------------
