@@ -33,8 +33,10 @@ def train(dataset, folder: Path, model: str, name: str, epochs: int, limit: int 
     from cnnstudio.core.training.recommend import default_config
     from cnnstudio.core.training.trainer import Trainer
 
-    cfg = replace(default_config(name, model, data=dataset if name != "shapes" else None), epochs=epochs,
-                  limit_train=limit, seed=0, device="cpu")
+    cfg = replace(default_config(name, model, data=dataset if name != "shapes" else None), epochs=epochs, seed=0,
+                  device="cpu")
+    if limit:
+        cfg = replace(cfg, limit_train=limit)
     result = Trainer(cfg, dataset=dataset, run_dir=folder).run()
     assert result.status == "finished", result
     return result.checkpoint
@@ -113,6 +115,7 @@ def dialog_shot(checkpoint: str, out: Path, tmp: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "images"))
+    parser.add_argument("--only", choices=["drawing", "photo", "dialog"], help="take this picture only")
     args = parser.parse_args()
     out = Path(args.out)
     home = tempfile.mkdtemp(prefix="cnnstudio-webshots-")
@@ -122,19 +125,21 @@ def main() -> int:
         from cnnstudio.core.export import export_model
 
         tmp = Path(home)
-        shapes = train(load_dataset("shapes"), tmp / "shapes-run", "fast-cnn", "shapes", epochs=2, limit=6000)
-        export_model(shapes, "web", tmp / "shapes-site")
-        shoot(tmp / "shapes-site", out / "web-page-drawing.png",
-              f"window.cnnstudioDraw([{json.dumps(star(280, 290, 170))}])")
-
-        photo_folder(tmp / "photos" / "train")
-        photos = load_dataset(tmp / "photos" / "train")
-        checkpoint = train(photos, tmp / "photo-run", "gap-cnn", str(tmp / "photos" / "train"), epochs=6)
-        export_model(checkpoint, "web", tmp / "photo-site")
-        shutil.copyfile(tmp / "photos" / "forest-photo.png", tmp / "photo-site" / "forest-photo.png")
-        shoot(tmp / "photo-site", out / "web-page-photo.png", "window.cnnstudioOpen('forest-photo.png')")
-
-        dialog_shot(shapes, out / "export-dialog-report.png", tmp)
+        if args.only in (None, "drawing", "dialog"):
+            shapes = train(load_dataset("shapes"), tmp / "shapes-run", "fast-cnn", "shapes", epochs=2, limit=6000)
+        if args.only in (None, "drawing"):
+            export_model(shapes, "web", tmp / "shapes-site")
+            shoot(tmp / "shapes-site", out / "web-page-drawing.png",
+                  f"window.cnnstudioDraw([{json.dumps(star(280, 290, 170))}])")
+        if args.only in (None, "photo"):
+            folder = tmp / "photos" / "landscapes"
+            photo_folder(folder)
+            checkpoint = train(load_dataset(folder), tmp / "photo-run", "gap-cnn", str(folder), epochs=6)
+            export_model(checkpoint, "web", tmp / "photo-site")
+            shutil.copyfile(folder.parent / "forest-photo.png", tmp / "photo-site" / "forest-photo.png")
+            shoot(tmp / "photo-site", out / "web-page-photo.png", "window.cnnstudioOpen('forest-photo.png')")
+        if args.only in (None, "dialog"):
+            dialog_shot(shapes, out / "export-dialog-report.png", tmp)
     finally:
         shutil.rmtree(home, ignore_errors=True)
     return 0
