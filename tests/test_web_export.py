@@ -174,7 +174,7 @@ def place_backbone_weights(arch: str) -> None:
 
 
 def grey_checkpoint(root: Path) -> tuple[Path, list[Path]]:
-    checkpoint = train(load_dataset("shapes"), root / "run", "cnn3-dropout", limit_train=1500)
+    checkpoint = train(load_dataset("shapes"), root / "run", "fast-cnn", limit_train=800)
     extra = []
     for seed in range(PAGE_PICTURES - 40):  # drawings as a user makes them: large, dark on light
         extra.append(root / f"drawing-{seed}.png")
