@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import shutil
@@ -136,7 +138,7 @@ def test_prepare_js_gives_the_pixels_prepare_image_gives(tmp_path):
     differ = []
     for i, ((image, profile), js) in enumerate(zip(cases, results)):
         expected = prepare_image(image, profile)
-        pixels = np.frombuffer(__import__("base64").b64decode(js["pixels"]), np.uint8).reshape(expected.pixels.shape)
+        pixels = np.frombuffer(base64.b64decode(js["pixels"]), np.uint8).reshape(expected.pixels.shape)
         if (not np.array_equal(pixels, expected.pixels) or js["empty"] != expected.empty
                 or js["inverted"] != expected.inverted):
             gap = int(np.abs(pixels.astype(int) - expected.pixels).max())
@@ -265,7 +267,7 @@ def test_web_folder_holds_the_page_the_runtime_and_samples_of_several_classes(sh
     manifest = runtime_manifest()
     assert {p.name for p in (site / "ort").iterdir()} == {*manifest["files"], "LICENSE", "RUNTIME.json"}
     for name, digest in manifest["files"].items():
-        assert __import__("hashlib").sha256((site / "ort" / name).read_bytes()).hexdigest() == digest
+        assert hashlib.sha256((site / "ort" / name).read_bytes()).hexdigest() == digest
     meta = json.loads((site / "model.json").read_text())
     assert meta["classes"] == load_dataset("shapes").classes and meta["framing"]["fit"] == "box"
     samples = json.loads((site / "samples" / "index.json").read_text())
