@@ -225,20 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_predict_options(p, positive_int)
     add_frames_parser(sub, positive_int)
 
-    p = sub.add_parser("export", help="export a checkpoint as ONNX or TorchScript, checked against PyTorch")
-    p.add_argument("--checkpoint", required=True, metavar="C")
-    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
-    p.add_argument("--int8", action="store_true", help="ONNX only: INT8 static quantization calibrated on "
-                   "training images, with the accuracy before and after")
-    p.add_argument("--out", metavar="PATH", help="file to write (default: beside the checkpoint); an existing "
-                   "file is replaced only if it is an earlier export")
-    p.add_argument("--bundle", metavar="DIR", help="ONNX only: also write a torch-free predictor (model.onnx, "
-                   "labels, predict.py) into DIR, a new or empty folder or an earlier bundle")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out that is not an earlier "
-                   "export, or write the bundle into a folder that holds other files (never the checkpoint)")
-    p.add_argument("--dataset", metavar="D", help="test images for the parity check (default: the checkpoint's)")
-    p.add_argument("--data-dir", metavar="DIR")
-    p.add_argument("--json", action="store_true")
+    from cnnstudio.cli_export import add_parser as add_export_parser
+
+    add_export_parser(sub, positive_int)
     return parser
 
 
@@ -887,38 +876,9 @@ def _predict_folder(args, predictor) -> int:
 
 
 def cmd_export(args) -> int:
-    from cnnstudio.core.export import export_model
+    from cnnstudio.cli_export import cmd_export as run_export
 
-    bar = TerminalProgress("exporting") if sys.stderr.isatty() else None
-    try:
-        result = export_model(args.checkpoint, args.format, args.out, int8=args.int8, bundle=args.bundle,
-                              overwrite=args.overwrite,
-                              dataset=None if not args.dataset else _load_named(args.dataset, args.data_dir),
-                              data_dir=args.data_dir,
-                              progress=(lambda fraction, text: bar.draw(fraction, text)) if bar else None)
-    finally:
-        if bar:  # closed before a refusal is printed, so the refusal stays on a line of its own
-            bar.close()
-    if args.json:
-        print_json(result.to_dict())
-    else:
-        print(printable(result.message))
-        for note in result.notes:
-            print(printable(note))
-        if result.int8 is not None and result.int8.drop > 0.01:
-            print(f"warning: INT8 costs {result.int8.drop:.1%} of accuracy; consider the fp32 model")
-        if result.bundle:
-            print(printable(f"predictor bundle: {result.bundle} (python {Path(result.bundle) / 'predict.py'} IMAGE)"))
-    if not result.ok:
-        print(f"cnnstudio: error: {printable(result.message)}", file=sys.stderr)
-        return EXIT_FAILED
-    return 0
-
-
-def _load_named(name: str, data_dir: str | None):
-    from cnnstudio.core.datasets import load_dataset
-
-    return load_dataset(name, data_dir=Path(data_dir) if data_dir else None)
+    return run_export(args, print_json, TerminalProgress)
 
 
 if __name__ == "__main__":

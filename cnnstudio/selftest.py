@@ -57,6 +57,15 @@ def check_export(checkpoint: str, folder: Path) -> None:
         raise RuntimeError(f"the predictor bundle lacks its scripts: {copied}")
     say(f"exported: {Path(result.path).name} ({result.bytes / 1e6:.1f} MB, INT8) and a predictor bundle of "
         f"{len(copied)} Python files in {time.monotonic() - t0:.1f} s")
+    # The web page export copies data files a frozen app carries only through the spec's datas: the page
+    # and onnxruntime-web's WebAssembly (checked against their pinned checksums).
+    from cnnstudio.core.export.web import FILES, PAGE_FILES, check_runtime, runtime_manifest
+
+    check_runtime()
+    missing = [name for name in PAGE_FILES if not (FILES / name).is_file()]
+    if missing:
+        raise RuntimeError(f"the web page export lacks its files: {missing}")
+    say(f"web page export: its page and onnxruntime-web {runtime_manifest().get('version')} are present")
 
 
 def check_sweep(folder: Path) -> None:

@@ -173,6 +173,19 @@ def bundle_template_sources() -> list[tuple[str, str]]:
     return pairs
 
 
+def web_page_files() -> list[tuple[str, str]]:
+    """The files `cnnstudio export --format web` copies into a web page's folder (the page, prepare.js and
+    onnxruntime-web's JavaScript and WebAssembly, with their manifest): data files, which PyInstaller's
+    analysis cannot see, placed where cnnstudio/core/export/web.py looks for them. Taken from web.py and
+    the runtime's manifest, so a file added there is not forgotten here."""
+    from cnnstudio.core.export import web
+
+    pairs = [(str(web.FILES / name), "cnnstudio/core/export/web_files") for name in web.PAGE_FILES]
+    runtime = [*dict(web.runtime_manifest()["files"]), "LICENSE", "RUNTIME.json"]  # type: ignore[call-overload]
+    pairs += [(str(web.RUNTIME_DIR / name), "cnnstudio/core/export/web_files/ort") for name in runtime]
+    return pairs
+
+
 def contents_folder(bundle: Path) -> Path:
     """Where a one-folder bundle keeps its libraries: _internal/ (PyInstaller 6), else the folder."""
     bundle = Path(bundle)

@@ -426,4 +426,6 @@ def test_a_graph_the_new_exporter_refuses_falls_back_to_the_torchscript_exporter
     monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no way")))
     with pytest.raises(CNNStudioError, match="ONNX export failed: no way"):
         export_model(shapes_checkpoint, "onnx", tmp_path / "m2.onnx", dataset=shapes)
-    assert not (tmp_path / "m2.onnx").exists() and [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+    # The first export and its deployment report (model card and JSON), nothing of the second.
+    assert not (tmp_path / "m2.onnx").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.model-card.md", "m.onnx", "m.report.json"]

@@ -110,6 +110,32 @@ def test_export_dialog_shows_the_parity_figures_and_int8(qtbot, evaluate_page, s
     dialog.accept()
 
 
+def test_export_dialog_writes_the_web_page_and_shows_the_deployment_report(qtbot, evaluate_page, shapes_checkpoint,
+                                                                           tmp_path):
+    dialog = evaluate_page.export_model_dialog()
+    qtbot.waitExposed(dialog)
+    dialog.web_radio.setChecked(True)
+    assert not dialog.int8_check.isEnabled() and not dialog.bundle_check.isEnabled()
+    assert dialog.out_edit.text() == str(Path(shapes_checkpoint).with_name("best-web"))
+    assert dialog.request().format == "web"
+    dialog.out_edit.setText(str(tmp_path / "page"))
+    assert not dialog.report_view.isVisible()
+    with qtbot.waitSignal(dialog.session.finished, timeout=TIMEOUT):
+        dialog.export_button.click()
+    result = dialog.export_result
+    assert result.ok and (tmp_path / "page" / "index.html").is_file()
+    assert "python -m http.server" in dialog.status.text() and "model-card.md" in dialog.status.text()
+    # The report's rows as measured: PyTorch and the page's model.onnx, with their figures.
+    view = dialog.report_view
+    assert view.isVisible() and view.table.rowCount() == 2
+    assert [view.table.item(i, 0).text() for i in range(2)] == ["PyTorch", "Web page (model.onnx)"]
+    web = result.report.row("web")
+    assert view.table.item(1, 6).text() == f"{web.agreement:.2%}" and view.table.item(1, 2).text() != "-"
+    assert f"{result.report.parameters:,} parameters" in view.summary.text()
+    assert dialog.status.geometry().bottom() <= dialog.buttons.geometry().top()
+    dialog.accept()
+
+
 def test_a_failed_check_is_shown_as_a_failure(qtbot, evaluate_page, tmp_path, monkeypatch):
     from cnnstudio.core.export import onnx_file
 

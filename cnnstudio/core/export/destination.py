@@ -10,7 +10,8 @@ The rule, as `cp -n` and most export tools with a "replace?" prompt apply it, de
   refused unless the user says so (`--overwrite`, or a confirmed "Save as" in the app);
 - a predictor bundle goes into a new or empty folder, or over an earlier bundle (a folder whose
   model.onnx is an export and that holds predict.py and the preparation package); never into another
-  folder that holds files, unless overwrite;
+  folder that holds files, unless overwrite; a web page's folder likewise (an earlier one holds
+  index.html, model.json, prepare.js and a model.onnx that is an export);
 - names that cannot be shown on one line (control characters) or that the file system cannot hold
   (too long) are refused before any work is done.
 
@@ -146,6 +147,31 @@ def check_bundle_folder(folder: Path, overwrite: bool) -> bool:
         return True
     raise ExportRefused(f"{shown(folder)} is not empty and is not a predictor bundle CNN Studio wrote; give "
                         "--bundle a new or empty folder, or add --overwrite to write into it")
+
+
+def check_web_folder(folder: Path, source: str | os.PathLike[str] | None, overwrite: bool) -> bool:
+    """Whether the web page's folder may be written; True when files already there will be replaced (an
+    earlier web export's, or any with overwrite). ExportRefused (one line) when not."""
+    check_name(folder, "folder")
+    if same_file(source, folder):
+        raise ExportRefused(f"{shown(folder)} is the checkpoint being exported; give --out a folder")
+    if not os.path.lexists(folder):
+        return False
+    if not folder.is_dir():
+        raise ExportRefused(f"{shown(folder)} is a file, not a folder; give --out a new or empty folder for the "
+                            "web page")
+    if _empty(folder):
+        return False
+    if _is_web_export(folder) or overwrite:
+        return True
+    raise ExportRefused(f"{shown(folder)} is not empty and is not a web page CNN Studio exported; give --out a "
+                        "new or empty folder, or add --overwrite to write into it")
+
+
+def _is_web_export(folder: Path) -> bool:
+    from cnnstudio.core.export.web import WEB_MARKERS
+
+    return all((folder / name).is_file() for name in WEB_MARKERS) and is_export(folder / "model.onnx")
 
 
 def _empty(folder: Path) -> bool:

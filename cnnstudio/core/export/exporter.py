@@ -26,14 +26,16 @@ from collections.abc import Callable
 import numpy as np
 
 from cnnstudio.core.errors import CNNStudioError
-from cnnstudio.core.export.destination import (ExportRefused, check_bundle_folder, check_name, check_output, place,
-                                               place_folder, shown)
+from cnnstudio.core.export.destination import (Destination, ExportRefused, check_bundle_folder, check_name,
+                                               check_output, check_web_folder, place, place_folder, shown)
 from cnnstudio.core.export.metadata import ModelMetadata
 from cnnstudio.core.export.parity import Parity, accuracy, compare, nonfinite_rows, torch_logits
+from cnnstudio.core.export.report import (CARD_MARK, JSON_MARK, REPORT_IMAGES, DeploymentReport, Runner, measure,
+                                          training_of)
 from cnnstudio.core.preparation import normalise
 
-FORMATS = ("onnx", "torchscript")
-SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
+FORMATS = ("onnx", "torchscript", "web")
+SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "web": "-web"}  # web: a folder (core/export/web.py)
 PARITY_IMAGES = 300  # "a few hundred": enough to catch a wrong layer, quick for the largest preset
 CALIBRATION_IMAGES = 512  # training images that set the INT8 ranges
 INT8_EVAL_IMAGES = 10_000  # test images for the accuracy before and after INT8 (all of MNIST's)
@@ -72,10 +74,13 @@ class ExportResult:
     int8: Int8Report | None = None
     bundle: str | None = None
     notes: list[str] = field(default_factory=list)
+    report: DeploymentReport | None = None  # the deployment report (core/export/report.py), when measured
+    card: str | None = None  # where the model card was written
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["parity"] = self.parity.to_dict()
+        out["report"] = self.report.to_dict() if self.report is not None else None
         return out
 
 
@@ -89,7 +94,7 @@ class _Data:
 
 def default_output(checkpoint_path: str | os.PathLike[str] | None, fmt: str, int8: bool = False,
                    metadata: ModelMetadata | None = None) -> Path:
-    """Beside the checkpoint: best.pt -> best.onnx, best.int8.onnx or best.torchscript.pt."""
+    """Beside the checkpoint: best.pt -> best.onnx, best.int8.onnx, best.torchscript.pt or the folder best-web."""
     suffix = (".int8.onnx" if int8 else SUFFIXES[fmt])
     if checkpoint_path is None:
         return Path.cwd() / f"{(metadata.model if metadata else 'model')}{suffix}"
@@ -141,22 +146,29 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike[str], fmt: str =
                  *, int8: bool = False, bundle: str | os.PathLike[str] | None = None, dataset: Any = None,
                  data_dir: str | os.PathLike[str] | None = None, progress: Progress | None = None,
                  cancelled: Callable[[], bool] = lambda: False, overwrite: bool = False,
-                 source: str | os.PathLike[str] | None = None) -> ExportResult:
+                 source: str | os.PathLike[str] | None = None, samples: int | None = None,
+                 report: bool = True) -> ExportResult:
     """Export a checkpoint (a path or a loaded dict) and check the result. Raises CNNStudioError for what
     the user can fix (unknown format, INT8 without ONNX or without training data, unwritable folder, an
     --out that would replace a file CNN Studio did not export: see destination.py).
 
     `source` names the file a loaded dict came from, so that it is never overwritten either; `overwrite`
-    lets an existing file (never the checkpoint) or a non-empty bundle folder be replaced."""
+    lets an existing file (never the checkpoint) or a non-empty bundle folder be replaced.
+
+    fmt "web": `out` names a folder (a new or empty one, or an earlier web export) that receives the page
+    (core/export/web.py) with the checked ONNX model and `samples` test pictures.
+
+    `report`: measure the deployment report (core/export/report.py) and write it beside the export as a
+    model card and JSON (inside a web page's folder; beside a file as NAME.model-card.md and NAME.report.json)."""
     from cnnstudio.core.checkpoint import load_checkpoint, model_from_checkpoint, validate_checkpoint
 
     start = time.perf_counter()
-    report = progress or (lambda fraction, text: None)
+    say = progress or (lambda fraction, text: None)
 
     def step(fraction: float, text: str) -> None:
         if cancelled():
             raise ExportCancelled("export cancelled; nothing was written")
-        report(fraction, text)
+        say(fraction, text)
 
     if fmt not in FORMATS:
         raise CNNStudioError(f"unknown export format {fmt!r}; choose {' or '.join(FORMATS)}")
@@ -164,7 +176,16 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike[str], fmt: str =
         raise CNNStudioError("INT8 export is for ONNX only (--format onnx --int8)")
     if bundle is not None and fmt != "onnx":
         raise CNNStudioError("the predictor bundle runs an ONNX model: use --format onnx with --bundle")
-    if fmt == "onnx":
+    if samples is not None and fmt != "web":
+        raise CNNStudioError("--samples is for the web page (--format web)")
+    if fmt == "web":
+        from cnnstudio.core.export.web import DEFAULT_SAMPLES, check_runtime
+
+        check_runtime()
+        samples = DEFAULT_SAMPLES if samples is None else samples
+        if samples < 1:
+            raise CNNStudioError("--samples must be at least 1")
+    if fmt in ("onnx", "web"):
         from cnnstudio.core.export.onnx_file import require_onnx
 
         require_onnx()
@@ -179,14 +200,19 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike[str], fmt: str =
     final = Path(out).expanduser() if out else default_output(ckpt_path, fmt, int8, metadata)
     check_name(final)  # before the name is looked up: a name too long for the file system fails even that
     # "new/" names a folder (created), as it does for cp; without the slash, "new" is the file's name.
-    if final.is_dir() or str(out or "").endswith(("/", os.sep)):
+    if fmt != "web" and (final.is_dir() or str(out or "").endswith(("/", os.sep))):
         final = final / default_output(ckpt_path or "model.pt", fmt, int8, metadata).name
     # Every refusal about where to write comes before the slow part (test images, export, INT8).
-    target = check_output(final, source, overwrite)
+    if fmt == "web":
+        web_replaces = check_web_folder(final, source, overwrite)
+        target = Destination(final, replaces=web_replaces)
+    else:
+        target = check_output(final, source, overwrite)
     bundle_dir = Path(bundle).expanduser() if bundle is not None else None
     if bundle_dir is not None and os.path.abspath(bundle_dir) == os.path.abspath(final):
         raise ExportRefused(f"--bundle and --out both name {shown(final)}; give the bundle a folder of its own")
     bundle_replaces = check_bundle_folder(bundle_dir, overwrite) if bundle_dir is not None else False
+    cards = [] if not report or fmt == "web" else [check_card(path, overwrite) for path in card_paths(final)]
     model = model_from_checkpoint(ckpt).float().cpu().eval()
     step(0.05, "loading test images")
     data = _load_data(ckpt, dataset, Path(data_dir) if data_dir else None, need_train=int8)
@@ -210,9 +236,10 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike[str], fmt: str =
         raise CNNStudioError(_write_failure(final, exc, f"cannot write into {shown(final.parent)}")) from None
     bundle_work: Path | None = None
     try:
-        step(0.1, f"writing {fmt.upper() if fmt == 'onnx' else 'TorchScript'}")
+        step(0.1, f"writing {'TorchScript' if fmt == 'torchscript' else 'ONNX'}")
         int8_report = None
-        if fmt == "onnx":
+        web_work: Path | None = None
+        if fmt in ("onnx", "web"):
             from cnnstudio.core.export.onnx_file import run_onnx, session_for, write_onnx
 
             fp32_file = work / "model.onnx"
@@ -252,10 +279,30 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike[str], fmt: str =
             if _digest(bundle_work / "model.onnx") != _digest(written):
                 raise CNNStudioError("the predictor bundle's model.onnx does not match the checked model; "
                                      "nothing was written")
+        deployment = None
+        if ok and report:
+            step(0.8, "measuring size, speed and accuracy of each format")
+            deployment = _deployment_report(model, ckpt, metadata, data, fmt, work, written, final, int8_report)
+        if ok and fmt == "web":
+            from cnnstudio.core.export.web import write_web
+
+            step(0.9, "writing the web page")
+            web_work = work / "web"
+            write_web(web_work, written, metadata, data.test_images, data.test_labels, samples or 1)
+            if deployment is not None:
+                _write_report(deployment, web_work / "model-card.md", web_work / "report.json")
+            size = _tree_size(web_work)
+        elif deployment is not None:
+            _write_report(deployment, work / "card.md", work / "report.json")
         step(0.95, "saving")
-        if ok:
+        if ok and web_work is not None:
+            place_folder(web_work, final, target.replaces)
+        elif ok:
             # Past the point of cancelling: the checked file is moved into place, then the bundle.
             place(written, target.path, target.replaces)
+            if deployment is not None:
+                for made, destination in zip((work / "card.md", work / "report.json"), cards):
+                    place(made, destination.path, destination.replaces)
             if bundle_work is not None and bundle_dir is not None:
                 place_folder(bundle_work, bundle_dir, bundle_replaces)
     except OSError as exc:
@@ -275,11 +322,98 @@ def export_model(checkpoint: dict[str, Any] | str | os.PathLike[str], fmt: str =
     else:
         message = (f"the export FAILED the parity check: {parity.text()}. Nothing was written to {shown(final)}; "
                    "please report this model's spec.")
-    report(1.0, "done")
+    say(1.0, "done")
     return ExportResult(ok=ok, format=fmt + ("-int8" if int8_report else ""), path=str(final), bytes=size if ok else 0,
                         parity=parity, message=message, seconds=round(time.perf_counter() - start, 2),
                         int8=int8_report, bundle=str(bundle_dir) if ok and bundle_dir is not None else None,
-                        notes=notes)
+                        notes=notes, report=deployment if ok else None,
+                        card=(str(final / "model-card.md") if fmt == "web" else str(cards[0].path))
+                        if ok and deployment is not None else None)
+
+
+def card_paths(final: Path) -> tuple[Path, Path]:
+    """Where a file export's model card and report JSON go: best.onnx -> best.model-card.md, best.report.json."""
+    name = final.name
+    for suffix in (".int8.onnx", ".torchscript.pt", ".onnx", ".pt"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)] + (".int8" if suffix == ".int8.onnx" else ".torchscript"
+                                           if suffix == ".torchscript.pt" else "")
+            break
+    return final.with_name(name + ".model-card.md"), final.with_name(name + ".report.json")
+
+
+def check_card(path: Path, overwrite: bool) -> Destination:
+    """A model card or report may replace only an earlier one of CNN Studio's (or anything with overwrite)."""
+    check_name(path)
+    if not os.path.lexists(path):
+        return Destination(path, replaces=False)
+    if not path.is_file():
+        raise ExportRefused(f"{shown(path)} exists and is not a regular file; the model card cannot be written there")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            head = f.read(200)
+    except OSError:
+        head = ""
+    if overwrite or head.startswith(CARD_MARK) or f'"{JSON_MARK}"' in head:
+        return Destination(path, replaces=True)
+    raise ExportRefused(f"{shown(path)} already exists and is not a model card CNN Studio wrote; move it, or add "
+                        "--overwrite to replace it")
+
+
+def _deployment_report(model: Any, ckpt: dict[str, Any], metadata: ModelMetadata, data: _Data, fmt: str, work: Path,
+                       written: Path, final: Path, int8_report: Int8Report | None) -> DeploymentReport:
+    """PyTorch and each file this export wrote, measured on the same test images (core/export/report.py)."""
+    import torch
+
+    runners = [Runner("pytorch", "PyTorch", f"PyTorch {torch.__version__.split('+')[0]}",
+                      lambda x: torch_logits(model, x))]
+    if fmt in ("onnx", "web"):
+        import onnxruntime
+
+        from cnnstudio.core.export.onnx_file import run_onnx, session_for
+
+        ort = f"onnxruntime {onnxruntime.__version__} (CPU)"
+        fp32 = work / "model.onnx"
+        fp32_session = session_for(fp32)
+        if fmt == "web":
+            from cnnstudio.core.export.web import runtime_manifest
+
+            runners.append(Runner("web", "Web page (model.onnx)", ort, lambda x: run_onnx(fp32_session, x),
+                                  "model.onnx", fp32.stat().st_size, "the page runs this file in onnxruntime-web "
+                                  f"{runtime_manifest().get('version')} (WebAssembly); measured here with onnxruntime"))
+        elif int8_report is None:
+            runners.append(Runner("onnx", "ONNX fp32", ort, lambda x: run_onnx(fp32_session, x), final.name,
+                                  fp32.stat().st_size))
+        else:
+            int8_session = session_for(written)
+            runners.append(Runner("onnx", "ONNX fp32", ort, lambda x: run_onnx(fp32_session, x), None,
+                                  fp32.stat().st_size, "the fp32 graph the INT8 file was made from (not written)"))
+            runners.append(Runner("onnx-int8", "ONNX INT8", ort, lambda x: run_onnx(int8_session, x), final.name,
+                                  written.stat().st_size))
+    else:
+        from cnnstudio.core.export.torchscript_file import load_torchscript
+
+        loaded, _ = load_torchscript(written)
+        runners.append(Runner("torchscript", "TorchScript", f"torch.jit {torch.__version__.split('+')[0]}",
+                              lambda x: torch_logits(loaded, x), final.name, written.stat().st_size))
+    images = _sample(data.test_images, REPORT_IMAGES, seed=3)
+    labels = None
+    if data.test_labels is not None:
+        labels = data.test_labels if len(images) == len(data.test_images) else data.test_labels[
+            np.sort(np.random.default_rng(3).choice(len(data.test_images), REPORT_IMAGES, replace=False))]
+    return measure(model, metadata, runners, normalise(images, metadata.mean, metadata.std), labels, data.source,
+                   training_of(ckpt))
+
+
+def _write_report(deployment: DeploymentReport, card: Path, json_path: Path) -> None:
+    import json
+
+    card.write_text(deployment.card(), encoding="utf-8")
+    json_path.write_text(json.dumps(deployment.to_dict(), indent=1) + "\n", encoding="utf-8")
+
+
+def _tree_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 def _disk_full(folder: Path) -> bool:

@@ -1,4 +1,5 @@
-""""Export model…": a checkpoint as ONNX (optionally INT8) or TorchScript, with the parity check's figures.
+""""Export model…": a checkpoint as ONNX (optionally INT8), TorchScript or a web page, with the parity
+check's figures and the deployment report (widgets/deployment_report.py).
 
 A thin view over an export session (ui/sessions/export_session.py, handed in by the page; the dialog
 knows it only as the ModelExporter protocol below): the form builds an ExportRequest, the session runs
@@ -20,11 +21,12 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QDialog, QDialogButtonBo
 
 from cnnstudio.core.checkpoint import CheckpointSummary
 from cnnstudio.ui.values import ExportRequest
+from cnnstudio.ui.widgets.deployment_report import DeploymentReportView
 
 if TYPE_CHECKING:  # imports torch: only its type is needed here
     from cnnstudio.core.export.exporter import ExportResult
 
-SUFFIX = {"onnx": ".onnx", "onnx-int8": ".int8.onnx", "torchscript": ".torchscript.pt"}
+SUFFIX = {"onnx": ".onnx", "onnx-int8": ".int8.onnx", "torchscript": ".torchscript.pt", "web": "-web"}
 
 
 def _size(n: int) -> str:
@@ -64,8 +66,9 @@ class ModelExportDialog(QDialog):
         self._confirmed: str | None = None  # an existing file the user chose to replace in the file dialog
 
         about = QLabel((description or "Export the model so it runs outside CNN Studio.")
-                       + " After writing, the file is run on test images and compared with PyTorch; an export "
-                       "that disagrees is reported as failed.")
+                       + " After writing, the file is run on test images and compared with PyTorch, and its size, "
+                       "speed and accuracy are measured (the deployment report); an export that disagrees is "
+                       "reported as failed.")
         about.setWordWrap(True)
         about.setTextFormat(Qt.TextFormat.PlainText)
 
@@ -74,13 +77,17 @@ class ModelExportDialog(QDialog):
                                    "to most other formats")
         self.torchscript_radio = QRadioButton("TorchScript")
         self.torchscript_radio.setToolTip("Loads with torch.jit.load in Python or LibTorch (C++), without CNN Studio")
+        self.web_radio = QRadioButton("Web page")
+        self.web_radio.setToolTip("A folder with index.html that runs the model in any browser, with no network: "
+                                  "draw, open or drop a picture, or use the camera (onnxruntime-web)")
         self.onnx_radio.setChecked(True)
         group = QButtonGroup(self)
-        for b in (self.onnx_radio, self.torchscript_radio):
+        for b in (self.onnx_radio, self.torchscript_radio, self.web_radio):
             group.addButton(b)
         formats = QHBoxLayout()
         formats.addWidget(self.onnx_radio)
         formats.addWidget(self.torchscript_radio)
+        formats.addWidget(self.web_radio)
         formats.addStretch(1)
         self.int8_check = QCheckBox("INT8 (about 4x smaller, faster on CPUs)")
         self.int8_check.setToolTip("Static quantization calibrated on 512 training images; the accuracy before and "
@@ -108,6 +115,8 @@ class ModelExportDialog(QDialog):
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
         self.progress.hide()
+        self.report_view = DeploymentReportView()
+        self.report_view.hide()
 
         self.buttons = QDialogButtonBox()
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -127,11 +136,13 @@ class ModelExportDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        layout.addWidget(self.report_view)
         layout.addStretch(1)
         layout.addWidget(self.buttons)
         self.resize(560, 0)
 
-        for signal in (self.onnx_radio.toggled, self.int8_check.toggled, self.bundle_check.toggled):
+        for signal in (self.onnx_radio.toggled, self.web_radio.toggled, self.int8_check.toggled,
+                       self.bundle_check.toggled):
             signal.connect(self._sync)
         self.session.progress.connect(self._on_progress)
         self.session.finished.connect(self._on_finished)
@@ -149,6 +160,8 @@ class ModelExportDialog(QDialog):
     def format_key(self) -> str:
         if self.torchscript_radio.isChecked():
             return "torchscript"
+        if self.web_radio.isChecked():
+            return "web"
         return "onnx-int8" if self.int8_check.isChecked() else "onnx"
 
     def default_output(self) -> Path:
@@ -174,6 +187,15 @@ class ModelExportDialog(QDialog):
             self.status.setText("")
 
     def _browse(self) -> None:
+        if self.format_key == "web":
+            folder = QFileDialog.getExistingDirectory(self, "Write the web page into (a new or empty folder)",
+                                                      str(Path(self.out_edit.text()).parent))
+            if folder:
+                self.out_edit.setText(folder)
+                self._out_edited = True
+                self._confirmed = None
+                self._sync()
+            return
         suffix = SUFFIX[self.format_key]
         kind = "ONNX model (*.onnx)" if suffix.endswith(".onnx") else "TorchScript (*.pt)"
         path, _ = QFileDialog.getSaveFileName(self, "Save the exported model as", self.out_edit.text(), kind)
@@ -186,7 +208,7 @@ class ModelExportDialog(QDialog):
 
     def request(self) -> ExportRequest:
         out = self.out_edit.text().strip() or str(self.default_output())
-        fmt = "torchscript" if self.torchscript_radio.isChecked() else "onnx"
+        fmt = "torchscript" if self.torchscript_radio.isChecked() else "web" if self.web_radio.isChecked() else "onnx"
         return ExportRequest(checkpoint=self.checkpoint, out=out, format=fmt, int8=self.int8_check.isChecked(),
                              bundle=str(self.bundle_folder()) if self.bundle_check.isChecked() else None,
                              overwrite=out == self._confirmed)
@@ -202,7 +224,7 @@ class ModelExportDialog(QDialog):
         return True
 
     def _set_running(self, running: bool) -> None:
-        for w in (self.onnx_radio, self.torchscript_radio, self.out_edit):
+        for w in (self.onnx_radio, self.torchscript_radio, self.web_radio, self.out_edit):
             w.setEnabled(not running)
         self.int8_check.setEnabled(not running and self.onnx_radio.isChecked())
         self.bundle_check.setEnabled(not running and self.onnx_radio.isChecked())
@@ -219,6 +241,9 @@ class ModelExportDialog(QDialog):
         self._set_running(False)
         self.status.setText(self.result_text(result))
         self.status.setStyleSheet("" if result.ok else "color: #c0392b;")
+        if result.report is not None:
+            self.report_view.show_report(result.report)
+        self.report_view.setVisible(result.report is not None)
         self.open_button.setVisible(True)
         self.cancel_button.hide()
         self.close_button.show()
@@ -261,11 +286,18 @@ class ModelExportDialog(QDialog):
                 lines.append("INT8 costs more than a point of accuracy here: the fp32 model may be the better choice.")
         if result.bundle:
             lines.append(f"Predictor folder: {result.bundle} (python predict.py IMAGE; see its README.md).")
+        if result.ok and result.format == "web":
+            lines.append("Open it through a web server: python -m http.server in that folder, then "
+                         "http://localhost:8000/ (its README.md says more).")
+        if result.card:
+            lines.append(f"The deployment report below is also in {Path(result.card).name}, beside the export.")
         return "\n".join(lines)
 
     def open_folder(self) -> None:
         if self.export_result is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.export_result.path).parent)))
+            path = Path(self.export_result.path)
+            folder = path if self.export_result.format == "web" else path.parent
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     def _cancel_or_close(self) -> None:
         if self.session.running:
