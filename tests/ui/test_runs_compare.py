@@ -246,7 +246,7 @@ def test_every_page_fits_a_1024x700_window_with_a_queue_and_a_dozen_runs_compare
     refresh(qtbot, runs_page)
     select(qtbot, runs_page, runs)
     assert runs_page.queue_panel.isVisible() and runs_page.run_list.isVisible()
-    for name in ("data", "review", "model", "train", "evaluate", "inspect", "draw", "runs"):
+    for name in ("data", "review", "model", "train", "evaluate", "inspect", "draw", "camera", "runs"):
         window.show_page(name)
         qtbot.wait(20)
         hint = window.minimumSizeHint()

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QHideEvent, QShowEvent
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton,
+                               QScrollArea, QTabWidget, QVBoxLayout, QWidget)
 
 from cnnstudio.media.video import LiveFrame
 from cnnstudio.ui.sessions.camera_session import NO_CAMERA, CameraSession, SourceState
@@ -127,7 +127,14 @@ class CameraPage(QWidget):
         live_layout.addWidget(self.stats)
         self.prediction = PredictionPanel(TOP_K)
         self.prediction.setFixedWidth(320)
-        live_layout.addWidget(self.prediction, 1)
+        # Scrolled on a short screen: the panel is as tall as Draw's, and the window must fit 1024x700.
+        scroll = QScrollArea()
+        scroll.setWidget(self.prediction)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFixedWidth(320 + scroll.verticalScrollBar().sizeHint().width())
+        live_layout.addWidget(scroll, 1)
         self.tabs.addTab(live, "Live")
         body.addWidget(self.tabs)
         outer.addLayout(body, 1)

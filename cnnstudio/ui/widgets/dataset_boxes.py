@@ -51,15 +51,15 @@ class ChooseBox(QGroupBox):
         self.open_button.setToolTip("Your own images: a folder with one subfolder per class (cats/, dogs/, …), "
                                     "or a folder holding the four MNIST-style IDX files.")
         # The Camera page records a dataset class by class (MainWindow shows it when this is clicked).
-        self.camera_button = QPushButton("Record with camera…")
+        self.camera_button = QPushButton("Camera…")
         self.camera_button.setToolTip("Record your own classes with a camera (or from video files) on the Camera page.")
         buttons.addWidget(self.download_button)
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.camera_button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
-        folder_hint = QLabel("Your own images? Open a folder with one subfolder per class (for example "
-                             "cats/ and dogs/), or a folder holding the four MNIST-style IDX files.")
+        folder_hint = QLabel("Your own images? Open a folder with one subfolder per class (cats/, dogs/…) or the "
+                             "four MNIST-style IDX files, or record them with a camera.")
         folder_hint.setWordWrap(True)
         folder_hint.setStyleSheet("color: palette(placeholder-text);")
         layout.addWidget(folder_hint)
