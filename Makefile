@@ -86,7 +86,7 @@ run: $(VENV)/.installed
 #
 # The two halves run at the same time, and the non-Qt half in two worker processes (pytest-xdist, a test
 # file to a worker): alone, one process kept about 1.3 of 2 cores busy (subprocesses starting, files
-# written, small models). On 2026-12-08 (bc16f72, a 2-core AVX2-only EPYC shared with an installer check
+# written, small models). On 2026-12-08 (9cc7b00, a 2-core AVX2-only EPYC shared with an installer check
 # for the first half of the run) the non-Qt half took 22 min and the Qt half 10.5 min beside it; the
 # split is not yet timed against one process on a quiet machine. The Qt half's output is shown when it
 # ends; the exit status is non-zero when either half fails.
