@@ -67,6 +67,20 @@ def check_name(path: Path, what: str = "file") -> None:
         raise ExportRefused(f"the {what} name {shown(name)} is {size} bytes long; this file system allows {limit}")
 
 
+def check_new_png(path: str | os.PathLike[str], what: str, command: str) -> Path:
+    """Refuse, in one line, a PNG a command must not write: an existing file (never replaced), a name that
+    is not .png, a folder that does not exist. `what` names the picture ("plot"), `command` the command."""
+    final = Path(path)
+    check_name(final, f"{what} file")
+    if os.path.lexists(final):
+        raise CNNStudioError(f"{shown(final)} already exists; {command} never replaces a file: name a new one")
+    if final.suffix.lower() != ".png":
+        raise CNNStudioError(f"the {what} is written as PNG: name a .png file (got {shown(final)})")
+    if not final.parent.is_dir():
+        raise CNNStudioError(f"the folder of {shown(final)} does not exist")
+    return final
+
+
 def _name_max(folder: Path) -> int:
     probe = folder
     while not probe.exists() and probe != probe.parent:

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from cnnstudio.core.errors import CNNStudioError
-from cnnstudio.core.export.destination import check_name, place, shown
+from cnnstudio.core.export.destination import check_new_png, place, shown
 from cnnstudio.core.inspection.faithfulness import Faithfulness, faithfulness
 from cnnstudio.core.inspection.methods import Attribution, black_baseline, check_method, explain_pixels
 
@@ -45,15 +45,7 @@ class Explained:
 
 def check_png_path(path: str | os.PathLike[str]) -> Path:
     """Refuse, in one line, an --out that must not be written: an existing file, not .png, no such folder."""
-    final = Path(path)
-    check_name(final, "picture file")
-    if os.path.lexists(final):
-        raise CNNStudioError(f"{shown(final)} already exists; explain never replaces a file: name a new one")
-    if final.suffix.lower() != ".png":
-        raise CNNStudioError(f"the overlay is written as PNG: name a .png file (got {shown(final)})")
-    if not final.parent.is_dir():
-        raise CNNStudioError(f"the folder of {shown(final)} does not exist")
-    return final
+    return check_new_png(path, "overlay", "explain")
 
 
 def explain_image(predictor: Predictor, image: Image.Image | np.ndarray, method: str,

@@ -12,7 +12,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from cnnstudio.core.errors import CNNStudioError
-from cnnstudio.core.export.destination import check_name, place, shown
+from cnnstudio.core.export.destination import check_new_png, place, shown
 from cnnstudio.core.training.lr_find import LrFindResult
 
 WIDTH, HEIGHT = 720, 440
@@ -69,15 +69,7 @@ def render(result: LrFindResult, title: str = "learning-rate finder") -> Image.I
 def check_plot_path(path: str | os.PathLike[str]) -> Path:
     """Refuse, in one line, a plot file that could not or must not be written: an existing file (never
     replaced), a name that is not .png, a folder that does not exist."""
-    final = Path(path)
-    check_name(final, "plot file")
-    if os.path.lexists(final):
-        raise CNNStudioError(f"{shown(final)} already exists; lr-find never replaces a file: name a new one")
-    if final.suffix.lower() != ".png":
-        raise CNNStudioError(f"the plot is written as PNG: name a .png file (got {shown(final)})")
-    if not final.parent.is_dir():
-        raise CNNStudioError(f"the folder of {shown(final)} does not exist")
-    return final
+    return check_new_png(path, "plot", "lr-find")
 
 
 def write_plot(result: LrFindResult, path: str | os.PathLike[str], title: str = "learning-rate finder") -> Path:
